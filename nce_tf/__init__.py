@@ -1,0 +1,36 @@
+"""nce-tf: Neural Channel Expansion for ultra-low uniform-precision quantization, on Keras 3.
+
+Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the tools):
+
+- :mod:`nce_tf.quant`: quantizers (PACT, SAWB, DoReFa, uniform), resolvable by name;
+- :mod:`nce_tf.layers`: ``QuantConv2D``, ``QuantDense``, ``QuantActivation``;
+- :mod:`nce_tf.models`: the model zoo built from per-layer width lists (``build_model``);
+- :mod:`nce_tf.cost`: exact MACs / parameter counts and a per-layer summary table;
+- :mod:`nce_tf.data`: tf.data pipelines (synthetic, npz, CIFAR-10, ImageNet);
+- :mod:`nce_tf.train`: the QAT trainer behind ``tools/train.py``.
+
+Example:
+
+>>> import nce_tf
+>>> policy = nce_tf.models.QuantPolicy(w_bits=2, a_bits=2)
+>>> model = nce_tf.models.build_model("resnet20", policy=policy)
+>>> nce_tf.cost.count_model(model).macs
+40813184
+"""
+
+import importlib
+
+from nce_tf.errors import UsageError
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = ("arch", "cost", "data", "layers", "models", "quant", "train")
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"nce_tf.{name}")
+    raise AttributeError(f"module 'nce_tf' has no attribute {name!r}")
+
+
+__all__ = ["UsageError", "__version__", *_SUBPACKAGES]

@@ -1,0 +1,73 @@
+"""Shared building blocks of the zoo: quantization-aware conv + BN, residual shortcuts.
+
+Every zoo model is a Keras functional model whose searchable convs take their output
+width from a per-layer width list.  The helpers here keep the conventions in one place:
+
+- convs have no bias (BN follows) and are initialised Kaiming-normal, fan-out (as TAS);
+- BN uses PyTorch's momentum 0.1 (Keras 0.9) and epsilon 1e-5, the paper's framework;
+- weight decay is coupled L2 on conv and dense kernels (``wd / 2 * ||w||^2`` in the loss,
+  i.e. ``wd * w`` added to the gradient as PyTorch's SGD does);
+- the shortcut of a residual block is the identity when the block keeps its width and
+  resolution, else a projection: ``AvgPool(2) + 1x1 conv + BN`` for the TAS CIFAR
+  form, ``1x1 conv(stride) + BN`` for the ImageNet form.  The TAS search net also
+  gives the pooled shortcut a BN; we keep it in the final net too, so the two agree.
+"""
+
+import keras
+
+from nce_tf.layers import QuantConv2D, QuantDense
+
+_CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+_FC_INIT = keras.initializers.RandomNormal(stddev=0.01)
+
+
+class Builder:
+    """Creates the layers of one model under a ``QuantPolicy`` and a weight decay.
+
+    Args:
+        policy: a :class:`nce_tf.models.QuantPolicy`.
+        weight_decay: coupled L2 weight decay of conv and dense kernels.
+    """
+
+    def __init__(self, policy, weight_decay=0.0):
+        self.policy = policy
+        self.weight_decay = float(weight_decay)
+
+    def _regularizer(self):
+        return keras.regularizers.L2(self.weight_decay / 2.0) if self.weight_decay else None
+
+    def conv(self, x, filters, kernel_size, stride, name, role="body"):
+        return QuantConv2D(
+            filters, kernel_size, strides=stride, padding="same", use_bias=False,
+            kernel_initializer=_CONV_INIT, kernel_regularizer=self._regularizer(),
+            kernel_quantizer=self.policy.kernel_quantizer(role), name=name,
+        )(x)
+
+    def bn(self, x, name):
+        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+
+    def act(self, x, name):
+        return self.policy.activation(name)(x)
+
+    def conv_bn(self, x, filters, kernel_size, stride, prefix, role="body", act=True):
+        """conv -> BN (-> activation); layers named ``{prefix}_conv/_bn/_act``."""
+        x = self.conv(x, filters, kernel_size, stride, f"{prefix}_conv", role)
+        x = self.bn(x, f"{prefix}_bn")
+        return self.act(x, f"{prefix}_act") if act else x
+
+    def shortcut(self, x, in_width, out_width, stride, prefix, pooled):
+        """Identity, or the projection that matches width and resolution."""
+        if stride == 1 and in_width == out_width:
+            return x
+        if pooled and stride != 1:
+            x = keras.layers.AveragePooling2D(stride, name=f"{prefix}_pool")(x)
+            stride = 1
+        x = self.conv(x, out_width, 1, stride, f"{prefix}_conv", role="shortcut")
+        return self.bn(x, f"{prefix}_bn")
+
+    def classifier(self, x, num_classes):
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+        return QuantDense(
+            num_classes, kernel_initializer=_FC_INIT, kernel_regularizer=self._regularizer(),
+            kernel_quantizer=self.policy.kernel_quantizer("last"), name="classifier",
+        )(x)
