@@ -17,9 +17,7 @@ Example:
 
 import dataclasses
 
-import keras
-
-from nce_tf import layers, quant
+from nce_tf import choices
 from nce_tf.errors import UsageError
 
 ROLES = ("first", "body", "shortcut", "last")
@@ -52,11 +50,15 @@ class QuantPolicy:
     quantize_shortcut: bool = False
 
     def __post_init__(self):
-        quant.check_bits(self.w_bits, "w_bits")
-        quant.check_bits(self.a_bits, "a_bits")
-        # Resolving once validates the names and the PACT arguments up front.
-        quant.get_weight_quantizer(self.weight_quantizer, 2)
-        quant.get_activation_quantizer(self.activation_quantizer, 2, **self._pact_kwargs())
+        choices.check_bits(self.w_bits, "w_bits")
+        choices.check_bits(self.a_bits, "a_bits")
+        choices.check_choice(self.weight_quantizer, "weight_quantizer", choices.WEIGHT_QUANTIZER_NAMES)
+        choices.check_choice(self.activation_quantizer, "activation_quantizer",
+                             choices.ACTIVATION_QUANTIZER_NAMES)
+        if not self.pact_alpha_init > 0:
+            raise UsageError(f"Invalid pact_alpha_init. Received: {self.pact_alpha_init!r}. Allowed: > 0.")
+        if not self.pact_alpha_l2 >= 0:
+            raise UsageError(f"Invalid pact_alpha_l2. Received: {self.pact_alpha_l2!r}. Allowed: >= 0.")
 
     def _pact_kwargs(self):
         return {"alpha_init": self.pact_alpha_init, "alpha_l2": self.pact_alpha_l2}
@@ -67,14 +69,20 @@ class QuantPolicy:
             raise UsageError(f"Unknown layer role. Received: role={role!r}. Allowed: {ROLES}.")
         exempt = {"first": not self.quantize_first, "last": not self.quantize_last,
                   "shortcut": not self.quantize_shortcut}.get(role, False)
-        return quant.FULL_PRECISION if exempt else self.w_bits
+        return choices.FULL_PRECISION if exempt else self.w_bits
 
     def kernel_quantizer(self, role):
         """A fresh weight quantizer for a layer with ``role`` (``None`` = float)."""
+        from nce_tf import quant
+
         return quant.get_weight_quantizer(self.weight_quantizer, self.weight_bits(role))
 
     def activation(self, name):
         """A fresh activation layer: PACT at ``a_bits``, or ReLU at 32 bits."""
+        import keras
+
+        from nce_tf import layers, quant
+
         q = quant.get_activation_quantizer(
             self.activation_quantizer, self.a_bits, **self._pact_kwargs()
         )

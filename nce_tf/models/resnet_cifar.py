@@ -11,9 +11,6 @@ in order.  A shortcut conv takes the width of its block's conv_b.  ``resnet8`` (
 is the toy of section 4.2: seven searchable convs.
 """
 
-import keras
-
-from nce_tf.models.blocks import Builder
 
 STAGE_WIDTHS = (16, 32, 64)
 
@@ -36,6 +33,10 @@ def width_names(depth):
 
 
 def build(depth, widths, input_shape, num_classes, policy, weight_decay, name):
+    import keras
+
+    from nce_tf.models.blocks import Builder
+
     n = (depth - 2) // 6
     bld = Builder(policy, weight_decay)
     inputs = keras.Input(input_shape, name="image")

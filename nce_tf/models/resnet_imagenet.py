@@ -10,9 +10,6 @@ Width list: the stem, then every conv of every block in order (2 per basic block
 bottleneck); a projection takes the width of its block's last conv.
 """
 
-import keras
-
-from nce_tf.models.blocks import Builder
 
 BASE = (64, 128, 256, 512)
 LAYOUT = {18: ("basic", (2, 2, 2, 2)), 50: ("bottleneck", (3, 4, 6, 3))}
@@ -38,6 +35,10 @@ def width_names(depth):
 
 
 def build(depth, widths, input_shape, num_classes, policy, weight_decay, name):
+    import keras
+
+    from nce_tf.models.blocks import Builder
+
     kind, blocks = LAYOUT[depth]
     bld = Builder(policy, weight_decay)
     inputs = keras.Input(input_shape, name="image")

@@ -6,9 +6,6 @@ is 1x1 by then) and one dense classifier: 313.2M MACs and 14.72M parameters, the
 paper's Table 2 figures.  The width list has 13 entries, one per conv.
 """
 
-import keras
-
-from nce_tf.models.blocks import Builder
 
 GROUPS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -22,6 +19,10 @@ def width_names():
 
 
 def build(widths, input_shape, num_classes, policy, weight_decay, name):
+    import keras
+
+    from nce_tf.models.blocks import Builder
+
     bld = Builder(policy, weight_decay)
     inputs = keras.Input(input_shape, name="image")
     x, i = inputs, 0

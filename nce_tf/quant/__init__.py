@@ -12,6 +12,7 @@ True
 
 import keras
 
+from nce_tf import choices
 from nce_tf.errors import UsageError
 from nce_tf.quant.activations import PACT
 from nce_tf.quant.base import (
@@ -30,6 +31,8 @@ WEIGHT_QUANTIZERS = {
     "uniform_per_tensor": lambda bits: Uniform(bits, per_channel=False),
 }
 ACTIVATION_QUANTIZERS = {"pact": PACT}
+assert tuple(WEIGHT_QUANTIZERS) == choices.WEIGHT_QUANTIZER_NAMES
+assert tuple(ACTIVATION_QUANTIZERS) == choices.ACTIVATION_QUANTIZER_NAMES
 
 
 def _by_name(table, kind, name, bits, **kwargs):

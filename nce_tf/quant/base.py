@@ -17,20 +17,7 @@ import abc
 
 import keras
 
-from nce_tf.errors import UsageError
-
-FULL_PRECISION = 32
-QUANT_BITS = tuple(range(2, 9))
-ALLOWED_BITS = QUANT_BITS + (FULL_PRECISION,)
-
-
-def check_bits(bits, name="bits", allow_full_precision=True):
-    """Returns ``bits`` as an int, or raises a one-line :class:`UsageError`."""
-    allowed = ALLOWED_BITS if allow_full_precision else QUANT_BITS
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in allowed:
-        text = "2..8 or 32 (= full precision)" if allow_full_precision else "2..8"
-        raise UsageError(f"Invalid bit width. Received: {name}={bits!r}. Allowed: {text}.")
-    return bits
+from nce_tf.choices import ALLOWED_BITS, FULL_PRECISION, QUANT_BITS, check_bits  # noqa: F401
 
 
 class Quantizer(abc.ABC):

@@ -1,0 +1,13 @@
+"""Training: the ``TrainConfig`` and ``run_training`` behind ``tools/train.py``."""
+
+from nce_tf.train.config import TrainConfig, prepare_workdir
+
+
+def run_training(config):
+    """Runs one training job; see :func:`nce_tf.train.trainer.run_training`."""
+    from nce_tf.train.trainer import run_training as _run
+
+    return _run(config)
+
+
+__all__ = ["TrainConfig", "prepare_workdir", "run_training"]

@@ -1,0 +1,128 @@
+"""``TrainConfig``: every setting of a training run, validated without importing TensorFlow.
+
+The command-line tool maps its absl flags one to one onto these fields (layered as in the
+TF Model Garden: field defaults, then a ``--flagfile``, then explicit flags), validates
+them here before any heavy import, and saves the resolved config in the work directory.
+Library users build a ``TrainConfig`` directly.
+
+Example:
+
+>>> from nce_tf.train import TrainConfig
+>>> TrainConfig(workdir="runs/x", model="resnet20", w_bits=2, a_bits=2).validate().quant_name
+'W2A2'
+"""
+
+import dataclasses
+import os
+
+from nce_tf.errors import UsageError
+
+DEFAULT_MODEL = "resnet20"
+DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH")
+
+
+def check_dataset_name(name):
+    """Validates the ``--dataset`` value (not the files; the data module checks those)."""
+    if name in DATASETS[:-1] or (isinstance(name, str) and name.startswith("npz:") and len(name) > 4):
+        return name
+    raise UsageError(f"Unknown dataset. Received: dataset={name!r}. Allowed: {', '.join(DATASETS)}.")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one (QAT) training run; see ``tools/train.py --help`` for each field."""
+
+    workdir: str = ""
+    model: str = ""  # empty: the model of ``arch``, else DEFAULT_MODEL
+    arch: str = ""
+    dataset: str = "synthetic"
+    tfds_data_dir: str = ""
+    synthetic_train_size: int = 2048
+    synthetic_test_size: int = 512
+    subset_per_class: int = 50
+    w_bits: int = 32
+    a_bits: int = 32
+    weight_quantizer: str = "sawb"
+    activation_quantizer: str = "pact"
+    pact_alpha_init: float = 4.0
+    pact_alpha_l2: float = 1e-3
+    quantize_first: bool = False
+    quantize_last: bool = False
+    quantize_shortcut: bool = False
+    epochs: int = 300
+    warmup_epochs: int = 5
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    steps_per_epoch: int = 0
+    seed: int = 0
+    verbose: int = 2
+
+    @property
+    def quant_name(self):
+        return f"W{self.w_bits}A{self.a_bits}"
+
+    def policy(self):
+        """The :class:`nce_tf.models.QuantPolicy` these settings describe."""
+        from nce_tf.models import QuantPolicy
+
+        return QuantPolicy(
+            w_bits=self.w_bits, a_bits=self.a_bits, weight_quantizer=self.weight_quantizer,
+            activation_quantizer=self.activation_quantizer, pact_alpha_init=self.pact_alpha_init,
+            pact_alpha_l2=self.pact_alpha_l2, quantize_first=self.quantize_first,
+            quantize_last=self.quantize_last, quantize_shortcut=self.quantize_shortcut,
+        )
+
+    def validate(self):
+        """Checks every field; raises a one-line :class:`UsageError`; returns ``self``."""
+        from nce_tf import choices
+        def need(ok, field, allowed):
+            if not ok:
+                raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
+
+        from nce_tf.models import zoo  # no TensorFlow import: the zoo registry is plain Python
+
+        if self.model:
+            zoo.get_spec(self.model)
+        check_dataset_name(self.dataset)
+        choices.check_bits(self.w_bits, "w_bits")
+        choices.check_bits(self.a_bits, "a_bits")
+        choices.check_choice(self.weight_quantizer, "weight_quantizer", choices.WEIGHT_QUANTIZER_NAMES)
+        choices.check_choice(self.activation_quantizer, "activation_quantizer",
+                             choices.ACTIVATION_QUANTIZER_NAMES)
+        need(self.pact_alpha_init > 0, "pact_alpha_init", "> 0")
+        need(self.pact_alpha_l2 >= 0, "pact_alpha_l2", ">= 0")
+        need(self.synthetic_train_size >= 10, "synthetic_train_size", ">= 10")
+        need(self.synthetic_test_size >= 10, "synthetic_test_size", ">= 10")
+        need(self.subset_per_class >= 1, "subset_per_class", ">= 1")
+        need(self.epochs >= 1, "epochs", ">= 1")
+        need(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", f"0 <= warmup_epochs < epochs ({self.epochs})")
+        need(self.batch_size >= 1, "batch_size", ">= 1")
+        need(0 < self.lr <= 10, "lr", "0 < lr <= 10")
+        need(0 <= self.momentum < 1, "momentum", "0 <= momentum < 1")
+        need(0 <= self.weight_decay < 1, "weight_decay", "0 <= weight_decay < 1")
+        need(self.steps_per_epoch >= 0, "steps_per_epoch", ">= 0 (0 = one pass over the data)")
+        need(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2")
+        if not self.workdir:
+            raise UsageError("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def prepare_workdir(workdir):
+    """Creates ``workdir`` if needed and checks it is writable; returns its absolute path."""
+    path = os.path.abspath(workdir)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, ".write-test")
+        with open(probe, "w", encoding="utf-8") as f:
+            f.write("ok")
+        os.unlink(probe)
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UsageError(f"Work directory is not writable ({reason}). Received: workdir={workdir!r}") from None
+    return path

@@ -1,0 +1,64 @@
+"""absl flags of ``tools/train.py``, one per :class:`TrainConfig` field.
+
+Defaults come from the dataclass, so the library and the tool cannot drift apart.
+Precedence is the Model Garden's: field defaults < ``--flagfile`` < explicit flags
+(absl reads flags left to right; a later value wins).
+"""
+
+import dataclasses
+
+from absl import flags
+
+from nce_tf import choices
+from nce_tf.train.config import DATASETS, DEFAULT_MODEL, TrainConfig
+
+HELP = {
+    "workdir": "Work directory for checkpoints, logs and results (required; created if missing).",
+    "model": f"Zoo model name; default {DEFAULT_MODEL}, or the model of --arch.",
+    "arch": "arch.json whose per-layer widths define the network (e.g. from a search).",
+    "dataset": f"Dataset: {' | '.join(DATASETS)}.",
+    "tfds_data_dir": "TensorFlow Datasets data directory (cifar10, imagenet2012*); never downloads.",
+    "synthetic_train_size": "Training images of the synthetic task.",
+    "synthetic_test_size": "Test images of the synthetic task.",
+    "subset_per_class": "Training images per class of imagenet2012_subset (paper: 50).",
+    "w_bits": "Weight bits of quantized layers: 2..8, or 32 for float.",
+    "a_bits": "Activation (PACT) bits: 2..8, or 32 for plain ReLU.",
+    "weight_quantizer": f"Weight quantizer: {' | '.join(choices.WEIGHT_QUANTIZER_NAMES)}.",
+    "activation_quantizer": f"Activation quantizer: {' | '.join(choices.ACTIVATION_QUANTIZER_NAMES)}.",
+    "pact_alpha_init": "Initial PACT clip value alpha.",
+    "pact_alpha_l2": "L2 coefficient on each PACT alpha (paper: 1e-3).",
+    "quantize_first": "Also quantize the first conv (the paper keeps it float).",
+    "quantize_last": "Also quantize the classifier (the paper keeps it float).",
+    "quantize_shortcut": "Also quantize shortcut convs (the paper keeps them float).",
+    "epochs": "Training epochs, warm-up included.",
+    "warmup_epochs": "Epochs of linear learning-rate warm-up before the cosine decay.",
+    "batch_size": "Batch size.",
+    "lr": "Peak learning rate of SGD.",
+    "momentum": "SGD momentum.",
+    "nesterov": "Use Nesterov momentum.",
+    "weight_decay": "Coupled L2 weight decay on conv and dense kernels.",
+    "steps_per_epoch": "Steps per epoch; 0 = one pass over the training set.",
+    "seed": "Random seed (data order, augmentation, initialisation).",
+    "verbose": "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
+}
+
+
+def define_flags():
+    """Defines one absl flag per ``TrainConfig`` field (idempotent per process)."""
+    for field in dataclasses.fields(TrainConfig):
+        if field.name in flags.FLAGS:
+            continue
+        default, help_text = field.default, HELP[field.name]
+        if field.type is bool or isinstance(default, bool):
+            flags.DEFINE_boolean(field.name, default, help_text)
+        elif isinstance(default, int):
+            flags.DEFINE_integer(field.name, default, help_text)
+        elif isinstance(default, float):
+            flags.DEFINE_float(field.name, default, help_text)
+        else:
+            flags.DEFINE_string(field.name, default, help_text)
+
+
+def config_from_flags(flag_values=flags.FLAGS):
+    """A ``TrainConfig`` holding the parsed flag values."""
+    return TrainConfig(**{f.name: flag_values[f.name].value for f in dataclasses.fields(TrainConfig)})
