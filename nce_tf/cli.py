@@ -8,18 +8,18 @@
   unwritable work directory) prints ``error: <message>`` and exits with status 2;
 - Ctrl-C exits with status 130 after saying where the run can be resumed from.
 
-TensorFlow's C++ start-up logging is silenced (``TF_CPP_MIN_LOG_LEVEL=3``) unless the
-caller set that variable: set it to 0 to see TF's own log lines.
+TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is kept off the terminal unless
+the caller set ``TF_CPP_MIN_LOG_LEVEL`` (set it to 0 to see TF's own log lines): those
+lines come from absl's C++ logger before it is initialised, which ignores that variable,
+so ``run`` imports TensorFlow once with file descriptor 2 pointed at /dev/null.
 """
 
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from nce_tf.errors import UsageError  # noqa: E402
+from nce_tf.errors import UsageError
 
 USAGE_EXIT = 2
 
@@ -35,13 +35,30 @@ def _parse(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        fail(e)
+        fail(str(e).removeprefix("ERROR:: "))
+
+
+def _quiet_tensorflow():
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def run(main):
     """Runs ``main(argv)`` as an absl program with nce-tf's error conventions."""
 
     def guarded(argv):
+        _quiet_tensorflow()  # after flag parsing: a bad flag is reported before TF loads
         try:
             return main(argv)
         except UsageError as e:
