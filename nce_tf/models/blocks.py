@@ -4,7 +4,8 @@ Every zoo model is a Keras functional model whose searchable convs take their ou
 width from a per-layer width list.  The helpers here keep the conventions in one place:
 
 - convs have no bias (BN follows) and are initialised Kaiming-normal, fan-out (as TAS);
-- BN uses PyTorch's momentum 0.1 (Keras 0.9) and epsilon 1e-5, the paper's framework;
+- BN uses PyTorch's momentum 0.1 (Keras 0.9) and epsilon 1e-5, the paper's framework, and
+  is synchronized across replicas (global-batch statistics; see ``bn``);
 - weight decay is coupled L2 on conv and dense kernels (``wd / 2 * ||w||^2`` in the loss,
   i.e. ``wd * w`` added to the gradient as PyTorch's SGD does);
 - the shortcut of a residual block is the identity when the block keeps its width and
@@ -44,7 +45,9 @@ class Builder:
         )(x)
 
     def bn(self, x, name):
-        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+        # synchronized: under tf.distribute the batch statistics are those of the global
+        # batch, so N replicas train exactly like one device (a no-op on one device).
+        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=True, name=name)(x)
 
     def act(self, x, name):
         return self.policy.activation(name)(x)

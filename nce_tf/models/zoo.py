@@ -131,7 +131,7 @@ def build_model(name, widths=None, *, policy=None, input_shape=None, num_classes
         An unbuilt-weights-initialised ``keras.Model`` named ``name``.
     """
     spec = get_spec(name)
-    widths = check_widths(name, default_widths(name) if widths is None else list(widths))
+    widths = check_widths(name, default_widths(name) if widths is None else widths)
     policy = QuantPolicy() if policy is None else policy
     input_shape = tuple(input_shape or spec.input_shape)
     num_classes = int(num_classes or spec.num_classes)

@@ -1,0 +1,119 @@
+"""Every quantized layer: shapes, weights, .keras round trip, a training step, MirroredStrategy."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nce_tf import quant
+from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense
+from nce_tf.models import QuantPolicy, build_model
+
+LAYERS = {
+    "conv_sawb": lambda: QuantConv2D(6, 3, padding="same", kernel_quantizer=quant.SAWB(2)),
+    "conv_dorefa": lambda: QuantConv2D(6, 3, strides=2, kernel_quantizer=quant.DoReFa(3)),
+    "conv_uniform": lambda: QuantConv2D(6, 1, use_bias=False, kernel_quantizer="uniform"),
+    "conv_float": lambda: QuantConv2D(6, 3, padding="same"),
+    "dense_sawb": lambda: QuantDense(5, kernel_quantizer=quant.SAWB(2)),
+    "dense_uniform": lambda: QuantDense(5, activation="relu", kernel_quantizer=quant.Uniform(4, per_channel=False)),
+    "pact": lambda: QuantActivation(quant.PACT(bits=2, alpha_init=1.5)),
+}
+INPUT = {"conv": (2, 8, 8, 3), "dense": (2, 7), "pact": (2, 8, 8, 3)}
+OUTPUT = {
+    "conv_sawb": (2, 8, 8, 6), "conv_dorefa": (2, 3, 3, 6), "conv_uniform": (2, 8, 8, 6),
+    "conv_float": (2, 8, 8, 6), "dense_sawb": (2, 5), "dense_uniform": (2, 5), "pact": (2, 8, 8, 3),
+}
+TRAINABLE = {
+    "conv_sawb": 2, "conv_dorefa": 2, "conv_uniform": 1, "conv_float": 2,
+    "dense_sawb": 2, "dense_uniform": 2, "pact": 1,
+}
+
+
+def _x(key, seed=0):
+    return np.random.default_rng(seed).normal(size=INPUT[key.split("_")[0]]).astype("float32")
+
+
+def _wrap(key):
+    inputs = keras.Input(INPUT[key.split("_")[0]][1:])
+    return keras.Model(inputs, LAYERS[key]()(inputs))
+
+
+@pytest.mark.parametrize("key", sorted(LAYERS))
+def test_shapes_and_weights(key):
+    layer = LAYERS[key]()
+    y = layer(_x(key))
+    assert tuple(y.shape) == OUTPUT[key]
+    assert len(layer.trainable_weights) == TRAINABLE[key]
+
+
+@pytest.mark.parametrize("key", sorted(LAYERS))
+def test_keras_file_round_trip_gives_identical_outputs(key, tmp_path):
+    model = _wrap(key)
+    x = _x(key, seed=1)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert type(loaded.layers[1]) is type(model.layers[1])
+    assert loaded.layers[1].get_config() == model.layers[1].get_config()
+
+
+@pytest.mark.parametrize("key", sorted(LAYERS))
+def test_a_training_step_updates_every_trainable_weight(key):
+    model = _wrap(key)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    x = _x(key, seed=2)
+    # A target far from the output, so every weight (PACT alpha included) gets a gradient.
+    target = np.full(OUTPUT[key], 5.0, "float32")
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    loss0 = model.evaluate(x, target, verbose=0)
+    model.fit(x, target, epochs=3, verbose=0)
+    assert model.evaluate(x, target, verbose=0) < loss0
+    for b, w in zip(before, model.trainable_weights):
+        assert not np.array_equal(b, w.numpy()), w.path
+
+
+def test_quantized_kernel_is_what_the_layer_uses():
+    layer = QuantConv2D(4, 3, padding="same", use_bias=False, kernel_quantizer="sawb")
+    x = _x("conv")
+    y = layer(x)
+    qk = layer.quantized_kernel().numpy()
+    assert len(np.unique(qk)) == 4
+    expected = tf.nn.conv2d(x, qk, strides=1, padding="SAME").numpy()
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_w2a2_network_activation_sites_take_at_most_4_values():
+    model = build_model("resnet8", policy=QuantPolicy(w_bits=2, a_bits=2))
+    sites = [layer for layer in model.layers if isinstance(layer, QuantActivation)]
+    assert len(sites) == 1 + 2 * 3  # stem, then conv_a and block output of 3 blocks
+    probe = keras.Model(model.inputs, [layer.output for layer in sites])
+    outs = probe(np.random.default_rng(3).normal(size=(4, 32, 32, 3)).astype("float32"))
+    for layer, out in zip(sites, outs):
+        values = np.unique(out.numpy())
+        assert len(values) <= 4, layer.name
+        alpha = float(layer.alpha.numpy())
+        # Every value is one of the PACT levels {0, a/3, 2a/3, a}.
+        np.testing.assert_allclose(values, np.round(values / (alpha / 3)) * alpha / 3, atol=1e-5)
+
+
+def _train_small(strategy):
+    keras.utils.set_random_seed(7)
+    x = np.random.default_rng(5).normal(size=(16, 32, 32, 3)).astype("float32")
+    y = np.arange(16) % 10
+    with strategy.scope():
+        model = build_model("resnet8", [8, 8, 8, 16, 16, 32, 32], policy=QuantPolicy(w_bits=2, a_bits=2))
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                      keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    model.fit(ds, epochs=2, verbose=0, shuffle=False)
+    return [w.numpy() for w in model.weights]
+
+
+def test_mirrored_strategy_on_two_cpus_matches_single_device():
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) == 2, "tests/conftest.py configures two logical CPUs"
+    single = _train_small(tf.distribute.OneDeviceStrategy(devices[0]))
+    mirrored = _train_small(tf.distribute.MirroredStrategy(devices))
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
