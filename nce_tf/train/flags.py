@@ -43,20 +43,21 @@ HELP = {
 }
 
 
-def define_flags():
-    """Defines one absl flag per ``TrainConfig`` field (idempotent per process)."""
+def define_flags(flag_values=flags.FLAGS):
+    """Defines one absl flag per ``TrainConfig`` field (idempotent per ``flag_values``)."""
     for field in dataclasses.fields(TrainConfig):
-        if field.name in flags.FLAGS:
+        if field.name in flag_values:
             continue
         default, help_text = field.default, HELP[field.name]
-        if field.type is bool or isinstance(default, bool):
-            flags.DEFINE_boolean(field.name, default, help_text)
+        if isinstance(default, bool):
+            define = flags.DEFINE_boolean
         elif isinstance(default, int):
-            flags.DEFINE_integer(field.name, default, help_text)
+            define = flags.DEFINE_integer
         elif isinstance(default, float):
-            flags.DEFINE_float(field.name, default, help_text)
+            define = flags.DEFINE_float
         else:
-            flags.DEFINE_string(field.name, default, help_text)
+            define = flags.DEFINE_string
+        define(field.name, default, help_text, flag_values=flag_values)
 
 
 def config_from_flags(flag_values=flags.FLAGS):
