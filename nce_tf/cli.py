@@ -11,7 +11,9 @@
 TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is kept off the terminal unless
 the caller set ``TF_CPP_MIN_LOG_LEVEL`` (set it to 0 to see TF's own log lines): those
 lines come from absl's C++ logger before it is initialised, which ignores that variable,
-so ``run`` imports TensorFlow once with file descriptor 2 pointed at /dev/null.
+so tools call :func:`load_tensorflow`, which imports it with file descriptor 2 pointed
+at /dev/null, after they have validated their flags (a typo is reported in well under a
+second, before TensorFlow loads).
 """
 
 import os
@@ -38,7 +40,8 @@ def _parse(argv):
         fail(str(e).removeprefix("ERROR:: "))
 
 
-def _quiet_tensorflow():
+def load_tensorflow():
+    """Imports TensorFlow quietly; tools call it after validating their flags."""
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
@@ -58,7 +61,6 @@ def run(main):
     """Runs ``main(argv)`` as an absl program with nce-tf's error conventions."""
 
     def guarded(argv):
-        _quiet_tensorflow()  # after flag parsing: a bad flag is reported before TF loads
         try:
             return main(argv)
         except UsageError as e:

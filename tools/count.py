@@ -55,6 +55,7 @@ def main(argv):
         quantize_first=FLAGS.quantize_first, quantize_last=FLAGS.quantize_last,
         quantize_shortcut=FLAGS.quantize_shortcut,
     )
+    cli.load_tensorflow()
     from nce_tf import cost
 
     result = cost.count_arch(name, widths, policy=policy, num_classes=FLAGS.num_classes or None)

@@ -28,6 +28,7 @@ def main(argv):
     if len(argv) > 1:
         cli.fail(f"Unexpected positional arguments. Received: {argv[1:]!r}. Flags take the form --name=value.")
     config = config_from_flags().validate()
+    cli.load_tensorflow()
     from nce_tf.train import run_training
 
     run_training(config)

@@ -53,10 +53,17 @@ def _not_valid(path: str, why: str) -> UsageError:
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
 
 
+def _is_npy(path: str) -> bool:
+    with open(path, "rb") as f:
+        return f.read(6) == b"\x93NUMPY"
+
+
 def _read_arrays(path: str) -> dict:
     """Reads the four required arrays, raising UsageError for unreadable files."""
     if not os.path.isfile(path):
         raise UsageError(f"npz dataset file not found. Received: path={path!r}. {_EXPECTED}")
+    if not zipfile.is_zipfile(path) and not _is_npy(path):
+        raise _not_valid(path, "it is not a zip archive of .npy arrays")
     try:
         data = np.load(path, allow_pickle=False)
     except _READ_ERRORS as e:

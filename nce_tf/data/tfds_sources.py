@@ -22,6 +22,7 @@ Example::
     source = imagenet_subset_source(tfds_data_dir="/data/tfds", per_class=50, seed=0)
 """
 
+import contextlib
 import numbers
 from typing import Optional
 
@@ -43,10 +44,26 @@ IMAGENET_NAME = "imagenet2012"
 _LABEL_BATCH = 8192
 
 
+@contextlib.contextmanager
+def _absl_quiet(quiet=True):
+    """Lowers absl logging to errors: on an unprepared data dir TFDS logs INFO and WARNING
+    lines (no dataset_info.json, constructing the dataset) before we report one line."""
+    from absl import logging
+
+    verbosity = logging.get_verbosity()
+    if quiet:
+        logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+
+
 def _builder(name: str, data_dir: Optional[str]):
     import tensorflow_datasets as tfds
 
-    return tfds.builder(name, data_dir=data_dir)
+    with _absl_quiet():
+        return tfds.builder(name, data_dir=data_dir)
 
 
 def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -59,13 +76,16 @@ def _deterministic(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 def _as_dataset(builder, data_dir: Optional[str], split: str, **kwargs) -> tf.data.Dataset:
     """``builder.as_dataset`` that reports an unprepared dataset as a UsageError."""
+    with _absl_quiet():
+        prepared = builder.is_prepared()
     try:
-        return builder.as_dataset(split=split, **kwargs)
+        with _absl_quiet(not prepared):  # a prepared dir logs as usual
+            return builder.as_dataset(split=split, **kwargs)
     except AssertionError as e:
         # TFDS signals "no data in data_dir" with a bare AssertionError. Check before
         # translating so that unrelated assertion failures still surface as they are.
         # (Under tfds.testing.mock_data is_prepared() is False but no error is raised.)
-        if builder.is_prepared():
+        if prepared:
             raise
         name = builder.name
         manual = " --manual_dir=DIR_WITH_ILSVRC2012_TARS" if name == IMAGENET_NAME else ""

@@ -18,11 +18,11 @@ Example:
 
 import keras
 
-from nce_tf import quant
+from nce_tf.layers.kernel_quantized import KernelQuantized
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")
-class QuantConv2D(keras.layers.Conv2D):
+class QuantConv2D(KernelQuantized, keras.layers.Conv2D):
     """2D convolution with a fake-quantized kernel.
 
     Args:
@@ -31,27 +31,6 @@ class QuantConv2D(keras.layers.Conv2D):
             config, or ``None`` for a float kernel.
     """
 
-    def __init__(self, *args, kernel_quantizer=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.kernel_quantizer = quant.get(kernel_quantizer)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._quantizer_weights = (
-            self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {}
-        )
-
-    def quantized_kernel(self):
-        """The kernel as the convolution sees it (float values on the grid)."""
-        if self.kernel_quantizer is None:
-            return self.kernel
-        return self.kernel_quantizer(self.kernel, self._quantizer_weights)
-
     def convolution_op(self, inputs, kernel):
         # Conv2D.call passes self.kernel here; this is the one public hook to swap it.
-        if self.kernel_quantizer is not None:
-            kernel = self.kernel_quantizer(kernel, self._quantizer_weights)
-        return super().convolution_op(inputs, kernel)
-
-    def get_config(self):
-        return {**super().get_config(), "kernel_quantizer": quant.serialize(self.kernel_quantizer)}
+        return super().convolution_op(inputs, self.quantize_kernel(kernel))

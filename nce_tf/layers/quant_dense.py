@@ -13,11 +13,11 @@ Example:
 
 import keras
 
-from nce_tf import quant
+from nce_tf.layers.kernel_quantized import KernelQuantized
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")
-class QuantDense(keras.layers.Dense):
+class QuantDense(KernelQuantized, keras.layers.Dense):
     """Densely connected layer with a fake-quantized kernel.
 
     Args:
@@ -26,29 +26,11 @@ class QuantDense(keras.layers.Dense):
             config, or ``None`` for a float kernel.
     """
 
-    def __init__(self, *args, kernel_quantizer=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.kernel_quantizer = quant.get(kernel_quantizer)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._quantizer_weights = (
-            self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {}
-        )
-
-    def quantized_kernel(self):
-        """The kernel as the matmul sees it (float values on the grid)."""
-        if self.kernel_quantizer is None:
-            return self.kernel
-        return self.kernel_quantizer(self.kernel, self._quantizer_weights)
-
     def call(self, inputs, training=None):
+        # Dense.call has no kernel hook, so the (plain, un-LoRA'd) forward is restated here.
         x = keras.ops.matmul(inputs, self.quantized_kernel())
         if self.use_bias:
             x = keras.ops.add(x, self.bias)
         if self.activation is not None:
             x = self.activation(x)
         return x
-
-    def get_config(self):
-        return {**super().get_config(), "kernel_quantizer": quant.serialize(self.kernel_quantizer)}

@@ -63,7 +63,7 @@ def run_training(config):
         The metrics dict also written to ``metrics.json``.
     """
     config.validate()
-    workdir = prepare_workdir(config.workdir)
+    # Every input is checked before the work directory is created or touched.
     model_name, widths = _model_and_widths(config)
     source = data.get_source(
         config.dataset, tfds_data_dir=config.tfds_data_dir or None, seed=config.seed,
@@ -72,6 +72,7 @@ def run_training(config):
     )
     info = source.info
     steps = _steps_per_epoch(config, info)
+    workdir = prepare_workdir(config.workdir)
     atomic_write_json(os.path.join(workdir, "config.json"),
                       {**config.to_dict(), "resolved_model": model_name, "widths": widths})
 

@@ -1,0 +1,371 @@
+"""Tests of the command-line tools ``tools/train.py`` and ``tools/count.py``.
+
+The tools run as subprocesses from the repository root, with an environment that does
+not set ``TF_CPP_MIN_LOG_LEVEL`` (the tools must keep TensorFlow's start-up chatter off
+stderr themselves; the conftest sets the variable for this process, so it is removed).
+
+Conventions checked for every bad input: exit status 2, exactly one stderr line starting
+with ``error: ``, no traceback, and nothing in the case's directory created, modified or
+deleted (the work directory holds sentinel files ``keep.txt`` and ``metrics.json``).
+
+Most bad inputs are rejected before the tool imports TensorFlow; those that need it
+(file contents, TFDS) cost a few seconds, so the bad-input table runs its subprocesses two
+at a time in a thread pool, started once per module; each case then checks its own result.
+"""
+
+import concurrent.futures
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join("tools", "train.py")
+COUNT = os.path.join("tools", "count.py")
+BAD_INPUT_TIMEOUT = 180  # per subprocess, queueing in the pool included
+RUN_TIMEOUT = 300
+WORKERS = 2  # the machine has 2 cores
+
+KEEP_TEXT = b"sentinel: must survive every failed run\n"
+METRICS_TEXT = b'{"sentinel": true, "test_accuracy": 0.5}\n'
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    return env
+
+
+def _run(args, timeout=RUN_TIMEOUT):
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=_env(), capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def _snapshot(root):
+    """Every file and directory below ``root``: path -> (kind, bytes, inode, mtime_ns)."""
+    snap = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            snap[os.path.relpath(p, root)] = ("dir", None, None, None)
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            st = os.stat(p)
+            with open(p, "rb") as fh:
+                snap[os.path.relpath(p, root)] = ("file", fh.read(), st.st_ino, st.st_mtime_ns)
+    return snap
+
+
+def _json_stdout(proc):
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0])
+
+
+# ---------------------------------------------------------------------------- count
+
+
+def _hand_count_cifar_resnet(n, num_classes=10, widths=(16, 32, 64), in_channels=3, size=32):
+    """MACs and params of the TAS CIFAR ResNet (depth 6n + 2), in plain Python.
+
+    Convs are (kernel, c_in, c_out, output side); every conv is followed by one BN.
+    """
+    convs = [(3, in_channels, widths[0], size)]
+    cin, side = widths[0], size
+    for stage, c in enumerate(widths):
+        for block in range(n):
+            stride = 2 if stage > 0 and block == 0 else 1
+            side_out = side // stride
+            convs.append((3, cin, c, side_out))  # conv_a
+            convs.append((3, c, c, side_out))  # conv_b
+            if stride != 1 or cin != c:
+                convs.append((1, cin, c, side_out))  # avg pool 2x2 + 1x1 conv (+ BN)
+            cin, side = c, side_out
+    macs = sum(k * k * ci * co * s * s for k, ci, co, s in convs) + cin * num_classes
+    params = (
+        sum(k * k * ci * co for k, ci, co, _ in convs)  # conv kernels, no bias
+        + cin * num_classes + num_classes  # dense kernel + bias
+        + sum(2 * co for _, _, co, _ in convs)  # BN gamma + beta after every conv
+    )
+    return macs, params, len(convs)
+
+
+def test_count_json_matches_hand_count():
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        f_float = pool.submit(_run, [COUNT, "--model=resnet20", "--json"])
+        f_quant = pool.submit(_run, [COUNT, "--model=resnet20", "--w_bits=2", "--a_bits=2", "--json"])
+        p_float, p_quant = f_float.result(), f_quant.result()
+    for proc in (p_float, p_quant):
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+    full, quant = _json_stdout(p_float), _json_stdout(p_quant)
+
+    macs, params, num_convs = _hand_count_cifar_resnet(3)
+    assert num_convs == 21  # 19 searchable convs + 2 shortcut convs
+    assert (macs, params) == (40_813_184, 272_474)  # the hand count itself, spelled out
+    assert isinstance(full["macs"], int) and isinstance(full["params"], int)
+    assert full["macs"] == macs
+    assert full["params"] == params
+    assert full["bn_layers"] == num_convs
+    assert round(full["macs"] / 1e6, 2) == 40.81  # the paper's ResNet-20 FLOPs
+    assert round(full["params"] / 1e6, 2) == 0.27  # the paper's ResNet-20 params
+    assert full["widths"] == [16] * 7 + [32] * 6 + [64] * 6
+    assert full["memory_bytes"] == full["float_memory_bytes"] == 4 * params
+
+    assert quant["macs"] == full["macs"]
+    assert quant["params"] == full["params"]
+    assert quant["w_bits"] == 2 and quant["a_bits"] == 2
+    assert quant["memory_bytes"] < quant["float_memory_bytes"]
+    assert quant["float_memory_bytes"] == full["float_memory_bytes"]
+
+
+# ----------------------------------------------------------------------- bad inputs
+
+
+def _npz(path, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _cifar_arrays(channels=3):
+    return dict(
+        x_train=np.zeros((20, 32, 32, channels), np.uint8), y_train=np.arange(20) % 10,
+        x_test=np.zeros((10, 32, 32, channels), np.uint8), y_test=np.arange(10),
+    )
+
+
+def _write(path, content):
+    mode = "wb" if isinstance(content, bytes) else "w"
+    with open(path, mode) as f:
+        f.write(content)
+
+
+def _arch_json(path, model, widths):
+    # Written by hand, not with nce_tf.arch.save_arch: save_arch refuses bad widths.
+    _write(path, json.dumps({"format": "nce_tf.arch/1", "model": model, "widths": widths}))
+
+
+def _setup_missing(d):
+    pass
+
+
+def _setup_random_npz(d):
+    _write(os.path.join(d, "data.npz"), np.random.default_rng(0).bytes(4096))
+
+
+def _setup_npz_without_y_test(d):
+    arrays = _cifar_arrays()
+    del arrays["y_test"]
+    _npz(os.path.join(d, "data.npz"), **arrays)
+
+
+def _setup_npz_two_channels(d):
+    _npz(os.path.join(d, "data.npz"), **_cifar_arrays(channels=2))
+
+
+def _setup_afile(d):
+    _write(os.path.join(d, "afile"), "a regular file, not a directory\n")
+
+
+def _setup_invalid_json(d):
+    _write(os.path.join(d, "arch.json"), '{"model": "resnet8", "widths": [16, 16,')
+
+
+def _setup_arch_resnet20(d):
+    _arch_json(os.path.join(d, "arch.json"), "resnet20", [16] * 7 + [32] * 6 + [64] * 6)
+
+
+def _setup_arch_wrong_count(d):
+    _arch_json(os.path.join(d, "arch.json"), "resnet8", [16, 16, 16, 32, 32, 64])
+
+
+def _setup_arch_too_wide(d):
+    _arch_json(os.path.join(d, "arch.json"), "resnet8", [16, 16, 33, 32, 32, 64, 64])
+
+
+# (id, tool, arguments with {d} = the case directory, setup, text the message must contain).
+# Train cases always get --workdir={d}/run unless they pass their own --workdir.
+BAD_CASES = [
+    ("train-unknown-model", TRAIN, ["--model=resnet9"], None, "resnet9"),
+    ("train-unknown-dataset", TRAIN, ["--dataset=mnist"], None, "mnist"),
+    ("train-empty-npz-path", TRAIN, ["--dataset=npz:"], None, "dataset"),
+    ("train-w_bits-9", TRAIN, ["--w_bits=9"], None, "w_bits=9"),
+    ("train-w_bits-1", TRAIN, ["--w_bits=1"], None, "w_bits=1"),
+    ("train-a_bits-33", TRAIN, ["--a_bits=33"], None, "a_bits=33"),
+    ("train-w_bits-not-int", TRAIN, ["--w_bits=abc"], None, "w_bits"),
+    ("train-npz-missing", TRAIN, ["--dataset=npz:{d}/missing.npz"], _setup_missing, "missing.npz"),
+    ("train-npz-random-bytes", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_random_npz, "data.npz"),
+    ("train-npz-no-y_test", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_npz_without_y_test, "y_test"),
+    ("train-npz-2-channels", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_npz_two_channels, "x_train"),
+    ("train-workdir-not-writable", TRAIN, ["--workdir={d}/afile/sub"], _setup_afile, "afile/sub"),
+    ("train-flagfile-missing", TRAIN, ["--flagfile={d}/missing.flags"], None, "missing.flags"),
+    ("train-epochs-0", TRAIN, ["--epochs=0"], None, "epochs=0"),
+    ("train-warmup-not-below-epochs", TRAIN, ["--warmup_epochs=5", "--epochs=5"], None, "warmup_epochs"),
+    ("train-batch_size-0", TRAIN, ["--batch_size=0"], None, "batch_size=0"),
+    ("train-lr-negative", TRAIN, ["--lr=-1"], None, "lr=-1"),
+    ("train-momentum-1.5", TRAIN, ["--momentum=1.5"], None, "momentum=1.5"),
+    ("train-weight_quantizer-foo", TRAIN, ["--weight_quantizer=foo"], None, "foo"),
+    ("train-positional", TRAIN, ["extra_arg"], None, "extra_arg"),
+    ("train-arch-invalid-json", TRAIN, ["--arch={d}/arch.json"], _setup_invalid_json, "JSON"),
+    ("train-arch-other-model", TRAIN, ["--model=resnet8", "--arch={d}/arch.json"], _setup_arch_resnet20,
+     "resnet20"),
+    ("train-arch-wrong-width-count", TRAIN, ["--arch={d}/arch.json"], _setup_arch_wrong_count, "6 widths"),
+    ("train-arch-width-above-2x", TRAIN, ["--arch={d}/arch.json"], _setup_arch_too_wide, "33"),
+    ("train-unknown-flag", TRAIN, ["--nosuchflag=1"], None, "nosuchflag"),
+    ("count-nothing-to-count", COUNT, [], None, "--model"),
+    ("count-unknown-model", COUNT, ["--model=resnet9"], None, "resnet9"),
+    ("train-tfds-not-prepared", TRAIN, ["--dataset=cifar10", "--tfds_data_dir={d}/tfds"], None, "cifar10"),
+    ("train-npz-missing-new-workdir", TRAIN, ["--workdir={d}/newrun", "--dataset=npz:{d}/missing.npz"],
+     _setup_missing, "missing.npz"),
+]
+
+
+def _params(cases):
+    return [pytest.param(c, id=c[0]) for c in cases]
+
+
+def _bad_case_command(case, d):
+    _, tool, args, _, _ = case
+    args = [a.replace("{d}", d) for a in args]
+    if tool == TRAIN and not any(a.startswith("--workdir=") for a in args):
+        args = [f"--workdir={d}/run", *args]
+    return [tool, *args]
+
+
+@pytest.fixture(scope="module")
+def bad_results(request, tmp_path_factory):
+    """Sets up every selected bad-input case and runs them all, WORKERS at a time."""
+    selected = {
+        item.callspec.params["case"][0] for item in request.session.items
+        if getattr(item, "originalname", None) == "test_bad_inputs" and hasattr(item, "callspec")
+    }
+    prepared = {}
+    for case in BAD_CASES:
+        if case[0] not in selected:
+            continue
+        case_id, _, _, setup, _ = case
+        d = str(tmp_path_factory.mktemp(case_id))
+        run = os.path.join(d, "run")
+        os.makedirs(run)
+        _write(os.path.join(run, "keep.txt"), KEEP_TEXT)
+        _write(os.path.join(run, "metrics.json"), METRICS_TEXT)
+        if setup is not None:
+            setup(d)
+        prepared[case_id] = (d, _snapshot(d), _bad_case_command(case, d))
+    pool = concurrent.futures.ThreadPoolExecutor(WORKERS)
+    futures = {cid: pool.submit(_run, cmd, BAD_INPUT_TIMEOUT) for cid, (_, _, cmd) in prepared.items()}
+    yield {cid: (prepared[cid], fut) for cid, fut in futures.items()}
+    for fut in futures.values():
+        fut.cancel()
+    pool.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("case", _params(BAD_CASES))
+def test_bad_inputs(case, bad_results):
+    case_id, _, _, _, needle = case
+    (d, before, cmd), future = bad_results[case_id]
+    proc = future.result()
+    where = f"command: {cmd}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
+    assert proc.returncode == 2, where
+    assert "Traceback" not in proc.stderr, where
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, where
+    assert lines[0].startswith("error: "), where
+    assert needle in lines[0], where
+    after = _snapshot(d)
+    assert sorted(after) == sorted(before), f"files created or deleted below {d}\n{where}"
+    for path, entry in before.items():
+        assert after[path] == entry, f"{path} was modified\n{where}"
+    with open(os.path.join(d, "run", "keep.txt"), "rb") as f:
+        assert f.read() == KEEP_TEXT
+    with open(os.path.join(d, "run", "metrics.json"), "rb") as f:
+        assert f.read() == METRICS_TEXT
+
+
+# ----------------------------------------------------------------------- real runs
+
+
+def test_train_short_run_writes_workdir(tmp_path):
+    run = str(tmp_path / "run")
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        f_train = pool.submit(_run, [
+            TRAIN, "--model=resnet8", "--dataset=synthetic", "--synthetic_train_size=256",
+            "--synthetic_test_size=128", "--w_bits=2", "--a_bits=2", "--epochs=2", "--warmup_epochs=1",
+            "--batch_size=32", f"--workdir={run}", "--verbose=0",
+        ])
+        f_count = pool.submit(_run, [COUNT, "--model=resnet8", "--json"])
+        proc, count = f_train.result(), f_count.result()
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert count.returncode == 0, count.stderr
+    counted = _json_stdout(count)
+
+    with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        metrics = json.load(f)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["w_bits"] == 2 and metrics["a_bits"] == 2
+    assert metrics["epochs"] == 2
+    assert metrics["model"] == "resnet8"
+    assert metrics["macs"] == counted["macs"]
+    assert metrics["params"] == counted["params"]
+    assert metrics["widths"] == counted["widths"]
+
+    with open(os.path.join(run, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    assert config["w_bits"] == 2 and config["model"] == "resnet8" and config["epochs"] == 2
+    with open(os.path.join(run, "cost.txt"), encoding="utf-8") as f:
+        assert f.read().strip()
+    assert os.path.isfile(os.path.join(run, "model.keras"))
+    assert os.path.isfile(os.path.join(run, "checkpoints", "last.weights.h5"))
+    events = [
+        f for _, _, files in os.walk(os.path.join(run, "tensorboard")) for f in files
+        if f.startswith("events.out.tfevents")
+    ]
+    assert events, os.listdir(run)
+    leftovers = [f for f in os.listdir(run) if f.startswith(".tmp-") or f.endswith(".tmp.keras")]
+    assert not leftovers
+
+    import keras
+
+    import nce_tf.layers  # registers the custom layers for safe-mode loading
+
+    model = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
+    kinds = {type(layer) for layer in model.layers}
+    assert nce_tf.layers.QuantConv2D in kinds
+    assert nce_tf.layers.QuantActivation in kinds
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    y = np.asarray(model.predict(x, verbose=0))
+    assert y.shape == (4, 10)
+    assert np.all(np.isfinite(y))
+
+
+def test_train_with_arch_file(tmp_path):
+    from nce_tf import arch as arch_lib
+    from nce_tf import cost
+
+    widths = [12, 8, 16, 24, 64, 48, 40]  # narrower layers and one at 2X (s2_b0_b: 32 -> 64)
+    arch_path = str(tmp_path / "arch.json")
+    arch_lib.save_arch(arch_path, "resnet8", widths)
+    run = str(tmp_path / "run")
+    proc = _run([
+        TRAIN, f"--arch={arch_path}", "--dataset=synthetic", "--synthetic_train_size=64",
+        "--synthetic_test_size=32", "--epochs=1", "--warmup_epochs=0", "--batch_size=32",
+        f"--workdir={run}", "--verbose=0",
+    ])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        metrics = json.load(f)
+    assert metrics["model"] == "resnet8"
+    assert metrics["widths"] == widths
+    expected = cost.count_arch("resnet8", widths)
+    assert metrics["macs"] == expected.macs
+    assert metrics["params"] == expected.params
+    assert math.isfinite(metrics["test_loss"])
