@@ -88,7 +88,7 @@ def test_w2a2_network_activation_sites_take_at_most_4_values():
     sites = [layer for layer in model.layers if isinstance(layer, QuantActivation)]
     assert len(sites) == 1 + 2 * 3  # stem, then conv_a and block output of 3 blocks
     probe = keras.Model(model.inputs, [layer.output for layer in sites])
-    outs = probe(np.random.default_rng(3).normal(size=(4, 32, 32, 3)).astype("float32"))
+    outs = probe([np.random.default_rng(3).normal(size=(4, 32, 32, 3)).astype("float32")])
     for layer, out in zip(sites, outs):
         values = np.unique(out.numpy())
         assert len(values) <= 4, layer.name

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a zoo model (or an arch.json network) in float or WxAy QAT.
+r"""Train a zoo model (or an arch.json network) in float or WxAy QAT.
 
 Examples:
 
@@ -9,7 +9,7 @@ Examples:
     python tools/train.py --model=resnet20 --arch=runs/search/arch.json --w_bits=2 --a_bits=2 \
         --workdir=runs/derived
 
-Every flag is listed by --helpfull; the resolved settings are saved in WORKDIR/config.json.
+Flags are listed by --help (all of absl's own too by --helpfull); the resolved settings are saved in WORKDIR/config.json.
 Re-running the same command on the same work directory resumes an interrupted run.
 """
 
@@ -19,15 +19,18 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
-from nce_tf.train.flags import config_from_flags, define_flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-define_flags()
+from nce_tf.train import flags as train_flags  # noqa: E402
+
+train_flags.define_flags()
+flags.adopt_module_key_flags(train_flags)  # so --help lists them, not only --helpfull
 
 
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"Unexpected positional arguments. Received: {argv[1:]!r}. Flags take the form --name=value.")
-    config = config_from_flags().validate()
+    config = train_flags.config_from_flags().validate()
     cli.load_tensorflow()
     from nce_tf.train import run_training
 
