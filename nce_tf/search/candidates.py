@@ -33,3 +33,31 @@ def candidate_widths(n, lane=1, max_candidates=MAX_CANDIDATES):
             c = -(-c // lane) * lane
         out.append(c)
     return out
+
+
+def search_table(rows, mode="nce", tas_space="1x8"):
+    """The candidate table of a search: ``(table [L, 16], initial K per row, K cap)``.
+
+    - ``nce``: NCE's grid, 8 live candidates (up to 1X), growing to 16 (2X) by expansion;
+    - ``tas`` with ``tas_space`` ``1x8`` (8 candidates up to 1X), ``2x8`` (every other
+      candidate of the 2X grid: ``j * 2n / 8``) or ``2x16`` (all 16 up to 2X): a fixed space,
+      the rows of the paper's Table 1.
+
+    Args:
+        rows: the :class:`nce_tf.search.space.Row` list of a search space.
+        mode: ``nce`` or ``tas`` (``random`` and ``wrpn`` use the NCE grid).
+        tas_space: ``1x8`` | ``2x8`` | ``2x16``.
+    """
+    import numpy as np
+
+    table = np.array([r.candidates for r in rows], "int32")
+    if mode != "tas":
+        return table, BASE_CANDIDATES, MAX_CANDIDATES
+    if tas_space == "1x8":
+        return table, BASE_CANDIDATES, BASE_CANDIDATES
+    if tas_space == "2x8":
+        wide = table[:, 1::2]
+        return np.concatenate([wide, np.repeat(wide[:, -1:], MAX_CANDIDATES - wide.shape[1], 1)], 1), 8, 8
+    if tas_space == "2x16":
+        return table, MAX_CANDIDATES, MAX_CANDIDATES
+    raise UsageError(f"Unknown TAS space. Received: tas_space={tas_space!r}. Allowed: 1x8, 2x8, 2x16.")

@@ -27,10 +27,14 @@ def cwi_matrix_np(c, c_star):
 
 
 def cwi_matrix(c, c_star):
-    """``M`` padded to ``[c_star, c_star]`` (rows ``>= c`` zero), from int32 scalar tensors."""
-    o = tf.range(c_star)
+    """``M`` padded to ``[c_star, c_star]`` (rows ``>= c`` zero), from int32 tensors.
+
+    ``c`` may be a scalar or a vector of widths: a vector ``[J]`` gives ``[J, c_star, c_star]``.
+    """
+    c = tf.convert_to_tensor(c)[..., None, None]  # broadcast over (input i, output o)
+    o = tf.range(c_star)[None, :]
     s = (o * c) // c_star
     e = ((o + 1) * c + c_star - 1) // c_star
     i = tf.range(c_star)[:, None]
-    inside = tf.logical_and(i >= s[None, :], i < e[None, :])
-    return tf.where(inside, 1.0 / tf.cast(e - s, tf.float32)[None, :], 0.0)
+    inside = tf.logical_and(i >= s, i < e)
+    return tf.where(inside, 1.0 / tf.cast(e - s, tf.float32), 0.0)

@@ -1,0 +1,32 @@
+"""Channel search: the NCE super-net, its cost model, expansion, derivation and the search job.
+
+- :mod:`~nce_tf.search.space`: a zoo model's search space as a small graph (rows, nodes);
+- :mod:`~nce_tf.search.candidates`: candidate widths ``j * n / 8`` and the tables of each mode;
+- :mod:`~nce_tf.search.layers`: ``SearchConv2D`` (2X kernel, per-candidate BN, CWI merge), ``SearchDense``;
+- :mod:`~nce_tf.search.cost_model`: expected / exact MACs and PARAMs, TAS's constraint loss;
+- :mod:`~nce_tf.search.supernet`: ``SuperNet`` (a ``keras.Model`` with the bi-level ``train_step``);
+- :mod:`~nce_tf.search.expansion`: NCE's channel expansion rule;
+- :mod:`~nce_tf.search.baselines`: the ``random`` and ``wrpn`` width assignments;
+- :mod:`~nce_tf.search.runner`: ``run_search`` behind ``tools/search.py``.
+"""
+
+from nce_tf.search.candidates import candidate_widths, search_table
+from nce_tf.search.config import MODES, SearchConfig
+from nce_tf.search.space import SearchSpace, build_space
+
+
+def __getattr__(name):
+    # TensorFlow-heavy parts load on first use, so flag validation stays fast.
+    import importlib
+
+    homes = {"SuperNet": "supernet", "Budget": "supernet", "CostModel": "cost_model",
+             "SearchConv2D": "layers", "SearchDense": "layers", "expand": "expansion",
+             "run_search": "runner", "derive_widths": "derive"}
+    if name in homes:
+        return getattr(importlib.import_module(f"nce_tf.search.{homes[name]}"), name)
+    raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")
+
+
+__all__ = ["MODES", "SearchConfig", "SearchSpace", "build_space", "candidate_widths", "search_table",
+           "SuperNet", "Budget", "CostModel", "SearchConv2D", "SearchDense", "expand", "run_search",
+           "derive_widths"]

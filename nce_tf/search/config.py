@@ -1,0 +1,114 @@
+"""``SearchConfig``: the settings of a channel search, validated without importing TensorFlow.
+
+The search tools (``tools/search.py``, ``tools/nce.py``) read these fields from absl flags
+next to the training fields of :class:`nce_tf.train.TrainConfig` (one flag set for every
+tool, so one flagfile drives search, derivation and final training).  Defaults are the
+paper's CIFAR-10 settings where the paper gives them (T = 0.3, coefficient 2, 200 warm-up
++ 600 search epochs) and TAS's published code elsewhere (Adam 1e-3, betas 0.5/0.999,
+weight decay 1e-3; tau 5 -> 0.1 cosine; tolerance 0.05 of the original cost).
+
+Example:
+
+>>> from nce_tf.search.config import SearchConfig
+>>> SearchConfig(mode="nce", threshold=0.3).validate().mode
+'nce'
+"""
+
+import dataclasses
+
+from nce_tf.errors import UsageError
+
+MODES = ("nce", "tas", "random", "wrpn")
+TAS_SPACES = ("1x8", "2x8", "2x16")
+
+HELP = {
+    "mode": "Search mode: nce (expansion on), tas (fixed space, see --tas_space), random (random widths "
+            "under the budget), wrpn (uniform width multiplier meeting the budget).",
+    "tas_space": "Space of --mode=tas: 1x8 (8 candidates up to 1X), 2x8 (8 candidates up to 2X), "
+                 "2x16 (16 candidates up to 2X).",
+    "threshold": "NCE channel-preference threshold T: a layer expands when its largest candidate's "
+                 "probability exceeds T (paper: 0.3 CIFAR-10, 0.19 ImageNet). Allowed: (1/8, 1).",
+    "expand_every_steps": "Also check expansion every N search steps (0 = once per search epoch only).",
+    "lane": "Round candidate widths up to a multiple of this many channels (MAC-array lanes; 1 = off).",
+    "flops_ratio": "FLOPs (MACs) target as a fraction of the ORIGINAL 1X network.",
+    "params_ratio": "PARAMs target as a fraction of the original network (0 = no PARAMs constraint).",
+    "tolerance": "Dead band below each target, as a fraction of the original cost (TAS: 0.05).",
+    "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
+    "lambda_params": "Coefficient of the PARAMs constraint loss.",
+    "search_epochs": "Bi-level search epochs after the warm-up (paper: 600 CIFAR-10, 110 ImageNet subset).",
+    "search_warmup_epochs": "Super-net warm-up epochs with alpha frozen (paper: 200 CIFAR-10, 40 ImageNet).",
+    "search_batch_size": "Batch size of each half (weights, architecture) in a search step.",
+    "search_steps_per_epoch": "Search steps per epoch; 0 = one pass over the weight half.",
+    "search_lr": "Peak SGD learning rate of the weight step (cosine over warm-up + search).",
+    "arch_lr": "Adam learning rate of the architecture step.",
+    "arch_beta1": "Adam beta_1 of the architecture step.",
+    "arch_beta2": "Adam beta_2 of the architecture step.",
+    "arch_weight_decay": "Coupled L2 weight decay on alpha (TAS: 1e-3).",
+    "tau_max": "Gumbel-softmax temperature at the first epoch.",
+    "tau_min": "Gumbel-softmax temperature at the last epoch (cosine in between).",
+    "split_seed": "Seed of the per-class 50/50 weight/architecture split of the training set (TAS: 111).",
+}
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """Settings of one channel search; see :data:`HELP` (and ``--help``) for each field."""
+
+    mode: str = "nce"
+    tas_space: str = "1x8"
+    threshold: float = 0.3
+    expand_every_steps: int = 0
+    lane: int = 1
+    flops_ratio: float = 1.0
+    params_ratio: float = 1.0
+    tolerance: float = 0.05
+    lambda_flops: float = 2.0
+    lambda_params: float = 2.0
+    search_epochs: int = 600
+    search_warmup_epochs: int = 200
+    search_batch_size: int = 256
+    search_steps_per_epoch: int = 0
+    search_lr: float = 0.1
+    arch_lr: float = 1e-3
+    arch_beta1: float = 0.5
+    arch_beta2: float = 0.999
+    arch_weight_decay: float = 1e-3
+    tau_max: float = 5.0
+    tau_min: float = 0.1
+    split_seed: int = 111
+
+    @property
+    def total_epochs(self):
+        return self.search_warmup_epochs + self.search_epochs
+
+    def validate(self):
+        """Checks every field; raises a one-line :class:`UsageError`; returns ``self``."""
+
+        def need(ok, field, allowed):
+            if not ok:
+                raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
+
+        need(self.mode in MODES, "mode", ", ".join(MODES))
+        need(self.tas_space in TAS_SPACES, "tas_space", ", ".join(TAS_SPACES))
+        need(0.125 < self.threshold < 1, "threshold", "1/8 < threshold < 1 (above the uniform probability)")
+        need(self.expand_every_steps >= 0, "expand_every_steps", ">= 0")
+        need(1 <= self.lane <= 256, "lane", "an integer in [1, 256]")
+        need(0 < self.flops_ratio <= 2 ** 2, "flops_ratio", "0 < flops_ratio <= 4 (2X widths cost up to 4X)")
+        need(0 <= self.params_ratio <= 2 ** 2, "params_ratio", "0 <= params_ratio <= 4 (0 = unconstrained)")
+        need(0 <= self.tolerance < 1, "tolerance", "0 <= tolerance < 1")
+        need(self.lambda_flops >= 0, "lambda_flops", ">= 0")
+        need(self.lambda_params >= 0, "lambda_params", ">= 0")
+        need(self.search_epochs >= 1, "search_epochs", ">= 1")
+        need(self.search_warmup_epochs >= 0, "search_warmup_epochs", ">= 0")
+        need(self.search_batch_size >= 1, "search_batch_size", ">= 1")
+        need(self.search_steps_per_epoch >= 0, "search_steps_per_epoch", ">= 0 (0 = one pass over the weight half)")
+        need(0 < self.search_lr <= 10, "search_lr", "0 < search_lr <= 10")
+        need(0 < self.arch_lr <= 1, "arch_lr", "0 < arch_lr <= 1")
+        need(0 <= self.arch_beta1 < 1, "arch_beta1", "0 <= arch_beta1 < 1")
+        need(0 <= self.arch_beta2 < 1, "arch_beta2", "0 <= arch_beta2 < 1")
+        need(0 <= self.arch_weight_decay < 1, "arch_weight_decay", "0 <= arch_weight_decay < 1")
+        need(0 < self.tau_min <= self.tau_max <= 100, "tau_min", f"0 < tau_min <= tau_max ({self.tau_max})")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)

@@ -1,0 +1,337 @@
+"""``SuperNet``: the NCE/TAS search model, a ``keras.Model`` with a bi-level ``train_step``.
+
+The network is the zoo model's :class:`~nce_tf.search.space.SearchSpace` graph with every conv
+a :class:`~nce_tf.search.layers.SearchConv2D` (kernels sized for 2X) and every ReLU a PACT site,
+quantized exactly as the final network will be (``QuantPolicy``: W2A2 body, float first conv,
+classifier and shortcuts by default).  Architecture parameters are kept apart from weights:
+
+- ``alpha`` ``[L, 16]`` (``arch_variables``), one row per searchable conv, entries beyond the
+  row's live candidate count ``K_l`` (``num_candidates``) masked out of every softmax;
+- everything else trainable (kernels, per-candidate BN, classifier, PACT clips) is in
+  ``weight_variables``.
+
+**Sampling** (TAS ``select2withP``), once per forward, for all rows: Gumbel noise ``g``,
+``l = (log_softmax(alpha) + g) / tau``, two distinct indices drawn from ``softmax(l)`` without
+replacement (the Gumbel-top-2 trick: top-2 of ``log softmax(l) + g'``, which is the same
+distribution as two successive draws), and mixing weights ``h = softmax(l_a, l_b)``, so the
+cross-entropy reaches ``alpha`` through ``h`` (``alpha_a`` and ``alpha_b`` only).  Each forward
+draws its own sample; the random state is a ``keras.random.SeedGenerator``.
+
+**One training step** (``train_step``, data ``((x_w, y_w), (x_a, y_a))``):
+
+1. weight step on the weight half: CE + coupled L2 on the live kernels + PACT L2, SGD;
+2. architecture step (when ``arch_updates`` is on, i.e. after the warm-up) on the other half:
+   CE + ``lambda_F L_F + lambda_P L_P`` (:mod:`nce_tf.search.cost_model`), Adam on ``alpha``
+   with TAS's coupled weight decay, gradients of inactive entries zeroed.
+
+Both optimizers are built when the super-net is (``tf_facts.md``: a second optimizer built
+lazily inside a distributed step fails).  Expansion (:mod:`nce_tf.search.expansion`) changes
+``num_candidates``, ``alpha`` and weight slices between steps; no retracing is needed since
+every width is read in-graph.
+
+Example:
+
+>>> from nce_tf.models import QuantPolicy
+>>> from nce_tf.search import SuperNet, build_space
+>>> net = SuperNet(build_space("resnet8"), policy=QuantPolicy(w_bits=2, a_bits=2))
+>>> net.alpha.shape, net.num_candidates.numpy().tolist()
+((7, 16), [8, 8, 8, 8, 8, 8, 8])
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nce_tf.models import QuantPolicy
+from nce_tf.search.candidates import MAX_CANDIDATES, search_table
+from nce_tf.search.cost_model import CostModel, constraint_loss
+from nce_tf.search.layers import SearchConv2D, SearchDense, add_leading
+
+_MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients stay finite
+
+
+class Budget:
+    """Cost targets of a search, relative to the ORIGINAL 1X network.
+
+    Args:
+        original: ``(macs, params)`` of the original network.
+        flops_ratio: MACs target / original MACs.
+        params_ratio: PARAMs target / original PARAMs; 0 = unconstrained.
+        tolerance: dead band below each target, as a fraction of the original cost.
+        lambda_flops, lambda_params: loss coefficients.
+    """
+
+    def __init__(self, original, flops_ratio=1.0, params_ratio=1.0, tolerance=0.05,
+                 lambda_flops=2.0, lambda_params=2.0):
+        self.original = tuple(int(v) for v in original)
+        self.flops_ratio, self.params_ratio = float(flops_ratio), float(params_ratio)
+        self.tolerance = float(tolerance)
+        self.lambda_flops, self.lambda_params = float(lambda_flops), float(lambda_params)
+
+    @property
+    def targets(self):
+        return self.flops_ratio * self.original[0], self.params_ratio * self.original[1]
+
+    def tolerances(self):
+        return self.tolerance * self.original[0], self.tolerance * self.original[1]
+
+    def within(self, macs, params):
+        """True when an exact cost lies inside both dead bands (or under an unconstrained one)."""
+        (tf_, tp), (df, dp) = self.targets, self.tolerances()
+        ok_f = tf_ - df <= macs <= tf_
+        ok_p = self.params_ratio == 0 or tp - dp <= params <= tp
+        return bool(ok_f and ok_p)
+
+    def to_dict(self):
+        (tf_, tp) = self.targets
+        return {"original_macs": self.original[0], "original_params": self.original[1],
+                "flops_ratio": self.flops_ratio, "params_ratio": self.params_ratio,
+                "target_macs": tf_, "target_params": tp, "tolerance": self.tolerance,
+                "lambda_flops": self.lambda_flops, "lambda_params": self.lambda_params}
+
+
+class SuperNet(keras.Model):
+    """The searchable super-network of one zoo model (see the module doc).
+
+    Args:
+        space: a :class:`nce_tf.search.space.SearchSpace`.
+        policy: a :class:`nce_tf.models.QuantPolicy` (quantization during the search).
+        mode: ``nce`` (8 live candidates, growing to 16) or ``tas`` (fixed space).
+        tas_space: ``1x8`` | ``2x8`` | ``2x16`` for ``mode="tas"``.
+        budget: a :class:`Budget` (default: the original cost, ratio 1).
+        weight_decay: coupled L2 of conv and dense kernels (live slices).
+        seed: seed of the weights' initialisation and of the Gumbel sampling.
+        alpha_stddev: std of alpha's initial values (TAS: 0.01).
+    """
+
+    def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
+                 weight_decay=0.0, seed=0, alpha_stddev=0.01, name=None):
+        super().__init__(name=name or f"{space.model}_supernet")
+        self.space, self.policy = space, policy or QuantPolicy()
+        self.mode, self.tas_space = mode, tas_space
+        table, k_init, self.k_max = search_table(space.rows, mode, tas_space)
+        self.table_np = table
+        self.table = tf.constant(table)
+        self.cost_model = CostModel(space, table)
+        self.budget = budget or Budget(space.exact_cost(space.default_widths()))
+        self.weight_decay = float(weight_decay)
+        L = len(space.rows)
+        self._conv_layers, self._act_layers, self.dense = {}, {}, None
+        self._carries = self._carried_rows()
+        max_ch = self._max_channels()
+        if seed is not None:
+            keras.utils.set_random_seed(seed)  # the layers' initialisers draw from the global seed
+        for i, node in enumerate(space.nodes):
+            if node.op == "conv":
+                src_max = max_ch[node.src[0]]
+                self._conv_layers[i] = SearchConv2D(
+                    src_max, int(table[node.row].max()), space.rows[node.row].n, node.kernel, node.stride,
+                    kernel_quantizer=self.policy.kernel_quantizer(node.role),
+                    weight_decay=weight_decay, name=node.name)
+            elif node.op == "act":
+                self._act_layers[i] = self.policy.activation(node.name)
+            elif node.op == "dense":
+                self.dense = SearchDense(max_ch[node.src[0]], space.num_classes,
+                                         kernel_quantizer=self.policy.kernel_quantizer("last"),
+                                         weight_decay=weight_decay, name="classifier")
+        self.conv_layers = list(self._conv_layers.values())  # tracked by Keras
+        self.act_layers = list(self._act_layers.values())
+        rng = np.random.default_rng(seed)
+        init = np.zeros((L, MAX_CANDIDATES), "float32")
+        init[:, :k_init] = rng.normal(0.0, alpha_stddev, size=(L, k_init))
+        self.alpha = self.add_weight(name="alpha", shape=(L, MAX_CANDIDATES),
+                                     initializer=keras.initializers.Constant(init))
+        self.num_candidates = self.add_weight(
+            name="num_candidates", shape=(L,), dtype="int32", trainable=False,
+            initializer=keras.initializers.Constant(k_init), aggregation="only_first_replica")
+        self.tau = self.add_weight(name="tau", shape=(), trainable=False,
+                                   initializer=keras.initializers.Constant(5.0))
+        self.width_sum = self.add_weight(name="width_sum", shape=(L,), trainable=False, initializer="zeros")
+        self.width_steps = self.add_weight(name="width_steps", shape=(), trainable=False, initializer="zeros")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.arch_updates = False
+        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "arch_loss", "cost_loss")}
+        self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self._arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
+        self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self(np.zeros((1, *space.input_shape), "float32"))  # builds every layer eagerly
+
+    # ---------------------------------------------------------------- structure
+    def _carried_rows(self):
+        """Per node, the rows whose channels its output can carry (adds take the union)."""
+        out = []
+        for node in self.space.nodes:
+            if node.op == "input":
+                out.append(frozenset())
+            elif node.op == "conv":
+                out.append(frozenset([node.row]))
+            elif node.op == "add":
+                out.append(frozenset().union(*(out[s] for s in node.src)))
+            else:
+                out.append(out[node.src[0]] if node.src else frozenset())
+        return out
+
+    def _max_channels(self):
+        return [max((int(self.table_np[r].max()) for r in rows), default=3) for rows in self._carries]
+
+    def consumers(self):
+        """``(layer, rows it reads from)`` for every conv / dense layer."""
+        out = []
+        for i, node in enumerate(self.space.nodes):
+            if node.op == "conv":
+                out.append((self._conv_layers[i], self._carries[node.src[0]]))
+            elif node.op == "dense":
+                out.append((self.dense, self._carries[node.src[0]]))
+        return out
+
+    def producers(self, row):
+        """The conv layers whose output width is row ``row`` (a conv and its tied shortcut)."""
+        return [self._conv_layers[i] for i, n in enumerate(self.space.nodes) if n.op == "conv" and n.row == row]
+
+    @property
+    def arch_variables(self):
+        return [self.alpha]
+
+    @property
+    def weight_variables(self):
+        return [v for v in self.trainable_variables if v is not self.alpha]
+
+    # ---------------------------------------------------------------- alpha
+    def live_mask(self):
+        return tf.range(MAX_CANDIDATES)[None, :] < self.num_candidates[:, None]
+
+    def masked_alpha(self):
+        return tf.where(self.live_mask(), self.alpha, _MASKED)
+
+    def probs(self):
+        """``softmax(alpha)`` over each row's live candidates (``[L, 16]``, zeros beyond ``K_l``)."""
+        return tf.nn.softmax(self.masked_alpha(), axis=-1)
+
+    def argmax_widths(self):
+        """The winner-takes-all width of every row (``[L]`` int32)."""
+        idx = tf.argmax(self.masked_alpha(), axis=-1, output_type=tf.int32)
+        return tf.gather(self.table, idx, batch_dims=1)
+
+    def sample(self):
+        """One Gumbel pair sample: ``(widths [L, 2] int32, index [L, 2] int32, mix [L, 2])``."""
+        shape = tf.shape(self.alpha)
+        mask = self.live_mask()
+        tiny = 1e-20
+        g1 = -tf.math.log(-tf.math.log(keras.random.uniform(shape, tiny, 1.0, seed=self.seed_generator)))
+        g2 = -tf.math.log(-tf.math.log(keras.random.uniform(shape, tiny, 1.0, seed=self.seed_generator)))
+        logits = (tf.nn.log_softmax(self.masked_alpha(), axis=-1) + g1) / self.tau
+        logits = tf.where(mask, logits, _MASKED)
+        keys = tf.where(mask, tf.nn.log_softmax(tf.stop_gradient(logits), axis=-1) + g2, _MASKED)
+        index = tf.math.top_k(keys, k=2).indices
+        mix = tf.nn.softmax(tf.gather(logits, index, batch_dims=1), axis=-1)
+        return tf.gather(self.table, index, batch_dims=1), index, mix
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, x, sample, training=False):
+        """``(logits, regularisation)`` of one forward with the given pair sample."""
+        widths, index, mix = sample
+        outs, reg = [], 0.0
+        for i, node in enumerate(self.space.nodes):
+            src = [outs[s] for s in node.src]
+            if node.op == "input":
+                y = x
+            elif node.op == "conv":
+                r = node.row
+                y, l2 = self._conv_layers[i](src[0], widths[r], index[r], mix[r], training=training)
+                reg += l2
+            elif node.op == "act":
+                y = self._act_layers[i](src[0], training=training)
+            elif node.op == "avgpool":
+                y = tf.nn.avg_pool2d(src[0], 2, 2, "VALID")
+            elif node.op == "maxpool":
+                y = tf.nn.max_pool2d(src[0], node.kernel, node.stride, "SAME")
+            elif node.op == "add":
+                y = add_leading(*src)
+            elif node.op == "gap":
+                y = tf.reduce_mean(src[0], axis=[1, 2])
+            elif node.op == "dense":
+                y, l2 = self.dense(src[0])
+                reg += l2
+            else:  # pragma: no cover - the space only emits the ops above
+                raise ValueError(f"unknown op {node.op}")
+            outs.append(y)
+        for act in self.act_layers:
+            if getattr(act, "alpha", None) is not None and act.quantizer.alpha_l2:
+                reg += act.quantizer.alpha_l2 * tf.square(act.alpha)
+        return outs[-1], reg
+
+    def call(self, x, training=False):
+        return self.forward(x, self.sample(), training=training)[0]
+
+    # ---------------------------------------------------------------- cost
+    def cost_terms(self):
+        """Expected and argmax ``(macs, params)`` and the constraint loss, as float64 tensors."""
+        probs = self.probs()
+        e_macs, e_params = self.cost_model.expected(probs)
+        hard = tf.one_hot(tf.argmax(self.masked_alpha(), axis=-1), MAX_CANDIDATES, dtype=tf.float64)
+        a_macs, a_params = self.cost_model.expected(hard)
+        (t_f, t_p), (d_f, d_p) = self.budget.targets, self.budget.tolerances()
+        loss = self.budget.lambda_flops * constraint_loss(e_macs, a_macs, t_f, d_f)
+        if self.budget.params_ratio > 0:
+            loss += self.budget.lambda_params * constraint_loss(e_params, a_params, t_p, d_p)
+        return {"expected_macs": e_macs, "expected_params": e_params, "argmax_macs": a_macs,
+                "argmax_params": a_params, "cost_loss": loss}
+
+    # ---------------------------------------------------------------- training
+    def configure_optimizers(self, weight_optimizer, arch_optimizer, arch_weight_decay=1e-3):
+        """Sets and builds both optimizers (call inside the strategy scope, before ``fit``)."""
+        self.weight_optimizer, self.arch_optimizer = weight_optimizer, arch_optimizer
+        self.arch_weight_decay = float(arch_weight_decay)
+        weight_optimizer.build(self.weight_variables)
+        arch_optimizer.build(self.arch_variables)
+        self.compile(optimizer=weight_optimizer, jit_compile=False)
+
+    def set_arch_updates(self, on):
+        """Turns the architecture step on (search) or off (warm-up); rebuilds the step function."""
+        if bool(on) != self.arch_updates:
+            self.arch_updates = bool(on)
+            self.train_function = None
+
+    @property
+    def metrics(self):
+        return [*self._trackers.values(), self._accuracy, self._arch_accuracy]
+
+    def train_step(self, data):
+        (x_w, y_w), (x_a, y_a) = data
+        weights = self.weight_variables
+        with tf.GradientTape() as tape:
+            sample = self.sample()
+            logits, reg = self.forward(x_w, sample, training=True)
+            ce = self.ce(y_w, logits)
+            loss = ce + tf.cast(reg, ce.dtype)
+        self.weight_optimizer.apply(tape.gradient(loss, weights), weights)
+        self.width_sum.assign_add(tf.cast(tf.reduce_max(sample[0], axis=1), tf.float32))
+        self.width_steps.assign_add(1.0)
+        self._trackers["loss"].update_state(ce)
+        self._accuracy.update_state(y_w, logits)
+        if self.arch_updates:
+            with tf.GradientTape() as tape:
+                logits_a, _ = self.forward(x_a, self.sample(), training=True)
+                ce_a = self.ce(y_a, logits_a)
+                cost_loss = tf.cast(self.cost_terms()["cost_loss"], ce_a.dtype)
+                arch_loss = ce_a + cost_loss
+            grad = tape.gradient(arch_loss, self.alpha)
+            # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
+            grad = (grad + self.arch_weight_decay * self.alpha) * tf.cast(self.live_mask(), grad.dtype)
+            self.arch_optimizer.apply([grad], [self.alpha])
+            self._trackers["arch_loss"].update_state(ce_a)
+            self._trackers["cost_loss"].update_state(cost_loss)
+            self._arch_accuracy.update_state(y_a, logits_a)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        x, y = data[0], data[1]
+        logits = self(x, training=False)
+        self._trackers["loss"].update_state(self.ce(y, logits))
+        self._accuracy.update_state(y, logits)
+        return {m.name: m.result() for m in (self._trackers["loss"], self._accuracy)}
+
+    def mean_widths(self):
+        """Per row, the mean conv output width (``C*``) the weight steps computed so far."""
+        steps = max(float(self.width_steps.numpy()), 1.0)
+        return (self.width_sum.numpy() / steps).tolist()
