@@ -1,6 +1,8 @@
-"""absl flags of ``tools/train.py``, one per :class:`TrainConfig` field.
+"""absl flags of the tools, one per :class:`TrainConfig` and :class:`SearchConfig` field.
 
-Defaults come from the dataclass, so the library and the tool cannot drift apart.
+Every tool (``train.py``, ``search.py``, ``nce.py``) defines the same flag set, so one
+flagfile drives a search, its final training and the whole pipeline alike.
+Defaults come from the dataclasses, so the library and the tools cannot drift apart.
 Precedence is the Model Garden's: field defaults < ``--flagfile`` < explicit flags
 (absl reads flags left to right; a later value wins).
 """
@@ -10,6 +12,8 @@ import dataclasses
 from absl import flags
 
 from nce_tf import choices
+from nce_tf.search.config import HELP as SEARCH_HELP
+from nce_tf.search.config import SearchConfig
 from nce_tf.train.config import DATASETS, DEFAULT_MODEL, TrainConfig
 
 HELP = {
@@ -43,23 +47,30 @@ HELP = {
 }
 
 
+_CONFIGS = ((TrainConfig, HELP), (SearchConfig, SEARCH_HELP))
+
+
 def define_flags(flag_values=flags.FLAGS):
-    """Defines one absl flag per ``TrainConfig`` field (idempotent per ``flag_values``)."""
-    for field in dataclasses.fields(TrainConfig):
-        if field.name in flag_values:
-            continue
-        default, help_text = field.default, HELP[field.name]
-        if isinstance(default, bool):
-            define = flags.DEFINE_boolean
-        elif isinstance(default, int):
-            define = flags.DEFINE_integer
-        elif isinstance(default, float):
-            define = flags.DEFINE_float
-        else:
-            define = flags.DEFINE_string
-        define(field.name, default, help_text, flag_values=flag_values)
+    """Defines one absl flag per config field (idempotent per ``flag_values``)."""
+    for cls, helps in _CONFIGS:
+        for field in dataclasses.fields(cls):
+            if field.name not in flag_values:
+                _define(field, helps[field.name], flag_values)
 
 
-def config_from_flags(flag_values=flags.FLAGS):
-    """A ``TrainConfig`` holding the parsed flag values."""
-    return TrainConfig(**{f.name: flag_values[f.name].value for f in dataclasses.fields(TrainConfig)})
+def _define(field, help_text, flag_values):
+    default = field.default
+    if isinstance(default, bool):
+        define = flags.DEFINE_boolean
+    elif isinstance(default, int):
+        define = flags.DEFINE_integer
+    elif isinstance(default, float):
+        define = flags.DEFINE_float
+    else:
+        define = flags.DEFINE_string
+    define(field.name, default, help_text, flag_values=flag_values)
+
+
+def config_from_flags(flag_values=flags.FLAGS, cls=TrainConfig):
+    """A ``TrainConfig`` (or ``SearchConfig`` with ``cls``) holding the parsed flag values."""
+    return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})

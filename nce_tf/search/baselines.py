@@ -1,0 +1,60 @@
+"""The paper's comparison points that need no search: random widths and WRPN's uniform widening.
+
+- ``random``: every row takes a width drawn uniformly from its 16 candidates (``j n / 8``, up
+  to 2X); draws are repeated (seeded) until the exact cost lies inside the budget's dead band
+  ``[R - t, R]`` for MACs and PARAMs (the same band the search must land in).
+- ``wrpn``: one width multiplier ``m`` for every row (``round(m n)``, at least 1); the largest
+  ``m`` in ``[1/8, 2]`` whose exact cost stays within the budget (bisection; cost grows with ``m``).
+
+Both raise a one-line :class:`UsageError` when the budget cannot be met.
+
+Example:
+
+>>> from nce_tf.search.space import build_space
+>>> from nce_tf.search.supernet import Budget
+>>> space = build_space("resnet20")
+>>> budget = Budget(space.exact_cost(space.default_widths()))
+>>> wrpn_widths(space, budget)[:3]
+[16, 16, 16]
+"""
+
+import numpy as np
+
+from nce_tf.errors import UsageError
+
+
+def _fits(budget, macs, params):
+    (t_f, t_p) = budget.targets
+    return macs <= t_f and (budget.params_ratio == 0 or params <= t_p)
+
+
+def random_widths(space, budget, seed=0, max_draws=200_000):
+    """Random per-row widths from the NCE grid whose exact cost is inside the budget band."""
+    rng = np.random.default_rng(seed)
+    table = space.candidates
+    for _ in range(max_draws):
+        widths = [int(w) for w in table[np.arange(len(table)), rng.integers(0, table.shape[1], len(table))]]
+        if budget.within(*space.exact_cost(widths)):
+            return widths
+    raise UsageError(
+        f"No random architecture met the budget in {max_draws} draws. Received: "
+        f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}, tolerance={budget.tolerance}. "
+        "Allowed: a budget band that random widths up to 2X can reach (widen --tolerance)."
+    )
+
+
+def wrpn_widths(space, budget):
+    """The widest uniform widening (or thinning) whose exact cost fits the budget."""
+    base = space.default_widths()
+    scale = lambda m: [max(1, int(m * n + 0.5)) for n in base]  # noqa: E731
+    lo, hi = 1 / 8, 2.0
+    if not _fits(budget, *space.exact_cost(scale(lo))):
+        raise UsageError(
+            f"The budget is below the cost of the narrowest uniform network (1/8 X). Received: "
+            f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}.")
+    if _fits(budget, *space.exact_cost(scale(hi))):
+        return scale(hi)
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _fits(budget, *space.exact_cost(scale(mid))) else (lo, mid)
+    return scale(lo)

@@ -1,0 +1,118 @@
+"""NCE's channel expansion rule (Algorithm 1 of the paper, reconstructed in the design notes, 5.2-5.6).
+
+After each search epoch (and, by flag, every N steps), every row ``l`` whose LARGEST live
+candidate has probability ``softmax(alpha_l)[K_l - 1] > T`` and ``K_l < 16`` gets one more
+candidate, ``C_{K+1} = (K + 1) n / 8``:
+
+- ``alpha_l[K] := alpha_l[K - 1]`` (the new candidate starts as likely as the old largest: the
+  last probability drops from ``p`` to ``p / (1 + p)``, the mass on ">= C_K" rises);
+- the newly used weight slices are freshly initialised (Kaiming normal, fan-out of the 1X layer,
+  as at build time): the row's new filters ``[C_K_old, C_K_new)`` in its conv (and the shortcut
+  conv tied to it), and the matching input columns of every consumer (next conv, next block's
+  conv and shortcut, the classifier), only beyond the channels any other row feeding that
+  consumer already uses; the new candidate's BN starts at gamma 1, beta 0, mean 0, variance 1;
+- the weight optimizer's slots of those slices are zeroed (SGD momentum).  Adam's moments of
+  the new alpha entry are already zero: inactive entries receive zero gradient.
+
+No row ever exceeds 16 candidates (2X).  Everything happens eagerly between steps, on
+variables read in-graph, so the compiled step does not change.
+
+Example:
+
+>>> import numpy as np
+>>> from nce_tf.search.expansion import rows_to_expand
+>>> probs = np.full((2, 16), 0.0); probs[:, :8] = 1 / 8; probs[0, :8] = [.1] * 7 + [.3]
+>>> rows_to_expand(probs, np.array([8, 8]), threshold=0.25, k_max=16)
+[0]
+"""
+
+import numpy as np
+
+
+def rows_to_expand(probs, num_candidates, threshold, k_max):
+    """Rows whose largest live candidate's probability exceeds ``threshold`` and that can still grow."""
+    probs, num_candidates = np.asarray(probs), np.asarray(num_candidates)
+    return [l for l, k in enumerate(num_candidates) if k < k_max and probs[l, k - 1] > threshold]
+
+
+def _slots(optimizer, index):
+    """Optimizer slot variables of the ``index``-th variable it was built with.
+
+    Keras 3's ``SGD`` keeps its momentum buffers in the public list ``momentums``, aligned
+    with the variables passed to ``build`` (pinned by ``tests/test_search.py``).
+    """
+    return [getattr(optimizer, name)[index] for name in ("momentums",) if getattr(optimizer, name, None)]
+
+
+def _reinit(var, region, stddev, rng, slots):
+    value = var.numpy()
+    value[region] = rng.normal(0.0, stddev, size=value[region].shape) if stddev else 0.0
+    var.assign(value)
+    for slot in slots:
+        s = slot.numpy()
+        s[region] = 0.0
+        slot.assign(s)
+
+
+def _reset(var, region, fill, slots):
+    value = var.numpy()
+    value[region] = fill
+    var.assign(value)
+    for slot in slots:
+        s = slot.numpy()
+        s[region] = 0.0
+        slot.assign(s)
+
+
+def expand(net, threshold, seed=0, step=0):
+    """Applies one expansion check to ``net`` (a :class:`~nce_tf.search.supernet.SuperNet`).
+
+    Args:
+        net: the super-net; its ``weight_optimizer`` (if configured) gets its slots zeroed.
+        threshold: T.
+        seed, step: make the fresh initialisation reproducible (``step`` = the global step).
+
+    Returns:
+        The list of expanded rows.
+    """
+    k = net.num_candidates.numpy().copy()
+    rows = rows_to_expand(net.probs().numpy(), k, threshold, net.k_max)
+    if not rows:
+        return []
+    table = net.table_np
+    old_live = table[np.arange(len(k)), k - 1].copy()
+    alpha = net.alpha.numpy()
+    for l in rows:
+        alpha[l, k[l]] = alpha[l, k[l] - 1]
+        k[l] += 1
+    new_live = table[np.arange(len(k)), k - 1]
+    net.alpha.assign(alpha)
+    net.num_candidates.assign(k)
+
+    optimizer = getattr(net, "weight_optimizer", None)
+    index = {id(v): i for i, v in enumerate(net.weight_variables)}
+    slots = lambda v: _slots(optimizer, index[id(v)]) if optimizer is not None and id(v) in index else []  # noqa: E731
+    rng = np.random.default_rng([int(seed), int(step), len(rows)])
+    for l in rows:
+        lo, hi = int(old_live[l]), int(new_live[l])
+        j = int(k[l]) - 1
+        for layer in net.producers(l):
+            if hi > lo:
+                _reinit(layer.kernel, np.s_[..., lo:hi], layer.init_stddev, rng, slots(layer.kernel))
+            for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
+                _reset(var, np.s_[j, :], fill, slots(var))
+            for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+                _reset(var, np.s_[j, :], fill, [])
+    expanded = set(rows)
+    for layer, carried in net.consumers():
+        if not carried & expanded:
+            continue
+        lo = max(int(old_live[r]) for r in carried)
+        hi = max(int(new_live[r]) for r in carried)
+        if hi <= lo:
+            continue
+        if len(layer.kernel.shape) == 4:
+            _reinit(layer.kernel, np.s_[:, :, lo:hi, :], layer.init_stddev, rng, slots(layer.kernel))
+        else:  # the classifier: TAS's FC init, N(0, 0.01)
+            _reinit(layer.kernel, np.s_[lo:hi, :], 0.01, rng, slots(layer.kernel))
+    return rows

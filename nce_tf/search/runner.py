@@ -1,0 +1,279 @@
+"""The search job behind ``tools/search.py``: warm-up, bi-level search with expansion, derivation.
+
+What it writes into the work directory (see WORKSPACE.md):
+
+- ``search_config.json``: the resolved training and search settings, written first;
+- ``search/checkpoints/``: the whole search state every epoch (super-net weights, alpha,
+  candidate counts, BN statistics, both optimizers, tau, the sampler's random state, the
+  epoch); re-running the same command resumes from the last finished epoch;
+- ``search_log.jsonl``: one JSON line per epoch (phase, tau, losses, accuracies, per-row
+  probabilities and candidate counts, expected and argmax MACs / PARAMs, expanded rows);
+- ``arch.json``: the derived (argmax) architecture, written last and atomically.
+
+Modes ``random`` and ``wrpn`` need no super-net: they write ``arch.json`` straight away.
+
+Example (library use, on your own data)::
+
+    from nce_tf.search import SearchConfig, run_search
+    from nce_tf.train import TrainConfig
+    record = run_search(TrainConfig(workdir="runs/s", model="resnet20", w_bits=2, a_bits=2),
+                        SearchConfig(search_warmup_epochs=20, search_epochs=200))
+"""
+
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nce_tf import data
+from nce_tf.errors import UsageError
+from nce_tf.io_utils import atomic_write_json
+from nce_tf.search import baselines
+from nce_tf.search.derive import derive_widths, write_arch
+from nce_tf.search.expansion import expand
+from nce_tf.search.space import build_space
+from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.train.config import DEFAULT_MODEL, prepare_workdir
+from nce_tf.train.schedule import warmup_cosine
+
+
+def tau_at(epoch, total, tau_max, tau_min):
+    """TAS's per-epoch temperature: cosine from ``tau_max`` (epoch 0) to ``tau_min`` (the end)."""
+    return tau_min + (tau_max - tau_min) * (1 + math.cos(math.pi * epoch / max(total, 1))) / 2
+
+
+def check_budget(space, table, k_max, budget):
+    """One-line error when no architecture of the space can land in the budget's band."""
+    idx = np.arange(len(table))
+    low = space.exact_cost([int(w) for w in table[idx, 0]])
+    high = space.exact_cost([int(w) for w in table[idx, k_max - 1]])
+    (t_f, t_p), (d_f, d_p) = budget.targets, budget.tolerances()
+    checks = [("flops_ratio", budget.flops_ratio, low[0], high[0], t_f, d_f, budget.original[0])]
+    if budget.params_ratio > 0:
+        checks.append(("params_ratio", budget.params_ratio, low[1], high[1], t_p, d_p, budget.original[1]))
+    for flag, ratio, lo, hi, target, tol, orig in checks:
+        if lo > target or hi < target - tol:
+            raise UsageError(
+                f"No architecture in the search space meets the budget. Received: {flag}={ratio}. "
+                f"Allowed: a target between {lo / orig:.3f} (every layer at its narrowest candidate) and "
+                f"{(hi + tol) / orig:.3f} (every layer at its widest, plus the tolerance) of the original.")
+
+
+def split_halves(source, seed):
+    """The weight half and the architecture half of the training split (per class, 50/50)."""
+    if source.train_arrays is not None:
+        x, y = source.train_arrays
+        idx_w, idx_a = data.split_per_class(y, fraction=0.5, seed=seed)
+        make = lambda i: tf.data.Dataset.from_tensor_slices((x[i], y[i]))  # noqa: E731
+        return make(idx_w), make(idx_a), len(idx_w)
+    labels = np.fromiter((int(lbl) for _, lbl in source.train.as_numpy_iterator()), "int64")
+    idx_w, _ = data.split_per_class(labels, fraction=0.5, seed=seed)
+    in_w = np.zeros(len(labels), bool)
+    in_w[idx_w] = True
+    table = tf.constant(in_w)
+    tagged = source.train.enumerate()
+    pick = lambda want: tagged.filter(lambda i, e: tf.equal(table[i], want)).map(lambda i, e: e)  # noqa: E731
+    return pick(True), pick(False), int(in_w.sum())
+
+
+class _SearchMonitor(keras.callbacks.Callback):
+    """Per epoch: tau, expansion, the log line and the JSONL record, the checkpoint."""
+
+    def __init__(self, net, scfg, seed, steps, log_path, manager, epoch_var, verbose):
+        super().__init__()
+        self.net, self.scfg, self.seed, self.steps = net, scfg, seed, steps
+        self.log_path, self.manager, self.epoch_var, self.verbose = log_path, manager, epoch_var, verbose
+        self.expanded_epoch = []
+        self.epoch = 0
+        self.started = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self.expanded_epoch = []
+        self.net.tau.assign(tau_at(epoch, self.scfg.total_epochs, self.scfg.tau_max, self.scfg.tau_min))
+
+    def on_train_batch_end(self, batch, logs=None):
+        every = self.scfg.expand_every_steps
+        if self._expanding() and every and (batch + 1) % every == 0:
+            self._expand(self.epoch * self.steps + batch + 1)
+
+    def _expanding(self):
+        return self.net.mode == "nce" and self.net.arch_updates
+
+    def _expand(self, step):
+        self.expanded_epoch += expand(self.net, self.scfg.threshold, seed=self.seed, step=step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._expanding():
+            self._expand((epoch + 1) * self.steps)
+        record = self.record(epoch, logs or {})
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.epoch_var.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
+        if self.verbose:
+            print(self.line(record), flush=True)
+
+    def record(self, epoch, logs):
+        net = self.net
+        cost = {k: float(v) for k, v in net.cost_terms().items()}
+        k = net.num_candidates.numpy()
+        probs = net.probs().numpy()
+        return {
+            "epoch": epoch + 1, "phase": "search" if net.arch_updates else "warmup",
+            "tau": float(net.tau.numpy()), **{k_: float(v) for k_, v in logs.items()}, **cost,
+            "target_macs": net.budget.targets[0], "target_params": net.budget.targets[1],
+            "argmax_widths": [int(w) for w in net.argmax_widths().numpy()],
+            "num_candidates": k.tolist(), "expanded_rows": sorted(set(self.expanded_epoch)),
+            "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
+            "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
+            "elapsed_seconds": round(time.time() - self.started, 1),
+        }
+
+    def line(self, r):
+        m = lambda v: f"{v / 1e6:.2f}M"  # noqa: E731
+        parts = [f"search epoch {r['epoch']}/{self.scfg.total_epochs} [{r['phase']}] tau {r['tau']:.2f}",
+                 f"loss {r.get('loss', float('nan')):.3f} acc {r.get('accuracy', float('nan')):.3f}"]
+        if r["phase"] == "search":
+            parts.append(f"arch loss {r.get('arch_loss', float('nan')):.3f} acc {r.get('arch_accuracy', 0):.3f} "
+                         f"cost loss {r.get('cost_loss', 0):+.2f}")
+        parts.append(f"MACs E {m(r['expected_macs'])} argmax {m(r['argmax_macs'])} / {m(r['target_macs'])}")
+        parts.append(f"params E {m(r['expected_params'])} argmax {m(r['argmax_params'])} / {m(r['target_params'])}")
+        parts.append(f"expanded layers {r['layers_expanded']} (+{len(r['expanded_rows'])} this epoch)")
+        return " | ".join(parts)
+
+
+def _check_resumable(workdir, settings):
+    path = os.path.join(workdir, "search_config.json")
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as f:
+        saved = json.load(f)
+    if saved != json.loads(json.dumps(settings, default=str)):
+        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        raise UsageError(
+            f"The work directory holds a search with other settings ({', '.join(changed[:5])}). "
+            f"Received: workdir={workdir!r}. Use a new work directory.")
+    return True
+
+
+def run_search(train_config, search_config, verbose=True):
+    """Runs the configured search and writes the work directory (see the module doc).
+
+    Args:
+        train_config: a :class:`nce_tf.train.TrainConfig` (model, data, bits, seed, weight decay,
+            SGD momentum; ``workdir``).
+        search_config: a :class:`nce_tf.search.SearchConfig`.
+        verbose: print one progress line per epoch.
+
+    Returns:
+        The record written to ``arch.json`` (with ``model`` and ``widths``).
+    """
+    tcfg, scfg = train_config.validate(), search_config.validate()
+    if tcfg.arch:
+        raise UsageError(f"A search starts from a zoo model, not an architecture file. Received: arch={tcfg.arch!r}.")
+    model = tcfg.model or DEFAULT_MODEL
+    policy = tcfg.policy()
+    source = data.get_source(
+        tcfg.dataset, tfds_data_dir=tcfg.tfds_data_dir or None, seed=tcfg.seed,
+        synthetic_train_size=tcfg.synthetic_train_size, synthetic_test_size=tcfg.synthetic_test_size,
+        subset_per_class=tcfg.subset_per_class)
+    info = source.info
+    space = build_space(model, lane=scfg.lane, num_classes=info.num_classes, input_shape=info.image_shape)
+    budget = Budget(space.exact_cost(space.default_widths()), scfg.flops_ratio, scfg.params_ratio,
+                    scfg.tolerance, scfg.lambda_flops, scfg.lambda_params)
+    from nce_tf.search.candidates import search_table
+
+    table, _, k_max = search_table(space.rows, scfg.mode, scfg.tas_space)
+    check_budget(space, table, k_max, budget)
+    settings = {"model": model, **{k: v for k, v in tcfg.to_dict().items() if k != "workdir"}, **scfg.to_dict()}
+    workdir = prepare_workdir(tcfg.workdir)
+    resuming = _check_resumable(workdir, settings)
+    atomic_write_json(os.path.join(workdir, "search_config.json"), settings)
+    arch_path = os.path.join(workdir, "arch.json")
+    extra = {"dataset": info.name, "seed": tcfg.seed}
+
+    if scfg.mode in ("random", "wrpn"):
+        widths = (baselines.random_widths(space, budget, seed=tcfg.seed) if scfg.mode == "random"
+                  else baselines.wrpn_widths(space, budget))
+        record = write_arch(arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(), **extra)
+        if verbose:
+            print(f"nce-tf: {scfg.mode} widths {widths}: {record['macs'] / 1e6:.2f}M MACs, "
+                  f"{record['params'] / 1e6:.3f}M params -> {arch_path}", flush=True)
+        return {"model": model, "widths": widths, **record}
+
+    keras.utils.set_random_seed(tcfg.seed)
+    ds_w, ds_a, n_w = split_halves(source, scfg.split_seed)
+    batch = scfg.search_batch_size
+    steps = scfg.search_steps_per_epoch or n_w // batch
+    if steps < 1:
+        raise UsageError(f"search_batch_size is larger than the weight half of the training set. "
+                         f"Received: search_batch_size={batch}, weight-half examples={n_w}.")
+    pipe = lambda ds, seed: data.make_pipeline(ds, info, training=True, batch_size=batch, seed=seed).repeat()  # noqa: E731
+    train = tf.data.Dataset.zip((pipe(ds_w, tcfg.seed), pipe(ds_a, tcfg.seed + 1)))
+
+    net = SuperNet(space, policy, mode=scfg.mode, tas_space=scfg.tas_space, budget=budget,
+                   weight_decay=tcfg.weight_decay, seed=tcfg.seed)
+    total = scfg.total_epochs
+    net.configure_optimizers(
+        keras.optimizers.SGD(warmup_cosine(scfg.search_lr, total * steps, 0), momentum=tcfg.momentum,
+                             nesterov=tcfg.nesterov),
+        keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
+        arch_weight_decay=scfg.arch_weight_decay)
+    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    ckpt = tf.train.Checkpoint(net=net, weight_optimizer=net.weight_optimizer,
+                               arch_optimizer=net.arch_optimizer, epoch=epoch_var)
+    manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, "search", "checkpoints"), max_to_keep=2)
+    log_path = os.path.join(workdir, "search_log.jsonl")
+    start = 0
+    if resuming and manager.latest_checkpoint:
+        ckpt.restore(manager.latest_checkpoint).expect_partial()
+        start = int(epoch_var.numpy())
+        _truncate_log(log_path, start)
+        if verbose:
+            print(f"nce-tf: resuming the search at epoch {start + 1} from {manager.latest_checkpoint}", flush=True)
+    elif os.path.exists(log_path):
+        os.unlink(log_path)
+    if verbose:
+        print(f"nce-tf: searching {model} {tcfg.quant_name} ({scfg.mode}"
+              f"{' ' + scfg.tas_space if scfg.mode == 'tas' else ''}) on {info.name}: "
+              f"{len(space.rows)} rows, {scfg.search_warmup_epochs} warm-up + {scfg.search_epochs} search epochs "
+              f"x {steps} steps of 2 x {batch} images; target {budget.targets[0] / 1e6:.2f}M MACs"
+              f"{f', {budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}; workdir {workdir}",
+              flush=True)
+    monitor = _SearchMonitor(net, scfg, tcfg.seed, steps, log_path, manager, epoch_var, verbose)
+    callbacks = [monitor, keras.callbacks.TerminateOnNaN()]
+    phases = [(0, scfg.search_warmup_epochs, False), (scfg.search_warmup_epochs, total, True)]
+    for first, last, arch_on in phases:
+        if start >= last or first == last:
+            continue
+        net.set_arch_updates(arch_on)
+        net.fit(train, epochs=last, initial_epoch=max(first, start), steps_per_epoch=steps,
+                callbacks=callbacks, verbose=0, shuffle=False)
+        if not np.isfinite(net.alpha.numpy()).all() or net.stop_training:
+            raise UsageError(f"The search diverged (NaN or infinite loss). Received: search_lr={scfg.search_lr}, "
+                             f"arch_lr={scfg.arch_lr}. The last good state is in {manager.directory}.")
+    widths = derive_widths(net)
+    record = write_arch(
+        arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(),
+        num_candidates=net.num_candidates.numpy().tolist(),
+        final_probs=[[float(p) for p in row[:k]] for row, k in zip(net.probs().numpy(), net.num_candidates.numpy())],
+        mean_search_widths=net.mean_widths(), **extra)
+    if verbose:
+        print(f"nce-tf: derived widths {widths}: {record['macs'] / 1e6:.2f}M MACs "
+              f"({record['macs_ratio']:.3f} of the original), {record['params'] / 1e6:.3f}M params "
+              f"({record['params_ratio']:.3f}) -> {arch_path}", flush=True)
+    return {"model": model, "widths": widths, **record}
+
+
+def _truncate_log(path, epochs):
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        lines = [ln for ln in f if ln.strip()][:epochs]
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(lines)
