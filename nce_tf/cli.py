@@ -70,7 +70,20 @@ def run(main):
                   file=sys.stderr)
             sys.exit(130)
 
-    app.run(guarded, flags_parser=_parse)
+    def quiet_absl(argv):
+        # TensorFlow's checkpoint code logs INFO lines through absl on every save.
+        from absl import logging
+
+        logging.set_verbosity(logging.WARNING)
+        return guarded(argv)
+
+    app.run(quiet_absl, flags_parser=_parse)
+
+
+def no_positional(argv):
+    """Rejects stray positional arguments (absl passes them through in ``argv``)."""
+    if len(argv) > 1:
+        fail(f"Unexpected positional arguments. Received: {argv[1:]!r}. Flags take the form --name=value.")
 
 
 def require(*names):

@@ -28,8 +28,7 @@ flags.adopt_module_key_flags(train_flags)  # so --help lists them, not only --he
 
 
 def main(argv):
-    if len(argv) > 1:
-        cli.fail(f"Unexpected positional arguments. Received: {argv[1:]!r}. Flags take the form --name=value.")
+    cli.no_positional(argv)
     config = train_flags.config_from_flags().validate()
     cli.load_tensorflow()
     from nce_tf.train import run_training

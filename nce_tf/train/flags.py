@@ -74,3 +74,8 @@ def _define(field, help_text, flag_values):
 def config_from_flags(flag_values=flags.FLAGS, cls=TrainConfig):
     """A ``TrainConfig`` (or ``SearchConfig`` with ``cls``) holding the parsed flag values."""
     return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
+
+
+def search_config_from_flags(flag_values=flags.FLAGS):
+    """A :class:`SearchConfig` holding the parsed flag values."""
+    return config_from_flags(flag_values, SearchConfig)

@@ -1,0 +1,112 @@
+"""The main job behind ``tools/nce.py``: search, derive, train the derived network, report.
+
+One work directory holds the whole run (see WORKSPACE.md):
+
+- the search's files (``search_config.json``, ``search_log.jsonl``, ``search/``, ``arch.json``);
+- ``train/``: the final QAT training of the derived network from scratch (``tools/train.py``'s
+  layout: ``config.json``, checkpoints, TensorBoard, ``model.keras``, ``metrics.json``);
+- ``metrics.json``: test accuracy, MACs and PARAMs of the derived network and of the original,
+  written last and atomically;
+- ``report.md``: the per-layer cost table (original vs derived channels, bits, MACs, PARAMs,
+  memory) and the headline numbers.
+
+Re-running the same command resumes: a finished search (``arch.json`` present) is not redone,
+and the training resumes from its last finished epoch.
+
+Example::
+
+    from nce_tf.pipeline import run_nce
+    from nce_tf.search import SearchConfig
+    from nce_tf.train import TrainConfig
+    metrics = run_nce(TrainConfig(workdir="runs/nce", w_bits=2, a_bits=2, epochs=8),
+                      SearchConfig(search_warmup_epochs=4, search_epochs=12))
+"""
+
+import dataclasses
+import json
+import os
+
+from nce_tf.io_utils import atomic_write_json, atomic_write_text
+
+
+def _search_done(workdir, settings_path):
+    return os.path.exists(os.path.join(workdir, "arch.json")) and os.path.exists(settings_path)
+
+
+def run_nce(train_config, search_config, verbose=True):
+    """Runs search + derivation + final training; returns the metrics written to ``metrics.json``."""
+    from nce_tf import arch as arch_lib
+    from nce_tf.search.runner import _check_resumable, run_search
+    from nce_tf.train.trainer import run_training
+
+    tcfg, scfg = train_config.validate(), search_config.validate()
+    workdir = os.path.abspath(tcfg.workdir)
+    arch_path = os.path.join(workdir, "arch.json")
+    settings = {"model": tcfg.model or "resnet20",
+                **{k: v for k, v in tcfg.to_dict().items() if k != "workdir"}, **scfg.to_dict()}
+    if _search_done(workdir, os.path.join(workdir, "search_config.json")) and _check_resumable(workdir, settings):
+        if verbose:
+            print(f"nce-tf: search already finished, using {arch_path}", flush=True)
+    else:
+        run_search(tcfg, scfg, verbose=verbose)
+    arch = arch_lib.load_arch(arch_path)
+    train_cfg = dataclasses.replace(tcfg, model="", arch=arch_path, workdir=os.path.join(workdir, "train"))
+    trained = run_training(train_cfg)
+    original = {"widths": arch.extra["original_widths"], "macs": arch.extra["original_macs"],
+                "params": arch.extra["original_params"]}
+    metrics = {
+        "model": arch.model, "mode": scfg.mode, "dataset": trained["dataset"],
+        "w_bits": tcfg.w_bits, "a_bits": tcfg.a_bits, "epochs": tcfg.epochs,
+        "test_accuracy": trained["test_accuracy"], "macs": trained["macs"], "params": trained["params"],
+        "macs_ratio": trained["macs"] / original["macs"], "params_ratio": trained["params"] / original["params"],
+        "within_budget": arch.extra["within_budget"], "widths": arch.widths,
+        "num_candidates": arch.extra.get("num_candidates"), "derived": trained, "original": original,
+        "budget": arch.extra["budget"], "search": scfg.to_dict(),
+    }
+    write_report(os.path.join(workdir, "report.md"), arch, metrics, tcfg.policy())
+    atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)
+    if verbose:
+        print("nce-tf: " + json.dumps({k: metrics[k] for k in ("test_accuracy", "macs", "params", "macs_ratio",
+                                                              "params_ratio")})
+              + f" -> {workdir}/metrics.json, {workdir}/report.md", flush=True)
+    return metrics
+
+
+def _human(n):
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            return f"{n / div:.2f}{suffix}"
+    return f"{n:g}"
+
+
+def write_report(path, arch, metrics, policy):
+    """``report.md``: headline numbers and the per-layer cost table, original vs derived."""
+    from nce_tf import cost
+
+    classes = metrics["derived"].get("num_classes")
+    derived = cost.count_arch(arch.model, arch.widths, policy=policy, num_classes=classes)
+    original = cost.count_arch(arch.model, None, policy=policy, num_classes=classes)
+    orig_rows = {r.name: r for r in original.layers}
+    lines = [
+        f"# NCE report: {arch.model} W{metrics['w_bits']}A{metrics['a_bits']}",
+        "",
+        "| | original | derived |",
+        "|---|---|---|",
+        f"| MACs | {original.macs:,} | {derived.macs:,} ({metrics['macs_ratio']:.3f}x) |",
+        f"| PARAMs | {original.params:,} | {derived.params:,} ({metrics['params_ratio']:.3f}x) |",
+        f"| weight memory | {_human(original.memory_bytes)}B | {_human(derived.memory_bytes)}B |",
+        f"| test accuracy | - | {metrics['test_accuracy']:.4f} |",
+        "",
+        f"Mode `{metrics['mode']}`, budget: {json.dumps(metrics['budget'])}; within budget: "
+        f"{metrics['within_budget']}. Layers expanded beyond 1X: "
+        f"{sum(1 for w, n in zip(arch.widths, metrics['original']['widths']) if w > n)} of {len(arch.widths)}.",
+        "",
+        "| layer | kind | original in/out | derived in/out | W bits | MACs | PARAMs | memory |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in derived.layers:
+        o = orig_rows.get(r.name)
+        was = f"{o.in_channels}/{o.out_channels}" if o else "- (projection added)"
+        lines.append(f"| {r.name} | {r.kind} | {was} | {r.in_channels}/{r.out_channels} | {r.w_bits} | "
+                     f"{_human(r.macs)} | {_human(r.params)} | {_human(r.memory_bytes)}B |")
+    atomic_write_text(path, "\n".join(lines) + "\n")

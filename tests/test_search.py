@@ -1,0 +1,340 @@
+"""Tests of the channel search: CWI, the searchable conv against TAS's two-BN forward, the sampler,
+expected vs exact cost, the constraint loss, expansion, derivation and short searches."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nce_tf import arch as arch_lib
+from nce_tf import cost, models
+from nce_tf.models import QuantPolicy
+from nce_tf.search import SearchConfig, build_space, candidate_widths, search_table
+from nce_tf.search.cost_model import CostModel, constraint_loss
+from nce_tf.search.cwi import cwi_bins, cwi_matrix, cwi_matrix_np
+from nce_tf.search.expansion import expand, rows_to_expand
+from nce_tf.search.layers import SearchConv2D, add_leading
+from nce_tf.search.runner import run_search, tau_at
+from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.train import TrainConfig
+
+W2A2 = QuantPolicy(w_bits=2, a_bits=2)
+
+
+# ------------------------------------------------------------------------------ CWI
+
+
+def test_cwi_bins_hand_worked():
+    # TAS's example 4 -> 6 and two more worked by hand from s = floor(oC/C*), e = ceil((o+1)C/C*).
+    assert cwi_bins(4, 6) == [(0, 1), (0, 2), (1, 2), (2, 3), (2, 4), (3, 4)]
+    assert cwi_bins(2, 4) == [(0, 1), (0, 1), (1, 2), (1, 2)]
+    assert cwi_bins(3, 4) == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    assert cwi_bins(5, 5) == [(i, i + 1) for i in range(5)]
+
+
+def test_cwi_matrix_applies_channel_means():
+    x = np.array([[1.0, 2.0, 4.0, 8.0]], "float32")  # one position, C = 4 channels
+    out = x @ cwi_matrix_np(4, 6)
+    np.testing.assert_allclose(out, [[1.0, 1.5, 2.0, 4.0, 6.0, 8.0]])
+    m = cwi_matrix(tf.constant(3), tf.constant(4)).numpy()  # padded to [C*, C*]
+    np.testing.assert_allclose(m[:3], cwi_matrix_np(3, 4))
+    assert not m[3:].any()
+    batched = cwi_matrix(tf.constant([2, 4]), tf.constant(4)).numpy()
+    np.testing.assert_allclose(batched[0][:2], cwi_matrix_np(2, 4))
+    np.testing.assert_allclose(batched[1], np.eye(4))
+
+
+def test_add_leading_adds_into_the_leading_channels():
+    a = np.ones((1, 1, 1, 3), "float32")
+    b = np.full((1, 1, 1, 5), 2.0, "float32")
+    np.testing.assert_allclose(add_leading(a, b).numpy().ravel(), [3, 3, 3, 2, 2])
+
+
+# ------------------------------------------------------------------- search conv
+
+
+def _search_conv(rng):
+    layer = SearchConv2D(5, 12, 6, kernel_size=3, strides=1)
+    layer.build()
+    layer.gamma.assign(rng.normal(1, 0.3, (16, 12)).astype("float32"))
+    layer.beta.assign(rng.normal(0, 0.3, (16, 12)).astype("float32"))
+    layer.moving_mean.assign(rng.normal(0, 0.3, (16, 12)).astype("float32"))
+    layer.moving_variance.assign(rng.uniform(0.5, 2, (16, 12)).astype("float32"))
+    return layer
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_search_conv_equals_two_bn_forward(training):
+    """One fused normalisation + one merge matmul == TAS: BN_j per candidate, CWI, weighted sum."""
+    rng = np.random.default_rng(0)
+    layer = _search_conv(rng)
+    x = rng.normal(size=(4, 7, 7, 4)).astype("float32")  # the producer emits 4 of 5 channels
+    widths, index, mix = np.array([4, 9], "int32"), np.array([2, 5], "int32"), np.array([0.3, 0.7], "float32")
+    mean0, var0 = layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy()
+    out, _ = layer(x, widths, index, mix, training=training)
+    y = tf.nn.conv2d(x, layer.kernel[:, :, :4, :9], 1, "SAME").numpy()
+    ref = 0.0
+    for c, j, h in zip(widths, index, mix):
+        z = y[..., :c]
+        mu, var = (z.mean((0, 1, 2)), z.var((0, 1, 2))) if training else (mean0[j, :c], var0[j, :c])
+        bn = (z - mu) / np.sqrt(var + 1e-5) * layer.gamma.numpy()[j, :c] + layer.beta.numpy()[j, :c]
+        ref = ref + h * bn @ cwi_matrix_np(c, 9)
+    assert out.shape == (4, 7, 7, 9)
+    np.testing.assert_allclose(out.numpy(), ref, atol=2e-5)
+    if training:  # running mean of candidates 2 (first 4 channels) and 5 (first 9), momentum 0.1
+        expect = mean0.copy()
+        expect[2, :4] = 0.9 * mean0[2, :4] + 0.1 * y[..., :4].mean((0, 1, 2))
+        expect[5, :9] = 0.9 * mean0[5, :9] + 0.1 * y.mean((0, 1, 2))
+        np.testing.assert_allclose(layer.moving_mean.numpy(), expect, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(layer.moving_mean.numpy(), mean0)
+
+
+def test_search_conv_quantizes_the_live_slice_and_round_trips_config():
+    layer = SearchConv2D(8, 16, 8, kernel_quantizer="sawb", weight_decay=1e-3, name="c")
+    layer.build()
+    w, wq = layer.live_kernel(tf.constant(3), tf.constant(5))
+    assert wq.shape == (3, 3, 3, 5) and len(np.unique(wq.numpy())) == 4
+    clone = SearchConv2D.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, SearchConv2D) and restored.kernel_quantizer.bits == 2
+
+
+# ------------------------------------------------------------------------ sampler
+
+
+def test_sampler_draws_two_live_candidates_and_grads_reach_only_them():
+    net = SuperNet(build_space("resnet8"), policy=W2A2, seed=1)
+    net.num_candidates.assign([8, 9, 10, 11, 12, 13, 16])
+    net.alpha.assign(np.random.default_rng(0).normal(size=(7, 16)).astype("float32"))
+    for _ in range(20):
+        with tf.GradientTape() as tape:
+            widths, index, mix = net.sample()
+            target = tf.reduce_sum(mix * tf.constant([[1.0, 0.0]]))
+        index = index.numpy()
+        assert (index[:, 0] != index[:, 1]).all()
+        assert (index < net.num_candidates.numpy()[:, None]).all()
+        np.testing.assert_allclose(mix.numpy().sum(1), 1.0, rtol=1e-6)
+        np.testing.assert_array_equal(widths.numpy(), net.table_np[np.arange(7)[:, None], index])
+        grad = tape.gradient(target, net.alpha).numpy()
+        for row in range(7):
+            others = np.setdiff1d(np.arange(16), index[row])
+            # log_softmax's normaliser cancels in h analytically; float32 leaves ~1e-10.
+            assert np.abs(grad[row, others]).max() <= 1e-6 * np.abs(grad[row]).max()
+
+
+# --------------------------------------------------------------------------- cost
+
+
+@pytest.mark.parametrize("model", ["resnet8", "resnet20", "vgg16", "resnet18", "resnet50"])
+def test_expected_cost_of_one_hot_alpha_is_the_exact_cost(model):
+    space = build_space(model)
+    cm = CostModel(space, space.candidates)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        pick = rng.integers(0, 16, len(space.rows))
+        widths = [int(w) for w in space.candidates[np.arange(len(pick)), pick]]
+        macs, params = cm.expected(np.eye(16)[pick])
+        assert (int(round(float(macs))), int(round(float(params)))) == space.exact_cost(widths)
+
+
+def test_exact_cost_agrees_with_counting_the_built_model():
+    space = build_space("resnet8")
+    widths = [12, 20, 8, 40, 24, 64, 100]  # mixed narrower/wider: projections appear
+    counted = cost.count_arch("resnet8", widths)
+    assert space.exact_cost(widths) == (counted.macs, counted.params)
+
+
+def test_expected_cost_of_soft_alpha_matches_monte_carlo():
+    space = build_space("resnet8")
+    cm = CostModel(space, space.candidates)
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(16), size=len(space.rows))
+    e_macs, e_params = (float(v) for v in cm.expected(probs))
+    draws = [space.exact_cost([int(space.candidates[r, rng.choice(16, p=probs[r])]) for r in range(len(probs))])
+             for _ in range(4000)]
+    mc = np.mean(draws, axis=0)
+    assert abs(e_macs - mc[0]) / mc[0] < 0.02 and abs(e_params - mc[1]) / mc[1] < 0.02
+
+
+def test_constraint_loss_sign_and_dead_band():
+    # Target 100, tolerance 10: band [90, 100]. log E[F] with E[F] = e^2.
+    e = np.exp(2.0)
+    assert float(constraint_loss(e, 80.0, 100.0, 10.0)) == pytest.approx(-2.0)  # too small: grow
+    assert float(constraint_loss(e, 90.0, 100.0, 10.0)) == 0.0  # band edges included
+    assert float(constraint_loss(e, 100.0, 100.0, 10.0)) == 0.0
+    assert float(constraint_loss(e, 100.5, 100.0, 10.0)) == pytest.approx(2.0)  # too big: shrink
+    expected = tf.Variable(e, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        loss = constraint_loss(expected, 120.0, 100.0, 10.0)
+    assert float(tape.gradient(loss, expected)) == pytest.approx(1.0 / e)  # d log E / dE
+
+
+def test_tau_schedule_and_candidate_tables():
+    assert tau_at(0, 10, 5.0, 0.1) == pytest.approx(5.0)
+    assert tau_at(10, 10, 5.0, 0.1) == pytest.approx(0.1)
+    assert tau_at(5, 10, 5.0, 0.1) == pytest.approx(2.55)
+    assert candidate_widths(64)[:8] == [8, 16, 24, 32, 40, 48, 56, 64]
+    assert candidate_widths(64)[-1] == 128
+    rows = build_space("resnet8").rows
+    table, k, cap = search_table(rows, "tas", "2x8")
+    assert (k, cap) == (8, 8) and table[0][:8].tolist() == [4, 8, 12, 16, 20, 24, 28, 32]
+    assert search_table(rows, "nce")[1:] == (8, 16)
+    assert search_table(rows, "tas", "2x16")[1:] == (16, 16)
+
+
+# ---------------------------------------------------------------------- expansion
+
+
+def test_rows_to_expand_rule():
+    probs = np.zeros((4, 16))
+    probs[:, :8] = 1 / 8
+    probs[0, 7] = 0.31  # above T
+    probs[1, 7] = 0.30  # not above T (strict)
+    probs[2, 15] = 0.9  # K = 16: capped
+    probs[3, 9] = 0.5  # K = 10, last live is index 9
+    assert rows_to_expand(probs, [8, 8, 16, 10], threshold=0.3, k_max=16) == [0, 3]
+
+
+def _net_for_expansion():
+    net = SuperNet(build_space("resnet8"), policy=W2A2, weight_decay=5e-4, seed=0)
+    net.configure_optimizers(keras.optimizers.SGD(0.1, momentum=0.9), keras.optimizers.Adam(1e-3))
+    for v in net.weight_variables:  # mark every weight and momentum slot to see what is touched
+        v.assign(tf.fill(v.shape, 7.0))
+    for m in net.weight_optimizer.momentums:
+        m.assign(tf.fill(m.shape, 3.0))
+    return net
+
+
+def test_expansion_fires_copies_alpha_and_initialises_new_slices():
+    net = _net_for_expansion()
+    row = 4  # s2_b0_b_conv: n = 32, its stride-2 shortcut is tied to it; consumers: s3_b0_a, s3 shortcut
+    alpha = np.zeros((7, 16), "float32")
+    alpha[row, 7] = 2.0  # p_last = e^2 / (7 + e^2) = 0.51 > 0.3
+    net.alpha.assign(alpha)
+    assert expand(net, threshold=0.3) == [row]
+    k = net.num_candidates.numpy()
+    assert net.space.rows[row].name == "s2_b0_b_conv"
+    assert k[row] == 9 and (np.delete(k, row) == 8).all()
+    assert net.alpha.numpy()[row, 8] == pytest.approx(2.0)  # copied from the previous largest
+    probs = net.probs().numpy()[row]
+    assert probs[8] == pytest.approx(probs[7])
+    lo, hi = 32, 36  # C_8 = 32 -> C_9 = 36
+    index = {id(v): i for i, v in enumerate(net.weight_variables)}
+    for name in ("s2_b0_b_conv", "s2_b0_shortcut_conv"):
+        layer = next(c for c in net.conv_layers if c.name == name)
+        kernel = layer.kernel.numpy()
+        new = kernel[..., lo:hi]
+        assert not (new == 7.0).any() and abs(new.std() - layer.init_stddev) < 0.5 * layer.init_stddev
+        assert (np.delete(kernel, np.s_[lo:hi], axis=3) == 7.0).all()
+        mom = net.weight_optimizer.momentums[index[id(layer.kernel)]].numpy()
+        assert (mom[..., lo:hi] == 0).all() and (np.delete(mom, np.s_[lo:hi], axis=3) == 3.0).all()
+        assert (layer.gamma.numpy()[8] == 1.0).all() and (layer.beta.numpy()[8] == 0.0).all()
+    for name in ("s3_b0_a_conv", "s3_b0_shortcut_conv"):  # consumers: the new input columns only
+        layer = next(c for c in net.conv_layers if c.name == name)
+        kernel = layer.kernel.numpy()
+        assert not (kernel[:, :, lo:hi, :] == 7.0).any()
+        assert (np.delete(kernel, np.s_[lo:hi], axis=2) == 7.0).all()
+    untouched = next(c for c in net.conv_layers if c.name == "s2_b0_a_conv")
+    assert (untouched.kernel.numpy() == 7.0).all()
+
+
+def test_expansion_never_exceeds_2x():
+    net = SuperNet(build_space("resnet8"), policy=W2A2, seed=0)
+    for _ in range(12):
+        k = net.num_candidates.numpy()
+        alpha = np.zeros((7, 16), "float32")
+        alpha[np.arange(7), k - 1] = 10.0  # the largest live candidate always dominates
+        net.alpha.assign(alpha)
+        expand(net, threshold=0.3)
+    assert (net.num_candidates.numpy() == 16).all()
+    assert expand(net, threshold=0.3) == []
+    n = np.array([r.n for r in net.space.rows])
+    assert (net.argmax_widths().numpy() == 2 * n).all()
+
+
+def test_identity_chain_keeps_columns_already_in_use():
+    """A consumer fed by an identity chain re-initialises only columns beyond every feeder's live width."""
+    net = _net_for_expansion()
+    k = net.num_candidates.numpy()
+    k[0] = 10  # stem live up to 20 channels: s1_b0_b (row 2) feeds the same add chain
+    net.num_candidates.assign(k)
+    alpha = np.zeros((7, 16), "float32")
+    alpha[2, 7] = 3.0
+    net.alpha.assign(alpha)
+    assert expand(net, threshold=0.3) == [2]  # row 2: 16 -> 18 channels, inside the stem's 20
+    consumer = next(c for c in net.conv_layers if c.name == "s2_b0_a_conv")
+    assert (consumer.kernel.numpy() == 7.0).all()
+
+
+# --------------------------------------------------------------------- searching
+
+
+def _configs(tmp_path, **search):
+    tcfg = TrainConfig(workdir=str(tmp_path), model="resnet8", w_bits=2, a_bits=2, synthetic_train_size=256,
+                       synthetic_test_size=64, seed=0, verbose=0)
+    settings = dict(search_warmup_epochs=1, search_epochs=3, search_batch_size=32, search_steps_per_epoch=4)
+    return tcfg, SearchConfig(**{**settings, **search})
+
+
+def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
+    tcfg, scfg = _configs(tmp_path, flops_ratio=0.5, params_ratio=0, arch_lr=0.05, search_epochs=6)
+    record = run_search(tcfg, scfg, verbose=False)
+    original = build_space("resnet8").exact_cost(models.default_widths("resnet8"))[0]
+    assert 0.45 * original <= record["macs"] <= 0.5 * original
+    assert record["within_budget"]
+    # The derived network, rebuilt by the zoo, costs exactly what arch.json records.
+    arch = arch_lib.load_arch(str(tmp_path / "arch.json"))
+    counted = cost.count_arch("resnet8", arch.widths)
+    assert (counted.macs, counted.params) == (arch.extra["macs"], arch.extra["params"])
+    log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]
+    assert [r["phase"] for r in log] == ["warmup"] + ["search"] * 6
+    assert all(len(p) == k for r in log for p, k in zip(r["probs"], r["num_candidates"]))
+
+
+def test_search_expands_layers_and_records_candidate_counts(tmp_path):
+    # A threshold just above 1/8 makes expansion fire as soon as alpha moves.
+    tcfg, scfg = _configs(tmp_path, threshold=0.13, arch_lr=0.05)
+    record = run_search(tcfg, scfg, verbose=False)
+    assert max(record["num_candidates"]) > 8 and max(record["num_candidates"]) <= 16
+    log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]
+    assert sum(len(r["expanded_rows"]) for r in log) == sum(k - 8 for k in record["num_candidates"])
+    n = models.default_widths("resnet8")
+    assert all(w <= 2 * c for w, c in zip(record["widths"], n))
+
+
+@pytest.mark.parametrize("mode", ["random", "wrpn"])
+def test_baseline_modes_meet_the_budget(tmp_path, mode):
+    tcfg, scfg = _configs(tmp_path, mode=mode, flops_ratio=1.5, params_ratio=0, tolerance=0.1)
+    record = run_search(tcfg, scfg, verbose=False)
+    original = build_space("resnet8").exact_cost(models.default_widths("resnet8"))[0]
+    assert 1.4 * original <= record["macs"] <= 1.5 * original
+    counted = cost.count_arch("resnet8", record["widths"])
+    assert counted.macs == record["macs"]
+    if mode == "wrpn":
+        ratios = np.array(record["widths"]) / np.array(models.default_widths("resnet8"))
+        assert ratios.max() - ratios.min() < 0.1  # one multiplier for every layer
+
+
+def test_budget_within():
+    b = Budget((1000, 100), flops_ratio=1.0, params_ratio=0.5, tolerance=0.05)
+    assert b.within(960, 48) and not b.within(940, 48) and not b.within(960, 51)
+    assert Budget((1000, 100), params_ratio=0).within(1000, 10**9)
+
+
+def test_resume_continues_from_the_last_epoch(tmp_path):
+    tcfg, scfg = _configs(tmp_path, search_epochs=2)
+    run_search(tcfg, scfg, verbose=False)
+    lines = open(tmp_path / "search_log.jsonl").read().splitlines()
+    assert len(lines) == 3
+    more = SearchConfig(**{**scfg.to_dict(), "search_epochs": 3})
+    with pytest.raises(Exception, match="other settings"):
+        run_search(tcfg, more, verbose=False)
+    os.unlink(tmp_path / "arch.json")
+    record = run_search(tcfg, scfg, verbose=False)  # finished run: restores epoch 3, nothing left
+    assert open(tmp_path / "search_log.jsonl").read().splitlines() == lines
+    assert record["widths"] == json.loads(lines[-1])["argmax_widths"]

@@ -1,0 +1,40 @@
+#!/usr/bin/env python
+r"""Search a zoo model's channel widths with NCE (or TAS / random / WRPN) and write arch.json.
+
+Examples:
+
+    python tools/search.py --flagfile=flags/quickstart.flags --workdir=runs/search
+    python tools/search.py --flagfile=flags/search/cifar10_resnet20_nce.flags --tfds_data_dir=/data/tfds \
+        --workdir=runs/r20_nce
+
+Writes WORKDIR/arch.json (the derived widths, their MACs / PARAMs, the search settings and the
+per-layer candidate counts) and WORKDIR/search_log.jsonl (one line per epoch). The tools share one
+flag set (--help lists it); re-running the same command resumes from the last finished epoch.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
+from absl import flags  # noqa: E402
+
+from nce_tf.train import flags as tool_flags  # noqa: E402
+
+tool_flags.define_flags()
+flags.adopt_module_key_flags(tool_flags)
+
+
+def main(argv):
+    cli.no_positional(argv)
+    config = tool_flags.config_from_flags().validate()
+    search = tool_flags.search_config_from_flags().validate()
+    cli.load_tensorflow()
+    from nce_tf.search.runner import run_search
+
+    run_search(config, search)
+
+
+if __name__ == "__main__":
+    cli.run(main)
