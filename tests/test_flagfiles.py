@@ -44,3 +44,57 @@ def test_paper_baselines_are_all_there():
                 for q in ("w32a32", "w2a2")}
     expected |= {f"imagenet_{m}_{q}.flags" for m in ("resnet18", "resnet50") for q in ("w32a32", "w2a2")}
     assert expected <= set(FLAGFILES)
+
+
+# ------------------------------------------------------------ the paper's search settings
+
+PAPER = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "paper"))
+               if f.startswith("table") and f.endswith(".flags"))
+
+
+def _parse_search(flagfile):
+    from nce_tf.train.flags import search_config_from_flags
+
+    values = flags.FlagValues()
+    define_flags(values)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        values(["nce", f"--flagfile=flags/paper/{flagfile}", "--workdir=/tmp/unused"])
+    finally:
+        os.chdir(cwd)
+    return config_from_flags(values).validate(), search_config_from_flags(values).validate()
+
+
+@pytest.mark.parametrize("flagfile", PAPER)
+def test_paper_search_flagfile(flagfile):
+    train, search = _parse_search(flagfile)
+    table, model, mode_or_t, *rest = flagfile[: -len(".flags")].split("_")
+    assert train.model == model
+    quant = rest[-1] if rest else mode_or_t
+    assert f"w{train.w_bits}a{train.a_bits}" == quant
+    if model in ("resnet18", "resnet50"):  # ImageNet: 50 images per class, 40 + 110 epochs, T 0.19, coefficient 1.5
+        assert (search.search_dataset, train.subset_per_class, train.dataset) == (
+            "imagenet2012_subset", 50, "imagenet2012")
+        assert (search.search_warmup_epochs, search.search_epochs, search.threshold) == (40, 110, 0.19)
+        assert search.lambda_flops == search.lambda_params == 1.5
+    else:  # CIFAR-10: 200 + 600 epochs, T 0.3 (Table 4 varies it), coefficient 2
+        assert train.dataset == "cifar10"
+        assert (search.search_warmup_epochs, search.search_epochs) == (200, 600)
+        assert search.lambda_flops == search.lambda_params == 2.0
+        expected_t = int(rest[0][1:]) / 100 if table == "table4" else 0.3
+        assert search.threshold == pytest.approx(expected_t)
+    assert (search.flops_ratio, search.params_ratio, search.tolerance) == (1.0, 1.0, 0.05)
+    if mode_or_t.startswith("tas"):
+        assert (search.mode, search.tas_space) == ("tas", mode_or_t[3:])
+    else:
+        assert search.mode == "nce"
+
+
+def test_paper_tables_are_all_covered():
+    names = set(PAPER)
+    assert {f"table1_resnet20_{m}_w2a2.flags" for m in ("tas2x8", "tas2x16", "nce")} <= names
+    assert {f"table2_{m}_nce_w2a2.flags" for m in ("resnet32", "resnet56", "vgg16")} <= names
+    assert {f"table3_{m}_nce_w2a2.flags" for m in ("resnet18", "resnet50")} <= names
+    assert {f"table4_resnet20_nce_t{t}_w2a2.flags" for t in ("030", "025", "020", "015")} <= names
+    assert {f"table5_resnet20_nce_{q}.flags" for q in ("w3a3", "w4a4")} <= names

@@ -35,6 +35,8 @@ HELP = {
     "tolerance": "Dead band below each target, as a fraction of the original cost (TAS: 0.05).",
     "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
     "lambda_params": "Coefficient of the PARAMs constraint loss.",
+    "search_dataset": "Dataset of the search if it differs from --dataset (paper ImageNet: "
+                      "imagenet2012_subset, 50 images per class); empty = --dataset.",
     "search_epochs": "Bi-level search epochs after the warm-up (paper: 600 CIFAR-10, 110 ImageNet subset).",
     "search_warmup_epochs": "Super-net warm-up epochs with alpha frozen (paper: 200 CIFAR-10, 40 ImageNet).",
     "search_batch_size": "Batch size of each half (weights, architecture) in a search step.",
@@ -64,6 +66,7 @@ class SearchConfig:
     tolerance: float = 0.05
     lambda_flops: float = 2.0
     lambda_params: float = 2.0
+    search_dataset: str = ""
     search_epochs: int = 600
     search_warmup_epochs: int = 200
     search_batch_size: int = 256
@@ -89,6 +92,10 @@ class SearchConfig:
                 raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
 
         need(self.mode in MODES, "mode", ", ".join(MODES))
+        if self.search_dataset:
+            from nce_tf.train.config import check_dataset_name
+
+            check_dataset_name(self.search_dataset)
         need(self.tas_space in TAS_SPACES, "tas_space", ", ".join(TAS_SPACES))
         need(0.125 < self.threshold < 1, "threshold", "1/8 < threshold < 1 (above the uniform probability)")
         need(self.expand_every_steps >= 0, "expand_every_steps", ">= 0")

@@ -179,7 +179,7 @@ def run_search(train_config, search_config, verbose=True):
     model = tcfg.model or DEFAULT_MODEL
     policy = tcfg.policy()
     source = data.get_source(
-        tcfg.dataset, tfds_data_dir=tcfg.tfds_data_dir or None, seed=tcfg.seed,
+        scfg.search_dataset or tcfg.dataset, tfds_data_dir=tcfg.tfds_data_dir or None, seed=tcfg.seed,
         synthetic_train_size=tcfg.synthetic_train_size, synthetic_test_size=tcfg.synthetic_test_size,
         subset_per_class=tcfg.subset_per_class)
     info = source.info
