@@ -15,6 +15,7 @@ from nce_tf.models import QuantPolicy
 from nce_tf.search import SearchConfig, build_space, candidate_widths, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.cwi import cwi_bins, cwi_matrix, cwi_matrix_np
+from nce_tf.search.derive import fit_to_budget
 from nce_tf.search.expansion import expand, rows_to_expand
 from nce_tf.search.layers import SearchConv2D, add_leading
 from nce_tf.search.runner import run_search, tau_at
@@ -286,7 +287,7 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     record = run_search(tcfg, scfg, verbose=False)
     original = build_space("resnet8").exact_cost(models.default_widths("resnet8"))[0]
     assert 0.45 * original <= record["macs"] <= 0.5 * original
-    assert record["within_budget"]
+    assert record["within_budget"] and not record["budget_repaired"]  # the search itself got there
     # The derived network, rebuilt by the zoo, costs exactly what arch.json records.
     arch = arch_lib.load_arch(str(tmp_path / "arch.json"))
     counted = cost.count_arch("resnet8", arch.widths)
@@ -320,6 +321,22 @@ def test_baseline_modes_meet_the_budget(tmp_path, mode):
         assert ratios.max() - ratios.min() < 0.1  # one multiplier for every layer
 
 
+def test_fit_to_budget_moves_the_least_certain_row():
+    space = build_space("resnet8")
+    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    table = space.candidates
+    probs = np.zeros((7, 16))
+    probs[:, :9] = 0.01
+    probs[:, 8] = 0.92  # every row confident in its 9th candidate (9n/8: over budget) ...
+    probs[5, 8], probs[5, 7] = 0.5, 0.42  # ... except row 5, nearly torn with n
+    argmax = [int(table[r, 8]) for r in range(7)]
+    fitted = fit_to_budget(space, table, probs, argmax, budget)
+    assert budget.within(*space.exact_cost(fitted))
+    assert fitted[5] < argmax[5]
+    inside = space.default_widths()
+    assert fit_to_budget(space, table, probs, inside, budget) == inside  # already fits: unchanged
+
+
 def test_budget_within():
     b = Budget((1000, 100), flops_ratio=1.0, params_ratio=0.5, tolerance=0.05)
     assert b.within(960, 48) and not b.within(940, 48) and not b.within(960, 51)
@@ -337,4 +354,4 @@ def test_resume_continues_from_the_last_epoch(tmp_path):
     os.unlink(tmp_path / "arch.json")
     record = run_search(tcfg, scfg, verbose=False)  # finished run: restores epoch 3, nothing left
     assert open(tmp_path / "search_log.jsonl").read().splitlines() == lines
-    assert record["widths"] == json.loads(lines[-1])["argmax_widths"]
+    assert record["argmax_widths"] == json.loads(lines[-1])["argmax_widths"]

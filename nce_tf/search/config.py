@@ -35,6 +35,8 @@ HELP = {
     "tolerance": "Dead band below each target, as a fraction of the original cost (TAS: 0.05).",
     "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
     "lambda_params": "Coefficient of the PARAMs constraint loss.",
+    "enforce_budget": "If the final argmax architecture is outside the budget band, move it in with the "
+                      "least loss of probability (the raw argmax is kept in arch.json too).",
     "search_dataset": "Dataset of the search if it differs from --dataset (paper ImageNet: "
                       "imagenet2012_subset, 50 images per class); empty = --dataset.",
     "search_epochs": "Bi-level search epochs after the warm-up (paper: 600 CIFAR-10, 110 ImageNet subset).",
@@ -66,6 +68,7 @@ class SearchConfig:
     tolerance: float = 0.05
     lambda_flops: float = 2.0
     lambda_params: float = 2.0
+    enforce_budget: bool = True
     search_dataset: str = ""
     search_epochs: int = 600
     search_warmup_epochs: int = 200

@@ -33,7 +33,7 @@ from nce_tf import data
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.search import baselines
-from nce_tf.search.derive import derive_widths, write_arch
+from nce_tf.search.derive import derive_widths, fit_to_budget, write_arch
 from nce_tf.search.expansion import expand
 from nce_tf.search.space import build_space
 from nce_tf.search.supernet import Budget, SuperNet
@@ -257,11 +257,17 @@ def run_search(train_config, search_config, verbose=True):
         if not np.isfinite(net.alpha.numpy()).all() or net.stop_training:
             raise UsageError(f"The search diverged (NaN or infinite loss). Received: search_lr={scfg.search_lr}, "
                              f"arch_lr={scfg.arch_lr}. The last good state is in {manager.directory}.")
-    widths = derive_widths(net)
+    argmax = derive_widths(net)
+    probs = net.probs().numpy()
+    widths = fit_to_budget(space, table, probs, argmax, budget) if scfg.enforce_budget else argmax
+    if widths != argmax and verbose:
+        print(f"nce-tf: the argmax widths {argmax} cost {space.exact_cost(argmax)} (MACs, params), outside the "
+              f"budget band; moved into it with the least loss of probability", flush=True)
     record = write_arch(
         arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(),
+        argmax_widths=argmax, budget_repaired=widths != argmax,
         num_candidates=net.num_candidates.numpy().tolist(),
-        final_probs=[[float(p) for p in row[:k]] for row, k in zip(net.probs().numpy(), net.num_candidates.numpy())],
+        final_probs=[[float(p) for p in row[:k]] for row, k in zip(probs, net.num_candidates.numpy())],
         mean_search_widths=net.mean_widths(), **extra)
     if verbose:
         print(f"nce-tf: derived widths {widths}: {record['macs'] / 1e6:.2f}M MACs "

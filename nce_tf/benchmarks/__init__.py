@@ -1,0 +1,1 @@
+"""Benchmarks behind ``tools/bench.py``: ratios measured in one process, never absolute timings in tests."""

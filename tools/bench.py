@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+r"""Benchmarks, printed as ratios measured interleaved in one process (this machine is noisy).
+
+Examples:
+
+    python tools/bench.py search --json      # search step vs 2 plain W2A2 steps at the mean widths
+
+Subcommands:
+    search   ratio = search_step / (2 * plain_step), at K = 8 and with every layer at K = 16
+             (keys ratio_k8, ratio_k16; target <= 1.3). See nce_tf/benchmarks/search_step.py.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
+from absl import flags  # noqa: E402
+
+from nce_tf.models import zoo  # noqa: E402
+
+SUBCOMMANDS = ("search",)
+flags.DEFINE_string("model", "resnet20", "Zoo model to benchmark.")
+flags.DEFINE_integer("batch_size", 128, "Batch size (of each half for the search step).")
+flags.DEFINE_integer("steps", 20, "Timed steps per measurement (medians are reported).")
+flags.DEFINE_integer("warmup_steps", 5, "Untimed steps first (tracing, oneDNN primitive creation).")
+flags.DEFINE_boolean("json", False, "Print one JSON object on stdout (progress goes to stderr).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
+        cli.fail(f"Expected one subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
+    zoo.get_spec(FLAGS.model)
+    for name in ("batch_size", "steps", "warmup_steps"):
+        if FLAGS[name].value < 1:
+            cli.fail(f"Invalid {name}. Received: {name}={FLAGS[name].value}. Allowed: >= 1.")
+    cli.load_tensorflow()
+    from nce_tf.benchmarks import search_step
+
+    log = (lambda m: print(m, file=sys.stderr, flush=True)) if FLAGS.json else print
+    result = search_step.run(FLAGS.model, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup_steps, log=log)
+    if FLAGS.json:
+        print(json.dumps(result))
+    else:
+        print(f"ratio_k8 = {result['ratio_k8']:.3f}, ratio_k16 = {result['ratio_k16']:.3f} (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    cli.run(main)
