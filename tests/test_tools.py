@@ -26,6 +26,9 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join("tools", "train.py")
 COUNT = os.path.join("tools", "count.py")
+SEARCH = os.path.join("tools", "search.py")
+NCE = os.path.join("tools", "nce.py")
+BENCH = os.path.join("tools", "bench.py")
 BAD_INPUT_TIMEOUT = 180  # per subprocess, queueing in the pool included
 RUN_TIMEOUT = 300
 WORKERS = 2  # the machine has 2 cores
@@ -222,6 +225,21 @@ BAD_CASES = [
     ("count-nothing-to-count", COUNT, [], None, "--model"),
     ("count-unknown-model", COUNT, ["--model=resnet9"], None, "resnet9"),
     ("train-tfds-not-prepared", TRAIN, ["--dataset=cifar10", "--tfds_data_dir={d}/tfds"], None, "cifar10"),
+    ("search-threshold-below-an-eighth", SEARCH, ["--threshold=0.1"], None, "threshold=0.1"),
+    ("search-threshold-1", SEARCH, ["--threshold=1.0"], None, "threshold=1.0"),
+    ("nce-unknown-mode", NCE, ["--mode=darts"], None, "mode='darts'"),
+    ("search-unknown-tas-space", SEARCH, ["--mode=tas", "--tas_space=3x8"], None, "3x8"),
+    ("search-budget-below-the-space", SEARCH, ["--flops_ratio=0.001"], None, "flops_ratio=0.001"),
+    ("search-budget-above-1x-tas", SEARCH, ["--mode=tas", "--flops_ratio=1.5"], None, "flops_ratio=1.5"),
+    ("search-params-budget-impossible", SEARCH, ["--params_ratio=0.0001"], None, "params_ratio=0.0001"),
+    ("search-tau-min-above-max", SEARCH, ["--tau_min=6"], None, "tau_min=6"),
+    ("search-lambda-negative", SEARCH, ["--lambda_flops=-1"], None, "lambda_flops=-1"),
+    ("search-unknown-search-dataset", SEARCH, ["--search_dataset=mnist"], None, "mnist"),
+    ("search-batch-larger-than-half", SEARCH, ["--synthetic_train_size=64", "--search_batch_size=64"], None,
+     "search_batch_size=64"),
+    ("nce-arch-given", NCE, ["--arch={d}/arch.json"], _setup_arch_resnet20, "arch="),
+    ("nce-unknown-model", NCE, ["--model=resnet9"], None, "resnet9"),
+    ("bench-unknown-subcommand", BENCH, ["qat2"], None, "qat2"),
     ("train-npz-missing-new-workdir", TRAIN, ["--workdir={d}/newrun", "--dataset=npz:{d}/missing.npz"],
      _setup_missing, "missing.npz"),
 ]
@@ -234,7 +252,7 @@ def _params(cases):
 def _bad_case_command(case, d):
     _, tool, args, _, _ = case
     args = [a.replace("{d}", d) for a in args]
-    if tool == TRAIN and not any(a.startswith("--workdir=") for a in args):
+    if tool in (TRAIN, SEARCH, NCE) and not any(a.startswith("--workdir=") for a in args):
         args = [f"--workdir={d}/run", *args]
     return [tool, *args]
 
@@ -369,3 +387,36 @@ def test_train_with_arch_file(tmp_path):
     assert metrics["macs"] == expected.macs
     assert metrics["params"] == expected.params
     assert math.isfinite(metrics["test_loss"])
+
+
+def test_nce_pipeline_on_the_quickstart_flagfile(tmp_path):
+    """The main job end to end (shortened): arch.json, metrics.json, report.md complete and consistent."""
+    run = str(tmp_path / "run")
+    proc = _run([
+        NCE, "--flagfile=flags/quickstart.flags", f"--workdir={run}", "--model=resnet8",
+        "--synthetic_train_size=256", "--synthetic_test_size=64", "--epochs=2", "--warmup_epochs=1",
+        "--search_warmup_epochs=1", "--search_epochs=2", "--search_steps_per_epoch=3", "--verbose=0",
+    ])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "search epoch 3/3 [search]" in proc.stdout and "expanded layers" in proc.stdout
+    with open(os.path.join(run, "arch.json"), encoding="utf-8") as f:
+        arch = json.load(f)
+    with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        metrics = json.load(f)
+    for key in ("model", "widths", "w_bits", "a_bits", "macs", "params", "original_macs", "original_params",
+                "search", "num_candidates", "budget", "argmax_widths", "final_probs"):
+        assert key in arch, key
+    assert (arch["w_bits"], arch["a_bits"], arch["search"]["mode"]) == (2, 2, "nce")
+    assert arch["within_budget"] and arch["macs"] <= arch["original_macs"] and arch["params"] <= arch["original_params"]
+    for key in ("test_accuracy", "macs", "params", "original", "macs_ratio", "params_ratio", "widths"):
+        assert key in metrics, key
+    assert (metrics["macs"], metrics["params"]) == (arch["macs"], arch["params"])
+    assert metrics["original"]["macs"] == 12501632
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert os.path.exists(os.path.join(run, "report.md")) and os.path.exists(os.path.join(run, "train", "model.keras"))
+    with open(os.path.join(run, "search_log.jsonl"), encoding="utf-8") as f:
+        assert len(f.read().splitlines()) == 3
+    # tools/count.py on the derived arch.json reports the cost arch.json recorded.
+    counted = _json_stdout(_run([COUNT, f"--arch={run}/arch.json", "--json"]))
+    assert (counted["macs"], counted["params"]) == (arch["macs"], arch["params"])

@@ -190,6 +190,13 @@ def run_search(train_config, search_config, verbose=True):
 
     table, _, k_max = search_table(space.rows, scfg.mode, scfg.tas_space)
     check_budget(space, table, k_max, budget)
+    if scfg.mode not in ("random", "wrpn"):  # checked before anything is written
+        ds_w, ds_a, n_w = split_halves(source, scfg.split_seed)
+        batch = scfg.search_batch_size
+        steps = scfg.search_steps_per_epoch or n_w // batch
+        if steps < 1:
+            raise UsageError(f"search_batch_size is larger than the weight half of the training set. "
+                             f"Received: search_batch_size={batch}, weight-half examples={n_w}.")
     settings = {"model": model, **{k: v for k, v in tcfg.to_dict().items() if k != "workdir"}, **scfg.to_dict()}
     workdir = prepare_workdir(tcfg.workdir)
     resuming = _check_resumable(workdir, settings)
@@ -207,12 +214,6 @@ def run_search(train_config, search_config, verbose=True):
         return {"model": model, "widths": widths, **record}
 
     keras.utils.set_random_seed(tcfg.seed)
-    ds_w, ds_a, n_w = split_halves(source, scfg.split_seed)
-    batch = scfg.search_batch_size
-    steps = scfg.search_steps_per_epoch or n_w // batch
-    if steps < 1:
-        raise UsageError(f"search_batch_size is larger than the weight half of the training set. "
-                         f"Received: search_batch_size={batch}, weight-half examples={n_w}.")
     pipe = lambda ds, seed: data.make_pipeline(ds, info, training=True, batch_size=batch, seed=seed).repeat()  # noqa: E731
     train = tf.data.Dataset.zip((pipe(ds_w, tcfg.seed), pipe(ds_a, tcfg.seed + 1)))
 

@@ -297,7 +297,7 @@ class SuperNet(keras.Model):
         return [*self._trackers.values(), self._accuracy, self._arch_accuracy]
 
     def train_step(self, data):
-        (x_w, y_w), (x_a, y_a) = data
+        (x_w, y_w), (x_a, y_a) = data[:2]  # train_on_batch appends a sample_weight slot
         weights = self.weight_variables
         with tf.GradientTape() as tape:
             sample = self.sample()
