@@ -114,11 +114,17 @@ def _train_small(strategy, bits):
 # order of two replicas can move a value across a rounding boundary (a PACT level, a SAWB bin),
 # which then changes that element's forward value by a whole step; measured here: up to 5e-5 in
 # the weights after 4 steps, so the W2A2 case gets a tolerance above that.
-@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
-def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol):
+@pytest.fixture(scope="module")
+def strategies():
+    # One MirroredStrategy for the module: two in one process can collide on collective keys.
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, "tests/conftest.py configures two logical CPUs"
-    single = _train_small(tf.distribute.OneDeviceStrategy(devices[0]), bits)
-    mirrored = _train_small(tf.distribute.MirroredStrategy(devices), bits)
+    return tf.distribute.OneDeviceStrategy(devices[0]), tf.distribute.MirroredStrategy(devices)
+
+
+@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
+def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol, strategies):
+    single = _train_small(strategies[0], bits)
+    mirrored = _train_small(strategies[1], bits)
     for a, b in zip(single, mirrored):
         np.testing.assert_allclose(a, b, atol=atol, rtol=1e-4)
