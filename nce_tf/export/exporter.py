@@ -1,0 +1,222 @@
+"""The export job behind ``tools/export.py``: a trained work directory -> ``DIR/export/``.
+
+Writes, all at once (into ``DIR/.export.tmp`` first, renamed to ``DIR/export`` only when every
+file and every parity check is done, so a crash never leaves half an export):
+
+- ``model.keras``: the trained network (reloads in safe mode with identical outputs);
+- ``saved_model/``: ``model.export`` with a ``serve`` signature taking float images already
+  normalised as in training, ``(x - mean) / std`` per channel on the 0..255 scale;
+- ``model_int8.tflite``: integer-only TFLite whose 2-bit kernels and PACT activations keep their
+  grids exactly (:mod:`nce_tf.export.tflite_graph`); float or int8 input/output (``int8_io``);
+- ``model_float.tflite``: the plain float conversion, for the size comparison;
+- ``weights_2bit.npz``: packed codes of every quantized layer (:mod:`nce_tf.export.packed`);
+- ``model_card.json``: widths, bits, MACs, PARAMs, weight memory at the layers' bit widths vs
+  float32, test accuracy of the Keras and the TFLite model on the same images, the parity
+  measured (top-1 agreement, max logit difference against the int8 output step, SavedModel
+  and ``.keras`` vs Keras), file sizes and tool versions.
+
+The TFLite model runs on ``ai-edge-litert`` (the maintained interpreter).
+"""
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nce_tf import cost, data
+from nce_tf.errors import UsageError
+from nce_tf.export.packed import read_packed, write_packed
+from nce_tf.export.tflite_graph import convert
+
+
+def find_trained_model(workdir):
+    """``DIR/train/model.keras`` (after ``tools/nce.py``) or ``DIR/model.keras`` (``tools/train.py``)."""
+    for sub in ("train", ""):
+        path = os.path.join(workdir, sub, "model.keras")
+        if os.path.isfile(path):
+            return path, os.path.join(workdir, sub)
+    raise UsageError(f"No trained model in the work directory (expected model.keras or train/model.keras). "
+                     f"Received: workdir={workdir!r}")
+
+
+def load_model(path):
+    """Loads a ``.keras`` file in safe mode; a corrupt file is a one-line error."""
+    import nce_tf.layers  # noqa: F401  registers the custom layers
+    import nce_tf.quant  # noqa: F401
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001  any failure to read the file is the user's file's problem
+        reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise UsageError(f"Cannot load the model file ({type(e).__name__}: {reason}). Received: {path!r}") from None
+
+
+def run_tflite(flatbuffer, images):
+    """Runs a TFLite model on ``images`` one at a time; returns float outputs (dequantized)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=flatbuffer)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    in_scale, in_zero = inp["quantization"]
+    out_scale, out_zero = out["quantization"]
+    results = []
+    for image in images:
+        x = image[None]
+        if inp["dtype"] == np.int8:
+            x = np.clip(np.round(x / in_scale + in_zero), -128, 127).astype(np.int8)
+        it.set_tensor(inp["index"], x)
+        it.invoke()
+        y = it.get_tensor(out["index"])[0]
+        results.append((y.astype("float32") - out_zero) * out_scale if out["dtype"] == np.int8 else y)
+    return np.array(results), (out_scale if out_scale else None)
+
+
+def _output_step(flatbuffer):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=flatbuffer, experimental_preserve_all_tensors=True)
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    out_index = it.get_output_details()[0]["index"]
+    scale = details[out_index]["quantization"][0]
+    if not scale:  # float output: the int8 logits tensor feeds the final dequantize
+        int8 = [d for d in details.values() if d["dtype"] == np.int8 and len(d["shape"]) == 2]
+        scale = int8[-1]["quantization"][0] if int8 else 0.0
+    return float(scale)
+
+
+def _dir_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_samples=256, verbose=True):
+    """Exports the trained network of ``workdir`` (see the module doc); returns the model card."""
+    workdir = os.path.abspath(workdir)
+    model_path, run_dir = find_trained_model(workdir)
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise UsageError(f"The training run has no config.json. Received: workdir={workdir!r}")
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    model = load_model(model_path)
+    final = os.path.join(workdir, "export")
+    tmp = os.path.join(workdir, ".export.tmp")
+    try:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
+    except OSError as e:
+        raise UsageError(f"Export directory is not writable ({e.strerror}). Received: {final!r}") from None
+
+    source = data.get_source(
+        config["dataset"], tfds_data_dir=config.get("tfds_data_dir") or None, seed=config.get("seed", 0),
+        synthetic_train_size=config.get("synthetic_train_size", 2048),
+        synthetic_test_size=config.get("synthetic_test_size", 512),
+        subset_per_class=config.get("subset_per_class", 50))
+    take = lambda ds, n: np.concatenate([b for b, _ in data.make_pipeline(ds.take(n), source.info, training=False,  # noqa: E731
+                                                                             batch_size=64)])
+    calib = take(source.train, calibration_samples)
+    test_ds = source.test.take(parity_samples)
+    images, labels = [], []
+    for x, y in data.make_pipeline(test_ds, source.info, training=False, batch_size=64):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    try:
+        card = _export_into(tmp, model, config, source.info, calib, images, labels, int8_io, verbose)
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if verbose:
+        p = card["parity"]
+        print(f"nce-tf: exported to {final}: TFLite int8 {card['files']['model_int8.tflite']} bytes "
+              f"(float TFLite {card['files']['model_float.tflite']}), top-1 agreement {p['tflite_top1_agreement']:.4f}, "
+              f"max logit diff {p['tflite_max_logit_diff']:.4f} (int8 output step {p['int8_output_step']:.4f})",
+              flush=True)
+    return card
+
+
+def _export_into(out, model, config, info, calib, images, labels, int8_io, verbose):
+    log = (lambda m: print(f"nce-tf: export: {m}", flush=True)) if verbose else (lambda m: None)
+    reference = model.predict(images, verbose=0, batch_size=64)
+
+    log("model.keras")
+    keras_path = os.path.join(out, "model.keras")
+    model.save(keras_path)
+    reloaded = load_model(keras_path)
+    keras_diff = float(np.abs(reloaded.predict(images, verbose=0, batch_size=64) - reference).max())
+
+    log("SavedModel")
+    saved_path = os.path.join(out, "saved_model")
+    model.export(saved_path, verbose=False)
+    loaded = tf.saved_model.load(saved_path)  # keep a reference: serve's variables live on it
+    saved = np.concatenate([loaded.serve(tf.constant(images[i:i + 64])).numpy() for i in range(0, len(images), 64)])
+    saved_diff = float(np.abs(saved - reference).max())
+
+    log("int8 TFLite")
+    flat, _ = convert(model, calib, int8_io=int8_io)
+    with open(os.path.join(out, "model_int8.tflite"), "wb") as f:
+        f.write(flat)
+    float_flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with open(os.path.join(out, "model_float.tflite"), "wb") as f:
+        f.write(float_flat)
+    lite, _ = run_tflite(flat, images)
+    step = _output_step(flat)
+
+    log("packed weights")
+    packed_path = os.path.join(out, "weights_2bit.npz")
+    meta = write_packed(model, packed_path, model_name=config.get("resolved_model"), widths=config.get("widths"))
+    for name, g in read_packed(packed_path).items():  # the file reproduces the quantized weights
+        if not np.array_equal(g.values(), _grid_values(model.get_layer(name))):
+            raise AssertionError(f"packed weights of {name} do not round-trip")
+
+    model_cost = cost.count_model(model)
+    card = {
+        "model": config.get("resolved_model"), "widths": config.get("widths"),
+        "w_bits": config.get("w_bits"), "a_bits": config.get("a_bits"),
+        "weight_quantizer": config.get("weight_quantizer"), "dataset": config.get("dataset"),
+        "input": "float32 images normalised as in training: (x - mean) / std per channel, x on 0..255",
+        "input_mean": list(info.mean), "input_std": list(info.std), "input_shape": list(info.image_shape),
+        "macs": model_cost.macs, "params": model_cost.params,
+        "weight_memory_bytes": model_cost.memory_bytes, "float32_weight_memory_bytes": model_cost.float_memory_bytes,
+        "quantized_layers": [entry["name"] for entry in meta["layers"]],
+        "test_samples": int(len(images)),
+        "keras_test_accuracy": float((reference.argmax(1) == labels).mean()),
+        "tflite_test_accuracy": float((lite.argmax(1) == labels).mean()),
+        "parity": {
+            "tflite_top1_agreement": float((lite.argmax(1) == reference.argmax(1)).mean()),
+            "tflite_max_logit_diff": float(np.abs(lite - reference).max()),
+            "tflite_mean_logit_diff": float(np.abs(lite - reference).mean()),
+            "int8_output_step": step,
+            "saved_model_max_diff": saved_diff, "keras_reload_max_diff": keras_diff,
+        },
+        "int8_io": bool(int8_io),
+        "files": {name: (_dir_size(os.path.join(out, name)) if os.path.isdir(os.path.join(out, name))
+                         else os.path.getsize(os.path.join(out, name))) for name in sorted(os.listdir(out))},
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "ai_edge_litert": _litert_version()},
+    }
+    card["files"]["model_card.json"] = None
+    with open(os.path.join(out, "model_card.json"), "w", encoding="utf-8") as f:
+        json.dump(card, f, indent=2)
+    return card
+
+
+def _grid_values(layer):
+    from nce_tf.export.grid import integer_grid
+
+    return integer_grid(layer).values()
+
+
+def _litert_version():
+    try:
+        from importlib.metadata import version
+
+        return version("ai-edge-litert")
+    except Exception:  # noqa: BLE001
+        return None

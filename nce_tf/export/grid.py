@@ -1,0 +1,60 @@
+"""A quantized layer's kernel as integers on its grid: ``w_q = ints * step``.
+
+Every weight quantizer of nce-tf produces values on a uniform grid:
+
+- zero-free grids (SAWB, DoReFa), ``2^b`` levels: ``w_q = step * ints`` with ``ints`` odd in
+  ``[-(2^b - 1), 2^b - 1]`` and ``step`` half the level spacing (SAWB: ``a / (2^b - 1)``; DoReFa:
+  ``1 / (2^b - 1)``).  At 2 bits: ``ints`` in ``{-3, -1, 1, 3}``;
+- the symmetric narrow grid (``uniform``), ``2^b - 1`` levels: ``ints`` in
+  ``[-(2^(b-1) - 1), 2^(b-1) - 1]``, ``step`` per output channel or per tensor.
+
+``ints`` fit int8 for ``b <= 7`` (zero-free) and ``b <= 8`` (narrow): the exporter keeps the
+same step on an int8 grid, so TFLite's int8 kernels hold exactly these integers, and the
+packed 2-bit file stores their codes (``(ints + 2^b - 1) / 2`` or ``ints + 2^(b-1) - 1``).
+"""
+
+import dataclasses
+
+import numpy as np
+
+from nce_tf.errors import UsageError
+from nce_tf.quant.weights import SAWB, DoReFa, Uniform
+
+
+@dataclasses.dataclass
+class IntegerGrid:
+    """``values = ints * step`` (``step`` broadcasts over the last axis when per channel)."""
+
+    ints: np.ndarray
+    step: np.ndarray
+    kind: str  # "zero_free" | "narrow"
+    bits: int
+
+    @property
+    def codes(self):
+        """Non-negative codes ``0..2^b - 1`` of ``ints``."""
+        if self.kind == "zero_free":
+            return ((self.ints + (2**self.bits - 1)) // 2).astype("uint8")
+        return (self.ints + (2 ** (self.bits - 1) - 1)).astype("uint8")
+
+    def values(self):
+        return (self.ints * self.step).astype("float32")
+
+
+def integer_grid(layer):
+    """The :class:`IntegerGrid` of a ``QuantConv2D`` / ``QuantDense`` with a weight quantizer."""
+    q = layer.kernel_quantizer
+    kernel = layer.kernel
+    wq = layer.quantized_kernel().numpy()
+    if isinstance(q, SAWB):
+        step, kind = np.float32(float(q.scale(kernel)) / (2**q.bits - 1)), "zero_free"
+    elif isinstance(q, DoReFa):
+        step, kind = np.float32(1.0 / (2**q.bits - 1)), "zero_free"
+    elif isinstance(q, Uniform):
+        step, kind = np.asarray(q.scale(kernel).numpy(), "float32"), "narrow"
+    else:
+        raise UsageError(f"No integer grid for this weight quantizer. Received: {q!r} in layer {layer.name!r}.")
+    ints = np.round(wq / step).astype("int32")
+    if not np.allclose(ints * step, wq, rtol=1e-5, atol=1e-7 * float(np.max(step))):
+        raise AssertionError(f"{layer.name}: quantized kernel is not on its grid")
+    return IntegerGrid(ints=ints, step=np.asarray(step, "float32"), kind=kind, bits=q.bits)
