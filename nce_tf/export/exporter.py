@@ -104,6 +104,8 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     model = load_model(model_path)
     final = os.path.join(workdir, "export")
     tmp = os.path.join(workdir, ".export.tmp")
+    if os.path.exists(final) and not os.path.isdir(final):
+        raise UsageError(f"Export directory is not writable (a file is in the way). Received: {final!r}")
     try:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
