@@ -7,7 +7,10 @@ Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the to
 - :mod:`nce_tf.models`: the model zoo built from per-layer width lists (``build_model``);
 - :mod:`nce_tf.cost`: exact MACs / parameter counts and a per-layer summary table;
 - :mod:`nce_tf.data`: tf.data pipelines (synthetic, npz, CIFAR-10, ImageNet);
-- :mod:`nce_tf.train`: the QAT trainer behind ``tools/train.py``.
+- :mod:`nce_tf.train`: the QAT trainer behind ``tools/train.py``;
+- :mod:`nce_tf.search`: the NCE super-net, bi-level search, expansion and derivation (``tools/search.py``);
+- :mod:`nce_tf.pipeline`: search + final training + report (``tools/nce.py``);
+- :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``tools/export.py``).
 
 Example:
 
@@ -24,7 +27,7 @@ from nce_tf.errors import UsageError
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("arch", "cost", "data", "layers", "models", "quant", "train")
+_SUBPACKAGES = ("arch", "cost", "data", "export", "layers", "models", "pipeline", "quant", "search", "train")
 
 
 def __getattr__(name):

@@ -18,9 +18,12 @@ file and every parity check is done, so a crash never leaves half an export):
 The TFLite model runs on ``ai-edge-litert`` (the maintained interpreter).
 """
 
+import contextlib
+import io
 import json
 import os
 import shutil
+import warnings
 
 import keras
 import numpy as np
@@ -78,7 +81,9 @@ def run_tflite(flatbuffer, images):
 def _output_step(flatbuffer):
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_content=flatbuffer, experimental_preserve_all_tensors=True)
+    with warnings.catch_warnings():  # keeping every tensor is meant for debugging; this reads one scale
+        warnings.simplefilter("ignore")
+        it = Interpreter(model_content=flatbuffer, experimental_preserve_all_tensors=True)
     details = {d["index"]: d for d in it.get_tensor_details()}
     out_index = it.get_output_details()[0]["index"]
     scale = details[out_index]["quantization"][0]
@@ -165,7 +170,8 @@ def _export_into(out, model, config, info, calib, images, labels, int8_io, verbo
     flat, _ = convert(model, calib, int8_io=int8_io)
     with open(os.path.join(out, "model_int8.tflite"), "wb") as f:
         f.write(flat)
-    float_flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel's signature
+        float_flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     with open(os.path.join(out, "model_float.tflite"), "wb") as f:
         f.write(float_flat)
     lite, _ = run_tflite(flat, images)

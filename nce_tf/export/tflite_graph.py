@@ -47,7 +47,7 @@ def calibrate(model, images, batch_size=32):
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     ranges = {"__input__": (float(np.min(images)), float(np.max(images)))}
     for start in range(0, len(images), batch_size):
-        outs = probe(images[start:start + batch_size], training=False)
+        outs = probe([images[start:start + batch_size]], training=False)
         for layer, o in zip(layers, outs):
             o = np.asarray(o)
             lo, hi = ranges.get(layer.name, (np.inf, -np.inf))
@@ -197,7 +197,9 @@ def convert(model, representative_images, int8_io=False):
     graph = build_graph(model, ranges)
     shape = (1, *model.inputs[0].shape[1:])
     fn = tf.function(graph, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()])
+    holder = tf.Module()  # the weights are constants of the graph; the converter wants an owner anyway
+    holder.fn = fn
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if int8_io:
         converter.inference_input_type = tf.int8
