@@ -10,11 +10,11 @@
 def __getattr__(name):
     import importlib
 
-    homes = {"run_export": "exporter", "read_packed": "packed", "write_packed": "packed",
+    homes = {"run_export": "exporter", "export_model": "exporter", "read_packed": "packed", "write_packed": "packed",
              "convert": "tflite_graph", "integer_grid": "grid", "run_tflite": "exporter"}
     if name in homes:
         return getattr(importlib.import_module(f"nce_tf.export.{homes[name]}"), name)
     raise AttributeError(f"module 'nce_tf.export' has no attribute {name!r}")
 
 
-__all__ = ["run_export", "read_packed", "write_packed", "convert", "integer_grid", "run_tflite"]
+__all__ = ["run_export", "export_model", "read_packed", "write_packed", "convert", "integer_grid", "run_tflite"]

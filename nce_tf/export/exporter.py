@@ -107,49 +107,80 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     model = load_model(model_path)
-    final = os.path.join(workdir, "export")
-    tmp = os.path.join(workdir, ".export.tmp")
-    if os.path.exists(final) and not os.path.isdir(final):
-        raise UsageError(f"Export directory is not writable (a file is in the way). Received: {final!r}")
-    try:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
-        os.makedirs(tmp)
-    except OSError as e:
-        raise UsageError(f"Export directory is not writable ({e.strerror}). Received: {final!r}") from None
-
+    if "dataset" not in config:
+        raise UsageError(f"The training run's config.json names no dataset. Received: {config_path!r}")
     source = data.get_source(
         config["dataset"], tfds_data_dir=config.get("tfds_data_dir") or None, seed=config.get("seed", 0),
         synthetic_train_size=config.get("synthetic_train_size", 2048),
         synthetic_test_size=config.get("synthetic_test_size", 512),
         subset_per_class=config.get("subset_per_class", 50))
-    take = lambda ds, n: np.concatenate([b for b, _ in data.make_pipeline(ds.take(n), source.info, training=False,  # noqa: E731
-                                                                             batch_size=64)])
-    calib = take(source.train, calibration_samples)
-    test_ds = source.test.take(parity_samples)
-    images, labels = [], []
-    for x, y in data.make_pipeline(test_ds, source.info, training=False, batch_size=64):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    images, labels = np.concatenate(images), np.concatenate(labels)
-    try:
-        card = _export_into(tmp, model, config, source.info, calib, images, labels, int8_io, verbose)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    take = lambda ds, n: [a.numpy() for a in next(iter(  # noqa: E731
+        data.make_pipeline(ds.take(n), source.info, training=False, batch_size=n)))]
+    calib = take(source.train, calibration_samples)[0]
+    images, labels = take(source.test, parity_samples)
+    info = source.info
+    metadata = {
+        "model": config.get("resolved_model"), "widths": config.get("widths"),
+        "w_bits": config.get("w_bits"), "a_bits": config.get("a_bits"),
+        "weight_quantizer": config.get("weight_quantizer"), "dataset": config.get("dataset"),
+        "input": "float32 images normalised as in training: (x - mean) / std per channel, x on 0..255",
+        "input_mean": list(info.mean), "input_std": list(info.std), "input_shape": list(info.image_shape),
+    }
+    card = export_model(model, os.path.join(workdir, "export"), calib, images, labels, int8_io=int8_io,
+                        metadata=metadata, verbose=verbose)
     if verbose:
         p = card["parity"]
-        print(f"nce-tf: exported to {final}: TFLite int8 {card['files']['model_int8.tflite']} bytes "
+        print(f"nce-tf: exported to {workdir}/export: TFLite int8 {card['files']['model_int8.tflite']} bytes "
               f"(float TFLite {card['files']['model_float.tflite']}), top-1 agreement {p['tflite_top1_agreement']:.4f}, "
               f"max logit diff {p['tflite_max_logit_diff']:.4f} (int8 output step {p['int8_output_step']:.4f})",
               flush=True)
     return card
 
 
-def _export_into(out, model, config, info, calib, images, labels, int8_io, verbose):
+def export_model(model, out_dir, calibration_images, test_images, test_labels=None, *, int8_io=False,
+                 metadata=None, verbose=False):
+    """Exports a trained Keras model into ``out_dir`` (written whole or not at all).
+
+    Args:
+        model: a trained nce-tf network (zoo or derived; float, WxAy QAT).
+        out_dir: the export directory; built as ``out_dir + ".tmp"`` and renamed when complete.
+        calibration_images: representative inputs (normalised as in training) for the ranges of the
+            layers kept at full precision.
+        test_images: inputs for the parity checks (and the accuracy, with ``test_labels``).
+        int8_io: int8 input / output tensors in the TFLite model instead of float.
+        metadata: extra entries for ``model_card.json``.
+
+    Returns:
+        The model card (also written to ``out_dir/model_card.json``).
+
+    Example::
+
+        card = nce_tf.export.export_model(model, "out/export", x_train[:256], x_test[:512], y_test[:512])
+        card["parity"]["tflite_top1_agreement"]
+    """
+    out_dir = os.path.abspath(out_dir)
+    tmp = out_dir.rstrip("/") + ".tmp"
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"Export directory is not writable (a file is in the way). Received: {out_dir!r}")
+    try:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        os.makedirs(tmp)
+    except OSError as e:
+        raise UsageError(f"Export directory is not writable ({e.strerror}). Received: {out_dir!r}") from None
+    try:
+        card = _export_into(tmp, model, metadata or {}, np.asarray(calibration_images, "float32"),
+                            np.asarray(test_images, "float32"), test_labels, int8_io, verbose)
+        if os.path.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return card
+
+
+def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
     log = (lambda m: print(f"nce-tf: export: {m}", flush=True)) if verbose else (lambda m: None)
     reference = model.predict(images, verbose=0, batch_size=64)
 
@@ -179,24 +210,23 @@ def _export_into(out, model, config, info, calib, images, labels, int8_io, verbo
 
     log("packed weights")
     packed_path = os.path.join(out, "weights_2bit.npz")
-    meta = write_packed(model, packed_path, model_name=config.get("resolved_model"), widths=config.get("widths"))
+    meta = write_packed(model, packed_path, model_name=metadata.get("model", model.name),
+                        widths=metadata.get("widths"))
     for name, g in read_packed(packed_path).items():  # the file reproduces the quantized weights
         if not np.array_equal(g.values(), _grid_values(model.get_layer(name))):
             raise AssertionError(f"packed weights of {name} do not round-trip")
 
     model_cost = cost.count_model(model)
+    accuracy = (lambda y: float((y.argmax(1) == np.asarray(labels)).mean())) if labels is not None else (
+        lambda y: None)
     card = {
-        "model": config.get("resolved_model"), "widths": config.get("widths"),
-        "w_bits": config.get("w_bits"), "a_bits": config.get("a_bits"),
-        "weight_quantizer": config.get("weight_quantizer"), "dataset": config.get("dataset"),
-        "input": "float32 images normalised as in training: (x - mean) / std per channel, x on 0..255",
-        "input_mean": list(info.mean), "input_std": list(info.std), "input_shape": list(info.image_shape),
+        "model": model.name, **metadata,
         "macs": model_cost.macs, "params": model_cost.params,
         "weight_memory_bytes": model_cost.memory_bytes, "float32_weight_memory_bytes": model_cost.float_memory_bytes,
         "quantized_layers": [entry["name"] for entry in meta["layers"]],
         "test_samples": int(len(images)),
-        "keras_test_accuracy": float((reference.argmax(1) == labels).mean()),
-        "tflite_test_accuracy": float((lite.argmax(1) == labels).mean()),
+        "keras_test_accuracy": accuracy(reference),
+        "tflite_test_accuracy": accuracy(lite),
         "parity": {
             "tflite_top1_agreement": float((lite.argmax(1) == reference.argmax(1)).mean()),
             "tflite_max_logit_diff": float(np.abs(lite - reference).max()),

@@ -1,0 +1,85 @@
+"""Keras callbacks that drive a :class:`~nce_tf.search.supernet.SuperNet` inside any ``fit``.
+
+``tools/search.py`` uses the same logic; these let a search run in your own training code on
+your own ``tf.data`` datasets:
+
+- :class:`TauSchedule`: TAS's per-epoch Gumbel temperature, cosine from ``tau_max`` to ``tau_min``;
+- :class:`ChannelExpansion`: NCE's expansion check after every epoch (and every N steps).
+
+Example::
+
+    import tensorflow as tf, keras
+    from nce_tf.models import QuantPolicy
+    from nce_tf.search import SuperNet, build_space
+    from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
+
+    net = SuperNet(build_space("resnet20"), QuantPolicy(w_bits=2, a_bits=2), weight_decay=5e-4)
+    net.configure_optimizers(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                             keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.999))
+    net.set_arch_updates(True)   # False during a warm-up
+    net.fit(tf.data.Dataset.zip((weight_half, arch_half)), epochs=30,
+            callbacks=[TauSchedule(30), ChannelExpansion(threshold=0.3)])
+"""
+
+import math
+
+import keras
+
+from nce_tf.search.expansion import expand
+
+
+def tau_at(epoch, total, tau_max=5.0, tau_min=0.1):
+    """TAS's per-epoch temperature: cosine from ``tau_max`` (epoch 0) to ``tau_min`` (the end)."""
+    return tau_min + (tau_max - tau_min) * (1 + math.cos(math.pi * epoch / max(total, 1))) / 2
+
+
+class TauSchedule(keras.callbacks.Callback):
+    """Sets the super-net's Gumbel temperature at the start of every epoch.
+
+    Args:
+        total_epochs: epochs of the whole schedule (warm-up included).
+        tau_max, tau_min: temperatures at the first and at the last epoch.
+    """
+
+    def __init__(self, total_epochs, tau_max=5.0, tau_min=0.1):
+        super().__init__()
+        self.total_epochs, self.tau_max, self.tau_min = int(total_epochs), float(tau_max), float(tau_min)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.tau.assign(tau_at(epoch, self.total_epochs, self.tau_max, self.tau_min))
+
+
+class ChannelExpansion(keras.callbacks.Callback):
+    """NCE's expansion rule after every epoch (and every ``every_steps`` steps), while alpha trains.
+
+    Args:
+        threshold: T; a layer expands when its largest candidate's probability exceeds it.
+        every_steps: also check every N steps (0 = per epoch only).
+        seed: seed of the fresh initialisation of new weight slices.
+
+    Attributes:
+        expanded: ``(epoch, [rows])`` of every check that expanded something.
+    """
+
+    def __init__(self, threshold=0.3, every_steps=0, seed=0):
+        super().__init__()
+        self.threshold, self.every_steps, self.seed = float(threshold), int(every_steps), int(seed)
+        self.expanded = []
+        self._epoch = self._steps = 0
+
+    def _check(self):
+        if self.model.mode == "nce" and self.model.arch_updates:
+            rows = expand(self.model, self.threshold, seed=self.seed, step=self._steps)
+            if rows:
+                self.expanded.append((self._epoch, rows))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        if self.every_steps and self._steps % self.every_steps == 0:
+            self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()

@@ -1,0 +1,22 @@
+"""The README's Python example runs as written (in a temporary directory)."""
+
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _example(name):
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    match = re.search(rf"<!-- readme-example: {name} -->\s*```python\n(.*?)```", text, re.S)
+    assert match, f"README example {name!r} not found"
+    return match.group(1)
+
+
+def test_readme_api_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_example("api"), "README.md:api", "exec"), {"__name__": "readme"})  # noqa: S102
+    out = capsys.readouterr().out
+    assert "derived widths" in out and "Total MACs" in out and "tflite_top1_agreement" in out
+    assert os.path.exists(tmp_path / "runs" / "api_example" / "export" / "model_int8.tflite")
