@@ -52,7 +52,7 @@ def test_export_writes_every_file_and_records_parity(exported):
     for name in ("model.keras", "saved_model", "model_int8.tflite", "model_float.tflite", "weights_2bit.npz",
                  "model_card.json"):
         assert os.path.exists(os.path.join(out, name)), name
-    assert not os.path.exists(os.path.join(workdir, ".export.tmp"))
+    assert not os.path.exists(os.path.join(workdir, "export.tmp"))
     with open(os.path.join(out, "model_card.json"), encoding="utf-8") as f:
         assert json.load(f) == json.loads(json.dumps(card))
     p = card["parity"]

@@ -1,6 +1,6 @@
 """The export job behind ``tools/export.py``: a trained work directory -> ``DIR/export/``.
 
-Writes, all at once (into ``DIR/.export.tmp`` first, renamed to ``DIR/export`` only when every
+Writes, all at once (into ``DIR/export.tmp`` first, renamed to ``DIR/export`` only when every
 file and every parity check is done, so a crash never leaves half an export):
 
 - ``model.keras``: the trained network (reloads in safe mode with identical outputs);
