@@ -4,10 +4,12 @@ r"""Benchmarks, printed as ratios measured interleaved in one process (this mach
 Examples:
 
     python tools/bench.py search --json      # search step vs 2 plain W2A2 steps at the mean widths
+    python tools/bench.py qat --json         # W2A2 QAT step vs float step of the same network
 
 Subcommands:
     search   ratio = search_step / (2 * plain_step), at K = 8 and with every layer at K = 16
              (keys ratio_k8, ratio_k16; target <= 1.3). See nce_tf/benchmarks/search_step.py.
+    qat      ratio = W2A2 QAT step / float step (key ratio). See nce_tf/benchmarks/qat_step.py.
 """
 
 import json
@@ -21,7 +23,7 @@ from absl import flags  # noqa: E402
 
 from nce_tf.models import zoo  # noqa: E402
 
-SUBCOMMANDS = ("search",)
+SUBCOMMANDS = ("search", "qat")
 flags.DEFINE_string("model", "resnet20", "Zoo model to benchmark.")
 flags.DEFINE_integer("batch_size", 128, "Batch size (of each half for the search step).")
 flags.DEFINE_integer("steps", 20, "Timed steps per measurement (medians are reported).")
@@ -38,14 +40,17 @@ def main(argv):
         if FLAGS[name].value < 1:
             cli.fail(f"Invalid {name}. Received: {name}={FLAGS[name].value}. Allowed: >= 1.")
     cli.load_tensorflow()
-    from nce_tf.benchmarks import search_step
+    from nce_tf.benchmarks import qat_step, search_step
 
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if FLAGS.json else print
-    result = search_step.run(FLAGS.model, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup_steps, log=log)
+    bench = {"search": search_step, "qat": qat_step}[argv[1]]
+    result = bench.run(FLAGS.model, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup_steps, log=log)
     if FLAGS.json:
         print(json.dumps(result))
-    else:
+    elif argv[1] == "search":
         print(f"ratio_k8 = {result['ratio_k8']:.3f}, ratio_k16 = {result['ratio_k16']:.3f} (target <= 1.3)")
+    else:
+        print(f"ratio = {result['ratio']:.3f}")
 
 
 if __name__ == "__main__":
