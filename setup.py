@@ -23,11 +23,15 @@ setup(
         "keras>=3.3",
         "tensorflow-datasets>=4.9",
         "tensorboard",
+        "matplotlib",
         "absl-py>=1.0",
         "numpy",
+        "ai-edge-litert",  # runs and validates the exported TFLite model
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "ai-edge-litert"],
+        # The side-by-side baseline only: tfmot works with Keras 2 (tf_keras) models, in its own process.
+        "tfmot": ["tensorflow-model-optimization>=0.8", "tf-keras"],
     },
     license="Apache-2.0",
     classifiers=[

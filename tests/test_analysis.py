@@ -1,0 +1,69 @@
+"""Tests of the numbers behind the analyses, on tiny cases worked out by hand."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from nce_tf import arch as arch_lib
+from nce_tf.analysis import channels, metrics, stdev
+from nce_tf.layers import QuantActivation
+from nce_tf.quant import PACT
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_sqnr_of_a_known_signal():
+    x = np.array([3.0, -4.0])  # power 25
+    assert metrics.sqnr_db(x, x + np.array([0.3, 0.4])) == pytest.approx(10 * math.log10(25 / 0.25))
+    assert metrics.sqnr_db(x, x) == float("inf")
+
+
+def test_kendall_tau_from_its_definition():
+    assert metrics.kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert metrics.kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    # pairs of (1,2,3) vs (1,3,2): (1,2)+ (1,3)+ (2,3)-  -> (2 - 1) / 3
+    assert metrics.kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+
+
+def test_preference_score_of_a_known_gradient_order():
+    grads = np.array([[0.3, 0.2, 0.1, -0.4],    # more channels, more negative gradient: tau = +1
+                      [0.3, 0.2, -0.4, 0.1]])   # one swap at the top: tau = 4/6
+    assert metrics.preference_score(grads) == pytest.approx((1 + 4 / 6) / 2)
+
+
+def test_activation_stats_by_hand():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, QuantActivation(PACT(bits=2, alpha_init=3.0), name="act")(inputs))
+    x = np.array([[-1.0, 0.4, 1.2, 2.6], [4.0, 0.9, 2.0, 0.1]], "float32")
+    # PACT levels {0, 1, 2, 3}: outputs by rounding the clipped input.
+    q = np.array([[0.0, 0.0, 1.0, 3.0], [3.0, 1.0, 2.0, 0.0]])
+    relu = np.maximum(x, 0)
+    stats = stdev.activation_stats(model, x)["act"]
+    assert stats["std"] == pytest.approx(q.std(), rel=1e-6)
+    assert stats["sqnr_db"] == pytest.approx(10 * math.log10((relu**2).sum() / ((relu - q) ** 2).sum()), rel=1e-6)
+
+
+def test_channels_figure_and_numbers(tmp_path):
+    widths = [12, 16, 20, 32, 48, 64, 128]  # resnet8: original 16,16,16,32,32,64,64
+    path = str(tmp_path / "arch.json")
+    arch_lib.save_arch(path, "resnet8", widths)
+    summary = channels.run(path, str(tmp_path))
+    assert (summary["expanded"], summary["narrowed"]) == (3, 1)
+    assert [r["derived"] for r in summary["layers"]] == widths
+    assert os.path.getsize(tmp_path / "channels.png") > 1000
+    with open(tmp_path / "channels.json", encoding="utf-8") as f:
+        assert json.load(f)["layers"][6]["ratio"] == 2.0
+
+
+def test_analyze_tool_without_a_search(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, os.path.join("tools", "analyze.py"), "channels", f"--workdir={tmp_path}"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "arch.json" in proc.stderr
+    assert os.listdir(tmp_path) == []
