@@ -1,0 +1,172 @@
+"""nce-tf's W2A2 QAT against tfmot's, on the same ResNet-20, data and schedule; one framework per process.
+
+tfmot (tensorflow-model-optimization) only quantizes Keras 2 (``tf_keras``) models, and importing it
+switches ``tf.keras`` to Keras 2 for the whole process, so each framework runs in its own process:
+
+    python -m nce_tf.benchmarks.qat_compare --framework=nce   --steps=20 --train_epochs=4
+    python -m nce_tf.benchmarks.qat_compare --framework=tfmot --steps=20 --train_epochs=4
+
+Each prints one JSON object: the median training-step time at batch 128 (after warm-up), the test
+accuracy after the same short schedule on the synthetic task (same images, same augmentation,
+SGD 0.1 Nesterov, cosine), and the process's peak resident memory.  ``tools/bench.py tfmot`` runs
+both (alternating, twice) and prints the ratios.
+
+The tfmot network mirrors nce-tf's: the TAS CIFAR ResNet-20 (stride-2 shortcut = 2x2 average pool +
+1x1 conv + BN), first conv, classifier and shortcuts float, every other conv with 2-bit weights
+(tfmot's ``LastValueQuantizer``, symmetric) and every ReLU with 2-bit activations (tfmot's
+``MovingAverageQuantizer``, asymmetric), through ``quantize_annotate_layer`` + ``quantize_apply``.
+tfmot has no SAWB or PACT: its quantizers take the min / max of the tensor (last value or moving
+average), which is part of what the accuracy comparison shows.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+
+def _data(batch_size, seed=0):
+    import tensorflow as tf
+
+    from nce_tf import data
+
+    source = data.get_source("synthetic", seed=seed, synthetic_train_size=2048, synthetic_test_size=512)
+    train = data.make_pipeline(source.train, source.info, training=True, batch_size=batch_size, seed=seed)
+    test = data.make_pipeline(source.test, source.info, training=False, batch_size=256)
+    return train, test, tf
+
+
+def _tfmot_model():
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    import tf_keras as k2
+
+    quantizers = tfmot.quantization.keras.quantizers
+
+    class WeightConfig(tfmot.quantization.keras.QuantizeConfig):
+        def get_weights_and_quantizers(self, layer):
+            return [(layer.kernel, quantizers.LastValueQuantizer(num_bits=2, symmetric=True, narrow_range=False,
+                                                                 per_axis=False))]
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            layer.kernel = quantize_weights[0]
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return []
+
+        def get_config(self):
+            return {}
+
+    class ActivationConfig(WeightConfig):
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return [quantizers.MovingAverageQuantizer(num_bits=2, symmetric=False, narrow_range=False, per_axis=False)]
+
+    annotate = tfmot.quantization.keras.quantize_annotate_layer
+    init = k2.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+    reg = k2.regularizers.L2(5e-4 / 2)
+
+    def conv(x, filters, stride, kernel=3, quantized=True):
+        layer = k2.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_initializer=init,
+                                 kernel_regularizer=reg)
+        return (annotate(layer, WeightConfig()) if quantized else layer)(x)
+
+    def bn(x):
+        return k2.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)(x)
+
+    def act(x):
+        return annotate(k2.layers.ReLU(), ActivationConfig())(x)
+
+    inputs = k2.Input((32, 32, 3))
+    x = act(bn(conv(inputs, 16, 1, quantized=False)))
+    in_width = 16
+    for s, width in enumerate((16, 32, 64)):
+        for b in range(3):
+            stride = 2 if s > 0 and b == 0 else 1
+            y = act(bn(conv(x, width, stride)))
+            y = bn(conv(y, width, 1))
+            if stride != 1 or in_width != width:
+                sc = k2.layers.AveragePooling2D(stride)(x) if stride != 1 else x
+                sc = bn(conv(sc, width, 1, kernel=1, quantized=False))
+            else:
+                sc = x
+            x = act(k2.layers.Add()([y, sc]))
+            in_width = width
+    x = k2.layers.GlobalAveragePooling2D()(x)
+    outputs = k2.layers.Dense(10, kernel_initializer=k2.initializers.RandomNormal(stddev=0.01),
+                              kernel_regularizer=reg)(x)
+    annotated = k2.Model(inputs, outputs)  # only the layers annotated above get quantized
+    with tfmot.quantization.keras.quantize_scope({"WeightConfig": WeightConfig, "ActivationConfig": ActivationConfig}):
+        model = tfmot.quantization.keras.quantize_apply(annotated)
+    return model, k2, tf
+
+
+def _nce_model():
+    import keras
+
+    from nce_tf import models
+
+    return models.build_model("resnet20", policy=models.QuantPolicy(w_bits=2, a_bits=2), weight_decay=5e-4), keras
+
+
+def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128):
+    if framework == "tfmot":
+        model, k, _ = _tfmot_model()
+    else:
+        model, k = _nce_model()
+    train, test, tf = _data(batch_size)
+    epoch_steps = 2048 // batch_size
+    schedule = k.optimizers.schedules.CosineDecay(0.1, train_epochs * epoch_steps)
+    model.compile(k.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
+                  k.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    x, y = next(iter(train))
+    for _ in range(warmup_steps):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    # A fresh schedule from the same weights would differ per framework; the accuracy run is its own.
+    model.fit(train.repeat(), epochs=train_epochs, steps_per_epoch=epoch_steps, verbose=0)
+    _, accuracy = model.evaluate(test, verbose=0)
+    return {"framework": framework, "step_s": statistics.median(times), "test_accuracy": float(accuracy),
+            "train_epochs": train_epochs, "batch_size": batch_size,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", choices=("nce", "tfmot"), required=True)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup_steps", type=int, default=5)
+    parser.add_argument("--train_epochs", type=int, default=4)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.framework == "tfmot":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"  # before TensorFlow loads: tf.keras must be Keras 2 here
+        try:
+            import tensorflow_model_optimization  # noqa: F401
+            import tf_keras  # noqa: F401
+        except ImportError:
+            print("error: tfmot is not installed. Allowed: pip install -e .[tfmot]", file=sys.stderr)
+            sys.exit(2)
+    print(json.dumps(run(args.framework, args.steps, args.warmup_steps, args.train_epochs)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
