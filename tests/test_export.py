@@ -142,3 +142,23 @@ def test_export_tool_bad_inputs(tmp_path, exported):
     (blocked / "export").write_text("a file where the export directory goes")
     _one_line_error(_tool([f"--workdir={blocked}"]), "not writable")
     assert sorted(os.listdir(blocked)) == ["config.json", "export", "model.keras"]
+
+
+def test_int8_io_flag_gives_int8_tensors_and_the_same_predictions(exported):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from nce_tf.export.tflite_graph import convert
+
+    workdir, _ = exported
+    model = load_model(os.path.join(workdir, "model.keras"))
+    source = data.get_source("synthetic", seed=0, synthetic_train_size=1024, synthetic_test_size=256)
+    images = next(iter(data.make_pipeline(source.test, source.info, training=False, batch_size=64)))[0].numpy()
+    flat_int8, _ = convert(model, images, int8_io=True)
+    flat_float, _ = convert(model, images, int8_io=False)
+    it = Interpreter(model_content=flat_int8)
+    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    out_int8, step = run_tflite(flat_int8, images)
+    out_float, _ = run_tflite(flat_float, images)
+    # The same integer graph; int8 I/O only adds the input's and the output's rounding.
+    assert (out_int8.argmax(1) == out_float.argmax(1)).mean() >= 0.95
+    assert np.abs(out_int8 - out_float).max() <= 4 * step
