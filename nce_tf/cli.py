@@ -86,6 +86,17 @@ def no_positional(argv):
         fail(f"Unexpected positional arguments. Received: {argv[1:]!r}. Flags take the form --name=value.")
 
 
+def tool_configs(argv):
+    """What ``search.py`` / ``nce.py`` start with: both configs validated, then TensorFlow loaded."""
+    from nce_tf.train import flags as tool_flags
+
+    no_positional(argv)
+    config = tool_flags.config_from_flags().validate()
+    search = tool_flags.search_config_from_flags().validate()
+    load_tensorflow()
+    return config, search
+
+
 def require(*names):
     """Marks flags as required (checked at parse time, reported as one line)."""
     for name in names:

@@ -27,10 +27,7 @@ flags.adopt_module_key_flags(tool_flags)
 
 
 def main(argv):
-    cli.no_positional(argv)
-    config = tool_flags.config_from_flags().validate()
-    search = tool_flags.search_config_from_flags().validate()
-    cli.load_tensorflow()
+    config, search = cli.tool_configs(argv)
     from nce_tf.pipeline import run_nce
 
     run_nce(config, search)
