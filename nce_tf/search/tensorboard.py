@@ -1,0 +1,78 @@
+"""TensorBoard logging of a search: what the architecture parameters do, epoch by epoch.
+
+``SearchTensorBoard(log_dir)`` writes, after every epoch (``tensorboard --logdir DIR/tensorboard``):
+
+- scalars ``search/<metric>``: the step's losses and accuracies (weight half and architecture half),
+  the cost loss, tau;
+- scalars ``cost/expected_macs``, ``cost/argmax_macs``, ``cost/target_macs`` and the same for params;
+- scalars ``candidates/<layer>`` (live candidate count per layer) and ``candidates/expanded_layers``;
+- histograms ``alpha/<layer>``: the layer's softmax(alpha) over its live candidates, as a
+  distribution of candidate widths weighted by probability;
+- image ``alpha/heatmap``: softmax(alpha) of every layer (rows) over the 16 candidate slots
+  (columns), brighter = more probable.
+
+Example::
+
+    net.fit(data, epochs=30, callbacks=[TauSchedule(30), ChannelExpansion(0.3),
+                                        SearchTensorBoard("runs/s/tensorboard/search")])
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def heatmap_image(probs):
+    """``[1, L * 8, 16 * 8, 1]`` uint8 image of a ``[L, 16]`` probability table (8x8 pixels a cell)."""
+    probs = np.asarray(probs, "float32")
+    scaled = probs / max(float(probs.max()), 1e-12)
+    cells = np.kron(scaled, np.ones((8, 8), "float32"))
+    return (cells * 255).astype("uint8")[None, :, :, None]
+
+
+class SearchTensorBoard(keras.callbacks.Callback):
+    """Writes the search's scalars, alpha histograms and the alpha heat-map every epoch (see the module doc).
+
+    Args:
+        log_dir: directory of the event files.
+    """
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = log_dir
+        self._writer = None
+
+    def _w(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+        return self._writer
+
+    def on_epoch_end(self, epoch, logs=None):
+        net = self.model
+        probs = net.probs().numpy()
+        k = net.num_candidates.numpy()
+        cost = {name: float(v) for name, v in net.cost_terms().items()}
+        (t_f, t_p) = net.budget.targets
+        names = [r.name for r in net.space.rows]
+        with self._w().as_default(step=epoch + 1):
+            for name, value in (logs or {}).items():
+                tf.summary.scalar(f"search/{name}", float(value))
+            tf.summary.scalar("search/tau", float(net.tau.numpy()))
+            for kind, target in (("macs", t_f), ("params", t_p)):
+                tf.summary.scalar(f"cost/expected_{kind}", cost[f"expected_{kind}"])
+                tf.summary.scalar(f"cost/argmax_{kind}", cost[f"argmax_{kind}"])
+                tf.summary.scalar(f"cost/target_{kind}", float(target))
+            tf.summary.scalar("candidates/expanded_layers", int((k > 8).sum()) if net.mode == "nce" else 0)
+            for row, name in enumerate(names):
+                tf.summary.scalar(f"candidates/{name}", int(k[row]))
+                live = int(k[row])
+                widths = net.table_np[row, :live].astype("float32")
+                # a probability-weighted sample of widths: the histogram of the layer's alpha distribution
+                counts = np.round(probs[row, :live] * 1000).astype("int64")
+                tf.summary.histogram(f"alpha/{name}", np.repeat(widths, counts), buckets=live)
+            tf.summary.image("alpha/heatmap", heatmap_image(probs))
+        self._w().flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
