@@ -67,3 +67,22 @@ def test_analyze_tool_without_a_search(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "arch.json" in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_kendall_scores_from_recorded_gradients(tmp_path):
+    from nce_tf.analysis import kendall
+
+    # Layer 0: every epoch the most negative gradient is on the widest candidate (score 1);
+    # layer 1: the reverse (score -1).  A second run: layer 0 with one swap (tau 4/6), layer 1 flat (0).
+    def log(path, rows):
+        with open(path, "w", encoding="utf-8") as f:
+            for epoch in range(3):
+                f.write(json.dumps({"epoch": epoch + 1, "alpha_grad": rows}) + "\n")
+        return str(path)
+
+    quant = log(tmp_path / "q.jsonl", [[0.3, 0.2, 0.1, -0.4], [-0.4, 0.1, 0.2, 0.3]])
+    flt = log(tmp_path / "f.jsonl", [[0.3, 0.2, -0.4, 0.1], [0.0, 0.0, 0.0, 0.0]])
+    summary = kendall.run({"W2A2": quant, "W32A32": flt}, str(tmp_path))
+    assert summary["scores"]["W2A2"] == pytest.approx([1.0, -1.0])
+    assert summary["scores"]["W32A32"] == pytest.approx([4 / 6, 0.0])
+    assert os.path.getsize(tmp_path / "kendall.png") > 1000

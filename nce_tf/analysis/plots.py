@@ -6,9 +6,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def figure(width=8.0, height=4.0, rows=1):
-    """A figure and its axes (``rows`` stacked axes sharing x when more than one)."""
-    return plt.subplots(rows, 1, figsize=(width, height), dpi=110, sharex=rows > 1)
+def figure(width=8.0, height=4.0, rows=1, sharex=True):
+    """A figure and its axes (``rows`` stacked axes, sharing x unless ``sharex=False``)."""
+    return plt.subplots(rows, 1, figsize=(width, height), dpi=110, sharex=sharex and rows > 1)
 
 
 def save(fig, path):
