@@ -86,3 +86,18 @@ def test_kendall_scores_from_recorded_gradients(tmp_path):
     assert summary["scores"]["W2A2"] == pytest.approx([1.0, -1.0])
     assert summary["scores"]["W32A32"] == pytest.approx([4 / 6, 0.0])
     assert os.path.getsize(tmp_path / "kendall.png") > 1000
+
+
+def test_tradeoff_rows_and_figure(tmp_path):
+    from nce_tf.analysis import tradeoff
+
+    runs = [("nce", 1.0, {"test_accuracy": 0.9, "macs": 40_000_000, "params": 270_000}),
+            ("wrpn", 1.0, {"test_accuracy": 0.88, "macs": 40_800_000, "params": 272_000}),
+            ("nce", 0.5, {"test_accuracy": 0.85, "macs": 20_000_000, "params": 150_000})]
+    rows = tradeoff.run(runs, str(tmp_path))
+    assert [(r["method"], r["budget"], r["macs"]) for r in rows] == [("nce", 1.0, 40_000_000),
+                                                                     ("wrpn", 1.0, 40_800_000),
+                                                                     ("nce", 0.5, 20_000_000)]
+    with open(tmp_path / "tradeoff.csv", encoding="utf-8") as f:
+        assert f.read().splitlines()[1] == "nce,1.0,0.9,40000000,270000"
+    assert os.path.getsize(tmp_path / "tradeoff.png") > 1000

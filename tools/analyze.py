@@ -5,10 +5,16 @@ Examples:
 
     python tools/analyze.py channels --workdir=runs/quickstart   # Fig. 5: original vs derived channels
     python tools/analyze.py stdev --workdir=runs/quickstart      # Fig. 1: activation std and SQNR per layer
+    python tools/analyze.py tradeoff --workdir=runs/quickstart   # Fig. 2: accuracy vs FLOPs / PARAMs, NCE vs WRPN
+    python tools/analyze.py kendall --workdir=runs/quickstart    # Fig. 4: alpha gradients, Kendall scores
 
 Results go to WORKDIR/analysis/. `stdev` compares the derived W2A2 network of an nce.py run with the
 original network in W32A32 and W2A2, which it trains first (same settings as the run's final
 training, --epochs to shorten) unless WORKDIR/analysis/{w32a32,w2a2}/ already hold them.
+`tradeoff` runs tools/nce.py with the run's settings for NCE and for WRPN at each of --budgets (FLOPs
+ratios), on a short schedule (--epochs, --search_epochs; a demonstration of the method, not the paper's
+numbers). `kendall` runs four short searches with the run's settings (W2A2 / W32A32, with / without
+expansion) and scores each layer's gradient preference for more channels.
 """
 
 import json
@@ -20,10 +26,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
 from absl import flags  # noqa: E402
 
-SUBCOMMANDS = ("channels", "stdev")
+SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall")
 flags.DEFINE_string("workdir", "", "Work directory of a finished tools/nce.py run (required).")
 flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 = as the run's final training).")
 flags.DEFINE_integer("samples", 256, "stdev: test images the statistics are taken over.")
+flags.DEFINE_list("budgets", ["0.75", "1.0", "1.5"], "tradeoff: FLOPs ratios of the runs.")
+flags.DEFINE_integer("search_epochs", 0, "tradeoff / kendall: search epochs of each run (0 = the run's).")
 FLAGS = flags.FLAGS
 
 
@@ -53,8 +61,83 @@ def main(argv):
         print(f"nce-tf: {summary['expanded']} layers wider, {summary['narrowed']} narrower than the original "
               f"-> {out}/channels.png", flush=True)
         return
+    if argv[1] == "tradeoff":
+        return _tradeoff(workdir, out)
+    if argv[1] == "kendall":
+        return _kendall(workdir, out)
     _need(os.path.join(workdir, "train", "model.keras"), "trained derived network (train/model.keras)")
     _stdev(workdir, out)
+
+
+def _settings_flags(workdir, **overrides):
+    """The run's resolved settings (search_config.json) as command-line flags, with overrides."""
+    with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
+        settings = {**json.load(f), **overrides}
+    args = []
+    for key, value in settings.items():
+        if isinstance(value, bool):
+            args.append(f"--{key}" if value else f"--no{key}")
+        else:
+            args.append(f"--{key}={value}")
+    return args
+
+
+def _tool(name, args):
+    import subprocess
+
+    repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    proc = subprocess.run([sys.executable, os.path.join(repo, "tools", name), *args], capture_output=True, text=True,
+                          cwd=repo)
+    if proc.returncode != 0:
+        cli.fail(f"A {name} run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {args[-1]}")
+
+
+def _short(workdir):
+    with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    out = {"verbose": 0}
+    if FLAGS.search_epochs:
+        out.update(search_epochs=FLAGS.search_epochs,
+                   search_warmup_epochs=min(saved["search_warmup_epochs"], FLAGS.search_epochs))
+    if FLAGS.epochs:
+        out.update(epochs=FLAGS.epochs, warmup_epochs=min(saved["warmup_epochs"], FLAGS.epochs - 1))
+    return out
+
+
+def _tradeoff(workdir, out):
+    from nce_tf.analysis import tradeoff
+
+    _need(os.path.join(workdir, "search_config.json"), "search_config.json (run tools/nce.py first)")
+    runs = []
+    for budget in FLAGS.budgets:
+        for mode in ("nce", "wrpn"):
+            run_dir = os.path.join(out, "tradeoff", f"{mode}_{budget}")
+            if not os.path.exists(os.path.join(run_dir, "metrics.json")):
+                print(f"nce-tf: {mode} at {budget}x the original FLOPs -> {run_dir}", flush=True)
+                _tool("nce.py", _settings_flags(workdir, mode=mode, flops_ratio=float(budget), params_ratio=0,
+                                                **_short(workdir)) + [f"--workdir={run_dir}"])
+            with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
+                runs.append((mode, float(budget), json.load(f)))
+    tradeoff.run(runs, out)
+    print(f"nce-tf: {len(runs)} runs -> {out}/tradeoff.png", flush=True)
+
+
+def _kendall(workdir, out):
+    from nce_tf.analysis import kendall
+
+    _need(os.path.join(workdir, "search_config.json"), "search_config.json (run tools/nce.py first)")
+    logs = {}
+    for label, bits, mode in (("W2A2, NCE", 2, "nce"), ("W2A2, no expansion", 2, "tas"),
+                              ("W32A32, NCE", 32, "nce"), ("W32A32, no expansion", 32, "tas")):
+        run_dir = os.path.join(out, "kendall", label.replace(", ", "_").replace(" ", "_").lower())
+        if not os.path.exists(os.path.join(run_dir, "arch.json")):
+            print(f"nce-tf: search {label} -> {run_dir}", flush=True)
+            _tool("search.py", _settings_flags(workdir, w_bits=bits, a_bits=bits, mode=mode, tas_space="1x8",
+                                               **_short(workdir)) + [f"--workdir={run_dir}"])
+        logs[label] = os.path.join(run_dir, "search_log.jsonl")
+    summary = kendall.run(logs, out)
+    print("nce-tf: mean Kendall score " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
+          + f" -> {out}/kendall.png", flush=True)
 
 
 def _stdev(workdir, out):
