@@ -27,14 +27,18 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     the last step (TAS trains the last argmax whatever it costs; the paper's ResNet-20 lands
     0.4% above its FLOPs).  When ``widths`` is outside the band, this repairs it greedily.  The
     violation ``v`` sums, over MACs and PARAMs, how far the cost lies above its target or below
-    its band (as fractions of the target).  Each move sets one row to its most probable live
-    candidate of the next narrower or wider width; the move taken strictly lowers ``v`` and
+    its band (as fractions of the target).  Each move sets one row to its most probable
+    candidate of the next narrower or wider width (``table`` holds the candidates allowed: pass the
+    mode's cap, e.g. ``table[:, :k_max]``); the move taken strictly lowers ``v`` and
     loses the least log-probability per unit of ``v`` removed.  Stops at ``v = 0``; returns the
     widths unchanged when they already fit.
     """
     probs = np.asarray(probs, "float64")
+    # Every candidate of the table may be used; those the search never made live (probability 0:
+    # a budget above 1X whose layers did not expand far enough) cost ~69 nats each, so they are
+    # taken only where the live candidates cannot reach the band.
     logp = np.log(np.maximum(probs, 1e-30))
-    live = probs > 0
+    live = np.ones_like(probs, bool)
     widths = list(widths)
     (t_f, t_p), (d_f, d_p) = budget.targets, budget.tolerances()
     bands = [(t_f, d_f)] + ([(t_p, d_p)] if budget.params_ratio > 0 else [])
