@@ -33,25 +33,24 @@ def _search_done(workdir, settings_path):
     return os.path.exists(os.path.join(workdir, "arch.json")) and os.path.exists(settings_path)
 
 
-def run_nce(train_config, search_config, verbose=True):
+def run_nce(train_config, search_config, verbose=True, strategy=None):
     """Runs search + derivation + final training; returns the metrics written to ``metrics.json``."""
     from nce_tf import arch as arch_lib
-    from nce_tf.search.runner import _check_resumable, run_search
+    from nce_tf.search.runner import check_resumable, run_search
     from nce_tf.train.trainer import run_training
 
     tcfg, scfg = train_config.validate(), search_config.validate()
     workdir = os.path.abspath(tcfg.workdir)
     arch_path = os.path.join(workdir, "arch.json")
-    settings = {"model": tcfg.model or "resnet20",
-                **{k: v for k, v in tcfg.to_dict().items() if k != "workdir"}, **scfg.to_dict()}
-    if _search_done(workdir, os.path.join(workdir, "search_config.json")) and _check_resumable(workdir, settings):
+    # A finished search with the same settings is not redone (--overwrite with other settings redoes it).
+    if _search_done(workdir, os.path.join(workdir, "search_config.json")) and check_resumable(workdir, tcfg, scfg):
         if verbose:
             print(f"nce-tf: search already finished, using {arch_path}", flush=True)
     else:
-        run_search(tcfg, scfg, verbose=verbose)
+        run_search(tcfg, scfg, verbose=verbose, strategy=strategy)
     arch = arch_lib.load_arch(arch_path)
     train_cfg = dataclasses.replace(tcfg, model="", arch=arch_path, workdir=os.path.join(workdir, "train"))
-    trained = run_training(train_cfg)
+    trained = run_training(train_cfg, strategy=strategy)
     original = {"widths": arch.extra["original_widths"], "macs": arch.extra["original_macs"],
                 "params": arch.extra["original_params"]}
     metrics = {

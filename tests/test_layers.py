@@ -116,10 +116,13 @@ def _train_small(strategy, bits):
 # the weights after 4 steps, so the W2A2 case gets a tolerance above that.
 @pytest.fixture(scope="module")
 def strategies():
-    # One MirroredStrategy for the module: two in one process can collide on collective keys.
+    # One MirroredStrategy for the whole session, from nce_tf.distribute's cache: two in one
+    # process collide on collective keys (tests/test_distribute.py uses the same one).
+    from nce_tf import distribute
+
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, "tests/conftest.py configures two logical CPUs"
-    return tf.distribute.OneDeviceStrategy(devices[0]), tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.OneDeviceStrategy(devices[0]), distribute.get_strategy("mirrored", 2)
 
 
 @pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])

@@ -37,16 +37,18 @@ KEEP_TEXT = b"sentinel: must survive every failed run\n"
 METRICS_TEXT = b'{"sentinel": true, "test_accuracy": 0.5}\n'
 
 
-def _env():
+def _env(extra=None):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.pop("TF_CONFIG", None)
     env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    env.update(extra or {})
     return env
 
 
-def _run(args, timeout=RUN_TIMEOUT):
+def _run(args, timeout=RUN_TIMEOUT, env=None):
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=_env(), capture_output=True, text=True,
+        [sys.executable, *args], cwd=REPO, env=_env(env), capture_output=True, text=True,
         timeout=timeout,
     )
 
@@ -193,7 +195,71 @@ def _setup_arch_too_wide(d):
     _arch_json(os.path.join(d, "arch.json"), "resnet8", [16, 16, 33, 32, 32, 64, 64])
 
 
-# (id, tool, arguments with {d} = the case directory, setup, text the message must contain).
+def _run_dir(d, *names):
+    path = os.path.join(d, "run", *names)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
+def _setup_other_train_config(d):
+    _write(_run_dir(d, "config.json"), json.dumps({"model": "resnet8", "epochs": 99}))
+
+
+def _setup_other_search_config(d):
+    _write(_run_dir(d, "search_config.json"), json.dumps({"model": "resnet8", "mode": "tas"}))
+
+
+def _setup_config_not_json(d):
+    _write(_run_dir(d, "config.json"), "{half a config")
+
+
+def _train_settings(**flags):
+    """What tools/train.py saves in config.json for these flags (a re-run with them resumes)."""
+    from nce_tf import models
+    from nce_tf.train import TrainConfig
+
+    cfg = TrainConfig(workdir="unused", **flags)
+    return {**cfg.run_settings(), "resolved_model": cfg.model, "widths": models.default_widths(cfg.model)}
+
+
+def _garbage_checkpoint(directory, drop_data=False):
+    os.makedirs(directory, exist_ok=True)
+    _write(os.path.join(directory, "checkpoint"),
+           'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
+    _write(os.path.join(directory, "ckpt-1.index"), np.random.default_rng(1).bytes(300))
+    if not drop_data:
+        _write(os.path.join(directory, "ckpt-1.data-00000-of-00001"), np.random.default_rng(2).bytes(3000))
+
+
+def _setup_train_corrupt_checkpoint(d):
+    # Its own work directory: the sentinel metrics.json in run/ would mark the run finished.
+    _write(_run_dir(d, "..", "ckrun", "config.json"), json.dumps(_train_settings(model="resnet8")))
+    _garbage_checkpoint(os.path.join(d, "ckrun", "backup"))
+
+
+def _setup_search_corrupt_checkpoint(d):
+    from nce_tf.search import SearchConfig
+    from nce_tf.search.runner import search_settings
+    from nce_tf.train import TrainConfig
+
+    settings = search_settings(TrainConfig(workdir="unused", model="resnet8"), SearchConfig())
+    _write(_run_dir(d, "search_config.json"), json.dumps(settings))
+    _garbage_checkpoint(os.path.join(d, "run", "search", "checkpoints"), drop_data=True)
+
+
+def _setup_bad_arch_for_count(d):
+    _write(os.path.join(d, "arch.json"), "not json at all")
+
+
+# Options of a case: extra environment variables, and whether the tool may create NEW files
+# (a run that starts and then diverges); existing files must survive in every case.
+MIRRORED = ["--strategy=mirrored", "--cpu_replicas=2"]
+BAD_TF_CONFIG = {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}'}
+NAN_RUN = ["--model=resnet8", "--synthetic_train_size=64", "--synthetic_test_size=32", "--epochs=1",
+           "--warmup_epochs=0", "--steps_per_epoch=16", "--batch_size=32", "--lr=10", "--weight_decay=0.9",
+           "--verbose=0"]
+
+# (id, tool, arguments with {d} = the case directory, setup, text the message must contain[, options]).
 # Train cases always get --workdir={d}/run unless they pass their own --workdir.
 BAD_CASES = [
     ("train-unknown-model", TRAIN, ["--model=resnet9"], None, "resnet9"),
@@ -242,6 +308,47 @@ BAD_CASES = [
     ("bench-unknown-subcommand", BENCH, ["qat2"], None, "qat2"),
     ("train-npz-missing-new-workdir", TRAIN, ["--workdir={d}/newrun", "--dataset=npz:{d}/missing.npz"],
      _setup_missing, "missing.npz"),
+    # Issue 5: distribution, resume, guards, and every flag's type and range.
+    ("train-strategy-unknown", TRAIN, ["--strategy=tpu"], None, "strategy='tpu'"),
+    ("train-cpu_replicas-negative", TRAIN, [*MIRRORED[:1], "--cpu_replicas=-2"], None, "cpu_replicas=-2"),
+    ("train-cpu_replicas-too-many", TRAIN, [*MIRRORED[:1], "--cpu_replicas=100"], None, "cpu_replicas=100"),
+    ("train-cpu_replicas-not-mirrored", TRAIN, ["--cpu_replicas=2"], None, "strategy='default'"),
+    ("train-cpu_replicas-not-int", TRAIN, ["--cpu_replicas=two"], None, "cpu_replicas"),
+    ("search-multi_worker-no-TF_CONFIG", SEARCH, ["--strategy=multi_worker"], None, "TF_CONFIG unset"),
+    ("nce-multi_worker-bad-TF_CONFIG", NCE, ["--strategy=multi_worker"], None, "Invalid TF_CONFIG",
+     {"env": BAD_TF_CONFIG}),
+    ("train-batch-not-split-over-replicas", TRAIN, [*MIRRORED, "--batch_size=33"], None, "batch_size=33"),
+    ("search-batch-not-split-over-replicas", SEARCH, [*MIRRORED, "--search_batch_size=31"], None,
+     "search_batch_size=31"),
+    ("train-workdir-holds-other-run", TRAIN, ["--model=resnet8"], _setup_other_train_config, "epochs=99"),
+    ("search-workdir-holds-other-search", SEARCH, ["--model=resnet8"], _setup_other_search_config, "mode='tas'"),
+    ("nce-workdir-holds-other-search", NCE, ["--model=resnet8"], _setup_other_search_config, "--overwrite"),
+    ("train-config-json-corrupt", TRAIN, ["--model=resnet8"], _setup_config_not_json, "not valid JSON"),
+    ("train-checkpoint-corrupt", TRAIN, ["--model=resnet8", "--workdir={d}/ckrun"], _setup_train_corrupt_checkpoint,
+     "checkpoint does not load"),
+    ("search-checkpoint-data-missing", SEARCH, ["--model=resnet8"], _setup_search_corrupt_checkpoint,
+     "checkpoint does not load"),
+    ("train-nan-from-huge-lr", TRAIN, NAN_RUN, None, "NaN or infinite", {"may_create": True}),
+    ("count-arch-not-json", COUNT, ["--arch={d}/arch.json"], _setup_bad_arch_for_count, "arch.json"),
+    ("search-npz-random-bytes", SEARCH, ["--dataset=npz:{d}/data.npz"], _setup_random_npz, "data.npz"),
+    ("train-epochs-not-int", TRAIN, ["--epochs=abc"], None, "epochs"),
+    ("train-lr-not-float", TRAIN, ["--lr=fast"], None, "lr"),
+    ("train-seed-float", TRAIN, ["--seed=1.5"], None, "seed"),
+    ("train-overwrite-not-bool", TRAIN, ["--overwrite=maybe"], None, "overwrite"),
+    ("train-lr-above-10", TRAIN, ["--lr=11"], None, "lr=11"),
+    ("train-weight_decay-1", TRAIN, ["--weight_decay=1"], None, "weight_decay=1"),
+    ("train-pact_alpha_init-0", TRAIN, ["--pact_alpha_init=0"], None, "pact_alpha_init=0"),
+    ("train-verbose-3", TRAIN, ["--verbose=3"], None, "verbose=3"),
+    ("train-steps_per_epoch-negative", TRAIN, ["--steps_per_epoch=-1"], None, "steps_per_epoch=-1"),
+    ("train-synthetic-too-small", TRAIN, ["--synthetic_train_size=5"], None, "synthetic_train_size=5"),
+    ("search-tolerance-1", SEARCH, ["--tolerance=1"], None, "tolerance=1"),
+    ("search-lane-0", SEARCH, ["--lane=0"], None, "lane=0"),
+    ("search-search_lr-0", SEARCH, ["--search_lr=0"], None, "search_lr=0"),
+    ("search-arch_lr-2", SEARCH, ["--arch_lr=2"], None, "arch_lr=2"),
+    ("search-arch_beta1-1", SEARCH, ["--arch_beta1=1"], None, "arch_beta1=1"),
+    ("search-expand_every_steps-negative", SEARCH, ["--expand_every_steps=-1"], None, "expand_every_steps=-1"),
+    ("search-warmup-negative", SEARCH, ["--search_warmup_epochs=-1"], None, "search_warmup_epochs=-1"),
+    ("nce-search_epochs-0", NCE, ["--search_epochs=0"], None, "search_epochs=0"),
 ]
 
 
@@ -249,8 +356,12 @@ def _params(cases):
     return [pytest.param(c, id=c[0]) for c in cases]
 
 
+def _options(case):
+    return case[5] if len(case) > 5 else {}
+
+
 def _bad_case_command(case, d):
-    _, tool, args, _, _ = case
+    _, tool, args, _, _ = case[:5]
     args = [a.replace("{d}", d) for a in args]
     if tool in (TRAIN, SEARCH, NCE) and not any(a.startswith("--workdir=") for a in args):
         args = [f"--workdir={d}/run", *args]
@@ -268,7 +379,7 @@ def bad_results(request, tmp_path_factory):
     for case in BAD_CASES:
         if case[0] not in selected:
             continue
-        case_id, _, _, setup, _ = case
+        case_id, _, _, setup, _ = case[:5]
         d = str(tmp_path_factory.mktemp(case_id))
         run = os.path.join(d, "run")
         os.makedirs(run)
@@ -276,9 +387,9 @@ def bad_results(request, tmp_path_factory):
         _write(os.path.join(run, "metrics.json"), METRICS_TEXT)
         if setup is not None:
             setup(d)
-        prepared[case_id] = (d, _snapshot(d), _bad_case_command(case, d))
+        prepared[case_id] = (d, _snapshot(d), _bad_case_command(case, d), _options(case).get("env"))
     pool = concurrent.futures.ThreadPoolExecutor(WORKERS)
-    futures = {cid: pool.submit(_run, cmd, BAD_INPUT_TIMEOUT) for cid, (_, _, cmd) in prepared.items()}
+    futures = {cid: pool.submit(_run, cmd, BAD_INPUT_TIMEOUT, env) for cid, (_, _, cmd, env) in prepared.items()}
     yield {cid: (prepared[cid], fut) for cid, fut in futures.items()}
     for fut in futures.values():
         fut.cancel()
@@ -287,8 +398,8 @@ def bad_results(request, tmp_path_factory):
 
 @pytest.mark.parametrize("case", _params(BAD_CASES))
 def test_bad_inputs(case, bad_results):
-    case_id, _, _, _, needle = case
-    (d, before, cmd), future = bad_results[case_id]
+    case_id, _, _, _, needle = case[:5]
+    (d, before, cmd, _), future = bad_results[case_id]
     proc = future.result()
     where = f"command: {cmd}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
     assert proc.returncode == 2, where
@@ -298,7 +409,10 @@ def test_bad_inputs(case, bad_results):
     assert lines[0].startswith("error: "), where
     assert needle in lines[0], where
     after = _snapshot(d)
-    assert sorted(after) == sorted(before), f"files created or deleted below {d}\n{where}"
+    if _options(case).get("may_create"):
+        assert set(before) <= set(after), f"files deleted below {d}\n{where}"
+    else:
+        assert sorted(after) == sorted(before), f"files created or deleted below {d}\n{where}"
     for path, entry in before.items():
         assert after[path] == entry, f"{path} was modified\n{where}"
     with open(os.path.join(d, "run", "keep.txt"), "rb") as f:

@@ -40,7 +40,7 @@ from nce_tf.data.info import (
     DatasetInfo,
     Source,
 )
-from nce_tf.data.pipeline import make_pipeline
+from nce_tf.data.pipeline import epoch_stream, make_pipeline
 from nce_tf.data.sources import NAMES, get_source
 from nce_tf.data.split import select_per_class, split_per_class
 
@@ -53,6 +53,7 @@ __all__ = [
     "DatasetInfo",
     "Source",
     "get_source",
+    "epoch_stream",
     "imagenet_eval_crop",
     "make_pipeline",
     "normalize",

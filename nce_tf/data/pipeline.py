@@ -65,6 +65,7 @@ def make_pipeline(
     seed: Optional[int] = None,
     shuffle_buffer: int = 10000,
     drop_remainder: Optional[bool] = None,
+    epoch=None,
 ) -> tf.data.Dataset:
     """Builds the batched input pipeline for training or evaluation.
 
@@ -79,6 +80,10 @@ def make_pipeline(
         drop_remainder: Whether to drop a final partial batch. None means True for
             training (every step sees a full batch, which keeps batch-norm statistics
             and step counts regular) and False for evaluation (every example counts).
+        epoch: Training only: build the pipeline of this epoch (an int or an int64 scalar
+            tensor): its order and augmentation depend on ``(seed, epoch)`` alone, so a run
+            resumed at an epoch sees the batches an uninterrupted run sees
+            (:func:`epoch_stream`).  None: one stream re-shuffled on every pass.
 
     Returns:
         A dataset of ``(float32 [B, H, W, 3], labels [B])`` with the labels' dtype
@@ -96,8 +101,15 @@ def make_pipeline(
     autotune = tf.data.AUTOTUNE
 
     if training:
-        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        if epoch is not None:
+            if seed is None:
+                raise UsageError("A per-epoch pipeline needs a seed. Received: seed=None.")
+            seed = epoch_seed(seed, epoch)
+        # A per-epoch pipeline is one fixed pass (tf.data cannot re-shuffle from a tensor seed);
+        # epoch_stream gives every pass its own seed instead.
+        again = epoch is None
+        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=again)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=again).batch(2)
         ds = tf.data.Dataset.zip((ds, seeds))
 
         def train_map(element, element_seed):
@@ -114,3 +126,41 @@ def make_pipeline(
 
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     return ds.prefetch(autotune)
+
+
+def epoch_seed(seed, epoch):
+    """The data seed of one pass: distinct for every ``(seed, epoch)`` with ``epoch < 1_000_003``."""
+    return tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64) + 1
+
+
+_PASSES = 1000  # most passes over the data one epoch can take (steps_per_epoch up to 1000 passes)
+
+
+def epoch_stream(ds, info, *, batch_size, seed, steps, first_epoch, last_epoch, skip=0):
+    """``steps`` training batches per epoch for epochs ``[first_epoch, last_epoch)``, resumable exactly.
+
+    Epoch ``e`` is a sequence of passes ``make_pipeline(..., seed=seed, epoch=e * 1000 + p)``,
+    ``p = 0, 1, ...`` (each its own shuffle and augmentation), cut at ``steps`` batches, so what
+    an epoch sees depends on ``(seed, e)`` only: a run restarted at epoch ``e`` (and ``skip``
+    batches into it, for a mid-epoch checkpoint) sees exactly the batches an uninterrupted run
+    sees there, at no cost for the epochs before (nothing is replayed).  Each epoch starts a
+    fresh shuffled pass, so with ``steps`` shorter than a pass every epoch sees its own random
+    subset.
+    """
+
+    @tf.autograph.experimental.do_not_convert
+    def one_pass(index):
+        # The traced pass gets its own graph-level seed: the order then depends on (seed, epoch)
+        # alone, whatever global seed the caller set, and TF's get_seed does not compare a
+        # tensor seed with a global seed of 0 in Python (which fails with a tensor).
+        tf.random.set_seed(_PASSES)
+        return make_pipeline(ds, info, training=True, batch_size=batch_size, seed=seed, epoch=index)
+
+    @tf.autograph.experimental.do_not_convert
+    def one_epoch(e):
+        return tf.data.Dataset.range(e * _PASSES, (e + 1) * _PASSES).flat_map(one_pass).take(steps)
+
+    stream = tf.data.Dataset.range(int(first_epoch), int(last_epoch)).flat_map(one_epoch)
+    if skip:
+        stream = stream.skip(int(skip))
+    return stream.prefetch(tf.data.AUTOTUNE)

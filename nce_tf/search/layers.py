@@ -117,9 +117,13 @@ class SearchConv2D(keras.layers.Layer):
         gamma = tf.gather(self.gamma, index)[:, :c_star]
         beta = tf.gather(self.beta, index)[:, :c_star]
         if training:
-            ones = tf.ones([c_star], y.dtype)
-            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
+            replica = tf.distribute.get_replica_context()
+            if replica is not None and replica.num_replicas_in_sync > 1:
+                y, mean, variance = self._normalize_across_replicas(y, replica)
+            else:
+                ones = tf.ones([c_star], y.dtype)
+                y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                    y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
             self._update_statistics(widths, index, mean, variance, c_star)
             scale, shift = gamma, beta
         else:
@@ -133,6 +137,28 @@ class SearchConv2D(keras.layers.Layer):
         out = tf.einsum("nhwc,cd->nhwd", y, a) + bias
         l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
         return out, l2
+
+    def _normalize_across_replicas(self, y, replica):
+        """``fused_batch_norm``'s training outputs computed over the GLOBAL batch of all replicas.
+
+        Under a distribution strategy each replica holds a slice of the batch; normalising with
+        per-replica statistics would make an R-replica run differ from one device (and the
+        shared-normalisation argument of the module doc needs the statistics of the batch the
+        candidates see).  Two all-reduces (sum, then the sum of squared deviations about the
+        global mean: more exact in float32 than a one-pass sum of squares), both differentiable,
+        as Keras's synchronized BatchNormalization does.  The fused kernel cannot take external
+        statistics in training mode (its inference mode treats them as constants in the
+        gradient), so this path normalises with plain ops; one device keeps the fused kernel.
+        Returns ``(y_hat, mean, variance)`` with the variance Bessel-corrected, as the fused
+        op returns it for the running statistics.
+        """
+        n = tf.cast(tf.reduce_prod(tf.shape(y)[:-1]), y.dtype)
+        total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(y, axis=[0, 1, 2]), n])
+        mean = total / count
+        squares = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(y - mean), axis=[0, 1, 2]))
+        variance = squares / count
+        y_hat = (y - mean) * tf.math.rsqrt(variance + self.epsilon)
+        return y_hat, mean, variance * count / tf.maximum(count - 1.0, 1.0)
 
     def _update_statistics(self, widths, index, mean, variance, c_star):
         rows = tf.one_hot(index, self.num_candidates)  # [2, J]

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nce_tf import data
+from nce_tf import data, distribute
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.search import baselines
@@ -37,6 +37,7 @@ from nce_tf.search.derive import derive_widths, fit_to_budget, write_arch
 from nce_tf.search.expansion import expand
 from nce_tf.search.space import build_space
 from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
 from nce_tf.train.config import DEFAULT_MODEL, prepare_workdir
 from nce_tf.train.schedule import warmup_cosine
 
@@ -83,10 +84,11 @@ def split_halves(source, seed):
 class _SearchMonitor(keras.callbacks.Callback):
     """Per epoch: tau, expansion, the log line and the JSONL record, the checkpoint."""
 
-    def __init__(self, net, scfg, seed, steps, log_path, manager, epoch_var, verbose):
+    def __init__(self, net, scfg, seed, steps, log_path, state, verbose):
         super().__init__()
         self.net, self.scfg, self.seed, self.steps = net, scfg, seed, steps
-        self.log_path, self.manager, self.epoch_var, self.verbose = log_path, manager, epoch_var, verbose
+        self.log_path, self.state, self.verbose = log_path, state, verbose
+        self.last_good = None
         self.expanded_epoch = []
         self.epoch = 0
         self.started = time.time()
@@ -113,8 +115,10 @@ class _SearchMonitor(keras.callbacks.Callback):
         record = self.record(epoch, logs or {})
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        self.epoch_var.assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        # Only a finite state is checkpointed: a diverged search keeps its last good epoch.
+        if np.isfinite(record.get("loss", 0.0)) and all_finite(self.net.weights):
+            self.state.save(epoch + 1)
+            self.last_good = epoch + 1
         if self.verbose:
             print(self.line(record), flush=True)
 
@@ -147,21 +151,22 @@ class _SearchMonitor(keras.callbacks.Callback):
         return " | ".join(parts)
 
 
-def _check_resumable(workdir, settings):
-    path = os.path.join(workdir, "search_config.json")
-    if not os.path.exists(path):
-        return False
-    with open(path, encoding="utf-8") as f:
-        saved = json.load(f)
-    if saved != json.loads(json.dumps(settings, default=str)):
-        changed = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-        raise UsageError(
-            f"The work directory holds a search with other settings ({', '.join(changed[:5])}). "
-            f"Received: workdir={workdir!r}. Use a new work directory.")
-    return True
+# Everything a search writes: what --overwrite removes before starting afresh.
+OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json")
 
 
-def run_search(train_config, search_config, verbose=True):
+def search_settings(tcfg, scfg):
+    """The settings that define a search's result (saved in ``search_config.json``)."""
+    return {"model": tcfg.model or DEFAULT_MODEL, **tcfg.run_settings(), **scfg.to_dict()}
+
+
+def check_resumable(workdir, tcfg, scfg):
+    """``True`` if ``workdir`` holds a search with these settings; refuses other settings unless overwriting."""
+    return check_settings(os.path.join(workdir, "search_config.json"), search_settings(tcfg, scfg),
+                          tcfg.overwrite, "search")
+
+
+def run_search(train_config, search_config, verbose=True, strategy=None):
     """Runs the configured search and writes the work directory (see the module doc).
 
     Args:
@@ -169,11 +174,15 @@ def run_search(train_config, search_config, verbose=True):
             SGD momentum; ``workdir``).
         search_config: a :class:`nce_tf.search.SearchConfig`.
         verbose: print one progress line per epoch.
+        strategy: a ``tf.distribute.Strategy``; default: the one ``train_config.strategy``
+            names (:func:`nce_tf.distribute.get_strategy`).
 
     Returns:
         The record written to ``arch.json`` (with ``model`` and ``widths``).
     """
     tcfg, scfg = train_config.validate(), search_config.validate()
+    # The strategy comes first: --cpu_replicas must configure devices before any op runs.
+    strategy = strategy or distribute.get_strategy(tcfg.strategy, tcfg.cpu_replicas)
     if tcfg.arch:
         raise UsageError(f"A search starts from a zoo model, not an architecture file. Received: arch={tcfg.arch!r}.")
     model = tcfg.model or DEFAULT_MODEL
@@ -193,18 +202,23 @@ def run_search(train_config, search_config, verbose=True):
     if scfg.mode not in ("random", "wrpn"):  # checked before anything is written
         ds_w, ds_a, n_w = split_halves(source, scfg.split_seed)
         batch = scfg.search_batch_size
+        distribute.check_global_batch(strategy, batch, "search_batch_size")
         steps = scfg.search_steps_per_epoch or n_w // batch
         if steps < 1:
             raise UsageError(f"search_batch_size is larger than the weight half of the training set. "
                              f"Received: search_batch_size={batch}, weight-half examples={n_w}.")
-    settings = {"model": model, **{k: v for k, v in tcfg.to_dict().items() if k != "workdir"}, **scfg.to_dict()}
     workdir = prepare_workdir(tcfg.workdir)
-    resuming = _check_resumable(workdir, settings)
-    atomic_write_json(os.path.join(workdir, "search_config.json"), settings)
+    resuming = check_resumable(workdir, tcfg, scfg)
+    config_path = os.path.join(workdir, "search_config.json")
+    if not resuming:
+        if tcfg.overwrite and os.path.exists(config_path):
+            remove_outputs(workdir, OUTPUTS)  # only a search nce-tf wrote (it has a search_config.json)
     arch_path = os.path.join(workdir, "arch.json")
     extra = {"dataset": info.name, "seed": tcfg.seed}
 
     if scfg.mode in ("random", "wrpn"):
+        if not resuming:
+            atomic_write_json(config_path, search_settings(tcfg, scfg))
         widths = (baselines.random_widths(space, budget, seed=tcfg.seed) if scfg.mode == "random"
                   else baselines.wrpn_widths(space, budget))
         record = write_arch(arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(), **extra)
@@ -214,31 +228,40 @@ def run_search(train_config, search_config, verbose=True):
         return {"model": model, "widths": widths, **record}
 
     keras.utils.set_random_seed(tcfg.seed)
-    pipe = lambda ds, seed: data.make_pipeline(ds, info, training=True, batch_size=batch, seed=seed).repeat()  # noqa: E731
-    train = tf.data.Dataset.zip((pipe(ds_w, tcfg.seed), pipe(ds_a, tcfg.seed + 1)))
-
-    net = SuperNet(space, policy, mode=scfg.mode, tas_space=scfg.tas_space, budget=budget,
-                   weight_decay=tcfg.weight_decay, seed=tcfg.seed)
     total = scfg.total_epochs
-    net.configure_optimizers(
-        keras.optimizers.SGD(warmup_cosine(scfg.search_lr, total * steps, 0), momentum=tcfg.momentum,
-                             nesterov=tcfg.nesterov),
-        keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
-        arch_weight_decay=scfg.arch_weight_decay)
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    ckpt = tf.train.Checkpoint(net=net, weight_optimizer=net.weight_optimizer,
-                               arch_optimizer=net.arch_optimizer, epoch=epoch_var)
-    manager = tf.train.CheckpointManager(ckpt, os.path.join(workdir, "search", "checkpoints"), max_to_keep=2)
+    # Super-net, alpha and both optimizers are created in the strategy scope and built before
+    # fit (tf_facts.md: a second optimizer built lazily in a distributed step fails).
+    with strategy.scope():
+        net = SuperNet(space, policy, mode=scfg.mode, tas_space=scfg.tas_space, budget=budget,
+                       weight_decay=tcfg.weight_decay, seed=tcfg.seed)
+        net.configure_optimizers(
+            keras.optimizers.SGD(warmup_cosine(scfg.search_lr, total * steps, 0), momentum=tcfg.momentum,
+                                 nesterov=tcfg.nesterov),
+            keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
+            arch_weight_decay=scfg.arch_weight_decay)
+    # The Gumbel sampler's state is named explicitly: a keras SeedGenerator is not a tracked
+    # attribute of the model, so without it a resumed search would redraw from the start.
+    state = RunState(os.path.join(workdir, "search", "checkpoints"), net=net,
+                     weight_optimizer=net.weight_optimizer, arch_optimizer=net.arch_optimizer,
+                     sampler_state=net.seed_generator.state)
     log_path = os.path.join(workdir, "search_log.jsonl")
     start = 0
-    if resuming and manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).expect_partial()
-        start = int(epoch_var.numpy())
+    if resuming and state.latest:
+        start = state.restore()[0]  # a bad checkpoint fails here, before anything is written
         _truncate_log(log_path, start)
         if verbose:
-            print(f"nce-tf: resuming the search at epoch {start + 1} from {manager.latest_checkpoint}", flush=True)
+            print(f"nce-tf: resuming the search at epoch {start + 1} from {state.latest}", flush=True)
     elif os.path.exists(log_path):
         os.unlink(log_path)
+    if not resuming:
+        atomic_write_json(config_path, search_settings(tcfg, scfg))
+
+    def stream(first, last):
+        """Both halves' batches for epochs [first, last): epoch e's depend on (seed, e) alone (exact resume)."""
+        half = lambda ds, seed: data.epoch_stream(ds, info, batch_size=batch, seed=seed, steps=steps,  # noqa: E731
+                                                  first_epoch=first, last_epoch=last)
+        return distribute.shard_by_data(tf.data.Dataset.zip((half(ds_w, tcfg.seed), half(ds_a, tcfg.seed + 1))))
+
     if verbose:
         print(f"nce-tf: searching {model} {tcfg.quant_name} ({scfg.mode}"
               f"{' ' + scfg.tas_space if scfg.mode == 'tas' else ''}) on {info.name}: "
@@ -246,21 +269,25 @@ def run_search(train_config, search_config, verbose=True):
               f"x {steps} steps of 2 x {batch} images; target {budget.targets[0] / 1e6:.2f}M MACs"
               f"{f', {budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}; workdir {workdir}",
               flush=True)
-    monitor = _SearchMonitor(net, scfg, tcfg.seed, steps, log_path, manager, epoch_var, verbose)
+    monitor = _SearchMonitor(net, scfg, tcfg.seed, steps, log_path, state, verbose)
     callbacks = [monitor, keras.callbacks.TerminateOnNaN()]
     phases = [(0, scfg.search_warmup_epochs, False), (scfg.search_warmup_epochs, total, True)]
     for first, last, arch_on in phases:
         if start >= last or first == last:
             continue
         net.set_arch_updates(arch_on)
-        net.fit(train, epochs=last, initial_epoch=max(first, start), steps_per_epoch=steps,
+        net.fit(stream(max(first, start), last), epochs=last, initial_epoch=max(first, start), steps_per_epoch=steps,
                 callbacks=callbacks, verbose=0, shuffle=False)
-        if not np.isfinite(net.alpha.numpy()).all() or net.stop_training:
+        if net.stop_training or not all_finite(net.weights):
+            kept = monitor.last_good or start
             raise UsageError(f"The search diverged (NaN or infinite loss). Received: search_lr={scfg.search_lr}, "
-                             f"arch_lr={scfg.arch_lr}. The last good state is in {manager.directory}.")
+                             f"arch_lr={scfg.arch_lr}. "
+                             + (f"The last good state (epoch {kept}) is kept in {state.directory}." if kept
+                                else "No epoch finished, so no checkpoint was written."))
     argmax = derive_widths(net)
     probs = net.probs().numpy()
-    widths = fit_to_budget(space, table, probs, argmax, budget) if scfg.enforce_budget else argmax
+    widths = (fit_to_budget(space, table[:, :k_max], probs[:, :k_max], argmax, budget) if scfg.enforce_budget
+              else argmax)
     if widths != argmax and verbose:
         print(f"nce-tf: the argmax widths {argmax} cost {space.exact_cost(argmax)} (MACs, params), outside the "
               f"budget band; moved into it with the least loss of probability", flush=True)

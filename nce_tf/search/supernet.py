@@ -15,7 +15,10 @@ classifier and shortcuts by default).  Architecture parameters are kept apart fr
 replacement (the Gumbel-top-2 trick: top-2 of ``log softmax(l) + g'``, which is the same
 distribution as two successive draws), and mixing weights ``h = softmax(l_a, l_b)``, so the
 cross-entropy reaches ``alpha`` through ``h`` (``alpha_a`` and ``alpha_b`` only).  Each forward
-draws its own sample; the random state is a ``keras.random.SeedGenerator``.
+draws its own sample; the random state is a ``keras.random.SeedGenerator``.  Under a
+``tf.distribute`` strategy the sample is shared: every replica reads the same mirrored
+generator state, so all replicas draw the same pair per forward (one sample per step, as on
+one device) and the replica count does not change the search (``nce_tf.distribute``).
 
 **One training step** (``train_step``, data ``((x_w, y_w), (x_a, y_a))``):
 
@@ -298,28 +301,34 @@ class SuperNet(keras.Model):
 
     def train_step(self, data):
         (x_w, y_w), (x_a, y_a) = data[:2]  # train_on_batch appends a sample_weight slot
+        # Under a strategy with R replicas every replica runs this step on 1/R of the global
+        # batch and the optimizers SUM the replicas' gradients.  So every term is divided by R
+        # once: the CE (a per-replica mean, by Keras's loss, which already scales it: the sum is
+        # then the gradient of the global-batch mean), and the batch-independent terms (L2,
+        # the cost constraint, alpha's coupled decay), which would otherwise count R times.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         weights = self.weight_variables
         with tf.GradientTape() as tape:
             sample = self.sample()
             logits, reg = self.forward(x_w, sample, training=True)
-            ce = self.ce(y_w, logits)
-            loss = ce + tf.cast(reg, ce.dtype)
+            ce = self.ce(y_w, logits)  # Keras: local mean / R
+            loss = ce + tf.cast(reg, ce.dtype) / replicas
         self.weight_optimizer.apply(tape.gradient(loss, weights), weights)
         self.width_sum.assign_add(tf.cast(tf.reduce_max(sample[0], axis=1), tf.float32))
         self.width_steps.assign_add(1.0)
-        self._trackers["loss"].update_state(ce)
+        self._trackers["loss"].update_state(ce * replicas)  # metrics average the local means
         self._accuracy.update_state(y_w, logits)
         if self.arch_updates:
             with tf.GradientTape() as tape:
                 logits_a, _ = self.forward(x_a, self.sample(), training=True)
                 ce_a = self.ce(y_a, logits_a)
                 cost_loss = tf.cast(self.cost_terms()["cost_loss"], ce_a.dtype)
-                arch_loss = ce_a + cost_loss
+                arch_loss = ce_a + cost_loss / replicas
             grad = tape.gradient(arch_loss, self.alpha)
             # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
-            grad = (grad + self.arch_weight_decay * self.alpha) * tf.cast(self.live_mask(), grad.dtype)
+            grad = (grad + self.arch_weight_decay / replicas * self.alpha) * tf.cast(self.live_mask(), grad.dtype)
             self.arch_optimizer.apply([grad], [self.alpha])
-            self._trackers["arch_loss"].update_state(ce_a)
+            self._trackers["arch_loss"].update_state(ce_a * replicas)
             self._trackers["cost_loss"].update_state(cost_loss)
             self._arch_accuracy.update_state(y_a, logits_a)
         return {m.name: m.result() for m in self.metrics}
@@ -327,7 +336,8 @@ class SuperNet(keras.Model):
     def test_step(self, data):
         x, y = data[0], data[1]
         logits = self(x, training=False)
-        self._trackers["loss"].update_state(self.ce(y, logits))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        self._trackers["loss"].update_state(self.ce(y, logits) * replicas)  # undo Keras's 1/R
         self._accuracy.update_state(y, logits)
         return {m.name: m.result() for m in (self._trackers["loss"], self._accuracy)}
 

@@ -61,6 +61,9 @@ class TrainConfig:
     steps_per_epoch: int = 0
     seed: int = 0
     verbose: int = 2
+    strategy: str = "default"
+    cpu_replicas: int = 0
+    overwrite: bool = False
 
     @property
     def quant_name(self):
@@ -107,12 +110,27 @@ class TrainConfig:
         need(0 <= self.weight_decay < 1, "weight_decay", "0 <= weight_decay < 1")
         need(self.steps_per_epoch >= 0, "steps_per_epoch", ">= 0 (0 = one pass over the data)")
         need(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2")
+        from nce_tf import distribute
+
+        distribute.check(self.strategy, self.cpu_replicas)
         if not self.workdir:
             raise UsageError("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
         return self
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    def run_settings(self):
+        """The settings that define the run's result: what a re-run must match to resume it.
+
+        How the run is executed (:data:`RUNTIME_FIELDS`: where, on how many devices, how
+        verbosely, whether to overwrite) is left out, so a run can resume on other hardware.
+        """
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+
+
+# Fields that do not change a run's result (the replica count does not: see nce_tf.distribute).
+RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite")
 
 
 def prepare_workdir(workdir):

@@ -44,6 +44,12 @@ HELP = {
     "steps_per_epoch": "Steps per epoch; 0 = one pass over the training set.",
     "seed": "Random seed (data order, augmentation, initialisation).",
     "verbose": "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
+    "strategy": "Distribution: default (one device) | mirrored (local GPUs, or --cpu_replicas logical CPUs) | "
+                "multi_worker (MultiWorkerMirroredStrategy from TF_CONFIG). Batch sizes are global.",
+    "cpu_replicas": "With --strategy=mirrored: run N replicas on N logical CPU devices instead of the GPUs "
+                    "(0 = the GPUs).",
+    "overwrite": "Start afresh in a work directory that holds a run with other settings (its results and "
+                 "checkpoints are replaced); without it such a directory is refused.",
 }
 
 

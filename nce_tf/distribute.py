@@ -1,0 +1,141 @@
+"""``--strategy``: a small string-keyed factory of ``tf.distribute`` strategies (TF Model Garden style).
+
+=================  ==========================================================================
+``default``        TensorFlow's default strategy: one device (the first GPU if any, else CPU).
+``mirrored``       ``tf.distribute.MirroredStrategy`` over every local GPU, or, with
+                   ``--cpu_replicas=N``, over N logical CPU devices (how the tests run it on a
+                   CPU-only machine; the logical devices are configured before any op runs).
+``multi_worker``   ``tf.distribute.MultiWorkerMirroredStrategy`` configured from ``TF_CONFIG``
+                   (``{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker",
+                   "index": i}}``); start the same command on every worker.
+=================  ==========================================================================
+
+What a distributed run means (the same for training and search):
+
+- ``--batch_size`` / ``--search_batch_size`` are the GLOBAL batch, split evenly over the replicas
+  (so they must be a multiple of the replica count).  The learning rate is used as given: a
+  run on R replicas with the same global batch is the same run as on one device (the tests
+  check this to 1e-5); scale the learning rate yourself if you scale the global batch.
+- Losses are averaged over the global batch; the batch-independent terms (weight decay, the
+  search's cost constraint) are counted once, not once per replica (``SuperNet.train_step``).
+- Batch normalisation uses global-batch statistics (zoo: Keras' synchronized BN; search:
+  :class:`~nce_tf.search.layers.SearchConv2D` all-reduces its moments).
+- The search's Gumbel sample is SHARED: one sample per step, the same on every replica (every
+  replica draws from the same mirrored ``SeedGenerator`` state), so a replica count does not
+  change the search; expansion is decided eagerly between steps from the mirrored ``alpha``
+  and applied to the mirrored variables, identically everywhere.
+- ``multi_worker``: every worker computes the same updates; give each worker its own
+  ``--workdir`` (each writes the full state; the chief's is the one to keep).
+
+Validation (:func:`check`) needs no TensorFlow; :func:`get_strategy` builds the strategy and
+must run before TensorFlow executes its first op when ``--cpu_replicas`` is used.
+"""
+
+import json
+import os
+
+from nce_tf.errors import UsageError
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+MAX_CPU_REPLICAS = 64
+
+_CACHE = {}
+
+
+def check(strategy, cpu_replicas=0):
+    """Validates ``--strategy`` / ``--cpu_replicas`` (and ``TF_CONFIG`` for ``multi_worker``)."""
+    if strategy not in STRATEGIES:
+        raise UsageError(f"Invalid strategy. Received: strategy={strategy!r}. Allowed: {', '.join(STRATEGIES)}.")
+    if isinstance(cpu_replicas, bool) or not isinstance(cpu_replicas, int) or not 0 <= cpu_replicas <= MAX_CPU_REPLICAS:
+        raise UsageError(f"Invalid cpu_replicas. Received: cpu_replicas={cpu_replicas!r}. "
+                         f"Allowed: 0 (use the GPUs) .. {MAX_CPU_REPLICAS}.")
+    if cpu_replicas and strategy != "mirrored":
+        raise UsageError(f"cpu_replicas applies to --strategy=mirrored only. Received: strategy={strategy!r}, "
+                         f"cpu_replicas={cpu_replicas}.")
+    if strategy == "multi_worker":
+        worker_count(os.environ.get("TF_CONFIG", ""))
+
+
+def worker_count(tf_config):
+    """The number of workers in a ``TF_CONFIG`` string; one-line errors for a missing or bad one."""
+    if not tf_config:
+        raise UsageError("strategy=multi_worker needs the TF_CONFIG environment variable. Received: TF_CONFIG unset. "
+                         'Expected e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                         '"task": {"type": "worker", "index": 0}}.')
+    try:
+        cfg = json.loads(tf_config)
+        workers = cfg["cluster"]["worker"]
+        task = cfg["task"]
+        ok = (isinstance(workers, list) and workers and all(isinstance(w, str) and ":" in w for w in workers)
+              and task.get("type") in ("worker", "chief") and isinstance(task.get("index"), int)
+              and 0 <= task["index"] < len(workers))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise UsageError(f"Invalid TF_CONFIG for strategy=multi_worker. Received: TF_CONFIG={tf_config[:120]!r}. "
+                         'Expected {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
+                         '"index": i}} with i a valid worker index.')
+    return len(workers)
+
+
+def get_strategy(strategy="default", cpu_replicas=0):
+    """The ``tf.distribute.Strategy`` named by ``strategy`` (see the module doc).
+
+    Strategies are cached per ``(strategy, cpu_replicas)``: two ``MirroredStrategy`` objects in
+    one process collide on their collective keys, and a library user (or a test) may run
+    several jobs in one process.
+    """
+    check(strategy, cpu_replicas)
+    key = (strategy, cpu_replicas)
+    if key in _CACHE:
+        return _CACHE[key]
+    import tensorflow as tf
+
+    if strategy == "default":
+        result = tf.distribute.get_strategy()
+    elif strategy == "mirrored":
+        devices = None
+        if cpu_replicas:
+            devices = [d.name for d in _logical_cpus(tf, cpu_replicas)[:cpu_replicas]]
+        result = tf.distribute.MirroredStrategy(devices)
+    else:
+        result = tf.distribute.MultiWorkerMirroredStrategy()
+    _CACHE[key] = result
+    return result
+
+
+def _logical_cpus(tf, n):
+    """At least ``n`` logical CPU devices: configured now, or already there (a test session)."""
+    have = tf.config.list_logical_devices("CPU") if tf.config.get_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0]) else []
+    if len(have) >= n:
+        return have
+    try:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:
+        raise UsageError(f"cpu_replicas must be set before TensorFlow starts running. Received: cpu_replicas={n}, "
+                         f"but {len(tf.config.list_logical_devices('CPU'))} logical CPU devices exist already "
+                         "in this process.") from None
+    return tf.config.list_logical_devices("CPU")
+
+
+def check_global_batch(strategy, batch_size, name="batch_size"):
+    """One-line error unless the global batch splits evenly over the strategy's replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise UsageError(f"The global batch must split evenly over the replicas. Received: {name}={batch_size}, "
+                         f"{replicas} replicas. Allowed: a multiple of {replicas}.")
+
+
+def shard_by_data(dataset):
+    """``dataset`` with DATA auto-sharding: each worker takes its slice of every global batch.
+
+    In-memory datasets have no files to shard by; naming the policy avoids the FILE attempt
+    (and its warning) under ``multi_worker``.  Harmless on one machine.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -1,0 +1,158 @@
+"""Distribution: the strategy factory, MirroredStrategy on two logical CPUs against one device for
+the search (super-net steps with an expansion, and a whole run_search) and for training.
+
+The conftest configures two logical CPUs.  Strategies come from nce_tf.distribute's cache, so
+this module uses one MirroredStrategy (two in one process collide on collective keys).
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nce_tf import distribute
+from nce_tf.errors import UsageError
+from nce_tf.models import QuantPolicy
+from nce_tf.search import SearchConfig, build_space
+from nce_tf.search.expansion import expand
+from nce_tf.search.runner import run_search
+from nce_tf.search.supernet import SuperNet
+from nce_tf.train import TrainConfig, run_training
+
+
+@pytest.fixture(scope="module")
+def strategies():
+    assert len(tf.config.list_logical_devices("CPU")) == 2, "tests/conftest.py configures two logical CPUs"
+    single, mirrored = distribute.get_strategy("default"), distribute.get_strategy("mirrored", 2)
+    assert mirrored.num_replicas_in_sync == 2
+    assert distribute.get_strategy("mirrored", 2) is mirrored  # cached: one per process
+    return single, mirrored
+
+
+@pytest.mark.parametrize("strategy, replicas, tf_config, needle", [
+    ("tpu", 0, None, "strategy='tpu'"),
+    ("default", 2, None, "cpu_replicas applies to --strategy=mirrored"),
+    ("mirrored", -1, None, "cpu_replicas=-1"),
+    ("mirrored", 65, None, "cpu_replicas=65"),
+    ("multi_worker", 0, None, "TF_CONFIG unset"),
+    ("multi_worker", 0, "{not json", "Invalid TF_CONFIG"),
+    ("multi_worker", 0, '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 1}}',
+     "Invalid TF_CONFIG"),
+])
+def test_strategy_flags_are_checked_without_tensorflow(strategy, replicas, tf_config, needle, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    if tf_config is not None:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(UsageError, match=None) as info:
+        TrainConfig(workdir="x", strategy=strategy, cpu_replicas=replicas).validate()
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_worker_count_of_a_good_tf_config():
+    cfg = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 1}}
+    assert distribute.worker_count(json.dumps(cfg)) == 2
+
+
+def test_global_batch_must_split_over_the_replicas(strategies):
+    with pytest.raises(UsageError, match="search_batch_size=33"):
+        distribute.check_global_batch(strategies[1], 33, "search_batch_size")
+    distribute.check_global_batch(strategies[1], 32)
+
+
+# ------------------------------------------------------------------ search
+
+
+def _supernet_steps(strategy, bits):
+    """Builds a super-net in ``strategy``'s scope, runs search steps, an expansion, more steps."""
+    policy = QuantPolicy(w_bits=bits, a_bits=bits)
+    with strategy.scope():
+        net = SuperNet(build_space("resnet8"), policy=policy, weight_decay=5e-4, seed=0)
+        net.configure_optimizers(keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+                                 keras.optimizers.Adam(0.05, beta_1=0.5), arch_weight_decay=1e-3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 32, 32, 3)).astype("float32")
+    y = np.arange(48) % 10
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True)
+    ds = tf.data.Dataset.zip((ds, ds.skip(1).concatenate(ds.take(1))))
+    net.set_arch_updates(True)
+    net.fit(ds, epochs=1, verbose=0, shuffle=False)
+    rows = expand(net, threshold=0.126, seed=0, step=3)  # eager, between steps, on mirrored variables
+    net.fit(ds, epochs=1, verbose=0, shuffle=False)  # the compiled step reads the new widths in-graph
+    return net, rows
+
+
+# Measured here (float): largest weight difference below 1e-6, alpha 1e-8 after 6 steps with an
+# expansion.  At W2A2 a different summation order can move a value across a quantization
+# level, which changes that element by a whole step and spreads from there: 1e-3 on alpha,
+# as tests/test_layers.py allows for the zoo's weights.
+@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
+def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
+    single, rows_1 = _supernet_steps(strategies[0], bits)
+    mirrored, rows_2 = _supernet_steps(strategies[1], bits)
+    assert rows_1 == rows_2 and rows_1  # the expansion fired, on the same rows
+    np.testing.assert_array_equal(single.num_candidates.numpy(), mirrored.num_candidates.numpy())
+    np.testing.assert_allclose(single.alpha.numpy(), mirrored.alpha.numpy(), atol=atol, rtol=0)
+    # The shared Gumbel sampler advanced identically (one draw per forward, not one per replica).
+    np.testing.assert_array_equal(single.seed_generator.state.numpy(), mirrored.seed_generator.state.numpy())
+    # Every weight in float.  At W2A2 a flipped level moves single elements (running means by up
+    # to 6e-3 here), so there the test holds the architecture state (alpha, argmax, candidate
+    # counts, sampler) to the looser tolerance and the weights only in aggregate.
+    for a, b in zip(single.weights, mirrored.weights):
+        if bits == 32:
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=atol, rtol=1e-4, err_msg=a.path)
+        else:
+            assert np.mean(np.abs(a.numpy() - b.numpy())) < atol, a.path
+    np.testing.assert_array_equal(single.argmax_widths().numpy(), mirrored.argmax_widths().numpy())
+    # The per-epoch metrics are global-batch means, not 1/R of them.
+    logs_1 = single.evaluate(*_eval_data(), verbose=0, return_dict=True)
+    logs_2 = mirrored.evaluate(*_eval_data(), verbose=0, return_dict=True)
+    assert abs(logs_1["loss"] - logs_2["loss"]) < 1e-3 * max(1.0, logs_1["loss"])
+
+
+def _eval_data():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(32, 32, 32, 3)).astype("float32"), np.arange(32) % 10
+
+
+def _search_configs(workdir, strategy):
+    tcfg = TrainConfig(workdir=str(workdir), model="resnet8", w_bits=32, a_bits=32, synthetic_train_size=256,
+                       synthetic_test_size=64, seed=0, verbose=0, strategy=strategy,
+                       cpu_replicas=2 if strategy == "mirrored" else 0)
+    scfg = SearchConfig(search_warmup_epochs=1, search_epochs=2, search_batch_size=32, search_steps_per_epoch=3,
+                        threshold=0.13, arch_lr=0.05)
+    return tcfg, scfg
+
+
+def test_run_search_mirrored_writes_the_single_device_arch(tmp_path, strategies):
+    records = {}
+    for name in ("default", "mirrored"):
+        records[name] = run_search(*_search_configs(tmp_path / name, name), verbose=False)
+    one, two = records["default"], records["mirrored"]
+    assert one["widths"] == two["widths"] and one["argmax_widths"] == two["argmax_widths"]
+    assert one["num_candidates"] == two["num_candidates"] and max(one["num_candidates"]) > 8
+    for p, q in zip(one["final_probs"], two["final_probs"]):
+        np.testing.assert_allclose(p, q, atol=1e-5)
+    logs = [[json.loads(line) for line in open(tmp_path / name / "search_log.jsonl")] for name in records]
+    for r1, r2 in zip(*logs):
+        assert abs(r1["loss"] - r2["loss"]) < 1e-4 and abs(r1["cost_loss"] - r2["cost_loss"]) < 1e-4
+        assert r1["expanded_rows"] == r2["expanded_rows"]
+
+
+# ------------------------------------------------------------------ training
+
+
+def test_run_training_mirrored_matches_single_device(tmp_path, strategies):
+    weights = {}
+    for name in ("default", "mirrored"):
+        cfg = TrainConfig(workdir=str(tmp_path / name), model="resnet8", synthetic_train_size=128,
+                          synthetic_test_size=64, epochs=2, warmup_epochs=1, batch_size=32, lr=0.05,
+                          verbose=0, strategy=name, cpu_replicas=2 if name == "mirrored" else 0)
+        metrics = run_training(cfg)
+        assert metrics["replicas"] == (2 if name == "mirrored" else 1)
+        model = keras.saving.load_model(str(tmp_path / name / "model.keras"), safe_mode=True)
+        weights[name] = [w.numpy() for w in model.weights]
+    # Measured here: largest difference 2e-6 after 8 steps (synchronized BN, global-batch loss).
+    for a, b in zip(weights["default"], weights["mirrored"]):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
