@@ -25,7 +25,10 @@ What a distributed run means (the same for training and search):
   change the search; expansion is decided eagerly between steps from the mirrored ``alpha``
   and applied to the mirrored variables, identically everywhere.
 - ``multi_worker``: every worker computes the same updates; give each worker its own
-  ``--workdir`` (each writes the full state; the chief's is the one to keep).
+  ``--workdir`` (each writes the full state; the chief's is the one to keep).  The strategy is
+  a ``MultiWorkerMirroredStrategy`` whose ``reduce`` also takes what Keras 3's ``fit`` passes it
+  (a nest, a scalar with ``axis=0``), see ``_multi_worker_strategy``; ``tests/test_multi_worker.py``
+  runs a two-worker search on 127.0.0.1.
 
 Validation (:func:`check`) needs no TensorFlow; :func:`get_strategy` builds the strategy and
 must run before TensorFlow executes its first op when ``--cpu_replicas`` is used.
@@ -99,9 +102,43 @@ def get_strategy(strategy="default", cpu_replicas=0):
             devices = [d.name for d in _logical_cpus(tf, cpu_replicas)[:cpu_replicas]]
         result = tf.distribute.MirroredStrategy(devices)
     else:
-        result = tf.distribute.MultiWorkerMirroredStrategy()
+        result = _multi_worker_strategy(tf)
     _CACHE[key] = result
     return result
+
+
+def _multi_worker_strategy(tf):
+    """``MultiWorkerMirroredStrategy`` with a ``reduce`` that Keras 3's ``Model.fit`` can call.
+
+    Keras 3.15's TF trainer calls ``strategy.reduce`` in two ways that only a multi-worker
+    ``MultiWorkerMirroredStrategy`` rejects (``MirroredStrategy`` and one worker take another
+    path; keras-team/keras#20585, tensorflow/tensorflow#72388):
+
+    - ``fit`` / ``evaluate`` first reduce a whole data batch, a nest such as ``(x, y)``
+      (``_maybe_symbolic_build``, even when the model is built already).  ``Strategy.reduce``
+      takes a single value ("TODO(josh11b): support `value` being a nest"); with several
+      workers the nest goes to a collective all-reduce: "Attempt to convert a value
+      (PerReplica:...) with an unsupported type ... to a Tensor".
+    - every step reduces the step's (scalar) logs with ``axis=0``: "Invalid reduction
+      dimension 0 for input with 0 dimensions".
+
+    Here a nest is reduced leaf by leaf, and a scalar with ``axis`` given is reduced across the
+    replicas only (``axis=None``: the mean of the replicas' values, which is what Keras computes
+    for ``MirroredStrategy``).  Everything else is ``MultiWorkerMirroredStrategy.reduce``.  Every
+    worker makes these calls at the same points of ``fit``, so the collectives match.
+    """
+    base = tf.distribute.MultiWorkerMirroredStrategy
+
+    class MultiWorkerMirroredStrategy(base):
+        def reduce(self, reduce_op, value, axis):
+            if tf.nest.is_nested(value):  # a PerReplica value is one leaf, not a nest
+                return tf.nest.map_structure(lambda v: None if v is None else self.reduce(reduce_op, v, axis), value)
+            local = self.experimental_local_results(value)[0]
+            if axis is not None and tf.TensorShape(getattr(local, "shape", ())).rank == 0:
+                axis = None  # a scalar has no batch axis: the mean over the replicas
+            return base.reduce(self, reduce_op, value, axis)
+
+    return MultiWorkerMirroredStrategy()
 
 
 def _logical_cpus(tf, n):

@@ -296,6 +296,10 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]
     assert [r["phase"] for r in log] == ["warmup"] + ["search"] * 8
     assert all(len(p) == k for r in log for p, k in zip(r["probs"], r["num_candidates"]))
+    # Architecture gradients are recorded for the search epochs (the Kendall analysis reads them).
+    assert log[0]["alpha_grad"] == [] and all(len(g) == k for g, k in zip(log[-1]["alpha_grad"], log[-1]["num_candidates"]))
+    assert any(any(v != 0 for v in g) for g in log[-1]["alpha_grad"])
+    assert os.listdir(tmp_path / "tensorboard" / "search")
 
 
 def test_search_expands_layers_and_records_candidate_counts(tmp_path):

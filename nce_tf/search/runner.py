@@ -21,7 +21,6 @@ Example (library use, on your own data)::
 """
 
 import json
-import math
 import os
 import time
 
@@ -40,11 +39,8 @@ from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
 from nce_tf.train.config import DEFAULT_MODEL, prepare_workdir
 from nce_tf.train.schedule import warmup_cosine
-
-
-def tau_at(epoch, total, tau_max, tau_min):
-    """TAS's per-epoch temperature: cosine from ``tau_max`` (epoch 0) to ``tau_min`` (the end)."""
-    return tau_min + (tau_max - tau_min) * (1 + math.cos(math.pi * epoch / max(total, 1))) / 2
+from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
+from nce_tf.search.tensorboard import SearchTensorBoard
 
 
 def check_budget(space, table, k_max, budget):
@@ -135,6 +131,7 @@ class _SearchMonitor(keras.callbacks.Callback):
             "num_candidates": k.tolist(), "expanded_rows": sorted(set(self.expanded_epoch)),
             "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
             "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
+            "alpha_grad": net.take_alpha_grads(),
             "elapsed_seconds": round(time.time() - self.started, 1),
         }
 
@@ -152,7 +149,7 @@ class _SearchMonitor(keras.callbacks.Callback):
 
 
 # Everything a search writes: what --overwrite removes before starting afresh.
-OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json")
+OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json", os.path.join("tensorboard", "search"))
 
 
 def search_settings(tcfg, scfg):
@@ -270,7 +267,8 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
               f"{f', {budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}; workdir {workdir}",
               flush=True)
     monitor = _SearchMonitor(net, scfg, tcfg.seed, steps, log_path, state, verbose)
-    callbacks = [monitor, keras.callbacks.TerminateOnNaN()]
+    callbacks = [monitor, SearchTensorBoard(os.path.join(workdir, "tensorboard", "search")),
+                 keras.callbacks.TerminateOnNaN()]
     phases = [(0, scfg.search_warmup_epochs, False), (scfg.search_warmup_epochs, total, True)]
     for first, last, arch_on in phases:
         if start >= last or first == last:

@@ -1,0 +1,101 @@
+"""``--strategy=multi_worker``: two worker processes on 127.0.0.1 run one search together.
+
+Each worker is ``tools/search.py`` with its own ``TF_CONFIG`` (the same two-worker cluster on
+two free local ports, its own task index) and its own work directory, as the README says.  A
+third process runs the same search on one device: the two workers (one replica each, the
+global batch split between them) must write its ``arch.json``.  Every process is bounded by
+one deadline and killed in a ``finally``; a worker that fails stops the test at once (its
+peer would otherwise wait for it until the deadline).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEARCH = os.path.join("tools", "search.py")
+TIMEOUT = 240  # seconds for all three processes together (measured: ~50 s on the loaded 2-core machine)
+# Float, so the one-device run is comparable to 1e-5 (at W2A2 a summation order can flip a
+# quantization level); a low threshold and a large arch_lr, so layers expand in the one search epoch.
+ARGS = [SEARCH, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
+        "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--search_warmup_epochs=1", "--search_epochs=1",
+        "--search_batch_size=16", "--search_steps_per_epoch=2", "--threshold=0.13", "--arch_lr=0.05", "--verbose=0"]
+
+
+def _free_ports(n):
+    """``n`` distinct free TCP ports on 127.0.0.1 (bound together, so they differ, then released)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _env(tf_config=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("TF_CONFIG", None)
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    return env
+
+
+def _tail(path, n=25):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return "".join(f.readlines()[-n:])
+
+
+def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    runs = {f"worker{i}": ([f"--workdir={tmp_path / f'worker{i}'}", "--strategy=multi_worker"],
+                           {"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(2)}
+    runs["single"] = ([f"--workdir={tmp_path / 'single'}", "--strategy=default"], None)
+    procs, logs = {}, {}
+    try:
+        for name, (args, tf_config) in runs.items():
+            logs[name] = open(tmp_path / f"{name}.log", "w", encoding="utf-8")
+            procs[name] = subprocess.Popen([sys.executable, *ARGS, *args], cwd=REPO, env=_env(tf_config),
+                                           stdout=logs[name], stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while any(p.poll() is None for p in procs.values()) and time.monotonic() < deadline:
+            if any(p.poll() not in (None, 0) for p in procs.values()):
+                break  # a failed worker: its peer would wait for it until the deadline
+            time.sleep(0.5)
+        timed_out = [name for name, p in procs.items() if p.poll() is None]
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        for f in logs.values():
+            f.close()
+    codes = {name: p.returncode for name, p in procs.items()}
+    report = "\n".join(f"--- {name} (exit {codes[name]}):\n{_tail(tmp_path / f'{name}.log')}" for name in procs)
+    assert not timed_out and all(code == 0 for code in codes.values()), \
+        f"timed out after {TIMEOUT} s: {timed_out}\n{report}" if timed_out else report
+
+    arch = {name: json.load(open(tmp_path / name / "arch.json", encoding="utf-8")) for name in procs}
+    w0, w1, one = arch["worker0"], arch["worker1"], arch["single"]
+    for key in ("widths", "macs", "params", "argmax_widths", "num_candidates", "final_probs"):
+        assert w0[key] == w1[key], key  # the workers agree exactly (the same all-reduced updates)
+    assert max(w0["num_candidates"]) > 8  # layers expanded (eagerly, between steps, on both workers alike)
+    # ... and with one device: each worker took its half of every global batch.
+    for key in ("widths", "macs", "params", "argmax_widths", "num_candidates"):
+        assert w0[key] == one[key], key
+    for p, q in zip(w0["final_probs"], one["final_probs"]):
+        np.testing.assert_allclose(p, q, atol=1e-5)
+    records = [[json.loads(line) for line in open(tmp_path / name / "search_log.jsonl", encoding="utf-8")]
+               for name in ("worker0", "single")]
+    assert len(records[0]) == len(records[1]) == 2
+    for r_w, r_1 in zip(*records):
+        assert abs(r_w["loss"] - r_1["loss"]) < 1e-4 and r_w["expanded_rows"] == r_1["expanded_rows"]
+    # Each worker checkpointed the whole state into its own work directory.
+    for name in ("worker0", "worker1"):
+        assert os.path.exists(tmp_path / name / "search" / "checkpoints" / "checkpoint"), name
