@@ -10,7 +10,9 @@ Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the to
 - :mod:`nce_tf.train`: the QAT trainer behind ``tools/train.py``;
 - :mod:`nce_tf.search`: the NCE super-net, bi-level search, expansion and derivation (``tools/search.py``);
 - :mod:`nce_tf.pipeline`: search + final training + report (``tools/nce.py``);
-- :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``tools/export.py``).
+- :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``tools/export.py``);
+- :mod:`nce_tf.adapter`: ``nce_tf.adapt(model)`` turns a user's Keras CNN into a search space;
+  ``nce_tf.derive_model`` gives its derived network.
 
 Example:
 
@@ -27,13 +29,17 @@ from nce_tf.errors import UsageError
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("arch", "cost", "data", "export", "layers", "models", "pipeline", "quant", "search", "train")
+_SUBPACKAGES = ("adapter", "arch", "cost", "data", "export", "layers", "models", "pipeline", "quant", "search",
+                "train")
+_FUNCTIONS = {"adapt": "nce_tf.adapter", "derive_model": "nce_tf.adapter"}
 
 
 def __getattr__(name):
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f"nce_tf.{name}")
     raise AttributeError(f"module 'nce_tf' has no attribute {name!r}")
 
 
-__all__ = ["UsageError", "__version__", *_SUBPACKAGES]
+__all__ = ["UsageError", "__version__", "adapt", "derive_model", *_SUBPACKAGES]

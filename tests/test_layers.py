@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from nce_tf import quant
-from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense
+from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.models import QuantPolicy, build_model
 
 LAYERS = {
@@ -17,15 +17,18 @@ LAYERS = {
     "dense_sawb": lambda: QuantDense(5, kernel_quantizer=quant.SAWB(2)),
     "dense_uniform": lambda: QuantDense(5, activation="relu", kernel_quantizer=quant.Uniform(4, per_channel=False)),
     "pact": lambda: QuantActivation(quant.PACT(bits=2, alpha_init=1.5)),
+    "depthwise_sawb": lambda: QuantDepthwiseConv2D(3, padding="same", kernel_quantizer=quant.SAWB(2)),
+    "depthwise_float": lambda: QuantDepthwiseConv2D(3, strides=2, use_bias=False),
 }
-INPUT = {"conv": (2, 8, 8, 3), "dense": (2, 7), "pact": (2, 8, 8, 3)}
+INPUT = {"conv": (2, 8, 8, 3), "dense": (2, 7), "pact": (2, 8, 8, 3), "depthwise": (2, 8, 8, 3)}
 OUTPUT = {
     "conv_sawb": (2, 8, 8, 6), "conv_dorefa": (2, 3, 3, 6), "conv_uniform": (2, 8, 8, 6),
     "conv_float": (2, 8, 8, 6), "dense_sawb": (2, 5), "dense_uniform": (2, 5), "pact": (2, 8, 8, 3),
+    "depthwise_sawb": (2, 8, 8, 3), "depthwise_float": (2, 3, 3, 3),
 }
 TRAINABLE = {
     "conv_sawb": 2, "conv_dorefa": 2, "conv_uniform": 1, "conv_float": 2,
-    "dense_sawb": 2, "dense_uniform": 2, "pact": 1,
+    "dense_sawb": 2, "dense_uniform": 2, "pact": 1, "depthwise_sawb": 2, "depthwise_float": 1,
 }
 
 

@@ -20,3 +20,13 @@ def test_readme_api_example_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "derived widths" in out and "Total MACs" in out and "tflite_top1_agreement" in out
     assert os.path.exists(tmp_path / "runs" / "api_example" / "export" / "model_int8.tflite")
+
+
+def test_readme_adapt_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = _example("adapt")
+    lines = [line for line in code.splitlines() if line.strip() and not line.startswith(("import", "from"))]
+    assert len(lines) < 15  # the model, the search and the derivation in under 15 lines
+    exec(compile(code, "README.md:adapt", "exec"), {"__name__": "readme"})  # noqa: S102
+    macs, cost = capsys.readouterr().out.strip().splitlines()[-1].split(" ", 1)
+    assert cost.startswith(f"({macs},")  # count_model of the derived net == the search's exact cost

@@ -76,12 +76,17 @@ def _folded(conv, bn):
     else:
         kernel, step = conv.kernel.numpy(), None
     bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
+    depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
+    if depthwise:  # [k, k, C, 1] -> [k, k, 1, C]: the channel on the last axis, as for a conv
+        kernel = np.transpose(kernel, (0, 1, 3, 2))
     if bn is not None:
         c = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
         kernel = kernel * c
         bias = (bias - bn.moving_mean.numpy()) * c + bn.beta.numpy()
     else:
         c = np.ones(kernel.shape[-1], "float32")
+    if quantized and depthwise:
+        step = np.broadcast_to(g.step, kernel.shape[-1:])
     axes = tuple(range(kernel.ndim - 1))
     if quantized:  # the same step on the int8 grid: int8 values are exactly the b-bit integers
         bound = 127.0 * step * np.abs(c)
@@ -104,7 +109,13 @@ def build_graph(model, ranges):
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        if isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ in ("QuantConv2D", "Conv2D"):
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            bn = only(layer.output)
+            bn = bn if isinstance(bn, keras.layers.BatchNormalization) else None
+            kernel, bias, bound = _folded(layer, bn)
+            plan.append(("dwconv", layer, bn or layer, kernel, bias, bound, layer.input, layer.strides[0],
+                         layer.padding.upper()))
+        elif isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ in ("QuantConv2D", "Conv2D"):
             bn = only(layer.output)
             bn = bn if isinstance(bn, keras.layers.BatchNormalization) else None
             kernel, bias, bound = _folded(layer, bn)
@@ -120,7 +131,7 @@ def build_graph(model, ranges):
                 source, stride, padding = pool.input, p, "VALID"
             plan.append(("conv", layer, bn or layer, kernel, bias, bound, source, stride, padding))
         elif isinstance(layer, keras.layers.BatchNormalization):
-            if not isinstance(producer.get(id(layer.input)), keras.layers.Conv2D):
+            if not isinstance(producer.get(id(layer.input)), (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
                 raise UsageError(f"Export folds BatchNormalization into the conv before it. Received: {layer.name!r}.")
         elif isinstance(layer, keras.layers.AveragePooling2D) and all(
                 isinstance(c, keras.layers.Conv2D) and c.kernel_size == (1, 1) and c.strides == (1, 1)
@@ -139,11 +150,13 @@ def build_graph(model, ranges):
             plan.append(("pact", layer, layer, *_pact_alpha(layer)))
         elif isinstance(layer, (keras.layers.ReLU, keras.layers.Add,
                                 keras.layers.AveragePooling2D, keras.layers.MaxPooling2D,
-                                keras.layers.GlobalAveragePooling2D)):
+                                keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+                                keras.layers.Concatenate, keras.layers.Flatten, keras.layers.Dropout)):
             plan.append(("op", layer, layer))
         else:
             raise UsageError(f"Export cannot convert layer {layer.name!r} of type {type(layer).__name__}. "
-                             "Allowed: the zoo's conv, BN, activation, add, pooling and dense layers.")
+                             "Allowed: conv, depthwise conv, BN, ReLU / PACT, add, concatenate, pooling, "
+                             "flatten, dropout and dense layers.")
 
     input_id = id(model.inputs[0])
 
@@ -157,12 +170,29 @@ def build_graph(model, ranges):
                     tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True)
                 y = tf.nn.conv2d(values[id(source)], w, stride, padding) + bias
                 values[id(out_layer.output)] = y if activated(out_layer) else _fq(y, *ranges[out_layer.name])
+            elif kind == "dwconv":
+                kernel, bias, bound, source, stride, padding = step[3:]
+                w = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True)
+                w = tf.transpose(w, (0, 1, 3, 2))  # back to [k, k, C, 1]
+                y = tf.nn.depthwise_conv2d(values[id(source)], w, [1, stride, stride, 1], padding) + bias
+                values[id(out_layer.output)] = y if activated(out_layer) else _fq(y, *ranges[out_layer.name])
             elif kind == "dense":
                 kernel, bias, bound = step[3:]
                 w = tf.quantization.fake_quant_with_min_max_vars(
                     tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True)
                 y = tf.matmul(values[id(layer.input)], w) + bias
+                values[id(layer.output)] = y if activated(layer) else _fq(y, *ranges[layer.name])
+            elif isinstance(layer, keras.layers.Concatenate):
+                y = tf.concat([values[id(t)] for t in layer.input], axis=-1)
                 values[id(layer.output)] = _fq(y, *ranges[layer.name])
+            elif isinstance(layer, keras.layers.Flatten):
+                x = values[id(layer.input)]
+                values[id(layer.output)] = tf.reshape(x, [tf.shape(x)[0], -1])
+            elif isinstance(layer, keras.layers.Dropout):
+                values[id(layer.output)] = values[id(layer.input)]
+            elif isinstance(layer, keras.layers.GlobalMaxPooling2D):
+                values[id(layer.output)] = tf.reduce_max(values[id(layer.input)], axis=[1, 2])
             elif kind == "pact":
                 alpha, bits = step[3:]
                 x = tf.quantization.fake_quant_with_min_max_vars(

@@ -51,6 +51,10 @@ def constraint_loss(expected, current, target, tolerance_abs):
 class CostModel:
     """Expected (and, for one-hot inputs, exact) MACs and PARAMs of a search space.
 
+    Evaluates the space's cost terms (:class:`~nce_tf.search.space.SearchSpace`) at the
+    expected widths; rows are independent, so a bilinear term's expectation is the product
+    of the two expected widths (a row never meets itself in one term).
+
     Args:
         space: a :class:`nce_tf.search.space.SearchSpace`.
         table: ``[L, 16]`` candidate widths of the search (see ``search_table``).
@@ -60,20 +64,22 @@ class CostModel:
         table = np.asarray(table, "float64")
         self.num_rows = len(space.rows)
         self.table = tf.constant(table)
+        self.input_channels = float(space.input_channels)
         ext = lambda idx: np.where(np.asarray(idx, "int64") < 0, self.num_rows, idx)  # noqa: E731
-        self.conv_in, self.conv_out = ext(space.conv_in), ext(space.conv_out)
-        self.conv_k2hw2 = tf.constant(space.conv_k2hw2)
-        self.conv_k2 = tf.constant(space.conv_k2)
+        f64 = lambda v: tf.constant(np.asarray(v, "float64"))  # noqa: E731
+        self.bi_in, self.bi_out = ext(space.bi_in), ext(space.bi_out)
+        self.bi_macs, self.bi_params = f64(space.bi_macs), f64(space.bi_params)
+        self.lin_row = ext(space.lin_row)
+        self.lin_macs, self.lin_params = f64(space.lin_macs), f64(space.lin_params)
         self.proj_in, self.proj_out = ext(space.proj_in), ext(space.proj_out)
-        self.proj_hw2 = tf.constant(space.proj_hw2)
+        self.proj_area = f64(space.proj_area)
+        self.const = (float(space.const_macs), float(space.const_params))
         # Per projection, [16, 16] matrices of 1(C_i,j = C_o,k) * C^2 and * C_o,k.
         same = [table[i][:, None] == table[o][None, :] for i, o in zip(self.proj_in, self.proj_out)]
         self.same_sq = tf.constant(np.array([s * table[i][:, None] ** 2 for s, i in zip(same, self.proj_in)],
                                             "float64").reshape(-1, 16, 16))
         self.same_out = tf.constant(np.array([s * table[o][None, :] for s, o in zip(same, self.proj_out)],
                                              "float64").reshape(-1, 16, 16))
-        self.last = self.num_rows if space.last_row < 0 else space.last_row
-        self.num_classes = float(space.num_classes)
 
     def expected_widths(self, probs):
         """``E[C_l]`` per row (``[L]``, float64)."""
@@ -82,19 +88,22 @@ class CostModel:
     def expected(self, probs):
         """``(E[MACs], E[params])`` as float64 scalars, differentiable in ``probs`` ``[L, 16]``."""
         probs = tf.cast(probs, tf.float64)
-        ec = tf.concat([self.expected_widths(probs), tf.constant([3.0], tf.float64)], 0)
-        cin, cout = tf.gather(ec, self.conv_in), tf.gather(ec, self.conv_out)
-        macs = tf.reduce_sum(self.conv_k2hw2 * cin * cout)
-        params = tf.reduce_sum(self.conv_k2 * cin * cout + 2.0 * cout)
+        ec = tf.concat([self.expected_widths(probs), tf.constant([self.input_channels], tf.float64)], 0)
+        macs, params = tf.constant(self.const[0], tf.float64), tf.constant(self.const[1], tf.float64)
+        if len(self.bi_in):
+            prod = tf.gather(ec, self.bi_in) * tf.gather(ec, self.bi_out)
+            macs += tf.reduce_sum(self.bi_macs * prod)
+            params += tf.reduce_sum(self.bi_params * prod)
+        if len(self.lin_row):
+            e = tf.gather(ec, self.lin_row)
+            macs += tf.reduce_sum(self.lin_macs * e)
+            params += tf.reduce_sum(self.lin_params * e)
         if len(self.proj_in):
             p_in, p_out = tf.gather(probs, self.proj_in), tf.gather(probs, self.proj_out)
             e_in, e_out = tf.gather(ec, self.proj_in), tf.gather(ec, self.proj_out)
             same_sq = tf.einsum("pj,pjk,pk->p", p_in, self.same_sq, p_out)
             same_out = tf.einsum("pj,pjk,pk->p", p_in, self.same_out, p_out)
             prod_differ = e_in * e_out - same_sq
-            macs += tf.reduce_sum(self.proj_hw2 * prod_differ)
+            macs += tf.reduce_sum(self.proj_area * prod_differ)
             params += tf.reduce_sum(prod_differ + 2.0 * (e_out - same_out))
-        last = ec[self.last]
-        macs += last * self.num_classes
-        params += last * self.num_classes + self.num_classes
         return macs, params

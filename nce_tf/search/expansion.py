@@ -20,6 +20,8 @@ variables read in-graph, so the compiled step does not change.
 Example:
 
 >>> import numpy as np
+
+from nce_tf.search.layers import SearchBatchNorm, SearchDense, SearchDepthwiseConv2D
 >>> from nce_tf.search.expansion import rows_to_expand
 >>> probs = np.full((2, 16), 0.0); probs[:, :8] = 1 / 8; probs[0, :8] = [.1] * 7 + [.3]
 >>> rows_to_expand(probs, np.array([8, 8]), threshold=0.25, k_max=16)
@@ -28,11 +30,17 @@ Example:
 
 import numpy as np
 
+from nce_tf.search.layers import SearchBatchNorm, SearchDense, SearchDepthwiseConv2D
+
 
 def rows_to_expand(probs, num_candidates, threshold, k_max):
-    """Rows whose largest live candidate's probability exceeds ``threshold`` and that can still grow."""
+    """Rows whose largest live candidate's probability exceeds ``threshold`` and that can still grow.
+
+    ``k_max`` is the cap of every row, or one cap per row (a pinned row's cap is 1).
+    """
     probs, num_candidates = np.asarray(probs), np.asarray(num_candidates)
-    return [l for l, k in enumerate(num_candidates) if k < k_max and probs[l, k - 1] > threshold]
+    caps = np.broadcast_to(np.asarray(k_max), num_candidates.shape)
+    return [l for l, k in enumerate(num_candidates) if k < caps[l] and probs[l, k - 1] > threshold]
 
 
 def _slots(optimizer, index):
@@ -76,7 +84,7 @@ def expand(net, threshold, seed=0, step=0):
         The list of expanded rows.
     """
     k = net.num_candidates.numpy().copy()
-    rows = rows_to_expand(net.probs().numpy(), k, threshold, net.k_max)
+    rows = rows_to_expand(net.probs().numpy(), k, threshold, getattr(net, "k_caps", net.k_max))
     if not rows:
         return []
     table = net.table_np
@@ -99,20 +107,36 @@ def expand(net, threshold, seed=0, step=0):
         for layer in net.producers(l):
             if hi > lo:
                 _reinit(layer.kernel, np.s_[..., lo:hi], layer.init_stddev, rng, slots(layer.kernel))
-            for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
-                _reset(var, np.s_[j, :], fill, slots(var))
-            for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
-                _reset(var, np.s_[j, :], fill, [])
+                if getattr(layer, "bias", None) is not None:
+                    _reset(layer.bias, np.s_[lo:hi], 0.0, slots(layer.bias))
+            if getattr(layer, "use_bn", False):
+                for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
+                    _reset(var, np.s_[j, :], fill, slots(var))
+                for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+                    _reset(var, np.s_[j, :], fill, [])
     expanded = set(rows)
-    for layer, carried in net.consumers():
-        if not carried & expanded:
-            continue
-        lo = max(int(old_live[r]) for r in carried)
-        hi = max(int(new_live[r]) for r in carried)
-        if hi <= lo:
-            continue
-        if len(layer.kernel.shape) == 4:
-            _reinit(layer.kernel, np.s_[:, :, lo:hi, :], layer.init_stddev, rng, slots(layer.kernel))
-        else:  # the classifier: TAS's FC init, N(0, 0.01)
-            _reinit(layer.kernel, np.s_[lo:hi, :], 0.01, rng, slots(layer.kernel))
+    for layer, (segments, total, spatial) in net.consumers():
+        for offset, carried in segments:
+            if not carried & expanded:
+                continue
+            lo = offset + max(int(old_live[r]) for r in carried)
+            hi = offset + max(int(new_live[r]) for r in carried)
+            if hi > lo:
+                _reset_inputs(layer, lo, hi, total, spatial, rng, slots)
     return rows
+
+
+def _reset_inputs(layer, lo, hi, total, spatial, rng, slots):
+    """Fresh weights for input channels ``[lo, hi)`` of a consumer (see the module doc)."""
+    if isinstance(layer, SearchBatchNorm):  # after a depthwise conv: a fresh BN on the new channels
+        for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
+            _reset(var, np.s_[lo:hi], fill, slots(var))
+        for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+            _reset(var, np.s_[lo:hi], fill, [])
+    elif isinstance(layer, SearchDense):  # rows s * total + c of a (flattened) input
+        idx = np.concatenate([np.arange(lo, hi) + s * total for s in range(spatial)])
+        _reinit(layer.kernel, np.s_[idx, :], layer.init_stddev, rng, slots(layer.kernel))
+    else:  # conv [k, k, in, out] or depthwise [k, k, in, 1]
+        _reinit(layer.kernel, np.s_[:, :, lo:hi, :], layer.init_stddev, rng, slots(layer.kernel))
+        if isinstance(layer, SearchDepthwiseConv2D) and layer.bias is not None:
+            _reset(layer.bias, np.s_[lo:hi], 0.0, slots(layer.bias))

@@ -51,6 +51,12 @@ def add_leading(a, b):
     return pad(a, ca) + pad(b, cb)
 
 
+def merge_candidates(y, widths, mix):
+    """``sum_j h_j CWI_{C_j -> C*}(y[..., :C_j])`` for a pair of candidates sharing ``y``."""
+    m = cwi_matrix(widths, tf.shape(y)[-1])
+    return tf.einsum("...c,cd->...d", y, tf.einsum("j,jcd->cd", mix, m))
+
+
 @keras.saving.register_keras_serializable(package="nce_tf")
 class SearchConv2D(keras.layers.Layer):
     """Searchable conv + per-candidate BN + CWI merge (see the module doc).
@@ -66,11 +72,16 @@ class SearchConv2D(keras.layers.Layer):
         momentum: Keras-style BN momentum of the running statistics (0.9 = PyTorch's 0.1).
         epsilon: BN epsilon.
         num_candidates: rows of the per-candidate BN tables (16).
+        padding: ``"SAME"`` or ``"VALID"``.
+        use_bn: ``False`` for a conv with no BatchNormalization after it (adapted models): the
+            candidates then share a bias instead of their BNs, ``out = (y + b) @ sum_j h_j M_j``.
     """
 
     def __init__(self, max_in, max_out, base_width, kernel_size=3, strides=1, kernel_quantizer=None,
-                 weight_decay=0.0, momentum=0.9, epsilon=1e-5, num_candidates=MAX_CANDIDATES, **kwargs):
+                 weight_decay=0.0, momentum=0.9, epsilon=1e-5, num_candidates=MAX_CANDIDATES,
+                 padding="SAME", use_bn=True, **kwargs):
         super().__init__(**kwargs)
+        self.padding, self.use_bn = str(padding).upper(), bool(use_bn)
         self.max_in, self.max_out, self.base_width = int(max_in), int(max_out), int(base_width)
         self.kernel_size, self.strides = int(kernel_size), int(strides)
         self.kernel_quantizer = quant.get(kernel_quantizer)
@@ -86,12 +97,15 @@ class SearchConv2D(keras.layers.Layer):
         self.kernel = self.add_weight(
             name="kernel", shape=(k, k, self.max_in, c),
             initializer=keras.initializers.RandomNormal(stddev=self.init_stddev))
-        self.gamma = self.add_weight(name="gamma", shape=(j, c), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(j, c), initializer="zeros")
-        self.moving_mean = self.add_weight(name="moving_mean", shape=(j, c), initializer="zeros",
-                                           trainable=False)
-        self.moving_variance = self.add_weight(name="moving_variance", shape=(j, c), initializer="ones",
+        if self.use_bn:
+            self.gamma = self.add_weight(name="gamma", shape=(j, c), initializer="ones")
+            self.beta = self.add_weight(name="beta", shape=(j, c), initializer="zeros")
+            self.moving_mean = self.add_weight(name="moving_mean", shape=(j, c), initializer="zeros",
                                                trainable=False)
+            self.moving_variance = self.add_weight(name="moving_variance", shape=(j, c), initializer="ones",
+                                                   trainable=False)
+        else:
+            self.bias = self.add_weight(name="bias", shape=(c,), initializer="zeros")
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
 
@@ -113,7 +127,10 @@ class SearchConv2D(keras.layers.Layer):
         """
         c_star = tf.reduce_max(widths)
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
-        y = tf.nn.conv2d(x, wq, self.strides, padding="SAME")
+        y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
+        l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
+        if not self.use_bn:
+            return merge_candidates(y + self.bias[:c_star], widths, mix), l2
         gamma = tf.gather(self.gamma, index)[:, :c_star]
         beta = tf.gather(self.beta, index)[:, :c_star]
         if training:
@@ -135,7 +152,6 @@ class SearchConv2D(keras.layers.Layer):
         a = tf.einsum("j,jc,jcd->cd", mix, scale, m)
         bias = tf.einsum("j,jc,jcd->d", mix, shift, m)
         out = tf.einsum("nhwc,cd->nhwd", y, a) + bias
-        l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
         return out, l2
 
     def _normalize_across_replicas(self, y, replica):
@@ -175,40 +191,165 @@ class SearchConv2D(keras.layers.Layer):
             "base_width": self.base_width, "kernel_size": self.kernel_size, "strides": self.strides,
             "kernel_quantizer": quant.serialize(self.kernel_quantizer), "weight_decay": self.weight_decay,
             "momentum": self.momentum, "epsilon": self.epsilon, "num_candidates": self.num_candidates,
+            "padding": self.padding, "use_bn": self.use_bn,
         }
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")
 class SearchDense(keras.layers.Layer):
-    """Classifier whose input columns follow the producer: ``x @ Q(W[:c_in]) + b``.
+    """Dense layer whose input columns follow the producer: ``x @ Q(W[:c_in]) + b``.
+
+    The classifier (fixed ``units``) is called as ``layer(x)``; a searchable hidden layer
+    (adapted models) holds ``units`` = its 2X cap and is called with the row's pair sample,
+    ``layer(x, widths, index, mix)``: one matmul at ``C*`` columns, then the CWI merge.
 
     Args:
         max_in: most input features.
-        units: output units (classes).
+        units: output units (classes, or the 2X cap of a searchable layer).
         kernel_quantizer: weight quantizer (``None`` = float, the paper's rule).
         weight_decay: coupled L2 coefficient of the live kernel slice.
+        base_width: a searchable layer's original width (its initialisation); 0 = classifier.
+        use_bias: whether the layer has a bias.
     """
 
-    def __init__(self, max_in, units, kernel_quantizer=None, weight_decay=0.0, **kwargs):
+    def __init__(self, max_in, units, kernel_quantizer=None, weight_decay=0.0, base_width=0, use_bias=True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.max_in, self.units = int(max_in), int(units)
         self.kernel_quantizer = quant.get(kernel_quantizer)
         self.weight_decay = float(weight_decay)
+        self.base_width, self.use_bias = int(base_width), bool(use_bias)
+
+    @property
+    def init_stddev(self):
+        # TAS's classifier init N(0, 0.01); a hidden layer: Kaiming fan-out of the 1X layer.
+        return math.sqrt(2.0 / self.base_width) if self.base_width else 0.01
 
     def build(self, input_shape=None):
         self.kernel = self.add_weight(name="kernel", shape=(self.max_in, self.units),
-                                      initializer=keras.initializers.RandomNormal(stddev=0.01))
-        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev))
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
 
-    def call(self, x):
-        w = self.kernel[: tf.shape(x)[-1]]
+    def call(self, x, widths=None, index=None, mix=None):
+        c_out = self.units if widths is None else tf.reduce_max(widths)
+        w = tf.slice(self.kernel, [0, 0], tf.stack([tf.shape(x)[-1], c_out]))
         wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
         l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
-        return tf.matmul(x, wq) + self.bias, l2
+        y = tf.matmul(x, wq)
+        if self.use_bias:
+            y = y + self.bias[:c_out]
+        return (y if widths is None else merge_candidates(y, widths, mix)), l2
 
     def get_config(self):
         return {**super().get_config(), "max_in": self.max_in, "units": self.units,
                 "kernel_quantizer": quant.serialize(self.kernel_quantizer),
-                "weight_decay": self.weight_decay}
+                "weight_decay": self.weight_decay, "base_width": self.base_width, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package="nce_tf")
+class SearchDepthwiseConv2D(keras.layers.Layer):
+    """Depthwise conv whose channels follow its input (adapted models): ``dw(x, Q(W[:, :, :c_in]))``.
+
+    A depthwise conv has no width of its own: it filters each channel its producer emits, so
+    it holds a kernel for the most channels the producer can emit and slices the live ones.
+
+    Args:
+        max_in: most input channels.
+        kernel_size, strides, padding: as for ``keras.layers.DepthwiseConv2D`` (multiplier 1).
+        kernel_quantizer: weight quantizer (``None`` = float).
+        weight_decay: coupled L2 coefficient of the live kernel slice.
+        use_bias: whether the layer has a bias.
+    """
+
+    def __init__(self, max_in, kernel_size=3, strides=1, padding="SAME", kernel_quantizer=None,
+                 weight_decay=0.0, use_bias=False, **kwargs):
+        super().__init__(**kwargs)
+        self.max_in, self.kernel_size, self.strides = int(max_in), int(kernel_size), int(strides)
+        self.padding = str(padding).upper()
+        self.kernel_quantizer = quant.get(kernel_quantizer)
+        self.weight_decay, self.use_bias = float(weight_decay), bool(use_bias)
+
+    @property
+    def init_stddev(self):
+        return math.sqrt(2.0 / self.kernel_size**2)
+
+    def build(self, input_shape=None):
+        k = self.kernel_size
+        self.kernel = self.add_weight(name="kernel", shape=(k, k, self.max_in, 1),
+                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev))
+        self.bias = self.add_weight(name="bias", shape=(self.max_in,), initializer="zeros") if self.use_bias else None
+        self._quantizer_weights = (
+            self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
+
+    def call(self, x):
+        k, c = self.kernel_size, tf.shape(x)[-1]
+        w = tf.slice(self.kernel, [0, 0, 0, 0], tf.stack([k, k, c, 1]))
+        wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
+        y = tf.nn.depthwise_conv2d(x, wq, [1, self.strides, self.strides, 1], self.padding)
+        if self.use_bias:
+            y = y + self.bias[:c]
+        l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
+        return y, l2
+
+    def get_config(self):
+        return {**super().get_config(), "max_in": self.max_in, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding,
+                "kernel_quantizer": quant.serialize(self.kernel_quantizer),
+                "weight_decay": self.weight_decay, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package="nce_tf")
+class SearchBatchNorm(keras.layers.Layer):
+    """BatchNormalization over the live leading channels of a width-following tensor.
+
+    Used after a depthwise conv (or a hidden dense layer) of an adapted model: one set of
+    per-channel parameters shared by every width, as in slimmable networks (a per-candidate
+    table has no meaning where the width is set by the producer's pair, not the layer's own).
+
+    Args:
+        max_channels: most channels.
+        momentum, epsilon: as for ``keras.layers.BatchNormalization``.
+    """
+
+    def __init__(self, max_channels, momentum=0.9, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.max_channels, self.momentum, self.epsilon = int(max_channels), float(momentum), float(epsilon)
+
+    def build(self, input_shape=None):
+        c = self.max_channels
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
+                                               trainable=False)
+
+    def call(self, x, training=False):
+        c = tf.shape(x)[-1]
+        axes = list(range(len(x.shape) - 1))
+        gamma, beta = self.gamma[:c], self.beta[:c]
+        if training:
+            replica = tf.distribute.get_replica_context()
+            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
+            total, count = tf.reduce_sum(x, axis=axes), n
+            if replica is not None and replica.num_replicas_in_sync > 1:
+                total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM, [total, n])
+            mean = total / count
+            squares = tf.reduce_sum(tf.square(x - mean), axis=axes)
+            if replica is not None and replica.num_replicas_in_sync > 1:
+                squares = replica.all_reduce(tf.distribute.ReduceOp.SUM, squares)
+            var = squares / count
+            pad = [[0, self.max_channels - c]]
+            live = tf.pad(tf.ones([c]), pad)
+            rate = (1.0 - self.momentum) * live
+            unbiased = var * count / tf.maximum(count - 1.0, 1.0)
+            self.moving_mean.assign(self.moving_mean + rate * (tf.pad(mean, pad) - self.moving_mean))
+            self.moving_variance.assign(self.moving_variance + rate * (tf.pad(unbiased, pad) - self.moving_variance))
+        else:
+            mean, var = self.moving_mean[:c], self.moving_variance[:c]
+        return (x - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta
+
+    def get_config(self):
+        return {**super().get_config(), "max_channels": self.max_channels, "momentum": self.momentum,
+                "epsilon": self.epsilon}

@@ -48,7 +48,8 @@ import tensorflow as tf
 from nce_tf.models import QuantPolicy
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
-from nce_tf.search.layers import SearchConv2D, SearchDense, add_leading
+from nce_tf.search.layers import (SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D,
+                                  add_leading)
 
 _MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients stay finite
 
@@ -119,38 +120,65 @@ class SuperNet(keras.Model):
         self.budget = budget or Budget(space.exact_cost(space.default_widths()))
         self.weight_decay = float(weight_decay)
         L = len(space.rows)
-        self._conv_layers, self._act_layers, self.dense = {}, {}, None
-        self._carries = self._carried_rows()
-        max_ch = self._max_channels()
+        self._conv_layers, self._act_layers, self._other_layers, self.dense = {}, {}, {}, None
+        self._layouts = self._node_layouts()
+        max_ch = [sum(cap for _, cap in segs) for segs, _ in self._layouts]
         if seed is not None:
             keras.utils.set_random_seed(seed)  # the layers' initialisers draw from the global seed
         for i, node in enumerate(space.nodes):
+            src_max = max_ch[node.src[0]] if node.src else 0
             if node.op == "conv":
-                src_max = max_ch[node.src[0]]
                 self._conv_layers[i] = SearchConv2D(
                     src_max, int(table[node.row].max()), space.rows[node.row].n, node.kernel, node.stride,
                     kernel_quantizer=self.policy.kernel_quantizer(node.role),
-                    weight_decay=weight_decay, name=node.name)
+                    weight_decay=weight_decay, padding=node.padding or "SAME", use_bn=node.use_bn,
+                    epsilon=node.epsilon, name=node.name)
             elif node.op == "act":
                 self._act_layers[i] = self.policy.activation(node.name)
+            elif node.op == "dwconv":
+                self._other_layers[i] = SearchDepthwiseConv2D(
+                    src_max * self._layouts[node.src[0]][1], node.kernel, node.stride, node.padding or "SAME",
+                    kernel_quantizer=self.policy.kernel_quantizer(node.role), weight_decay=weight_decay,
+                    use_bias=node.use_bias, name=node.name)
+            elif node.op == "bn":
+                self._other_layers[i] = SearchBatchNorm(src_max, epsilon=node.epsilon, name=node.name)
+            elif node.op == "fc":
+                self._other_layers[i] = SearchDense(
+                    src_max * self._layouts[node.src[0]][1], int(table[node.row].max()),
+                    kernel_quantizer=self.policy.kernel_quantizer(node.role), weight_decay=weight_decay,
+                    base_width=space.rows[node.row].n, use_bias=node.use_bias, name=node.name)
             elif node.op == "dense":
-                self.dense = SearchDense(max_ch[node.src[0]], space.num_classes,
+                self.dense = SearchDense(src_max * self._layouts[node.src[0]][1], space.num_classes,
                                          kernel_quantizer=self.policy.kernel_quantizer("last"),
-                                         weight_decay=weight_decay, name="classifier")
+                                         weight_decay=weight_decay, use_bias=node.use_bias,
+                                         name=node.name if node.layer else "classifier")
         self.conv_layers = list(self._conv_layers.values())  # tracked by Keras
         self.act_layers = list(self._act_layers.values())
+        self.other_layers = list(self._other_layers.values())
+        # A pinned row keeps one live candidate (all its candidates are its width) and never grows.
+        frozen = np.array([r.frozen for r in space.rows], bool)
+        self.k_caps = np.where(frozen, 1, self.k_max).astype("int32")
+        k_rows = np.where(frozen, 1, k_init).astype("int32")
         rng = np.random.default_rng(seed)
         init = np.zeros((L, MAX_CANDIDATES), "float32")
         init[:, :k_init] = rng.normal(0.0, alpha_stddev, size=(L, k_init))
+        init[frozen] = 0.0
         self.alpha = self.add_weight(name="alpha", shape=(L, MAX_CANDIDATES),
                                      initializer=keras.initializers.Constant(init))
         self.num_candidates = self.add_weight(
             name="num_candidates", shape=(L,), dtype="int32", trainable=False,
-            initializer=keras.initializers.Constant(k_init), aggregation="only_first_replica")
+            initializer=keras.initializers.Constant(k_rows), aggregation="only_first_replica")
         self.tau = self.add_weight(name="tau", shape=(), trainable=False,
                                    initializer=keras.initializers.Constant(5.0))
         self.width_sum = self.add_weight(name="width_sum", shape=(L,), trainable=False, initializer="zeros")
         self.width_steps = self.add_weight(name="width_steps", shape=(), trainable=False, initializer="zeros")
+        # The architecture gradients, summed over the arch steps since the last reset (the analyses'
+        # channel-preference score, Fig. 4).  The step all-reduces the replicas' shares first, so
+        # every replica adds the same global gradient ("sum" aggregation gave wrong totals here).
+        self.alpha_grad_sum = self.add_weight(name="alpha_grad_sum", shape=(L, MAX_CANDIDATES), trainable=False,
+                                              initializer="zeros", aggregation="only_first_replica")
+        self.alpha_grad_steps = self.add_weight(name="alpha_grad_steps", shape=(), trainable=False,
+                                                initializer="zeros", aggregation="only_first_replica")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.arch_updates = False
         self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "arch_loss", "cost_loss")}
@@ -160,36 +188,80 @@ class SuperNet(keras.Model):
         self(np.zeros((1, *space.input_shape), "float32"))  # builds every layer eagerly
 
     # ---------------------------------------------------------------- structure
-    def _carried_rows(self):
-        """Per node, the rows whose channels its output can carry (adds take the union)."""
+    def _node_layouts(self):
+        """Per node, ``(segments, spatial)``: where each row's channels sit in its output.
+
+        A segment ``(rows, cap)`` is a block of channels that the rows in ``rows`` fill from
+        its start (a residual add of several rows adds into the leading channels), ``cap``
+        wide (the most any of them can emit).  A concatenation lays its inputs' segments side
+        by side, each padded to its cap, so a consumer's kernel columns keep their meaning
+        whatever widths are live.  ``spatial`` is the number of positions a flatten spreads
+        every channel over (1 elsewhere).
+        """
+        cap = lambda r: int(self.table_np[r].max())  # noqa: E731
         out = []
         for node in self.space.nodes:
+            src = [out[s] for s in node.src]
             if node.op == "input":
-                out.append(frozenset())
-            elif node.op == "conv":
-                out.append(frozenset([node.row]))
+                out.append(([(frozenset(), self.space.input_channels)], 1))
+            elif node.op in ("conv", "fc"):
+                out.append(([(frozenset([node.row]), cap(node.row))], 1))
             elif node.op == "add":
-                out.append(frozenset().union(*(out[s] for s in node.src)))
+                if any(len(segs) != 1 or spatial != 1 for segs, spatial in src):
+                    raise ValueError(f"add {node.name!r} of a concatenation is not supported")
+                rows = frozenset().union(*(segs[0][0] for segs, _ in src))
+                out.append(([(rows, max(segs[0][1] for segs, _ in src))], 1))
+            elif node.op == "concat":
+                out.append(([seg for segs, _ in src for seg in segs], 1))
+            elif node.op == "flatten":
+                out.append((src[0][0], self.space.nodes[node.src[0]].out_area))
+            elif node.op == "dense":
+                out.append(([], 1))
             else:
-                out.append(out[node.src[0]] if node.src else frozenset())
+                out.append(src[0])
         return out
 
-    def _max_channels(self):
-        return [max((int(self.table_np[r].max()) for r in rows), default=3) for rows in self._carries]
+    def layout_offsets(self, node_index):
+        """``(segments as (offset, rows), total channels, spatial)`` of a node's output."""
+        segs, spatial = self._layouts[node_index]
+        placed, offset = [], 0
+        for rows, cap in segs:
+            placed.append((offset, rows))
+            offset += cap
+        return placed, offset, spatial
+
+    def _padded(self, y, node_index):
+        """``y`` with every segment padded to its cap (the fixed layout a concat or flatten needs)."""
+        segs, _ = self._layouts[node_index]
+        total = sum(cap for _, cap in segs)
+        if len(segs) > 1:
+            return y  # a concatenation is built padded already
+        return tf.pad(y, [[0, 0]] * (len(y.shape) - 1) + [[0, total - tf.shape(y)[-1]]])
 
     def consumers(self):
-        """``(layer, rows it reads from)`` for every conv / dense layer."""
+        """``(layer, input layout)`` for every layer with weights per input channel.
+
+        The layout is ``layout_offsets`` of the layer's input: conv, depthwise conv, BN, hidden
+        dense layers and the classifier.
+        """
         out = []
         for i, node in enumerate(self.space.nodes):
-            if node.op == "conv":
-                out.append((self._conv_layers[i], self._carries[node.src[0]]))
-            elif node.op == "dense":
-                out.append((self.dense, self._carries[node.src[0]]))
+            layer = {"conv": self._conv_layers.get(i), "dwconv": self._other_layers.get(i),
+                     "bn": self._other_layers.get(i), "fc": self._other_layers.get(i),
+                     "dense": self.dense}.get(node.op)
+            if layer is not None:
+                out.append((layer, self.layout_offsets(node.src[0])))
         return out
 
     def producers(self, row):
-        """The conv layers whose output width is row ``row`` (a conv and its tied shortcut)."""
-        return [self._conv_layers[i] for i, n in enumerate(self.space.nodes) if n.op == "conv" and n.row == row]
+        """The layers whose output width is row ``row`` (a conv and its tied shortcut, or a dense)."""
+        out = []
+        for i, n in enumerate(self.space.nodes):
+            if n.row == row and n.op == "conv":
+                out.append(self._conv_layers[i])
+            elif n.row == row and n.op == "fc":
+                out.append(self._other_layers[i])
+        return out
 
     @property
     def arch_variables(self):
@@ -245,13 +317,34 @@ class SuperNet(keras.Model):
             elif node.op == "act":
                 y = self._act_layers[i](src[0], training=training)
             elif node.op == "avgpool":
-                y = tf.nn.avg_pool2d(src[0], 2, 2, "VALID")
+                y = tf.nn.avg_pool2d(src[0], node.pool or 2, node.stride, node.padding or "VALID")
             elif node.op == "maxpool":
-                y = tf.nn.max_pool2d(src[0], node.kernel, node.stride, "SAME")
+                y = tf.nn.max_pool2d(src[0], node.pool or node.kernel, node.stride, node.padding or "SAME")
             elif node.op == "add":
-                y = add_leading(*src)
+                y = src[0]
+                for other in src[1:]:
+                    y = add_leading(y, other)
             elif node.op == "gap":
                 y = tf.reduce_mean(src[0], axis=[1, 2])
+            elif node.op == "gmaxpool":
+                y = tf.reduce_max(src[0], axis=[1, 2])
+            elif node.op == "concat":
+                y = tf.concat([self._padded(t, s) for t, s in zip(src, node.src)], axis=-1)
+            elif node.op == "flatten":
+                y = tf.reshape(self._padded(src[0], node.src[0]), [tf.shape(src[0])[0], -1])
+            elif node.op == "identity":
+                y = src[0]
+            elif node.op == "fn":
+                y = keras.activations.get(node.fn)(src[0])
+            elif node.op == "dwconv":
+                y, l2 = self._other_layers[i](src[0])
+                reg += l2
+            elif node.op == "bn":
+                y = self._other_layers[i](src[0], training=training)
+            elif node.op == "fc":
+                r = node.row
+                y, l2 = self._other_layers[i](src[0], widths[r], index[r], mix[r])
+                reg += l2
             elif node.op == "dense":
                 y, l2 = self.dense(src[0])
                 reg += l2
@@ -325,6 +418,9 @@ class SuperNet(keras.Model):
                 cost_loss = tf.cast(self.cost_terms()["cost_loss"], ce_a.dtype)
                 arch_loss = ce_a + cost_loss / replicas
             grad = tape.gradient(arch_loss, self.alpha)
+            global_grad = tf.distribute.get_replica_context().all_reduce("sum", grad)
+            self.alpha_grad_sum.assign_add(global_grad * tf.cast(self.live_mask(), grad.dtype))
+            self.alpha_grad_steps.assign_add(1.0)
             # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
             grad = (grad + self.arch_weight_decay / replicas * self.alpha) * tf.cast(self.live_mask(), grad.dtype)
             self.arch_optimizer.apply([grad], [self.alpha])
@@ -340,6 +436,14 @@ class SuperNet(keras.Model):
         self._trackers["loss"].update_state(self.ce(y, logits) * replicas)  # undo Keras's 1/R
         self._accuracy.update_state(y, logits)
         return {m.name: m.result() for m in (self._trackers["loss"], self._accuracy)}
+
+    def take_alpha_grads(self):
+        """Mean architecture gradient per live candidate since the last call (``[L][K_l]``); resets."""
+        steps = float(self.alpha_grad_steps.numpy())
+        mean = self.alpha_grad_sum.numpy() / max(steps, 1.0)
+        self.alpha_grad_sum.assign(np.zeros_like(mean))
+        self.alpha_grad_steps.assign(0.0)
+        return [[float(g) for g in row[:k]] for row, k in zip(mean, self.num_candidates.numpy())] if steps else []
 
     def mean_widths(self):
         """Per row, the mean conv output width (``C*``) the weight steps computed so far."""

@@ -3,11 +3,11 @@
 from nce_tf.train.config import TrainConfig, prepare_workdir
 
 
-def run_training(config):
+def run_training(config, strategy=None, model_fn=None):
     """Runs one training job; see :func:`nce_tf.train.trainer.run_training`."""
     from nce_tf.train.trainer import run_training as _run
 
-    return _run(config)
+    return _run(config, strategy=strategy, model_fn=model_fn)
 
 
 __all__ = ["TrainConfig", "prepare_workdir", "run_training"]

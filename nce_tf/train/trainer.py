@@ -98,13 +98,17 @@ def _last_csv_value(path, key):
     return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
 
 
-def run_training(config, strategy=None):
+def run_training(config, strategy=None, model_fn=None):
     """Trains the configured model and writes the work directory.
 
     Args:
         config: a :class:`nce_tf.train.TrainConfig`.
         strategy: a ``tf.distribute.Strategy``; default: the one ``config.strategy`` names
             (:func:`nce_tf.distribute.get_strategy`).
+        model_fn: trains the model this returns instead of a zoo model (called inside the
+            strategy scope with ``input_shape``, ``num_classes``, ``policy``, ``weight_decay``);
+            e.g. ``lambda **kw: nce_tf.derive_model(net, policy=kw["policy"],
+            weight_decay=kw["weight_decay"])`` for an adapted model.
 
     Returns:
         The metrics dict also written to ``metrics.json``.
@@ -114,7 +118,7 @@ def run_training(config, strategy=None):
     strategy = strategy or distribute.get_strategy(config.strategy, config.cpu_replicas)
     distribute.check_global_batch(strategy, config.batch_size)
     # Every input is checked before the work directory is created or touched.
-    model_name, widths = _model_and_widths(config)
+    model_name, widths = ("custom", None) if model_fn is not None else _model_and_widths(config)
     source = data.get_source(
         config.dataset, tfds_data_dir=config.tfds_data_dir or None, seed=config.seed,
         synthetic_train_size=config.synthetic_train_size,
@@ -138,10 +142,16 @@ def run_training(config, strategy=None):
     # Model and optimizer live in the strategy scope and the optimizer is built before fit,
     # so the checkpoint can restore its slots and step counter (tf_facts.md).
     with strategy.scope():
-        model = models.build_model(
-            model_name, widths, policy=config.policy(), input_shape=info.image_shape,
-            num_classes=info.num_classes, weight_decay=config.weight_decay,
-        )
+        if model_fn is not None:
+            model = model_fn(input_shape=info.image_shape, num_classes=info.num_classes, policy=config.policy(),
+                             weight_decay=config.weight_decay)
+            widths = [int(layer.filters if hasattr(layer, "filters") else layer.units)
+                      for layer in model.layers if hasattr(layer, "filters") or hasattr(layer, "units")]
+        else:
+            model = models.build_model(
+                model_name, widths, policy=config.policy(), input_shape=info.image_shape,
+                num_classes=info.num_classes, weight_decay=config.weight_decay,
+            )
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])

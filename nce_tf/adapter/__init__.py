@@ -1,0 +1,106 @@
+"""Adapt any Keras CNN: a user's functional (or Sequential) model as an NCE search space.
+
+``adapt(model)`` reads the model's graph (:mod:`nce_tf.adapter.graph`), turns it into the
+rows-and-nodes search space the zoo models use (:mod:`nce_tf.adapter.space`: every Conv2D and
+hidden Dense searchable, depthwise convs following their input, residual adds and
+concatenations with the zoo's width rules) and returns a :class:`~nce_tf.search.SuperNet`, which
+searches with the same bi-level ``fit``, expansion callbacks and cost constraint as a zoo model.
+``derive_model(net)`` gives the plain Keras functional model at the winner-takes-all widths
+(QAT layers, fresh weights or inherited ones) that ``model.fit``, ``nce_tf.cost.count_model``
+and ``nce_tf.export.export_model`` take.
+
+Supported layers: ``Conv2D``, ``DepthwiseConv2D`` (multiplier 1), ``Dense``,
+``BatchNormalization``, ``ReLU`` / ReLU6 / ``Activation``, ``Add``, ``Concatenate`` (channels),
+``MaxPooling2D``, ``AveragePooling2D``, ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``,
+``Flatten``, dropout layers, and nce-tf's own quantized layers; channels-last, square kernels,
+one input, a ``Dense`` classifier as the output.  Anything else (a subclassed layer, a
+``Reshape`` that depends on a channel count, a layer used at two places, a nested model) is a
+one-line ``UsageError`` naming the layer.
+
+Example:
+
+>>> import keras, nce_tf
+>>> inputs = keras.Input((32, 32, 3))
+>>> x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+>>> x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+>>> y = keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(x)
+>>> y = keras.layers.ReLU()(keras.layers.BatchNormalization()(y))
+>>> outputs = keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(y))
+>>> net = nce_tf.adapt(keras.Model(inputs, outputs), w_bits=2, a_bits=2)
+>>> [r.n for r in net.space.rows], [r.frozen for r in net.space.rows]
+([16, 32], [True, False])
+>>> nce_tf.derive_model(net).count_params() > 0
+True
+"""
+
+from nce_tf.errors import UsageError
+
+
+def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=False, lane=1, mode="nce",
+          tas_space="1x8", flops_ratio=1.0, params_ratio=1.0, tolerance=0.05, lambda_flops=2.0,
+          lambda_params=2.0, weight_decay=5e-4, seed=0):
+    """A searchable super-network of ``model`` (a :class:`~nce_tf.search.SuperNet`).
+
+    Args:
+        model: a built Keras 3 functional or Sequential model, image input, ``Dense`` output.
+        w_bits, a_bits: bits of weights and activations during the search and in the derived
+            network (ignored when ``policy`` is given).
+        policy: a :class:`~nce_tf.models.QuantPolicy` (which layers are quantized, quantizers).
+        frozen: names of layers whose width is pinned (a tied group is pinned by any member).
+        search_first: also search the width of the conv(s) reading the image (pinned by default).
+        lane: round candidate widths up to a multiple of this (MAC-array lanes).
+        mode, tas_space: as for the zoo search (``nce`` expands; ``tas`` is a fixed space).
+        flops_ratio, params_ratio, tolerance, lambda_flops, lambda_params: the cost budget,
+            relative to ``model``'s own MACs and PARAMs (:class:`~nce_tf.search.Budget`).
+        weight_decay: coupled L2 of the super-net's kernels.
+        seed: initialisation and Gumbel sampling seed.
+
+    Returns:
+        A ``SuperNet``; call ``configure_optimizers`` and ``fit`` it as in the README.
+    """
+    from nce_tf.adapter.graph import read_graph
+    from nce_tf.adapter.space import build_adapted_space
+    from nce_tf.models import QuantPolicy
+    from nce_tf.search.supernet import Budget, SuperNet
+
+    refs = read_graph(model)
+    units = refs[-1].shape[-1]
+    input_shape = refs[0].shape
+    if not isinstance(lane, int) or lane < 1:
+        raise UsageError(f"Invalid lane width. Received: lane={lane!r}. Allowed: an integer >= 1.")
+    space = build_adapted_space(refs, num_classes=int(units), input_shape=input_shape, name=model.name,
+                                frozen=frozen, search_first=search_first, lane=lane)
+    policy = policy or QuantPolicy(w_bits=w_bits, a_bits=a_bits)
+    budget = Budget(space.exact_cost(space.default_widths()), flops_ratio, params_ratio, tolerance,
+                    lambda_flops, lambda_params)
+    return SuperNet(space, policy, mode=mode, tas_space=tas_space, budget=budget, weight_decay=weight_decay,
+                    seed=seed)
+
+
+def derive_model(net, widths=None, *, inherit=False, policy=None, weight_decay=None, name=None):
+    """The plain Keras model of an adapted super-net at ``widths`` (default: winner-takes-all).
+
+    Args:
+        net: a ``SuperNet`` from :func:`adapt`.
+        widths: one width per row (default: ``nce_tf.search.derive_widths(net)``).
+        inherit: start from the super-net's weights instead of a fresh initialisation.
+        policy: quantization of the derived network (default: the search's).
+        weight_decay: coupled L2 of its kernels (default: the user's regularizers).
+        name: the model's name.
+    """
+    from nce_tf.adapter.derive import build_derived, inherit_weights
+    from nce_tf.search.derive import derive_widths
+
+    if getattr(net.space, "source", None) is None:
+        raise UsageError(f"derive_model() takes a super-net made by adapt(). Received: the zoo super-net of "
+                         f"{net.space.model!r} (build it with nce_tf.models.build_model).")
+    widths = derive_widths(net) if widths is None else [int(w) for w in widths]
+    if len(widths) != len(net.space.rows):
+        raise UsageError(f"Wrong number of widths. Received: {len(widths)} widths. Allowed: {len(net.space.rows)}.")
+    model = build_derived(net.space, widths, policy or net.policy, weight_decay, name)
+    if inherit:
+        inherit_weights(model, net, widths)
+    return model
+
+
+__all__ = ["adapt", "derive_model"]
