@@ -151,7 +151,10 @@ def test_derived_model_trains_with_the_trainer(tmp_path):
     metrics = run_training(cfg, model_fn=lambda **kw: nce_tf.derive_model(
         net, policy=kw["policy"], weight_decay=kw["weight_decay"]))
     assert metrics["macs"] == net.space.exact_cost(derive_widths(net))[0]
-    assert os.path.exists(tmp_path / "train" / "model.keras")
+    # tools/export.py's job on that work directory: the saved model reloads in safe mode and exports.
+    card = nce_tf.export.run_export(str(tmp_path / "train"), parity_samples=64, calibration_samples=64,
+                                    verbose=False)
+    assert card["widths"] == metrics["widths"] and os.path.exists(tmp_path / "train" / "export" / "model_int8.tflite")
 
 
 def test_inherited_weights_give_the_supernet_forward_at_the_argmax():
@@ -224,3 +227,55 @@ def test_derive_model_refuses_a_zoo_supernet():
 
     with pytest.raises(UsageError, match="adapt"):
         nce_tf.derive_model(SuperNet(build_space("resnet8")))
+
+
+def test_a_sequential_model_adapts_like_its_functional_twin():
+    layers = lambda: [L.Conv2D(8, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(),  # noqa: E731
+                      L.MaxPooling2D(2), L.Conv2D(16, 3, padding="same", activation="relu"), L.Flatten(),
+                      L.Dense(24, activation="relu"), L.Dense(10)]
+    seq = keras.Sequential([keras.Input((8, 8, 3)), *layers()])
+    net = nce_tf.adapt(seq, search_first=True)
+    assert [r.n for r in net.space.rows] == [8, 16, 24]
+    user = count_model(seq)
+    assert net.space.exact_cost(net.space.default_widths()) == (user.macs, user.params)
+    widths = [6, 20, 12]
+    derived = nce_tf.derive_model(net, widths)
+    assert (count_model(derived).macs, count_model(derived).params) == net.space.exact_cost(widths)
+    assert derived(np.zeros((2, 8, 8, 3), "float32")).shape == (2, 10)
+
+
+def _three_way_add():
+    i = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(i)))
+    a = L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(x))
+    b = L.BatchNormalization()(L.Conv2D(8, 1, use_bias=False)(x))
+    y = L.ReLU()(L.Add()([a, x, b]))  # two fresh convs (tied) and the identity
+    return keras.Model(i, L.Dense(10)(L.GlobalMaxPooling2D()(y)))
+
+
+def _nested_concat():
+    i = keras.Input((8, 8, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(i)
+    a, b, c = (L.Conv2D(w, 1, activation="relu")(x) for w in (4, 8, 12))
+    y = L.Concatenate()([L.Concatenate()([a, b]), c])
+    y = L.ReLU()(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(y)))  # depthwise over a concat
+    y = L.AveragePooling2D(2, padding="same")(L.Conv2D(16, 1, activation="swish")(y))
+    return keras.Model(i, L.Dense(10)(L.Flatten()(y)))
+
+
+@pytest.mark.parametrize("build", [_three_way_add, _nested_concat, mobile_net, concat_net])
+def test_exact_cost_of_any_width_list_is_the_derived_models_count(build):
+    net = nce_tf.adapt(build(), search_first=True)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        widths = [int(rng.choice(row)) for row in net.table_np]
+        derived = nce_tf.derive_model(net, widths)
+        cost = count_model(derived)
+        assert (cost.macs, cost.params) == net.space.exact_cost(widths)
+        one_hot = (net.table_np == np.array(widths)[:, None]).astype("float64")
+        one_hot /= one_hot.sum(1, keepdims=True)  # equal candidates (pinned rows) share the mass
+        expected = [float(v) for v in net.cost_model.expected(one_hot)]
+        np.testing.assert_allclose(expected, [cost.macs, cost.params], rtol=1e-12)
+        # The super-net runs at these widths too (every node's width rule holds in the forward).
+        assert net(np.zeros((2, 8, 8, 3) if build not in (mobile_net, concat_net) else (2, 16, 16, 3),
+                            "float32")).shape == (2, 10)

@@ -35,6 +35,8 @@ BEGIN, END = "<!-- cifar-subset-table:begin -->", "<!-- cifar-subset-table:end -
 flags.DEFINE_string("out", "runs/cifar_subset", "Directory of the runs and of table.md.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every configuration.")
 flags.DEFINE_boolean("update_readme", False, "Write the table into README.md between its markers.")
+flags.DEFINE_boolean("finished_only", False, "Start no run: tabulate the runs that have finished (a partial "
+                     "table names its seed counts), e.g. while the full table is still running.")
 FLAGS = flags.FLAGS
 
 
@@ -65,6 +67,8 @@ def main(argv):
         results = []
         for seed in seeds:
             workdir = os.path.join(out, f"{flagfile}_s{seed}")
+            if FLAGS.finished_only and not os.path.exists(os.path.join(workdir, "metrics.json")):
+                continue
             print(f"nce-tf: {label}, seed {seed}", flush=True)
             _run(tool, flagfile, seed, workdir)
             with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
@@ -75,6 +79,11 @@ def main(argv):
         "|---|---|---|---|",
     ]
     for label, results in rows:
+        if not results:
+            lines.append(f"| {label} | not measured yet | | |")
+            continue
+        if len(results) != len(seeds):
+            label = f"{label} ({len(results)} of {len(seeds)} seeds)"
         lines.append(f"| {label} | {_fmt([r['test_accuracy'] for r in results], 100)} | "
                      f"{_fmt([r['macs'] for r in results], 1e-6)} | {_fmt([r['params'] for r in results], 1e-3, 1)} |")
     table = "\n".join(lines) + "\n"

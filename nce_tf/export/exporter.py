@@ -126,8 +126,13 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     calib = take(source.train, calibration_samples)[0]
     images, labels = take(source.test, parity_samples)
     info = source.info
+    widths = config.get("widths")
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    if widths is None and os.path.isfile(metrics_path):  # a model_fn run records its widths when built
+        with open(metrics_path, encoding="utf-8") as f:
+            widths = json.load(f).get("widths")
     metadata = {
-        "model": config.get("resolved_model"), "widths": config.get("widths"),
+        "model": config.get("resolved_model"), "widths": widths,
         "w_bits": config.get("w_bits"), "a_bits": config.get("a_bits"),
         "weight_quantizer": config.get("weight_quantizer"), "dataset": config.get("dataset"),
         "input": "float32 images normalised as in training: (x - mean) / std per channel, x on 0..255",

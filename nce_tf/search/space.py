@@ -124,7 +124,8 @@ class SearchSpace:
             if node.op == "flatten":
                 out.append(self.nodes[node.src[0]].out_area)
             else:
-                out.append(out[node.src[0]] if node.src and node.op != "gap" else 1)
+                reset = node.op in ("gap", "gmaxpool", "fc", "dense")  # one value per channel again
+                out.append(out[node.src[0]] if node.src and not reset else 1)
         return out
 
     def _tables(self):
