@@ -126,10 +126,8 @@ def _projected(args, ref, space, widths, policy, weight_decay):
 def inherit_weights(model, net, widths):
     """Copies the super-net's weights into a derived ``model`` (see the module doc)."""
     space = net.space
-    src = space.source
     index = np.argmax(net.masked_alpha().numpy(), axis=-1)
     width_rows = space.width_rows()
-    node_layers = {**{i: l for i, l in net._conv_layers.items()}, **net._other_layers}
 
     def columns(node_index):
         """Super-net input channels that the derived layer's inputs correspond to, in order."""
@@ -145,12 +143,12 @@ def inherit_weights(model, net, widths):
         if not layer_name or node.op not in ("conv", "dwconv", "bn", "fc", "dense", "act"):
             continue
         if node.op == "act":
-            act = net._act_layers[i]
+            act = net.layer_of_node(i)
             target = model.get_layer(node.name)
             if getattr(act, "alpha", None) is not None and getattr(target, "alpha", None) is not None:
                 target.alpha.assign(act.alpha)
             continue
-        sn = net.dense if node.op == "dense" else node_layers[i]
+        sn = net.layer_of_node(i)
         cols, _ = columns(node.src[0])
         target = model.get_layer(layer_name)
         if node.op == "conv":

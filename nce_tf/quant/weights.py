@@ -37,7 +37,6 @@ Example:
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from nce_tf.quant.base import Quantizer

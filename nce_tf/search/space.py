@@ -29,7 +29,7 @@ from nce_tf.errors import UsageError
 from nce_tf.models import zoo
 from nce_tf.models.resnet_imagenet import LAYOUT as IMAGENET_LAYOUT
 from nce_tf.models.vgg_cifar import GROUPS as VGG_GROUPS
-from nce_tf.search.candidates import MAX_CANDIDATES, candidate_widths
+from nce_tf.search.candidates import candidate_widths
 
 INPUT = -1  # the "row" of the 3-channel image
 

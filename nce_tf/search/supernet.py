@@ -253,6 +253,13 @@ class SuperNet(keras.Model):
                 out.append((layer, self.layout_offsets(node.src[0])))
         return out
 
+    def layer_of_node(self, index):
+        """The search layer that computes node ``index`` of the space (``None`` for weightless ops)."""
+        op = self.space.nodes[index].op
+        if op == "dense":
+            return self.dense
+        return self._conv_layers.get(index) or self._other_layers.get(index) or self._act_layers.get(index)
+
     def producers(self, row):
         """The layers whose output width is row ``row`` (a conv and its tied shortcut, or a dense)."""
         out = []
