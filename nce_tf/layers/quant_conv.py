@@ -10,7 +10,7 @@ Example:
 >>> import numpy as np, nce_tf
 >>> conv = nce_tf.layers.QuantConv2D(8, 3, padding="same", use_bias=False,
 ...                                  kernel_quantizer="sawb")
->>> conv(np.ones((1, 8, 8, 3), "float32")).shape
+>>> tuple(conv(np.ones((1, 8, 8, 3), "float32")).shape)
 (1, 8, 8, 8)
 >>> len(np.unique(conv.quantized_kernel().numpy()))   # a 2-bit zero-free grid
 4

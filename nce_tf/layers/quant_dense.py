@@ -7,7 +7,7 @@ Example:
 
 >>> import numpy as np, nce_tf
 >>> fc = nce_tf.layers.QuantDense(10, kernel_quantizer="sawb")
->>> fc(np.ones((2, 64), "float32")).shape
+>>> tuple(fc(np.ones((2, 64), "float32")).shape)
 (2, 10)
 """
 

@@ -9,7 +9,7 @@ Example:
 
 >>> import numpy as np, nce_tf
 >>> dw = nce_tf.layers.QuantDepthwiseConv2D(3, padding="same", use_bias=False, kernel_quantizer="sawb")
->>> dw(np.ones((1, 8, 8, 4), "float32")).shape
+>>> tuple(dw(np.ones((1, 8, 8, 4), "float32")).shape)
 (1, 8, 8, 4)
 >>> len(np.unique(dw.quantized_kernel().numpy())) <= 4
 True

@@ -37,7 +37,7 @@ Example:
 >>> from nce_tf.models import QuantPolicy
 >>> from nce_tf.search import SuperNet, build_space
 >>> net = SuperNet(build_space("resnet8"), policy=QuantPolicy(w_bits=2, a_bits=2))
->>> net.alpha.shape, net.num_candidates.numpy().tolist()
+>>> tuple(net.alpha.shape), net.num_candidates.numpy().tolist()
 ((7, 16), [8, 8, 8, 8, 8, 8, 8])
 """
 
