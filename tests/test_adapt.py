@@ -210,6 +210,13 @@ def _unsupported(case):
     return keras.Model(i, L.Dense(10, name="head")(L.GlobalAveragePooling2D()(x)))
 
 
+def test_an_input_of_unknown_size_is_refused():
+    i = keras.Input((None, None, 3))
+    model = keras.Model(i, L.Dense(10)(L.GlobalAveragePooling2D()(L.Conv2D(8, 3)(i))))
+    with pytest.raises(UsageError, match=r"known size .* Received: input shape \(None, None, 3\)"):
+        nce_tf.adapt(model)
+
+
 @pytest.mark.parametrize("case, needle", [
     ("subclassed", "layer 'mystery' (Mystery): unknown layer type"),
     ("reshape", "layer 'regroup' (Reshape): its target shape depends on the channel count"),

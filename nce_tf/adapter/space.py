@@ -104,8 +104,9 @@ def _build_nodes(b, output_name):
     for ref in b.order:
         kind, layer = ref.kind, ref.layer
         if ref.layer is None:  # the input
-            if len(ref.shape) != 3:
-                raise UsageError(f"adapt() needs image inputs (H, W, C). Received: input shape {ref.shape}.")
+            if len(ref.shape) != 3 or any(d is None for d in ref.shape):
+                raise UsageError(f"adapt() needs image inputs of a known size (H, W, C): the cost depends on "
+                                 f"it. Received: input shape {ref.shape}.")
             b.node_of[ref.name] = b.add(name=ref.name, op="input", area=_area(ref.shape), layer=ref.name)
             continue
         if kind == "Reshape":
