@@ -29,6 +29,7 @@ COUNT = os.path.join("tools", "count.py")
 SEARCH = os.path.join("tools", "search.py")
 NCE = os.path.join("tools", "nce.py")
 BENCH = os.path.join("tools", "bench.py")
+ANALYZE = os.path.join("tools", "analyze.py")
 BAD_INPUT_TIMEOUT = 180  # per subprocess, queueing in the pool included
 RUN_TIMEOUT = 300
 WORKERS = 2  # the machine has 2 cores
@@ -289,6 +290,9 @@ BAD_CASES = [
     ("train-arch-width-above-2x", TRAIN, ["--arch={d}/arch.json"], _setup_arch_too_wide, "33"),
     ("train-unknown-flag", TRAIN, ["--nosuchflag=1"], None, "nosuchflag"),
     ("count-nothing-to-count", COUNT, [], None, "--model"),
+    ("analyze-jobs-0", ANALYZE, ["tradeoff", "--workdir={d}/run", "--jobs=0"], None, "jobs=0"),
+    ("analyze-unknown-schedule", ANALYZE, ["kendall", "--workdir={d}/run", "--schedule=fast"], None, "schedule"),
+    ("analyze-not-a-search-workdir", ANALYZE, ["tradeoff", "--workdir={d}/run"], None, "no arch.json"),
     ("count-unknown-model", COUNT, ["--model=resnet9"], None, "resnet9"),
     ("train-tfds-not-prepared", TRAIN, ["--dataset=cifar10", "--tfds_data_dir={d}/tfds"], None, "cifar10"),
     ("search-threshold-below-an-eighth", SEARCH, ["--threshold=0.1"], None, "threshold=0.1"),

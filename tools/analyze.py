@@ -28,10 +28,16 @@ from absl import flags  # noqa: E402
 
 SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall")
 flags.DEFINE_string("workdir", "", "Work directory of a finished tools/nce.py run (required).")
-flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 = as the run's final training).")
+flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 = as the run's final training); "
+                     "tradeoff: training epochs of each run (0 = the schedule's).")
 flags.DEFINE_integer("samples", 256, "stdev: test images the statistics are taken over.")
 flags.DEFINE_list("budgets", ["0.75", "1.0", "1.5"], "tradeoff: FLOPs ratios of the runs.")
-flags.DEFINE_integer("search_epochs", 0, "tradeoff / kendall: search epochs of each run (0 = the run's).")
+flags.DEFINE_integer("search_epochs", 0, "tradeoff / kendall: search epochs of each run (0 = the schedule's).")
+flags.DEFINE_enum("schedule", "demo", ["demo", "run"],
+                  "tradeoff / kendall: 'demo' = 1 + 3 search epochs and 2 training epochs of 8 steps each, minutes "
+                  "in all on 2 CPU cores (a demonstration of the method); 'run' = the run's own schedule (one whole "
+                  "pipeline per point). --epochs / --search_epochs override either.")
+flags.DEFINE_integer("jobs", 2, "tradeoff / kendall: runs at a time (each is its own process).")
 FLAGS = flags.FLAGS
 
 
@@ -45,6 +51,8 @@ def main(argv):
         cli.fail(f"Expected one subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
     if not FLAGS.workdir:
         cli.fail("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
+    if FLAGS.jobs < 1:
+        cli.fail(f"Invalid --jobs. Received: jobs={FLAGS.jobs}. Allowed: jobs >= 1.")
     if FLAGS.epochs < 0 or FLAGS.samples < 1:
         cli.fail(f"Invalid --epochs/--samples. Received: epochs={FLAGS.epochs}, samples={FLAGS.samples}. "
                  "Allowed: epochs >= 0, samples >= 1.")
@@ -89,13 +97,31 @@ def _tool(name, args):
     proc = subprocess.run([sys.executable, os.path.join(repo, "tools", name), *args], capture_output=True, text=True,
                           cwd=repo)
     if proc.returncode != 0:
-        cli.fail(f"A {name} run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {args[-1]}")
+        return f"A {name} run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {args[-1]}"
+    return None
+
+
+def _run_all(jobs):
+    """Runs ``(label, tool, args)`` jobs, ``--jobs`` at a time (TF start-up and tracing are mostly
+    single-threaded, so two processes keep both cores busy); fails on the first error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for label, _, _ in jobs:
+        print(f"nce-tf: {label}", flush=True)
+    with ThreadPoolExecutor(max(1, FLAGS.jobs)) as pool:
+        errors = [e for e in pool.map(lambda job: _tool(job[1], job[2]), jobs) if e]
+    if errors:
+        cli.fail(errors[0])
+
+
+DEMO = {"search_warmup_epochs": 1, "search_epochs": 2, "search_steps_per_epoch": 8,
+        "epochs": 4, "warmup_epochs": 0, "steps_per_epoch": 16}
 
 
 def _short(workdir):
     with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
         saved = json.load(f)
-    out = {"verbose": 0}
+    out = {"verbose": 0, **(DEMO if FLAGS.schedule == "demo" else {})}
     if FLAGS.search_epochs:
         out.update(search_epochs=FLAGS.search_epochs,
                    search_warmup_epochs=min(saved["search_warmup_epochs"], FLAGS.search_epochs))
@@ -108,16 +134,16 @@ def _tradeoff(workdir, out):
     from nce_tf.analysis import tradeoff
 
     _need(os.path.join(workdir, "search_config.json"), "search_config.json (run tools/nce.py first)")
+    points = [(mode, budget, os.path.join(out, "tradeoff", f"{mode}_{budget}"))
+              for budget in FLAGS.budgets for mode in ("nce", "wrpn")]
+    _run_all([(f"{mode} at {budget}x the original FLOPs -> {run_dir}", "nce.py",
+               _settings_flags(workdir, mode=mode, flops_ratio=float(budget), params_ratio=0, **_short(workdir))
+               + [f"--workdir={run_dir}"])
+              for mode, budget, run_dir in points if not os.path.exists(os.path.join(run_dir, "metrics.json"))])
     runs = []
-    for budget in FLAGS.budgets:
-        for mode in ("nce", "wrpn"):
-            run_dir = os.path.join(out, "tradeoff", f"{mode}_{budget}")
-            if not os.path.exists(os.path.join(run_dir, "metrics.json")):
-                print(f"nce-tf: {mode} at {budget}x the original FLOPs -> {run_dir}", flush=True)
-                _tool("nce.py", _settings_flags(workdir, mode=mode, flops_ratio=float(budget), params_ratio=0,
-                                                **_short(workdir)) + [f"--workdir={run_dir}"])
-            with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
-                runs.append((mode, float(budget), json.load(f)))
+    for mode, budget, run_dir in points:
+        with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
+            runs.append((mode, float(budget), json.load(f)))
     tradeoff.run(runs, out)
     print(f"nce-tf: {len(runs)} runs -> {out}/tradeoff.png", flush=True)
 
@@ -126,15 +152,16 @@ def _kendall(workdir, out):
     from nce_tf.analysis import kendall
 
     _need(os.path.join(workdir, "search_config.json"), "search_config.json (run tools/nce.py first)")
-    logs = {}
+    logs, jobs = {}, []
     for label, bits, mode in (("W2A2, NCE", 2, "nce"), ("W2A2, no expansion", 2, "tas"),
                               ("W32A32, NCE", 32, "nce"), ("W32A32, no expansion", 32, "tas")):
         run_dir = os.path.join(out, "kendall", label.replace(", ", "_").replace(" ", "_").lower())
         if not os.path.exists(os.path.join(run_dir, "arch.json")):
-            print(f"nce-tf: search {label} -> {run_dir}", flush=True)
-            _tool("search.py", _settings_flags(workdir, w_bits=bits, a_bits=bits, mode=mode, tas_space="1x8",
-                                               **_short(workdir)) + [f"--workdir={run_dir}"])
+            jobs.append((f"search {label} -> {run_dir}", "search.py",
+                         _settings_flags(workdir, w_bits=bits, a_bits=bits, mode=mode, tas_space="1x8",
+                                         **_short(workdir)) + [f"--workdir={run_dir}"]))
         logs[label] = os.path.join(run_dir, "search_log.jsonl")
+    _run_all(jobs)
     summary = kendall.run(logs, out)
     print("nce-tf: mean Kendall score " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
           + f" -> {out}/kendall.png", flush=True)
