@@ -19,6 +19,7 @@ import numpy as np
 
 from nce_tf.adapter.space import RELU_ACTIVATIONS, _activation_name
 from nce_tf.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
+from nce_tf.models.blocks import Builder
 
 _CONV_KEYS = ("kernel_size", "strides", "padding", "use_bias", "kernel_initializer", "bias_initializer",
               "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
@@ -51,6 +52,7 @@ def build_derived(space, widths, policy, weight_decay=None, name=None):
     src = space.source
     rows, node_of, nodes = src["layer_row"], src["node_of"], space.nodes
     w = list(widths)
+    width_rows = space.width_rows()
     tensors = {}
     inputs = None
     for ref in src["refs"]:
@@ -85,7 +87,8 @@ def build_derived(space, widths, policy, weight_decay=None, name=None):
         elif node is not None and node.op == "act" and node.layer == ref.name:
             y = policy.activation(ref.name)(x)
         elif kind == "Add":
-            y = keras.layers.Add(name=ref.name)(_projected(args, ref, space, w, policy, weight_decay))
+            y = keras.layers.Add(name=ref.name)(_projected(args, ref, space, width_rows, w,
+                                                           Builder(policy, weight_decay or 0.0)))
         else:
             y = type(layer).from_config(config)(x)
         tensors[ref.name] = y
@@ -101,24 +104,17 @@ def _folded_activation(y, ref, layer, policy):
     return keras.layers.Activation(name, name=f"{ref.name}_{name}")(y)
 
 
-def _projected(args, ref, space, widths, policy, weight_decay):
-    """The add's inputs, each identity input of another width projected to the main width."""
-    node = space.nodes[space.source["node_of"][ref.name]]
-    width_rows = space.width_rows()
-    rows_of_input = []
-    for name in ref.inputs:
-        rows_of_input.append(width_rows[space.source["node_of"][name]][0])
-    main_row = width_rows[node.src[0]][0]
-    target = widths[main_row] if main_row >= 0 else space.input_channels
+def _projected(args, ref, space, width_rows, widths, builder):
+    """The add's inputs, each identity input of another width projected to the main width by the
+    zoo's shortcut (1x1 conv + BN, float by the paper's rule)."""
+    node_of = space.source["node_of"]
+    width = lambda r: widths[r] if r >= 0 else space.input_channels  # noqa: E731
+    target = width(width_rows[space.nodes[node_of[ref.name]].src[0]][0])
     out = []
-    for k, (t, r) in enumerate(zip(args, rows_of_input)):
-        have = widths[r] if r >= 0 else space.input_channels
-        if have != target:
-            reg = keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
-            t = QuantConv2D(target, 1, use_bias=False, kernel_regularizer=reg,
-                            kernel_initializer=keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal"),
-                            kernel_quantizer=policy.kernel_quantizer("shortcut"), name=f"{ref.name}_proj{k}")(t)
-            t = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{ref.name}_proj{k}_bn")(t)
+    for k, (t, name) in enumerate(zip(args, ref.inputs)):
+        if width(width_rows[node_of[name]][0]) != target:
+            t = builder.conv(t, target, 1, 1, f"{ref.name}_proj{k}", role="shortcut")
+            t = builder.bn(t, f"{ref.name}_proj{k}_bn")
         out.append(t)
     return out
 
@@ -136,7 +132,7 @@ def inherit_weights(model, net, widths):
         for (offset, _), r in zip(placed, width_rows[node_index]):
             cols += list(range(offset, offset + (widths[r] if r >= 0 else space.input_channels)))
         cols = np.array(cols)
-        return np.concatenate([cols + s * total for s in range(spatial)]), len(cols)
+        return np.concatenate([cols + s * total for s in range(spatial)])
 
     for i, node in enumerate(space.nodes):
         layer_name = node.layer
@@ -149,7 +145,7 @@ def inherit_weights(model, net, widths):
                 target.alpha.assign(act.alpha)
             continue
         sn = net.layer_of_node(i)
-        cols, _ = columns(node.src[0])
+        cols = columns(node.src[0])
         target = model.get_layer(layer_name)
         if node.op == "conv":
             c_out, j = widths[node.row], int(index[node.row])

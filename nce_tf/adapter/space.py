@@ -68,12 +68,12 @@ def _area(shape):
 
 
 class _Builder:
-    def __init__(self, refs, frozen, search_first, lane):
+    def __init__(self, refs, frozen):
         self.refs = {r.name: r for r in refs}
         self.order = refs
-        self.frozen, self.search_first, self.lane = set(frozen), search_first, lane
+        self.frozen = set(frozen)
         self.nodes, self.node_of = [], {}  # node_of: layer name -> node index of its output
-        self.row_of_node = {}  # conv / fc node -> its own row key (before ties)
+        self.searchable = set()  # conv / fc nodes, each a row before the ties at adds
         self.consumers = {}
         for r in refs:
             for name in r.inputs:
@@ -126,7 +126,7 @@ def _build_nodes(b, output_name):
                          area=_area(ref.shape), padding=layer.padding.upper(), use_bn=fused_bn,
                          use_bias=bool(layer.use_bias), role="first" if reads_image else "body", layer=ref.name)
             if not depthwise:
-                b.row_of_node[node] = ref.name
+                b.searchable.add(node)
             x = node
             if fused_bn:
                 b.nodes[node].epsilon = float(bn_ref.layer.epsilon)
@@ -151,7 +151,7 @@ def _build_nodes(b, output_name):
             else:
                 node = b.add(name=ref.name, op="fc", src=src, use_bias=bool(layer.use_bias), use_bn=False,
                              layer=ref.name)
-                b.row_of_node[node] = ref.name
+                b.searchable.add(node)
                 b.node_of[ref.name] = b.activation_after(ref, node, layer.activation)
         elif kind in ("ReLU", "QuantActivation") or (kind == "Activation"
                                                       and _activation_name(layer.activation) in RELU_ACTIVATIONS):
@@ -202,7 +202,7 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     unknown = sorted(set(frozen) - names)
     if unknown:
         raise UsageError(f"Unknown layer in frozen. Received: frozen={unknown}. Allowed: the model's layer names.")
-    b = _Builder(refs, frozen, search_first, lane)
+    b = _Builder(refs, frozen)
     _build_nodes(b, output_name)
     for node in b.nodes:  # spatial sizes of the nodes added for folded activations
         if not node.area and node.src and node.op not in ("gap", "gmaxpool", "flatten", "fc", "dense"):
@@ -226,7 +226,7 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
         node.proj_area = node.area if any(f is None for f in fresh) else 0
     rows, row_index = [], {}
     for i, node in enumerate(b.nodes):
-        if i not in b.row_of_node or i in tie:
+        if i not in b.searchable or i in tie:
             continue
         layer = b.refs[node.layer].layer
         n = int(layer.filters if node.op == "conv" else layer.units)

@@ -72,21 +72,18 @@ def _folded(conv, bn):
     if quantized:
         g = integer_grid(conv)
         kernel = g.values()
-        step = np.broadcast_to(g.step, kernel.shape[-1:])
     else:
-        kernel, step = conv.kernel.numpy(), None
-    bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
-    depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
-    if depthwise:  # [k, k, C, 1] -> [k, k, 1, C]: the channel on the last axis, as for a conv
+        kernel = conv.kernel.numpy()
+    if isinstance(conv, keras.layers.DepthwiseConv2D):  # [k, k, C, 1] -> [k, k, 1, C]: channels last, as a conv's
         kernel = np.transpose(kernel, (0, 1, 3, 2))
+    step = np.broadcast_to(g.step, kernel.shape[-1:]) if quantized else None
+    bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
     if bn is not None:
         c = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
         kernel = kernel * c
         bias = (bias - bn.moving_mean.numpy()) * c + bn.beta.numpy()
     else:
         c = np.ones(kernel.shape[-1], "float32")
-    if quantized and depthwise:
-        step = np.broadcast_to(g.step, kernel.shape[-1:])
     axes = tuple(range(kernel.ndim - 1))
     if quantized:  # the same step on the int8 grid: int8 values are exactly the b-bit integers
         bound = 127.0 * step * np.abs(c)

@@ -20,8 +20,6 @@ variables read in-graph, so the compiled step does not change.
 Example:
 
 >>> import numpy as np
-
-from nce_tf.search.layers import SearchBatchNorm, SearchDense, SearchDepthwiseConv2D
 >>> from nce_tf.search.expansion import rows_to_expand
 >>> probs = np.full((2, 16), 0.0); probs[:, :8] = 1 / 8; probs[0, :8] = [.1] * 7 + [.3]
 >>> rows_to_expand(probs, np.array([8, 8]), threshold=0.25, k_max=16)
@@ -84,7 +82,7 @@ def expand(net, threshold, seed=0, step=0):
         The list of expanded rows.
     """
     k = net.num_candidates.numpy().copy()
-    rows = rows_to_expand(net.probs().numpy(), k, threshold, getattr(net, "k_caps", net.k_max))
+    rows = rows_to_expand(net.probs().numpy(), k, threshold, net.k_caps)
     if not rows:
         return []
     table = net.table_np
@@ -110,10 +108,7 @@ def expand(net, threshold, seed=0, step=0):
                 if getattr(layer, "bias", None) is not None:
                     _reset(layer.bias, np.s_[lo:hi], 0.0, slots(layer.bias))
             if getattr(layer, "use_bn", False):
-                for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
-                    _reset(var, np.s_[j, :], fill, slots(var))
-                for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
-                    _reset(var, np.s_[j, :], fill, [])
+                _fresh_bn(layer, np.s_[j, :], slots)
     expanded = set(rows)
     for layer, (segments, total, spatial) in net.consumers():
         for offset, carried in segments:
@@ -126,13 +121,18 @@ def expand(net, threshold, seed=0, step=0):
     return rows
 
 
+def _fresh_bn(layer, region, slots):
+    """BN parameters and statistics of ``region`` back to their initial values (gamma 1, beta 0, N(0, 1))."""
+    for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
+        _reset(var, region, fill, slots(var))
+    for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+        _reset(var, region, fill, [])
+
+
 def _reset_inputs(layer, lo, hi, total, spatial, rng, slots):
     """Fresh weights for input channels ``[lo, hi)`` of a consumer (see the module doc)."""
     if isinstance(layer, SearchBatchNorm):  # after a depthwise conv: a fresh BN on the new channels
-        for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
-            _reset(var, np.s_[lo:hi], fill, slots(var))
-        for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
-            _reset(var, np.s_[lo:hi], fill, [])
+        _fresh_bn(layer, np.s_[lo:hi], slots)
     elif isinstance(layer, SearchDense):  # rows s * total + c of a (flattened) input
         idx = np.concatenate([np.arange(lo, hi) + s * total for s in range(spatial)])
         _reinit(layer.kernel, np.s_[idx, :], layer.init_stddev, rng, slots(layer.kernel))

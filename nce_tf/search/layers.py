@@ -51,6 +51,26 @@ def add_leading(a, b):
     return pad(a, ca) + pad(b, cb)
 
 
+def global_moments(y, replica=None):
+    """Per-channel ``(mean, variance, count)`` of ``y`` over every axis but the last.
+
+    With a ``replica`` context of several replicas, over the GLOBAL batch: two all-reduces (the
+    sum, then the sum of squared deviations about the global mean: more exact in float32 than a
+    one-pass sum of squares), both differentiable, as Keras's synchronized BatchNormalization.
+    The variance is the biased one.
+    """
+    axes = list(range(len(y.shape) - 1))
+    sync = replica is not None and replica.num_replicas_in_sync > 1
+    total, count = tf.reduce_sum(y, axis=axes), tf.cast(tf.reduce_prod(tf.shape(y)[:-1]), y.dtype)
+    if sync:
+        total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM, [total, count])
+    mean = total / count
+    squares = tf.reduce_sum(tf.square(y - mean), axis=axes)
+    if sync:
+        squares = replica.all_reduce(tf.distribute.ReduceOp.SUM, squares)
+    return mean, squares / count, count
+
+
 def merge_candidates(y, widths, mix):
     """``sum_j h_j CWI_{C_j -> C*}(y[..., :C_j])`` for a pair of candidates sharing ``y``."""
     m = cwi_matrix(widths, tf.shape(y)[-1])
@@ -168,11 +188,7 @@ class SearchConv2D(keras.layers.Layer):
         Returns ``(y_hat, mean, variance)`` with the variance Bessel-corrected, as the fused
         op returns it for the running statistics.
         """
-        n = tf.cast(tf.reduce_prod(tf.shape(y)[:-1]), y.dtype)
-        total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM, [tf.reduce_sum(y, axis=[0, 1, 2]), n])
-        mean = total / count
-        squares = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(tf.square(y - mean), axis=[0, 1, 2]))
-        variance = squares / count
+        mean, variance, count = global_moments(y, replica)
         y_hat = (y - mean) * tf.math.rsqrt(variance + self.epsilon)
         return y_hat, mean, variance * count / tf.maximum(count - 1.0, 1.0)
 
@@ -327,19 +343,9 @@ class SearchBatchNorm(keras.layers.Layer):
 
     def call(self, x, training=False):
         c = tf.shape(x)[-1]
-        axes = list(range(len(x.shape) - 1))
         gamma, beta = self.gamma[:c], self.beta[:c]
         if training:
-            replica = tf.distribute.get_replica_context()
-            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), x.dtype)
-            total, count = tf.reduce_sum(x, axis=axes), n
-            if replica is not None and replica.num_replicas_in_sync > 1:
-                total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM, [total, n])
-            mean = total / count
-            squares = tf.reduce_sum(tf.square(x - mean), axis=axes)
-            if replica is not None and replica.num_replicas_in_sync > 1:
-                squares = replica.all_reduce(tf.distribute.ReduceOp.SUM, squares)
-            var = squares / count
+            mean, var, count = global_moments(x, tf.distribute.get_replica_context())
             pad = [[0, self.max_channels - c]]
             live = tf.pad(tf.ones([c]), pad)
             rate = (1.0 - self.momentum) * live

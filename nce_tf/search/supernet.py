@@ -244,14 +244,8 @@ class SuperNet(keras.Model):
         The layout is ``layout_offsets`` of the layer's input: conv, depthwise conv, BN, hidden
         dense layers and the classifier.
         """
-        out = []
-        for i, node in enumerate(self.space.nodes):
-            layer = {"conv": self._conv_layers.get(i), "dwconv": self._other_layers.get(i),
-                     "bn": self._other_layers.get(i), "fc": self._other_layers.get(i),
-                     "dense": self.dense}.get(node.op)
-            if layer is not None:
-                out.append((layer, self.layout_offsets(node.src[0])))
-        return out
+        return [(self.layer_of_node(i), self.layout_offsets(node.src[0]))
+                for i, node in enumerate(self.space.nodes) if node.op in ("conv", "dwconv", "bn", "fc", "dense")]
 
     def layer_of_node(self, index):
         """The search layer that computes node ``index`` of the space (``None`` for weightless ops)."""
@@ -262,13 +256,8 @@ class SuperNet(keras.Model):
 
     def producers(self, row):
         """The layers whose output width is row ``row`` (a conv and its tied shortcut, or a dense)."""
-        out = []
-        for i, n in enumerate(self.space.nodes):
-            if n.row == row and n.op == "conv":
-                out.append(self._conv_layers[i])
-            elif n.row == row and n.op == "fc":
-                out.append(self._other_layers[i])
-        return out
+        return [self.layer_of_node(i) for i, n in enumerate(self.space.nodes)
+                if n.row == row and n.op in ("conv", "fc")]
 
     @property
     def arch_variables(self):
