@@ -155,6 +155,16 @@ def test_derived_model_trains_with_the_trainer(tmp_path):
     card = nce_tf.export.run_export(str(tmp_path / "train"), parity_samples=64, calibration_samples=64,
                                     verbose=False)
     assert card["widths"] == metrics["widths"] and os.path.exists(tmp_path / "train" / "export" / "model_int8.tflite")
+    # config.json records the custom model's layers: the same model finds its finished run, another
+    # one (other widths) is refused before anything in the work directory changes.
+    assert run_training(cfg, model_fn=lambda **kw: nce_tf.derive_model(
+        net, policy=kw["policy"], weight_decay=kw["weight_decay"])) == metrics
+    other = [int(w) for w in net.table_np[:, 0]]  # every row at its narrowest candidate
+    before = open(tmp_path / "train" / "config.json").read()
+    with pytest.raises(UsageError, match=r"other settings \(layers="):
+        run_training(cfg, model_fn=lambda **kw: nce_tf.derive_model(
+            net, other, policy=kw["policy"], weight_decay=kw["weight_decay"]))
+    assert open(tmp_path / "train" / "config.json").read() == before
 
 
 def test_inherited_weights_give_the_supernet_forward_at_the_argmax():

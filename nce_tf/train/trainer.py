@@ -40,6 +40,17 @@ def _model_and_widths(config):
     return name, models.default_widths(name)
 
 
+def _width(layer):
+    """A layer's output width if it has one to choose (conv filters, dense units), else ``None``."""
+    return getattr(layer, "filters", None) or getattr(layer, "units", None)
+
+
+def layer_signature(model):
+    """What identifies a custom model's architecture across processes: each layer's class, and
+    width where it has one (auto-generated layer names differ from one process to the next)."""
+    return [[type(layer).__name__, _width(layer)] for layer in model.layers]
+
+
 def _steps_per_epoch(config, info):
     if config.steps_per_epoch:
         return config.steps_per_epoch
@@ -126,27 +137,19 @@ def run_training(config, strategy=None, model_fn=None):
     )
     info = source.info
     steps = _steps_per_epoch(config, info)
-    workdir = prepare_workdir(config.workdir)
-    settings = {**config.run_settings(), "resolved_model": model_name, "widths": widths}
-    config_path = os.path.join(workdir, "config.json")
-    metrics_path = os.path.join(workdir, "metrics.json")
-    resuming = check_settings(config_path, settings, config.overwrite, "training run")
-    if resuming and os.path.exists(metrics_path):
-        with open(metrics_path, encoding="utf-8") as f:
-            metrics = json.load(f)
-        print(f"nce-tf: this training run has finished already -> {metrics_path}", flush=True)
-        return metrics
-
     keras.utils.set_random_seed(config.seed)
     schedule = warmup_cosine(config.lr, config.epochs * steps, config.warmup_epochs * steps)
     # Model and optimizer live in the strategy scope and the optimizer is built before fit,
-    # so the checkpoint can restore its slots and step counter (tf_facts.md).
+    # so the checkpoint can restore its slots and step counter (tf_facts.md). They are built
+    # before the work directory is touched: a model_fn that fails leaves nothing behind, and a
+    # custom model's layer signature goes into config.json so a re-run with another model is refused.
     with strategy.scope():
         if model_fn is not None:
             model = model_fn(input_shape=info.image_shape, num_classes=info.num_classes, policy=config.policy(),
                              weight_decay=config.weight_decay)
-            widths = [int(layer.filters if hasattr(layer, "filters") else layer.units)
-                      for layer in model.layers if hasattr(layer, "filters") or hasattr(layer, "units")]
+            if not isinstance(model, keras.Model):
+                raise UsageError(f"model_fn must return a keras.Model. Received: {type(model).__name__}.")
+            widths = [int(_width(layer)) for layer in model.layers if _width(layer) is not None]
         else:
             model = models.build_model(
                 model_name, widths, policy=config.policy(), input_shape=info.image_shape,
@@ -156,6 +159,19 @@ def run_training(config, strategy=None, model_fn=None):
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         optimizer.build(model.trainable_variables)
+    workdir = prepare_workdir(config.workdir)
+    settings = {**config.run_settings(), "resolved_model": model_name, "widths": widths}
+    if model_fn is not None:
+        settings["layers"] = layer_signature(model)
+    config_path = os.path.join(workdir, "config.json")
+    metrics_path = os.path.join(workdir, "metrics.json")
+    resuming = check_settings(config_path, settings, config.overwrite, "training run")
+    if resuming and os.path.exists(metrics_path):
+        with open(metrics_path, encoding="utf-8") as f:
+            metrics = json.load(f)
+        print(f"nce-tf: this training run has finished already -> {metrics_path}", flush=True)
+        return metrics
+
     state = RunState(os.path.join(workdir, "backup"), model=model, optimizer=optimizer)
     start = state.restore()[0] if resuming else 0  # a bad checkpoint fails here, before any write
     if not resuming:
