@@ -24,8 +24,10 @@ What a distributed run means (the same for training and search):
   replica draws from the same mirrored ``SeedGenerator`` state), so a replica count does not
   change the search; expansion is decided eagerly between steps from the mirrored ``alpha``
   and applied to the mirrored variables, identically everywhere.
-- ``multi_worker``: every worker computes the same updates; give each worker its own
-  ``--workdir`` (each writes the full state; the chief's is the one to keep).  The strategy is
+- ``multi_worker``: every worker computes the same updates and writes the full state (so each
+  can resume on its own).  The tools keep the workers apart on a shared file system: the chief
+  (task ``chief``, or ``worker`` 0 when the cluster has no chief) writes ``--workdir``, worker i
+  writes ``--workdir/worker<i>/`` (:func:`worker_workdir`); the chief's is the one to keep.  The strategy is
   a ``MultiWorkerMirroredStrategy`` whose ``reduce`` also takes what Keras 3's ``fit`` passes it
   (a nest, a scalar with ``axis=0``), see ``_multi_worker_strategy``; ``tests/test_multi_worker.py``
   runs a two-worker search on 127.0.0.1.
@@ -79,6 +81,19 @@ def worker_count(tf_config):
                          'Expected {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", '
                          '"index": i}} with i a valid worker index.')
     return len(workers)
+
+
+def worker_workdir(workdir, strategy):
+    """Where this process writes: ``workdir``, or ``workdir/worker<i>`` for a non-chief worker of
+    ``multi_worker`` (two workers writing one checkpoint or ``arch.json`` would corrupt it)."""
+    if strategy != "multi_worker" or not workdir:
+        return workdir
+    tf_config = os.environ.get("TF_CONFIG", "")
+    worker_count(tf_config)
+    cfg = json.loads(tf_config)
+    task = cfg["task"]
+    chief = task["type"] == "chief" or (task["index"] == 0 and "chief" not in cfg["cluster"])
+    return workdir if chief else os.path.join(workdir, f"{task['type']}{task['index']}")
 
 
 def get_strategy(strategy="default", cpu_replicas=0):

@@ -55,6 +55,18 @@ def test_worker_count_of_a_good_tf_config():
     assert distribute.worker_count(json.dumps(cfg)) == 2
 
 
+@pytest.mark.parametrize("cluster, task, expected", [
+    ({"worker": ["h:1", "h:2"]}, {"type": "worker", "index": 0}, "runs/x"),
+    ({"worker": ["h:1", "h:2"]}, {"type": "worker", "index": 1}, "runs/x/worker1"),
+    ({"chief": ["h:0"], "worker": ["h:1"]}, {"type": "worker", "index": 0}, "runs/x/worker0"),
+    ({"chief": ["h:0"], "worker": ["h:1"]}, {"type": "chief", "index": 0}, "runs/x"),
+])
+def test_each_worker_writes_its_own_directory(cluster, task, expected, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+    assert distribute.worker_workdir("runs/x", "multi_worker") == expected
+    assert distribute.worker_workdir("runs/x", "mirrored") == "runs/x"
+
+
 def test_global_batch_must_split_over_the_replicas(strategies):
     with pytest.raises(UsageError, match="search_batch_size=33"):
         distribute.check_global_batch(strategies[1], 33, "search_batch_size")

@@ -1,11 +1,12 @@
-"""``--strategy=multi_worker``: two worker processes on 127.0.0.1 run one search together.
+"""``--strategy=multi_worker``: two worker processes on 127.0.0.1 run one search, or one training, together.
 
-Each worker is ``tools/search.py`` with its own ``TF_CONFIG`` (the same two-worker cluster on
-two free local ports, its own task index) and its own work directory, as the README says.  A
-third process runs the same search on one device: the two workers (one replica each, the
-global batch split between them) must write its ``arch.json``.  Every process is bounded by
-one deadline and killed in a ``finally``; a worker that fails stops the test at once (its
-peer would otherwise wait for it until the deadline).
+The workers run the same command line (``tools/search.py`` or ``tools/train.py``, one
+``--workdir``) with their own ``TF_CONFIG`` (the same two-worker cluster on two free local
+ports, their own task index); worker 0 writes the work directory, worker 1 its ``worker1/``.
+A third process runs the same command on one device: the two workers (one replica each, the
+global batch split between them) must write its ``arch.json`` / ``metrics.json``.  Every
+process is bounded by one deadline and killed in a ``finally``; a worker that fails stops the
+test at once (its peer would otherwise wait for it until the deadline).
 """
 
 import json
@@ -19,10 +20,11 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEARCH = os.path.join("tools", "search.py")
-TIMEOUT = 240  # seconds for all three processes together (measured: ~50 s on the loaded 2-core machine)
+TRAIN = os.path.join("tools", "train.py")
+TIMEOUT = 240  # seconds for all three processes together (measured: 30-50 s on the loaded 2-core machine)
 # Float, so the one-device run is comparable to 1e-5 (at W2A2 a summation order can flip a
 # quantization level); a low threshold and a large arch_lr, so layers expand in the one search epoch.
-ARGS = [SEARCH, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
+SEARCH_ARGS = [SEARCH, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
         "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--search_warmup_epochs=1", "--search_epochs=1",
         "--search_batch_size=16", "--search_steps_per_epoch=2", "--threshold=0.13", "--arch_lr=0.05", "--verbose=0"]
 
@@ -52,16 +54,20 @@ def _tail(path, n=25):
         return "".join(f.readlines()[-n:])
 
 
-def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
+def _run_cluster(tmp_path, args):
+    """Runs ``args`` as two workers (one shared ``--workdir``) and once on one device; returns
+    each run's work directory, after every process ended with status 0 within the deadline."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    runs = {f"worker{i}": ([f"--workdir={tmp_path / f'worker{i}'}", "--strategy=multi_worker"],
+    # One command line for both, as on a cluster with a shared file system: the chief (worker 0)
+    # writes the work directory, worker 1 its own worker1/ inside it.
+    runs = {f"worker{i}": ([f"--workdir={tmp_path / 'shared'}", "--strategy=multi_worker"],
                            {"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(2)}
     runs["single"] = ([f"--workdir={tmp_path / 'single'}", "--strategy=default"], None)
     procs, logs = {}, {}
     try:
-        for name, (args, tf_config) in runs.items():
+        for name, (extra, tf_config) in runs.items():
             logs[name] = open(tmp_path / f"{name}.log", "w", encoding="utf-8")
-            procs[name] = subprocess.Popen([sys.executable, *ARGS, *args], cwd=REPO, env=_env(tf_config),
+            procs[name] = subprocess.Popen([sys.executable, *args, *extra], cwd=REPO, env=_env(tf_config),
                                            stdout=logs[name], stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TIMEOUT
         while any(p.poll() is None for p in procs.values()) and time.monotonic() < deadline:
@@ -80,8 +86,13 @@ def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
     report = "\n".join(f"--- {name} (exit {codes[name]}):\n{_tail(tmp_path / f'{name}.log')}" for name in procs)
     assert not timed_out and all(code == 0 for code in codes.values()), \
         f"timed out after {TIMEOUT} s: {timed_out}\n{report}" if timed_out else report
+    return {"worker0": tmp_path / "shared", "worker1": tmp_path / "shared" / "worker1",
+            "single": tmp_path / "single"}
 
-    arch = {name: json.load(open(tmp_path / name / "arch.json", encoding="utf-8")) for name in procs}
+
+def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
+    dirs = _run_cluster(tmp_path, SEARCH_ARGS)
+    arch = {name: json.load(open(path / "arch.json", encoding="utf-8")) for name, path in dirs.items()}
     w0, w1, one = arch["worker0"], arch["worker1"], arch["single"]
     for key in ("widths", "macs", "params", "argmax_widths", "num_candidates", "final_probs"):
         assert w0[key] == w1[key], key  # the workers agree exactly (the same all-reduced updates)
@@ -91,11 +102,29 @@ def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
         assert w0[key] == one[key], key
     for p, q in zip(w0["final_probs"], one["final_probs"]):
         np.testing.assert_allclose(p, q, atol=1e-5)
-    records = [[json.loads(line) for line in open(tmp_path / name / "search_log.jsonl", encoding="utf-8")]
+    records = [[json.loads(line) for line in open(dirs[name] / "search_log.jsonl", encoding="utf-8")]
                for name in ("worker0", "single")]
     assert len(records[0]) == len(records[1]) == 2
     for r_w, r_1 in zip(*records):
         assert abs(r_w["loss"] - r_1["loss"]) < 1e-4 and r_w["expanded_rows"] == r_1["expanded_rows"]
     # Each worker checkpointed the whole state into its own work directory.
     for name in ("worker0", "worker1"):
-        assert os.path.exists(tmp_path / name / "search" / "checkpoints" / "checkpoint"), name
+        assert os.path.exists(dirs[name] / "search" / "checkpoints" / "checkpoint"), name
+
+
+# Training: float ResNet-8, 2 epochs of 2 global batches (synchronized BN across the workers).
+TRAIN_ARGS = [TRAIN, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
+              "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--epochs=2", "--warmup_epochs=0",
+              "--batch_size=16", "--steps_per_epoch=2", "--verbose=0"]
+
+
+def test_two_workers_on_localhost_train_the_one_device_model(tmp_path):
+    dirs = _run_cluster(tmp_path, TRAIN_ARGS)
+    metrics = {name: json.load(open(path / "metrics.json", encoding="utf-8")) for name, path in dirs.items()}
+    w0, w1, one = metrics["worker0"], metrics["worker1"], metrics["single"]
+    assert w0["replicas"] == w1["replicas"] == 2 and one["replicas"] == 1
+    for key in ("test_accuracy", "test_loss", "macs", "params"):
+        assert w0[key] == w1[key], key
+        np.testing.assert_allclose(w0[key], one[key], atol=1e-5, err_msg=key)
+    for name in ("worker0", "worker1"):
+        assert os.path.exists(dirs[name] / "backup" / "checkpoint"), name

@@ -11,7 +11,7 @@ import dataclasses
 
 from absl import flags
 
-from nce_tf import choices
+from nce_tf import choices, distribute
 from nce_tf.search.config import HELP as SEARCH_HELP
 from nce_tf.search.config import SearchConfig
 from nce_tf.train.config import DATASETS, DEFAULT_MODEL, TrainConfig
@@ -78,8 +78,15 @@ def _define(field, help_text, flag_values):
 
 
 def config_from_flags(flag_values=flags.FLAGS, cls=TrainConfig):
-    """A ``TrainConfig`` (or ``SearchConfig`` with ``cls``) holding the parsed flag values."""
-    return cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
+    """A ``TrainConfig`` (or ``SearchConfig`` with ``cls``) holding the parsed flag values.
+
+    Under ``--strategy=multi_worker`` a non-chief worker's ``workdir`` is its own sub-directory
+    (:func:`nce_tf.distribute.worker_workdir`), so one command line serves every worker.
+    """
+    config = cls(**{f.name: flag_values[f.name].value for f in dataclasses.fields(cls)})
+    if cls is TrainConfig:
+        config = dataclasses.replace(config, workdir=distribute.worker_workdir(config.workdir, config.strategy))
+    return config
 
 
 def search_config_from_flags(flag_values=flags.FLAGS):
