@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from nce_tf.errors import UsageError
 from nce_tf.export.grid import integer_grid
-from nce_tf.layers import QuantActivation
+from nce_tf.layers import QuantActivation, QuantConv2D
 
 
 def _consumers(model):
@@ -112,7 +112,8 @@ def build_graph(model, ranges):
             kernel, bias, bound = _folded(layer, bn)
             plan.append(("dwconv", layer, bn or layer, kernel, bias, bound, layer.input, layer.strides[0],
                          layer.padding.upper()))
-        elif isinstance(layer, keras.layers.Conv2D) and type(layer).__name__ in ("QuantConv2D", "Conv2D"):
+        # Exact types: a user's Conv2D subclass may compute something else in its call().
+        elif type(layer) in (QuantConv2D, keras.layers.Conv2D):
             bn = only(layer.output)
             bn = bn if isinstance(bn, keras.layers.BatchNormalization) else None
             kernel, bias, bound = _folded(layer, bn)
