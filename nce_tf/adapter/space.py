@@ -74,10 +74,10 @@ class _Builder:
         self.frozen = set(frozen)
         self.nodes, self.node_of = [], {}  # node_of: layer name -> node index of its output
         self.searchable = set()  # conv / fc nodes, each a row before the ties at adds
-        self.consumers = {}
+        self.consumers = {}  # layer name -> the refs reading its output, once per input slot
         for r in refs:
             for name in r.inputs:
-                self.consumers[name] = self.consumers.get(name, 0) + 1
+                self.consumers.setdefault(name, []).append(r)
 
     def add(self, **kw):
         self.nodes.append(Node(**kw))
@@ -87,8 +87,8 @@ class _Builder:
         return tuple(self.node_of[n] for n in ref.inputs)
 
     def only_consumer(self, name):
-        mine = [r for r in self.order if name in r.inputs]
-        return mine[0] if len(mine) == 1 and self.consumers.get(name) == 1 else None
+        mine = self.consumers.get(name, [])
+        return mine[0] if len(mine) == 1 else None
 
     def activation_after(self, ref, x, fn):
         """A node for an activation folded into a conv / dense layer's config."""
