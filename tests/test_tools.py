@@ -252,6 +252,53 @@ def _setup_bad_arch_for_count(d):
     _write(os.path.join(d, "arch.json"), "not json at all")
 
 
+def _save_user_model(path, input_shape=(32, 32, 3), middle=None):
+    """A small functional CNN saved as ``.keras``; ``middle`` builds one extra layer after the first conv."""
+    import keras
+
+    i = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(i)
+    if middle is not None:
+        x = middle()(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    keras.Model(i, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))).save(path)
+
+
+def _setup_user_model_h5(d):
+    _write(os.path.join(d, "model.h5"), b"not a keras archive")
+
+
+def _setup_user_model_not_zip(d):
+    _write(os.path.join(d, "bad.keras"), np.random.default_rng(3).bytes(500))
+
+
+def _setup_user_model_lambda(d):
+    import keras
+
+    # A Lambda layer holds Python bytecode: safe mode refuses to load it, so no code runs.
+    _save_user_model(os.path.join(d, "lambda.keras"), middle=lambda: keras.layers.Lambda(lambda t: t * 2.0))
+
+
+def _setup_user_model_unregistered(d):
+    import keras
+
+    class Doubler(keras.layers.Layer):  # not registered in the tool's process
+        def call(self, x):
+            return x * 2.0
+
+    _save_user_model(os.path.join(d, "custom.keras"), middle=Doubler)
+
+
+def _setup_user_model_16px(d):
+    _save_user_model(os.path.join(d, "small.keras"), input_shape=(16, 16, 3))
+
+
+def _setup_user_model_reshape(d):
+    import keras
+
+    _save_user_model(os.path.join(d, "reshape.keras"), middle=lambda: keras.layers.Reshape((32, 32, 8), name="flip"))
+
+
 # Options of a case: extra environment variables, and whether the tool may create NEW files
 # (a run that starts and then diverges); existing files must survive in every case.
 MIRRORED = ["--strategy=mirrored", "--cpu_replicas=2"]
@@ -353,6 +400,18 @@ BAD_CASES = [
     ("search-expand_every_steps-negative", SEARCH, ["--expand_every_steps=-1"], None, "expand_every_steps=-1"),
     ("search-warmup-negative", SEARCH, ["--search_warmup_epochs=-1"], None, "search_warmup_epochs=-1"),
     ("nce-search_epochs-0", NCE, ["--search_epochs=0"], None, "search_epochs=0"),
+    # Users' own models (--model=keras:PATH.keras).
+    ("train-user-model-missing", TRAIN, ["--model=keras:{d}/missing.keras"], None, "missing.keras"),
+    ("train-user-model-not-dot-keras", TRAIN, ["--model=keras:{d}/model.h5"], _setup_user_model_h5, "model.h5"),
+    ("count-user-model-not-zip", COUNT, ["--model=keras:{d}/bad.keras"], _setup_user_model_not_zip,
+     "not a .keras archive"),
+    ("train-user-model-lambda-refused", TRAIN, ["--model=keras:{d}/lambda.keras"], _setup_user_model_lambda,
+     "Cannot load the model file"),
+    ("search-user-model-unregistered-layer", SEARCH, ["--model=keras:{d}/custom.keras"],
+     _setup_user_model_unregistered, "Cannot load the model file"),
+    ("search-user-model-other-image-size", SEARCH, ["--model=keras:{d}/small.keras"], _setup_user_model_16px,
+     "(16, 16, 3)"),
+    ("nce-user-model-reshape", NCE, ["--model=keras:{d}/reshape.keras"], _setup_user_model_reshape, "'flip'"),
 ]
 
 

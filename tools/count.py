@@ -22,7 +22,8 @@ from absl import flags  # noqa: E402
 from nce_tf import choices, cli  # noqa: E402
 from nce_tf.models import zoo  # noqa: E402
 
-flags.DEFINE_string("model", "", "Zoo model: " + " | ".join(zoo.MODEL_NAMES) + " (or the model of --arch).")
+flags.DEFINE_string("model", "", "Zoo model: " + " | ".join(zoo.MODEL_NAMES)
+                    + ", or keras:PATH.keras (your own model; or the model of --arch).")
 flags.DEFINE_string("arch", "", "arch.json giving the per-layer widths.")
 flags.DEFINE_integer("w_bits", 32, "Weight bits of quantized layers (2..8, 32 = float).")
 flags.DEFINE_integer("a_bits", 32, "Activation bits (2..8, 32 = float).")
@@ -43,6 +44,7 @@ def main(argv):
 
     if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:
         cli.fail(f"Invalid num_classes. Received: num_classes={FLAGS.num_classes}. Allowed: 0 or >= 2.")
+    cli.load_tensorflow()  # quietly, before a keras:PATH model is loaded to read its widths
     if FLAGS.arch:
         a = arch_lib.load_arch(FLAGS.arch, expected_model=FLAGS.model or None)
         name, widths = a.model, a.widths
@@ -55,7 +57,6 @@ def main(argv):
         quantize_first=FLAGS.quantize_first, quantize_last=FLAGS.quantize_last,
         quantize_shortcut=FLAGS.quantize_shortcut,
     )
-    cli.load_tensorflow()
     from nce_tf import cost
 
     result = cost.count_arch(name, widths, policy=policy, num_classes=FLAGS.num_classes or None)

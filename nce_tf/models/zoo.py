@@ -21,7 +21,7 @@ import dataclasses
 import functools
 
 from nce_tf.errors import UsageError
-from nce_tf.models import resnet_cifar, resnet_imagenet, vgg_cifar
+from nce_tf.models import resnet_cifar, resnet_imagenet, user, vgg_cifar
 from nce_tf.models.policy import QuantPolicy
 
 MAX_EXPANSION = 2  # no layer may be wider than 2X its original width (the NCE cap)
@@ -75,10 +75,21 @@ MODEL_NAMES = tuple(MODELS)
 
 
 def get_spec(name):
-    """The :class:`ModelSpec` of ``name``, or a one-line error listing the names."""
+    """The :class:`ModelSpec` of ``name`` (a zoo name, or ``keras:PATH.keras`` for a user model:
+    :mod:`nce_tf.models.user`), or a one-line error listing the names."""
+    if user.is_user_model(name):
+        return _user_spec(name)
     if name not in MODELS:
-        raise UsageError(f"Unknown model. Received: model={name!r}. Allowed: {', '.join(MODEL_NAMES)}.")
+        raise UsageError(f"Unknown model. Received: model={name!r}. "
+                         f"Allowed: {', '.join(MODEL_NAMES)}, or keras:PATH.keras (your own model).")
     return MODELS[name]
+
+
+@functools.lru_cache(maxsize=16)
+def _user_spec(name):
+    # One spec per name and process: the file is loaded and adapted once, however many times
+    # the tools ask for its widths or build it.
+    return user.UserModelSpec(name)
 
 
 def default_widths(name):

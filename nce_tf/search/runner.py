@@ -37,7 +37,7 @@ from nce_tf.search.expansion import expand
 from nce_tf.search.space import build_space
 from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
-from nce_tf.train.config import DEFAULT_MODEL, prepare_workdir
+from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint, prepare_workdir
 from nce_tf.train.schedule import warmup_cosine
 from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
 from nce_tf.search.tensorboard import SearchTensorBoard
@@ -154,7 +154,8 @@ OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json", os.p
 
 def search_settings(tcfg, scfg):
     """The settings that define a search's result (saved in ``search_config.json``)."""
-    return {"model": tcfg.model or DEFAULT_MODEL, **tcfg.run_settings(), **scfg.to_dict()}
+    settings = {"model": tcfg.model or DEFAULT_MODEL, **tcfg.run_settings(), **scfg.to_dict()}
+    return {**settings, **model_fingerprint(settings["model"])}
 
 
 def check_resumable(workdir, tcfg, scfg):

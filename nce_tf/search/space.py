@@ -288,12 +288,15 @@ def build_space(model, *, lane=1, num_classes=None, input_shape=None):
     """The :class:`SearchSpace` of zoo model ``model``.
 
     Args:
-        model: a zoo name (``nce_tf.models.MODEL_NAMES``).
+        model: a zoo name (``nce_tf.models.MODEL_NAMES``) or ``keras:PATH.keras``
+            (:mod:`nce_tf.models.user`: the space :func:`nce_tf.adapt` makes of that model).
         lane: round candidate widths up to a multiple of this (1 = no rounding).
         num_classes: classifier width (default: the model's dataset).
         input_shape: ``(H, W, 3)`` with ``H == W`` (default: the model's dataset).
     """
     spec = zoo.get_spec(model)
+    if spec.kind == "user":
+        return spec.search_space(lane, num_classes, input_shape)
     input_shape = tuple(input_shape or spec.input_shape)
     if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] != 3:
         raise UsageError(f"The search needs square RGB inputs. Received: input_shape={input_shape}.")

@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf.models import QuantPolicy
+from nce_tf.models.user import keras_name
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.layers import (SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D,
@@ -110,7 +111,7 @@ class SuperNet(keras.Model):
 
     def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
                  weight_decay=0.0, seed=0, alpha_stddev=0.01, name=None):
-        super().__init__(name=name or f"{space.model}_supernet")
+        super().__init__(name=name or f"{keras_name(space.model)}_supernet")
         self.space, self.policy = space, policy or QuantPolicy()
         self.mode, self.tas_space = mode, tas_space
         table, k_init, self.k_max = search_table(space.rows, mode, tas_space)

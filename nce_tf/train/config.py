@@ -133,6 +133,14 @@ class TrainConfig:
 RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite")
 
 
+def model_fingerprint(model):
+    """``{"model_sha256": ...}`` for a ``keras:PATH`` model (its file is part of what defines a
+    run), ``{}`` for a zoo name."""
+    from nce_tf.models import user
+
+    return {"model_sha256": user.fingerprint(model)} if user.is_user_model(model) else {}
+
+
 def prepare_workdir(workdir):
     """Creates ``workdir`` if needed and checks it is writable; returns its absolute path."""
     path = os.path.abspath(workdir)

@@ -18,7 +18,7 @@ from nce_tf.train.config import DATASETS, DEFAULT_MODEL, TrainConfig
 
 HELP = {
     "workdir": "Work directory for checkpoints, logs and results (required; created if missing).",
-    "model": f"Zoo model name; default {DEFAULT_MODEL}, or the model of --arch.",
+    "model": f"Zoo model name, or keras:PATH.keras for your own functional / Sequential Keras model (adapted as nce_tf.adapt does); default {DEFAULT_MODEL}, or the model of --arch.",
     "arch": "arch.json whose per-layer widths define the network (e.g. from a search).",
     "dataset": f"Dataset: {' | '.join(DATASETS)}.",
     "tfds_data_dir": "TensorFlow Datasets data directory (cifar10, imagenet2012*); never downloads.",

@@ -27,7 +27,7 @@ from nce_tf import cost, data, distribute, models
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
-from nce_tf.train.config import DEFAULT_MODEL, prepare_workdir
+from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint, prepare_workdir
 from nce_tf.train.schedule import warmup_cosine
 
 
@@ -160,7 +160,8 @@ def run_training(config, strategy=None, model_fn=None):
                       metrics=["accuracy"])
         optimizer.build(model.trainable_variables)
     workdir = prepare_workdir(config.workdir)
-    settings = {**config.run_settings(), "resolved_model": model_name, "widths": widths}
+    settings = {**config.run_settings(), "resolved_model": model_name, "widths": widths,
+                **model_fingerprint(model_name)}
     if model_fn is not None:
         settings["layers"] = layer_signature(model)
     config_path = os.path.join(workdir, "config.json")

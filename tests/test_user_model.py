@@ -1,0 +1,99 @@
+"""``--model=keras:PATH.keras``: a user's own saved model through the tools, end to end.
+
+The references are independent of the tools: the widths and costs of the model as saved
+(``nce_tf.adapt`` in this process, ``count_model`` of the built graph), and the tools' own
+outputs against each other (``arch.json`` vs ``tools/count.py``, the trained net's metrics).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import nce_tf
+from nce_tf import models
+from nce_tf.cost import count_model
+from nce_tf.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+L = keras.layers
+SHORT = ["--flagfile=flags/quickstart.flags", "--synthetic_train_size=128", "--synthetic_test_size=64",
+         "--search_warmup_epochs=1", "--search_epochs=1", "--search_batch_size=16", "--search_steps_per_epoch=2",
+         "--epochs=1", "--warmup_epochs=0", "--batch_size=32", "--steps_per_epoch=2", "--verbose=0"]
+
+
+def edge_net(width=16):
+    """Depthwise-separable blocks with a residual add, BN, ReLU6: the shape of an edge backbone."""
+    i = keras.Input((32, 32, 3), name="image")
+    x = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(width, 3, padding="same", use_bias=False, name="stem")(i)))
+    for k in range(2):
+        y = L.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"dw{k}")(x)
+        y = L.ReLU(6.0)(L.BatchNormalization()(y))
+        y = L.BatchNormalization()(L.Conv2D(width, 1, use_bias=False, name=f"pw{k}")(y))
+        x = L.Add(name=f"add{k}")([x, y])
+    x = L.ReLU(6.0)(L.BatchNormalization()(L.Conv2D(2 * width, 3, strides=2, padding="same", use_bias=False,
+                                                    name="down")(x)))
+    return keras.Model(i, L.Dense(10, name="logits")(L.GlobalAveragePooling2D()(x)), name="edge")
+
+
+def _run(*args):
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("TF_CONFIG", None)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the tools keep TensorFlow's start-up chatter off stderr themselves
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_saved_model_searches_trains_counts_and_exports(tmp_path):
+    path = str(tmp_path / "edge.keras")
+    edge_net().save(path)
+    name = "keras:" + path
+    net = nce_tf.adapt(keras.saving.load_model(path, safe_mode=True))
+    assert models.default_widths(name) == [r.n for r in net.space.rows] == [16, 16, 16, 32]
+    # The user's model itself, at W2A2: its QAT rebuild costs what the saved graph costs.
+    qat = models.build_model(name, policy=models.QuantPolicy(w_bits=2, a_bits=2))
+    plain = count_model(keras.saving.load_model(path, safe_mode=True))
+    assert (count_model(qat).macs, count_model(qat).params) == (plain.macs, plain.params)
+
+    work = tmp_path / "run"
+    proc = _run(os.path.join("tools", "nce.py"), *SHORT, f"--model={name}", f"--workdir={work}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    arch = json.load(open(work / "arch.json"))
+    metrics = json.load(open(work / "metrics.json"))
+    assert arch["model"] == name and len(arch["widths"]) == 4
+    assert arch["widths"][0] == 16  # the conv reading the image is pinned
+    assert (metrics["macs"], metrics["params"]) == (arch["macs"], arch["params"])
+    assert metrics["original"]["macs"] == plain.macs and 0.0 <= metrics["test_accuracy"] <= 1.0
+    counted = _run(os.path.join("tools", "count.py"), f"--arch={work / 'arch.json'}", "--json")
+    assert counted.returncode == 0, counted.stderr
+    assert {k: json.loads(counted.stdout)[k] for k in ("macs", "params")} == {
+        "macs": arch["macs"], "params": arch["params"]}
+
+    exported = _run(os.path.join("tools", "export.py"), f"--workdir={work}", "--parity_samples=64",
+                    "--calibration_samples=64")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    card = json.load(open(work / "export" / "model_card.json"))
+    assert card["widths"] == arch["widths"] and os.path.getsize(work / "export" / "model_int8.tflite") > 0
+    assert card["parity"]["tflite_top1_agreement"] >= 0.9, card["parity"]
+
+    # Another model saved at the same path is another run: refused, and nothing is touched.
+    before = {p: open(work / p, "rb").read() for p in ("search_config.json", "arch.json", "metrics.json")}
+    edge_net(width=24).save(path)
+    again = _run(os.path.join("tools", "nce.py"), *SHORT, f"--model={name}", f"--workdir={work}")
+    assert again.returncode == 2 and "model_sha256" in again.stderr, again.stderr[-2000:]
+    assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert {p: open(work / p, "rb").read() for p in before} == before
+
+
+def test_widths_of_a_user_model_are_checked(tmp_path):
+    path = str(tmp_path / "edge.keras")
+    edge_net().save(path)
+    name = "keras:" + path
+    with pytest.raises(UsageError, match=r"'stem'.*Allowed: 16"):
+        models.build_model(name, [8, 16, 16, 32])
+    with pytest.raises(UsageError, match=r"Allowed: an integer in \[1, 64\]"):
+        models.build_model(name, [16, 16, 16, 65])
+    wide = models.build_model(name, [16, 32, 32, 64])
+    assert wide.get_layer("pw0").filters == 32 and wide.get_layer("down").filters == 64
