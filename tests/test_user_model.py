@@ -78,6 +78,12 @@ def test_a_saved_model_searches_trains_counts_and_exports(tmp_path):
     assert card["widths"] == arch["widths"] and os.path.getsize(work / "export" / "model_int8.tflite") > 0
     assert card["parity"]["tflite_top1_agreement"] >= 0.9, card["parity"]
 
+    charted = _run(os.path.join("tools", "analyze.py"), "channels", f"--workdir={work}")
+    assert charted.returncode == 0, charted.stderr[-2000:]
+    chart = json.load(open(work / "analysis" / "channels.json"))
+    assert [r["layer"] for r in chart["layers"]] == ["stem", "pw0", "pw1", "down"]
+    assert [r["derived"] for r in chart["layers"]] == arch["widths"]
+
     # Another model saved at the same path is another run: refused, and nothing is touched.
     before = {p: open(work / p, "rb").read() for p in ("search_config.json", "arch.json", "metrics.json")}
     edge_net(width=24).save(path)

@@ -79,10 +79,19 @@ def main(argv):
 
 def _settings_flags(workdir, **overrides):
     """The run's resolved settings (search_config.json) as command-line flags, with overrides."""
+    import dataclasses
+
+    from nce_tf.search.config import SearchConfig
+    from nce_tf.train.config import TrainConfig
+
     with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
         settings = {**json.load(f), **overrides}
+    # Only what is a flag: the record also holds derived keys (a user model's model_sha256).
+    flag_names = {f.name for cls in (TrainConfig, SearchConfig) for f in dataclasses.fields(cls)}
     args = []
     for key, value in settings.items():
+        if key not in flag_names:
+            continue
         if isinstance(value, bool):
             args.append(f"--{key}" if value else f"--no{key}")
         else:
@@ -175,7 +184,7 @@ def _stdev(workdir, out):
     from nce_tf import data
     from nce_tf.analysis import stdev
     from nce_tf.export.exporter import load_model
-    from nce_tf.train import TrainConfig
+    from nce_tf.train.config import TrainConfig
     from nce_tf.train.trainer import run_training
 
     with open(os.path.join(workdir, "train", "config.json"), encoding="utf-8") as f:

@@ -14,6 +14,7 @@ def run(arch_path, out_dir):
     """Writes ``channels.png``, ``channels.csv`` and ``channels.json`` from an ``arch.json``."""
     arch = arch_lib.load_arch(arch_path)
     from nce_tf.models import default_widths, width_names
+    from nce_tf.models.user import keras_name
 
     names, original, derived = width_names(arch.model), default_widths(arch.model), arch.widths
     rows = [{"layer": n, "original": o, "derived": d, "ratio": d / o} for n, o, d in zip(names, original, derived)]
@@ -31,7 +32,7 @@ def run(arch_path, out_dir):
     ax.bar(x + 0.2, derived, 0.4, label="derived (NCE)", color="#d9480f")
     ax.set_xticks(x, [n.removesuffix("_conv") for n in names], rotation=70, fontsize=7)
     ax.set_ylabel("output channels")
-    ax.set_title(f"{arch.model}: channels per layer, original vs derived")
+    ax.set_title(f"{keras_name(arch.model)}: channels per layer, original vs derived")
     ax.legend()
     plots.save(fig, os.path.join(out_dir, "channels.png"))
     return summary
