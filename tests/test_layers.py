@@ -108,16 +108,23 @@ def _train_small(strategy, bits):
         model = build_model("resnet8", [8, 8, 8, 16, 16, 32, 32], policy=QuantPolicy(w_bits=bits, a_bits=bits))
         model.compile(keras.optimizers.SGD(0.05, momentum=0.9),
                       keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    initial = [w.numpy() for w in model.trainable_weights]
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     model.fit(ds, epochs=2, verbose=0, shuffle=False)
-    return [w.numpy() for w in model.weights]
+    return ([w.numpy() for w in model.trainable_weights], [w.numpy() for w in model.non_trainable_weights],
+            initial)
+
+
+def _flat(arrays):
+    return np.concatenate([a.ravel() for a in arrays])
 
 
 # Float training agrees to float32 round-off.  With 2-bit weights and activations the summation
 # order of two replicas can move a value across a rounding boundary (a PACT level, a SAWB bin),
 # which then changes that element's forward value by a whole step; measured here: usually up to
-# 5e-5 in the weights after 4 steps, once 7.7e-3 on three elements of one BN (a flip), so the
-# W2A2 case holds every weight's mean difference and the share of elements that moved.
+# 5e-5 in the weights after 4 steps, once 7.7e-3 on three elements of one BN (a flip), once 40% of
+# one 32-channel BN vector off by more than 1e-3 (a flip that spread through that layer), so the
+# W2A2 case holds the whole network's mean difference and the share of its elements that moved.
 @pytest.fixture(scope="module")
 def strategies():
     # One MirroredStrategy for the whole session, from nce_tf.distribute's cache: two in one
@@ -131,10 +138,14 @@ def strategies():
 
 @pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
 def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol, strategies):
-    single = _train_small(strategies[0], bits)
-    mirrored = _train_small(strategies[1], bits)
-    for a, b in zip(single, mirrored):
-        if bits == 32:
+    (w_1, stats_1, initial), (w_2, stats_2, _) = _train_small(strategies[0], bits), _train_small(strategies[1], bits)
+    if bits == 32:
+        for a, b in zip(w_1 + stats_1, w_2 + stats_2):
             np.testing.assert_allclose(a, b, atol=atol, rtol=1e-4)
-        else:  # a flipped level moves single elements by a step (7.7e-3 seen once): hold the mean
-            assert np.mean(np.abs(a - b)) < atol and np.mean(np.abs(a - b) > 1e-3) < 0.25
+    else:
+        # Flips spread within a layer, so the whole network is held: the two runs' weights differ
+        # by under a tenth of how far training moved them (measured: 9e-7; a learning rate off by
+        # x1.2, x0.5, x2 gives 0.24, 0.50, 0.94), and the BN statistics agree on average.
+        moved = np.linalg.norm(_flat(w_1) - _flat(initial))
+        assert np.linalg.norm(_flat(w_1) - _flat(w_2)) < 0.1 * moved
+        assert np.mean(np.abs(_flat(stats_1) - _flat(stats_2))) < atol
