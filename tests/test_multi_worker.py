@@ -124,7 +124,11 @@ def test_two_workers_on_localhost_train_the_one_device_model(tmp_path):
     w0, w1, one = metrics["worker0"], metrics["worker1"], metrics["single"]
     assert w0["replicas"] == w1["replicas"] == 2 and one["replicas"] == 1
     for key in ("test_accuracy", "test_loss", "macs", "params"):
-        assert w0[key] == w1[key], key
-        np.testing.assert_allclose(w0[key], one[key], atol=1e-5, err_msg=key)
+        assert w0[key] == w1[key], key  # the workers agree exactly (the same all-reduced updates)
+    assert (w0["macs"], w0["params"]) == (one["macs"], one["params"])
+    # ... and with one device up to float32 round-off (a near-tied logit may flip one of the 64
+    # test images' class; measured: equal).
+    assert abs(w0["test_loss"] - one["test_loss"]) < 1e-4
+    assert abs(w0["test_accuracy"] - one["test_accuracy"]) <= 1 / 64 + 1e-9
     for name in ("worker0", "worker1"):
         assert os.path.exists(dirs[name] / "backup" / "checkpoint"), name
