@@ -133,7 +133,7 @@ def _search_configs(workdir, strategy):
     tcfg = TrainConfig(workdir=str(workdir), model="resnet8", w_bits=32, a_bits=32, synthetic_train_size=256,
                        synthetic_test_size=64, seed=0, verbose=0, strategy=strategy,
                        cpu_replicas=2 if strategy == "mirrored" else 0)
-    scfg = SearchConfig(search_warmup_epochs=1, search_epochs=2, search_batch_size=32, search_steps_per_epoch=3,
+    scfg = SearchConfig(search_warmup_epochs=0, search_epochs=2, search_batch_size=32, search_steps_per_epoch=3,
                         threshold=0.13, arch_lr=0.05)
     return tcfg, scfg
 
