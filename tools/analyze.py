@@ -33,8 +33,12 @@ flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 =
 flags.DEFINE_integer("samples", 256, "stdev: test images the statistics are taken over.")
 flags.DEFINE_list("budgets", ["0.75", "1.0", "1.5"], "tradeoff: FLOPs ratios of the runs.")
 flags.DEFINE_integer("search_epochs", 0, "tradeoff / kendall: search epochs of each run (0 = the schedule's).")
+DEMO = {"search_warmup_epochs": 1, "search_epochs": 2, "search_steps_per_epoch": 8,
+        "epochs": 4, "warmup_epochs": 0, "steps_per_epoch": 16}
 flags.DEFINE_enum("schedule", "demo", ["demo", "run"],
-                  "tradeoff / kendall: 'demo' = 1 + 3 search epochs and 2 training epochs of 8 steps each, minutes "
+                  f"tradeoff / kendall: 'demo' = {DEMO['search_warmup_epochs']} + {DEMO['search_epochs']} search "
+                  f"epochs of {DEMO['search_steps_per_epoch']} steps and {DEMO['epochs']} training epochs of "
+                  f"{DEMO['steps_per_epoch']} steps, minutes "
                   "in all on 2 CPU cores (a demonstration of the method); 'run' = the run's own schedule (one whole "
                   "pipeline per point). --epochs / --search_epochs override either.")
 flags.DEFINE_integer("jobs", 2, "tradeoff / kendall: runs at a time (each is its own process).")
@@ -121,10 +125,6 @@ def _run_all(jobs):
         errors = [e for e in pool.map(lambda job: _tool(job[1], job[2]), jobs) if e]
     if errors:
         cli.fail(errors[0])
-
-
-DEMO = {"search_warmup_epochs": 1, "search_epochs": 2, "search_steps_per_epoch": 8,
-        "epochs": 4, "warmup_epochs": 0, "steps_per_epoch": 16}
 
 
 def _short(workdir):

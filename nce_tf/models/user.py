@@ -78,7 +78,7 @@ def _load_failure(error):
     unknown = re.search(r"Could not locate (class|function) '([^']+)'", text)
     if unknown:
         return f"unknown {unknown.group(1)} {unknown.group(2)!r}: the tools know Keras' and nce-tf's layers only"
-    if "Lambda" in text and "safe" in text.lower() or "arbitrary code" in text:
+    if "arbitrary code" in text or ("Lambda" in text and "safe" in text.lower()):
         return "it holds Python code (a Lambda layer), which safe mode never runs"
     return (text[:160] + "...") if len(text) > 160 else (text or type(error).__name__)
 
@@ -107,14 +107,17 @@ class UserModelSpec:
         except Exception as e:  # noqa: BLE001  any failure to load is the file's: one line, no traceback
             raise UsageError(f"Cannot load the model file ({_load_failure(e)}). Received: model={self.name!r}.") from None
 
-    @functools.cached_property
-    def _space(self):
+    def _build_space(self, lane=1):
         from nce_tf.adapter.graph import read_graph
         from nce_tf.adapter.space import build_adapted_space
 
         refs = read_graph(self.model)
         return build_adapted_space(refs, num_classes=int(refs[-1].shape[-1]), input_shape=refs[0].shape,
-                                   name=self.name)
+                                   name=self.name, lane=lane)
+
+    @functools.cached_property
+    def _space(self):
+        return self._build_space()
 
     @property
     def input_shape(self):
@@ -141,15 +144,8 @@ class UserModelSpec:
 
     def search_space(self, lane=1, num_classes=None, input_shape=None):
         """The adapted search space (candidates rounded to ``lane``), checked against the data."""
-        from nce_tf.adapter.graph import read_graph
-        from nce_tf.adapter.space import build_adapted_space
-
         self.check_data(input_shape, num_classes)
-        if lane == 1:
-            return self._space
-        refs = read_graph(self.model)
-        return build_adapted_space(refs, num_classes=self.num_classes, input_shape=self.input_shape,
-                                   name=self.name, lane=lane)
+        return self._space if lane == 1 else self._build_space(lane)
 
     def builder(self, widths, input_shape, num_classes, policy, weight_decay, name):
         from nce_tf.adapter.derive import build_derived

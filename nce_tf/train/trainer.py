@@ -149,7 +149,7 @@ def run_training(config, strategy=None, model_fn=None):
                              weight_decay=config.weight_decay)
             if not isinstance(model, keras.Model):
                 raise UsageError(f"model_fn must return a keras.Model. Received: {type(model).__name__}.")
-            widths = [int(_width(layer)) for layer in model.layers if _width(layer) is not None]
+            widths = [int(w) for _, w in layer_signature(model) if w is not None]
         else:
             model = models.build_model(
                 model_name, widths, policy=config.policy(), input_shape=info.image_shape,
