@@ -72,12 +72,16 @@ def test_analyze_tool_without_a_search(tmp_path):
 def test_kendall_scores_from_recorded_gradients(tmp_path):
     from nce_tf.analysis import kendall
 
-    # Layer 0: every epoch the most negative gradient is on the widest candidate (score 1);
+    # CE part. Layer 0: every epoch the most negative gradient is on the widest candidate (score 1);
     # layer 1: the reverse (score -1).  A second run: layer 0 with one swap (tau 4/6), layer 1 flat (0).
+    # The cost part is monotone (it always wants wider: its own score is +1) and larger than the CE
+    # part: the scores must not see it.
+    cost = [[0.0, -1.0, -2.0, -3.0], [0.0, -1.0, -2.0, -3.0]]
+
     def log(path, rows):
         with open(path, "w", encoding="utf-8") as f:
             for epoch in range(3):
-                f.write(json.dumps({"epoch": epoch + 1, "alpha_grad": rows}) + "\n")
+                f.write(json.dumps({"epoch": epoch + 1, "alpha_grad_ce": rows, "alpha_grad_cost": cost}) + "\n")
         return str(path)
 
     quant = log(tmp_path / "q.jsonl", [[0.3, 0.2, 0.1, -0.4], [-0.4, 0.1, 0.2, 0.3]])
@@ -85,6 +89,7 @@ def test_kendall_scores_from_recorded_gradients(tmp_path):
     summary = kendall.run({"W2A2": quant, "W32A32": flt}, str(tmp_path))
     assert summary["scores"]["W2A2"] == pytest.approx([1.0, -1.0])
     assert summary["scores"]["W32A32"] == pytest.approx([4 / 6, 0.0])
+    assert summary["cost_scores"]["W2A2"] == pytest.approx([1.0, 1.0])
     assert os.path.getsize(tmp_path / "kendall.png") > 1000
 
 

@@ -172,7 +172,7 @@ def _kendall(workdir, out):
         logs[label] = os.path.join(run_dir, "search_log.jsonl")
     _run_all(jobs)
     summary = kendall.run(logs, out)
-    print("nce-tf: mean Kendall score " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
+    print("nce-tf: mean Kendall score of the cross-entropy's alpha gradient " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
           + f" -> {out}/kendall.png", flush=True)
 
 

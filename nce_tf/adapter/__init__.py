@@ -38,7 +38,7 @@ from nce_tf.errors import UsageError
 
 def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=False, lane=1, mode="nce",
           tas_space="1x8", flops_ratio=1.0, params_ratio=1.0, tolerance=0.05, lambda_flops=2.0,
-          lambda_params=2.0, weight_decay=5e-4, seed=0):
+          lambda_params=2.0, weight_decay=5e-4, seed=0, tolerance_above=0.06, width_ratios="nce"):
     """A searchable super-network of ``model`` (a :class:`~nce_tf.search.SuperNet`).
 
     Args:
@@ -50,8 +50,10 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
         search_first: also search the width of the conv(s) reading the image (pinned by default).
         lane: round candidate widths up to a multiple of this (MAC-array lanes).
         mode, tas_space: as for the zoo search (``nce`` expands; ``tas`` is a fixed space).
-        flops_ratio, params_ratio, tolerance, lambda_flops, lambda_params: the cost budget,
-            relative to ``model``'s own MACs and PARAMs (:class:`~nce_tf.search.Budget`).
+        flops_ratio, params_ratio, tolerance, lambda_flops, lambda_params, tolerance_above: the
+            cost budget, relative to ``model``'s own MACs and PARAMs (:class:`~nce_tf.search.Budget`).
+        width_ratios: the width grid up to 1X (``nce``, ``tas`` or a ratio list;
+            :mod:`nce_tf.search.candidates`).
         weight_decay: coupled L2 of the super-net's kernels.
         seed: initialisation and Gumbel sampling seed.
 
@@ -72,9 +74,9 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
                                 frozen=frozen, search_first=search_first, lane=lane)
     policy = policy or QuantPolicy(w_bits=w_bits, a_bits=a_bits)
     budget = Budget(space.exact_cost(space.default_widths()), flops_ratio, params_ratio, tolerance,
-                    lambda_flops, lambda_params)
+                    lambda_flops, lambda_params, tolerance_above)
     return SuperNet(space, policy, mode=mode, tas_space=tas_space, budget=budget, weight_decay=weight_decay,
-                    seed=seed)
+                    seed=seed, width_ratios=width_ratios)
 
 
 def derive_model(net, widths=None, *, inherit=False, policy=None, weight_decay=None, name=None):

@@ -260,6 +260,6 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     if not any(not r.frozen for r in rows):
         raise UsageError(f"adapt() found nothing to search in {name!r}: every conv and dense layer is pinned. "
                          "Received: frozen=" + str(sorted(b.frozen)))
-    return SearchSpace(name, rows, b.nodes, num_classes, input_shape,
+    return SearchSpace(name, rows, b.nodes, num_classes, input_shape, lane=lane,
                        source={"layer_row": {b.nodes[i].layer: r for i, r in row_index.items()},
                                "node_of": dict(b.node_of), "refs": refs})

@@ -2,10 +2,14 @@
 and with and without expansion.
 
 A search records, per epoch, the mean gradient of the architecture loss with respect to every
-layer's live alpha entries (``alpha_grad`` in ``search_log.jsonl``).  For a layer, the Kendall
-score is the mean over epochs of Kendall's tau between the candidate widths and the negative
-gradient (:func:`nce_tf.analysis.metrics.preference_score`): +1 when the gradient always ranks
-wider candidates as more wanted.  The paper's observation: quantization during the search raises
+layer's live alpha entries, in two parts (``search_log.jsonl``): the cross-entropy's
+(``alpha_grad_ce``) and the cost constraint's (``alpha_grad_cost``).  The score reads the
+cross-entropy's part alone: the cost part is monotone in width by construction (``d E[F] / d
+alpha_j`` grows with ``C_j``), so a score of the sum is +-1 whenever the constraint is active,
+with or without quantization.  For a layer, the Kendall score is the mean over epochs of
+Kendall's tau between the candidate widths and the negative CE gradient
+(:func:`nce_tf.analysis.metrics.kendall_tau`): +1 when the cross-entropy always ranks wider
+candidates as more wanted, -1 when it always prefers narrower ones.  The paper's observation: quantization during the search raises
 the score (quantization errors make the loss prefer more channels), and NCE's expansion raises it
 further.
 """
@@ -24,16 +28,17 @@ def read_log(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def layer_scores(log):
-    """Per layer, the preference score over the search epochs that recorded gradients."""
-    epochs = [r for r in log if r.get("alpha_grad")]
+def layer_scores(log, part="ce"):
+    """Per layer, the preference score of one gradient part (``ce`` or ``cost``) over the search epochs."""
+    key = f"alpha_grad_{part}"
+    epochs = [r for r in log if r.get(key)]
     if not epochs:
         return []
     scores = []
-    for row in range(len(epochs[0]["alpha_grad"])):
+    for row in range(len(epochs[0][key])):
         per_epoch = []
         for r in epochs:
-            g = np.asarray(r["alpha_grad"][row], "float64")
+            g = np.asarray(r[key][row], "float64")
             if np.any(g):
                 per_epoch.append(metrics.kendall_tau(np.arange(len(g)), -g))
         scores.append(float(np.mean(per_epoch)) if per_epoch else 0.0)
@@ -50,17 +55,19 @@ def run(logs_by_label, out_dir, layer=None):
         writer.writerow(["layer", *scores])
         for row in range(n):
             writer.writerow([row, *[s[row] if row < len(s) else "" for s in scores.values()]])
-    summary = {"scores": scores, "mean": {k: float(np.mean(v)) if v else None for k, v in scores.items()}}
+    cost = {label: layer_scores(log, "cost") for label, log in logs.items()}
+    summary = {"scores": scores, "mean": {k: float(np.mean(v)) if v else None for k, v in scores.items()},
+               "cost_scores": cost, "part": "cross-entropy"}
     with open(os.path.join(out_dir, "kendall.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     first = next(iter(logs.values()))
     layer = (n // 2) if layer is None else layer
     fig, (ax1, ax2) = plots.figure(9.0, 7.0, rows=2, sharex=False)
-    grads = [r["alpha_grad"][layer] for r in first if r.get("alpha_grad")]
+    grads = [r["alpha_grad_ce"][layer] for r in first if r.get("alpha_grad_ce")]
     width = max((len(g) for g in grads), default=0)
     for j in range(width):
         ax1.plot([g[j] if j < len(g) else np.nan for g in grads], label=f"candidate {j + 1}")
-    ax1.set_title(f"alpha gradients of layer {layer} ({next(iter(logs))}), per search epoch")
+    ax1.set_title(f"cross-entropy gradients of layer {layer}'s alpha ({next(iter(logs))}), per search epoch")
     ax1.set_xlabel("search epoch")
     ax1.legend(fontsize=6, ncol=4)
     for i, (label, s) in enumerate(scores.items()):

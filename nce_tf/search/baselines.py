@@ -1,10 +1,12 @@
 """The paper's comparison points that need no search: random widths and WRPN's uniform widening.
 
-- ``random``: every row takes a width drawn uniformly from its 16 candidates (``j n / 8``, up
-  to 2X); draws are repeated (seeded) until the exact cost lies inside the budget's dead band
-  ``[R - t, R]`` for MACs and PARAMs (the same band the search must land in).
+- ``random``: every row takes a width drawn uniformly from its candidates (the search's grid up
+  to 2X: ``j n / 8`` by default); draws are repeated (seeded) until the exact cost meets the
+  budget's limits (``Budget.limits``: the MACs band, the PARAMs ceiling; the limits a search's
+  result must meet).
 - ``wrpn``: one width multiplier ``m`` for every row (``round(m n)``, at least 1); the largest
-  ``m`` in ``[1/8, 2]`` whose exact cost stays within the budget (bisection; cost grows with ``m``).
+  ``m`` in ``[1/8, 2]`` whose exact cost stays under the budget's upper limits (bisection; cost
+  grows with ``m``).
 
 Both raise a one-line :class:`UsageError` when the budget cannot be met.
 
@@ -24,16 +26,25 @@ from nce_tf.errors import UsageError
 
 
 def _fits(budget, macs, params):
-    (t_f, t_p) = budget.targets
-    return macs <= t_f and (budget.params_ratio == 0 or params <= t_p)
+    (_, f_hi), (_, p_hi) = budget.limits()
+    return macs <= f_hi and params <= p_hi
 
 
-def random_widths(space, budget, seed=0, max_draws=200_000):
-    """Random per-row widths from the NCE grid whose exact cost is inside the budget band."""
+def random_widths(space, budget, seed=0, max_draws=200_000, table=None, k_caps=None):
+    """Random per-row widths from a candidate table whose exact cost meets the budget's limits.
+
+    ``table`` / ``k_caps``: the search's candidates and how many of each row may be drawn
+    (default: the space's NCE grid, every distinct width up to 2X).
+    """
     rng = np.random.default_rng(seed)
-    table = space.candidates
+    if table is None:
+        from nce_tf.search.candidates import search_table
+
+        table, _, k_caps = search_table(space, "nce")
+    caps = np.asarray(k_caps)
+    rows = np.arange(len(table))
     for _ in range(max_draws):
-        widths = [int(w) for w in table[np.arange(len(table)), rng.integers(0, table.shape[1], len(table))]]
+        widths = [int(w) for w in table[rows, (rng.random(len(table)) * caps).astype(int)]]
         if budget.within(*space.exact_cost(widths)):
             return widths
     raise UsageError(

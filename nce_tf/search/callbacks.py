@@ -3,7 +3,8 @@
 ``tools/search.py`` uses the same logic; these let a search run in your own training code on
 your own ``tf.data`` datasets:
 
-- :class:`TauSchedule`: TAS's per-epoch Gumbel temperature, cosine from ``tau_max`` to ``tau_min``;
+- :class:`TauSchedule`: TAS's per-epoch Gumbel temperature, cosine from ``tau_max`` to ``tau_min``
+  over the search epochs (``tau_max`` during a warm-up);
 - :class:`ChannelExpansion`: NCE's expansion check after every epoch (and every N steps).
 
 Example::
@@ -28,25 +29,36 @@ import keras
 from nce_tf.search.expansion import expand
 
 
-def tau_at(epoch, total, tau_max=5.0, tau_min=0.1):
-    """TAS's per-epoch temperature: cosine from ``tau_max`` (epoch 0) to ``tau_min`` (the end)."""
-    return tau_min + (tau_max - tau_min) * (1 + math.cos(math.pi * epoch / max(total, 1))) / 2
+def tau_at(epoch, total, tau_max=5.0, tau_min=0.1, first=0):
+    """TAS's per-epoch temperature: cosine from ``tau_max`` (epoch ``first``) towards ``tau_min``.
+
+    ``total`` is the number of epochs the cosine spans (the search epochs) and ``first`` the first
+    of them (the warm-up length): epochs before it keep ``tau_max``.  The paper's 200 + 600
+    schedule thus starts its search at tau 5, not at the 4.28 a cosine over all 800 epochs gives.
+
+    >>> tau_at(5, 10, first=5), round(tau_at(5, 15), 2)
+    (5.0, 3.78)
+    """
+    e = max(epoch - first, 0)
+    return tau_min + (tau_max - tau_min) * (1 + math.cos(math.pi * e / max(total, 1))) / 2
 
 
 class TauSchedule(keras.callbacks.Callback):
     """Sets the super-net's Gumbel temperature at the start of every epoch.
 
     Args:
-        total_epochs: epochs of the whole schedule (warm-up included).
-        tau_max, tau_min: temperatures at the first and at the last epoch.
+        total_epochs: search epochs the cosine spans.
+        tau_max, tau_min: temperatures at the first search epoch and approached at the last.
+        first_epoch: the first search epoch (the warm-up's length; ``tau_max`` before it).
     """
 
-    def __init__(self, total_epochs, tau_max=5.0, tau_min=0.1):
+    def __init__(self, total_epochs, tau_max=5.0, tau_min=0.1, first_epoch=0):
         super().__init__()
         self.total_epochs, self.tau_max, self.tau_min = int(total_epochs), float(tau_max), float(tau_min)
+        self.first_epoch = int(first_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.tau.assign(tau_at(epoch, self.total_epochs, self.tau_max, self.tau_min))
+        self.model.tau.assign(tau_at(epoch, self.total_epochs, self.tau_max, self.tau_min, self.first_epoch))
 
 
 class ChannelExpansion(keras.callbacks.Callback):

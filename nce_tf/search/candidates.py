@@ -1,63 +1,129 @@
-"""Candidate widths of a searchable layer (NCE, reading A of the design notes).
+"""Candidate widths of a searchable layer: the width grid and the tables of each search mode.
 
-A layer of original width ``n`` has candidates ``C_j = round(j * n / 8)``, ``j = 1..K``:
-the search starts with ``K = 8`` (``C_8 = n``, TAS's 1X space with NCE's grid) and each
-expansion appends one, up to ``K = 16`` (``C_16 = 2n``, the 2X cap).  With a lane width
-``L > 1`` (MAC arrays that process channels in groups of 8 or 16) every candidate is
-rounded up to a multiple of ``L`` (never above ``2n`` rounded up); rounding can make
-neighbouring candidates equal, which is harmless: they share filters.
+A layer of original width ``n`` starts with the candidates of a **width grid** of ratios up to
+1X, ``C = r n`` for ``r`` in the grid:
+
+- ``nce`` (default, reading A of the design notes): ``r = j / 8``, ``j = 1..8``, rounded half up;
+- ``tas``: TAS's published grid ``0.3, 0.4, ..., 1.0``, truncated as TAS's code does
+  (``int(r n)``: n = 16 gives 4, 6, 8, 9, 11, 12, 14, 16);
+- any list of ratios in ``(0, 1]`` ending at 1 (``"0.25,0.5,0.75,1"``), rounded half up.
+
+NCE's expansion then appends ``(1 + i / 8) n``, ``i = 1..8``, one per expansion, up to 2X.  With a
+lane width ``L > 1`` (MAC arrays that process channels in groups of 8 or 16) every width is
+rounded up to a multiple of ``L``.  A row's candidates are always **distinct** widths: rounding
+that makes two equal keeps one, so the widest width's probability is one entry (the one the
+threshold sees) and every expansion adds channels.  A row has at most 16 candidates (``alpha``
+is ``[L, 16]``); the table pads each row with its widest width, never live.
 
 Example:
 
->>> from nce_tf.search.candidates import candidate_widths
+>>> from nce_tf.search.candidates import candidate_widths, row_grid
 >>> candidate_widths(16)
 [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32]
->>> candidate_widths(16, lane=8)[:8]
-[8, 8, 8, 8, 16, 16, 16, 16]
+>>> row_grid(16, lane=8)         # (candidates, live at the start, most live after expansion)
+([8, 16, 24, 32], 2, 4)
+>>> row_grid(16, ratios="tas")[0][:8]
+[4, 6, 8, 9, 11, 12, 14, 16]
 """
 
 from nce_tf.errors import UsageError
 
 BASE_CANDIDATES = 8
 MAX_CANDIDATES = 16
+GRIDS = {"nce": tuple(j / 8 for j in range(1, 9)), "tas": tuple(j / 10 for j in range(3, 11))}
+EXPANSION = tuple(1 + i / 8 for i in range(1, 9))
 
 
-def candidate_widths(n, lane=1, max_candidates=MAX_CANDIDATES):
-    """All ``max_candidates`` widths of a layer of original width ``n`` (index j-1 -> C_j)."""
+def parse_ratios(ratios="nce"):
+    """``(ratios, truncate)`` of a grid given by name or as a comma list; one-line error otherwise."""
+    if isinstance(ratios, str) and ratios.strip() in GRIDS:
+        return GRIDS[ratios.strip()], ratios.strip() == "tas"
+    allowed = "nce, tas, or 1 to 8 increasing ratios in (0, 1] ending at 1 (e.g. 0.25,0.5,0.75,1)"
+    try:
+        values = tuple(float(v) for v in (ratios.split(",") if isinstance(ratios, str) else ratios))
+    except (TypeError, ValueError):
+        values = ()
+    ok = (1 <= len(values) <= BASE_CANDIDATES and all(0 < v <= 1 for v in values) and values[-1] == 1
+          and all(a < b for a, b in zip(values, values[1:])))
+    if not ok:
+        raise UsageError(f"Invalid width_ratios. Received: width_ratios={ratios!r}. Allowed: {allowed}.")
+    return values, False
+
+
+def _widths(n, ratios, truncate, lane):
+    out = []
+    for r in ratios:
+        c = max(1, int(r * n + 1e-9) if truncate else int(r * n + 0.5))
+        c = -(-c // lane) * lane
+        if c not in out:
+            out.append(c)
+    return sorted(out)
+
+
+def row_grid(n, lane=1, ratios="nce", scale=1):
+    """``(widths, k_init, k_cap)``: a row's distinct candidates, how many start live, how many can be.
+
+    ``scale`` multiplies the base width (TAS's 2X spaces search the grid of ``2 n``).
+    """
     if not isinstance(lane, int) or lane < 1:
         raise UsageError(f"Invalid lane width. Received: lane={lane!r}. Allowed: an integer >= 1.")
-    out = []
-    for j in range(1, max_candidates + 1):
-        c = max(1, int(j * n / BASE_CANDIDATES + 0.5))
-        if lane > 1:
-            c = -(-c // lane) * lane
-        out.append(c)
-    return out
+    values, truncate = parse_ratios(ratios)
+    base = _widths(n * scale, values, truncate, lane)
+    grown = [c for c in _widths(n * scale, EXPANSION, False, lane) if c > base[-1]]
+    return base + grown, len(base), len(base) + len(grown)
 
 
-def search_table(rows, mode="nce", tas_space="1x8"):
-    """The candidate table of a search: ``(table [L, 16], initial K per row, K cap)``.
+def candidate_widths(n, lane=1, ratios="nce"):
+    """A row's 16 table entries: its distinct candidates, padded with the widest (index j-1 -> C_j)."""
+    widths = row_grid(n, lane, ratios)[0]
+    return widths + [widths[-1]] * (MAX_CANDIDATES - len(widths))
 
-    - ``nce``: NCE's grid, 8 live candidates (up to 1X), growing to 16 (2X) by expansion;
-    - ``tas`` with ``tas_space`` ``1x8`` (8 candidates up to 1X), ``2x8`` (every other
-      candidate of the 2X grid: ``j * 2n / 8``) or ``2x16`` (all 16 up to 2X): a fixed space,
-      the rows of the paper's Table 1.
+
+def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
+    """The candidate table of a search: ``(table [L, 16], initial K per row, K cap per row)``.
+
+    - ``nce`` (and ``random`` / ``wrpn``): the grid up to 1X live, growing by expansion to 2X;
+    - ``tas`` with ``tas_space`` ``1x8`` (the grid up to 1X), ``2x8`` (the grid of ``2 n``: TAS
+      pruning a 2X network) or ``2x16`` (the whole NCE table up to 2X, every entry live): a fixed
+      space, the rows of the paper's Table 1.
+
+    A pinned row (``row.frozen``) has one candidate, its width.
 
     Args:
-        rows: the :class:`nce_tf.search.space.Row` list of a search space.
-        mode: ``nce`` or ``tas`` (``random`` and ``wrpn`` use the NCE grid).
+        space: a :class:`nce_tf.search.space.SearchSpace` (its rows and lane width).
+        mode: ``nce``, ``tas``, ``random`` or ``wrpn``.
         tas_space: ``1x8`` | ``2x8`` | ``2x16``.
+        ratios: the width grid (see the module doc).
     """
     import numpy as np
 
-    table = np.array([r.candidates for r in rows], "int32")
-    if mode != "tas":
-        return table, BASE_CANDIDATES, MAX_CANDIDATES
-    if tas_space == "1x8":
-        return table, BASE_CANDIDATES, BASE_CANDIDATES
-    if tas_space == "2x8":
-        wide = table[:, 1::2]
-        return np.concatenate([wide, np.repeat(wide[:, -1:], MAX_CANDIDATES - wide.shape[1], 1)], 1), 8, 8
-    if tas_space == "2x16":
-        return table, MAX_CANDIDATES, MAX_CANDIDATES
-    raise UsageError(f"Unknown TAS space. Received: tas_space={tas_space!r}. Allowed: 1x8, 2x8, 2x16.")
+    if mode == "tas" and tas_space not in ("1x8", "2x8", "2x16"):
+        raise UsageError(f"Unknown TAS space. Received: tas_space={tas_space!r}. Allowed: 1x8, 2x8, 2x16.")
+    lane = getattr(space, "lane", 1)
+    table, k_init, k_cap = [], [], []
+    for row in space.rows:
+        if row.frozen:
+            widths, k0, k1 = [row.n], 1, 1
+        elif mode == "tas" and tas_space == "2x8":
+            widths, k0, _ = row_grid(row.n, lane, ratios, scale=2)
+            widths = widths[:k0]
+            k1 = k0
+        else:
+            widths, k0, k1 = row_grid(row.n, lane, ratios)
+            if mode == "tas":
+                k0 = k1 = k0 if tas_space == "1x8" else k1
+                widths = widths[:k1]
+        table.append(widths + [widths[-1]] * (MAX_CANDIDATES - len(widths)))
+        k_init.append(k0)
+        k_cap.append(k1)
+    return np.array(table, "int32"), np.array(k_init, "int32"), np.array(k_cap, "int32")
+
+
+def capped(table, k_cap):
+    """``table`` with every entry beyond a row's cap replaced by its widest allowed width."""
+    import numpy as np
+
+    table = np.asarray(table)
+    cols = np.arange(table.shape[1])[None, :]
+    last = table[np.arange(len(table)), np.asarray(k_cap) - 1][:, None]
+    return np.where(cols < np.asarray(k_cap)[:, None], table, last)

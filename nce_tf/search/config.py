@@ -5,7 +5,9 @@ next to the training fields of :class:`nce_tf.train.TrainConfig` (one flag set f
 tool, so one flagfile drives search, derivation and final training).  Defaults are the
 paper's CIFAR-10 settings where the paper gives them (T = 0.3, coefficient 2, 200 warm-up
 + 600 search epochs) and TAS's published code elsewhere (Adam 1e-3, betas 0.5/0.999,
-weight decay 1e-3; tau 5 -> 0.1 cosine; tolerance 0.05 of the original cost).
+weight decay 1e-3; tau 5 -> 0.1 cosine over the search epochs; FLOPs band 0.05 below the target)
+and the paper's own results elsewhere (the band reaches 0.06 above the FLOPs target; PARAMs are an
+upper bound only: see :class:`nce_tf.search.supernet.Budget`).
 
 Example:
 
@@ -31,8 +33,17 @@ HELP = {
     "expand_every_steps": "Also check expansion every N search steps (0 = once per search epoch only).",
     "lane": "Round candidate widths up to a multiple of this many channels (MAC-array lanes; 1 = off).",
     "flops_ratio": "FLOPs (MACs) target as a fraction of the ORIGINAL 1X network.",
-    "params_ratio": "PARAMs target as a fraction of the original network (0 = no PARAMs constraint).",
-    "tolerance": "Dead band below each target, as a fraction of the original cost (TAS: 0.05).",
+    "params_ratio": "PARAMs upper bound as a fraction of the original network (0 = no PARAMs constraint); "
+                    "PARAMs are pushed down above it, never up.",
+    "tolerance": "How far below the FLOPs target the accepted band reaches, as a fraction of the original "
+                 "network's FLOPs (TAS: 0.05). PARAMs have no lower limit.",
+    "tolerance_above": "How far above the FLOPs target the accepted band reaches, as a fraction of the original "
+                       "network's FLOPs (TAS: 0; the paper's results reach 1.056x, so 0.06 by default).",
+    "width_ratios": "Width grid up to 1X: nce (j/8, j = 1..8), tas (TAS's 0.3, 0.4, ..., 1.0, truncated as TAS "
+                    "does) or a comma list of increasing ratios ending at 1. NCE's expansion appends "
+                    "(1 + i/8) n beyond it.",
+    "arch_steps": "Architecture (alpha) steps per weight step, each on its own architecture batch "
+                  "(1 = TAS; more give alpha more Adam steps in a short search).",
     "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
     "lambda_params": "Coefficient of the PARAMs constraint loss.",
     "enforce_budget": "If the final argmax architecture is outside the budget band, move it in with the "
@@ -48,8 +59,8 @@ HELP = {
     "arch_beta1": "Adam beta_1 of the architecture step.",
     "arch_beta2": "Adam beta_2 of the architecture step.",
     "arch_weight_decay": "Coupled L2 weight decay on alpha (TAS: 1e-3).",
-    "tau_max": "Gumbel-softmax temperature at the first epoch.",
-    "tau_min": "Gumbel-softmax temperature at the last epoch (cosine in between).",
+    "tau_max": "Gumbel-softmax temperature during the warm-up and at the first search epoch.",
+    "tau_min": "Gumbel-softmax temperature approached at the last search epoch (cosine over the search epochs).",
     "split_seed": "Seed of the per-class 50/50 weight/architecture split of the training set (TAS: 111).",
 }
 
@@ -66,6 +77,9 @@ class SearchConfig:
     flops_ratio: float = 1.0
     params_ratio: float = 1.0
     tolerance: float = 0.05
+    tolerance_above: float = 0.06
+    width_ratios: str = "nce"
+    arch_steps: int = 1
     lambda_flops: float = 2.0
     lambda_params: float = 2.0
     enforce_budget: bool = True
@@ -106,6 +120,11 @@ class SearchConfig:
         need(0 < self.flops_ratio <= 2 ** 2, "flops_ratio", "0 < flops_ratio <= 4 (2X widths cost up to 4X)")
         need(0 <= self.params_ratio <= 2 ** 2, "params_ratio", "0 <= params_ratio <= 4 (0 = unconstrained)")
         need(0 <= self.tolerance < 1, "tolerance", "0 <= tolerance < 1")
+        need(0 <= self.tolerance_above < 1, "tolerance_above", "0 <= tolerance_above < 1")
+        need(1 <= self.arch_steps <= 64, "arch_steps", "an integer in [1, 64]")
+        from nce_tf.search.candidates import parse_ratios
+
+        parse_ratios(self.width_ratios)
         need(self.lambda_flops >= 0, "lambda_flops", ">= 0")
         need(self.lambda_params >= 0, "lambda_params", ">= 0")
         need(self.search_epochs >= 1, "search_epochs", ">= 1")

@@ -17,12 +17,18 @@ so that for a one-hot alpha the expected cost **is** the exact cost of that arch
 same function of ``one_hot(argmax alpha)``: the two can never disagree.  Sums are in
 float64 (ImageNet MACs exceed float32's exact integers).
 
-Constraint loss (TAS ``get_flop_loss``, log form), with target ``R = ratio * F_orig`` and an
-absolute tolerance ``t = tolerance * F_orig`` of the ORIGINAL 1X network::
+Constraint loss (TAS ``get_flop_loss``, log form), switched by the exact cost ``F_argmax`` of the
+argmax architecture against hard limits ``[low, high]``::
 
-    L = -log E[F]   if F_argmax < R - t      (too small: grow)
-    L = +log E[F]   if F_argmax > R          (too big: shrink)
-    L = 0           otherwise                (the asymmetric dead band [R - t, R])
+    L = -log E[F]   if F_argmax < low     (too small: grow)
+    L = +log E[F]   if F_argmax > high    (too big: shrink)
+    L = 0           otherwise             (the dead band)
+
+:class:`~nce_tf.search.supernet.Budget` sets the limits from the paper's results: MACs in a band
+around the target (``--tolerance`` below, ``--tolerance_above`` above, fractions of the ORIGINAL
+network's MACs; TAS's own band is ``[R - 0.05 F, R]``), PARAMs an upper bound only (``low = 0``:
+the paper's networks come out at 0.34x-0.94x of the original PARAMs, so PARAMs are never pushed
+up).  ``d log E[F] / d alpha = (d E[F] / d alpha) / E[F]``: the term does not depend on the scale.
 
 Example:
 
@@ -40,12 +46,12 @@ import numpy as np
 import tensorflow as tf
 
 
-def constraint_loss(expected, current, target, tolerance_abs):
-    """TAS's log-form constraint on one cost (tensors or floats; see the module doc)."""
+def constraint_loss(expected, current, low, high):
+    """TAS's log-form constraint on one cost between hard limits (tensors or floats; see the module doc)."""
     log_e = tf.math.log(tf.cast(expected, tf.float64))
     current = tf.cast(current, tf.float64)
     zero = tf.zeros_like(log_e)
-    return tf.where(current < target - tolerance_abs, -log_e, tf.where(current > target, log_e, zero))
+    return tf.where(current < low, -log_e, tf.where(current > high, log_e, zero))
 
 
 class CostModel:

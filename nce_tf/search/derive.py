@@ -23,13 +23,14 @@ def derive_widths(net):
 def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     """Moves an architecture into the budget's band with the least loss of probability.
 
-    The search's constraint loss steers the argmax into ``[R - t, R]`` but gives no guarantee at
-    the last step (TAS trains the last argmax whatever it costs; the paper's ResNet-20 lands
-    0.4% above its FLOPs).  When ``widths`` is outside the band, this repairs it greedily.  The
-    violation ``v`` sums, over MACs and PARAMs, how far the cost lies above its target or below
-    its band (as fractions of the target).  Each move sets one row to its most probable
-    candidate of the next narrower or wider width (``table`` holds the candidates allowed: pass the
-    mode's cap, e.g. ``table[:, :k_max]``); the move taken strictly lowers ``v`` and
+    The search's constraint loss steers the argmax into the budget's limits (``Budget.limits``:
+    a MACs band around the target, a PARAMs ceiling) but gives no guarantee at the last step
+    (TAS trains the last argmax whatever it costs).  When ``widths`` is outside the limits, this
+    repairs it greedily, pulling only into those hard limits.  The violation ``v`` sums, over
+    MACs and PARAMs, how far the cost lies above its upper limit or below its lower one (as
+    fractions of the target).  Each move sets one row to its most probable candidate of the next
+    narrower or wider width (``table`` holds the candidates allowed: pass
+    ``candidates.capped(table, k_caps)``); the move taken strictly lowers ``v`` and
     loses the least log-probability per unit of ``v`` removed.  Stops at ``v = 0``; returns the
     widths unchanged when they already fit.
     """
@@ -40,12 +41,13 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     logp = np.log(np.maximum(probs, 1e-30))
     live = np.ones_like(probs, bool)
     widths = list(widths)
-    (t_f, t_p), (d_f, d_p) = budget.targets, budget.tolerances()
-    bands = [(t_f, d_f)] + ([(t_p, d_p)] if budget.params_ratio > 0 else [])
+    (t_f, t_p) = budget.targets
+    (f_lo, f_hi), (p_lo, p_hi) = budget.limits()
+    bands = [(t_f, f_lo, f_hi)] + ([(t_p, p_lo, p_hi)] if budget.params_ratio > 0 else [])
 
     def violation(w):
         costs = space.exact_cost(w)
-        return sum(max(0.0, c / t - 1) + max(0.0, (t - d - c) / t) for c, (t, d) in zip(costs, bands))
+        return sum(max(0.0, (c - hi) / t) + max(0.0, (lo - c) / t) for c, (t, lo, hi) in zip(costs, bands))
 
     def moves(l, w):
         for pick in (live[l] & (table[l] < w), live[l] & (table[l] > w)):
@@ -88,8 +90,9 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
         widths = best[1]
     raise UsageError(
         f"The derived architecture cannot be moved into the budget band. Received: "
-        f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}, tolerance={budget.tolerance}. "
-        "Allowed: a wider --tolerance, or --enforce_budget=false to keep the raw argmax.")
+        f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}, tolerance={budget.tolerance}, "
+        f"tolerance_above={budget.tolerance_above}. "
+        "Allowed: a wider --tolerance / --tolerance_above, or --enforce_budget=false to keep the raw argmax.")
 
 
 def write_arch(path, space, widths, *, policy, budget, settings, **extra):

@@ -5,14 +5,19 @@ candidate has probability ``softmax(alpha_l)[K_l - 1] > T`` and ``K_l < 16`` get
 candidate, ``C_{K+1} = (K + 1) n / 8``:
 
 - ``alpha_l[K] := alpha_l[K - 1]`` (the new candidate starts as likely as the old largest: the
-  last probability drops from ``p`` to ``p / (1 + p)``, the mass on ">= C_K" rises);
+  last probability drops from ``p`` to ``p / (1 + p)``, the mass on ">= C_K" rises), and the
+  architecture optimizer's per-entry state (Adam's first and second moments) is copied with it:
+  with zero moments the new entry's first Adam step would be ``(1 - b1) g / sqrt((1 - b2) g^2)``
+  = ~16 x the learning rate at TAS's betas (0.5, 0.999), breaking the tie on noise;
 - the newly used weight slices are freshly initialised (Kaiming normal, fan-out of the 1X layer,
   as at build time): the row's new filters ``[C_K_old, C_K_new)`` in its conv (and the shortcut
   conv tied to it), and the matching input columns of every consumer (next conv, next block's
   conv and shortcut, the classifier), only beyond the channels any other row feeding that
   consumer already uses; the new candidate's BN starts at gamma 1, beta 0, mean 0, variance 1;
-- the weight optimizer's slots of those slices are zeroed (SGD momentum).  Adam's moments of
-  the new alpha entry are already zero: inactive entries receive zero gradient.
+- the weight optimizer's slots of those slices are zeroed (SGD momentum).
+
+A row's candidates are distinct widths (:mod:`nce_tf.search.candidates`), so the threshold sees
+the widest width's whole probability and every expansion adds channels.
 
 No row ever exceeds 16 candidates (2X).  Everything happens eagerly between steps, on
 variables read in-graph, so the compiled step does not change.
@@ -48,6 +53,18 @@ def _slots(optimizer, index):
     with the variables passed to ``build`` (pinned by ``tests/test_search.py``).
     """
     return [getattr(optimizer, name)[index] for name in ("momentums",) if getattr(optimizer, name, None)]
+
+
+def _arch_slots(optimizer, alpha):
+    """The optimizer's per-entry state of ``alpha`` (Adam: momentum and velocity).
+
+    The architecture optimizer is built on ``alpha`` alone (``SuperNet.configure_optimizers``),
+    so every variable of its public ``variables`` list shaped like ``alpha`` is per-entry state
+    (pinned by ``tests/test_search.py``).
+    """
+    if optimizer is None:
+        return []
+    return [v for v in optimizer.variables if tuple(v.shape) == tuple(alpha.shape)]
 
 
 def _reinit(var, region, stddev, rng, slots):
@@ -94,6 +111,11 @@ def expand(net, threshold, seed=0, step=0):
     new_live = table[np.arange(len(k)), k - 1]
     net.alpha.assign(alpha)
     net.num_candidates.assign(k)
+    for slot in _arch_slots(getattr(net, "arch_optimizer", None), net.alpha):
+        value = slot.numpy()
+        for l in rows:
+            value[l, k[l] - 1] = value[l, k[l] - 2]
+        slot.assign(value)
 
     optimizer = getattr(net, "weight_optimizer", None)
     index = {id(v): i for i, v in enumerate(net.weight_variables)}

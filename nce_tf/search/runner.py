@@ -32,6 +32,7 @@ from nce_tf import data, distribute
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.search import baselines
+from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import derive_widths, fit_to_budget, write_arch
 from nce_tf.search.expansion import expand
 from nce_tf.search.space import build_space
@@ -43,21 +44,22 @@ from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's pu
 from nce_tf.search.tensorboard import SearchTensorBoard
 
 
-def check_budget(space, table, k_max, budget):
-    """One-line error when no architecture of the space can land in the budget's band."""
+def check_budget(space, table, k_caps, budget):
+    """One-line error when no architecture of the space can meet the budget's limits."""
     idx = np.arange(len(table))
     low = space.exact_cost([int(w) for w in table[idx, 0]])
-    high = space.exact_cost([int(w) for w in table[idx, k_max - 1]])
-    (t_f, t_p), (d_f, d_p) = budget.targets, budget.tolerances()
-    checks = [("flops_ratio", budget.flops_ratio, low[0], high[0], t_f, d_f, budget.original[0])]
-    if budget.params_ratio > 0:
-        checks.append(("params_ratio", budget.params_ratio, low[1], high[1], t_p, d_p, budget.original[1]))
-    for flag, ratio, lo, hi, target, tol, orig in checks:
-        if lo > target or hi < target - tol:
-            raise UsageError(
-                f"No architecture in the search space meets the budget. Received: {flag}={ratio}. "
-                f"Allowed: a target between {lo / orig:.3f} (every layer at its narrowest candidate) and "
-                f"{(hi + tol) / orig:.3f} (every layer at its widest, plus the tolerance) of the original.")
+    high = space.exact_cost([int(w) for w in table[idx, np.asarray(k_caps) - 1]])
+    (f_lo, f_hi), (_, p_hi) = budget.limits()
+    orig_f, orig_p = budget.original
+    if low[0] > f_hi or high[0] < f_lo:
+        raise UsageError(
+            f"No architecture in the search space meets the FLOPs budget. Received: flops_ratio={budget.flops_ratio}. "
+            f"Allowed: a band [{f_lo / orig_f:.3f}, {f_hi / orig_f:.3f}] of the original that meets "
+            f"[{low[0] / orig_f:.3f}, {high[0] / orig_f:.3f}] (every layer at its narrowest / widest candidate).")
+    if low[1] > p_hi:
+        raise UsageError(
+            f"No architecture in the search space meets the PARAMs bound. Received: params_ratio={budget.params_ratio}. "
+            f"Allowed: params_ratio >= {low[1] / orig_p:.3f} (every layer at its narrowest candidate), or 0.")
 
 
 def split_halves(source, seed):
@@ -92,7 +94,8 @@ class _SearchMonitor(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         self.expanded_epoch = []
-        self.net.tau.assign(tau_at(epoch, self.scfg.total_epochs, self.scfg.tau_max, self.scfg.tau_min))
+        self.net.tau.assign(tau_at(epoch, self.scfg.search_epochs, self.scfg.tau_max, self.scfg.tau_min,
+                                   first=self.scfg.search_warmup_epochs))
 
     def on_train_batch_end(self, batch, logs=None):
         every = self.scfg.expand_every_steps
@@ -131,7 +134,7 @@ class _SearchMonitor(keras.callbacks.Callback):
             "num_candidates": k.tolist(), "expanded_rows": sorted(set(self.expanded_epoch)),
             "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
             "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
-            "alpha_grad": net.take_alpha_grads(),
+            **{f"alpha_grad_{part}": g for part, g in net.take_alpha_grads().items()},
             "elapsed_seconds": round(time.time() - self.started, 1),
         }
 
@@ -142,6 +145,8 @@ class _SearchMonitor(keras.callbacks.Callback):
         if r["phase"] == "search":
             parts.append(f"arch loss {r.get('arch_loss', float('nan')):.3f} acc {r.get('arch_accuracy', 0):.3f} "
                          f"cost loss {r.get('cost_loss', 0):+.2f}")
+            parts.append("wider wanted by CE {} / cost {} of {} rows".format(
+                *(_wider_rows(r.get(f"alpha_grad_{p}") or []) for p in ("ce", "cost")), len(r["num_candidates"])))
         parts.append(f"MACs E {m(r['expected_macs'])} argmax {m(r['argmax_macs'])} / {m(r['target_macs'])}")
         parts.append(f"params E {m(r['expected_params'])} argmax {m(r['argmax_params'])} / {m(r['target_params'])}")
         parts.append(f"expanded layers {r['layers_expanded']} (+{len(r['expanded_rows'])} this epoch)")
@@ -192,11 +197,9 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
     info = source.info
     space = build_space(model, lane=scfg.lane, num_classes=info.num_classes, input_shape=info.image_shape)
     budget = Budget(space.exact_cost(space.default_widths()), scfg.flops_ratio, scfg.params_ratio,
-                    scfg.tolerance, scfg.lambda_flops, scfg.lambda_params)
-    from nce_tf.search.candidates import search_table
-
-    table, _, k_max = search_table(space.rows, scfg.mode, scfg.tas_space)
-    check_budget(space, table, k_max, budget)
+                    scfg.tolerance, scfg.lambda_flops, scfg.lambda_params, scfg.tolerance_above)
+    table, _, k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios)
+    check_budget(space, table, k_caps, budget)
     if scfg.mode not in ("random", "wrpn"):  # checked before anything is written
         ds_w, ds_a, n_w = split_halves(source, scfg.split_seed)
         batch = scfg.search_batch_size
@@ -205,6 +208,10 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
         if steps < 1:
             raise UsageError(f"search_batch_size is larger than the weight half of the training set. "
                              f"Received: search_batch_size={batch}, weight-half examples={n_w}.")
+        if batch * scfg.arch_steps > n_w:
+            raise UsageError(f"The architecture steps of one search step need more images than the architecture "
+                             f"half holds. Received: search_batch_size={batch}, arch_steps={scfg.arch_steps}, "
+                             f"half examples={n_w}. Allowed: search_batch_size * arch_steps <= {n_w}.")
     workdir = prepare_workdir(tcfg.workdir)
     resuming = check_resumable(workdir, tcfg, scfg)
     config_path = os.path.join(workdir, "search_config.json")
@@ -212,12 +219,15 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
         if tcfg.overwrite and os.path.exists(config_path):
             remove_outputs(workdir, OUTPUTS)  # only a search nce-tf wrote (it has a search_config.json)
     arch_path = os.path.join(workdir, "arch.json")
-    extra = {"dataset": info.name, "seed": tcfg.seed}
+    grid = {"width_ratios": scfg.width_ratios, "lane": scfg.lane,
+            "candidates": [[int(w) for w in row[:cap]] for row, cap in zip(table, k_caps)]}
+    extra = {"dataset": info.name, "seed": tcfg.seed, "width_grid": grid}
 
     if scfg.mode in ("random", "wrpn"):
         if not resuming:
             atomic_write_json(config_path, search_settings(tcfg, scfg))
-        widths = (baselines.random_widths(space, budget, seed=tcfg.seed) if scfg.mode == "random"
+        widths = (baselines.random_widths(space, budget, seed=tcfg.seed, table=table, k_caps=k_caps)
+                  if scfg.mode == "random"
                   else baselines.wrpn_widths(space, budget))
         record = write_arch(arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(), **extra)
         if verbose:
@@ -231,12 +241,12 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
     # fit (tf_facts.md: a second optimizer built lazily in a distributed step fails).
     with strategy.scope():
         net = SuperNet(space, policy, mode=scfg.mode, tas_space=scfg.tas_space, budget=budget,
-                       weight_decay=tcfg.weight_decay, seed=tcfg.seed)
+                       weight_decay=tcfg.weight_decay, seed=tcfg.seed, width_ratios=scfg.width_ratios)
         net.configure_optimizers(
             keras.optimizers.SGD(warmup_cosine(scfg.search_lr, total * steps, 0), momentum=tcfg.momentum,
                                  nesterov=tcfg.nesterov),
             keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
-            arch_weight_decay=scfg.arch_weight_decay)
+            arch_weight_decay=scfg.arch_weight_decay, arch_steps=scfg.arch_steps)
     # The Gumbel sampler's state is named explicitly: a keras SeedGenerator is not a tracked
     # attribute of the model, so without it a resumed search would redraw from the start.
     state = RunState(os.path.join(workdir, "search", "checkpoints"), net=net,
@@ -256,15 +266,16 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
 
     def stream(first, last):
         """Both halves' batches for epochs [first, last): epoch e's depend on (seed, e) alone (exact resume)."""
-        half = lambda ds, seed: data.epoch_stream(ds, info, batch_size=batch, seed=seed, steps=steps,  # noqa: E731
-                                                  first_epoch=first, last_epoch=last)
-        return distribute.shard_by_data(tf.data.Dataset.zip((half(ds_w, tcfg.seed), half(ds_a, tcfg.seed + 1))))
+        half = lambda ds, seed, size: data.epoch_stream(ds, info, batch_size=size, seed=seed,  # noqa: E731
+                                                        steps=steps, first_epoch=first, last_epoch=last)
+        return distribute.shard_by_data(tf.data.Dataset.zip(
+            (half(ds_w, tcfg.seed, batch), half(ds_a, tcfg.seed + 1, batch * scfg.arch_steps))))
 
     if verbose:
         print(f"nce-tf: searching {model} {tcfg.quant_name} ({scfg.mode}"
               f"{' ' + scfg.tas_space if scfg.mode == 'tas' else ''}) on {info.name}: "
               f"{len(space.rows)} rows, {scfg.search_warmup_epochs} warm-up + {scfg.search_epochs} search epochs "
-              f"x {steps} steps of 2 x {batch} images; target {budget.targets[0] / 1e6:.2f}M MACs"
+              f"x {steps} steps of {batch} + {scfg.arch_steps} x {batch} images; target {budget.targets[0] / 1e6:.2f}M MACs"
               f"{f', {budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}; workdir {workdir}",
               flush=True)
     monitor = _SearchMonitor(net, scfg, tcfg.seed, steps, log_path, state, verbose)
@@ -285,7 +296,7 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
                                 else "No epoch finished, so no checkpoint was written."))
     argmax = derive_widths(net)
     probs = net.probs().numpy()
-    widths = (fit_to_budget(space, table[:, :k_max], probs[:, :k_max], argmax, budget) if scfg.enforce_budget
+    widths = (fit_to_budget(space, capped(table, k_caps), probs, argmax, budget) if scfg.enforce_budget
               else argmax)
     if widths != argmax and verbose:
         print(f"nce-tf: the argmax widths {argmax} cost {space.exact_cost(argmax)} (MACs, params), outside the "
@@ -301,6 +312,13 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
               f"({record['macs_ratio']:.3f} of the original), {record['params'] / 1e6:.3f}M params "
               f"({record['params_ratio']:.3f}) -> {arch_path}", flush=True)
     return {"model": model, "widths": widths, **record}
+
+
+def _wider_rows(grads):
+    """How many rows' gradient ranks wider candidates as more wanted (Kendall's tau > 0)."""
+    from nce_tf.analysis.metrics import kendall_tau
+
+    return sum(1 for g in grads if len(g) > 1 and any(g) and kendall_tau(range(len(g)), [-v for v in g]) > 0)
 
 
 def _truncate_log(path, epochs):

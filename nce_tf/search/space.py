@@ -89,11 +89,12 @@ class SearchSpace:
     (:class:`~nce_tf.search.cost_model.CostModel`) evaluate the same terms.
     """
 
-    def __init__(self, model, rows, nodes, num_classes, input_shape, source=None):
+    def __init__(self, model, rows, nodes, num_classes, input_shape, source=None, lane=1):
         self.model, self.rows, self.nodes = model, rows, nodes
+        self.lane = int(lane)  # candidate widths are multiples of it (``search_table`` reads it)
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
         self.source = source  # adapted models: the user's graph, to rebuild a derived network
-        self.candidates = np.array([r.candidates for r in rows], "int32")  # [L, 16]
+        self.candidates = np.array([r.candidates for r in rows], "int32")  # [L, 16], the NCE grid
         self._tables()
 
     @property
@@ -311,4 +312,4 @@ def build_space(model, *, lane=1, num_classes=None, input_shape=None):
     last = g.nodes[x].row
     x = g.add(name="pool", op="gap", src=(x,), row=last, hw=1)
     g.add(name="classifier", op="dense", src=(x,), row=last, use_bias=True)
-    return SearchSpace(model, g.rows, g.nodes, int(num_classes or spec.num_classes), input_shape)
+    return SearchSpace(model, g.rows, g.nodes, int(num_classes or spec.num_classes), input_shape, lane=lane)

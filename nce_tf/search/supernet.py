@@ -56,42 +56,63 @@ _MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients 
 
 
 class Budget:
-    """Cost targets of a search, relative to the ORIGINAL 1X network.
+    """Cost limits of a search, relative to the ORIGINAL 1X network.
+
+    MACs (the paper's FLOPs) are a target with a band on both sides, PARAMs an upper bound: the
+    paper's searched networks sit at 0.91x-1.056x of the original FLOPs (ResNet-20 W2A2 1.004x,
+    ResNet-18 1.046x, 2X TAS 1.056x; W4A4 0.908x) and at 0.34x-0.94x of its PARAMs, so neither a
+    hard FLOPs ceiling nor a PARAMs floor can derive them.
 
     Args:
         original: ``(macs, params)`` of the original network.
         flops_ratio: MACs target / original MACs.
-        params_ratio: PARAMs target / original PARAMs; 0 = unconstrained.
-        tolerance: dead band below each target, as a fraction of the original cost.
+        params_ratio: PARAMs upper bound / original PARAMs; 0 = unconstrained.
+        tolerance: how far below the MACs target the band reaches, as a fraction of the
+            original MACs (TAS: 0.05).
         lambda_flops, lambda_params: loss coefficients.
+        tolerance_above: how far above the MACs target the band reaches (fraction of the
+            original MACs; TAS: 0).
+
+    Example:
+
+    >>> b = Budget((1000, 100), flops_ratio=1.0, params_ratio=1.0, tolerance=0.05, tolerance_above=0.06)
+    >>> b.limits()
+    ((950.0, 1060.0), (0.0, 100.0))
+    >>> b.within(1004, 88), b.within(1004, 101), b.within(940, 50)
+    (True, False, False)
     """
 
     def __init__(self, original, flops_ratio=1.0, params_ratio=1.0, tolerance=0.05,
-                 lambda_flops=2.0, lambda_params=2.0):
+                 lambda_flops=2.0, lambda_params=2.0, tolerance_above=0.06):
         self.original = tuple(int(v) for v in original)
         self.flops_ratio, self.params_ratio = float(flops_ratio), float(params_ratio)
-        self.tolerance = float(tolerance)
+        self.tolerance, self.tolerance_above = float(tolerance), float(tolerance_above)
         self.lambda_flops, self.lambda_params = float(lambda_flops), float(lambda_params)
 
     @property
     def targets(self):
         return self.flops_ratio * self.original[0], self.params_ratio * self.original[1]
 
-    def tolerances(self):
-        return self.tolerance * self.original[0], self.tolerance * self.original[1]
+    def limits(self):
+        """``((MACs low, MACs high), (PARAMs low, PARAMs high))``: the hard limits a result must meet."""
+        t_f, t_p = self.targets
+        macs = (t_f - self.tolerance * self.original[0], t_f + self.tolerance_above * self.original[0])
+        params = (0.0, t_p if self.params_ratio > 0 else float("inf"))
+        return macs, params
 
     def within(self, macs, params):
-        """True when an exact cost lies inside both dead bands (or under an unconstrained one)."""
-        (tf_, tp), (df, dp) = self.targets, self.tolerances()
-        ok_f = tf_ - df <= macs <= tf_
-        ok_p = self.params_ratio == 0 or tp - dp <= params <= tp
-        return bool(ok_f and ok_p)
+        """True when an exact cost meets both limits."""
+        (f_lo, f_hi), (p_lo, p_hi) = self.limits()
+        return bool(f_lo <= macs <= f_hi and p_lo <= params <= p_hi)
 
     def to_dict(self):
-        (tf_, tp) = self.targets
+        (t_f, t_p) = self.targets
+        (f_lo, f_hi), (_, p_hi) = self.limits()
         return {"original_macs": self.original[0], "original_params": self.original[1],
                 "flops_ratio": self.flops_ratio, "params_ratio": self.params_ratio,
-                "target_macs": tf_, "target_params": tp, "tolerance": self.tolerance,
+                "target_macs": t_f, "target_params": t_p, "tolerance": self.tolerance,
+                "tolerance_above": self.tolerance_above, "macs_limits": [f_lo, f_hi],
+                "params_limit": p_hi if self.params_ratio > 0 else None,
                 "lambda_flops": self.lambda_flops, "lambda_params": self.lambda_params}
 
 
@@ -110,11 +131,15 @@ class SuperNet(keras.Model):
     """
 
     def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
-                 weight_decay=0.0, seed=0, alpha_stddev=0.01, name=None):
+                 weight_decay=0.0, seed=0, alpha_stddev=0.01, width_ratios="nce", name=None):
         super().__init__(name=name or f"{keras_name(space.model)}_supernet")
         self.space, self.policy = space, policy or QuantPolicy()
         self.mode, self.tas_space = mode, tas_space
-        table, k_init, self.k_max = search_table(space.rows, mode, tas_space)
+        self.width_ratios = width_ratios
+        # Per row: its distinct candidates (padded), how many start live, how many can be live
+        # (a pinned row: 1 and 1).
+        table, k_init, self.k_caps = search_table(space, mode, tas_space, width_ratios)
+        self.k_max = int(self.k_caps.max())
         self.table_np = table
         self.table = tf.constant(table)
         self.cost_model = CostModel(space, table)
@@ -156,13 +181,12 @@ class SuperNet(keras.Model):
         self.conv_layers = list(self._conv_layers.values())  # tracked by Keras
         self.act_layers = list(self._act_layers.values())
         self.other_layers = list(self._other_layers.values())
-        # A pinned row keeps one live candidate (all its candidates are its width) and never grows.
         frozen = np.array([r.frozen for r in space.rows], bool)
-        self.k_caps = np.where(frozen, 1, self.k_max).astype("int32")
-        k_rows = np.where(frozen, 1, k_init).astype("int32")
+        k_rows = k_init.astype("int32")
         rng = np.random.default_rng(seed)
         init = np.zeros((L, MAX_CANDIDATES), "float32")
-        init[:, :k_init] = rng.normal(0.0, alpha_stddev, size=(L, k_init))
+        init[:, :k_rows.max()] = rng.normal(0.0, alpha_stddev, size=(L, k_rows.max()))
+        init[np.arange(MAX_CANDIDATES)[None, :] >= k_rows[:, None]] = 0.0
         init[frozen] = 0.0
         self.alpha = self.add_weight(name="alpha", shape=(L, MAX_CANDIDATES),
                                      initializer=keras.initializers.Constant(init))
@@ -173,15 +197,22 @@ class SuperNet(keras.Model):
                                    initializer=keras.initializers.Constant(5.0))
         self.width_sum = self.add_weight(name="width_sum", shape=(L,), trainable=False, initializer="zeros")
         self.width_steps = self.add_weight(name="width_steps", shape=(), trainable=False, initializer="zeros")
-        # The architecture gradients, summed over the arch steps since the last reset (the analyses'
-        # channel-preference score, Fig. 4).  The step all-reduces the replicas' shares first, so
-        # every replica adds the same global gradient ("sum" aggregation gave wrong totals here).
-        self.alpha_grad_sum = self.add_weight(name="alpha_grad_sum", shape=(L, MAX_CANDIDATES), trainable=False,
-                                              initializer="zeros", aggregation="only_first_replica")
+        # The architecture gradient's two parts, the cross-entropy's and the cost constraint's,
+        # summed over the arch steps since the last reset (Fig. 4's channel preference is the CE
+        # part: the cost part is monotone in width by construction).  The step all-reduces the
+        # replicas' CE shares first, so every replica adds the same global gradient ("sum"
+        # aggregation gave wrong totals here).
+        self.alpha_ce_grad_sum = self.add_weight(name="alpha_ce_grad_sum", shape=(L, MAX_CANDIDATES),
+                                                 trainable=False, initializer="zeros",
+                                                 aggregation="only_first_replica")
+        self.alpha_cost_grad_sum = self.add_weight(name="alpha_cost_grad_sum", shape=(L, MAX_CANDIDATES),
+                                                   trainable=False, initializer="zeros",
+                                                   aggregation="only_first_replica")
         self.alpha_grad_steps = self.add_weight(name="alpha_grad_steps", shape=(), trainable=False,
                                                 initializer="zeros", aggregation="only_first_replica")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.arch_updates = False
+        self.arch_steps = 1
         self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "arch_loss", "cost_loss")}
         self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
         self._arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
@@ -363,18 +394,23 @@ class SuperNet(keras.Model):
         e_macs, e_params = self.cost_model.expected(probs)
         hard = tf.one_hot(tf.argmax(self.masked_alpha(), axis=-1), MAX_CANDIDATES, dtype=tf.float64)
         a_macs, a_params = self.cost_model.expected(hard)
-        (t_f, t_p), (d_f, d_p) = self.budget.targets, self.budget.tolerances()
-        loss = self.budget.lambda_flops * constraint_loss(e_macs, a_macs, t_f, d_f)
+        (f_lo, f_hi), (p_lo, p_hi) = self.budget.limits()
+        loss = self.budget.lambda_flops * constraint_loss(e_macs, a_macs, f_lo, f_hi)
         if self.budget.params_ratio > 0:
-            loss += self.budget.lambda_params * constraint_loss(e_params, a_params, t_p, d_p)
+            loss += self.budget.lambda_params * constraint_loss(e_params, a_params, p_lo, p_hi)
         return {"expected_macs": e_macs, "expected_params": e_params, "argmax_macs": a_macs,
                 "argmax_params": a_params, "cost_loss": loss}
 
     # ---------------------------------------------------------------- training
-    def configure_optimizers(self, weight_optimizer, arch_optimizer, arch_weight_decay=1e-3):
-        """Sets and builds both optimizers (call inside the strategy scope, before ``fit``)."""
+    def configure_optimizers(self, weight_optimizer, arch_optimizer, arch_weight_decay=1e-3, arch_steps=1):
+        """Sets and builds both optimizers (call inside the strategy scope, before ``fit``).
+
+        ``arch_steps``: architecture steps per weight step; each takes its own slice of the
+        architecture batch, so that batch must hold ``arch_steps`` times the weight batch.
+        """
         self.weight_optimizer, self.arch_optimizer = weight_optimizer, arch_optimizer
         self.arch_weight_decay = float(arch_weight_decay)
+        self.arch_steps = int(arch_steps)
         weight_optimizer.build(self.weight_variables)
         arch_optimizer.build(self.arch_variables)
         self.compile(optimizer=weight_optimizer, jit_compile=False)
@@ -409,22 +445,29 @@ class SuperNet(keras.Model):
         self._trackers["loss"].update_state(ce * replicas)  # metrics average the local means
         self._accuracy.update_state(y_w, logits)
         if self.arch_updates:
-            with tf.GradientTape() as tape:
-                logits_a, _ = self.forward(x_a, self.sample(), training=True)
-                ce_a = self.ce(y_a, logits_a)
-                cost_loss = tf.cast(self.cost_terms()["cost_loss"], ce_a.dtype)
-                arch_loss = ce_a + cost_loss / replicas
-            grad = tape.gradient(arch_loss, self.alpha)
-            global_grad = tf.distribute.get_replica_context().all_reduce("sum", grad)
-            self.alpha_grad_sum.assign_add(global_grad * tf.cast(self.live_mask(), grad.dtype))
-            self.alpha_grad_steps.assign_add(1.0)
-            # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
-            grad = (grad + self.arch_weight_decay / replicas * self.alpha) * tf.cast(self.live_mask(), grad.dtype)
-            self.arch_optimizer.apply([grad], [self.alpha])
-            self._trackers["arch_loss"].update_state(ce_a * replicas)
-            self._trackers["cost_loss"].update_state(cost_loss)
-            self._arch_accuracy.update_state(y_a, logits_a)
+            for x_k, y_k in zip(tf.split(x_a, self.arch_steps), tf.split(y_a, self.arch_steps)):
+                self._arch_step(x_k, y_k, replicas)
         return {m.name: m.result() for m in self.metrics}
+
+    def _arch_step(self, x_a, y_a, replicas):
+        """One Adam step on alpha: the CE's gradient through the network, the cost's apart (cheap)."""
+        with tf.GradientTape() as tape:
+            logits_a, _ = self.forward(x_a, self.sample(), training=True)
+            ce_a = self.ce(y_a, logits_a)
+        ce_grad = tape.gradient(ce_a, self.alpha)
+        with tf.GradientTape() as tape:
+            cost_loss = self.cost_terms()["cost_loss"]
+        cost_grad = tf.cast(tape.gradient(cost_loss, self.alpha), ce_grad.dtype)  # the same on every replica
+        live = tf.cast(self.live_mask(), ce_grad.dtype)
+        self.alpha_ce_grad_sum.assign_add(tf.distribute.get_replica_context().all_reduce("sum", ce_grad) * live)
+        self.alpha_cost_grad_sum.assign_add(cost_grad * live)
+        self.alpha_grad_steps.assign_add(1.0)
+        # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
+        grad = (ce_grad + (cost_grad + self.arch_weight_decay * self.alpha) / replicas) * live
+        self.arch_optimizer.apply([grad], [self.alpha])
+        self._trackers["arch_loss"].update_state(ce_a * replicas)
+        self._trackers["cost_loss"].update_state(tf.cast(cost_loss, tf.float32))
+        self._arch_accuracy.update_state(y_a, logits_a)
 
     def test_step(self, data):
         x, y = data[0], data[1]
@@ -435,12 +478,21 @@ class SuperNet(keras.Model):
         return {m.name: m.result() for m in (self._trackers["loss"], self._accuracy)}
 
     def take_alpha_grads(self):
-        """Mean architecture gradient per live candidate since the last call (``[L][K_l]``); resets."""
+        """Mean architecture gradients per live candidate since the last call; resets the sums.
+
+        Returns ``{"ce": [L][K_l], "cost": [L][K_l]}`` (empty lists before any architecture step):
+        the cross-entropy's part and the cost constraint's part (with its coefficient) of the
+        gradient of the architecture loss; the Adam step sees their sum plus alpha's decay.
+        """
         steps = float(self.alpha_grad_steps.numpy())
-        mean = self.alpha_grad_sum.numpy() / max(steps, 1.0)
-        self.alpha_grad_sum.assign(np.zeros_like(mean))
+        k = self.num_candidates.numpy()
+        out = {}
+        for key, var in (("ce", self.alpha_ce_grad_sum), ("cost", self.alpha_cost_grad_sum)):
+            mean = var.numpy() / max(steps, 1.0)
+            var.assign(np.zeros_like(mean))
+            out[key] = [[float(g) for g in row[:kk]] for row, kk in zip(mean, k)] if steps else []
         self.alpha_grad_steps.assign(0.0)
-        return [[float(g) for g in row[:k]] for row, k in zip(mean, self.num_candidates.numpy())] if steps else []
+        return out
 
     def mean_widths(self):
         """Per row, the mean conv output width (``C*``) the weight steps computed so far."""
