@@ -106,3 +106,32 @@ def test_tradeoff_rows_and_figure(tmp_path):
     with open(tmp_path / "tradeoff.csv", encoding="utf-8") as f:
         assert f.read().splitlines()[1] == "nce,1.0,0.9,40000000,270000"
     assert os.path.getsize(tmp_path / "tradeoff.png") > 1000
+
+
+def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
+    import nce_tf
+    from nce_tf.analysis import searches
+
+    widths = nce_tf.models.default_widths("resnet8")
+    nce_tf.arch.save_arch(str(tmp_path / "arch.json"), "resnet8", widths, w_bits=2, a_bits=2, seed=3,
+                          macs_ratio=1.01, params_ratio=0.9, num_candidates=[8, 10, 8, 8, 9, 8, 8])
+    k0, k1 = [8] * 7, [8, 10, 8, 8, 9, 8, 8]
+    ce_wide, ce_narrow = [0.2, 0.1, 0.0, -0.3], [-0.3, 0.0, 0.1, 0.2]
+    log = [{"phase": "warmup", "num_candidates": k0, "probs": [[1 / 8] * 8] * 7, "elapsed_seconds": 5},
+           {"phase": "search", "num_candidates": k0, "probs": [[0.1] * 7 + [0.3]] * 7,
+            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "alpha_grad_cost": [[0, -1, -2, -3]] * 7},
+           {"phase": "search", "num_candidates": k1, "probs": [[0.05] * (k - 1) + [0.35] for k in k1],
+            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "elapsed_seconds": 120}]
+    with open(tmp_path / "search_log.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in log)
+    s = searches.summarize(str(tmp_path))
+    names = nce_tf.models.width_names("resnet8")
+    assert s["expanded"] == [(names[1], 2), (names[4], 1)] and s["layers_expanded"] == 2
+    assert s["kendall_ce"] == pytest.approx([1.0] * 6 + [-1.0]) and s["kendall_ce_mean"] == pytest.approx(5 / 7)
+    assert s["max_p_widest"] == pytest.approx(0.35) and (s["macs_ratio"], s["seed"]) == (1.01, 3)
+    table = searches.markdown([s])
+    assert "| W2A2 | 3 | 2: " in table and "+0.71 | 2.0 |" in table
+    by_layer = searches.layer_markdown([s, {**s, "kendall_ce": [0.0] * 7, "expanded": []}]).splitlines()
+    assert by_layer[3] == f"| {names[1]} | +0.50 +- 0.50, 1/2 |" and by_layer[-2] == f"| {names[6]} | -0.50 +- 0.50, 0/2 |"
+    with pytest.raises(nce_tf.errors.UsageError, match="Not a finished search"):
+        searches.summarize(str(tmp_path / "missing"))

@@ -351,6 +351,9 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     assert any(any(v != 0 for v in g) for g in log[-1]["alpha_grad_ce"])
     # tau: tau_max through the warm-up and at the first search epoch, then the cosine.
     assert [r["tau"] for r in log[:2]] == [5.0, 5.0] and log[2]["tau"] == pytest.approx(tau_at(1, 8))
+    # The grid is recorded: ratios, lane and each row's candidates (NCE's: j n / 8 up to 2X).
+    assert record["width_grid"]["width_ratios"] == "nce" and record["width_grid"]["lane"] == 1
+    assert record["width_grid"]["candidates"][0] == [2 * j for j in range(1, 17)]
     assert os.listdir(tmp_path / "tensorboard" / "search")
 
 
@@ -392,6 +395,17 @@ def test_fit_to_budget_moves_the_least_certain_row():
     assert fitted[5] < argmax[5]
     inside = space.default_widths()
     assert fit_to_budget(space, table, probs, inside, budget) == inside  # already fits: unchanged
+
+
+def test_fit_to_budget_never_pushes_params_up():
+    space = build_space("resnet8")
+    orig = space.exact_cost(space.default_widths())
+    narrow = [r.n * 7 // 8 for r in space.rows]  # 0.77x MACs, 0.77x PARAMs
+    macs, params = space.exact_cost(narrow)
+    budget = Budget(orig, flops_ratio=macs / orig[0], params_ratio=1.0)
+    probs = np.full((7, 16), 1 / 8) * (np.arange(16) < 8)
+    assert budget.within(macs, params) and params < 0.8 * orig[1]
+    assert fit_to_budget(space, space.candidates, probs, narrow, budget) == narrow
 
 
 def test_fit_to_budget_reaches_past_the_live_candidates_when_it_must():

@@ -30,6 +30,7 @@ SEARCH = os.path.join("tools", "search.py")
 NCE = os.path.join("tools", "nce.py")
 BENCH = os.path.join("tools", "bench.py")
 ANALYZE = os.path.join("tools", "analyze.py")
+SUMMARY = os.path.join("tools", "search_summary.py")
 BAD_INPUT_TIMEOUT = 180  # per subprocess, queueing in the pool included
 RUN_TIMEOUT = 300
 WORKERS = 2  # the machine has 2 cores
@@ -340,6 +341,11 @@ BAD_CASES = [
     ("analyze-jobs-0", ANALYZE, ["tradeoff", "--workdir={d}/run", "--jobs=0"], None, "jobs=0"),
     ("analyze-unknown-schedule", ANALYZE, ["kendall", "--workdir={d}/run", "--schedule=fast"], None, "schedule"),
     ("analyze-not-a-search-workdir", ANALYZE, ["tradeoff", "--workdir={d}/run"], None, "no arch.json"),
+    ("summary-not-a-search-workdir", SUMMARY, ["{d}/run"], None, "Not a finished search"),
+    ("summary-no-workdir", SUMMARY, [], None, "search work directories"),
+    ("search-bad-width-ratios", SEARCH, ["--width_ratios=0.5,0.3,1"], None, "width_ratios"),
+    ("search-arch-steps-zero", SEARCH, ["--arch_steps=0"], None, "arch_steps"),
+    ("search-negative-tolerance-above", SEARCH, ["--tolerance_above=-0.1"], None, "tolerance_above"),
     ("count-unknown-model", COUNT, ["--model=resnet9"], None, "resnet9"),
     ("train-tfds-not-prepared", TRAIN, ["--dataset=cifar10", "--tfds_data_dir={d}/tfds"], None, "cifar10"),
     ("search-threshold-below-an-eighth", SEARCH, ["--threshold=0.1"], None, "threshold=0.1"),

@@ -25,7 +25,11 @@ one device) and the replica count does not change the search (``nce_tf.distribut
 1. weight step on the weight half: CE + coupled L2 on the live kernels + PACT L2, SGD;
 2. architecture step (when ``arch_updates`` is on, i.e. after the warm-up) on the other half:
    CE + ``lambda_F L_F + lambda_P L_P`` (:mod:`nce_tf.search.cost_model`), Adam on ``alpha``
-   with TAS's coupled weight decay, gradients of inactive entries zeroed.
+   with TAS's coupled weight decay, gradients of inactive entries zeroed.  The CE's gradient
+   comes from the one backward pass through the network, the cost's from a second tape over the
+   cost model alone (no network in it), so the two parts are recorded apart at no extra
+   backward pass (``take_alpha_grads``).  ``arch_steps > 1`` runs that many architecture steps,
+   each on its own slice of the architecture batch.
 
 Both optimizers are built when the super-net is (``tf_facts.md``: a second optimizer built
 lazily inside a distributed step fails).  Expansion (:mod:`nce_tf.search.expansion`) changes
