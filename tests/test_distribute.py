@@ -96,10 +96,13 @@ def _supernet_steps(strategy, bits):
 
 
 # Measured here (float): largest difference of any weight or alpha 5.8e-6 after 6 steps with an
-# expansion; W2A2: alpha 2.4e-4, single weights up to 6e-3 (level flips).  At W2A2 a different summation order can move a value across a quantization
-# level, which changes that element by a whole step and spreads from there: 1e-3 on alpha,
-# as tests/test_layers.py allows for the zoo's weights.
-@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
+# expansion; W2A2: alpha 2.4e-4, single weights up to 6e-3 (level flips); since the expanded
+# entry takes the Adam moments of the one it copies (its steps are no longer +-lr whatever the
+# gradient), alpha at W2A2 differed by up to 1.0e-3.  At W2A2 a different summation order can
+# move a value across a quantization level, which changes that element by a whole step and
+# spreads from there: 3e-3 on alpha (a gradient term counted once per replica moves alpha by
+# whole learning-rate steps, 5e-2 here).
+@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 3e-3)])
 def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
     single, rows_1 = _supernet_steps(strategies[0], bits)
     mirrored, rows_2 = _supernet_steps(strategies[1], bits)
@@ -145,8 +148,10 @@ def test_run_search_mirrored_writes_the_single_device_arch(tmp_path, strategies)
     one, two = records["default"], records["mirrored"]
     assert one["widths"] == two["widths"] and one["argmax_widths"] == two["argmax_widths"]
     assert one["num_candidates"] == two["num_candidates"] and max(one["num_candidates"]) > 8
+    # Probabilities within 5e-5: measured 1.9e-5 (8.6e-6 with the new entry's Adam moments zeroed
+    # instead of copied, whose first steps are +-lr whatever round-off the gradient carries).
     for p, q in zip(one["final_probs"], two["final_probs"]):
-        np.testing.assert_allclose(p, q, atol=1e-5)
+        np.testing.assert_allclose(p, q, atol=5e-5)
     logs = [[json.loads(line) for line in open(tmp_path / name / "search_log.jsonl")] for name in records]
     for r1, r2 in zip(*logs):
         assert abs(r1["loss"] - r2["loss"]) < 1e-4 and abs(r1["cost_loss"] - r2["cost_loss"]) < 1e-4

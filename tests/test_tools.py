@@ -352,7 +352,11 @@ BAD_CASES = [
     ("search-threshold-1", SEARCH, ["--threshold=1.0"], None, "threshold=1.0"),
     ("nce-unknown-mode", NCE, ["--mode=darts"], None, "mode='darts'"),
     ("search-unknown-tas-space", SEARCH, ["--mode=tas", "--tas_space=3x8"], None, "3x8"),
-    ("search-budget-below-the-space", SEARCH, ["--flops_ratio=0.001"], None, "flops_ratio=0.001"),
+    # The band reaches tolerance_above x the original above the target: with 0 it ends at 0.001 x,
+    # under the narrowest network (1/64 of the MACs).
+    ("search-budget-below-the-space", SEARCH, ["--flops_ratio=0.001", "--tolerance_above=0"], None,
+     "flops_ratio=0.001"),
+    ("search-params-below-the-space", SEARCH, ["--params_ratio=0.001"], None, "params_ratio=0.001"),
     ("search-budget-above-1x-tas", SEARCH, ["--mode=tas", "--flops_ratio=1.5"], None, "flops_ratio=1.5"),
     ("search-params-budget-impossible", SEARCH, ["--params_ratio=0.0001"], None, "params_ratio=0.0001"),
     ("search-tau-min-above-max", SEARCH, ["--tau_min=6"], None, "tau_min=6"),
