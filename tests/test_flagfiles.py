@@ -135,3 +135,25 @@ def test_paper_flagfiles_admit_the_networks_the_paper_reports(flagfile, macs, pa
 def test_paper_costs_cover_every_table_with_costs():
     # Table 4 reports accuracies only; the 1X TAS row is context (no cost in the paper).
     assert {f for f, _, _ in PAPER_COSTS} == {f for f in PAPER if not f.startswith("table4") and "tas1x8" not in f}
+
+
+SUBSET = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "cifar_subset")) if f.endswith(".flags"))
+
+
+@pytest.mark.parametrize("flagfile", SUBSET)
+def test_cifar_subset_flagfiles_are_valid(flagfile):
+    from nce_tf.train.flags import search_config_from_flags
+
+    values = flags.FlagValues()
+    define_flags(values)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        values(["nce", f"--flagfile=flags/cifar_subset/{flagfile}", "--workdir=/tmp/unused"])
+    finally:
+        os.chdir(cwd)
+    train, search = config_from_flags(values).validate(), search_config_from_flags(values).validate()
+    assert train.dataset.startswith("npz:") and train.model == "resnet20"
+    if flagfile == "nce_small_budget.flags":  # the paper's T, coefficient and tau; a budget-sized alpha schedule
+        assert (search.threshold, search.lambda_flops, search.tau_max, search.arch_weight_decay) == (0.3, 2.0, 5.0, 1e-3)
+        assert (search.arch_steps, search.search_batch_size, search.search_epochs) == (4, 64, 12)
