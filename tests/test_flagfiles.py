@@ -52,7 +52,7 @@ PAPER = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "paper"))
                if f.startswith("table") and f.endswith(".flags"))
 
 
-def _parse_search(flagfile):
+def _parse_search(flagfile, folder="paper"):
     from nce_tf.train.flags import search_config_from_flags
 
     values = flags.FlagValues()
@@ -60,7 +60,7 @@ def _parse_search(flagfile):
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        values(["nce", f"--flagfile=flags/paper/{flagfile}", "--workdir=/tmp/unused"])
+        values(["nce", f"--flagfile=flags/{folder}/{flagfile}", "--workdir=/tmp/unused"])
     finally:
         os.chdir(cwd)
     return config_from_flags(values).validate(), search_config_from_flags(values).validate()
@@ -142,17 +142,7 @@ SUBSET = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "cifar_subset"
 
 @pytest.mark.parametrize("flagfile", SUBSET)
 def test_cifar_subset_flagfiles_are_valid(flagfile):
-    from nce_tf.train.flags import search_config_from_flags
-
-    values = flags.FlagValues()
-    define_flags(values)
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        values(["nce", f"--flagfile=flags/cifar_subset/{flagfile}", "--workdir=/tmp/unused"])
-    finally:
-        os.chdir(cwd)
-    train, search = config_from_flags(values).validate(), search_config_from_flags(values).validate()
+    train, search = _parse_search(flagfile, "cifar_subset")
     assert train.dataset.startswith("npz:") and train.model == "resnet20"
     if flagfile == "nce_small_budget.flags":  # the paper's T, coefficient and tau; a budget-sized alpha schedule
         assert (search.threshold, search.lambda_flops, search.tau_max, search.arch_weight_decay) == (0.3, 2.0, 5.0, 1e-3)
