@@ -9,9 +9,9 @@ alpha_j`` grows with ``C_j``), so a score of the sum is +-1 whenever the constra
 with or without quantization.  For a layer, the Kendall score is the mean over epochs of
 Kendall's tau between the candidate widths and the negative CE gradient
 (:func:`nce_tf.analysis.metrics.kendall_tau`): +1 when the cross-entropy always ranks wider
-candidates as more wanted, -1 when it always prefers narrower ones.  The paper's observation: quantization during the search raises
-the score (quantization errors make the loss prefer more channels), and NCE's expansion raises it
-further.
+candidates as more wanted, -1 when it always prefers narrower ones.  The paper's observation:
+quantization during the search raises the score (quantization errors make the loss prefer more
+channels), and NCE's expansion raises it further.
 """
 
 import csv

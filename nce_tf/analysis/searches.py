@@ -45,7 +45,7 @@ def summarize(workdir):
         "kendall_ce": scores, "kendall_ce_mean": float(np.mean(scores)) if scores else None,
         "max_p_widest": float(max(p_widest)) if p_widest else None,
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
-        "widths": arch.widths, "original_widths": arch.extra.get("original_widths"),
+        "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),
     }
 
 
@@ -68,14 +68,7 @@ def layer_markdown(summaries):
     groups = {}
     for s in summaries:
         groups.setdefault(f"W{s['w_bits']}A{s['a_bits']}", []).append(s)
-    first = summaries[0]
-    names = [str(i) for i in range(len(first["kendall_ce"]))]
-    try:
-        from nce_tf.models import width_names
-
-        names = width_names(first.get("model") or "resnet20") if len(first["kendall_ce"]) else names
-    except Exception:  # noqa: BLE001  names are cosmetic
-        pass
+    names = summaries[0]["layers"]
     head = "| layer | " + " | ".join(f"{g}: Kendall (CE) mean +- std, expanded in" for g in groups) + " |"
     lines = [head, "|---|" + "---|" * len(groups)]
     for i, name in enumerate(names):

@@ -73,10 +73,13 @@ def row_grid(n, lane=1, ratios="nce", scale=1):
     return base + grown, len(base), len(base) + len(grown)
 
 
+def _padded(widths):
+    return widths + [widths[-1]] * (MAX_CANDIDATES - len(widths))
+
+
 def candidate_widths(n, lane=1, ratios="nce"):
     """A row's 16 table entries: its distinct candidates, padded with the widest (index j-1 -> C_j)."""
-    widths = row_grid(n, lane, ratios)[0]
-    return widths + [widths[-1]] * (MAX_CANDIDATES - len(widths))
+    return _padded(row_grid(n, lane, ratios)[0])
 
 
 def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
@@ -113,7 +116,7 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
             if mode == "tas":
                 k0 = k1 = k0 if tas_space == "1x8" else k1
                 widths = widths[:k1]
-        table.append(widths + [widths[-1]] * (MAX_CANDIDATES - len(widths)))
+        table.append(_padded(widths))
         k_init.append(k0)
         k_cap.append(k1)
     return np.array(table, "int32"), np.array(k_init, "int32"), np.array(k_cap, "int32")
