@@ -5,23 +5,28 @@ import os
 import pytest
 from absl import flags
 
-from nce_tf.train.flags import config_from_flags, define_flags
+from nce_tf.train.flags import config_from_flags, define_flags, search_config_from_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILES = sorted(f for f in os.listdir(os.path.join(ROOT, "flags"))
                    if f.endswith(".flags") and not f.endswith("_base.flags"))
 
 
-def _parse(flagfile, *extra):
+def _values(path, *extra, define=define_flags):
+    """Flag values parsed from ``flags/<path>`` (and ``extra``) as a tool would parse them."""
     values = flags.FlagValues()
-    define_flags(values)
+    define(values)
     cwd = os.getcwd()
     os.chdir(ROOT)  # nested --flagfile paths are relative to the repository root
     try:
-        values(["train", f"--flagfile=flags/{flagfile}", "--workdir=/tmp/unused", *extra])
+        values(["tool", f"--flagfile=flags/{path}", "--workdir=/tmp/unused", *extra])
     finally:
         os.chdir(cwd)
-    return config_from_flags(values).validate()
+    return values
+
+
+def _parse(flagfile, *extra):
+    return config_from_flags(_values(flagfile, *extra)).validate()
 
 
 @pytest.mark.parametrize("flagfile", FLAGFILES)
@@ -53,16 +58,7 @@ PAPER = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "paper"))
 
 
 def _parse_search(flagfile, folder="paper"):
-    from nce_tf.train.flags import search_config_from_flags
-
-    values = flags.FlagValues()
-    define_flags(values)
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        values(["nce", f"--flagfile=flags/{folder}/{flagfile}", "--workdir=/tmp/unused"])
-    finally:
-        os.chdir(cwd)
+    values = _values(f"{folder}/{flagfile}")
     return config_from_flags(values).validate(), search_config_from_flags(values).validate()
 
 
@@ -147,3 +143,25 @@ def test_cifar_subset_flagfiles_are_valid(flagfile):
     if flagfile == "nce_small_budget.flags":  # the paper's T, coefficient and tau; a budget-sized alpha schedule
         assert (search.threshold, search.lambda_flops, search.tau_max, search.arch_weight_decay) == (0.3, 2.0, 5.0, 1e-3)
         assert (search.arch_steps, search.search_batch_size, search.search_epochs) == (4, 64, 12)
+
+
+STUDIES = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "study")) if f.endswith(".flags"))
+
+
+@pytest.mark.parametrize("flagfile", STUDIES)
+def test_study_flagfiles_describe_valid_studies(flagfile):
+    from nce_tf.study import flags as study_flags
+    from nce_tf.study import plan
+
+    values = _values(f"study/{flagfile}", define=study_flags.define_flags)
+    study = study_flags.study_config_from_flags(values).validate()
+    train, search = config_from_flags(values).validate(), search_config_from_flags(values).validate()
+    runs = plan(study, train, search)
+    searched = sum(m in ("random", "tas", "nce") for m in study.methods)
+    fixed = len(study.methods) - searched
+    structures = searched * study.searches + fixed
+    searches = structures - ("original" in study.methods)
+    assert len(runs) == searches + structures * study.trainings
+    if flagfile == "cifar_subset_resnet8_w2a2.flags":  # the paper's toy: ResNet-8 W2A2, TAS pruning 2X
+        assert (train.model, train.w_bits, train.a_bits, search.tas_space) == ("resnet8", 2, 2, "2x8")
+        assert (search.search_warmup_epochs, search.search_epochs, search.arch_steps) == (4, 12, 4)

@@ -1,0 +1,216 @@
+"""A study's results: one row per training, a summary per method, the reference method against
+each other one, and the Fig. 3-style figure.
+
+Files written in the study's work directory (rewritten after every finished run):
+
+- ``study.json``: ``rows`` (every finished training: method, structure, search and training seed,
+  widths, MACs, PARAMs and their ratios to the original network, expanded layers, test
+  accuracy, wall time of the training and of its structure's search), ``summary`` (per method),
+  ``comparisons`` (reference minus each method, with a bootstrap interval) and the study's
+  settings;
+- ``study.csv``: the rows, one per line (widths and expanded layers joined by spaces);
+- ``summary.md``: the two tables as markdown;
+- ``study.png``: accuracy per method, one point per structure (the mean of its trainings, the
+  bar spanning their lowest to highest), the method's mean as a line (the paper's Fig. 3).
+
+Per method: ``trainings`` mean +- std over all of its trainings; ``structures`` mean +- std over
+its structures of each structure's mean.  The comparison's units are the structures
+(:mod:`nce_tf.study.bootstrap`).
+"""
+
+import csv
+import io
+import json
+import os
+import statistics
+
+from nce_tf.io_utils import atomic_write_json, atomic_write_text
+from nce_tf.study.bootstrap import difference_ci
+from nce_tf.study.config import FIXED
+
+CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
+              "macs_ratio", "params_ratio", "layers_expanded", "expanded", "widths", "train_seconds",
+              "search_seconds")
+
+
+def run_record(run, wall_seconds):
+    """What a finished run produced, read from its work directory (``<run>.done.json``)."""
+    from nce_tf import arch as arch_lib
+
+    record = {"key": run.key, "method": run.method, "structure": run.structure, "kind": run.kind,
+              "search_seed": run.search_seed, "train_seed": run.train_seed, "workdir": run.workdir,
+              "wall_seconds": round(wall_seconds, 1)}
+    if run.kind == "search":
+        arch = arch_lib.load_arch(os.path.join(run.workdir, "arch.json"))
+        expanded = []
+        if os.path.exists(os.path.join(run.workdir, "search_log.jsonl")):
+            from nce_tf.analysis import searches
+
+            expanded = searches.summarize(run.workdir)["expanded"]
+        record.update(widths=arch.widths, macs=arch.extra["macs"], params=arch.extra["params"],
+                      original_macs=arch.extra["original_macs"], original_params=arch.extra["original_params"],
+                      macs_ratio=arch.extra["macs_ratio"], params_ratio=arch.extra["params_ratio"],
+                      within_budget=arch.extra.get("within_budget"), expanded=[[n, int(k)] for n, k in expanded])
+    else:
+        with open(os.path.join(run.workdir, "metrics.json"), encoding="utf-8") as f:
+            m = json.load(f)
+        record.update(test_accuracy=m["test_accuracy"], macs=m["macs"], params=m["params"], widths=m["widths"],
+                      train_seconds=m.get("train_seconds"))
+    return record
+
+
+def finished(runs):
+    """``{key: record}`` of the runs that finished (have their ``.done.json``)."""
+    done = {}
+    for run in runs:
+        if os.path.exists(run.done_path):
+            with open(run.done_path, encoding="utf-8") as f:
+                done[run.key] = json.load(f)
+    return done
+
+
+def rows(runs):
+    """One row per finished training, in plan order."""
+    done = finished(runs)
+    original = next((d for d in done.values() if d["method"] == "original" and d["kind"] == "train"), None)
+    searches = [d for d in done.values() if d["kind"] == "search"]
+    base = ((searches[0]["original_macs"], searches[0]["original_params"]) if searches
+            else (original["macs"], original["params"]) if original else None)
+    out = []
+    for run in runs:
+        d = done.get(run.key)
+        if d is None or run.kind != "train":
+            continue
+        s = done.get(run.needs) if run.needs else None
+        expanded = s["expanded"] if s else []
+        out.append({
+            "method": run.method, "structure": run.structure, "search_seed": run.search_seed,
+            "train_seed": run.train_seed, "test_accuracy": d["test_accuracy"], "macs": d["macs"],
+            "params": d["params"],
+            "macs_ratio": d["macs"] / base[0] if base else None,
+            "params_ratio": d["params"] / base[1] if base else None,
+            "layers_expanded": len(expanded), "expanded": [n for n, _ in expanded], "widths": d["widths"],
+            "train_seconds": d["wall_seconds"], "search_seconds": s["wall_seconds"] if s else None,
+        })
+    return out
+
+
+def _mean_std(values):
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def by_structure(study_rows, method):
+    """``{structure: [accuracies]}`` of one method, in row order."""
+    out = {}
+    for r in study_rows:
+        if r["method"] == method:
+            out.setdefault(r["structure"], []).append(r["test_accuracy"])
+    return out
+
+
+def summary(study_rows, methods):
+    out = []
+    for method in methods:
+        mine = [r for r in study_rows if r["method"] == method]
+        if not mine:
+            continue
+        structs = by_structure(study_rows, method)
+        t_mean, t_std = _mean_std([r["test_accuracy"] for r in mine])
+        s_mean, s_std = _mean_std([statistics.fmean(v) for v in structs.values()])
+        ratios = lambda key: statistics.fmean(r[key] for r in mine) if mine[0][key] is not None else None  # noqa: E731
+        out.append({"method": method, "structures": len(structs), "trainings": len(mine),
+                    "accuracy_mean": t_mean, "accuracy_std": t_std,
+                    "structure_mean": s_mean, "structure_std": s_std,
+                    "macs_ratio": ratios("macs_ratio"), "params_ratio": ratios("params_ratio"),
+                    "layers_expanded": statistics.fmean(r["layers_expanded"] for r in mine)})
+    return out
+
+
+def _units(study_rows, method):
+    """Per-structure means; a fixed method's trainings (it has one structure)."""
+    structs = by_structure(study_rows, method)
+    if method in FIXED:
+        return None, [a for v in structs.values() for a in v]
+    seeds = [next(r["search_seed"] for r in study_rows if r["structure"] == s) for s in structs]
+    return seeds, [statistics.fmean(v) for v in structs.values()]
+
+
+def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
+    """Reference minus every other method: difference of means and its bootstrap interval."""
+    out = []
+    ref_seeds, ref = _units(study_rows, reference)
+    if not ref:
+        return out
+    for method in methods:
+        if method == reference:
+            continue
+        seeds, other = _units(study_rows, method)
+        if not other:
+            continue
+        a, b, paired = ref, other, False
+        if ref_seeds is not None and seeds is not None:
+            common = [s for s in ref_seeds if s in seeds]
+            if len(common) >= 2:
+                a = [ref[ref_seeds.index(s)] for s in common]
+                b = [other[seeds.index(s)] for s in common]
+                paired = True
+        # Two single units (one structure, or one training) have no spread to resample.
+        if len(a) < 2 and len(b) < 2:
+            diff, low, high = statistics.fmean(a) - statistics.fmean(b), None, None
+        else:
+            diff, low, high = difference_ci(a, b, paired=paired, level=level, resamples=resamples)
+        out.append({"reference": reference, "method": method, "difference": diff, "low": low, "high": high,
+                    "level": level, "paired": paired, "units": [len(a), len(b)],
+                    "resolved": low is not None and (low > 0 or high < 0)})
+    return out
+
+
+def _pct(x, digits=2):
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def markdown(summ, comps):
+    lines = ["| method | structures | trainings | accuracy (%), all trainings | accuracy (%), per structure | "
+             "MACs ratio | PARAMs ratio | layers expanded |", "|---|---|---|---|---|---|---|---|"]
+    for s in summ:
+        ratio = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        lines.append(f"| {s['method']} | {s['structures']} | {s['trainings']} | {_pct(s['accuracy_mean'])} +- "
+                     f"{_pct(s['accuracy_std'])} | {_pct(s['structure_mean'])} +- {_pct(s['structure_std'])} | "
+                     f"{ratio(s['macs_ratio'])} | {ratio(s['params_ratio'])} | {s['layers_expanded']:.1f} |")
+    if comps:
+        level = comps[0]["level"]
+        lines += ["", f"| {comps[0]['reference']} minus | difference (points) | {level:.0%} bootstrap interval | "
+                      "units | resolved |", "|---|---|---|---|---|"]
+        for c in comps:
+            interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
+            units = f"{c['units'][0]} vs {c['units'][1]}" + (" paired by search seed" if c["paired"] else "")
+            lines.append(f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {units} | "
+                         f"{'yes' if c['resolved'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(workdir, study, runs, figure=True):
+    """Writes ``study.json``, ``study.csv``, ``summary.md`` (and ``study.png``); returns the json dict."""
+    study_rows = rows(runs)
+    summ = summary(study_rows, study.methods)
+    comps = comparisons(study_rows, study.methods, study.reference, study.level, study.resamples)
+    done = finished(runs)
+    out = {"study": study.to_dict(), "runs_planned": len(runs), "runs_finished": len(done),
+           "searches": [d for d in done.values() if d["kind"] == "search"],
+           "rows": study_rows, "summary": summ, "comparisons": comps}
+    atomic_write_json(os.path.join(workdir, "study.json"), out)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for r in study_rows:
+        writer.writerow([" ".join(str(x) for x in r[k]) if isinstance(r[k], list) else ("" if r[k] is None else r[k])
+                         for k in CSV_FIELDS])
+    atomic_write_text(os.path.join(workdir, "study.csv"), buf.getvalue())
+    atomic_write_text(os.path.join(workdir, "summary.md"), markdown(summ, comps))
+    if figure and study_rows:
+        from nce_tf.study.figure import plot
+
+        plot(study_rows, study.methods, os.path.join(workdir, "study.png"))
+    return out
