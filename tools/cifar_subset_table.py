@@ -3,7 +3,7 @@ r"""Measure ResNet-20 on the real CIFAR-10 subset: W32A32, W2A2, W2A2 + NCE, TAS
 
 Example:
 
-    python tools/cifar_subset_table.py --out=runs/cifar_subset --update_readme
+    python tools/cifar_subset_table.py --out=runs/cifar_subset --jobs=2 --update_readme
 
 Each run is `tools/train.py` or `tools/nce.py` with a flagfile of flags/cifar_subset/ and --seed; a
 run whose work directory already holds metrics.json is not redone, so an interrupted table resumes.
@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -34,22 +35,25 @@ CONFIGS = (  # (label, tool, flagfile)
 BEGIN, END = "<!-- cifar-subset-table:begin -->", "<!-- cifar-subset-table:end -->"
 flags.DEFINE_string("out", "runs/cifar_subset", "Directory of the runs and of table.md.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every configuration.")
+flags.DEFINE_integer("jobs", 1, "Runs at a time (each its own process); at most the machine's cores.")
 flags.DEFINE_boolean("update_readme", False, "Write the table into README.md between its markers.")
 flags.DEFINE_boolean("finished_only", False, "Start no run: tabulate the runs that have finished (a partial "
                      "table names its seed counts), e.g. while the full table is still running.")
 FLAGS = flags.FLAGS
 
 
-def _run(tool, flagfile, seed, workdir):
+def _run(label, tool, flagfile, seed, workdir):
     if os.path.exists(os.path.join(workdir, "metrics.json")):
-        return
+        return None
+    print(f"nce-tf: {label}, seed {seed}", flush=True)
     cmd = [sys.executable, os.path.join("tools", tool), f"--flagfile=flags/cifar_subset/{flagfile}.flags",
            f"--seed={seed}", f"--workdir={workdir}", "--verbose=0"]
     start = time.time()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     if proc.returncode != 0:
-        cli.fail(f"Run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {' '.join(cmd[1:])}")
+        return f"Run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {' '.join(cmd[1:])}"
     print(f"  done in {time.time() - start:.0f} s: {workdir}", flush=True)
+    return None
 
 
 def _fmt(values, scale=1.0, digits=2):
@@ -62,15 +66,23 @@ def main(argv):
     cli.no_positional(argv)
     seeds = [int(s) for s in FLAGS.seeds]
     out = os.path.abspath(FLAGS.out)
+    if not 1 <= FLAGS.jobs <= (os.cpu_count() or 1):
+        cli.fail(f"Invalid jobs. Received: jobs={FLAGS.jobs}. Allowed: 1..{os.cpu_count() or 1} (this machine's cores).")
+    workdir_of = lambda flagfile, seed: os.path.join(out, f"{flagfile}_s{seed}")  # noqa: E731
+    if not FLAGS.finished_only:
+        with ThreadPoolExecutor(max_workers=FLAGS.jobs) as pool:
+            errors = [e for e in pool.map(lambda job: _run(*job), [
+                (label, tool, flagfile, seed, workdir_of(flagfile, seed))
+                for label, tool, flagfile in CONFIGS for seed in seeds]) if e]
+        if errors:
+            cli.fail(errors[0])
     rows = []
     for label, tool, flagfile in CONFIGS:
         results = []
         for seed in seeds:
-            workdir = os.path.join(out, f"{flagfile}_s{seed}")
-            if FLAGS.finished_only and not os.path.exists(os.path.join(workdir, "metrics.json")):
+            workdir = workdir_of(flagfile, seed)
+            if not os.path.exists(os.path.join(workdir, "metrics.json")):
                 continue
-            print(f"nce-tf: {label}, seed {seed}", flush=True)
-            _run(tool, flagfile, seed, workdir)
             with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
                 results.append(json.load(f))
         rows.append((label, results))
@@ -87,6 +99,7 @@ def main(argv):
         lines.append(f"| {label} | {_fmt([r['test_accuracy'] for r in results], 100)} | "
                      f"{_fmt([r['macs'] for r in results], 1e-6)} | {_fmt([r['params'] for r in results], 1e-3, 1)} |")
     table = "\n".join(lines) + "\n"
+    os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(table, flush=True)
