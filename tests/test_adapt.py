@@ -58,10 +58,18 @@ def concat_net(input_shape=(16, 16, 3)):
     return keras.Model(i, L.Dense(10, name="logits")(x), name="concat")
 
 
-def test_adapting_the_zoo_resnet20_gives_the_builtin_search_space():
-    model = models.build_model("resnet20", policy=models.QuantPolicy(w_bits=2, a_bits=2))
-    net = nce_tf.adapt(model, search_first=True)
-    adapted, zoo = net.space, build_space("resnet20")
+@pytest.mark.parametrize("name", models.MODEL_NAMES)
+def test_adapting_a_zoo_model_gives_its_builtin_search_space(name):
+    """The adapter reading the zoo's 1X Keras model and the hand-written family graph agree on
+    rows, conv roles and ties, exact cost of any width list and expected cost of any alpha."""
+    from nce_tf.adapter.graph import read_graph
+    from nce_tf.adapter.space import build_adapted_space
+
+    spec = models.get_spec(name)
+    model = models.build_model(name, policy=models.QuantPolicy(w_bits=2, a_bits=2))
+    adapted = build_adapted_space(read_graph(model), num_classes=spec.num_classes, input_shape=spec.input_shape,
+                                  name=name, search_first=True)
+    zoo = build_space(name)
     assert [(r.name, r.n, r.candidates) for r in adapted.rows] == [(r.name, r.n, r.candidates) for r in zoo.rows]
     roles = lambda s: {n.name: (n.role, n.row) for n in s.nodes if n.op == "conv"}  # noqa: E731
     assert roles(adapted) == roles(zoo)  # shortcut convs tied to their block's row, stem "first"
@@ -69,12 +77,33 @@ def test_adapting_the_zoo_resnet20_gives_the_builtin_search_space():
     for _ in range(20):  # exact cost of random width lists (projections appear where widths differ)
         widths = [int(rng.choice(r.candidates)) for r in zoo.rows]
         assert adapted.exact_cost(widths) == zoo.exact_cost(widths)
+    assert adapted.exact_cost(adapted.default_widths()) == zoo.exact_cost(zoo.default_widths())
     probs = rng.dirichlet(np.ones(16), size=len(zoo.rows))
     e_a = [float(v) for v in CostModel(adapted, adapted.candidates).expected(probs)]
     e_z = [float(v) for v in CostModel(zoo, zoo.candidates).expected(probs)]
     np.testing.assert_allclose(e_a, e_z, rtol=1e-12)
-    assert adapted.exact_cost(adapted.default_widths()) == (40813184, 272474)
-    # By default the first conv is pinned: one candidate, its own width, never expanded.
+
+
+def test_resnet50_keeps_its_first_projection_when_the_widths_match():
+    # The 1X network projects 64 -> 256 in its first block, so every derived network has that conv,
+    # even at widths where the identity would do (stem and s1_b0_c both 64): the search graph, the
+    # adapter and the Keras model count it, 64 * 64 MACs per position at 56 x 56 and 64 * 64 weights + BN.
+    from nce_tf.cost import count_arch
+
+    widths = models.default_widths("resnet50")
+    widths[3] = 64  # s1_b0_c_conv
+    space = build_space("resnet50")
+    macs, params = space.exact_cost(widths)
+    built = count_arch("resnet50", widths)
+    assert (built.macs, built.params) == (macs, params)
+    model = models.build_model("resnet50", widths)
+    assert model.get_layer("s1_b0_shortcut_conv").kernel.shape == (1, 1, 64, 64)
+
+
+def test_adapting_the_zoo_resnet20_pins_the_first_conv_by_default():
+    model = models.build_model("resnet20", policy=models.QuantPolicy(w_bits=2, a_bits=2))
+    assert nce_tf.adapt(model, search_first=True).space.exact_cost(build_space("resnet20").default_widths()) == (
+        40813184, 272474)
     pinned = nce_tf.adapt(model).space.rows[0]
     assert pinned.frozen and set(pinned.candidates) == {16}
 

@@ -58,9 +58,10 @@ class Builder:
         x = self.bn(x, f"{prefix}_bn")
         return self.act(x, f"{prefix}_act") if act else x
 
-    def shortcut(self, x, in_width, out_width, stride, prefix, pooled):
-        """Identity, or the projection that matches width and resolution."""
-        if stride == 1 and in_width == out_width:
+    def shortcut(self, x, in_width, out_width, stride, prefix, pooled, keep_conv=False):
+        """Identity, or the projection that matches width and resolution (always the
+        projection with ``keep_conv``)."""
+        if stride == 1 and in_width == out_width and not keep_conv:
             return x
         if pooled and stride != 1:
             x = keras.layers.AveragePooling2D(stride, name=f"{prefix}_pool")(x)

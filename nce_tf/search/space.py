@@ -54,7 +54,6 @@ class Node:
     role: str = "body"  # conv: first | body | shortcut
     act: bool = False  # conv: followed by an activation node (informational)
     proj_hw: int = 0  # add: spatial size of the derived net's projection if widths differ
-    conditional: bool = False  # stride-1 shortcut conv: the derived net keeps it only if widths differ
     area: int = 0  # output H * W (adapted models; 0 = ``hw**2``)
     proj_area: int = 0  # add: H * W of the projection (adapted models; 0 = ``proj_hw**2``)
     padding: str = ""  # conv / pooling padding ("" = the zoo's: SAME for convs and max pools)
@@ -138,9 +137,7 @@ class SearchSpace:
         for node in self.nodes:
             src = node.src[0] if node.src else None
             extra = (2 if node.use_bn else 0) + (1 if node.use_bias else 0)
-            if node.op == "conv" and node.conditional:
-                proj.append((self.nodes[src].row, node.row, node.out_area))
-            elif node.op == "conv":
+            if node.op == "conv":
                 k2 = node.kernel**2
                 bi += [(r, node.row, k2 * node.out_area, k2) for r in widths[src]]
                 lin.append((node.row, 0, extra))
@@ -206,10 +203,10 @@ class _Graph:
         self.rows.append(Row(name, self.defaults[i], candidate_widths(self.defaults[i], self.lane)))
         return i
 
-    def conv(self, src, name, kernel, stride, hw, role="body", act=True, row=None, conditional=False):
+    def conv(self, src, name, kernel, stride, hw, role="body", act=True, row=None):
         r = self.row(f"{name}_conv") if row is None else row
         x = self.add(name=f"{name}_conv", op="conv", src=(src,), row=r, kernel=kernel, stride=stride,
-                     hw=hw, role=role, act=act, conditional=conditional)
+                     hw=hw, role=role, act=act)
         if act:
             x = self.add(name=f"{name}_act", op="act", src=(x,), row=r, hw=hw)
         return x, r
@@ -272,12 +269,11 @@ def _imagenet_resnet(g, depth, hw):
                 y, _ = g.conv(x, f"{p}_a", 1, 1, hw)
                 y, _ = g.conv(y, f"{p}_b", 3, stride, out_hw)
                 y, rl = g.conv(y, f"{p}_c", 1, 1, out_hw, act=False)
-            # The zoo projects when the block changes resolution or its default width:
-            # those blocks always have a shortcut conv tied to the block's last row.
+            # A block that changes resolution or width in the 1X network has a shortcut conv, tied
+            # to the block's last row, in every derived network (models/resnet_imagenet.py).
             default_in = g.defaults[in_row]
             if stride != 1 or default_in != g.defaults[rl]:
-                sc, _ = g.conv(x, f"{p}_shortcut", 1, stride, out_hw, role="shortcut", act=False, row=rl,
-                               conditional=stride == 1)
+                sc, _ = g.conv(x, f"{p}_shortcut", 1, stride, out_hw, role="shortcut", act=False, row=rl)
                 x = g.residual(y, sc, rl, p, out_hw, proj=False)
             else:
                 x = g.residual(y, x, rl, p, out_hw, proj=True)
