@@ -82,9 +82,11 @@ def write_report(path, arch, metrics, policy):
     """``report.md``: headline numbers and the per-layer cost table, original vs derived."""
     from nce_tf import cost
 
-    classes = metrics["derived"].get("num_classes")
-    derived = cost.count_arch(arch.model, arch.widths, policy=policy, num_classes=classes)
-    original = cost.count_arch(arch.model, None, policy=policy, num_classes=classes)
+    # At the search's input and classes (an ImageNet-family model may be searched on 32 x 32 images).
+    shape = arch.extra.get("input_shape")
+    at = {"num_classes": metrics["derived"].get("num_classes"), "input_shape": tuple(shape) if shape else None}
+    derived = cost.count_arch(arch.model, arch.widths, policy=policy, **at)
+    original = cost.count_arch(arch.model, None, policy=policy, **at)
     orig_rows = {r.name: r for r in original.layers}
     lines = [
         f"# NCE report: {arch.model} W{metrics['w_bits']}A{metrics['a_bits']}",

@@ -104,6 +104,29 @@ def _hand_count_cifar_resnet(n, num_classes=10, widths=(16, 32, 64), in_channels
     return macs, params, len(convs)
 
 
+def test_an_imagenet_model_on_32x32_images_is_counted_at_32x32_everywhere(tmp_path):
+    # ResNet-18 (224 x 224 by default) on the synthetic 32 x 32 task: every spatial size is the
+    # 224 network's divided by 7 (112/56/56/28/14/7 -> 16/8/8/4/2/1), so each conv's MACs are
+    # 1/49 of its 224 x 224 count, and the 10-class classifier's 512 * 10 MACs stay.
+    from nce_tf.cost import count_arch
+
+    workdir = tmp_path / "r18"
+    proc = _run([NCE, "--model=resnet18", "--dataset=synthetic", "--synthetic_train_size=64",
+                 "--synthetic_test_size=32", "--mode=wrpn", "--w_bits=2", "--a_bits=2", "--epochs=1",
+                 "--warmup_epochs=0", "--batch_size=32", "--verbose=0", f"--workdir={workdir}"])
+    assert proc.returncode == 0, proc.stderr
+    arch = json.loads((workdir / "arch.json").read_text())
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    counted = _run([COUNT, f"--arch={workdir / 'arch.json'}", "--w_bits=2", "--a_bits=2", "--json"])
+    assert counted.returncode == 0, counted.stderr
+    at_224 = count_arch("resnet18", arch["widths"], num_classes=10).macs
+    assert (at_224 - 5120) % 49 == 0
+    macs = (at_224 - 5120) // 49 + 5120
+    assert arch["macs"] == metrics["macs"] == _json_stdout(counted)["macs"] == macs
+    assert arch["input_shape"] == [32, 32, 3] and arch["num_classes"] == 10
+    assert f"| MACs | {arch['original_macs']:,} | {macs:,} (" in (workdir / "report.md").read_text()
+
+
 def test_count_json_matches_hand_count():
     with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
         f_float = pool.submit(_run, [COUNT, "--model=resnet20", "--json"])

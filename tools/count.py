@@ -31,7 +31,7 @@ flags.DEFINE_string("weight_quantizer", "sawb", "Weight quantizer: " + " | ".joi
 flags.DEFINE_boolean("quantize_first", False, "Count the first conv at w_bits too.")
 flags.DEFINE_boolean("quantize_last", False, "Count the classifier at w_bits too.")
 flags.DEFINE_boolean("quantize_shortcut", False, "Count shortcut convs at w_bits too.")
-flags.DEFINE_integer("num_classes", 0, "Classifier width (0 = the model's dataset: 10 or 1000).")
+flags.DEFINE_integer("num_classes", 0, "Classifier width (0 = the --arch file's, else the model's dataset: 10 or 1000).")
 flags.DEFINE_boolean("json", False, "Print one JSON object instead of the table.")
 FLAGS = flags.FLAGS
 
@@ -45,9 +45,13 @@ def main(argv):
     if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:
         cli.fail(f"Invalid num_classes. Received: num_classes={FLAGS.num_classes}. Allowed: 0 or >= 2.")
     cli.load_tensorflow()  # quietly, before a keras:PATH model is loaded to read its widths
+    at = {"num_classes": FLAGS.num_classes or None}
     if FLAGS.arch:
         a = arch_lib.load_arch(FLAGS.arch, expected_model=FLAGS.model or None)
         name, widths = a.model, a.widths
+        # The search's own input size and classes, so the count reproduces its figures.
+        at = {"num_classes": FLAGS.num_classes or a.extra.get("num_classes"),
+              "input_shape": tuple(a.extra["input_shape"]) if a.extra.get("input_shape") else None}
     elif FLAGS.model:
         name, widths = FLAGS.model, zoo.default_widths(FLAGS.model)
     else:
@@ -59,7 +63,7 @@ def main(argv):
     )
     from nce_tf import cost
 
-    result = cost.count_arch(name, widths, policy=policy, num_classes=FLAGS.num_classes or None)
+    result = cost.count_arch(name, widths, policy=policy, **at)
     if FLAGS.json:
         print(json.dumps({**result.to_dict(), "widths": widths, "w_bits": FLAGS.w_bits,
                           "a_bits": FLAGS.a_bits}))

@@ -106,6 +106,8 @@ def write_arch(path, space, widths, *, policy, budget, settings, **extra):
         "original_macs": budget.original[0], "original_params": budget.original[1],
         "macs_ratio": macs / budget.original[0], "params_ratio": params / budget.original[1],
         "original_widths": space.default_widths(),
+        # The costs above are at this input: count.py --arch and report.md count at it too.
+        "input_shape": list(space.input_shape), "num_classes": space.num_classes,
         "w_bits": policy.w_bits, "a_bits": policy.a_bits, "quantization": policy.to_dict(),
         "budget": budget.to_dict(), "within_budget": budget.within(macs, params),
         "search": settings, **extra,
