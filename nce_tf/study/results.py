@@ -6,10 +6,10 @@ Files written in the study's work directory (rewritten after every finished run)
 - ``study.json``: ``rows`` (every finished training: method, structure, search and training seed,
   widths, MACs, PARAMs and their ratios to the original network, expanded layers, test
   accuracy, wall time of the training and of its structure's search), ``summary`` (per method),
-  ``comparisons`` (reference minus each method, with a bootstrap interval) and the study's
-  settings;
+  ``comparisons`` (reference minus each method, with a bootstrap interval), ``widths`` (per
+  method and layer, the mean width as a multiple of the original's) and the study's settings;
 - ``study.csv``: the rows, one per line (widths and expanded layers joined by spaces);
-- ``summary.md``: the two tables as markdown;
+- ``summary.md``: the three tables as markdown;
 - ``study.png``: accuracy per method, one point per structure (the mean of its trainings, the
   bar spanning their lowest to highest), the method's mean as a line (the paper's Fig. 3).
 
@@ -167,11 +167,45 @@ def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
     return out
 
 
+def width_table(runs, methods):
+    """Per method and layer: the mean width over its structures as a multiple of the original's,
+    and how many structures are wider than the original there (``None`` before any search)."""
+    from nce_tf import arch as arch_lib
+
+    searches = [d for d in finished(runs).values() if d["kind"] == "search"]
+    if not searches:
+        return None
+    first = arch_lib.load_arch(os.path.join(searches[0]["workdir"], "arch.json"))
+    original, names = first.extra["original_widths"], first.extra.get("width_names")
+    names = names or [str(i) for i in range(len(original))]
+    table = {"layers": names, "original": original, "methods": {}}
+    for method in methods:
+        widths = ([original] if method == "original" else
+                  [d["widths"] for d in searches if d["method"] == method])
+        if widths:
+            table["methods"][method] = {
+                "structures": len(widths),
+                "mean_ratio": [statistics.fmean(w[i] / n for w in widths) for i, n in enumerate(original)],
+                "wider": [sum(w[i] > n for w in widths) for i, n in enumerate(original)]}
+    return table
+
+
+def _width_markdown(table):
+    methods = table["methods"]
+    lines = ["| layer (original width) | " + " | ".join(f"{m} ({v['structures']})" for m, v in methods.items()) + " |",
+             "|---|" + "---|" * len(methods)]
+    for i, (name, n) in enumerate(zip(table["layers"], table["original"])):
+        cells = [f"{v['mean_ratio'][i]:.2f}x" + (f", {v['wider'][i]} wider" if v["wider"][i] else "")
+                 for v in methods.values()]
+        lines.append(f"| {name} ({n}) | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _pct(x, digits=2):
     return "-" if x is None else f"{100 * x:.{digits}f}"
 
 
-def markdown(summ, comps):
+def markdown(summ, comps, widths=None):
     lines = ["| method | structures | trainings | accuracy (%), all trainings | accuracy (%), per structure | "
              "MACs ratio | PARAMs ratio | layers expanded |", "|---|---|---|---|---|---|---|---|"]
     for s in summ:
@@ -188,6 +222,10 @@ def markdown(summ, comps):
             units = f"{c['units'][0]} vs {c['units'][1]}" + (" paired by search seed" if c["paired"] else "")
             lines.append(f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {units} | "
                          f"{'yes' if c['resolved'] else 'no'} |")
+    if widths:
+        lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
+                      "(and how many structures are wider than the original there):", ""]
+        lines += _width_markdown(widths)
     return "\n".join(lines) + "\n"
 
 
@@ -197,9 +235,10 @@ def write(workdir, study, runs, figure=True):
     summ = summary(study_rows, study.methods)
     comps = comparisons(study_rows, study.methods, study.reference, study.level, study.resamples)
     done = finished(runs)
+    widths = width_table(runs, study.methods)
     out = {"study": study.to_dict(), "runs_planned": len(runs), "runs_finished": len(done),
            "searches": [d for d in done.values() if d["kind"] == "search"],
-           "rows": study_rows, "summary": summ, "comparisons": comps}
+           "rows": study_rows, "summary": summ, "comparisons": comps, "widths": widths}
     atomic_write_json(os.path.join(workdir, "study.json"), out)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -208,7 +247,7 @@ def write(workdir, study, runs, figure=True):
         writer.writerow([" ".join(str(x) for x in r[k]) if isinstance(r[k], list) else ("" if r[k] is None else r[k])
                          for k in CSV_FIELDS])
     atomic_write_text(os.path.join(workdir, "study.csv"), buf.getvalue())
-    atomic_write_text(os.path.join(workdir, "summary.md"), markdown(summ, comps))
+    atomic_write_text(os.path.join(workdir, "summary.md"), markdown(summ, comps, widths))
     if figure and study_rows:
         from nce_tf.study.figure import plot
 
