@@ -85,6 +85,7 @@ def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
 
 def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     from nce_tf import arch as arch_lib
+    from nce_tf import models
     from nce_tf.cost import count_arch
     from nce_tf.search import SearchConfig
     from nce_tf.train import TrainConfig
@@ -118,6 +119,11 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     mean = lambda m: statistics.fmean(r["test_accuracy"] for r in rows if r["method"] == m)  # noqa: E731
     assert comp["difference"] == pytest.approx(mean("nce") - mean("random"))
     assert comp["low"] <= comp["difference"] <= comp["high"]
+    original_widths = models.default_widths("resnet8")
+    for method in ("random", "nce"):  # the width table, recomputed from the rows' widths
+        mine = {r["structure"]: r["widths"] for r in rows if r["method"] == method}
+        expect = [statistics.fmean(w[i] / n for w in mine.values()) for i, n in enumerate(original_widths)]
+        assert out["widths"]["methods"][method]["mean_ratio"] == pytest.approx(expect)
     with open(os.path.join(workdir, "study.csv"), newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 8 and [int(t["train_seed"]) for t in table] == [r["train_seed"] for r in rows]
