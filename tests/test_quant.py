@@ -140,3 +140,36 @@ def test_unknown_quantizer_name():
         quant.get_weight_quantizer("lsq", 2)
     with pytest.raises(UsageError, match="alpha_init"):
         quant.PACT(alpha_init=0.0)
+
+
+def _mse_optimal_clip(x, p, steps):
+    """The clip ``a`` minimising E[(w - Q_a(w))^2] on the zero-free grid: coarse scan, then golden section."""
+    mse = lambda a: np.sum((x - a * (2 * np.round((np.clip(x, -a, a) + a) / (2 * a) * steps) / steps - 1)) ** 2 * p)  # noqa: E731
+    grid = np.arange(0.5, 12.0, 0.1)
+    a0 = grid[int(np.argmin([mse(a) for a in grid]))]
+    lo, hi, g = a0 - 0.1, a0 + 0.1, (np.sqrt(5) - 1) / 2
+    for _ in range(25):
+        m1, m2 = hi - g * (hi - lo), lo + g * (hi - lo)
+        lo, hi = (lo, m2) if mse(m1) < mse(m2) else (m1, hi)
+    return (lo + hi) / 2
+
+
+def test_sawb_coefficients_are_the_least_squares_fit_of_mse_optimal_clips():
+    # The module's recipe, recomputed: unit-variance Gaussian, Laplace, uniform and logistic densities
+    # on a grid, the MSE-optimal clip of each, regressed on (sqrt(E w^2), E|w|) without intercept.
+    x = np.linspace(-25, 25, 40001)
+    b, s = 1 / np.sqrt(2), np.sqrt(3) / np.pi  # Laplace and logistic scales of unit variance
+    densities = [np.exp(-x**2 / 2), np.exp(-np.abs(x) / b), (np.abs(x) <= np.sqrt(3)).astype(float),
+                 1 / np.cosh(x / (2 * s)) ** 2]
+    densities = [p / p.sum() for p in densities]
+    features = np.array([[np.sqrt(np.sum(x**2 * p)), np.sum(np.abs(x) * p)] for p in densities])
+    np.testing.assert_allclose(features[:, 0], 1.0, atol=1e-3)
+    np.testing.assert_allclose(features[:, 1], [np.sqrt(2 / np.pi), b, np.sqrt(3) / 2, 2 * s * np.log(2)], atol=1e-3)
+    for bits in range(2, 9):
+        clips = [_mse_optimal_clip(x, p, 2**bits - 1) for p in densities]
+        fit, *_ = np.linalg.lstsq(features, np.array(clips), rcond=None)
+        if bits == 2:  # the published pair is used; the same fit lands close to it
+            assert quant.weights.SAWB_COEFFICIENTS[2] == (3.212, -2.178)
+            np.testing.assert_allclose(fit, (3.17, -2.13), atol=0.01)
+        else:
+            np.testing.assert_allclose(fit, quant.weights.SAWB_COEFFICIENTS[bits], rtol=3e-3)

@@ -397,6 +397,23 @@ def test_fit_to_budget_moves_the_least_certain_row():
     assert fit_to_budget(space, table, probs, inside, budget) == inside  # already fits: unchanged
 
 
+def test_fit_to_budget_leaves_the_confident_rows_in_place():
+    # Every row sure of 1X (0.92) but row 5, torn between 2X (0.5) and 1X (0.42) and at 2X: 1.28x MACs.
+    # The cheapest repair takes row 5 back to 1X (log 0.5/0.42 = 0.17 nats); moving any other row off
+    # its 1X costs log(0.92/0.0053) = 5.2 nats.  A one-width-at-a-time walk took row 6 down to 16.
+    space = build_space("resnet8")
+    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    table = space.candidates
+    probs = np.full((7, 16), 0.08 / 15)
+    probs[:, 7] = 0.92
+    probs[5] = 0.08 / 14
+    probs[5, 15], probs[5, 7] = 0.5, 0.42
+    argmax = space.default_widths()
+    argmax[5] = int(table[5, 15])
+    assert argmax[5] == 128 and not budget.within(*space.exact_cost(argmax))
+    assert fit_to_budget(space, table, probs, argmax, budget) == space.default_widths()
+
+
 def test_fit_to_budget_never_pushes_params_up():
     space = build_space("resnet8")
     orig = space.exact_cost(space.default_widths())

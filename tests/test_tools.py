@@ -630,3 +630,13 @@ def test_nce_pipeline_on_the_quickstart_flagfile(tmp_path):
     # tools/count.py on the derived arch.json reports the cost arch.json recorded.
     counted = _json_stdout(_run([COUNT, f"--arch={run}/arch.json", "--json"]))
     assert (counted["macs"], counted["params"]) == (arch["macs"], arch["params"])
+    # report.md says what metrics.json and count.py say: headline costs, ratios, accuracy, one row per layer.
+    report = open(os.path.join(run, "report.md"), encoding="utf-8").read()
+    assert (f"| MACs | {arch['original_macs']:,} | {metrics['macs']:,} ({metrics['macs_ratio']:.3f}x) |"
+            in report)
+    assert (f"| PARAMs | {arch['original_params']:,} | {metrics['params']:,} ({metrics['params_ratio']:.3f}x) |"
+            in report)
+    assert f"| test accuracy | - | {metrics['test_accuracy']:.4f} |" in report
+    layer_rows = [ln for ln in report.splitlines() if ln.startswith("| ") and ln.count("|") == 9
+                  and not ln.startswith("| layer")]
+    assert [ln.split(" | ")[0][2:] for ln in layer_rows] == [r["name"] for r in counted["layers"]]

@@ -28,11 +28,13 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     (TAS trains the last argmax whatever it costs).  When ``widths`` is outside the limits, this
     repairs it greedily, pulling only into those hard limits.  The violation ``v`` sums, over
     MACs and PARAMs, how far the cost lies above its upper limit or below its lower one (as
-    fractions of the target).  Each move sets one row to its most probable candidate of the next
-    narrower or wider width (``table`` holds the candidates allowed: pass
-    ``candidates.capped(table, k_caps)``); the move taken strictly lowers ``v`` and
-    loses the least log-probability per unit of ``v`` removed.  Stops at ``v = 0``; returns the
-    widths unchanged when they already fit.
+    fractions of the target).  Each move sets one row to its most probable candidate of another
+    width (``table`` holds the candidates allowed: pass ``candidates.capped(table, k_caps)``);
+    the move taken strictly lowers ``v`` and loses the least log-probability per unit of ``v``
+    removed.  A row may jump over widths in one move: stepping one width at a time, a row torn
+    between 2X and 1X would pay for the improbable widths between them, and a confident row
+    would be moved instead (and then walked down for free through its improbable widths).
+    Stops at ``v = 0``; returns the widths unchanged when they already fit.
     """
     probs = np.asarray(probs, "float64")
     # Every candidate of the table may be used; those the search never made live (probability 0:
@@ -49,18 +51,21 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
         costs = space.exact_cost(w)
         return sum(max(0.0, (c - hi) / t) + max(0.0, (lo - c) / t) for c, (t, lo, hi) in zip(costs, bands))
 
-    def moves(l, w):
+    def moves(l, w, adjacent):
         for pick in (live[l] & (table[l] < w), live[l] & (table[l] > w)):
-            if pick.any():
-                target = table[l][pick].max() if (table[l][pick] < w).all() else table[l][pick].min()
-                j = np.flatnonzero(pick & (table[l] == target))
-                yield int(target), logp[l, j].max()
+            if not pick.any():
+                continue
+            targets = np.unique(table[l][pick])
+            if adjacent:
+                targets = targets[-1:] if (targets < w).all() else targets[:1]
+            for target in targets:
+                yield int(target), logp[l, np.flatnonzero(pick & (table[l] == target))].max()
 
-    def options(w):
+    def options(w, adjacent=False):
         for l, c in enumerate(w):
             cur = np.flatnonzero(live[l] & (table[l] == c))
             here = logp[l, cur].max() if cur.size else 0.0
-            for target, there in moves(l, c):
+            for target, there in moves(l, c, adjacent):
                 yield l, target, max(here - there, 0.0)
 
     def best_move(w, v, combos):
@@ -80,11 +85,13 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
         v = violation(widths)
         if v == 0:
             return widths
-        single = [(o,) for o in options(widths)]
         # One row at a time can get stuck between the two costs (e.g. PARAMs under the band while
-        # MACs are at the target): then move two rows at once, one of them each way if need be.
-        best = best_move(widths, v, single) or best_move(
-            widths, v, ((a, b) for i, (a,) in enumerate(single) for (b,) in single[i + 1:] if a[0] != b[0]))
+        # MACs are at the target): then move two rows at once, one of them each way if need be
+        # (to their neighbouring widths: pairs of jumps would be quadratic in the candidates too).
+        best = best_move(widths, v, ((o,) for o in options(widths)))
+        if best is None:
+            step = list(options(widths, adjacent=True))
+            best = best_move(widths, v, ((a, b) for i, a in enumerate(step) for b in step[i + 1:] if a[0] != b[0]))
         if best is None:
             break
         widths = best[1]
