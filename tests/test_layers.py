@@ -149,3 +149,49 @@ def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol, strateg
         moved = np.linalg.norm(_flat(w_1) - _flat(initial))
         assert np.linalg.norm(_flat(w_1) - _flat(w_2)) < 0.1 * moved
         assert np.mean(np.abs(_flat(stats_1) - _flat(stats_2))) < atol
+
+
+# Each quantized layer with kernel_quantizer=None is its Keras layer: same constructor arguments
+# (every one set away from its default), same config, same output on the same weights.
+KERAS_TWINS = [
+    (QuantConv2D, keras.layers.Conv2D, dict(filters=5, kernel_size=(3, 2), strides=(2, 1), padding="same",
+                                             dilation_rate=1, groups=1, activation="relu", use_bias=True,
+                                             kernel_initializer="he_normal", bias_initializer="ones",
+                                             kernel_regularizer=keras.regularizers.L2(1e-3),
+                                             bias_regularizer=keras.regularizers.L1(1e-4),
+                                             activity_regularizer=keras.regularizers.L2(1e-5),
+                                             kernel_constraint=keras.constraints.MaxNorm(2.0),
+                                             bias_constraint=keras.constraints.NonNeg(), data_format="channels_last",
+                                             name="twin"), (2, 9, 8, 4)),
+    (QuantDense, keras.layers.Dense, dict(units=6, activation="tanh", use_bias=True, kernel_initializer="glorot_normal",
+                                          bias_initializer="ones", kernel_regularizer=keras.regularizers.L2(1e-3),
+                                          bias_regularizer=keras.regularizers.L1(1e-4),
+                                          activity_regularizer=keras.regularizers.L2(1e-5),
+                                          kernel_constraint=keras.constraints.MaxNorm(2.0),
+                                          bias_constraint=keras.constraints.NonNeg(), name="twin"), (3, 7)),
+    (QuantDepthwiseConv2D, keras.layers.DepthwiseConv2D, dict(kernel_size=3, strides=2, padding="valid",
+                                                              depth_multiplier=2, activation="relu", use_bias=True,
+                                                              depthwise_initializer="he_uniform",
+                                                              bias_initializer="ones",
+                                                              depthwise_regularizer=keras.regularizers.L2(1e-3),
+                                                              bias_regularizer=keras.regularizers.L1(1e-4),
+                                                              depthwise_constraint=keras.constraints.MaxNorm(2.0),
+                                                              name="twin"), (2, 9, 9, 3)),
+]
+
+
+@pytest.mark.parametrize("quant_cls, keras_cls, kwargs, shape", KERAS_TWINS, ids=lambda v: getattr(v, "__name__", ""))
+def test_float_quantized_layer_is_its_keras_layer(quant_cls, keras_cls, kwargs, shape):
+    ours, theirs = quant_cls(kernel_quantizer=None, **kwargs), keras_cls(**kwargs)
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    ours.build(shape)
+    theirs.build(shape)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x).numpy(), theirs(x).numpy(), rtol=1e-6, atol=1e-6)
+    mine, reference = ours.get_config(), theirs.get_config()
+    assert mine.pop("kernel_quantizer") is None
+    assert mine == reference
+    # The regularizers' terms (kernel, bias, and activity where set), nothing else.
+    assert len(ours.losses) == 2 + ("activity_regularizer" in kwargs)
+    np.testing.assert_allclose(sorted(float(v) for v in ours.losses), sorted(float(v) for v in theirs.losses),
+                               rtol=1e-6)
