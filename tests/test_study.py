@@ -57,6 +57,29 @@ def test_bootstrap_refuses_bad_input():
         difference_ci([1, float("nan")], [1, 2], paired=False)
 
 
+def _row(method, seed, tseed, acc):
+    structure = method if seed is None else f"{method}_s{seed}"
+    return {"method": method, "structure": structure, "search_seed": seed, "train_seed": tseed, "test_accuracy": acc}
+
+
+def test_comparisons_pair_by_search_seed_and_use_trainings_of_a_fixed_method():
+    from nce_tf.study.results import comparisons
+
+    rows = [_row("nce", s, t, 0.60 + 0.01 * s + 0.001 * t) for s in range(3) for t in range(2)]
+    rows += [_row("tas", s, t, 0.55 + 0.01 * s + 0.001 * t) for s in (0, 1, 2, 7) for t in range(2)]
+    rows += [_row("original", None, t, acc) for t, acc in enumerate([0.50, 0.70, 0.60])]
+    by = {c["method"]: c for c in comparisons(rows, ("nce", "tas", "original"), "nce", resamples=4000)}
+    # nce vs tas: seeds 0, 1, 2 in common (seed 7 unpaired), each 0.05 apart: every resample gives 0.05.
+    tas = by["tas"]
+    assert tas["paired"] and tas["units"] == [3, 3] and tas["resolved"] is True
+    assert (tas["difference"], tas["low"], tas["high"]) == pytest.approx((0.05, 0.05, 0.05))
+    # nce vs original: 3 structure means against the 3 trainings of the one structure (0.5, 0.7, 0.6).
+    orig = by["original"]
+    assert not orig["paired"] and orig["units"] == [3, 3]
+    assert orig["difference"] == pytest.approx(statistics.fmean([0.6005, 0.6105, 0.6205]) - 0.6)
+    assert orig["low"] < 0 < orig["high"] and orig["resolved"] is False
+
+
 # --- the plan ------------------------------------------------------------------------------------
 
 def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
@@ -119,6 +142,7 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     mean = lambda m: statistics.fmean(r["test_accuracy"] for r in rows if r["method"] == m)  # noqa: E731
     assert comp["difference"] == pytest.approx(mean("nce") - mean("random"))
     assert comp["low"] <= comp["difference"] <= comp["high"]
+    assert comp["resolved"] is None  # two structures a side: no verdict
     original_widths = models.default_widths("resnet8")
     for method in ("random", "nce"):  # the width table, recomputed from the rows' widths
         mine = {r["structure"]: r["widths"] for r in rows if r["method"] == method}

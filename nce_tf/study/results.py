@@ -15,7 +15,8 @@ Files written in the study's work directory (rewritten after every finished run)
 
 Per method: ``trainings`` mean +- std over all of its trainings; ``structures`` mean +- std over
 its structures of each structure's mean.  The comparison's units are the structures
-(:mod:`nce_tf.study.bootstrap`).
+(:mod:`nce_tf.study.bootstrap`); a difference is *resolved* when its interval excludes 0, and no
+verdict is drawn with fewer than three units on a side.
 """
 
 import csv
@@ -27,6 +28,8 @@ import statistics
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.study.bootstrap import difference_ci
 from nce_tf.study.config import FIXED
+
+MIN_UNITS = 3  # structures (or trainings of a one-structure method) per side before a verdict
 
 CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
               "macs_ratio", "params_ratio", "layers_expanded", "expanded", "widths", "train_seconds",
@@ -161,9 +164,12 @@ def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
             diff, low, high = statistics.fmean(a) - statistics.fmean(b), None, None
         else:
             diff, low, high = difference_ci(a, b, paired=paired, level=level, resamples=resamples)
+        # With fewer than MIN_UNITS on a side the percentile interval is little more than the range
+        # of the differences; it is printed, but no verdict is drawn from it.
+        resolved = (None if min(len(a), len(b)) < MIN_UNITS or low is None
+                    else bool(low > 0 or high < 0))
         out.append({"reference": reference, "method": method, "difference": diff, "low": low, "high": high,
-                    "level": level, "paired": paired, "units": [len(a), len(b)],
-                    "resolved": low is not None and (low > 0 or high < 0)})
+                    "level": level, "paired": paired, "units": [len(a), len(b)], "resolved": resolved})
     return out
 
 
@@ -220,8 +226,8 @@ def markdown(summ, comps, widths=None):
         for c in comps:
             interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
             units = f"{c['units'][0]} vs {c['units'][1]}" + (" paired by search seed" if c["paired"] else "")
-            lines.append(f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {units} | "
-                         f"{'yes' if c['resolved'] else 'no'} |")
+            verdict = {True: "yes", False: "no", None: f"too few units (< {MIN_UNITS})"}[c["resolved"]]
+            lines.append(f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {units} | {verdict} |")
     if widths:
         lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
                       "(and how many structures are wider than the original there):", ""]
