@@ -14,7 +14,7 @@ def plot(study_rows, methods, path):
     from nce_tf.study.results import by_structure
 
     present = [m for m in methods if any(r["method"] == m for r in study_rows)]
-    fig, ax = plots.figure(width=1.6 + 1.3 * len(present), height=4.0)
+    fig, ax = plots.figure(width=2.6 + 1.3 * len(present), height=4.0)
     for x, method in enumerate(present):
         structs = by_structure(study_rows, method)
         n = len(structs)
@@ -29,6 +29,7 @@ def plot(study_rows, methods, path):
     ax.set_xticks(range(len(present)), present)
     ax.set_xlim(-0.6, len(present) - 0.4)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("one point per structure (mean of its trainings, bar: lowest to highest)", fontsize=8)
+    ax.set_title("a point per structure: mean of its trainings, bar from lowest to highest;\n"
+                 "line: the method's mean over structures", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     plots.save(fig, path)
