@@ -2,6 +2,7 @@
 study resumed, and bad input refused with one line."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -152,6 +153,13 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
         table = list(csv.DictReader(f))
     assert len(table) == 8 and [int(t["train_seed"]) for t in table] == [r["train_seed"] for r in rows]
     assert os.path.getsize(os.path.join(workdir, "study.png")) > 1000
+    # Summarizing starts no run and reads the same rows back; a directory without a study is refused.
+    again = run_study(study, TrainConfig(workdir=workdir, **TINY), SearchConfig(**TINY_SEARCH), verbose=False,
+                      summarize_only=True)
+    assert again["rows"] == rows
+    with pytest.raises(UsageError, match="No study"):
+        run_study(dataclasses.replace(study, workdir=str(tmp_path / "empty")), TrainConfig(workdir=workdir, **TINY),
+                  SearchConfig(**TINY_SEARCH), summarize_only=True)
     with open(os.path.join(workdir, "summary.md")) as f:
         assert "| nce minus | difference (points)" in f.read()
 

@@ -29,6 +29,8 @@ from nce_tf.train import flags as tool_flags  # noqa: E402
 study_flags.define_flags()
 flags.adopt_module_key_flags(tool_flags)
 flags.adopt_module_key_flags(study_flags)
+flags.DEFINE_boolean("summarize_only", False, "Start no run: write study.json, study.csv, summary.md and study.png "
+                     "from the runs finished so far (also while the study runs in another process).")
 FLAGS = flags.FLAGS
 
 
@@ -41,7 +43,7 @@ def main(argv):
     from nce_tf.study.runner import StudyFailed, run_study
 
     try:
-        out = run_study(study, train, search)
+        out = run_study(study, train, search, summarize_only=FLAGS.summarize_only)
     except StudyFailed as e:
         print(f"error: runs failed: {e}. Re-run the same command to retry them.", file=sys.stderr)
         sys.exit(1)

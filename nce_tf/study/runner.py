@@ -206,7 +206,7 @@ def _estimate(run, done):
     return sum(pool) / len(pool) if pool else None
 
 
-def run_study(study, train_config, search_config, verbose=True, in_process=False):
+def run_study(study, train_config, search_config, verbose=True, in_process=False, summarize_only=False):
     """Runs (or continues) a study; returns the results written to ``study.json``.
 
     Args:
@@ -218,6 +218,8 @@ def run_study(study, train_config, search_config, verbose=True, in_process=False
         verbose: print a line per finished run with the time left.
         in_process: run every run in this process, one at a time, instead of ``jobs`` child
             processes (for notebooks and tests; a crash of one run then ends the study).
+        summarize_only: start no run; write the results of the runs finished so far (allowed
+            beside a running study process: every file is replaced atomically).
 
     Raises:
         UsageError: bad settings, a dataset that does not fit the model, a work directory that
@@ -236,6 +238,10 @@ def run_study(study, train_config, search_config, verbose=True, in_process=False
 
     workdir = prepare_workdir(study.workdir)
     runs = plan(dataclasses.replace(study, workdir=workdir), train_config, search_config)
+    if summarize_only:
+        if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
+            raise UsageError(f"No study in this work directory. Received: workdir={study.workdir!r}.")
+        return results_lib.write(workdir, study, runs)
     with _Lock(workdir):
         _check_settings(workdir, run_settings(study, train_config, search_config), study)
         failed = _execute(runs, study, workdir, verbose, in_process)
