@@ -464,30 +464,47 @@ def _bad_case_command(case, d):
     return [tool, *args]
 
 
+def _prepare_bad_case(case, tmp_path_factory):
+    case_id, _, _, setup, _ = case[:5]
+    d = str(tmp_path_factory.mktemp(case_id))
+    run = os.path.join(d, "run")
+    os.makedirs(run)
+    _write(os.path.join(run, "keep.txt"), KEEP_TEXT)
+    _write(os.path.join(run, "metrics.json"), METRICS_TEXT)
+    if setup is not None:
+        setup(d)
+    return d, _snapshot(d), _bad_case_command(case, d), _options(case).get("env")
+
+
 @pytest.fixture(scope="module")
 def bad_results(request, tmp_path_factory):
-    """Sets up every selected bad-input case and runs them all, WORKERS at a time."""
-    selected = {
-        item.callspec.params["case"][0] for item in request.session.items
-        if getattr(item, "originalname", None) == "test_bad_inputs" and hasattr(item, "callspec")
-    }
-    prepared = {}
-    for case in BAD_CASES:
-        if case[0] not in selected:
-            continue
-        case_id, _, _, setup, _ = case[:5]
-        d = str(tmp_path_factory.mktemp(case_id))
-        run = os.path.join(d, "run")
-        os.makedirs(run)
-        _write(os.path.join(run, "keep.txt"), KEEP_TEXT)
-        _write(os.path.join(run, "metrics.json"), METRICS_TEXT)
-        if setup is not None:
-            setup(d)
-        prepared[case_id] = (d, _snapshot(d), _bad_case_command(case, d), _options(case).get("env"))
-    pool = concurrent.futures.ThreadPoolExecutor(WORKERS)
-    futures = {cid: pool.submit(_run, cmd, BAD_INPUT_TIMEOUT, env) for cid, (_, _, cmd, env) in prepared.items()}
-    yield {cid: (prepared[cid], fut) for cid, fut in futures.items()}
-    for fut in futures.values():
+    """``case -> ((dir, snapshot, command, env), future)`` of the bad-input cases.
+
+    In one pytest process every selected case is set up and started at once, WORKERS at a
+    time.  Under pytest-xdist (README: ``-n 2``) each worker collects every case but runs only
+    those it is given, so a case is started when its test asks for it: the workers are the
+    parallelism, and no case runs twice.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(1 if os.environ.get("PYTEST_XDIST_WORKER") else WORKERS)
+    started = {}
+
+    def start(case):
+        if case[0] not in started:
+            prepared = _prepare_bad_case(case, tmp_path_factory)
+            _, _, cmd, env = prepared
+            started[case[0]] = (prepared, pool.submit(_run, cmd, BAD_INPUT_TIMEOUT, env))
+        return started[case[0]]
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        selected = {
+            item.callspec.params["case"][0] for item in request.session.items
+            if getattr(item, "originalname", None) == "test_bad_inputs" and hasattr(item, "callspec")
+        }
+        for case in BAD_CASES:
+            if case[0] in selected:
+                start(case)
+    yield start
+    for _, fut in started.values():
         fut.cancel()
     pool.shutdown(wait=True)
 
@@ -495,7 +512,7 @@ def bad_results(request, tmp_path_factory):
 @pytest.mark.parametrize("case", _params(BAD_CASES))
 def test_bad_inputs(case, bad_results):
     case_id, _, _, _, needle = case[:5]
-    (d, before, cmd, _), future = bad_results[case_id]
+    (d, before, cmd, _), future = bad_results(case)
     proc = future.result()
     where = f"command: {cmd}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
     assert proc.returncode == 2, where
