@@ -202,9 +202,7 @@ def _stdev(workdir, out):
             run_training(dataclasses.replace(base, workdir=run_dir, w_bits=bits, a_bits=bits))
         models[f"original {label}"] = load_model(os.path.join(run_dir, "model.keras"))
     models["NCE W2A2"] = load_model(os.path.join(workdir, "train", "model.keras"))
-    source = data.get_source(base.dataset, tfds_data_dir=base.tfds_data_dir or None, seed=base.seed,
-                             synthetic_train_size=base.synthetic_train_size,
-                             synthetic_test_size=base.synthetic_test_size)
+    source = data.source_for(base)
     images = np.concatenate([x.numpy() for x, _ in data.make_pipeline(
         source.test.take(FLAGS.samples), source.info, training=False, batch_size=128)])
     result = stdev.run(models, images, out)

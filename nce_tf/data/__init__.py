@@ -41,7 +41,7 @@ from nce_tf.data.info import (
     Source,
 )
 from nce_tf.data.pipeline import epoch_stream, make_pipeline
-from nce_tf.data.sources import NAMES, get_source
+from nce_tf.data.sources import NAMES, get_source, source_for
 from nce_tf.data.split import select_per_class, split_per_class
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "DatasetInfo",
     "Source",
     "get_source",
+    "source_for",
     "epoch_stream",
     "imagenet_eval_crop",
     "make_pipeline",

@@ -92,3 +92,12 @@ def get_source(
     raise UsageError(
         f"Unknown dataset. Received: name={name!r}. Expected one of {', '.join(NAMES)}."
     )
+
+
+def source_for(config, dataset=None) -> Source:
+    """The source of a run's config (a :class:`~nce_tf.train.TrainConfig` or anything with its
+    data fields): ``dataset`` if given (a search's ``--search_dataset``), else ``config.dataset``."""
+    return get_source(
+        dataset or config.dataset, tfds_data_dir=config.tfds_data_dir or None, seed=config.seed,
+        synthetic_train_size=config.synthetic_train_size, synthetic_test_size=config.synthetic_test_size,
+        subset_per_class=config.subset_per_class)

@@ -190,10 +190,7 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
         raise UsageError(f"A search starts from a zoo model, not an architecture file. Received: arch={tcfg.arch!r}.")
     model = tcfg.model or DEFAULT_MODEL
     policy = tcfg.policy()
-    source = data.get_source(
-        scfg.search_dataset or tcfg.dataset, tfds_data_dir=tcfg.tfds_data_dir or None, seed=tcfg.seed,
-        synthetic_train_size=tcfg.synthetic_train_size, synthetic_test_size=tcfg.synthetic_test_size,
-        subset_per_class=tcfg.subset_per_class)
+    source = data.source_for(tcfg, scfg.search_dataset)
     info = source.info
     space = build_space(model, lane=scfg.lane, num_classes=info.num_classes, input_shape=info.image_shape)
     budget = Budget(space.exact_cost(space.default_widths()), scfg.flops_ratio, scfg.params_ratio,

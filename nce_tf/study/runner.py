@@ -48,22 +48,23 @@ def run_settings(study, train_config, search_config):
     return {"train": train, "search": search, "tas_width_ratios": study.tas_width_ratios}
 
 
+def _flat(settings):
+    """``{"train.epochs": ..., "search.arch_lr": ..., "tas_width_ratios": ...}``: one key per setting."""
+    flat = {f"{part}.{k}": v for part in ("train", "search") for k, v in settings.get(part, {}).items()}
+    flat["tas_width_ratios"] = settings.get("tas_width_ratios")
+    return flat
+
+
 def _check_settings(workdir, settings, study):
     path = os.path.join(workdir, CONFIG_FILE)
     if os.path.exists(path):
         with open(path, encoding="utf-8") as f:
-            saved = json.load(f).get("settings", {})
-        for part in ("train", "search"):
-            for key in sorted(set(saved.get(part, {})) | set(settings[part])):
-                old, new = saved.get(part, {}).get(key), settings[part].get(key)
-                if old != new:
-                    raise UsageError(f"The study in this work directory ran its runs with {key}={old!r}. Received: "
-                                     f"{key}={new!r}, workdir={workdir!r}. Allowed: the same run settings, or another "
-                                     "--workdir (methods, searches, trainings and seeds may change).")
-        if saved.get("tas_width_ratios") != settings["tas_width_ratios"]:
-            raise UsageError(f"The study in this work directory ran tas with tas_width_ratios="
-                             f"{saved.get('tas_width_ratios')!r}. Received: tas_width_ratios="
-                             f"{settings['tas_width_ratios']!r}, workdir={workdir!r}.")
+            saved, now = _flat(json.load(f).get("settings", {})), _flat(settings)
+        for key in sorted(set(saved) | set(now)):
+            if saved.get(key) != now.get(key):
+                raise UsageError(f"The study in this work directory ran its runs with {key}={saved.get(key)!r}. "
+                                 f"Received: {key}={now.get(key)!r}, workdir={workdir!r}. Allowed: the same run "
+                                 "settings, or another --workdir (methods, searches, trainings and seeds may change).")
     atomic_write_json(path, {"study": study.to_dict(), "settings": settings})
 
 
@@ -75,11 +76,7 @@ def check_fits(train_config):
 
     model = train_config.model or DEFAULT_MODEL
     spec = zoo.get_spec(model)
-    source = data.get_source(train_config.dataset, tfds_data_dir=train_config.tfds_data_dir or None,
-                             seed=train_config.seed, synthetic_train_size=train_config.synthetic_train_size,
-                             synthetic_test_size=train_config.synthetic_test_size,
-                             subset_per_class=train_config.subset_per_class)
-    info = source.info
+    info = data.source_for(train_config).info
     if spec.kind in ("cifar", "imagenet") and info.kind != spec.kind:
         size = "x".join(str(s) for s in info.image_shape[:2])
         raise UsageError(f"The dataset does not fit the model: {model} takes {spec.kind}-sized images "
@@ -236,11 +233,11 @@ def run_study(study, train_config, search_config, verbose=True, in_process=False
     check_fits(train_config)
     from nce_tf.train.config import prepare_workdir
 
+    if summarize_only and not os.path.exists(os.path.join(study.workdir, CONFIG_FILE)):
+        raise UsageError(f"No study in this work directory. Received: workdir={study.workdir!r}.")
     workdir = prepare_workdir(study.workdir)
     runs = plan(dataclasses.replace(study, workdir=workdir), train_config, search_config)
     if summarize_only:
-        if not os.path.exists(os.path.join(workdir, CONFIG_FILE)):
-            raise UsageError(f"No study in this work directory. Received: workdir={study.workdir!r}.")
         return results_lib.write(workdir, study, runs)
     with _Lock(workdir):
         _check_settings(workdir, run_settings(study, train_config, search_config), study)
@@ -260,7 +257,6 @@ def _execute(runs, study, workdir, verbose, in_process):
         print(f"nce-tf study: {total} runs, {already} finished before, {len(pending)} to go, {jobs} at a time",
               flush=True)
     running, failed, blocked = {}, [], set()
-    started = time.time()
     try:
         while pending or running:
             for run in list(pending):
@@ -297,7 +293,7 @@ def _execute(runs, study, workdir, verbose, in_process):
                 atomic_write_json(run.done_path, record)
                 done[key] = record
                 if verbose:
-                    print(_progress(run, record, done, pending, running, total, jobs, started), flush=True)
+                    print(_progress(run, record, done, pending, running, total, jobs), flush=True)
                 results_lib.write(workdir, study, runs, figure=False)
     except BaseException:
         for run, proc, log, _ in running.values():
@@ -312,7 +308,7 @@ def _execute(runs, study, workdir, verbose, in_process):
     return failed
 
 
-def _progress(run, record, done, pending, running, total, jobs, started):
+def _progress(run, record, done, pending, running, total, jobs):
     what = (f"{record['test_accuracy'] * 100:.2f}%" if run.kind == "train"
             else f"MACs {record['macs_ratio']:.3f}x, PARAMs {record['params_ratio']:.3f}x"
                  + (f", {len(record['expanded'])} layers expanded" if run.method == "nce" else ""))

@@ -130,11 +130,7 @@ def run_training(config, strategy=None, model_fn=None):
     distribute.check_global_batch(strategy, config.batch_size)
     # Every input is checked before the work directory is created or touched.
     model_name, widths = ("custom", None) if model_fn is not None else _model_and_widths(config)
-    source = data.get_source(
-        config.dataset, tfds_data_dir=config.tfds_data_dir or None, seed=config.seed,
-        synthetic_train_size=config.synthetic_train_size,
-        synthetic_test_size=config.synthetic_test_size, subset_per_class=config.subset_per_class,
-    )
+    source = data.source_for(config)
     info = source.info
     steps = _steps_per_epoch(config, info)
     keras.utils.set_random_seed(config.seed)
