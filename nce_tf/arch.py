@@ -48,6 +48,25 @@ def load_arch(path, expected_model=None):
     """
     from nce_tf.models import check_widths, get_spec
 
+    data = read_record(path)
+    model = data["model"]
+    get_spec(model)
+    if expected_model is not None and model != expected_model:
+        raise UsageError(
+            f"Architecture file is for another model. Received: {model!r} in {path!r}. "
+            f"Expected: {expected_model!r}."
+        )
+    try:
+        widths = check_widths(model, data["widths"])
+    except UsageError as e:
+        raise UsageError(f"{e} (in {path!r})") from None
+    extra = {k: v for k, v in data.items() if k not in ("model", "widths")}
+    return Arch(model=model, widths=widths, extra=extra)
+
+
+def read_record(path):
+    """The JSON object of an ``arch.json`` with a string ``model`` and a ``widths`` entry,
+    unchecked against the model (which may need TensorFlow to load: ``keras:PATH``)."""
     if not os.path.isfile(path):
         raise UsageError(f"Architecture file not found. Received: arch={path!r}")
     try:
@@ -62,18 +81,7 @@ def load_arch(path, expected_model=None):
     model = data["model"]
     if not isinstance(model, str):
         raise UsageError(f"Architecture 'model' must be a string. Received: model={model!r} in {path!r}")
-    get_spec(model)
-    if expected_model is not None and model != expected_model:
-        raise UsageError(
-            f"Architecture file is for another model. Received: {model!r} in {path!r}. "
-            f"Expected: {expected_model!r}."
-        )
-    try:
-        widths = check_widths(model, data["widths"])
-    except UsageError as e:
-        raise UsageError(f"{e} (in {path!r})") from None
-    extra = {k: v for k, v in data.items() if k not in ("model", "widths")}
-    return Arch(model=model, widths=widths, extra=extra)
+    return data
 
 
 def save_arch(path, model, widths, **extra):

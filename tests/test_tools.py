@@ -11,6 +11,9 @@ deleted (the work directory holds sentinel files ``keep.txt`` and ``metrics.json
 Most bad inputs are rejected before the tool imports TensorFlow; those that need it
 (file contents, TFDS) cost a few seconds, so the bad-input table runs its subprocesses two
 at a time in a thread pool, started once per module; each case then checks its own result.
+Cases marked ``IN_PROCESS`` (rejected by the library after TensorFlow loads) parse the same
+flags and call the same job function in the test process: a ``UsageError`` naming the value,
+nothing written.
 """
 
 import concurrent.futures
@@ -326,6 +329,11 @@ def _setup_user_model_reshape(d):
 # Options of a case: extra environment variables, and whether the tool may create NEW files
 # (a run that starts and then diverges); existing files must survive in every case.
 MIRRORED = ["--strategy=mirrored", "--cpu_replicas=2"]
+# Cases that fail inside the library after TensorFlow has loaded run in this process, through the
+# same flag parsing as the tools (a subprocess would spend ~4 s of CPU importing TensorFlow each);
+# the subprocess cases keep one of each kind, so the tools' exit status and one-line message
+# stay covered end to end.
+IN_PROCESS = {"in_process": True}
 BAD_TF_CONFIG = {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}'}
 NAN_RUN = ["--model=resnet8", "--synthetic_train_size=64", "--synthetic_test_size=32", "--epochs=1",
            "--warmup_epochs=0", "--steps_per_epoch=16", "--batch_size=32", "--lr=10", "--weight_decay=0.9",
@@ -343,8 +351,8 @@ BAD_CASES = [
     ("train-w_bits-not-int", TRAIN, ["--w_bits=abc"], None, "w_bits"),
     ("train-npz-missing", TRAIN, ["--dataset=npz:{d}/missing.npz"], _setup_missing, "missing.npz"),
     ("train-npz-random-bytes", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_random_npz, "data.npz"),
-    ("train-npz-no-y_test", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_npz_without_y_test, "y_test"),
-    ("train-npz-2-channels", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_npz_two_channels, "x_train"),
+    ("train-npz-no-y_test", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_npz_without_y_test, "y_test", IN_PROCESS),
+    ("train-npz-2-channels", TRAIN, ["--dataset=npz:{d}/data.npz"], _setup_npz_two_channels, "x_train", IN_PROCESS),
     ("train-workdir-not-writable", TRAIN, ["--workdir={d}/afile/sub"], _setup_afile, "afile/sub"),
     ("train-flagfile-missing", TRAIN, ["--flagfile={d}/missing.flags"], None, "missing.flags"),
     ("train-epochs-0", TRAIN, ["--epochs=0"], None, "epochs=0"),
@@ -356,9 +364,9 @@ BAD_CASES = [
     ("train-positional", TRAIN, ["extra_arg"], None, "extra_arg"),
     ("train-arch-invalid-json", TRAIN, ["--arch={d}/arch.json"], _setup_invalid_json, "JSON"),
     ("train-arch-other-model", TRAIN, ["--model=resnet8", "--arch={d}/arch.json"], _setup_arch_resnet20,
-     "resnet20"),
-    ("train-arch-wrong-width-count", TRAIN, ["--arch={d}/arch.json"], _setup_arch_wrong_count, "6 widths"),
-    ("train-arch-width-above-2x", TRAIN, ["--arch={d}/arch.json"], _setup_arch_too_wide, "33"),
+     "resnet20", IN_PROCESS),
+    ("train-arch-wrong-width-count", TRAIN, ["--arch={d}/arch.json"], _setup_arch_wrong_count, "6 widths", IN_PROCESS),
+    ("train-arch-width-above-2x", TRAIN, ["--arch={d}/arch.json"], _setup_arch_too_wide, "33", IN_PROCESS),
     ("train-unknown-flag", TRAIN, ["--nosuchflag=1"], None, "nosuchflag"),
     ("count-nothing-to-count", COUNT, [], None, "--model"),
     ("analyze-jobs-0", ANALYZE, ["tradeoff", "--workdir={d}/run", "--jobs=0"], None, "jobs=0"),
@@ -378,20 +386,20 @@ BAD_CASES = [
     # The band reaches tolerance_above x the original above the target: with 0 it ends at 0.001 x,
     # under the narrowest network (1/64 of the MACs).
     ("search-budget-below-the-space", SEARCH, ["--flops_ratio=0.001", "--tolerance_above=0"], None,
-     "flops_ratio=0.001"),
-    ("search-params-below-the-space", SEARCH, ["--params_ratio=0.001"], None, "params_ratio=0.001"),
-    ("search-budget-above-1x-tas", SEARCH, ["--mode=tas", "--flops_ratio=1.5"], None, "flops_ratio=1.5"),
-    ("search-params-budget-impossible", SEARCH, ["--params_ratio=0.0001"], None, "params_ratio=0.0001"),
+     "flops_ratio=0.001", IN_PROCESS),
+    ("search-params-below-the-space", SEARCH, ["--params_ratio=0.001"], None, "params_ratio=0.001", IN_PROCESS),
+    ("search-budget-above-1x-tas", SEARCH, ["--mode=tas", "--flops_ratio=1.5"], None, "flops_ratio=1.5", IN_PROCESS),
+    ("search-params-budget-impossible", SEARCH, ["--params_ratio=0.0001"], None, "params_ratio=0.0001", IN_PROCESS),
     ("search-tau-min-above-max", SEARCH, ["--tau_min=6"], None, "tau_min=6"),
     ("search-lambda-negative", SEARCH, ["--lambda_flops=-1"], None, "lambda_flops=-1"),
     ("search-unknown-search-dataset", SEARCH, ["--search_dataset=mnist"], None, "mnist"),
     ("search-batch-larger-than-half", SEARCH, ["--synthetic_train_size=64", "--search_batch_size=64"], None,
-     "search_batch_size=64"),
-    ("nce-arch-given", NCE, ["--arch={d}/arch.json"], _setup_arch_resnet20, "arch="),
+     "search_batch_size=64", IN_PROCESS),
+    ("nce-arch-given", NCE, ["--arch={d}/arch.json"], _setup_arch_resnet20, "arch=", IN_PROCESS),
     ("nce-unknown-model", NCE, ["--model=resnet9"], None, "resnet9"),
     ("bench-unknown-subcommand", BENCH, ["qat2"], None, "qat2"),
     ("train-npz-missing-new-workdir", TRAIN, ["--workdir={d}/newrun", "--dataset=npz:{d}/missing.npz"],
-     _setup_missing, "missing.npz"),
+     _setup_missing, "missing.npz", IN_PROCESS),
     # Issue 5: distribution, resume, guards, and every flag's type and range.
     ("train-strategy-unknown", TRAIN, ["--strategy=tpu"], None, "strategy='tpu'"),
     ("train-cpu_replicas-negative", TRAIN, [*MIRRORED[:1], "--cpu_replicas=-2"], None, "cpu_replicas=-2"),
@@ -405,16 +413,16 @@ BAD_CASES = [
     ("search-batch-not-split-over-replicas", SEARCH, [*MIRRORED, "--search_batch_size=31"], None,
      "search_batch_size=31"),
     ("train-workdir-holds-other-run", TRAIN, ["--model=resnet8"], _setup_other_train_config, "epochs=99"),
-    ("search-workdir-holds-other-search", SEARCH, ["--model=resnet8"], _setup_other_search_config, "mode='tas'"),
-    ("nce-workdir-holds-other-search", NCE, ["--model=resnet8"], _setup_other_search_config, "--overwrite"),
-    ("train-config-json-corrupt", TRAIN, ["--model=resnet8"], _setup_config_not_json, "not valid JSON"),
+    ("search-workdir-holds-other-search", SEARCH, ["--model=resnet8"], _setup_other_search_config, "mode='tas'", IN_PROCESS),
+    ("nce-workdir-holds-other-search", NCE, ["--model=resnet8"], _setup_other_search_config, "--overwrite", IN_PROCESS),
+    ("train-config-json-corrupt", TRAIN, ["--model=resnet8"], _setup_config_not_json, "not valid JSON", IN_PROCESS),
     ("train-checkpoint-corrupt", TRAIN, ["--model=resnet8", "--workdir={d}/ckrun"], _setup_train_corrupt_checkpoint,
      "checkpoint does not load"),
     ("search-checkpoint-data-missing", SEARCH, ["--model=resnet8"], _setup_search_corrupt_checkpoint,
-     "checkpoint does not load"),
+     "checkpoint does not load", IN_PROCESS),
     ("train-nan-from-huge-lr", TRAIN, NAN_RUN, None, "NaN or infinite", {"may_create": True}),
     ("count-arch-not-json", COUNT, ["--arch={d}/arch.json"], _setup_bad_arch_for_count, "arch.json"),
-    ("search-npz-random-bytes", SEARCH, ["--dataset=npz:{d}/data.npz"], _setup_random_npz, "data.npz"),
+    ("search-npz-random-bytes", SEARCH, ["--dataset=npz:{d}/data.npz"], _setup_random_npz, "data.npz", IN_PROCESS),
     ("train-epochs-not-int", TRAIN, ["--epochs=abc"], None, "epochs"),
     ("train-lr-not-float", TRAIN, ["--lr=fast"], None, "lr"),
     ("train-seed-float", TRAIN, ["--seed=1.5"], None, "seed"),
@@ -443,13 +451,14 @@ BAD_CASES = [
     ("search-user-model-unregistered-layer", SEARCH, ["--model=keras:{d}/custom.keras"],
      _setup_user_model_unregistered, "Cannot load the model file"),
     ("search-user-model-other-image-size", SEARCH, ["--model=keras:{d}/small.keras"], _setup_user_model_16px,
-     "(16, 16, 3)"),
-    ("nce-user-model-reshape", NCE, ["--model=keras:{d}/reshape.keras"], _setup_user_model_reshape, "'flip'"),
+     "(16, 16, 3)", IN_PROCESS),
+    ("nce-user-model-reshape", NCE, ["--model=keras:{d}/reshape.keras"], _setup_user_model_reshape, "'flip'",
+     IN_PROCESS),
 ]
 
 
-def _params(cases):
-    return [pytest.param(c, id=c[0]) for c in cases]
+def _params(cases, in_process=False):
+    return [pytest.param(c, id=c[0]) for c in cases if bool(_options(c).get("in_process")) == in_process]
 
 
 def _options(case):
@@ -501,7 +510,7 @@ def bad_results(request, tmp_path_factory):
             if getattr(item, "originalname", None) == "test_bad_inputs" and hasattr(item, "callspec")
         }
         for case in BAD_CASES:
-            if case[0] in selected:
+            if case[0] in selected and not _options(case).get("in_process"):
                 start(case)
     yield start
     for _, fut in started.values():
@@ -521,6 +530,43 @@ def test_bad_inputs(case, bad_results):
     assert len(lines) == 1, where
     assert lines[0].startswith("error: "), where
     assert needle in lines[0], where
+    _assert_untouched(case, d, before, where)
+
+
+def _run_tool_in_process(cmd):
+    """What ``tools/{train,search,nce}.py`` do with ``cmd``'s flags, in this process."""
+    from absl import flags
+
+    from nce_tf.pipeline import run_nce
+    from nce_tf.search.runner import run_search
+    from nce_tf.train import flags as tool_flags
+    from nce_tf.train import run_training
+
+    tool, *args = cmd
+    values = flags.FlagValues()
+    tool_flags.define_flags(values)
+    values(["tool", *args])
+    config = tool_flags.config_from_flags(values).validate()
+    if tool == TRAIN:
+        return run_training(config)
+    search = tool_flags.search_config_from_flags(values).validate()
+    return (run_search if tool == SEARCH else run_nce)(config, search, verbose=False)
+
+
+@pytest.mark.parametrize("case", _params(BAD_CASES, in_process=True))
+def test_bad_inputs_in_process(case, tmp_path_factory):
+    from nce_tf.errors import UsageError
+
+    needle = case[4]
+    d, before, cmd, _ = _prepare_bad_case(case, tmp_path_factory)
+    with pytest.raises(UsageError) as raised:
+        _run_tool_in_process(cmd)
+    message = " ".join(str(raised.value).split())  # what cli.fail prints after "error: "
+    assert needle in message, f"command: {cmd}\nmessage: {message}"
+    _assert_untouched(case, d, before, f"command: {cmd}\nmessage: {message}")
+
+
+def _assert_untouched(case, d, before, where):
     after = _snapshot(d)
     if _options(case).get("may_create"):
         assert set(before) <= set(after), f"files deleted below {d}\n{where}"
