@@ -19,7 +19,6 @@ from nce_tf.cost import count_model
 from nce_tf.errors import UsageError
 from nce_tf.search import build_space, derive_widths
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
-from nce_tf.search.cost_model import CostModel
 from nce_tf.train import TrainConfig, run_training
 
 L = keras.layers
@@ -59,29 +58,33 @@ def concat_net(input_shape=(16, 16, 3)):
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
-def test_adapting_a_zoo_model_gives_its_builtin_search_space(name):
-    """The adapter reading the zoo's 1X Keras model and the hand-written family graph agree on
-    rows, conv roles and ties, exact cost of any width list and expected cost of any alpha."""
-    from nce_tf.adapter.graph import read_graph
-    from nce_tf.adapter.space import build_adapted_space
+def test_a_zoo_space_is_the_adapted_zoo_network(name):
+    """The one graph builder on every zoo model: rows are the zoo's width list, every conv is
+    searched, shortcut convs are tied to their block's last conv, and the graph's exact cost
+    of a width list is what counting the Keras network built at those widths gives."""
+    from nce_tf.cost import count_arch
+    from nce_tf.search.candidates import candidate_widths
 
-    spec = models.get_spec(name)
-    model = models.build_model(name, policy=models.QuantPolicy(w_bits=2, a_bits=2))
-    adapted = build_adapted_space(read_graph(model), num_classes=spec.num_classes, input_shape=spec.input_shape,
-                                  name=name, search_first=True)
-    zoo = build_space(name)
-    assert [(r.name, r.n, r.candidates) for r in adapted.rows] == [(r.name, r.n, r.candidates) for r in zoo.rows]
-    roles = lambda s: {n.name: (n.role, n.row) for n in s.nodes if n.op == "conv"}  # noqa: E731
-    assert roles(adapted) == roles(zoo)  # shortcut convs tied to their block's row, stem "first"
+    space = build_space(name)
+    names, defaults = models.width_names(name), models.default_widths(name)
+    assert [(r.name, r.n, r.candidates, r.frozen) for r in space.rows] == [
+        (n, w, candidate_widths(w), False) for n, w in zip(names, defaults)]
+    assert space.source is None and space.model == name  # derived by the zoo's builder
+    row_of = {r.name: i for i, r in enumerate(space.rows)}
+    for node in space.nodes:
+        if node.op != "conv":
+            continue
+        if node.role == "shortcut":  # e.g. s2_b0_shortcut_conv follows s2_b0_b_conv (or _c_ in a bottleneck)
+            block = node.name[:-len("_shortcut_conv")]
+            last = max(r for n, r in row_of.items() if n.startswith(block + "_"))
+            assert node.row == last, node.name
+        else:
+            assert space.rows[node.row].name == node.name
+            assert (node.role == "first") == (node.row == 0), node.name
     rng = np.random.default_rng(0)
-    for _ in range(20):  # exact cost of random width lists (projections appear where widths differ)
-        widths = [int(rng.choice(r.candidates)) for r in zoo.rows]
-        assert adapted.exact_cost(widths) == zoo.exact_cost(widths)
-    assert adapted.exact_cost(adapted.default_widths()) == zoo.exact_cost(zoo.default_widths())
-    probs = rng.dirichlet(np.ones(16), size=len(zoo.rows))
-    e_a = [float(v) for v in CostModel(adapted, adapted.candidates).expected(probs)]
-    e_z = [float(v) for v in CostModel(zoo, zoo.candidates).expected(probs)]
-    np.testing.assert_allclose(e_a, e_z, rtol=1e-12)
+    for widths in (defaults, [int(rng.choice(r.candidates)) for r in space.rows]):
+        counted = count_arch(name, widths)
+        assert space.exact_cost(widths) == (counted.macs, counted.params), widths
 
 
 def test_resnet50_keeps_its_first_projection_when_the_widths_match():

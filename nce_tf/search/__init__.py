@@ -1,6 +1,7 @@
 """Channel search: the NCE super-net, its cost model, expansion, derivation and the search job.
 
-- :mod:`~nce_tf.search.space`: a zoo model's search space as a small graph (rows, nodes);
+- :mod:`~nce_tf.search.space`: a search space as a small graph (rows, nodes); ``build_space`` of a
+  model name is :func:`nce_tf.spaces.build_space`;
 - :mod:`~nce_tf.search.candidates`: candidate widths ``j * n / 8`` and the tables of each mode;
 - :mod:`~nce_tf.search.layers`: ``SearchConv2D`` (2X kernel, per-candidate BN, CWI merge), ``SearchDense``;
 - :mod:`~nce_tf.search.cost_model`: expected / exact MACs and PARAMs, TAS's constraint loss;
@@ -12,7 +13,7 @@
 
 from nce_tf.search.candidates import candidate_widths, search_table
 from nce_tf.search.config import MODES, SearchConfig
-from nce_tf.search.space import SearchSpace, build_space
+from nce_tf.search.space import SearchSpace
 
 
 def __getattr__(name):
@@ -22,6 +23,8 @@ def __getattr__(name):
     homes = {"SuperNet": "supernet", "Budget": "supernet", "CostModel": "cost_model",
              "SearchConv2D": "layers", "SearchDense": "layers", "expand": "expansion",
              "run_search": "runner", "derive_widths": "derive"}
+    if name == "build_space":  # above search/ (it reads the zoo's Keras models): nce_tf.spaces
+        return importlib.import_module("nce_tf.spaces").build_space
     if name in homes:
         return getattr(importlib.import_module(f"nce_tf.search.{homes[name]}"), name)
     raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")
