@@ -46,7 +46,7 @@ def load_arch(path, expected_model=None):
     Returns:
         An :class:`Arch` whose widths passed :func:`nce_tf.models.check_widths`.
     """
-    from nce_tf.models import check_widths, get_spec
+    from nce_tf.sources import check_widths, get_spec
 
     data = read_record(path)
     model = data["model"]
@@ -86,7 +86,7 @@ def read_record(path):
 
 def save_arch(path, model, widths, **extra):
     """Writes an ``arch.json`` atomically (a crash never leaves half a file)."""
-    from nce_tf.models import check_widths, width_names
+    from nce_tf.sources import check_widths, width_names
 
     widths = check_widths(model, widths)
     data = {"format": FORMAT, "model": model, "widths": widths, "width_names": width_names(model), **extra}

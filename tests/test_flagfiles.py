@@ -115,7 +115,7 @@ PAPER_COSTS = [
 @pytest.mark.parametrize("flagfile,macs,params", PAPER_COSTS)
 def test_paper_flagfiles_admit_the_networks_the_paper_reports(flagfile, macs, params):
     """Each reported FLOPs / PARAMs pair is inside its flagfile's budget (Budget.within)."""
-    from nce_tf.spaces import build_space
+    from nce_tf.sources import build_space
     from nce_tf.search.supernet import Budget
 
     train, search = _parse_search(flagfile)

@@ -14,7 +14,7 @@ import keras
 import pytest
 
 import nce_tf
-from nce_tf import models
+from nce_tf import models, sources
 from nce_tf.cost import count_model
 from nce_tf.errors import UsageError
 
@@ -51,9 +51,9 @@ def test_a_saved_model_searches_trains_counts_and_exports(tmp_path):
     edge_net().save(path)
     name = "keras:" + path
     net = nce_tf.adapt(keras.saving.load_model(path, safe_mode=True))
-    assert models.default_widths(name) == [r.n for r in net.space.rows] == [16, 16, 16, 32]
+    assert sources.default_widths(name) == [r.n for r in net.space.rows] == [16, 16, 16, 32]
     # The user's model itself, at W2A2: its QAT rebuild costs what the saved graph costs.
-    qat = models.build_model(name, policy=models.QuantPolicy(w_bits=2, a_bits=2))
+    qat = sources.build_model(name, policy=models.QuantPolicy(w_bits=2, a_bits=2))
     plain = count_model(keras.saving.load_model(path, safe_mode=True))
     assert (count_model(qat).macs, count_model(qat).params) == (plain.macs, plain.params)
 
@@ -98,8 +98,8 @@ def test_widths_of_a_user_model_are_checked(tmp_path):
     edge_net().save(path)
     name = "keras:" + path
     with pytest.raises(UsageError, match=r"'stem'.*Allowed: 16"):
-        models.build_model(name, [8, 16, 16, 32])
+        sources.build_model(name, [8, 16, 16, 32])
     with pytest.raises(UsageError, match=r"Allowed: an integer in \[1, 64\]"):
-        models.build_model(name, [16, 16, 16, 65])
-    wide = models.build_model(name, [16, 32, 32, 64])
+        sources.build_model(name, [16, 16, 16, 65])
+    wide = sources.build_model(name, [16, 32, 32, 64])
     assert wide.get_layer("pw0").filters == 32 and wide.get_layer("down").filters == 64

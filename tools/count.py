@@ -21,7 +21,8 @@ from absl import flags  # noqa: E402
 
 from nce_tf import choices, cli  # noqa: E402
 from nce_tf.models import zoo  # noqa: E402
-from nce_tf.models.user import is_user_model  # noqa: E402
+from nce_tf import sources  # noqa: E402
+from nce_tf.sources import is_user_model  # noqa: E402
 
 flags.DEFINE_string("model", "", "Zoo model: " + " | ".join(zoo.MODEL_NAMES)
                     + ", or keras:PATH.keras (your own model; or the model of --arch).")
@@ -48,7 +49,7 @@ def main(argv):
     if not (FLAGS.arch or FLAGS.model):
         cli.fail("Nothing to count. Received: model='' and arch=''. Pass --model=NAME or --arch=FILE.")
     if FLAGS.model and not is_user_model(FLAGS.model):
-        zoo.get_spec(FLAGS.model)  # an unknown name is reported before TensorFlow loads
+        sources.get_spec(FLAGS.model)  # an unknown name is reported before TensorFlow loads
     if FLAGS.arch and not is_user_model(arch_lib.read_record(FLAGS.arch)["model"]):
         arch_lib.load_arch(FLAGS.arch, expected_model=FLAGS.model or None)  # so is a bad zoo record
     cli.load_tensorflow()  # quietly, before a keras:PATH model is loaded to read its widths
@@ -60,7 +61,7 @@ def main(argv):
         at = {"num_classes": FLAGS.num_classes or a.extra.get("num_classes"),
               "input_shape": tuple(a.extra["input_shape"]) if a.extra.get("input_shape") else None}
     else:
-        name, widths = FLAGS.model, zoo.default_widths(FLAGS.model)
+        name, widths = FLAGS.model, sources.default_widths(FLAGS.model)
     policy = QuantPolicy(
         w_bits=FLAGS.w_bits, a_bits=FLAGS.a_bits, weight_quantizer=FLAGS.weight_quantizer,
         quantize_first=FLAGS.quantize_first, quantize_last=FLAGS.quantize_last,

@@ -20,7 +20,6 @@ import numpy as np
 from nce_tf.adapter.space import RELU_ACTIVATIONS, _activation_name
 from nce_tf.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.models.blocks import Builder
-from nce_tf.models.user import keras_name
 
 _CONV_KEYS = ("kernel_size", "strides", "padding", "use_bias", "kernel_initializer", "bias_initializer",
               "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
@@ -93,7 +92,7 @@ def build_derived(space, widths, policy, weight_decay=None, name=None):
         else:
             y = type(layer).from_config(config)(x)
         tensors[ref.name] = y
-    return keras.Model(inputs, tensors[src["refs"][-1].name], name=name or f"{keras_name(space.model)}_derived")
+    return keras.Model(inputs, tensors[src["refs"][-1].name], name=name or f"{space.keras_name}_derived")
 
 
 def _folded_activation(y, ref, layer, policy):

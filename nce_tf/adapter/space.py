@@ -192,7 +192,8 @@ def _fresh_conv(b, node_index, consumers):
     return i if b.nodes[i].op == "conv" and consumers[i] == 1 else None
 
 
-def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), search_first=False, lane=1):
+def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), search_first=False, lane=1,
+                        keras_name=None):
     """The :class:`SearchSpace` of a user graph (see the module doc) and the layer -> row map."""
     output_name = refs[-1].name
     if refs[-1].kind not in ("Dense", "QuantDense"):
@@ -260,6 +261,6 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     if not any(not r.frozen for r in rows):
         raise UsageError(f"adapt() found nothing to search in {name!r}: every conv and dense layer is pinned. "
                          "Received: frozen=" + str(sorted(b.frozen)))
-    return SearchSpace(name, rows, b.nodes, num_classes, input_shape, lane=lane,
+    return SearchSpace(name, rows, b.nodes, num_classes, input_shape, lane=lane, keras_name=keras_name,
                        source={"layer_row": {b.nodes[i].layer: r for i, r in row_index.items()},
                                "node_of": dict(b.node_of), "refs": refs})

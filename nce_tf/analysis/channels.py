@@ -13,8 +13,8 @@ from nce_tf.analysis import plots
 def run(arch_path, out_dir):
     """Writes ``channels.png``, ``channels.csv`` and ``channels.json`` from an ``arch.json``."""
     arch = arch_lib.load_arch(arch_path)
-    from nce_tf.models import default_widths, width_names
-    from nce_tf.models.user import keras_name
+    from nce_tf.sources import default_widths, width_names
+    from nce_tf.sources.user import keras_name
 
     names, original, derived = width_names(arch.model), default_widths(arch.model), arch.widths
     rows = [{"layer": n, "original": o, "derived": d, "ratio": d / o} for n, o, d in zip(names, original, derived)]

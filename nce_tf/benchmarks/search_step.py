@@ -21,7 +21,7 @@ import numpy as np
 
 from nce_tf import models
 from nce_tf.models import QuantPolicy
-from nce_tf.spaces import build_space
+from nce_tf.sources import build_space
 from nce_tf.search.supernet import SuperNet
 
 

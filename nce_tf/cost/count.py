@@ -157,6 +157,6 @@ def count_model(model):
 
 def count_arch(name, widths=None, **build_kwargs):
     """Builds zoo model ``name`` from ``widths`` and counts it (see :func:`count_model`)."""
-    from nce_tf.models import build_model
+    from nce_tf.sources import build_model
 
     return count_model(build_model(name, widths, **build_kwargs))

@@ -21,7 +21,7 @@ import dataclasses
 import functools
 
 from nce_tf.errors import UsageError
-from nce_tf.models import resnet_cifar, resnet_imagenet, user, vgg_cifar
+from nce_tf.models import resnet_cifar, resnet_imagenet, vgg_cifar
 from nce_tf.models.policy import QuantPolicy
 
 MAX_EXPANSION = 2  # no layer may be wider than 2X its original width (the NCE cap)
@@ -75,21 +75,13 @@ MODEL_NAMES = tuple(MODELS)
 
 
 def get_spec(name):
-    """The :class:`ModelSpec` of ``name`` (a zoo name, or ``keras:PATH.keras`` for a user model:
-    :mod:`nce_tf.models.user`), or a one-line error listing the names."""
-    if user.is_user_model(name):
-        return _user_spec(name)
+    """The :class:`ModelSpec` of zoo model ``name``, or a one-line error listing the names.
+
+    Users' own ``keras:PATH.keras`` models are resolved a level up, by :mod:`nce_tf.sources`.
+    """
     if name not in MODELS:
-        raise UsageError(f"Unknown model. Received: model={name!r}. "
-                         f"Allowed: {', '.join(MODEL_NAMES)}, or keras:PATH.keras (your own model).")
+        raise UsageError(f"Unknown model. Received: model={name!r}. Allowed: {', '.join(MODEL_NAMES)}.")
     return MODELS[name]
-
-
-@functools.lru_cache(maxsize=16)
-def _user_spec(name):
-    # One spec per name and process: the file is loaded and adapted once, however many times
-    # the tools ask for its widths or build it.
-    return user.UserModelSpec(name)
 
 
 def default_widths(name):
@@ -107,7 +99,11 @@ def check_widths(name, widths):
 
     Each width must be an integer in ``[1, 2 * original]``.
     """
-    defaults = default_widths(name)
+    return check_width_list(name, widths, default_widths(name), width_names(name))
+
+
+def check_width_list(name, widths, defaults, names):
+    """:func:`check_widths` against a given original width list and layer names (any model source)."""
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
         raise UsageError(f"Widths must be a list of integers. Received: widths={widths!r}")
     if len(widths) != len(defaults):
@@ -119,7 +115,7 @@ def check_widths(name, widths):
     for i, (w, n) in enumerate(zip(widths, defaults)):
         if isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_EXPANSION * n:
             raise UsageError(
-                f"Invalid width of {name} layer {i} ({width_names(name)[i]}). Received: {w!r}. "
+                f"Invalid width of {name} layer {i} ({names[i]}). Received: {w!r}. "
                 f"Allowed: an integer in [1, {MAX_EXPANSION * n}] (original {n}, cap {MAX_EXPANSION}X)."
             )
         out.append(int(w))
@@ -141,8 +137,13 @@ def build_model(name, widths=None, *, policy=None, input_shape=None, num_classes
     Returns:
         An unbuilt-weights-initialised ``keras.Model`` named ``name``.
     """
-    spec = get_spec(name)
-    widths = check_widths(name, default_widths(name) if widths is None else widths)
+    return build_from_spec(get_spec(name), name, check_widths(name, default_widths(name) if widths is None else widths),
+                           policy=policy, input_shape=input_shape, num_classes=num_classes,
+                           weight_decay=weight_decay)
+
+
+def build_from_spec(spec, name, widths, *, policy=None, input_shape=None, num_classes=None, weight_decay=0.0):
+    """:func:`build_model` of a resolved spec and a checked width list (any model source)."""
     policy = QuantPolicy() if policy is None else policy
     input_shape = tuple(input_shape or spec.input_shape)
     num_classes = int(num_classes or spec.num_classes)

@@ -1,7 +1,7 @@
 """Channel search: the NCE super-net, its cost model, expansion, derivation and the search job.
 
 - :mod:`~nce_tf.search.space`: a search space as a small graph (rows, nodes); ``build_space`` of a
-  model name is :func:`nce_tf.spaces.build_space`;
+  model name is :func:`nce_tf.sources.build_space`;
 - :mod:`~nce_tf.search.candidates`: candidate widths ``j * n / 8`` and the tables of each mode;
 - :mod:`~nce_tf.search.layers`: ``SearchConv2D`` (2X kernel, per-candidate BN, CWI merge), ``SearchDense``;
 - :mod:`~nce_tf.search.cost_model`: expected / exact MACs and PARAMs, TAS's constraint loss;
@@ -23,8 +23,8 @@ def __getattr__(name):
     homes = {"SuperNet": "supernet", "Budget": "supernet", "CostModel": "cost_model",
              "SearchConv2D": "layers", "SearchDense": "layers", "expand": "expansion",
              "run_search": "runner", "derive_widths": "derive"}
-    if name == "build_space":  # above search/ (it reads the zoo's Keras models): nce_tf.spaces
-        return importlib.import_module("nce_tf.spaces").build_space
+    if name == "build_space":  # above search/ (it reads the zoo's Keras models): nce_tf.sources
+        return importlib.import_module("nce_tf.sources").build_space
     if name in homes:
         return getattr(importlib.import_module(f"nce_tf.search.{homes[name]}"), name)
     raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")

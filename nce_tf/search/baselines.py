@@ -12,7 +12,7 @@ Both raise a one-line :class:`UsageError` when the budget cannot be met.
 
 Example:
 
->>> from nce_tf.spaces import build_space
+>>> from nce_tf.sources import build_space
 >>> from nce_tf.search.supernet import Budget
 >>> space = build_space("resnet20")
 >>> budget = Budget(space.exact_cost(space.default_widths()))

@@ -33,7 +33,7 @@ up).  ``d log E[F] / d alpha = (d E[F] / d alpha) / E[F]``: the term does not de
 Example:
 
 >>> import numpy as np
->>> from nce_tf.spaces import build_space
+>>> from nce_tf.sources import build_space
 >>> from nce_tf.search.cost_model import CostModel
 >>> space = build_space("resnet20")
 >>> cm = CostModel(space, space.candidates)

@@ -35,7 +35,7 @@ from nce_tf.search import baselines
 from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import derive_widths, fit_to_budget, write_arch
 from nce_tf.search.expansion import expand
-from nce_tf.spaces import build_space
+from nce_tf.sources import build_space
 from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint, prepare_workdir

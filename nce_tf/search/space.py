@@ -15,11 +15,11 @@ The same graph drives the supernet's forward pass, its expected cost (from softm
 and the exact cost of any width list, so the three cannot disagree.
 
 Spaces are built by the adapter (:mod:`nce_tf.adapter.space`) from a Keras graph, a zoo
-model's included (:func:`nce_tf.spaces.build_space`).
+model's included (:func:`nce_tf.sources.build_space`).
 
 Example:
 
->>> from nce_tf.spaces import build_space
+>>> from nce_tf.sources import build_space
 >>> space = build_space("resnet20")
 >>> len(space.rows), space.exact_cost(space.default_widths())
 (19, (40813184, 272474))
@@ -86,8 +86,9 @@ class SearchSpace:
     (:class:`~nce_tf.search.cost_model.CostModel`) evaluate the same terms.
     """
 
-    def __init__(self, model, rows, nodes, num_classes, input_shape, source=None, lane=1):
+    def __init__(self, model, rows, nodes, num_classes, input_shape, source=None, lane=1, keras_name=None):
         self.model, self.rows, self.nodes = model, rows, nodes
+        self.keras_name = keras_name or model  # what Keras networks built from it are named after
         self.lane = int(lane)  # candidate widths are multiples of it (``search_table`` reads it)
         self.num_classes, self.input_shape = num_classes, tuple(input_shape)
         self.source = source  # adapted models: the user's graph, to rebuild a derived network

@@ -50,7 +50,6 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf.models import QuantPolicy
-from nce_tf.models.user import keras_name
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.layers import (SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D,
@@ -136,7 +135,7 @@ class SuperNet(keras.Model):
 
     def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
                  weight_decay=0.0, seed=0, alpha_stddev=0.01, width_ratios="nce", name=None):
-        super().__init__(name=name or f"{keras_name(space.model)}_supernet")
+        super().__init__(name=name or f"{space.keras_name}_supernet")
         self.space, self.policy = space, policy or QuantPolicy()
         self.mode, self.tas_space = mode, tas_space
         self.width_ratios = width_ratios

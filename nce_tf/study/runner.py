@@ -71,11 +71,11 @@ def _check_settings(workdir, settings, study):
 def check_fits(train_config):
     """Refuses a dataset whose kind (CIFAR-sized or ImageNet-sized images) is not the zoo model's."""
     from nce_tf import data
-    from nce_tf.models import zoo
+    from nce_tf import sources
     from nce_tf.train.config import DEFAULT_MODEL
 
     model = train_config.model or DEFAULT_MODEL
-    spec = zoo.get_spec(model)
+    spec = sources.get_spec(model)
     info = data.source_for(train_config).info
     if spec.kind in ("cifar", "imagenet") and info.kind != spec.kind:
         size = "x".join(str(s) for s in info.image_shape[:2])

@@ -87,10 +87,10 @@ class TrainConfig:
             if not ok:
                 raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
 
-        from nce_tf.models import zoo  # no TensorFlow import: the zoo registry is plain Python
+        from nce_tf import sources  # no TensorFlow import: the zoo registry is plain Python
 
         if self.model:
-            zoo.get_spec(self.model)
+            sources.get_spec(self.model)
         check_dataset_name(self.dataset)
         choices.check_bits(self.w_bits, "w_bits")
         choices.check_bits(self.a_bits, "a_bits")
@@ -136,7 +136,7 @@ RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite")
 def model_fingerprint(model):
     """``{"model_sha256": ...}`` for a ``keras:PATH`` model (its file is part of what defines a
     run), ``{}`` for a zoo name."""
-    from nce_tf.models import user
+    from nce_tf.sources import user
 
     return {"model_sha256": user.fingerprint(model)} if user.is_user_model(model) else {}
 

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf import arch as arch_lib
-from nce_tf import cost, data, distribute, models
+from nce_tf import cost, data, distribute, sources
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
@@ -37,7 +37,7 @@ def _model_and_widths(config):
         a = arch_lib.load_arch(config.arch, expected_model=config.model or None)
         return a.model, a.widths
     name = config.model or DEFAULT_MODEL
-    return name, models.default_widths(name)
+    return name, sources.default_widths(name)
 
 
 def _width(layer):
@@ -147,7 +147,7 @@ def run_training(config, strategy=None, model_fn=None):
                 raise UsageError(f"model_fn must return a keras.Model. Received: {type(model).__name__}.")
             widths = [int(w) for _, w in layer_signature(model) if w is not None]
         else:
-            model = models.build_model(
+            model = sources.build_model(
                 model_name, widths, policy=config.policy(), input_shape=info.image_shape,
                 num_classes=info.num_classes, weight_decay=config.weight_decay,
             )

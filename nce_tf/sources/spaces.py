@@ -4,16 +4,16 @@ A zoo model's space is what :func:`nce_tf.adapt` makes of the zoo's own 1X Keras
 (``nce_tf.models.build_model(name)``, float), with every conv searched (the stem too, as in
 the paper) and ``source`` dropped: a zoo network is derived by the zoo's builder from its
 width list, so ``arch.json`` names the model, not a graph.  A ``keras:PATH.keras`` name is
-the space the adapter makes of that file (:mod:`nce_tf.models.user`).  Rows, conv roles,
+the space the adapter makes of that file (:mod:`nce_tf.sources.user`).  Rows, conv roles,
 shortcut ties and costs therefore come from the Keras graph the final training builds; there
 is no second description of a zoo network to keep in step.
 
-This module sits above ``models`` (Keras builders), ``adapter`` (graph reading) and
-``search.space`` (the graph types): none of them imports it.
+Like the rest of :mod:`nce_tf.sources` it sits above ``models`` (Keras builders),
+``adapter`` (graph reading) and ``search.space`` (the graph types): none of them imports it.
 
 Example:
 
->>> from nce_tf.spaces import build_space
+>>> from nce_tf.sources import build_space
 >>> space = build_space("resnet20")
 >>> len(space.rows), space.exact_cost(space.default_widths())
 (19, (40813184, 272474))
@@ -27,14 +27,15 @@ def build_space(model, *, lane=1, num_classes=None, input_shape=None):
 
     Args:
         model: a zoo name (``nce_tf.models.MODEL_NAMES``) or ``keras:PATH.keras``
-            (:mod:`nce_tf.models.user`: the space :func:`nce_tf.adapt` makes of that model).
+            (:mod:`nce_tf.sources.user`: the space :func:`nce_tf.adapt` makes of that model).
         lane: round candidate widths up to a multiple of this (1 = no rounding).
         num_classes: classifier width (default: the model's dataset).
         input_shape: ``(H, W, 3)`` with ``H == W`` (default: the model's dataset).
     """
+    from nce_tf import sources
     from nce_tf.models import zoo
 
-    spec = zoo.get_spec(model)
+    spec = sources.get_spec(model)
     if spec.kind == "user":
         return spec.search_space(lane, num_classes, input_shape)
     input_shape = tuple(input_shape or spec.input_shape)

@@ -18,13 +18,13 @@ refused (unless ``--overwrite``) instead of resuming a state that belongs to ano
 Example:
 
 >>> import keras, os, tempfile
->>> from nce_tf import models
+>>> from nce_tf import sources
 >>> i = keras.Input((16, 16, 3))
 >>> x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(i)
 >>> x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
 >>> path = os.path.join(tempfile.mkdtemp(), "mine.keras")
 >>> keras.Model(i, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))).save(path)
->>> models.default_widths("keras:" + path)
+>>> sources.default_widths("keras:" + path)
 [8, 16]
 """
 
@@ -84,7 +84,8 @@ def _load_failure(error):
 
 
 class UserModelSpec:
-    """The zoo's :class:`~nce_tf.models.zoo.ModelSpec` interface for a ``keras:PATH`` model.
+    """The zoo's :class:`~nce_tf.models.zoo.ModelSpec` interface for a ``keras:PATH`` model
+    (resolved by :func:`nce_tf.sources.get_spec`).
 
     Nothing is loaded until a width list, a shape or a build is asked for, so validating
     flags stays free of TensorFlow.
@@ -113,7 +114,7 @@ class UserModelSpec:
 
         refs = read_graph(self.model)
         return build_adapted_space(refs, num_classes=int(refs[-1].shape[-1]), input_shape=refs[0].shape,
-                                   name=self.name, lane=lane)
+                                   name=self.name, lane=lane, keras_name=keras_name(self.name))
 
     @functools.cached_property
     def _space(self):
