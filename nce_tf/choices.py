@@ -27,3 +27,15 @@ def check_choice(value, name, allowed):
     if value not in allowed:
         raise UsageError(f"Invalid {name}. Received: {name}={value!r}. Allowed: {', '.join(allowed)}.")
     return value
+
+
+DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH")
+
+
+def check_dataset_name(name):
+    """Validates the ``--dataset`` value (not the files; the data module checks those)."""
+    if name == "npz:":
+        raise UsageError("The npz dataset needs a path. Received: dataset='npz:'. Expected e.g. npz:/data/cifar.npz.")
+    if name in DATASETS[:-1] or (isinstance(name, str) and name.startswith("npz:") and len(name) > 4):
+        return name
+    raise UsageError(f"Unknown dataset. Received: dataset={name!r}. Allowed: {', '.join(DATASETS)}.")

@@ -88,7 +88,7 @@ def no_positional(argv):
 
 def tool_configs(argv):
     """What ``search.py`` / ``nce.py`` start with: both configs validated, then TensorFlow loaded."""
-    from nce_tf.train import flags as tool_flags
+    from nce_tf import tool_flags
 
     no_positional(argv)
     config = tool_flags.config_from_flags().validate()

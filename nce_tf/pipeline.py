@@ -36,7 +36,7 @@ def _search_done(workdir, settings_path):
 def run_nce(train_config, search_config, verbose=True, strategy=None):
     """Runs search + derivation + final training; returns the metrics written to ``metrics.json``."""
     from nce_tf import arch as arch_lib
-    from nce_tf.search.runner import check_resumable, run_search
+    from nce_tf.jobs.search import check_resumable, run_search
     from nce_tf.train.trainer import run_training
 
     tcfg, scfg = train_config.validate(), search_config.validate()

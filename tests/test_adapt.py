@@ -17,8 +17,9 @@ import nce_tf
 from nce_tf import data, models
 from nce_tf.cost import count_model
 from nce_tf.errors import UsageError
-from nce_tf.search import build_space, derive_widths
+from nce_tf.search import derive_widths
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
+from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig, run_training
 
 L = keras.layers

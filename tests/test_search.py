@@ -11,15 +11,16 @@ import tensorflow as tf
 
 from nce_tf import arch as arch_lib
 from nce_tf import cost, models
+from nce_tf.jobs.search import run_search, tau_at
 from nce_tf.models import QuantPolicy
-from nce_tf.search import SearchConfig, build_space, candidate_widths, search_table
+from nce_tf.search import SearchConfig, candidate_widths, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.cwi import cwi_bins, cwi_matrix, cwi_matrix_np
 from nce_tf.search.derive import fit_to_budget
 from nce_tf.search.expansion import expand, rows_to_expand
 from nce_tf.search.layers import SearchConv2D, add_leading
-from nce_tf.search.runner import run_search, tau_at
 from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig
 
 W2A2 = QuantPolicy(w_bits=2, a_bits=2)

@@ -7,8 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf.models import QuantPolicy
-from nce_tf.search import SuperNet, build_space
+from nce_tf.search import SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard, heatmap_image
+from nce_tf.sources import build_space
 
 
 def test_heatmap_image_scales_to_the_largest_probability():

@@ -267,7 +267,7 @@ def _setup_train_corrupt_checkpoint(d):
 
 def _setup_search_corrupt_checkpoint(d):
     from nce_tf.search import SearchConfig
-    from nce_tf.search.runner import search_settings
+    from nce_tf.jobs.search import search_settings
     from nce_tf.train import TrainConfig
 
     settings = search_settings(TrainConfig(workdir="unused", model="resnet8"), SearchConfig())
@@ -539,8 +539,8 @@ def _run_tool_in_process(cmd):
     from absl import flags
 
     from nce_tf.pipeline import run_nce
-    from nce_tf.search.runner import run_search
-    from nce_tf.train import flags as tool_flags
+    from nce_tf.jobs.search import run_search
+    from nce_tf import tool_flags
     from nce_tf.train import run_training
 
     tool, *args = cmd

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
 from absl import flags  # noqa: E402
 
-from nce_tf.train import flags as tool_flags  # noqa: E402
+from nce_tf import tool_flags  # noqa: E402
 
 tool_flags.define_flags()
 flags.adopt_module_key_flags(tool_flags)

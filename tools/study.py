@@ -24,7 +24,7 @@ from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loa
 from absl import flags  # noqa: E402
 
 from nce_tf.study import flags as study_flags  # noqa: E402
-from nce_tf.train import flags as tool_flags  # noqa: E402
+from nce_tf import tool_flags  # noqa: E402
 
 study_flags.define_flags()
 flags.adopt_module_key_flags(tool_flags)

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
 from absl import flags  # noqa: E402
 
-from nce_tf.train import flags as train_flags  # noqa: E402
+from nce_tf import tool_flags as train_flags  # noqa: E402
 
 train_flags.define_flags()
 flags.adopt_module_key_flags(train_flags)  # so --help lists them, not only --helpfull

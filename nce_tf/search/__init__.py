@@ -1,6 +1,6 @@
 """Channel search: the NCE super-net, its cost model, expansion, derivation and the search job.
 
-- :mod:`~nce_tf.search.space`: a search space as a small graph (rows, nodes); ``build_space`` of a
+- :mod:`~nce_tf.search.space`: a search space as a small graph (rows, nodes); the space of a
   model name is :func:`nce_tf.sources.build_space`;
 - :mod:`~nce_tf.search.candidates`: candidate widths ``j * n / 8`` and the tables of each mode;
 - :mod:`~nce_tf.search.layers`: ``SearchConv2D`` (2X kernel, per-candidate BN, CWI merge), ``SearchDense``;
@@ -8,7 +8,8 @@
 - :mod:`~nce_tf.search.supernet`: ``SuperNet`` (a ``keras.Model`` with the bi-level ``train_step``);
 - :mod:`~nce_tf.search.expansion`: NCE's channel expansion rule;
 - :mod:`~nce_tf.search.baselines`: the ``random`` and ``wrpn`` width assignments;
-- :mod:`~nce_tf.search.runner`: ``run_search`` behind ``tools/search.py``.
+
+The search job behind ``tools/search.py`` is :func:`nce_tf.jobs.search.run_search`.
 """
 
 from nce_tf.search.candidates import candidate_widths, search_table
@@ -22,14 +23,12 @@ def __getattr__(name):
 
     homes = {"SuperNet": "supernet", "Budget": "supernet", "CostModel": "cost_model",
              "SearchConv2D": "layers", "SearchDense": "layers", "expand": "expansion",
-             "run_search": "runner", "derive_widths": "derive"}
-    if name == "build_space":  # above search/ (it reads the zoo's Keras models): nce_tf.sources
-        return importlib.import_module("nce_tf.sources").build_space
+             "derive_widths": "derive"}
     if name in homes:
         return getattr(importlib.import_module(f"nce_tf.search.{homes[name]}"), name)
     raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")
 
 
-__all__ = ["MODES", "SearchConfig", "SearchSpace", "build_space", "candidate_widths", "search_table",
-           "SuperNet", "Budget", "CostModel", "SearchConv2D", "SearchDense", "expand", "run_search",
+__all__ = ["MODES", "SearchConfig", "SearchSpace", "candidate_widths", "search_table",
+           "SuperNet", "Budget", "CostModel", "SearchConv2D", "SearchDense", "expand",
            "derive_widths"]

@@ -11,7 +11,8 @@ Example::
 
     import tensorflow as tf, keras
     from nce_tf.models import QuantPolicy
-    from nce_tf.search import SuperNet, build_space
+    from nce_tf.search import SuperNet
+    from nce_tf.sources import build_space
     from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 
     net = SuperNet(build_space("resnet20"), QuantPolicy(w_bits=2, a_bits=2), weight_decay=5e-4)

@@ -110,7 +110,7 @@ class SearchConfig:
 
         need(self.mode in MODES, "mode", ", ".join(MODES))
         if self.search_dataset:
-            from nce_tf.train.config import check_dataset_name
+            from nce_tf.choices import check_dataset_name
 
             check_dataset_name(self.search_dataset)
         need(self.tas_space in TAS_SPACES, "tas_space", ", ".join(TAS_SPACES))

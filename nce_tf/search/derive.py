@@ -11,7 +11,6 @@ network, which ``tools/count.py --arch`` reproduces from the built Keras model.
 
 import numpy as np
 
-from nce_tf import arch as arch_lib
 from nce_tf.errors import UsageError
 
 
@@ -102,11 +101,9 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
         "Allowed: a wider --tolerance / --tolerance_above, or --enforce_budget=false to keep the raw argmax.")
 
 
-def write_arch(path, space, widths, *, policy, budget, settings, **extra):
-    """Writes ``arch.json`` for ``widths`` of ``space`` with costs, bits and the search settings.
-
-    Returns the dict of what was recorded beyond ``model`` and ``widths``.
-    """
+def arch_record(space, widths, *, policy, budget, settings, **extra):
+    """What ``arch.json`` records for ``widths`` of ``space`` beyond ``model`` and ``widths``:
+    costs, bits and the search settings (the search job writes it with ``nce_tf.arch.save_arch``)."""
     macs, params = space.exact_cost(widths)
     record = {
         "macs": macs, "params": params,
@@ -119,5 +116,4 @@ def write_arch(path, space, widths, *, policy, budget, settings, **extra):
         "budget": budget.to_dict(), "within_budget": budget.within(macs, params),
         "search": settings, **extra,
     }
-    arch_lib.save_arch(path, space.model, widths, **record)
     return record

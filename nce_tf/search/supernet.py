@@ -39,7 +39,8 @@ every width is read in-graph.
 Example:
 
 >>> from nce_tf.models import QuantPolicy
->>> from nce_tf.search import SuperNet, build_space
+>>> from nce_tf.search import SuperNet
+>>> from nce_tf.sources import build_space
 >>> net = SuperNet(build_space("resnet8"), policy=QuantPolicy(w_bits=2, a_bits=2))
 >>> tuple(net.alpha.shape), net.num_candidates.numpy().tolist()
 ((7, 16), [8, 8, 8, 8, 8, 8, 8])

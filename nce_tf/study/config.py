@@ -4,7 +4,7 @@ A study compares ways of choosing a network's widths on one budget (the paper's 
 
 - ``random``, ``tas``, ``nce``: *searched* methods; each of ``searches`` search seeds gives one
   structure (``random`` draws widths under the budget, ``tas`` / ``nce`` run the super-net
-  search of :func:`nce_tf.search.run_search`);
+  search of :func:`nce_tf.jobs.search.run_search`);
 - ``wrpn``, ``original``: *fixed* methods with one structure whatever the seed (WRPN's uniform
   widening to the budget, the unsearched network), trained as often as every other structure.
 

@@ -7,7 +7,7 @@ and the study's (methods, searches, trainings, seeds, jobs).
 from absl import flags
 
 from nce_tf.study.config import HELP, StudyConfig
-from nce_tf.train import flags as tool_flags
+from nce_tf import tool_flags
 
 _DEFAULT = StudyConfig()
 

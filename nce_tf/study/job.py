@@ -14,7 +14,7 @@ import sys
 def execute(kind, train_config, search_config=None):
     """Runs one search or training (in this process)."""
     if kind == "search":
-        from nce_tf.search.runner import run_search
+        from nce_tf.jobs.search import run_search
 
         run_search(train_config, search_config, verbose=train_config.verbose > 0)
     else:

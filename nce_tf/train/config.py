@@ -15,21 +15,10 @@ Example:
 import dataclasses
 import os
 
+from nce_tf.choices import check_dataset_name
 from nce_tf.errors import UsageError
 
 DEFAULT_MODEL = "resnet20"
-DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH")
-
-
-def check_dataset_name(name):
-    """Validates the ``--dataset`` value (not the files; the data module checks those)."""
-    if name == "npz:":
-        raise UsageError("The npz dataset needs a path. Received: dataset='npz:'. Expected e.g. npz:/data/cifar.npz.")
-    if name in DATASETS[:-1] or (isinstance(name, str) and name.startswith("npz:") and len(name) > 4):
-        return name
-    raise UsageError(f"Unknown dataset. Received: dataset={name!r}. Allowed: {', '.join(DATASETS)}.")
-
-
 @dataclasses.dataclass
 class TrainConfig:
     """Settings of one (QAT) training run; see ``tools/train.py --help`` for each field."""

@@ -14,7 +14,8 @@ Modes ``random`` and ``wrpn`` need no super-net: they write ``arch.json`` straig
 
 Example (library use, on your own data)::
 
-    from nce_tf.search import SearchConfig, run_search
+    from nce_tf.jobs.search import run_search
+    from nce_tf.search import SearchConfig
     from nce_tf.train import TrainConfig
     record = run_search(TrainConfig(workdir="runs/s", model="resnet20", w_bits=2, a_bits=2),
                         SearchConfig(search_warmup_epochs=20, search_epochs=200))
@@ -28,20 +29,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nce_tf import arch as arch_lib
 from nce_tf import data, distribute
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.search import baselines
 from nce_tf.search.candidates import capped, search_table
-from nce_tf.search.derive import derive_widths, fit_to_budget, write_arch
+from nce_tf.search.derive import arch_record, derive_widths, fit_to_budget
+from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
 from nce_tf.search.expansion import expand
-from nce_tf.sources import build_space
 from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.search.tensorboard import SearchTensorBoard
+from nce_tf.sources import build_space
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint, prepare_workdir
 from nce_tf.train.schedule import warmup_cosine
-from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
-from nce_tf.search.tensorboard import SearchTensorBoard
 
 
 def check_budget(space, table, k_caps, budget):
@@ -226,7 +228,7 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
         widths = (baselines.random_widths(space, budget, seed=tcfg.seed, table=table, k_caps=k_caps)
                   if scfg.mode == "random"
                   else baselines.wrpn_widths(space, budget))
-        record = write_arch(arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(), **extra)
+        record = _write_arch(arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(), **extra)
         if verbose:
             print(f"nce-tf: {scfg.mode} widths {widths}: {record['macs'] / 1e6:.2f}M MACs, "
                   f"{record['params'] / 1e6:.3f}M params -> {arch_path}", flush=True)
@@ -298,7 +300,7 @@ def run_search(train_config, search_config, verbose=True, strategy=None):
     if widths != argmax and verbose:
         print(f"nce-tf: the argmax widths {argmax} cost {space.exact_cost(argmax)} (MACs, params), outside the "
               f"budget band; moved into it with the least loss of probability", flush=True)
-    record = write_arch(
+    record = _write_arch(
         arch_path, space, widths, policy=policy, budget=budget, settings=scfg.to_dict(),
         argmax_widths=argmax, budget_repaired=widths != argmax,
         num_candidates=net.num_candidates.numpy().tolist(),
@@ -325,3 +327,10 @@ def _truncate_log(path, epochs):
         lines = [ln for ln in f if ln.strip()][:epochs]
     with open(path, "w", encoding="utf-8") as f:
         f.writelines(lines)
+
+
+def _write_arch(path, space, widths, **record):
+    """Writes ``arch.json`` (:func:`nce_tf.search.derive.arch_record`); returns the record."""
+    record = arch_record(space, widths, **record)
+    arch_lib.save_arch(path, space.model, widths, **record)
+    return record

@@ -12,9 +12,10 @@ import dataclasses
 from absl import flags
 
 from nce_tf import choices, distribute
+from nce_tf.choices import DATASETS
 from nce_tf.search.config import HELP as SEARCH_HELP
 from nce_tf.search.config import SearchConfig
-from nce_tf.train.config import DATASETS, DEFAULT_MODEL, TrainConfig
+from nce_tf.train.config import DEFAULT_MODEL, TrainConfig
 
 HELP = {
     "workdir": "Work directory for checkpoints, logs and results (required; created if missing).",
