@@ -423,7 +423,8 @@ class SuperNet(keras.Model):
         """Turns the architecture step on (search) or off (warm-up); rebuilds the step function."""
         if bool(on) != self.arch_updates:
             self.arch_updates = bool(on)
-            self.train_function = None
+            if self.compiled:  # before compile, fit builds the function itself
+                self.make_train_function(force=True)
 
     @property
     def metrics(self):

@@ -188,11 +188,14 @@ def run_training(config, strategy=None, model_fn=None):
     csv_path = os.path.join(workdir, "history.csv")
     _truncate_csv(csv_path, start)
     checkpointer = _Checkpointer(state, os.path.join(workdir, "checkpoints", "last.weights.h5"))
+    # The checkpoint comes last at each epoch's end: a run killed between two callbacks then has
+    # its history row without the checkpoint (the resume re-logs that epoch after truncating),
+    # never a checkpoint without its row (measured: a kill under load lost epoch 1's row).
     callbacks = [
-        checkpointer,
         keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
         keras.callbacks.CSVLogger(csv_path, append=True),
         keras.callbacks.TerminateOnNaN(),
+        checkpointer,
     ]
     # Epoch e's batches depend on (seed, e) only: a resumed run sees what an uninterrupted one sees.
     train_ds = distribute.shard_by_data(data.epoch_stream(
