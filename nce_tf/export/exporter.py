@@ -33,16 +33,7 @@ from nce_tf import cost, data
 from nce_tf.errors import UsageError
 from nce_tf.export.packed import read_packed, write_packed
 from nce_tf.export.tflite_graph import convert
-
-
-def find_trained_model(workdir):
-    """``DIR/train/model.keras`` (after ``tools/nce.py``) or ``DIR/model.keras`` (``tools/train.py``)."""
-    for sub in ("train", ""):
-        path = os.path.join(workdir, sub, "model.keras")
-        if os.path.isfile(path):
-            return path, os.path.join(workdir, sub)
-    raise UsageError(f"No trained model in the work directory (expected model.keras or train/model.keras). "
-                     f"Received: workdir={workdir!r}")
+from nce_tf.export.workdir import check_export_dir, find_trained_model
 
 
 def load_model(path):
@@ -170,10 +161,8 @@ def export_model(model, out_dir, calibration_images, test_images, test_labels=No
         card = nce_tf.export.export_model(model, "out/export", x_train[:256], x_test[:512], y_test[:512])
         card["parity"]["tflite_top1_agreement"]
     """
-    out_dir = os.path.abspath(out_dir)
+    out_dir = check_export_dir(out_dir)
     tmp = out_dir.rstrip("/") + ".tmp"
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise UsageError(f"Export directory is not writable (a file is in the way). Received: {out_dir!r}")
     try:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
