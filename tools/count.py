@@ -19,13 +19,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from absl import flags  # noqa: E402
 
-from nce_tf import choices, cli  # noqa: E402
-from nce_tf.models import zoo  # noqa: E402
-from nce_tf import sources  # noqa: E402
-from nce_tf.sources import is_user_model  # noqa: E402
+from nce_tf import choices, cli, sources  # noqa: E402
 
-flags.DEFINE_string("model", "", "Zoo model: " + " | ".join(zoo.MODEL_NAMES)
-                    + ", or keras:PATH.keras (your own model; or the model of --arch).")
+flags.DEFINE_string("model", "", f"Model: {sources.MODEL_HELP}; or the model of --arch.")
 flags.DEFINE_string("arch", "", "arch.json giving the per-layer widths.")
 flags.DEFINE_integer("w_bits", 32, "Weight bits of quantized layers (2..8, 32 = float).")
 flags.DEFINE_integer("a_bits", 32, "Activation bits (2..8, 32 = float).")
@@ -48,11 +44,10 @@ def main(argv):
         cli.fail(f"Invalid num_classes. Received: num_classes={FLAGS.num_classes}. Allowed: 0 or >= 2.")
     if not (FLAGS.arch or FLAGS.model):
         cli.fail("Nothing to count. Received: model='' and arch=''. Pass --model=NAME or --arch=FILE.")
-    if FLAGS.model and not is_user_model(FLAGS.model):
-        sources.get_spec(FLAGS.model)  # an unknown name is reported before TensorFlow loads
-    if FLAGS.arch and not is_user_model(arch_lib.read_record(FLAGS.arch)["model"]):
-        arch_lib.load_arch(FLAGS.arch, expected_model=FLAGS.model or None)  # so is a bad zoo record
-    cli.load_tensorflow()  # quietly, before a keras:PATH model is loaded to read its widths
+    named = arch_lib.read_record(FLAGS.arch)["model"] if FLAGS.arch else FLAGS.model
+    if sources.is_user_model(named) or sources.is_user_model(FLAGS.model):
+        cli.load_tensorflow()  # quietly, before a keras:PATH model is loaded to read its widths
+    # A zoo name, its arch record and widths are checked before TensorFlow loads.
     at = {"num_classes": FLAGS.num_classes or None}
     if FLAGS.arch:
         a = arch_lib.load_arch(FLAGS.arch, expected_model=FLAGS.model or None)
@@ -67,6 +62,7 @@ def main(argv):
         quantize_first=FLAGS.quantize_first, quantize_last=FLAGS.quantize_last,
         quantize_shortcut=FLAGS.quantize_shortcut,
     )
+    cli.load_tensorflow()
     from nce_tf import cost
 
     result = cost.count_arch(name, widths, policy=policy, **at)

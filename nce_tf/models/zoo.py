@@ -99,11 +99,12 @@ def check_widths(name, widths):
 
     Each width must be an integer in ``[1, 2 * original]``.
     """
-    return check_width_list(name, widths, default_widths(name), width_names(name))
+    return check_spec_widths(get_spec(name), name, widths)
 
 
-def check_width_list(name, widths, defaults, names):
-    """:func:`check_widths` against a given original width list and layer names (any model source)."""
+def check_spec_widths(spec, name, widths):
+    """:func:`check_widths` of a resolved spec (a zoo model's or a user model's)."""
+    defaults, names = list(spec.default_widths()), list(spec.width_names())
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__"):
         raise UsageError(f"Widths must be a list of integers. Received: widths={widths!r}")
     if len(widths) != len(defaults):
@@ -137,13 +138,13 @@ def build_model(name, widths=None, *, policy=None, input_shape=None, num_classes
     Returns:
         An unbuilt-weights-initialised ``keras.Model`` named ``name``.
     """
-    return build_from_spec(get_spec(name), name, check_widths(name, default_widths(name) if widths is None else widths),
-                           policy=policy, input_shape=input_shape, num_classes=num_classes,
-                           weight_decay=weight_decay)
+    return build_from_spec(get_spec(name), name, widths, policy=policy, input_shape=input_shape,
+                           num_classes=num_classes, weight_decay=weight_decay)
 
 
-def build_from_spec(spec, name, widths, *, policy=None, input_shape=None, num_classes=None, weight_decay=0.0):
-    """:func:`build_model` of a resolved spec and a checked width list (any model source)."""
+def build_from_spec(spec, name, widths=None, *, policy=None, input_shape=None, num_classes=None, weight_decay=0.0):
+    """:func:`build_model` of a resolved spec (a zoo model's or a user model's)."""
+    widths = check_spec_widths(spec, name, list(spec.default_widths()) if widths is None else widths)
     policy = QuantPolicy() if policy is None else policy
     input_shape = tuple(input_shape or spec.input_shape)
     num_classes = int(num_classes or spec.num_classes)

@@ -24,6 +24,7 @@ import functools
 
 from nce_tf.errors import UsageError
 from nce_tf.models import zoo
+from nce_tf.sources.spaces import build_space  # resolves names through get_spec when called
 from nce_tf.sources.user import PREFIX, is_user_model
 
 MODEL_HELP = f"{', '.join(zoo.MODEL_NAMES)}, or {PREFIX}PATH.keras (your own model)"
@@ -59,21 +60,13 @@ def width_names(name):
 
 def check_widths(name, widths):
     """A width list for ``name`` checked (integers in ``[1, 2 * original]``), as ints."""
-    return zoo.check_width_list(name, widths, default_widths(name), width_names(name))
+    return zoo.check_spec_widths(get_spec(name), name, widths)
 
 
 def build_model(name, widths=None, *, policy=None, input_shape=None, num_classes=None, weight_decay=0.0):
     """:func:`nce_tf.models.build_model` for either kind of name."""
-    widths = check_widths(name, default_widths(name) if widths is None else widths)
     return zoo.build_from_spec(get_spec(name), name, widths, policy=policy, input_shape=input_shape,
                                num_classes=num_classes, weight_decay=weight_decay)
-
-
-def build_space(model, *, lane=1, num_classes=None, input_shape=None):
-    """The search space of ``model`` (:func:`nce_tf.sources.spaces.build_space`)."""
-    from nce_tf.sources.spaces import build_space as build
-
-    return build(model, lane=lane, num_classes=num_classes, input_shape=input_shape)
 
 
 __all__ = ["MODEL_HELP", "build_model", "build_space", "check_widths", "default_widths", "get_spec",

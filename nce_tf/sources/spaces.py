@@ -32,10 +32,10 @@ def build_space(model, *, lane=1, num_classes=None, input_shape=None):
         num_classes: classifier width (default: the model's dataset).
         input_shape: ``(H, W, 3)`` with ``H == W`` (default: the model's dataset).
     """
-    from nce_tf import sources
     from nce_tf.models import zoo
+    from nce_tf.sources import get_spec
 
-    spec = sources.get_spec(model)
+    spec = get_spec(model)
     if spec.kind == "user":
         return spec.search_space(lane, num_classes, input_shape)
     input_shape = tuple(input_shape or spec.input_shape)
