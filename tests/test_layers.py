@@ -1,5 +1,7 @@
 """Every quantized layer: shapes, weights, .keras round trip, a training step, MirroredStrategy."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -151,47 +153,112 @@ def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol, strateg
         assert np.mean(np.abs(_flat(stats_1) - _flat(stats_2))) < atol
 
 
-# Each quantized layer with kernel_quantizer=None is its Keras layer: same constructor arguments
-# (every one set away from its default), same config, same output on the same weights.
-KERAS_TWINS = [
-    (QuantConv2D, keras.layers.Conv2D, dict(filters=5, kernel_size=(3, 2), strides=(2, 1), padding="same",
-                                             dilation_rate=1, groups=1, activation="relu", use_bias=True,
-                                             kernel_initializer="he_normal", bias_initializer="ones",
-                                             kernel_regularizer=keras.regularizers.L2(1e-3),
-                                             bias_regularizer=keras.regularizers.L1(1e-4),
-                                             activity_regularizer=keras.regularizers.L2(1e-5),
-                                             kernel_constraint=keras.constraints.MaxNorm(2.0),
-                                             bias_constraint=keras.constraints.NonNeg(), data_format="channels_last",
-                                             name="twin"), (2, 9, 8, 4)),
-    (QuantDense, keras.layers.Dense, dict(units=6, activation="tanh", use_bias=True, kernel_initializer="glorot_normal",
-                                          bias_initializer="ones", kernel_regularizer=keras.regularizers.L2(1e-3),
-                                          bias_regularizer=keras.regularizers.L1(1e-4),
-                                          activity_regularizer=keras.regularizers.L2(1e-5),
-                                          kernel_constraint=keras.constraints.MaxNorm(2.0),
-                                          bias_constraint=keras.constraints.NonNeg(), name="twin"), (3, 7)),
-    (QuantDepthwiseConv2D, keras.layers.DepthwiseConv2D, dict(kernel_size=3, strides=2, padding="valid",
-                                                              depth_multiplier=2, activation="relu", use_bias=True,
-                                                              depthwise_initializer="he_uniform",
-                                                              bias_initializer="ones",
-                                                              depthwise_regularizer=keras.regularizers.L2(1e-3),
-                                                              bias_regularizer=keras.regularizers.L1(1e-4),
-                                                              depthwise_constraint=keras.constraints.MaxNorm(2.0),
-                                                              name="twin"), (2, 9, 9, 3)),
-]
+# Each quantized layer with kernel_quantizer=None is its Keras layer (the model: larq's test_layer_kwargs,
+# quantized layers accept every constructor argument of the layer they extend).  Two argument sets per
+# layer, because Keras refuses LoRA together with a kernel constraint and strides > 1 with a dilation;
+# between them they set EVERY named argument of the Keras class (its own, its base conv's, Layer's) away
+# from its default, which test_twin_arguments_cover_every_keras_constructor_argument checks against
+# the signatures, so a new Keras argument fails here until it is added.
+R, C = keras.regularizers, keras.constraints
+_LAYER_ARGS = dict(activity_regularizer=R.L2(1e-5), trainable=False, dtype="float64", autocast=False, name="twin")
+_BIAS_ARGS = dict(activation="relu", bias_initializer="ones", bias_regularizer=R.L1(1e-4), bias_constraint=C.NonNeg())
+KERAS_TWINS = {
+    QuantConv2D: (keras.layers.Conv2D, [
+        (dict(filters=6, kernel_size=(3, 2), strides=1, padding="same", dilation_rate=2, groups=2,
+              kernel_initializer="he_normal", kernel_regularizer=R.L2(1e-3), kernel_constraint=C.MaxNorm(2.0),
+              **_BIAS_ARGS, **_LAYER_ARGS), (2, 9, 8, 4)),
+        (dict(filters=6, kernel_size=3, strides=(2, 1), data_format="channels_first", use_bias=False,
+              lora_rank=2, lora_alpha=3.0), (2, 4, 9, 8)),
+    ]),
+    QuantDense: (keras.layers.Dense, [
+        (dict(units=6, kernel_initializer="glorot_normal", kernel_regularizer=R.L2(1e-3),
+              kernel_constraint=C.MaxNorm(2.0), quantization_config=keras.quantizers.Int8QuantizationConfig(),
+              **_BIAS_ARGS, **_LAYER_ARGS), (3, 7)),
+        (dict(units=6, use_bias=False, lora_rank=2, lora_alpha=3.0), (3, 7)),
+    ]),
+    QuantDepthwiseConv2D: (keras.layers.DepthwiseConv2D, [
+        (dict(kernel_size=3, strides=1, padding="same", depth_multiplier=2, dilation_rate=2,
+              data_format="channels_first", depthwise_initializer="he_uniform",
+              depthwise_regularizer=R.L2(1e-3), depthwise_constraint=C.MaxNorm(2.0), **_BIAS_ARGS, **_LAYER_ARGS),
+         (2, 3, 9, 9)),
+        (dict(kernel_size=(3, 2), strides=2, use_bias=False), (2, 9, 9, 3)),
+    ]),
+    # QuantActivation extends Layer itself: only Layer's arguments (it has no float twin to compare with).
+    QuantActivation: (keras.layers.Layer, [(dict(**_LAYER_ARGS), (2, 5))]),
+}
+TWIN_CASES = [(q, k, kwargs, shape) for q, (k, sets) in KERAS_TWINS.items() for kwargs, shape in sets]
 
 
-@pytest.mark.parametrize("quant_cls, keras_cls, kwargs, shape", KERAS_TWINS, ids=lambda v: getattr(v, "__name__", ""))
+def _keras_arguments(keras_cls):
+    """Every named constructor argument of ``keras_cls``, its base conv and ``Layer``, with its default
+    (the class's own default wins: Conv2D's strides=(1, 1) over BaseConv's 1)."""
+    found = {}
+    for cls in keras_cls.__mro__:
+        if cls is object or "__init__" not in vars(cls) or not issubclass(cls, keras.layers.Layer):
+            continue
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "rank"):
+                found.setdefault(p.name, p.default)
+    return found
+
+
+@pytest.mark.parametrize("quant_cls", list(KERAS_TWINS), ids=lambda c: c.__name__)
+def test_twin_arguments_cover_every_keras_constructor_argument(quant_cls):
+    keras_cls, sets = KERAS_TWINS[quant_cls]
+    arguments = _keras_arguments(keras_cls)
+    assert {"name", "dtype", "trainable", "activity_regularizer"} <= set(arguments)  # the walk reached Layer
+    passed = {}
+    for kwargs, _ in sets:
+        for key, value in kwargs.items():
+            passed.setdefault(key, []).append(value)
+    assert sorted(set(arguments) - set(passed)) == [], "Keras arguments no twin case sets"
+    for key, default in arguments.items():
+        assert any(v is not default and not (default is not inspect.Parameter.empty and v == default)
+                   for v in passed[key]), f"{key} is only passed at its default {default!r}"
+
+
+@pytest.mark.parametrize("quant_cls, keras_cls, kwargs, shape", TWIN_CASES,
+                         ids=[f"{q.__name__}-{i}" for q, (_, sets) in KERAS_TWINS.items() for i in range(len(sets))])
 def test_float_quantized_layer_is_its_keras_layer(quant_cls, keras_cls, kwargs, shape):
-    ours, theirs = quant_cls(kernel_quantizer=None, **kwargs), keras_cls(**kwargs)
-    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    kwargs = {"name": "twin", **kwargs}  # one name, so the two configs can be compared whole
+    is_activation = quant_cls is QuantActivation
+    ours = quant_cls(**kwargs) if is_activation else quant_cls(kernel_quantizer=None, **kwargs)
+    x = np.random.default_rng(0).normal(size=shape)
     ours.build(shape)
+    config = ours.get_config()
+    # Every argument is kept: the layer rebuilt from its config has the same config, and each
+    # argument Keras records is recorded as Keras records it (below, for the float twins).
+    again = quant_cls.from_config(config)
+    again.build(shape)
+    assert again.get_config() == config
+    if "autocast" in kwargs:  # Layer's arguments reach the layer (Keras's own config leaves autocast out)
+        assert (ours.name, ours.trainable, ours.autocast, ours.dtype_policy.name) == ("twin", False, False, "float64")
+        assert (again.name, again.trainable, again.dtype_policy.name) == ("twin", False, "float64")
+    if is_activation:
+        assert config["quantizer"] == quant.serialize(ours.quantizer)
+        assert keras.regularizers.serialize(ours.activity_regularizer) == keras.regularizers.serialize(
+            kwargs["activity_regularizer"])
+        assert ours.compute_dtype == ours.variable_dtype == "float64" and not ours.trainable_weights
+        return
+    theirs = keras_cls(**kwargs)
     theirs.build(shape)
-    theirs.set_weights(ours.get_weights())
-    np.testing.assert_allclose(ours(x).numpy(), theirs(x).numpy(), rtol=1e-6, atol=1e-6)
-    mine, reference = ours.get_config(), theirs.get_config()
+    mine = dict(config)
     assert mine.pop("kernel_quantizer") is None
-    assert mine == reference
-    # The regularizers' terms (kernel, bias, and activity where set), nothing else.
-    assert len(ours.losses) == 2 + ("activity_regularizer" in kwargs)
+    assert mine == theirs.get_config()
+    # Same weights (random, LoRA factors included, so LoRA's term is not zero), same output.
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=w.shape) for w in theirs.get_weights()]
+    assert [w.shape for w in ours.get_weights()] == [w.shape for w in weights]
+    for layer in (ours, theirs, again):
+        layer.set_weights(weights)
+    expected = theirs(x).numpy()
+    assert expected.dtype == ("float64" if kwargs.get("dtype") == "float64" else "float32")
+    np.testing.assert_allclose(ours(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(again(x).numpy(), expected, rtol=1e-6, atol=1e-6)
+    # The regularizers' terms, nothing else: activity where set, kernel and bias where set on a
+    # trainable layer (Keras leaves out the penalties of frozen weights).
+    weight_terms = sum(k in kwargs for k in ("kernel_regularizer", "depthwise_regularizer", "bias_regularizer"))
+    regularized = ("activity_regularizer" in kwargs) + weight_terms * kwargs.get("trainable", True)
+    assert len(ours.losses) == len(theirs.losses) == regularized
     np.testing.assert_allclose(sorted(float(v) for v in ours.losses), sorted(float(v) for v in theirs.losses),
                                rtol=1e-6)
