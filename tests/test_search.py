@@ -394,6 +394,12 @@ def test_fit_to_budget_moves_the_least_certain_row():
     fitted = fit_to_budget(space, table, probs, argmax, budget)
     assert budget.within(*space.exact_cost(fitted))
     assert fitted[5] < argmax[5]
+    # Only row 5 moves: one of its 0.01 widths inside the band costs log(0.5/0.01) = 3.9 nats, while
+    # its 1X (0.17 nats) is not enough alone and any second row off its 0.92 adds log(0.92/0.01) = 4.5.
+    back = list(argmax)
+    back[5] = int(table[5, 7])
+    assert not budget.within(*space.exact_cost(back))
+    assert [r for r in range(7) if fitted[r] != argmax[r]] == [5]
     inside = space.default_widths()
     assert fit_to_budget(space, table, probs, inside, budget) == inside  # already fits: unchanged
 
@@ -413,6 +419,87 @@ def test_fit_to_budget_leaves_the_confident_rows_in_place():
     argmax[5] = int(table[5, 15])
     assert argmax[5] == 128 and not budget.within(*space.exact_cost(argmax))
     assert fit_to_budget(space, table, probs, argmax, budget) == space.default_widths()
+
+
+# An architecture the search might end on: every row confident (0.9) in its width of BASE (inside the
+# budget: 1.02x MACs, 0.99x PARAMs of resnet8) ...
+BASE = [14, 18, 16, 28, 36, 56, 72]
+
+
+def _confident_probs(table, widths, torn=None):
+    """Each row 0.9 on its width in ``widths`` (0.1 spread over the other 15); a ``torn`` row
+    ``(row, width_b)`` has 0.5 on its width and 0.42 on ``width_b``."""
+    probs = np.full(table.shape, 0.1 / 15)
+    for r, w in enumerate(widths):
+        probs[r, table[r] == w] = 0.9
+    if torn is not None:
+        r, back = torn
+        probs[r] = 0.08 / 14
+        probs[r, table[r] == widths[r]], probs[r, table[r] == back] = 0.5, 0.42
+    return probs
+
+
+def _cheapest_single_move(space, table, probs, widths, budget):
+    """Brute force, the reference: of all architectures one row away from ``widths`` (that row at
+    any candidate of the table), the in-budget one losing the least log-probability."""
+    logp = np.log(probs)
+    best = None
+    for r, w in enumerate(widths):
+        here = logp[r, table[r] == w].max()
+        for j, target in enumerate(table[r]):
+            trial = list(widths)
+            trial[r] = int(target)
+            if target != w and budget.within(*space.exact_cost(trial)):
+                loss = here - logp[r, j]
+                if best is None or loss < best[0]:
+                    best = (loss, trial)
+    return best[1]
+
+
+def test_fit_to_budget_moves_only_the_row_that_left_the_band():
+    # Each row in turn knocked out of the band, over (its 2X) and under (n/8), torn between that width
+    # and its BASE width; every other row is where BASE has it, confident.  The repair must put that
+    # row back and touch no other, as the brute-force cheapest single move does, and the result must
+    # meet the budget by the Keras count of the built network (not the search space's own count).
+    space = build_space("resnet8")
+    table = space.candidates
+    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    assert budget.within(*space.exact_cost(BASE))
+    counted = cost.count_arch("resnet8", BASE)
+    assert budget.within(counted.macs, counted.params)
+    for r in range(len(BASE)):
+        for out in (int(table[r, -1]), int(table[r, 0])):
+            widths = list(BASE)
+            widths[r] = out
+            assert not budget.within(*space.exact_cost(widths)), (r, out)
+            probs = _confident_probs(table, widths, torn=(r, BASE[r]))
+            assert _cheapest_single_move(space, table, probs, widths, budget) == BASE
+            assert fit_to_budget(space, table, probs, widths, budget) == BASE, (r, out)
+
+
+@pytest.mark.parametrize("torn", [3, 5])
+def test_fit_to_budget_leaves_a_row_that_need_not_move(torn):
+    # Rows 3 and 5 both narrowed from BASE (28 -> 24, 56 -> 48): either alone stays inside the band,
+    # together they fall under it (0.94x MACs).  Putting back one of them is enough: the torn one
+    # (0.5 / 0.42) goes back, the other keeps its narrower width, every other row keeps BASE's.
+    space = build_space("resnet8")
+    table = space.candidates
+    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    widths = list(BASE)
+    widths[3], widths[5] = 24, 48
+    for r in (3, 5):
+        alone = list(BASE)
+        alone[r] = widths[r]
+        assert budget.within(*space.exact_cost(alone))
+    assert not budget.within(*space.exact_cost(widths))
+    probs = _confident_probs(table, widths, torn=(torn, BASE[torn]))
+    expected = list(widths)
+    expected[torn] = BASE[torn]
+    assert _cheapest_single_move(space, table, probs, widths, budget) == expected
+    fitted = fit_to_budget(space, table, probs, widths, budget)
+    assert fitted == expected
+    counted = cost.count_arch("resnet8", fitted)
+    assert budget.within(counted.macs, counted.params)
 
 
 def test_fit_to_budget_never_pushes_params_up():
