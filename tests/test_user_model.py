@@ -20,9 +20,11 @@ from nce_tf.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 L = keras.layers
-SHORT = ["--flagfile=flags/quickstart.flags", "--synthetic_train_size=128", "--synthetic_test_size=64",
-         "--search_warmup_epochs=1", "--search_epochs=1", "--search_batch_size=16", "--search_steps_per_epoch=2",
-         "--epochs=1", "--warmup_epochs=0", "--batch_size=32", "--steps_per_epoch=2", "--verbose=0"]
+# On the colour task (tests/conftest.py): one pass of its 256 training images (8 steps) lets the final
+# training learn, so the run's accuracy is held above chance (measured here: 0.51).
+SHORT = ["--flagfile=flags/quickstart.flags", "--search_warmup_epochs=1", "--search_epochs=1",
+         "--search_batch_size=16", "--search_steps_per_epoch=2", "--epochs=1", "--warmup_epochs=0", "--batch_size=32",
+         "--steps_per_epoch=8", "--verbose=0"]
 
 
 def edge_net(width=16):
@@ -46,7 +48,8 @@ def _run(*args):
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_saved_model_searches_trains_counts_and_exports(tmp_path):
+def test_a_saved_model_searches_trains_counts_and_exports(tmp_path, colour_task):
+    short = [*SHORT, f"--dataset=npz:{colour_task.path}"]
     path = str(tmp_path / "edge.keras")
     edge_net().save(path)
     name = "keras:" + path
@@ -58,14 +61,15 @@ def test_a_saved_model_searches_trains_counts_and_exports(tmp_path):
     assert (count_model(qat).macs, count_model(qat).params) == (plain.macs, plain.params)
 
     work = tmp_path / "run"
-    proc = _run(os.path.join("tools", "nce.py"), *SHORT, f"--model={name}", f"--workdir={work}")
+    proc = _run(os.path.join("tools", "nce.py"), *short, f"--model={name}", f"--workdir={work}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     arch = json.load(open(work / "arch.json"))
     metrics = json.load(open(work / "metrics.json"))
     assert arch["model"] == name and len(arch["widths"]) == 4
     assert arch["widths"][0] == 16  # the conv reading the image is pinned
     assert (metrics["macs"], metrics["params"]) == (arch["macs"], arch["params"])
-    assert metrics["original"]["macs"] == plain.macs and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["original"]["macs"] == plain.macs
+    assert metrics["test_accuracy"] >= colour_task.above_chance, metrics["test_accuracy"]
     counted = _run(os.path.join("tools", "count.py"), f"--arch={work / 'arch.json'}", "--json")
     assert counted.returncode == 0, counted.stderr
     assert {k: json.loads(counted.stdout)[k] for k in ("macs", "params")} == {
@@ -87,7 +91,7 @@ def test_a_saved_model_searches_trains_counts_and_exports(tmp_path):
     # Another model saved at the same path is another run: refused, and nothing is touched.
     before = {p: open(work / p, "rb").read() for p in ("search_config.json", "arch.json", "metrics.json")}
     edge_net(width=24).save(path)
-    again = _run(os.path.join("tools", "nce.py"), *SHORT, f"--model={name}", f"--workdir={work}")
+    again = _run(os.path.join("tools", "nce.py"), *short, f"--model={name}", f"--workdir={work}")
     assert again.returncode == 2 and "model_sha256" in again.stderr, again.stderr[-2000:]
     assert "Traceback" not in again.stderr and len(again.stderr.strip().splitlines()) == 1
     assert {p: open(work / p, "rb").read() for p in before} == before
