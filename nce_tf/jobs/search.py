@@ -12,6 +12,11 @@ What it writes into the work directory (see WORKSPACE.md):
 
 Modes ``random`` and ``wrpn`` need no super-net: they write ``arch.json`` straight away.
 
+The search is a :class:`~nce_tf.train.lifecycle.Job`: the lifecycle every job shares (settings
+check, run state, finite-only checkpoints, the divergence error, resume) is
+:func:`~nce_tf.train.lifecycle.run_job`'s; tau and expansion are the library's own callbacks
+(:mod:`nce_tf.search.callbacks`), the log is :class:`~nce_tf.jobs.search_log.SearchLog`.
+
 Example (library use, on your own data)::
 
     from nce_tf.jobs.search import run_search
