@@ -119,7 +119,8 @@ class _Search(Job):
     def prepare(self, strategy):
         tcfg, scfg = self.config, self.scfg
         if tcfg.arch:
-            raise UsageError(f"A search starts from a zoo model, not an architecture file. Received: arch={tcfg.arch!r}.")
+            raise UsageError("A search starts from a zoo model, not an architecture file. "
+                             f"Received: arch={tcfg.arch!r}.")
         self.model, self.policy = tcfg.model or DEFAULT_MODEL, tcfg.policy()
         source = data.source_for(tcfg, scfg.search_dataset)
         self.info = source.info
@@ -202,9 +203,10 @@ class _Search(Job):
                          final_probs=[[float(p) for p in row[:kk]] for row, kk in zip(probs, k)],
                          mean_search_widths=self.net.mean_widths())
         else:
-            widths, found = (baselines.random_widths(space, budget, seed=self.config.seed, table=self.table,
-                                                     k_caps=self.k_caps)
-                             if scfg.mode == "random" else baselines.wrpn_widths(space, budget)), {}
+            found = {}
+            widths = (baselines.random_widths(space, budget, seed=self.config.seed, table=self.table,
+                                              k_caps=self.k_caps)
+                      if scfg.mode == "random" else baselines.wrpn_widths(space, budget))
         grid = {"width_ratios": scfg.width_ratios, "lane": scfg.lane,
                 "candidates": [[int(w) for w in row[:cap]] for row, cap in zip(self.table, self.k_caps)]}
         path = os.path.join(run.workdir, "arch.json")

@@ -164,9 +164,9 @@ class _Training(Job):
         self.test_ds = distribute.shard_by_data(
             data.make_pipeline(self.source.test, info, training=False, batch_size=config.batch_size))
         start_time = time.time()
+        hint = f"Training loss became NaN or infinite; try a smaller --lr. Received: lr={config.lr}."
         self.history = run.fit(self.model, stream, 0, config.epochs, steps=self.steps, callbacks=callbacks,
-                               verbose=config.verbose,
-                               hint=f"Training loss became NaN or infinite; try a smaller --lr. Received: lr={config.lr}.")
+                               verbose=config.verbose, hint=hint)
         self.train_seconds = time.time() - start_time
 
     def result(self, run):
