@@ -32,8 +32,8 @@ Example (a job of your own)::
             return {"model": self.model, "optimizer": self.model.optimizer}
 
         def fit(self, run):
-            run.fit(self.model, lambda first, last: my_stream(first, last), 0, self.config.epochs,
-                    steps=100, hint="The loss diverged.")
+            # my_stream(first, last): the batches of epochs [first, last), a function of (seed, epoch)
+            run.fit(self.model, my_stream, 0, self.config.epochs, steps=100, hint="The loss diverged.")
 
     run_job(MyJob(config))
 """
