@@ -29,11 +29,26 @@ FORMAT = "nce_tf.arch/1"
 
 @dataclasses.dataclass
 class Arch:
-    """A model name, its width list and whatever else the file recorded."""
+    """A model name, its width list and whatever else the file recorded.
+
+    Attributes:
+        model: the model name (a zoo name or ``keras:PATH``).
+        widths: one output width per searchable layer, in network order.
+        extra: everything else the record holds (costs, ``input_shape``, bits, search settings).
+        path: the ``arch.json`` it was read from or written to (``""``: in memory only).
+    """
 
     model: str
     widths: list
     extra: dict = dataclasses.field(default_factory=dict)
+    path: str = dataclasses.field(default="", compare=False)
+
+    @classmethod
+    def from_record(cls, record, path=""):
+        """The :class:`Arch` of a record as :func:`save_arch` writes it (e.g. what a search returns),
+        without reading a file: its widths were checked when it was made."""
+        extra = {k: v for k, v in record.items() if k not in ("model", "widths")}
+        return cls(model=record["model"], widths=list(record["widths"]), extra=extra, path=path)
 
 
 def load_arch(path, expected_model=None):
@@ -60,8 +75,7 @@ def load_arch(path, expected_model=None):
         widths = check_widths(model, data["widths"])
     except UsageError as e:
         raise UsageError(f"{e} (in {path!r})") from None
-    extra = {k: v for k, v in data.items() if k not in ("model", "widths")}
-    return Arch(model=model, widths=widths, extra=extra)
+    return Arch.from_record({**data, "widths": widths}, path=path)
 
 
 def read_record(path):

@@ -29,12 +29,19 @@ import os
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 
 
-def _search_done(workdir, settings_path):
-    return os.path.exists(os.path.join(workdir, "arch.json")) and os.path.exists(settings_path)
-
-
 def run_nce(train_config, search_config, verbose=True, strategy=None):
-    """Runs search + derivation + final training; returns the metrics written to ``metrics.json``."""
+    """Runs search + derivation + final training; returns the metrics written to ``metrics.json``.
+
+    The search hands the training its architecture in memory (its own record, or the finished
+    search's ``arch.json`` on a re-run), and the report reuses the training's count of the network.
+
+    Args:
+        train_config: a :class:`nce_tf.train.TrainConfig`: the search's model, data and bits, and the
+            final training's schedule (its work directory holds the whole run).
+        search_config: a :class:`nce_tf.search.SearchConfig`.
+        verbose: print the search's progress lines.
+        strategy: a ``tf.distribute.Strategy`` for both; default: the one ``train_config.strategy`` names.
+    """
     from nce_tf import arch as arch_lib
     from nce_tf.jobs.search import check_resumable, run_search
     from nce_tf.train.trainer import run_training
@@ -43,26 +50,27 @@ def run_nce(train_config, search_config, verbose=True, strategy=None):
     workdir = os.path.abspath(tcfg.workdir)
     arch_path = os.path.join(workdir, "arch.json")
     # A finished search with the same settings is not redone (--overwrite with other settings redoes it).
-    if _search_done(workdir, os.path.join(workdir, "search_config.json")) and check_resumable(workdir, tcfg, scfg):
+    if (os.path.exists(arch_path) and os.path.exists(os.path.join(workdir, "search_config.json"))
+            and check_resumable(workdir, tcfg, scfg)):
         if verbose:
             print(f"nce-tf: search already finished, using {arch_path}", flush=True)
+        arch = arch_lib.load_arch(arch_path)
     else:
-        run_search(tcfg, scfg, verbose=verbose, strategy=strategy)
-    arch = arch_lib.load_arch(arch_path)
-    train_cfg = dataclasses.replace(tcfg, model="", arch=arch_path, workdir=os.path.join(workdir, "train"))
-    trained = run_training(train_cfg, strategy=strategy)
-    original = {"widths": arch.extra["original_widths"], "macs": arch.extra["original_macs"],
-                "params": arch.extra["original_params"]}
+        arch = arch_lib.Arch.from_record(run_search(tcfg, scfg, verbose=verbose, strategy=strategy), path=arch_path)
+    trained = run_training(dataclasses.replace(tcfg, workdir=os.path.join(workdir, "train")), strategy=strategy,
+                           arch=arch)
+    extra = arch.extra
+    original = {"widths": extra["original_widths"], "macs": extra["original_macs"], "params": extra["original_params"]}
     metrics = {
         "model": arch.model, "mode": scfg.mode, "dataset": trained["dataset"],
         "w_bits": tcfg.w_bits, "a_bits": tcfg.a_bits, "epochs": tcfg.epochs,
         "test_accuracy": trained["test_accuracy"], "macs": trained["macs"], "params": trained["params"],
         "macs_ratio": trained["macs"] / original["macs"], "params_ratio": trained["params"] / original["params"],
-        "within_budget": arch.extra["within_budget"], "widths": arch.widths,
-        "num_candidates": arch.extra.get("num_candidates"), "derived": trained, "original": original,
-        "budget": arch.extra["budget"], "search": scfg.to_dict(),
+        "within_budget": extra["within_budget"], "widths": arch.widths,
+        "num_candidates": extra.get("num_candidates"), "derived": dict(trained), "original": original,
+        "budget": extra["budget"], "search": scfg.to_dict(),
     }
-    write_report(os.path.join(workdir, "report.md"), arch, metrics, tcfg.policy())
+    write_report(os.path.join(workdir, "report.md"), arch, metrics, tcfg.policy(), trained.cost)
     atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)
     if verbose:
         print("nce-tf: " + json.dumps({k: metrics[k] for k in ("test_accuracy", "macs", "params", "macs_ratio",
@@ -78,15 +86,23 @@ def _human(n):
     return f"{n:g}"
 
 
-def write_report(path, arch, metrics, policy):
-    """``report.md``: headline numbers and the per-layer cost table, original vs derived."""
+def write_report(path, arch, metrics, policy, derived):
+    """``report.md``: headline numbers and the per-layer cost table, original vs derived.
+
+    Args:
+        path: the file to write.
+        arch: the derived :class:`nce_tf.arch.Arch`.
+        metrics: what the pipeline writes to ``metrics.json``.
+        policy: the :class:`nce_tf.models.QuantPolicy` of the training.
+        derived: the trained network's :class:`nce_tf.cost.ModelCost` (the training's own count).
+    """
     from nce_tf import cost
 
-    # At the search's input and classes (an ImageNet-family model may be searched on 32 x 32 images).
+    # The original at the search's input and classes (an ImageNet-family model may be searched on
+    # 32 x 32 images), as arch.json's ratios are.
     shape = arch.extra.get("input_shape")
-    at = {"num_classes": metrics["derived"].get("num_classes"), "input_shape": tuple(shape) if shape else None}
-    derived = cost.count_arch(arch.model, arch.widths, policy=policy, **at)
-    original = cost.count_arch(arch.model, None, policy=policy, **at)
+    original = cost.count_arch(arch.model, None, policy=policy, num_classes=metrics["derived"].get("num_classes"),
+                               input_shape=tuple(shape) if shape else None)
     orig_rows = {r.name: r for r in original.layers}
     lines = [
         f"# NCE report: {arch.model} W{metrics['w_bits']}A{metrics['a_bits']}",

@@ -34,6 +34,7 @@ from nce_tf.errors import UsageError
 from nce_tf.export.packed import read_packed, write_packed
 from nce_tf.export.tflite_graph import convert
 from nce_tf.export.workdir import check_export_dir, find_trained_model
+from nce_tf.train.config import TrainConfig
 
 
 def load_model(path):
@@ -105,13 +106,10 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
     model = load_model(model_path)
-    if "dataset" not in config:
+    if not isinstance(config, dict) or "dataset" not in config:
         raise UsageError(f"The training run's config.json names no dataset. Received: {config_path!r}")
-    source = data.get_source(
-        config["dataset"], tfds_data_dir=config.get("tfds_data_dir") or None, seed=config.get("seed", 0),
-        synthetic_train_size=config.get("synthetic_train_size", 2048),
-        synthetic_test_size=config.get("synthetic_test_size", 512),
-        subset_per_class=config.get("subset_per_class", 50))
+    trained = TrainConfig.from_settings(config)
+    source = data.source_for(trained)
     take = lambda ds, n: [a.numpy() for a in next(iter(  # noqa: E731
         data.make_pipeline(ds.take(n), source.info, training=False, batch_size=n)))]
     calib = take(source.train, calibration_samples)[0]
@@ -124,8 +122,8 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
             widths = json.load(f).get("widths")
     metadata = {
         "model": config.get("resolved_model"), "widths": widths,
-        "w_bits": config.get("w_bits"), "a_bits": config.get("a_bits"),
-        "weight_quantizer": config.get("weight_quantizer"), "dataset": config.get("dataset"),
+        "w_bits": trained.w_bits, "a_bits": trained.a_bits,
+        "weight_quantizer": trained.weight_quantizer, "dataset": trained.dataset,
         "input": "float32 images normalised as in training: (x - mean) / std per channel, x on 0..255",
         "input_mean": list(info.mean), "input_std": list(info.std), "input_shape": list(info.image_shape),
     }

@@ -1,11 +1,13 @@
 """Keras callbacks that drive a :class:`~nce_tf.search.supernet.SuperNet` inside any ``fit``.
 
-``tools/search.py`` uses the same logic; these let a search run in your own training code on
-your own ``tf.data`` datasets:
+The search job behind ``tools/search.py`` runs on these very callbacks; they let a search run
+in your own training code on your own ``tf.data`` datasets:
 
 - :class:`TauSchedule`: TAS's per-epoch Gumbel temperature, cosine from ``tau_max`` to ``tau_min``
   over the search epochs (``tau_max`` during a warm-up);
-- :class:`ChannelExpansion`: NCE's expansion check after every epoch (and every N steps).
+- :class:`ChannelExpansion`: NCE's expansion check after every epoch (and every N steps), its
+  steps numbered globally from the epoch, so a fit resumed at an epoch (``initial_epoch``)
+  expands where an uninterrupted one does.
 
 Example::
 
@@ -65,6 +67,12 @@ class TauSchedule(keras.callbacks.Callback):
 class ChannelExpansion(keras.callbacks.Callback):
     """NCE's expansion rule after every epoch (and every ``every_steps`` steps), while alpha trains.
 
+    The per-step checks fall on every ``every_steps``-th step of each epoch, counted from the
+    epoch's start.  A check is numbered by its global step, ``epoch * steps_per_epoch + step``
+    (1-based; the batches seen so far when ``fit`` does not know the epoch's length), which seeds
+    the new weight slices: a fit resumed at an epoch (``initial_epoch``) expands at the same
+    steps, with the same fresh weights, as an uninterrupted one.
+
     Args:
         threshold: T; a layer expands when its largest candidate's probability exceeds it.
         every_steps: also check every N steps (0 = per epoch only).
@@ -72,17 +80,27 @@ class ChannelExpansion(keras.callbacks.Callback):
 
     Attributes:
         expanded: ``(epoch, [rows])`` of every check that expanded something.
+
+    Example::
+
+        expansion = ChannelExpansion(threshold=0.3, every_steps=50)
+        net.fit(data, epochs=30, steps_per_epoch=200, callbacks=[TauSchedule(30), expansion])
+        expansion.expanded   # [(epoch, rows), ...]
     """
 
     def __init__(self, threshold=0.3, every_steps=0, seed=0):
         super().__init__()
         self.threshold, self.every_steps, self.seed = float(threshold), int(every_steps), int(seed)
         self.expanded = []
-        self._epoch = self._steps = 0
+        self._epoch = self._seen = self._step = 0
+
+    def rows_expanded_in(self, epoch):
+        """The rows expanded during ``epoch``, sorted, each once."""
+        return sorted({row for e, rows in self.expanded if e == epoch for row in rows})
 
     def _check(self):
         if self.model.mode == "nce" and self.model.arch_updates:
-            rows = expand(self.model, self.threshold, seed=self.seed, step=self._steps)
+            rows = expand(self.model, self.threshold, seed=self.seed, step=self._step)
             if rows:
                 self.expanded.append((self._epoch, rows))
 
@@ -90,9 +108,11 @@ class ChannelExpansion(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        if self.every_steps and self._steps % self.every_steps == 0:
+        self._seen += 1
+        steps = (self.params or {}).get("steps")
+        self._step = self._epoch * steps + batch + 1 if steps else self._seen
+        if self.every_steps and (batch + 1) % self.every_steps == 0:
             self._check()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check()
+        self._check()  # numbered by the epoch's last step

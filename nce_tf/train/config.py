@@ -109,6 +109,23 @@ class TrainConfig:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_settings(cls, settings, **runtime):
+        """The config a work directory's ``config.json`` records (:meth:`run_settings` plus what the
+        trainer adds); keys that are not fields are ignored, missing fields take their defaults.
+
+        Args:
+            settings: the parsed ``config.json``.
+            **runtime: fields the settings leave out (``workdir``, ``strategy``, ...).
+
+        Example:
+
+        >>> TrainConfig.from_settings({"dataset": "synthetic", "seed": 3, "widths": [16]}).seed
+        3
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names and k not in runtime}, **runtime)
+
     def run_settings(self):
         """The settings that define the run's result: what a re-run must match to resume it.
 

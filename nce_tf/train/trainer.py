@@ -19,23 +19,24 @@ import os
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from nce_tf import arch as arch_lib
 from nce_tf import cost, data, distribute, sources
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
-from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
-from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint, prepare_workdir
+from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
+from nce_tf.train.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
 
 
-def _model_and_widths(config):
-    """The model name and width list: from ``arch`` if given (it must match ``model``)."""
-    if config.arch:
-        a = arch_lib.load_arch(config.arch, expected_model=config.model or None)
-        return a.model, a.widths
+def _model_and_widths(config, arch):
+    """The model name and width list: of ``arch`` if given, else of ``config.arch``'s file (it must
+    match ``config.model``), else ``config.model``'s default widths."""
+    if arch is None and config.arch:
+        arch = arch_lib.load_arch(config.arch, expected_model=config.model or None)
+    if arch is not None:
+        return arch.model, arch.widths
     name = config.model or DEFAULT_MODEL
     return name, sources.default_widths(name)
 
@@ -73,32 +74,126 @@ OUTPUTS = ("config.json", "cost.txt", "backup", "checkpoints", "tensorboard", "h
            "metrics.json")
 
 
-class _Checkpointer(keras.callbacks.Callback):
-    """Saves the run state after every epoch, only from a finite state (a diverged run keeps its last good one)."""
+class TrainingResult(dict):
+    """The metrics of a training run (what ``metrics.json`` holds), and the trained network's cost.
 
-    def __init__(self, state, weights_path):
-        super().__init__()
-        self.state, self.weights_path = state, weights_path
-        self.last_good = None
+    Attributes:
+        cost: the :class:`~nce_tf.cost.ModelCost` of the network trained (per-layer rows included),
+            counted on the built model at the run's input shape and classes.
+    """
 
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss", 0.0)
-        if not np.isfinite(loss) or not all_finite(self.model.weights):
-            return
-        self.state.save(epoch + 1)
-        tmp = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
-        self.model.save_weights(tmp)
-        os.replace(tmp, self.weights_path)
-        self.last_good = epoch + 1
+    def __init__(self, metrics, model_cost):
+        super().__init__(metrics)
+        self.cost = model_cost
 
 
-def _truncate_csv(path, rows):
-    """Keeps the header and the first ``rows`` epochs of ``history.csv`` (a resumed run re-logs the rest)."""
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as f:
-        lines = f.readlines()
-    atomic_write_text(path, "".join(lines[: rows + 1]) if rows else "")
+class _Training(Job):
+    """A training run: the model, its SGD, and ``fit`` over the epochs (see :func:`run_training`)."""
+
+    kind, settings_file, state_directory = "training run", "config.json", "backup"
+    epoch_log, epoch_log_header = "history.csv", 1
+    weights_file = os.path.join("checkpoints", "last.weights.h5")
+    outputs = OUTPUTS
+
+    def __init__(self, config, model_fn=None, arch=None):
+        super().__init__(config.validate())
+        self.model_fn, self.arch = model_fn, arch
+
+    def prepare(self, strategy):
+        config = self.config
+        distribute.check_global_batch(strategy, config.batch_size)
+        self.name, self.widths = ("custom", None) if self.model_fn is not None else _model_and_widths(config, self.arch)
+        self.source = data.source_for(config)
+        self.info = self.source.info
+        self.steps = _steps_per_epoch(config, self.info)
+
+    def build(self):
+        config, info = self.config, self.info
+        schedule = warmup_cosine(config.lr, config.epochs * self.steps, config.warmup_epochs * self.steps)
+        if self.model_fn is not None:
+            model = self.model_fn(input_shape=info.image_shape, num_classes=info.num_classes, policy=config.policy(),
+                                  weight_decay=config.weight_decay)
+            if not isinstance(model, keras.Model):
+                raise UsageError(f"model_fn must return a keras.Model. Received: {type(model).__name__}.")
+            self.widths = [int(w) for _, w in layer_signature(model) if w is not None]
+        else:
+            model = sources.build_model(self.name, self.widths, policy=config.policy(), input_shape=info.image_shape,
+                                        num_classes=info.num_classes, weight_decay=config.weight_decay)
+        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
+        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        optimizer.build(model.trainable_variables)
+        self.model, self.cost = model, cost.count_model(model)
+        return {"model": model, "optimizer": optimizer}
+
+    def settings(self):
+        # An in-memory Arch is recorded as `--arch=ITS_FILE` records it, so the same command resumes the run.
+        source = {"model": "", "arch": self.arch.path} if self.arch is not None else {}
+        settings = {**self.config.run_settings(), **source, "resolved_model": self.name, "widths": self.widths,
+                    **model_fingerprint(self.name)}
+        if self.model_fn is not None:  # a custom model's layers, so a re-run with another model is refused
+            settings["layers"] = layer_signature(self.model)
+        return settings
+
+    def finished(self, workdir):
+        path = os.path.join(workdir, "metrics.json")
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            metrics = json.load(f)
+        print(f"nce-tf: this training run has finished already -> {path}", flush=True)
+        return TrainingResult(metrics, self.cost)
+
+    def fit(self, run):
+        config, info, model_cost = self.config, self.info, self.cost
+        atomic_write_text(os.path.join(run.workdir, "cost.txt"), cost.summary(model_cost) + "\n")
+        replicas = run.strategy.num_replicas_in_sync
+        print(f"nce-tf: training {self.name} {config.quant_name} on {info.name} "
+              f"({info.num_train or '?'} train / {info.num_test or '?'} test images, {info.num_classes} classes): "
+              f"{model_cost.macs / 1e6:.2f}M MACs, {model_cost.params / 1e6:.3f}M params, "
+              f"{config.epochs} epochs x {self.steps} steps{f', {replicas} replicas' if replicas > 1 else ''}, "
+              f"workdir {run.workdir}" + (f" (resuming at epoch {run.start + 1})" if run.start else ""), flush=True)
+        # The history row comes before the checkpoint at each epoch's end (Run.fit puts the checkpoint
+        # last): a run killed in between re-logs that epoch, never keeps a checkpoint without its row.
+        callbacks = [keras.callbacks.TensorBoard(os.path.join(run.workdir, "tensorboard"), update_freq="epoch"),
+                     keras.callbacks.CSVLogger(os.path.join(run.workdir, "history.csv"), append=True)]
+        # Epoch e's batches depend on (seed, e) only: a resumed run sees what an uninterrupted one sees.
+        stream = lambda first, last: distribute.shard_by_data(data.epoch_stream(  # noqa: E731
+            self.source.train, info, batch_size=config.batch_size, seed=config.seed, steps=self.steps,
+            first_epoch=first, last_epoch=last))
+        self.test_ds = distribute.shard_by_data(
+            data.make_pipeline(self.source.test, info, training=False, batch_size=config.batch_size))
+        start_time = time.time()
+        hint = f"Training loss became NaN or infinite; try a smaller --lr. Received: lr={config.lr}."
+        self.history = run.fit(self.model, stream, 0, config.epochs, steps=self.steps, callbacks=callbacks,
+                               verbose=config.verbose, hint=hint)
+        self.train_seconds = time.time() - start_time
+
+    def result(self, run):
+        config, model, model_cost = self.config, self.model, self.cost
+        test_loss, test_accuracy = model.evaluate(self.test_ds, verbose=0)
+        model_path = os.path.join(run.workdir, "model.keras")
+        model.save(model_path + ".tmp.keras")
+        os.replace(model_path + ".tmp.keras", model_path)
+        final_accuracy = (self.history["accuracy"][-1] if self.history.get("accuracy")
+                          else _last_csv_value(os.path.join(run.workdir, "history.csv"), "accuracy"))
+        metrics = {
+            "model": self.name, "widths": self.widths, "dataset": self.info.name,
+            "num_classes": self.info.num_classes,
+            "w_bits": config.w_bits, "a_bits": config.a_bits, "weight_quantizer": config.weight_quantizer,
+            "epochs": config.epochs, "steps_per_epoch": self.steps,
+            "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+            "final_train_accuracy": float(final_accuracy),
+            "macs": model_cost.macs, "params": model_cost.params,
+            "weight_memory_bytes": model_cost.memory_bytes, "train_seconds": round(self.train_seconds, 1),
+            "replicas": run.strategy.num_replicas_in_sync,
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        }
+        metrics_path = os.path.join(run.workdir, "metrics.json")
+        atomic_write_json(metrics_path, metrics)
+        print("nce-tf: " + json.dumps({k: metrics[k] for k in ("test_accuracy", "macs", "params")})
+              + f" -> {metrics_path}", flush=True)
+        return TrainingResult(metrics, model_cost)
 
 
 def _last_csv_value(path, key):
@@ -109,8 +204,8 @@ def _last_csv_value(path, key):
     return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
 
 
-def run_training(config, strategy=None, model_fn=None):
-    """Trains the configured model and writes the work directory.
+def run_training(config, strategy=None, model_fn=None, arch=None):
+    """Trains the configured model and writes the work directory (see the module doc).
 
     Args:
         config: a :class:`nce_tf.train.TrainConfig`.
@@ -120,118 +215,17 @@ def run_training(config, strategy=None, model_fn=None):
             strategy scope with ``input_shape``, ``num_classes``, ``policy``, ``weight_decay``);
             e.g. ``lambda **kw: nce_tf.derive_model(net, policy=kw["policy"],
             weight_decay=kw["weight_decay"])`` for an adapted model.
+        arch: an :class:`nce_tf.arch.Arch` to train instead of ``config.model`` / ``config.arch``
+            (e.g. a search's, in memory); ``config.json`` records it as ``--arch=`` its file
+            (``arch.path``) would, so that command resumes the run.
 
     Returns:
-        The metrics dict also written to ``metrics.json``.
+        A :class:`TrainingResult`: the metrics dict also written to ``metrics.json``, with the
+        trained network's cost as ``.cost``.
+
+    Example::
+
+        metrics = run_training(TrainConfig(workdir="runs/r8", model="resnet8", epochs=2))
+        metrics["test_accuracy"], metrics.cost.macs
     """
-    config.validate()
-    # The strategy comes first: --cpu_replicas must configure devices before any op runs.
-    strategy = strategy or distribute.get_strategy(config.strategy, config.cpu_replicas)
-    distribute.check_global_batch(strategy, config.batch_size)
-    # Every input is checked before the work directory is created or touched.
-    model_name, widths = ("custom", None) if model_fn is not None else _model_and_widths(config)
-    source = data.source_for(config)
-    info = source.info
-    steps = _steps_per_epoch(config, info)
-    keras.utils.set_random_seed(config.seed)
-    schedule = warmup_cosine(config.lr, config.epochs * steps, config.warmup_epochs * steps)
-    # Model and optimizer live in the strategy scope and the optimizer is built before fit,
-    # so the checkpoint can restore its slots and step counter (tf_facts.md). They are built
-    # before the work directory is touched: a model_fn that fails leaves nothing behind, and a
-    # custom model's layer signature goes into config.json so a re-run with another model is refused.
-    with strategy.scope():
-        if model_fn is not None:
-            model = model_fn(input_shape=info.image_shape, num_classes=info.num_classes, policy=config.policy(),
-                             weight_decay=config.weight_decay)
-            if not isinstance(model, keras.Model):
-                raise UsageError(f"model_fn must return a keras.Model. Received: {type(model).__name__}.")
-            widths = [int(w) for _, w in layer_signature(model) if w is not None]
-        else:
-            model = sources.build_model(
-                model_name, widths, policy=config.policy(), input_shape=info.image_shape,
-                num_classes=info.num_classes, weight_decay=config.weight_decay,
-            )
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
-        model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"])
-        optimizer.build(model.trainable_variables)
-    workdir = prepare_workdir(config.workdir)
-    settings = {**config.run_settings(), "resolved_model": model_name, "widths": widths,
-                **model_fingerprint(model_name)}
-    if model_fn is not None:
-        settings["layers"] = layer_signature(model)
-    config_path = os.path.join(workdir, "config.json")
-    metrics_path = os.path.join(workdir, "metrics.json")
-    resuming = check_settings(config_path, settings, config.overwrite, "training run")
-    if resuming and os.path.exists(metrics_path):
-        with open(metrics_path, encoding="utf-8") as f:
-            metrics = json.load(f)
-        print(f"nce-tf: this training run has finished already -> {metrics_path}", flush=True)
-        return metrics
-
-    state = RunState(os.path.join(workdir, "backup"), model=model, optimizer=optimizer)
-    start = state.restore()[0] if resuming else 0  # a bad checkpoint fails here, before any write
-    if not resuming:
-        if config.overwrite and os.path.exists(config_path):
-            remove_outputs(workdir, OUTPUTS)  # only a run nce-tf wrote (it has a config.json)
-        atomic_write_json(config_path, settings)
-    model_cost = cost.count_model(model)
-    atomic_write_text(os.path.join(workdir, "cost.txt"), cost.summary(model_cost) + "\n")
-    print(f"nce-tf: training {model_name} {config.quant_name} on {info.name} "
-          f"({info.num_train or '?'} train / {info.num_test or '?'} test images, {info.num_classes} classes): "
-          f"{model_cost.macs / 1e6:.2f}M MACs, {model_cost.params / 1e6:.3f}M params, "
-          f"{config.epochs} epochs x {steps} steps"
-          f"{f', {strategy.num_replicas_in_sync} replicas' if strategy.num_replicas_in_sync > 1 else ''}, "
-          f"workdir {workdir}" + (f" (resuming at epoch {start + 1})" if start else ""), flush=True)
-
-    os.makedirs(os.path.join(workdir, "checkpoints"), exist_ok=True)
-    csv_path = os.path.join(workdir, "history.csv")
-    _truncate_csv(csv_path, start)
-    checkpointer = _Checkpointer(state, os.path.join(workdir, "checkpoints", "last.weights.h5"))
-    # The checkpoint comes last at each epoch's end: a run killed between two callbacks then has
-    # its history row without the checkpoint (the resume re-logs that epoch after truncating),
-    # never a checkpoint without its row (measured: a kill under load lost epoch 1's row).
-    callbacks = [
-        keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
-        keras.callbacks.CSVLogger(csv_path, append=True),
-        keras.callbacks.TerminateOnNaN(),
-        checkpointer,
-    ]
-    # Epoch e's batches depend on (seed, e) only: a resumed run sees what an uninterrupted one sees.
-    train_ds = distribute.shard_by_data(data.epoch_stream(
-        source.train, info, batch_size=config.batch_size, seed=config.seed, steps=steps,
-        first_epoch=start, last_epoch=config.epochs))
-    test_ds = distribute.shard_by_data(
-        data.make_pipeline(source.test, info, training=False, batch_size=config.batch_size))
-    start_time = time.time()
-    history = {}
-    if start < config.epochs:
-        history = model.fit(train_ds, epochs=config.epochs, initial_epoch=start, steps_per_epoch=steps,
-                            callbacks=callbacks, verbose=config.verbose, shuffle=False).history
-    train_seconds = time.time() - start_time
-    if not np.isfinite(history.get("loss", [0.0])[-1]) or not all_finite(model.weights):
-        kept = checkpointer.last_good or start
-        raise UsageError(f"Training loss became NaN or infinite; try a smaller --lr. Received: lr={config.lr}. "
-                         + (f"The last good state (epoch {kept}) is kept in {state.directory}."
-                            if kept else "No epoch finished, so no checkpoint was written."))
-    test_loss, test_accuracy = model.evaluate(test_ds, verbose=0)
-
-    model_path = os.path.join(workdir, "model.keras")
-    model.save(model_path + ".tmp.keras")
-    os.replace(model_path + ".tmp.keras", model_path)
-    final_accuracy = history["accuracy"][-1] if history.get("accuracy") else _last_csv_value(csv_path, "accuracy")
-    metrics = {
-        "model": model_name, "widths": widths, "dataset": info.name, "num_classes": info.num_classes,
-        "w_bits": config.w_bits, "a_bits": config.a_bits, "weight_quantizer": config.weight_quantizer,
-        "epochs": config.epochs, "steps_per_epoch": steps,
-        "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
-        "final_train_accuracy": float(final_accuracy),
-        "macs": model_cost.macs, "params": model_cost.params,
-        "weight_memory_bytes": model_cost.memory_bytes, "train_seconds": round(train_seconds, 1),
-        "replicas": strategy.num_replicas_in_sync,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-    }
-    atomic_write_json(metrics_path, metrics)
-    print("nce-tf: " + json.dumps({k: metrics[k] for k in ("test_accuracy", "macs", "params")})
-          + f" -> {workdir}/metrics.json", flush=True)
-    return metrics
+    return run_job(_Training(config, model_fn, arch), strategy)
