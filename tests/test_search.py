@@ -18,7 +18,7 @@ from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.cwi import cwi_bins, cwi_matrix, cwi_matrix_np
 from nce_tf.search.derive import fit_to_budget
 from nce_tf.search.expansion import expand, rows_to_expand
-from nce_tf.search.layers import SearchConv2D, add_leading
+from nce_tf.search.layers import SearchConv2D, SearchDense, add_leading
 from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig
@@ -68,6 +68,39 @@ def _search_conv(rng):
     return layer
 
 
+def test_search_layers_decay_the_live_kernel_slice_only():
+    """The coupled L2 is ``wd / 2 * ||W[:, :, :c_in, :c_out]||^2``: the slice a forward at those
+    widths uses, and the super-net's forward adds exactly that for every layer."""
+    rng = np.random.default_rng(1)
+    layer = SearchConv2D(5, 12, 6, kernel_size=3, weight_decay=1e-2)
+    layer.build()
+    dense = SearchDense(9, 7, weight_decay=1e-2)
+    dense.build()
+    for c_in, c_out in ((4, 4), (5, 9)):
+        live = layer.kernel.numpy()[:, :, :c_in, :c_out].astype("float64")
+        assert float(layer.l2(c_in, c_out)) == pytest.approx(0.5e-2 * np.sum(live**2), rel=1e-5)
+    assert float(dense.l2(6)) == pytest.approx(0.5e-2 * np.sum(dense.kernel.numpy()[:6].astype("float64") ** 2),
+                                               rel=1e-5)
+    net = SuperNet(build_space("resnet8"), QuantPolicy(w_bits=2, a_bits=2), weight_decay=1e-2, seed=0)
+    sample = net.sample()
+    _, reg = net.forward(tf.zeros((1, 32, 32, 3)), sample)
+    widths = sample[0].numpy().max(axis=1)
+    expected = sum(float(lay.alpha) ** 2 * 1e-3 for lay in net.act_layers)  # PACT's alpha_l2
+    channels = [3] + [0] * len(net.space.nodes)
+    for i, node in enumerate(net.space.nodes):
+        lay = net.layer_of_node(i)
+        if node.op in ("conv", "dense"):
+            k = lay.kernel.numpy().astype("float64")
+            c_in = channels[node.src[0]]
+            k = k[:, :, :c_in, :widths[node.row]] if node.op == "conv" else k[:c_in]
+            expected += 0.5e-2 * np.sum(k**2)
+        if node.src:
+            channels[i] = widths[node.row] if node.op == "conv" else channels[node.src[0]]
+        if node.op == "add":
+            channels[i] = max(channels[s] for s in node.src)
+    assert float(reg) == pytest.approx(expected, rel=1e-5)
+
+
 @pytest.mark.parametrize("training", [True, False])
 def test_search_conv_equals_two_bn_forward(training):
     """One fused normalisation + one merge matmul == TAS: BN_j per candidate, CWI, weighted sum."""
@@ -76,7 +109,7 @@ def test_search_conv_equals_two_bn_forward(training):
     x = rng.normal(size=(4, 7, 7, 4)).astype("float32")  # the producer emits 4 of 5 channels
     widths, index, mix = np.array([4, 9], "int32"), np.array([2, 5], "int32"), np.array([0.3, 0.7], "float32")
     mean0, var0 = layer.moving_mean.numpy().copy(), layer.moving_variance.numpy().copy()
-    out, _ = layer(x, widths, index, mix, training=training)
+    out = layer(x, widths, index, mix, training=training)
     y = tf.nn.conv2d(x, layer.kernel[:, :, :4, :9], 1, "SAME").numpy()
     ref = 0.0
     for c, j, h in zip(widths, index, mix):

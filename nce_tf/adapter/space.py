@@ -24,9 +24,10 @@ Anything else raises a one-line ``UsageError`` naming the layer.
 
 from nce_tf.errors import UsageError
 from nce_tf.search.candidates import MAX_CANDIDATES, candidate_widths
-from nce_tf.search.space import INPUT, Node, Row, SearchSpace
+from nce_tf.search.ops import INPUT, Add, Classifier, Concat, Conv, Input
+from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name
+from nce_tf.search.space import Node, Row, SearchSpace
 
-RELU_ACTIVATIONS = ("relu", "relu6")
 PASS_THROUGH = ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "ActivityRegularization")
 SUPPORTED = ("InputLayer", "Conv2D", "QuantConv2D", "DepthwiseConv2D", "QuantDepthwiseConv2D", "Dense",
              "QuantDense", "BatchNormalization", "ReLU", "Activation", "QuantActivation", "Add", "Concatenate",
@@ -36,11 +37,6 @@ SUPPORTED = ("InputLayer", "Conv2D", "QuantConv2D", "DepthwiseConv2D", "QuantDep
 
 def _fail(ref, why):
     raise UsageError(f"adapt() cannot adapt layer {ref.name!r} ({ref.kind}): {why}.")
-
-
-def _activation_name(fn):
-    name = getattr(fn, "__name__", str(fn))
-    return "" if name == "linear" else name
 
 
 def _square(ref, value, what):
@@ -92,7 +88,7 @@ class _Builder:
 
     def activation_after(self, ref, x, fn):
         """A node for an activation folded into a conv / dense layer's config."""
-        name = _activation_name(fn)
+        name = activation_name(fn)
         if not name:
             return x
         if name in RELU_ACTIVATIONS:
@@ -120,8 +116,8 @@ def _build_nodes(b, output_name):
             depthwise = "Depthwise" in kind
             bn_ref = b.only_consumer(ref.name)
             fused_bn = (not depthwise and bn_ref is not None and bn_ref.kind == "BatchNormalization"
-                        and _activation_name(layer.activation) == "")
-            reads_image = b.nodes[src[0]].op == "input"
+                        and activation_name(layer.activation) == "")
+            reads_image = isinstance(b.nodes[src[0]].kind, Input)
             node = b.add(name=ref.name, op="dwconv" if depthwise else "conv", src=src, kernel=k, stride=s,
                          area=_area(ref.shape), padding=layer.padding.upper(), use_bn=fused_bn,
                          use_bias=bool(layer.use_bias), role="first" if reads_image else "body", layer=ref.name)
@@ -154,12 +150,12 @@ def _build_nodes(b, output_name):
                 b.searchable.add(node)
                 b.node_of[ref.name] = b.activation_after(ref, node, layer.activation)
         elif kind in ("ReLU", "QuantActivation") or (kind == "Activation"
-                                                      and _activation_name(layer.activation) in RELU_ACTIVATIONS):
+                                                      and activation_name(layer.activation) in RELU_ACTIVATIONS):
             if kind == "ReLU" and (layer.negative_slope or layer.threshold):
                 _fail(ref, "a leaky or thresholded ReLU cannot become PACT")
             b.node_of[ref.name] = b.add(name=ref.name, op="act", src=src, layer=ref.name)
         elif kind == "Activation":
-            b.node_of[ref.name] = b.add(name=ref.name, op="fn", src=src, fn=_activation_name(layer.activation),
+            b.node_of[ref.name] = b.add(name=ref.name, op="fn", src=src, fn=activation_name(layer.activation),
                                         layer=ref.name)
         elif kind == "Add":
             b.node_of[ref.name] = b.add(name=ref.name, op="add", src=src, area=_area(ref.shape), layer=ref.name)
@@ -187,9 +183,15 @@ def _build_nodes(b, output_name):
 def _fresh_conv(b, node_index, consumers):
     """The conv feeding ``node_index`` through single-consumer BN / activation nodes, else None."""
     i = node_index
-    while b.nodes[i].op in ("act", "fn", "identity", "bn") and consumers[i] == 1:
+    while b.nodes[i].kind.transparent and consumers[i] == 1:
         i = b.nodes[i].src[0]
-    return i if b.nodes[i].op == "conv" and consumers[i] == 1 else None
+    return i if isinstance(b.nodes[i].kind, Conv) and consumers[i] == 1 else None
+
+
+def _follows_input(node):
+    """Whether the node's width is its first input's (a concatenation's is a sum; the
+    classifier's is the number of classes)."""
+    return not isinstance(node.kind, (Concat, Classifier))
 
 
 def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), search_first=False, lane=1,
@@ -206,7 +208,7 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     b = _Builder(refs, frozen)
     _build_nodes(b, output_name)
     for node in b.nodes:  # spatial sizes of the nodes added for folded activations
-        if not node.area and node.src and node.op not in ("gap", "gmaxpool", "flatten", "fc", "dense"):
+        if not node.area and node.src and not node.kind.flat_output:
             node.area = b.nodes[node.src[0]].area
     consumers = [0] * len(b.nodes)
     for node in b.nodes:
@@ -215,7 +217,7 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     # Ties: the fresh convs of one add share the first one's row; later ones are its shortcuts.
     tie = {}
     for node in b.nodes:
-        if node.op != "add":
+        if not isinstance(node.kind, Add):
             continue
         fresh = [_fresh_conv(b, s, consumers) for s in node.src]
         convs = sorted(f for f in fresh if f is not None)
@@ -230,7 +232,7 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
         if i not in b.searchable or i in tie:
             continue
         layer = b.refs[node.layer].layer
-        n = int(layer.filters if node.op == "conv" else layer.units)
+        n = int(layer.filters if isinstance(node.kind, Conv) else layer.units)
         pinned = node.layer in b.frozen or (node.role == "first" and not search_first)
         row_index[i] = len(rows)
         rows.append(Row(node.layer, n, [n] * MAX_CANDIDATES if pinned else candidate_widths(n, lane), pinned))
@@ -243,20 +245,17 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     for i, node in enumerate(b.nodes):
         if i in row_index:
             node.row = row_index[i]
-    # Width rows of the other nodes (informational: the super-net reads the sources).
-    for i, node in enumerate(b.nodes):
-        if node.op == "add":
-            node.row = b.nodes[node.src[0]].row
-        elif node.op not in ("conv", "fc", "input", "concat", "dense") and node.src:
+    # Width rows of the nodes without a row of their own: their main input's (an add's is its
+    # main branch, ordered first above).
+    for node in b.nodes:
+        if node.src and not node.kind.has_row and _follows_input(node):
             node.row = b.nodes[node.src[0]].row
     widths = SearchSpace(name, rows, b.nodes, num_classes, input_shape).width_rows()
-    for i, node in enumerate(b.nodes):
-        if node.op == "add":
-            for s in node.src:
-                if len(widths[s]) != 1:
-                    raise UsageError(f"adapt() cannot adapt layer {node.layer!r} (Add): an input is a "
-                                     "concatenation; add the branches before concatenating.")
-        if node.op == "input":
+    for node in b.nodes:
+        if isinstance(node.kind, Add) and any(len(widths[s]) != 1 for s in node.src):
+            raise UsageError(f"adapt() cannot adapt layer {node.layer!r} (Add): an input is a "
+                             "concatenation; add the branches before concatenating.")
+        if isinstance(node.kind, Input):
             node.row = INPUT
     if not any(not r.frozen for r in rows):
         raise UsageError(f"adapt() found nothing to search in {name!r}: every conv and dense layer is pinned. "

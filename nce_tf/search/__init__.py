@@ -2,6 +2,8 @@
 
 - :mod:`~nce_tf.search.space`: a search space as a small graph (rows, nodes); the space of a
   model name is :func:`nce_tf.sources.build_space`;
+- :mod:`~nce_tf.search.ops`: the ops of the graph, one class per kind (width rule, cost terms,
+  super-net layer and forward, derived Keras layer);
 - :mod:`~nce_tf.search.candidates`: candidate widths ``j * n / 8`` and the tables of each mode;
 - :mod:`~nce_tf.search.layers`: ``SearchConv2D`` (2X kernel, per-candidate BN, CWI merge), ``SearchDense``;
 - :mod:`~nce_tf.search.cost_model`: expected / exact MACs and PARAMs, TAS's constraint loss;
@@ -14,7 +16,6 @@ The search job behind ``tools/search.py`` is :func:`nce_tf.jobs.search.run_searc
 
 from nce_tf.search.candidates import candidate_widths, search_table
 from nce_tf.search.config import MODES, SearchConfig
-from nce_tf.search.space import SearchSpace
 
 
 def __getattr__(name):
@@ -23,7 +24,7 @@ def __getattr__(name):
 
     homes = {"SuperNet": "supernet", "Budget": "supernet", "CostModel": "cost_model",
              "SearchConv2D": "layers", "SearchDense": "layers", "expand": "expansion",
-             "derive_widths": "derive"}
+             "derive_widths": "derive", "SearchSpace": "space"}
     if name in homes:
         return getattr(importlib.import_module(f"nce_tf.search.{homes[name]}"), name)
     raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")

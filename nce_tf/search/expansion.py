@@ -33,7 +33,6 @@ Example:
 
 import numpy as np
 
-from nce_tf.search.layers import SearchBatchNorm, SearchDense, SearchDepthwiseConv2D
 
 
 def rows_to_expand(probs, num_candidates, threshold, k_max):
@@ -67,24 +66,38 @@ def _arch_slots(optimizer, alpha):
     return [v for v in optimizer.variables if tuple(v.shape) == tuple(alpha.shape)]
 
 
-def _reinit(var, region, stddev, rng, slots):
-    value = var.numpy()
-    value[region] = rng.normal(0.0, stddev, size=value[region].shape) if stddev else 0.0
-    var.assign(value)
-    for slot in slots:
-        s = slot.numpy()
-        s[region] = 0.0
-        slot.assign(s)
+class _Fresh:
+    """Re-initialises regions of variables and zeroes the weight optimizer's slots of them."""
 
+    def __init__(self, rng, slots):
+        self.rng, self.slots = rng, slots
 
-def _reset(var, region, fill, slots):
-    value = var.numpy()
-    value[region] = fill
-    var.assign(value)
-    for slot in slots:
-        s = slot.numpy()
-        s[region] = 0.0
-        slot.assign(s)
+    def reinit(self, var, region, stddev):
+        """Kaiming-normal values (``stddev``) in ``region``, or zeros for ``stddev=0``."""
+        value = var.numpy()
+        value[region] = self.rng.normal(0.0, stddev, size=value[region].shape) if stddev else 0.0
+        var.assign(value)
+        self._zero_slots(var, region)
+
+    def reset(self, var, region, fill, slots=True):
+        value = var.numpy()
+        value[region] = fill
+        var.assign(value)
+        if slots:
+            self._zero_slots(var, region)
+
+    def bn(self, layer, region):
+        """BN parameters and statistics of ``region`` back to their initial values (gamma 1, beta 0, N(0, 1))."""
+        for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
+            self.reset(var, region, fill)
+        for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
+            self.reset(var, region, fill, slots=False)
+
+    def _zero_slots(self, var, region):
+        for slot in self.slots(var):
+            s = slot.numpy()
+            s[region] = 0.0
+            slot.assign(s)
 
 
 def expand(net, threshold, seed=0, step=0):
@@ -120,45 +133,24 @@ def expand(net, threshold, seed=0, step=0):
     optimizer = getattr(net, "weight_optimizer", None)
     index = {id(v): i for i, v in enumerate(net.weight_variables)}
     slots = lambda v: _slots(optimizer, index[id(v)]) if optimizer is not None and id(v) in index else []  # noqa: E731
-    rng = np.random.default_rng([int(seed), int(step), len(rows)])
+    fresh = _Fresh(np.random.default_rng([int(seed), int(step), len(rows)]), slots)
     for l in rows:
         lo, hi = int(old_live[l]), int(new_live[l])
         j = int(k[l]) - 1
         for layer in net.producers(l):
             if hi > lo:
-                _reinit(layer.kernel, np.s_[..., lo:hi], layer.init_stddev, rng, slots(layer.kernel))
+                fresh.reinit(layer.kernel, np.s_[..., lo:hi], layer.init_stddev)
                 if getattr(layer, "bias", None) is not None:
-                    _reset(layer.bias, np.s_[lo:hi], 0.0, slots(layer.bias))
+                    fresh.reset(layer.bias, np.s_[lo:hi], 0.0)
             if getattr(layer, "use_bn", False):
-                _fresh_bn(layer, np.s_[j, :], slots)
+                fresh.bn(layer, np.s_[j, :])
     expanded = set(rows)
-    for layer, (segments, total, spatial) in net.consumers():
+    for op, layer, (segments, total, spatial) in net.consumers():
         for offset, carried in segments:
             if not carried & expanded:
                 continue
             lo = offset + max(int(old_live[r]) for r in carried)
             hi = offset + max(int(new_live[r]) for r in carried)
             if hi > lo:
-                _reset_inputs(layer, lo, hi, total, spatial, rng, slots)
+                op.reset_inputs(layer, lo, hi, total, spatial, fresh)
     return rows
-
-
-def _fresh_bn(layer, region, slots):
-    """BN parameters and statistics of ``region`` back to their initial values (gamma 1, beta 0, N(0, 1))."""
-    for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
-        _reset(var, region, fill, slots(var))
-    for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
-        _reset(var, region, fill, [])
-
-
-def _reset_inputs(layer, lo, hi, total, spatial, rng, slots):
-    """Fresh weights for input channels ``[lo, hi)`` of a consumer (see the module doc)."""
-    if isinstance(layer, SearchBatchNorm):  # after a depthwise conv: a fresh BN on the new channels
-        _fresh_bn(layer, np.s_[lo:hi], slots)
-    elif isinstance(layer, SearchDense):  # rows s * total + c of a (flattened) input
-        idx = np.concatenate([np.arange(lo, hi) + s * total for s in range(spatial)])
-        _reinit(layer.kernel, np.s_[idx, :], layer.init_stddev, rng, slots(layer.kernel))
-    else:  # conv [k, k, in, out] or depthwise [k, k, in, 1]
-        _reinit(layer.kernel, np.s_[:, :, lo:hi, :], layer.init_stddev, rng, slots(layer.kernel))
-        if isinstance(layer, SearchDepthwiseConv2D) and layer.bias is not None:
-            _reset(layer.bias, np.s_[lo:hi], 0.0, slots(layer.bias))

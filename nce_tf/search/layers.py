@@ -28,9 +28,12 @@ channel matmul (``tf_facts.md``, "Supernet speed": the straightforward port spen
 in two BNs).  The running statistics of candidates ``a`` and ``b`` (their first ``C_j``
 channels) are updated from the batch, momentum 0.1 in PyTorch terms.
 
-Weight decay (coupled L2) is returned by ``call`` on the live slice only, so weights no
-candidate uses are neither decayed nor moved: they keep their initial values until an
-expansion re-initialises them anyway.
+Weight decay (coupled L2) is on the live slice only (``layer.l2(c_in, c_out)``, the slice a
+forward at those widths computes with), so weights no candidate uses are neither decayed nor
+moved: they keep their initial values until an expansion re-initialises them anyway.  ``call``
+returns the output alone; the super-net adds each layer's ``l2`` to its loss.  (Not through
+``add_loss``: under ``MirroredStrategy`` the replicas trace ``call`` in parallel threads on
+the same layer objects, whose loss lists they would share.)
 """
 
 import math
@@ -69,6 +72,11 @@ def global_moments(y, replica=None):
     if sync:
         squares = replica.all_reduce(tf.distribute.ReduceOp.SUM, squares)
     return mean, squares / count, count
+
+
+def _l2(layer, w):
+    """Coupled L2 of the live kernel slice ``w``."""
+    return 0.5 * layer.weight_decay * tf.reduce_sum(tf.square(w)) if layer.weight_decay else 0.0
 
 
 def merge_candidates(y, widths, mix):
@@ -129,6 +137,10 @@ class SearchConv2D(keras.layers.Layer):
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
 
+    def l2(self, c_in, c_out):
+        """Coupled L2 of the kernel slice a forward from ``c_in`` channels to ``c_out`` uses."""
+        return _l2(self, self.live_kernel(c_in, c_out)[0])
+
     def live_kernel(self, c_in, c_out):
         """``W[:, :, :c_in, :c_out]`` fake-quantized: what a forward at these widths computes with."""
         k = self.kernel_size
@@ -137,7 +149,7 @@ class SearchConv2D(keras.layers.Layer):
         return w, wq
 
     def call(self, x, widths, index, mix, training=False):
-        """Returns ``(output [N, H, W, C*], L2 of the live kernel)``.
+        """Returns the output ``[N, H, W, C*]``.
 
         Args:
             x: input with ``c_in <= max_in`` channels.
@@ -148,9 +160,8 @@ class SearchConv2D(keras.layers.Layer):
         c_star = tf.reduce_max(widths)
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
         y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
-        l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
         if not self.use_bn:
-            return merge_candidates(y + self.bias[:c_star], widths, mix), l2
+            return merge_candidates(y + self.bias[:c_star], widths, mix)
         gamma = tf.gather(self.gamma, index)[:, :c_star]
         beta = tf.gather(self.beta, index)[:, :c_star]
         if training:
@@ -171,8 +182,7 @@ class SearchConv2D(keras.layers.Layer):
         m = cwi_matrix(widths, c_star)  # [2, C*, C*], zero rows beyond each C_j
         a = tf.einsum("j,jc,jcd->cd", mix, scale, m)
         bias = tf.einsum("j,jc,jcd->d", mix, shift, m)
-        out = tf.einsum("nhwc,cd->nhwd", y, a) + bias
-        return out, l2
+        return tf.einsum("nhwc,cd->nhwd", y, a) + bias
 
     def _normalize_across_replicas(self, y, replica):
         """``fused_batch_norm``'s training outputs computed over the GLOBAL batch of all replicas.
@@ -248,15 +258,21 @@ class SearchDense(keras.layers.Layer):
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
 
+    def _live(self, c_in, c_out):
+        return tf.slice(self.kernel, [0, 0], tf.stack([c_in, c_out]))
+
+    def l2(self, c_in, c_out=None):
+        """Coupled L2 of the kernel rows ``[:c_in]`` and columns ``[:c_out]`` (default: all units)."""
+        return _l2(self, self._live(c_in, self.units if c_out is None else c_out))
+
     def call(self, x, widths=None, index=None, mix=None):
         c_out = self.units if widths is None else tf.reduce_max(widths)
-        w = tf.slice(self.kernel, [0, 0], tf.stack([tf.shape(x)[-1], c_out]))
+        w = self._live(tf.shape(x)[-1], c_out)
         wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
-        l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
         y = tf.matmul(x, wq)
         if self.use_bias:
             y = y + self.bias[:c_out]
-        return (y if widths is None else merge_candidates(y, widths, mix)), l2
+        return y if widths is None else merge_candidates(y, widths, mix)
 
     def get_config(self):
         return {**super().get_config(), "max_in": self.max_in, "units": self.units,
@@ -299,15 +315,22 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
 
+    def _live(self, c_in):
+        k = self.kernel_size
+        return tf.slice(self.kernel, [0, 0, 0, 0], tf.stack([k, k, c_in, 1]))
+
+    def l2(self, c_in):
+        """Coupled L2 of the filters of the first ``c_in`` channels."""
+        return _l2(self, self._live(c_in))
+
     def call(self, x):
-        k, c = self.kernel_size, tf.shape(x)[-1]
-        w = tf.slice(self.kernel, [0, 0, 0, 0], tf.stack([k, k, c, 1]))
+        c = tf.shape(x)[-1]
+        w = self._live(c)
         wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
         y = tf.nn.depthwise_conv2d(x, wq, [1, self.strides, self.strides, 1], self.padding)
         if self.use_bias:
             y = y + self.bias[:c]
-        l2 = 0.5 * self.weight_decay * tf.reduce_sum(tf.square(w)) if self.weight_decay else 0.0
-        return y, l2
+        return y
 
     def get_config(self):
         return {**super().get_config(), "max_in": self.max_in, "kernel_size": self.kernel_size,

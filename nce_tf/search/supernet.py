@@ -53,8 +53,7 @@ import tensorflow as tf
 from nce_tf.models import QuantPolicy
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
-from nce_tf.search.layers import (SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D,
-                                  add_leading)
+from nce_tf.search.ops import Forward
 
 _MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients stay finite
 
@@ -150,38 +149,21 @@ class SuperNet(keras.Model):
         self.budget = budget or Budget(space.exact_cost(space.default_widths()))
         self.weight_decay = float(weight_decay)
         L = len(space.rows)
+        # The layer dicts and lists below are checkpoint paths (``conv_layers/0/kernel``, ...): an
+        # op names the group its layer belongs to, so search checkpoints stay restorable.
         self._conv_layers, self._act_layers, self._other_layers, self.dense = {}, {}, {}, None
         self._layouts = self._node_layouts()
         max_ch = [sum(cap for _, cap in segs) for segs, _ in self._layouts]
         if seed is not None:
             keras.utils.set_random_seed(seed)  # the layers' initialisers draw from the global seed
+        groups = {"conv": self._conv_layers, "act": self._act_layers, "other": self._other_layers}
         for i, node in enumerate(space.nodes):
-            src_max = max_ch[node.src[0]] if node.src else 0
-            if node.op == "conv":
-                self._conv_layers[i] = SearchConv2D(
-                    src_max, int(table[node.row].max()), space.rows[node.row].n, node.kernel, node.stride,
-                    kernel_quantizer=self.policy.kernel_quantizer(node.role),
-                    weight_decay=weight_decay, padding=node.padding or "SAME", use_bn=node.use_bn,
-                    epsilon=node.epsilon, name=node.name)
-            elif node.op == "act":
-                self._act_layers[i] = self.policy.activation(node.name)
-            elif node.op == "dwconv":
-                self._other_layers[i] = SearchDepthwiseConv2D(
-                    src_max * self._layouts[node.src[0]][1], node.kernel, node.stride, node.padding or "SAME",
-                    kernel_quantizer=self.policy.kernel_quantizer(node.role), weight_decay=weight_decay,
-                    use_bias=node.use_bias, name=node.name)
-            elif node.op == "bn":
-                self._other_layers[i] = SearchBatchNorm(src_max, epsilon=node.epsilon, name=node.name)
-            elif node.op == "fc":
-                self._other_layers[i] = SearchDense(
-                    src_max * self._layouts[node.src[0]][1], int(table[node.row].max()),
-                    kernel_quantizer=self.policy.kernel_quantizer(node.role), weight_decay=weight_decay,
-                    base_width=space.rows[node.row].n, use_bias=node.use_bias, name=node.name)
-            elif node.op == "dense":
-                self.dense = SearchDense(src_max * self._layouts[node.src[0]][1], space.num_classes,
-                                         kernel_quantizer=self.policy.kernel_quantizer("last"),
-                                         weight_decay=weight_decay, use_bias=node.use_bias,
-                                         name=node.name if node.layer else "classifier")
+            src_max, src_spatial = (max_ch[node.src[0]], self._layouts[node.src[0]][1]) if node.src else (0, 1)
+            layer = node.kind.make_layer(node, self, src_max, src_spatial)
+            if node.kind.layer_group == "dense":
+                self.dense, self._dense_node = layer, i
+            elif layer is not None:
+                groups[node.kind.layer_group][i] = layer
         self.conv_layers = list(self._conv_layers.values())  # tracked by Keras
         self.act_layers = list(self._act_layers.values())
         self.other_layers = list(self._other_layers.values())
@@ -234,27 +216,9 @@ class SuperNet(keras.Model):
         whatever widths are live.  ``spatial`` is the number of positions a flatten spreads
         every channel over (1 elsewhere).
         """
-        cap = lambda r: int(self.table_np[r].max())  # noqa: E731
         out = []
         for node in self.space.nodes:
-            src = [out[s] for s in node.src]
-            if node.op == "input":
-                out.append(([(frozenset(), self.space.input_channels)], 1))
-            elif node.op in ("conv", "fc"):
-                out.append(([(frozenset([node.row]), cap(node.row))], 1))
-            elif node.op == "add":
-                if any(len(segs) != 1 or spatial != 1 for segs, spatial in src):
-                    raise ValueError(f"add {node.name!r} of a concatenation is not supported")
-                rows = frozenset().union(*(segs[0][0] for segs, _ in src))
-                out.append(([(rows, max(segs[0][1] for segs, _ in src))], 1))
-            elif node.op == "concat":
-                out.append(([seg for segs, _ in src for seg in segs], 1))
-            elif node.op == "flatten":
-                out.append((src[0][0], self.space.nodes[node.src[0]].out_area))
-            elif node.op == "dense":
-                out.append(([], 1))
-            else:
-                out.append(src[0])
+            out.append(node.kind.layout(node, [out[s] for s in node.src], self))
         return out
 
     def layout_offsets(self, node_index):
@@ -266,7 +230,7 @@ class SuperNet(keras.Model):
             offset += cap
         return placed, offset, spatial
 
-    def _padded(self, y, node_index):
+    def padded(self, y, node_index):
         """``y`` with every segment padded to its cap (the fixed layout a concat or flatten needs)."""
         segs, _ = self._layouts[node_index]
         total = sum(cap for _, cap in segs)
@@ -275,25 +239,23 @@ class SuperNet(keras.Model):
         return tf.pad(y, [[0, 0]] * (len(y.shape) - 1) + [[0, total - tf.shape(y)[-1]]])
 
     def consumers(self):
-        """``(layer, input layout)`` for every layer with weights per input channel.
+        """``(op, layer, input layout)`` for every layer with weights per input channel.
 
         The layout is ``layout_offsets`` of the layer's input: conv, depthwise conv, BN, hidden
         dense layers and the classifier.
         """
-        return [(self.layer_of_node(i), self.layout_offsets(node.src[0]))
-                for i, node in enumerate(self.space.nodes) if node.op in ("conv", "dwconv", "bn", "fc", "dense")]
+        return [(node.kind, self.layer_of_node(i), self.layout_offsets(node.src[0]))
+                for i, node in enumerate(self.space.nodes) if node.kind.reads_channels]
 
     def layer_of_node(self, index):
         """The search layer that computes node ``index`` of the space (``None`` for weightless ops)."""
-        op = self.space.nodes[index].op
-        if op == "dense":
+        if index == getattr(self, "_dense_node", None):
             return self.dense
         return self._conv_layers.get(index) or self._other_layers.get(index) or self._act_layers.get(index)
 
     def producers(self, row):
         """The layers whose output width is row ``row`` (a conv and its tied shortcut, or a dense)."""
-        return [self.layer_of_node(i) for i, n in enumerate(self.space.nodes)
-                if n.row == row and n.op in ("conv", "fc")]
+        return [self.layer_of_node(i) for i, n in enumerate(self.space.nodes) if n.row == row and n.kind.has_row]
 
     @property
     def arch_variables(self):
@@ -335,54 +297,18 @@ class SuperNet(keras.Model):
 
     # ---------------------------------------------------------------- forward
     def forward(self, x, sample, training=False):
-        """``(logits, regularisation)`` of one forward with the given pair sample."""
-        widths, index, mix = sample
+        """``(logits, regularisation)`` of one forward with the given pair sample.
+
+        The regularisation is the coupled L2 of the live weight slices the forward used (each
+        op's ``l2``) and of the PACT clips.
+        """
+        run = Forward(sample, training, self)
         outs, reg = [], 0.0
         for i, node in enumerate(self.space.nodes):
-            src = [outs[s] for s in node.src]
-            if node.op == "input":
-                y = x
-            elif node.op == "conv":
-                r = node.row
-                y, l2 = self._conv_layers[i](src[0], widths[r], index[r], mix[r], training=training)
-                reg += l2
-            elif node.op == "act":
-                y = self._act_layers[i](src[0], training=training)
-            elif node.op == "avgpool":
-                y = tf.nn.avg_pool2d(src[0], node.pool or 2, node.stride, node.padding or "VALID")
-            elif node.op == "maxpool":
-                y = tf.nn.max_pool2d(src[0], node.pool or node.kernel, node.stride, node.padding or "SAME")
-            elif node.op == "add":
-                y = src[0]
-                for other in src[1:]:
-                    y = add_leading(y, other)
-            elif node.op == "gap":
-                y = tf.reduce_mean(src[0], axis=[1, 2])
-            elif node.op == "gmaxpool":
-                y = tf.reduce_max(src[0], axis=[1, 2])
-            elif node.op == "concat":
-                y = tf.concat([self._padded(t, s) for t, s in zip(src, node.src)], axis=-1)
-            elif node.op == "flatten":
-                y = tf.reshape(self._padded(src[0], node.src[0]), [tf.shape(src[0])[0], -1])
-            elif node.op == "identity":
-                y = src[0]
-            elif node.op == "fn":
-                y = keras.activations.get(node.fn)(src[0])
-            elif node.op == "dwconv":
-                y, l2 = self._other_layers[i](src[0])
-                reg += l2
-            elif node.op == "bn":
-                y = self._other_layers[i](src[0], training=training)
-            elif node.op == "fc":
-                r = node.row
-                y, l2 = self._other_layers[i](src[0], widths[r], index[r], mix[r])
-                reg += l2
-            elif node.op == "dense":
-                y, l2 = self.dense(src[0])
-                reg += l2
-            else:  # pragma: no cover - the space only emits the ops above
-                raise ValueError(f"unknown op {node.op}")
-            outs.append(y)
+            inputs = [outs[s] for s in node.src] or [x]
+            layer = self.layer_of_node(i)
+            outs.append(node.kind.call(node, layer, inputs, run))
+            reg += node.kind.l2(node, layer, inputs, run)
         for act in self.act_layers:
             if getattr(act, "alpha", None) is not None and act.quantizer.alpha_l2:
                 reg += act.quantizer.alpha_l2 * tf.square(act.alpha)

@@ -1,0 +1,17 @@
+"""The ops of a search graph, one small class per kind, found by :func:`op_of` (see ``base``).
+
+- :mod:`~nce_tf.search.ops.base`: the ``Op`` interface and the registry;
+- :mod:`~nce_tf.search.ops.weighted`: ``conv``, ``dwconv``, ``bn``, ``fc``, ``dense``;
+- :mod:`~nce_tf.search.ops.follow`: activations, pooling, identity;
+- :mod:`~nce_tf.search.ops.structure`: ``input``, ``add``, ``concat``, ``flatten``;
+- :mod:`~nce_tf.search.ops.keras_args`: the user's layer arguments in a derived network.
+"""
+
+from nce_tf.search.ops import follow, structure, weighted  # noqa: F401  (registers the ops)
+from nce_tf.search.ops.base import OPS, CostTerms, DeriveContext, Forward, InheritContext, Op, op_of, register
+from nce_tf.search.ops.follow import Act
+from nce_tf.search.ops.structure import INPUT, Add, Concat, Input
+from nce_tf.search.ops.weighted import Classifier, Conv
+
+__all__ = ["OPS", "Op", "op_of", "register", "CostTerms", "Forward", "DeriveContext", "InheritContext",
+           "INPUT", "Input", "Add", "Concat", "Act", "Conv", "Classifier"]

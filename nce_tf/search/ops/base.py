@@ -1,0 +1,162 @@
+"""What every op of a search graph owns, and the registry that finds an op by its name.
+
+A :class:`~nce_tf.search.space.Node` names its op (``node.op``, a string, so a space stays a plain
+record); :func:`op_of` returns the op object that knows what the node means.  An op owns, for its
+nodes:
+
+- its **width rule** (``width_rows``): which rows' widths make up its output channels;
+- its **spatial rule** (``spatial``): how many values one channel contributes to a dense layer
+  reading it (a flatten spreads each channel over its input's positions);
+- its **cost terms** (``add_cost``): bilinear, linear and projection terms in the row widths
+  (:class:`~nce_tf.search.space.SearchSpace`);
+- its **super-net layer** (``make_layer``), **forward** (``call``) and the coupled L2 of the
+  weights a forward used (``l2``), and where each row's channels sit in its output (``layout``);
+- for an op with weights per input channel, how an expansion re-initialises the new input
+  channels (``reset_inputs``);
+- for adapted models, its **derived Keras layer** (``derive``) and how the super-net's weights
+  are copied into it (``inherit``).
+
+Adding an op is one subclass registered with :func:`register` (and a test).
+
+Example:
+
+>>> from nce_tf.search.ops import op_of
+>>> from nce_tf.search.space import Node
+>>> op = op_of(Node(name="c", op="conv", row=0))
+>>> type(op).__name__, op.has_row
+('Conv', True)
+"""
+
+import dataclasses
+
+import keras
+
+OPS = {}
+
+
+def register(cls):
+    """Class decorator: registers one instance of an :class:`Op` subclass under ``cls.kind``."""
+    OPS[cls.kind] = cls()
+    return cls
+
+
+def op_of(node):
+    """The op object of ``node`` (a ``ValueError`` naming the op if none is registered)."""
+    try:
+        return OPS[node.op]
+    except KeyError:
+        raise ValueError(f"Unknown op of node {node.name!r}. Received: op={node.op!r}. "
+                         f"Allowed: {sorted(OPS)}.") from None
+
+
+@dataclasses.dataclass
+class CostTerms:
+    """The cost terms of a space, collected op by op (see ``SearchSpace``'s doc).
+
+    ``widths[i]`` / ``spatial[i]``: node ``i``'s width rows and values per channel.
+    """
+
+    widths: list
+    spatial: list
+    num_classes: int
+    bi: list = dataclasses.field(default_factory=list)  # (row in, row out, macs, params) per product
+    lin: list = dataclasses.field(default_factory=list)  # (row, macs, params) per width
+    proj: list = dataclasses.field(default_factory=list)  # (row in, row out, H * W) per projection
+    const_params: int = 0
+
+
+@dataclasses.dataclass
+class Forward:
+    """What one super-net forward hands every op: the pair sample, the mode and the super-net."""
+
+    sample: tuple  # (widths [L, 2], index [L, 2], mix [L, 2])
+    training: bool
+    net: object
+
+
+class Op:
+    """An op whose output carries exactly the channels of its first input (the default rules).
+
+    Attributes:
+        kind: the ``node.op`` string it is registered under.
+        has_row: its output width is a row of its own (a searchable conv or dense layer).
+        reads_channels: it holds weights per input channel (an expansion re-initialises the
+            new ones).
+        flat_output: its output has no spatial dimensions.
+        transparent: keeps a conv branch "fresh" for the adapter's residual ties (BN and
+            activations between a conv and an add).
+        layer_group: which of the super-net's layer lists tracks its layer (``conv``, ``act``,
+            ``other`` or ``dense``); the lists' names are checkpoint paths, kept stable.
+    """
+
+    kind = ""
+    has_row = False
+    reads_channels = False
+    flat_output = False
+    transparent = False
+    layer_group = None
+
+    # ------------------------------------------------------------------ graph rules
+    def width_rows(self, node, srcs):
+        """Rows whose widths sum to the node's channels, from its inputs' (``srcs``)."""
+        return srcs[0]
+
+    def spatial(self, node, srcs, nodes):
+        return 1 if self.flat_output or not node.src else srcs[0]
+
+    def add_cost(self, node, terms):
+        """Appends the node's cost terms to ``terms`` (a :class:`CostTerms`); none by default."""
+
+    # ------------------------------------------------------------------ super-net
+    def layout(self, node, srcs, net):
+        """``(segments, spatial)`` of the node's output in the super-net (``SuperNet._node_layouts``)."""
+        return srcs[0]
+
+    def make_layer(self, node, net, src_max, src_spatial):
+        """The super-net layer of ``node`` (``None``: weightless)."""
+        return None
+
+    def call(self, node, layer, inputs, run):
+        """The node's output in the super-net from its inputs' (``run``: a :class:`Forward`)."""
+        raise NotImplementedError(type(self).__name__)
+
+    def l2(self, node, layer, inputs, run):
+        """The coupled L2 of the weights the node's last forward used (0 for weightless ops)."""
+        return 0.0
+
+    def reset_inputs(self, layer, lo, hi, total, spatial, fresh):
+        """Fresh weights for input channels ``[lo, hi)`` of ``layer`` (``fresh``: expansion's helper)."""
+
+    # ------------------------------------------------------------------ derived network
+    def derive(self, node, ref, x, ctx):
+        """The derived network's output for the user's layer ``ref`` (default: the layer as it is)."""
+        return type(ref.layer).from_config(ref.layer.get_config())(x)
+
+    def inherit(self, node, sn_layer, ctx):
+        """Copies the super-net layer's weights into the derived layer of ``node``; none by default."""
+
+
+@dataclasses.dataclass
+class DeriveContext:
+    """What the derived-network builder hands the ops of an adapted space."""
+
+    space: object
+    widths: list
+    policy: object
+    weight_decay: object
+    width_rows: list
+    tensors: dict = dataclasses.field(default_factory=dict)
+
+    def width(self, row):
+        return self.widths[row] if row >= 0 else self.space.input_channels
+
+
+@dataclasses.dataclass
+class InheritContext:
+    """What ``inherit_weights`` hands the ops: the derived model, the widths, the chosen candidates."""
+
+    model: keras.Model
+    space: object
+    widths: list
+    index: object  # per row, the chosen candidate (argmax of alpha)
+    cols: object  # the super-net input channels of the node's input, in the derived layer's order

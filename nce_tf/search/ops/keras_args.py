@@ -1,0 +1,45 @@
+"""How the derived network of an adapted model carries over the user's Keras layer arguments.
+
+A derived conv or dense layer is the user's layer at its searched width, quantized by the
+policy: every other constructor argument is the user's (``pick``), the kernel regularizer is the
+user's unless the run sets its own coupled weight decay (``regularizer``), and an activation the
+user folded into the layer becomes a layer of its own after it (``folded_activation``: ReLU and
+ReLU6 sites are the policy's quantized activation, others stay as they are).
+"""
+
+import keras
+
+RELU_ACTIVATIONS = ("relu", "relu6")
+
+CONV_KEYS = ("kernel_size", "strides", "padding", "use_bias", "kernel_initializer", "bias_initializer",
+             "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
+DEPTHWISE_KEYS = ("kernel_size", "strides", "padding", "use_bias", "depthwise_initializer", "bias_initializer",
+                  "depthwise_constraint", "bias_constraint", "bias_regularizer")
+DENSE_KEYS = ("use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+              "kernel_constraint", "bias_constraint")
+
+
+def activation_name(fn):
+    """The name of a Keras activation function, ``""`` for the identity."""
+    name = getattr(fn, "__name__", str(fn))
+    return "" if name == "linear" else name
+
+
+def pick(config, keys):
+    return {k: config[k] for k in keys if k in config}
+
+
+def regularizer(weight_decay, config):
+    """The derived layer's kernel regularizer: the user's (``weight_decay=None``) or coupled L2."""
+    if weight_decay is None:
+        return config.get("kernel_regularizer")
+    return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
+
+
+def folded_activation(y, ref, policy):
+    name = activation_name(ref.layer.activation)
+    if not name:
+        return y
+    if name in RELU_ACTIVATIONS:
+        return policy.activation(f"{ref.name}_act")(y)
+    return keras.layers.Activation(name, name=f"{ref.name}_{name}")(y)
