@@ -28,6 +28,15 @@ def test_an_unknown_op_is_a_one_line_error_naming_it():
         op_of(Node(name="w", op="warp"))
 
 
+def test_an_op_without_a_forward_cannot_be_registered():
+    class NoForward(Op):
+        kind = "no_forward"
+
+    with pytest.raises(TypeError, match="abstract"):
+        register(NoForward)
+    assert "no_forward" not in OPS
+
+
 def _space(mid_op):
     rows = [Row("c0", 8, candidate_widths(8))]
     nodes = [Node("image", "input", area=36),

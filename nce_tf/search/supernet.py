@@ -152,6 +152,7 @@ class SuperNet(keras.Model):
         # The layer dicts and lists below are checkpoint paths (``conv_layers/0/kernel``, ...): an
         # op names the group its layer belongs to, so search checkpoints stay restorable.
         self._conv_layers, self._act_layers, self._other_layers, self.dense = {}, {}, {}, None
+        self._dense_node = None
         self._layouts = self._node_layouts()
         max_ch = [sum(cap for _, cap in segs) for segs, _ in self._layouts]
         if seed is not None:
@@ -249,7 +250,7 @@ class SuperNet(keras.Model):
 
     def layer_of_node(self, index):
         """The search layer that computes node ``index`` of the space (``None`` for weightless ops)."""
-        if index == getattr(self, "_dense_node", None):
+        if index == self._dense_node:
             return self.dense
         return self._conv_layers.get(index) or self._other_layers.get(index) or self._act_layers.get(index)
 

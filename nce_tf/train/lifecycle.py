@@ -38,6 +38,7 @@ Example (a job of your own)::
     run_job(MyJob(config))
 """
 
+import abc
 import dataclasses
 import os
 
@@ -51,7 +52,7 @@ from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove
 from nce_tf.train.config import prepare_workdir
 
 
-class Job:
+class Job(abc.ABC):
     """What one kind of run supplies to :func:`run_job` (the Model Garden's task).
 
     Attributes:
@@ -84,9 +85,10 @@ class Job:
         the run state checkpoints (``{}``: nothing to train)."""
         return {}
 
+    @abc.abstractmethod
     def settings(self):
-        """The settings that define the result: a re-run must match them to resume."""
-        raise NotImplementedError
+        """The settings that define the result: a re-run must match them to resume (every job
+        defines it: a job class without it cannot be made)."""
 
     def finished(self, workdir):
         """The result of a run that already finished in ``workdir``, else ``None``."""

@@ -27,6 +27,7 @@ Example:
 ('Conv', True)
 """
 
+import abc
 import dataclasses
 
 import keras
@@ -74,7 +75,7 @@ class Forward:
     net: object
 
 
-class Op:
+class Op(abc.ABC):
     """An op whose output carries exactly the channels of its first input (the default rules).
 
     Attributes:
@@ -116,9 +117,10 @@ class Op:
         """The super-net layer of ``node`` (``None``: weightless)."""
         return None
 
+    @abc.abstractmethod
     def call(self, node, layer, inputs, run):
-        """The node's output in the super-net from its inputs' (``run``: a :class:`Forward`)."""
-        raise NotImplementedError(type(self).__name__)
+        """The node's output in the super-net from its inputs' (``run``: a :class:`Forward`); every
+        op defines it, so an op class without it fails when it is registered."""
 
     def l2(self, node, layer, inputs, run):
         """The coupled L2 of the weights the node's last forward used (0 for weightless ops)."""
