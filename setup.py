@@ -16,7 +16,11 @@ setup(
                 "quantization, on TensorFlow / Keras 3",
     long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["nce_tf", "nce_tf.*"]),
+    packages=find_packages(include=["nce_tf", "nce_tf.*"]) + ["nce_tf.presets"],
+    # The top-level flags/ is the one source of the presets; the wheel holds it as nce_tf/presets/.
+    package_dir={"nce_tf.presets": "flags"},
+    package_data={"nce_tf.presets": ["*.flags", "*/*.flags"]},
+    entry_points={"console_scripts": ["nce-tf = nce_tf.commands:main"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<2.22",  # 2.16 is the first with Keras 3 as tf's Keras; 2.21 is tested

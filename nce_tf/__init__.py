@@ -7,12 +7,14 @@ Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the to
 - :mod:`nce_tf.models`: the model zoo built from per-layer width lists (``build_model``);
 - :mod:`nce_tf.cost`: exact MACs / parameter counts and a per-layer summary table;
 - :mod:`nce_tf.data`: tf.data pipelines (synthetic, npz, CIFAR-10, ImageNet);
-- :mod:`nce_tf.train`: the QAT trainer behind ``tools/train.py``;
-- :mod:`nce_tf.search`: the NCE super-net, bi-level search, expansion and derivation (``tools/search.py``);
-- :mod:`nce_tf.pipeline`: search + final training + report (``tools/nce.py``);
-- :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``tools/export.py``);
+- :mod:`nce_tf.train`: the QAT trainer behind ``nce-tf train``;
+- :mod:`nce_tf.search`: the NCE super-net, bi-level search, expansion and derivation (``nce-tf search``);
+- :mod:`nce_tf.pipeline`: search + final training + report (``nce-tf nce``);
+- :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``nce-tf export``);
 - :mod:`nce_tf.adapter`: ``nce_tf.adapt(model)`` turns a user's Keras CNN into a search space;
-  ``nce_tf.derive_model`` gives its derived network.
+  ``nce_tf.derive_model`` gives its derived network;
+- :mod:`nce_tf.commands`: the ``nce-tf`` command, a subcommand per tool (``tools/*.py`` in a checkout);
+  :mod:`nce_tf.flagfiles`: ``--flagfile`` by path or preset name.
 
 Example:
 

@@ -8,12 +8,15 @@
   unwritable work directory) prints ``error: <message>`` and exits with status 2;
 - Ctrl-C exits with status 130 after saying where the run can be resumed from.
 
+``--flagfile`` values are expanded first (:func:`nce_tf.flagfiles.expand`): a path or a
+preset name, nested flagfiles resolved from any working directory.
+
 TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is kept off the terminal unless
-the caller set ``TF_CPP_MIN_LOG_LEVEL`` (set it to 0 to see TF's own log lines): those
-lines come from absl's C++ logger before it is initialised, which ignores that variable,
-so tools call :func:`load_tensorflow`, which imports it with file descriptor 2 pointed
-at /dev/null, after they have validated their flags (a typo is reported in well under a
-second, before TensorFlow loads).
+the caller asks for TF's log lines with ``TF_CPP_MIN_LOG_LEVEL`` below 3 (0 shows them
+all): those lines come from absl's C++ logger before it is initialised, which ignores that
+variable, so tools call :func:`load_tensorflow`, which imports it with file descriptor 2
+pointed at /dev/null, after they have validated their flags (a typo is reported in well
+under a second, before TensorFlow loads).
 """
 
 import os
@@ -21,6 +24,7 @@ import sys
 
 from absl import app, flags
 
+from nce_tf import flagfiles
 from nce_tf.errors import UsageError
 
 USAGE_EXIT = 2
@@ -35,15 +39,23 @@ def fail(message):
 
 def _parse(argv):
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(flagfiles.expand(argv))
+    except UsageError as e:
+        fail(e)
     except flags.Error as e:
         fail(str(e).removeprefix("ERROR:: "))
 
 
+def tf_logs_wanted():
+    """Whether the caller asked for TensorFlow's own log lines (``TF_CPP_MIN_LOG_LEVEL`` 0, 1 or 2)."""
+    return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3").strip() not in ("3", "")
+
+
 def load_tensorflow():
     """Imports TensorFlow quietly; tools call it after validating their flags."""
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    if tf_logs_wanted() or "tensorflow" in sys.modules:
         return
+    # Level 3 set by the caller does not silence the lines logged before absl's C++ logger starts.
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     sys.stderr.flush()
     saved = os.dup(2)
@@ -57,8 +69,13 @@ def load_tensorflow():
         os.close(devnull)
 
 
-def run(main):
-    """Runs ``main(argv)`` as an absl program with nce-tf's error conventions."""
+def run(main, argv=None):
+    """Runs ``main(argv)`` as an absl program with nce-tf's error conventions.
+
+    Args:
+        main: the tool's ``main(argv)``; ``argv`` holds the program name and positional arguments.
+        argv: the command line, program name first (default ``sys.argv``).
+    """
 
     def guarded(argv):
         try:
@@ -69,6 +86,10 @@ def run(main):
             print("interrupted: re-run the same command to resume from the last checkpoint",
                   file=sys.stderr)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`nce-tf presets | head`): stop quietly, as a shell tool does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
 
     def quiet_absl(argv):
         # TensorFlow's checkpoint code logs INFO lines through absl on every save.
@@ -77,7 +98,7 @@ def run(main):
         logging.set_verbosity(logging.WARNING)
         return guarded(argv)
 
-    app.run(quiet_absl, flags_parser=_parse)
+    app.run(quiet_absl, argv=argv, flags_parser=_parse)
 
 
 def no_positional(argv):

@@ -1,119 +1,12 @@
 #!/usr/bin/env python
-r"""Measure ResNet-20 on the real CIFAR-10 subset: W32A32, W2A2, W2A2 + NCE, TAS, WRPN, 3 seeds each.
+"""`nce-tf cifar-subset-table` from a checkout; the tool is nce_tf/commands/cifar_subset_table.py (--help describes it)."""
 
-Example:
-
-    python tools/cifar_subset_table.py --out=runs/cifar_subset --jobs=2 --update_readme
-
-Each run is `tools/train.py` or `tools/nce.py` with a flagfile of flags/cifar_subset/ and --seed; a
-run whose work directory already holds metrics.json is not redone, so an interrupted table resumes.
-Writes OUT/table.md (mean +- std of the test accuracy, MACs and PARAMs of the trained networks) and,
-with --update_readme, the same table into README.md between its cifar-subset-table markers.
-"""
-
-import json
 import os
-import statistics
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nce_tf import cli  # noqa: E402
-from absl import flags  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = (  # (label, tool, flagfile)
-    ("W32A32", "train.py", "w32a32"),
-    ("W2A2, no NCE", "train.py", "w2a2"),
-    ("W2A2 + NCE (original FLOPs and PARAMs)", "nce.py", "nce_w2a2"),
-    ("W2A2 TAS (1X, 8 candidates, no expansion)", "nce.py", "tas_w2a2"),
-    ("W2A2 WRPN (uniform width, original FLOPs)", "nce.py", "wrpn_w2a2"),
-)
-BEGIN, END = "<!-- cifar-subset-table:begin -->", "<!-- cifar-subset-table:end -->"
-flags.DEFINE_string("out", "runs/cifar_subset", "Directory of the runs and of table.md.")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every configuration.")
-flags.DEFINE_integer("jobs", 1, "Runs at a time (each its own process); at most the machine's cores.")
-flags.DEFINE_boolean("update_readme", False, "Write the table into README.md between its markers.")
-flags.DEFINE_boolean("finished_only", False, "Start no run: tabulate the runs that have finished (a partial "
-                     "table names its seed counts), e.g. while the full table is still running.")
-FLAGS = flags.FLAGS
-
-
-def _run(label, tool, flagfile, seed, workdir):
-    if os.path.exists(os.path.join(workdir, "metrics.json")):
-        return None
-    print(f"nce-tf: {label}, seed {seed}", flush=True)
-    cmd = [sys.executable, os.path.join("tools", tool), f"--flagfile=flags/cifar_subset/{flagfile}.flags",
-           f"--seed={seed}", f"--workdir={workdir}", "--verbose=0"]
-    start = time.time()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return f"Run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {' '.join(cmd[1:])}"
-    print(f"  done in {time.time() - start:.0f} s: {workdir}", flush=True)
-    return None
-
-
-def _fmt(values, scale=1.0, digits=2):
-    m = statistics.mean(values) * scale
-    s = statistics.stdev(values) * scale if len(values) > 1 else 0.0
-    return f"{m:.{digits}f} +- {s:.{digits}f}"
-
-
-def main(argv):
-    cli.no_positional(argv)
-    seeds = [int(s) for s in FLAGS.seeds]
-    out = os.path.abspath(FLAGS.out)
-    if not 1 <= FLAGS.jobs <= (os.cpu_count() or 1):
-        cli.fail(f"Invalid jobs. Received: jobs={FLAGS.jobs}. Allowed: 1..{os.cpu_count() or 1} (this machine's cores).")
-    workdir_of = lambda flagfile, seed: os.path.join(out, f"{flagfile}_s{seed}")  # noqa: E731
-    if not FLAGS.finished_only:
-        with ThreadPoolExecutor(max_workers=FLAGS.jobs) as pool:
-            errors = [e for e in pool.map(lambda job: _run(*job), [
-                (label, tool, flagfile, seed, workdir_of(flagfile, seed))
-                for label, tool, flagfile in CONFIGS for seed in seeds]) if e]
-        if errors:
-            cli.fail(errors[0])
-    rows = []
-    for label, tool, flagfile in CONFIGS:
-        results = []
-        for seed in seeds:
-            workdir = workdir_of(flagfile, seed)
-            if not os.path.exists(os.path.join(workdir, "metrics.json")):
-                continue
-            with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
-                results.append(json.load(f))
-        rows.append((label, results))
-    lines = [
-        f"| ResNet-20, CIFAR-10 subset ({len(seeds)} seeds) | test accuracy (%) | MACs (M) | PARAMs (K) |",
-        "|---|---|---|---|",
-    ]
-    for label, results in rows:
-        if not results:
-            lines.append(f"| {label} | not measured yet | | |")
-            continue
-        if len(results) != len(seeds):
-            label = f"{label} ({len(results)} of {len(seeds)} seeds)"
-        lines.append(f"| {label} | {_fmt([r['test_accuracy'] for r in results], 100)} | "
-                     f"{_fmt([r['macs'] for r in results], 1e-6)} | {_fmt([r['params'] for r in results], 1e-3, 1)} |")
-    table = "\n".join(lines) + "\n"
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as f:
-        f.write(table)
-    print(table, flush=True)
-    if FLAGS.update_readme:
-        path = os.path.join(REPO, "README.md")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        if BEGIN not in text or END not in text:
-            cli.fail(f"README.md has no table markers. Received: {path!r}")
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f"{head}{BEGIN}\n{table}{END}{tail}")
-
-
 if __name__ == "__main__":
-    cli.run(main)
+    from nce_tf.commands import launch
+
+    launch("cifar-subset-table")

@@ -1,50 +1,12 @@
 #!/usr/bin/env python
-r"""Export the trained network of a work directory for deployment: DIR/export/.
-
-Examples:
-
-    python tools/export.py --workdir=runs/quickstart            # after tools/nce.py or tools/train.py
-    python tools/export.py --workdir=runs/quickstart --int8_io  # int8 input and output tensors
-
-Writes model.keras, saved_model/, model_int8.tflite (integer-only, the 2-bit grids kept exactly),
-model_float.tflite, weights_2bit.npz (packed codes + scales) and model_card.json (costs, accuracy of
-the Keras and the TFLite model on the same test images, measured parity, versions).
-"""
+"""`nce-tf export` from a checkout; the tool is nce_tf/commands/export.py (--help describes it)."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
-from absl import flags  # noqa: E402
-
-flags.DEFINE_string("workdir", "", "Work directory of a finished nce.py or train.py run (required).")
-flags.DEFINE_boolean("int8_io", False, "Give the TFLite model int8 input and output tensors (default float).")
-flags.DEFINE_integer("parity_samples", 512, "Test images used for the accuracy and parity checks.")
-flags.DEFINE_integer("calibration_samples", 256, "Training images used to calibrate the float layers' ranges.")
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    cli.no_positional(argv)
-    if not FLAGS.workdir:
-        cli.fail("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
-    if not os.path.isdir(FLAGS.workdir):
-        cli.fail(f"Work directory not found. Received: workdir={FLAGS.workdir!r}")
-    for name in ("parity_samples", "calibration_samples"):
-        if FLAGS[name].value < 1:
-            cli.fail(f"Invalid {name}. Received: {name}={FLAGS[name].value}. Allowed: >= 1.")
-    from nce_tf.export.workdir import check_export_dir, find_trained_model
-
-    find_trained_model(os.path.abspath(FLAGS.workdir))  # both before TensorFlow loads
-    check_export_dir(os.path.join(FLAGS.workdir, "export"))
-    cli.load_tensorflow()
-    from nce_tf.export.exporter import run_export
-
-    run_export(FLAGS.workdir, int8_io=FLAGS.int8_io, parity_samples=FLAGS.parity_samples,
-               calibration_samples=FLAGS.calibration_samples)
-
-
 if __name__ == "__main__":
-    cli.run(main)
+    from nce_tf.commands import launch
+
+    launch("export")

@@ -1,57 +1,12 @@
 #!/usr/bin/env python
-r"""A study of ways to choose widths on one budget (the paper's Fig. 3): random, TAS, NCE, WRPN and
-the original network, S searches per searched method, every structure trained T times.
-
-Examples:
-
-    python tools/study.py --flagfile=flags/cifar_subset/study_resnet8_w2a2.flags --workdir=runs/study_r8 --jobs=2
-    python tools/study.py --flagfile=flags/quickstart.flags --methods=random,nce --searches=2 --trainings=2 \
-        --workdir=runs/study_quick
-
-The runs take every flag of tools/nce.py (model, data, bits, training and search schedule); their
-seeds come from --search_seed and --train_seed, their mode from the method.  Writes WORKDIR/study.json,
-study.csv, summary.md and study.png, and each run's work directory under WORKDIR/runs/ (nce_tf.study
-documents the layout).  Re-running the same command continues a stopped study; --searches and
---trainings may grow between sittings.  Exit status 1 when runs failed (their logs are named).
-"""
+"""`nce-tf study` from a checkout; the tool is nce_tf/commands/study.py (--help describes it)."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nce_tf import cli  # noqa: E402  (sets TF's log level before TensorFlow loads)
-from absl import flags  # noqa: E402
-
-from nce_tf.study import flags as study_flags  # noqa: E402
-from nce_tf import tool_flags  # noqa: E402
-
-study_flags.define_flags()
-flags.adopt_module_key_flags(tool_flags)
-flags.adopt_module_key_flags(study_flags)
-flags.DEFINE_boolean("summarize_only", False, "Start no run: write study.json, study.csv, summary.md and study.png "
-                     "from the runs finished so far (also while the study runs in another process).")
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-    cli.no_positional(argv)
-    study = study_flags.study_config_from_flags().validate()
-    train = tool_flags.config_from_flags().validate()
-    search = tool_flags.search_config_from_flags().validate()
-    cli.load_tensorflow()  # the dataset check may load it; quietly
-    from nce_tf.study.runner import StudyFailed, run_study
-
-    try:
-        out = run_study(study, train, search, summarize_only=FLAGS.summarize_only)
-    except StudyFailed as e:
-        print(f"error: runs failed: {e}. Re-run the same command to retry them.", file=sys.stderr)
-        sys.exit(1)
-    print(f"nce-tf study: {out['runs_finished']} of {out['runs_planned']} runs finished -> "
-          f"{os.path.join(os.path.abspath(study.workdir), 'summary.md')}", flush=True)
-    with open(os.path.join(os.path.abspath(study.workdir), "summary.md"), encoding="utf-8") as f:
-        print(f.read(), flush=True)
-
-
 if __name__ == "__main__":
-    cli.run(main)
+    from nce_tf.commands import launch
+
+    launch("study")

@@ -24,10 +24,9 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
-import nce_tf
+from nce_tf import child
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.study import results as results_lib
@@ -127,13 +126,11 @@ def _launch(run):
     spec = {"kind": run.kind, "train_config": run.train_config.to_dict(),
             "search_config": run.search_config.to_dict() if run.search_config is not None else None}
     atomic_write_json(spec_path, spec)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(nce_tf.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    command, env = child.python_module("nce_tf.study.job", spec_path, extra_env={"PYTHONUNBUFFERED": "1"})
     log = open(run.log_path, "a", encoding="utf-8")
     log.write(f"\n== nce-tf study: {run.key} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
     log.flush()
-    proc = subprocess.Popen([sys.executable, "-m", "nce_tf.study.job", spec_path], stdout=log,
+    proc = subprocess.Popen(command, stdout=log,
                             stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent)
     return proc, log
 

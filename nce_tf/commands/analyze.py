@@ -1,0 +1,211 @@
+r"""The paper's analyses of a work directory, each as a PNG plus the numbers behind it (CSV / JSON).
+
+Examples:
+
+    nce-tf analyze channels --workdir=runs/quickstart   # Fig. 5: original vs derived channels
+    nce-tf analyze stdev --workdir=runs/quickstart      # Fig. 1: activation std and SQNR per layer
+    nce-tf analyze tradeoff --workdir=runs/quickstart   # Fig. 2: accuracy vs FLOPs / PARAMs, NCE vs WRPN
+    nce-tf analyze kendall --workdir=runs/quickstart    # Fig. 4: alpha gradients, Kendall scores
+
+Results go to WORKDIR/analysis/. `stdev` compares the derived W2A2 network of an nce-tf nce run with the
+original network in W32A32 and W2A2, which it trains first (same settings as the run's final
+training, --epochs to shorten) unless WORKDIR/analysis/{w32a32,w2a2}/ already hold them.
+`tradeoff` runs nce-tf nce with the run's settings for NCE and for WRPN at each of --budgets (FLOPs
+ratios), on a short schedule (--epochs, --search_epochs; a demonstration of the method, not the paper's
+numbers). `kendall` runs four short searches with the run's settings (W2A2 / W32A32, with / without
+expansion) and scores each layer's gradient preference for more channels. Each run is a child
+process in the working directory (relative paths in the run's settings resolve as they did for the
+run). From a checkout, python tools/analyze.py takes the same arguments.
+"""
+
+import json
+import os
+
+from absl import flags
+
+from nce_tf import child, cli
+
+SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall")
+flags.DEFINE_string("workdir", "", "Work directory of a finished nce-tf nce run (required).")
+flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 = as the run's final training); "
+                     "tradeoff: training epochs of each run (0 = the schedule's).")
+flags.DEFINE_integer("samples", 256, "stdev: test images the statistics are taken over.")
+flags.DEFINE_list("budgets", ["0.75", "1.0", "1.5"], "tradeoff: FLOPs ratios of the runs.")
+flags.DEFINE_integer("search_epochs", 0, "tradeoff / kendall: search epochs of each run (0 = the schedule's).")
+DEMO = {"search_warmup_epochs": 1, "search_epochs": 2, "search_steps_per_epoch": 8,
+        "epochs": 4, "warmup_epochs": 0, "steps_per_epoch": 16}
+flags.DEFINE_enum("schedule", "demo", ["demo", "run"],
+                  f"tradeoff / kendall: 'demo' = {DEMO['search_warmup_epochs']} + {DEMO['search_epochs']} search "
+                  f"epochs of {DEMO['search_steps_per_epoch']} steps and {DEMO['epochs']} training epochs of "
+                  f"{DEMO['steps_per_epoch']} steps, minutes "
+                  "in all on 2 CPU cores (a demonstration of the method); 'run' = the run's own schedule (one whole "
+                  "pipeline per point). --epochs / --search_epochs override either.")
+flags.DEFINE_integer("jobs", 2, "tradeoff / kendall: runs at a time (each is its own process).")
+FLAGS = flags.FLAGS
+
+
+def _need(path, what):
+    if not os.path.exists(path):
+        cli.fail(f"The work directory has no {what}. Received: workdir={FLAGS.workdir!r} (expected {path}).")
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
+        cli.fail(f"Expected one subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
+    if not FLAGS.workdir:
+        cli.fail("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
+    if FLAGS.jobs < 1:
+        cli.fail(f"Invalid --jobs. Received: jobs={FLAGS.jobs}. Allowed: jobs >= 1.")
+    if FLAGS.epochs < 0 or FLAGS.samples < 1:
+        cli.fail(f"Invalid --epochs/--samples. Received: epochs={FLAGS.epochs}, samples={FLAGS.samples}. "
+                 "Allowed: epochs >= 0, samples >= 1.")
+    workdir = os.path.abspath(FLAGS.workdir)
+    arch_path = os.path.join(workdir, "arch.json")
+    _need(arch_path, "arch.json (run nce-tf nce first)")
+    cli.load_tensorflow()
+    out = os.path.join(workdir, "analysis")
+    os.makedirs(out, exist_ok=True)
+    if argv[1] == "channels":
+        from nce_tf.analysis import channels
+
+        summary = channels.run(arch_path, out)
+        print(f"nce-tf: {summary['expanded']} layers wider, {summary['narrowed']} narrower than the original "
+              f"-> {out}/channels.png", flush=True)
+        return
+    if argv[1] == "tradeoff":
+        return _tradeoff(workdir, out)
+    if argv[1] == "kendall":
+        return _kendall(workdir, out)
+    _need(os.path.join(workdir, "train", "model.keras"), "trained derived network (train/model.keras)")
+    _stdev(workdir, out)
+
+
+def _settings_flags(workdir, **overrides):
+    """The run's resolved settings (search_config.json) as command-line flags, with overrides."""
+    import dataclasses
+
+    from nce_tf.search.config import SearchConfig
+    from nce_tf.train.config import TrainConfig
+
+    with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
+        settings = {**json.load(f), **overrides}
+    # Only what is a flag: the record also holds derived keys (a user model's model_sha256).
+    flag_names = {f.name for cls in (TrainConfig, SearchConfig) for f in dataclasses.fields(cls)}
+    args = []
+    for key, value in settings.items():
+        if key not in flag_names:
+            continue
+        if isinstance(value, bool):
+            args.append(f"--{key}" if value else f"--no{key}")
+        else:
+            args.append(f"--{key}={value}")
+    return args
+
+
+def _tool(name, args):
+    import subprocess
+
+    command, env = child.python_module("nce_tf", name, *args)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return f"An nce-tf {name} run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {args[-1]}"
+    return None
+
+
+def _run_all(jobs):
+    """Runs ``(label, tool, args)`` jobs, ``--jobs`` at a time (TF start-up and tracing are mostly
+    single-threaded, so two processes keep both cores busy); fails on the first error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for label, _, _ in jobs:
+        print(f"nce-tf: {label}", flush=True)
+    with ThreadPoolExecutor(max(1, FLAGS.jobs)) as pool:
+        errors = [e for e in pool.map(lambda job: _tool(job[1], job[2]), jobs) if e]
+    if errors:
+        cli.fail(errors[0])
+
+
+def _short(workdir):
+    with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    out = {"verbose": 0, **(DEMO if FLAGS.schedule == "demo" else {})}
+    if FLAGS.search_epochs:
+        out.update(search_epochs=FLAGS.search_epochs,
+                   search_warmup_epochs=min(saved["search_warmup_epochs"], FLAGS.search_epochs))
+    if FLAGS.epochs:
+        out.update(epochs=FLAGS.epochs, warmup_epochs=min(saved["warmup_epochs"], FLAGS.epochs - 1))
+    return out
+
+
+def _tradeoff(workdir, out):
+    from nce_tf.analysis import tradeoff
+
+    _need(os.path.join(workdir, "search_config.json"), "search_config.json (run nce-tf nce first)")
+    points = [(mode, budget, os.path.join(out, "tradeoff", f"{mode}_{budget}"))
+              for budget in FLAGS.budgets for mode in ("nce", "wrpn")]
+    _run_all([(f"{mode} at {budget}x the original FLOPs -> {run_dir}", "nce",
+               _settings_flags(workdir, mode=mode, flops_ratio=float(budget), params_ratio=0, **_short(workdir))
+               + [f"--workdir={run_dir}"])
+              for mode, budget, run_dir in points if not os.path.exists(os.path.join(run_dir, "metrics.json"))])
+    runs = []
+    for mode, budget, run_dir in points:
+        with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
+            runs.append((mode, float(budget), json.load(f)))
+    tradeoff.run(runs, out)
+    print(f"nce-tf: {len(runs)} runs -> {out}/tradeoff.png", flush=True)
+
+
+def _kendall(workdir, out):
+    from nce_tf.analysis import kendall
+
+    _need(os.path.join(workdir, "search_config.json"), "search_config.json (run nce-tf nce first)")
+    logs, jobs = {}, []
+    for label, bits, mode in (("W2A2, NCE", 2, "nce"), ("W2A2, no expansion", 2, "tas"),
+                              ("W32A32, NCE", 32, "nce"), ("W32A32, no expansion", 32, "tas")):
+        run_dir = os.path.join(out, "kendall", label.replace(", ", "_").replace(" ", "_").lower())
+        if not os.path.exists(os.path.join(run_dir, "arch.json")):
+            jobs.append((f"search {label} -> {run_dir}", "search",
+                         _settings_flags(workdir, w_bits=bits, a_bits=bits, mode=mode, tas_space="1x8",
+                                         **_short(workdir)) + [f"--workdir={run_dir}"]))
+        logs[label] = os.path.join(run_dir, "search_log.jsonl")
+    _run_all(jobs)
+    summary = kendall.run(logs, out)
+    print("nce-tf: mean Kendall score of the cross-entropy's alpha gradient " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
+          + f" -> {out}/kendall.png", flush=True)
+
+
+def _stdev(workdir, out):
+    import dataclasses
+
+    import numpy as np
+
+    from nce_tf import data
+    from nce_tf.analysis import stdev
+    from nce_tf.export.exporter import load_model
+    from nce_tf.train.config import TrainConfig
+    from nce_tf.train.trainer import run_training
+
+    with open(os.path.join(workdir, "train", "config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    base = TrainConfig(**{k: v for k, v in saved.items() if k in fields})
+    base = dataclasses.replace(base, arch="", model=saved["resolved_model"], verbose=0,
+                               **({"epochs": FLAGS.epochs, "warmup_epochs": min(base.warmup_epochs, FLAGS.epochs - 1)}
+                                  if FLAGS.epochs else {}))
+    models = {}
+    for label, bits in (("W32A32", 32), ("W2A2", 2)):
+        run_dir = os.path.join(out, label.lower())
+        if not os.path.exists(os.path.join(run_dir, "metrics.json")):
+            print(f"nce-tf: training the original network in {label} for the comparison -> {run_dir}", flush=True)
+            run_training(dataclasses.replace(base, workdir=run_dir, w_bits=bits, a_bits=bits))
+        models[f"original {label}"] = load_model(os.path.join(run_dir, "model.keras"))
+    models["NCE W2A2"] = load_model(os.path.join(workdir, "train", "model.keras"))
+    source = data.source_for(base)
+    images = np.concatenate([x.numpy() for x, _ in data.make_pipeline(
+        source.test.take(FLAGS.samples), source.info, training=False, batch_size=128)])
+    result = stdev.run(models, images, out)
+    mean_sqnr = {label: np.mean([v["sqnr_db"] for v in s.values() if v["sqnr_db"] is not None] or [np.nan])
+                 for label, s in result["stats"].items()}
+    print("nce-tf: mean SQNR of PACT sites (dB): " + ", ".join(f"{k} {v:.2f}" for k, v in mean_sqnr.items())
+          + f" -> {out}/stdev.png", flush=True)
+

@@ -1,0 +1,28 @@
+r"""Train a zoo model (or an arch.json network) in float or WxAy QAT.
+
+Examples:
+
+    nce-tf train --flagfile=quickstart --workdir=runs/quickstart
+    nce-tf train --flagfile=cifar10_resnet20_w2a2 --tfds_data_dir=/data/tfds --workdir=runs/r20_w2a2
+    nce-tf train --arch=runs/search/arch.json --w_bits=2 --a_bits=2 --workdir=runs/derived
+
+Flags are listed by --help (all of absl's own too by --helpfull); the resolved settings are saved in
+WORKDIR/config.json. Re-running the same command on the same work directory resumes an interrupted
+run. From a checkout, python tools/train.py takes the same flags.
+"""
+
+from absl import flags
+
+from nce_tf import cli, tool_flags
+
+tool_flags.define_flags()
+flags.adopt_module_key_flags(tool_flags)  # so --help lists them, not only --helpfull
+
+
+def main(argv):
+    cli.no_positional(argv)
+    config = tool_flags.config_from_flags().validate()
+    cli.load_tensorflow()
+    from nce_tf.train import run_training
+
+    run_training(config)
