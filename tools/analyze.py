@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf analyze` from a checkout; the tool is nce_tf/commands/analyze.py (--help describes it)."""
+"""`nce-tf analyze` from a checkout: the tool is in nce_tf/commands/analyze.py."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf bench` from a checkout; the tool is nce_tf/commands/bench.py (--help describes it)."""
+"""`nce-tf bench` from a checkout: the tool is in nce_tf/commands/bench.py."""
 
 import os
 import sys

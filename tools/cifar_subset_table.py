@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf cifar-subset-table` from a checkout; the tool is nce_tf/commands/cifar_subset_table.py (--help describes it)."""
+"""`nce-tf cifar-subset-table` from a checkout: the tool is in nce_tf/commands/cifar_subset_table.py."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf count` from a checkout; the tool is nce_tf/commands/count.py (--help describes it)."""
+"""`nce-tf count` from a checkout: the tool is in nce_tf/commands/count.py."""
 
 import os
 import sys

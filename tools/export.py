@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf export` from a checkout; the tool is nce_tf/commands/export.py (--help describes it)."""
+"""`nce-tf export` from a checkout: the tool is in nce_tf/commands/export.py."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf nce` from a checkout; the tool is nce_tf/commands/nce.py (--help describes it)."""
+"""`nce-tf nce` from a checkout: the tool is in nce_tf/commands/nce.py."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf presets` from a checkout; the tool is nce_tf/commands/presets.py (--help describes it)."""
+"""`nce-tf presets` from a checkout: the tool is in nce_tf/commands/presets.py."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf search` from a checkout; the tool is nce_tf/commands/search.py (--help describes it)."""
+"""`nce-tf search` from a checkout: the tool is in nce_tf/commands/search.py."""
 
 import os
 import sys

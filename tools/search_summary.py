@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf search-summary` from a checkout; the tool is nce_tf/commands/search_summary.py (--help describes it)."""
+"""`nce-tf search-summary` from a checkout: the tool is in nce_tf/commands/search_summary.py."""
 
 import os
 import sys

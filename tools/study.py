@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf study` from a checkout; the tool is nce_tf/commands/study.py (--help describes it)."""
+"""`nce-tf study` from a checkout: the tool is in nce_tf/commands/study.py."""
 
 import os
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""`nce-tf train` from a checkout; the tool is nce_tf/commands/train.py (--help describes it)."""
+"""`nce-tf train` from a checkout: the tool is in nce_tf/commands/train.py."""
 
 import os
 import sys
