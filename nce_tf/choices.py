@@ -9,6 +9,7 @@ from nce_tf.errors import UsageError
 FULL_PRECISION = 32
 QUANT_BITS = tuple(range(2, 9))
 ALLOWED_BITS = QUANT_BITS + (FULL_PRECISION,)
+FLOAT_BITS = (8, 16, 32)  # what memory and BOPs count a full-precision layer at (nce_tf.search.units)
 WEIGHT_QUANTIZER_NAMES = ("sawb", "dorefa", "uniform", "uniform_per_tensor")
 ACTIVATION_QUANTIZER_NAMES = ("pact",)
 

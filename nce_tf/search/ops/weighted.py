@@ -35,8 +35,9 @@ class Conv(Op):
 
     def add_cost(self, node, terms):
         k2 = node.kernel**2
-        terms.bi += [(r, node.row, k2 * node.out_area, k2) for r in terms.widths[node.src[0]]]
-        terms.lin.append((node.row, 0, (2 if node.use_bn else 0) + (1 if node.use_bias else 0)))
+        for r in terms.widths[node.src[0]]:
+            terms.bilinear(node, r, k2 * node.out_area, k2)
+        terms.linear(node, node.row, other=(2 if node.use_bn else 0) + (1 if node.use_bias else 0))
 
     def layout(self, node, srcs, net):
         return _row_layout(node, net)
@@ -94,8 +95,8 @@ class DepthwiseConv(Op):
 
     def add_cost(self, node, terms):
         k2 = node.kernel**2
-        terms.lin += [(r, k2 * node.out_area, k2 + (1 if node.use_bias else 0))
-                      for r in terms.widths[node.src[0]]]
+        for r in terms.widths[node.src[0]]:
+            terms.linear(node, r, k2 * node.out_area, k2, 1 if node.use_bias else 0)
 
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchDepthwiseConv2D(
@@ -135,7 +136,8 @@ class BatchNorm(Op):
     kind, reads_channels, transparent, layer_group = "bn", True, True, "other"
 
     def add_cost(self, node, terms):
-        terms.lin += [(r, 0, 2) for r in terms.widths[node.src[0]]]
+        for r in terms.widths[node.src[0]]:
+            terms.linear(node, r, other=2)
 
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchBatchNorm(src_max, epsilon=node.epsilon, name=node.name)
@@ -163,8 +165,9 @@ class FullyConnected(Op):
 
     def add_cost(self, node, terms):
         m = terms.spatial[node.src[0]]
-        terms.bi += [(r, node.row, m, m) for r in terms.widths[node.src[0]]]
-        terms.lin.append((node.row, 0, 1 if node.use_bias else 0))
+        for r in terms.widths[node.src[0]]:
+            terms.bilinear(node, r, m, m)
+        terms.linear(node, node.row, other=1 if node.use_bias else 0)
 
     def layout(self, node, srcs, net):
         return _row_layout(node, net)
@@ -217,7 +220,8 @@ class Classifier(FullyConnected):
 
     def add_cost(self, node, terms):
         m, units = terms.spatial[node.src[0]], terms.num_classes
-        terms.lin += [(r, m * units, m * units) for r in terms.widths[node.src[0]]]
+        for r in terms.widths[node.src[0]]:
+            terms.linear(node, r, m * units, m * units, role="last")
         terms.const_params += units if node.use_bias else 0
 
     def layout(self, node, srcs, net):
