@@ -47,6 +47,8 @@ Example:
 ((7, 16), [8, 8, 8, 8, 8, 8, 8])
 """
 
+import zlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -200,8 +202,7 @@ class SuperNet(keras.Model):
         self._dense_node = None
         self._layouts = self._node_layouts()
         max_ch = [sum(cap for _, cap in segs) for segs, _ in self._layouts]
-        if seed is not None:
-            keras.utils.set_random_seed(seed)  # the layers' initialisers draw from the global seed
+        self._seed = seed
         groups = {"conv": self._conv_layers, "act": self._act_layers, "other": self._other_layers}
         for i, node in enumerate(space.nodes):
             src_max, src_spatial = (max_ch[node.src[0]], self._layouts[node.src[0]][1]) if node.src else (0, 1)
@@ -250,6 +251,18 @@ class SuperNet(keras.Model):
         self._arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
         self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self(np.zeros((1, *space.input_shape), "float32"))  # builds every layer eagerly
+
+    def init_seed(self, node):
+        """The integer seed of ``node``'s weight initialisation, or ``None`` for an unseeded net.
+
+        Each layer gets its own seed, drawn from the net's seed and the node's name: a Keras
+        initialiser with a fixed seed gives the same values for the same shape, so one shared seed
+        would start every same-shape layer identical, and reseeding Keras's global generator
+        would change the user's own random state.
+        """
+        if self._seed is None:
+            return None
+        return int(np.random.default_rng([int(self._seed), zlib.crc32(node.name.encode())]).integers(2**31 - 1))
 
     # ---------------------------------------------------------------- structure
     def _node_layouts(self):

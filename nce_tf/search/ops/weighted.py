@@ -46,7 +46,8 @@ class Conv(Op):
         return SearchConv2D(
             src_max, int(net.table_np[node.row].max()), net.space.rows[node.row].n, node.kernel, node.stride,
             kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-            padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon, name=node.name)
+            padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon,
+            seed=net.init_seed(node), name=node.name)
 
     def call(self, node, layer, inputs, run):
         widths, index, mix = run.sample
@@ -102,7 +103,7 @@ class DepthwiseConv(Op):
         return SearchDepthwiseConv2D(
             src_max * src_spatial, node.kernel, node.stride, node.padding or "SAME",
             kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-            use_bias=node.use_bias, name=node.name)
+            use_bias=node.use_bias, seed=net.init_seed(node), name=node.name)
 
     def call(self, node, layer, inputs, run):
         return layer(inputs[0])
@@ -175,7 +176,8 @@ class FullyConnected(Op):
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchDense(src_max * src_spatial, int(net.table_np[node.row].max()),
                            kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-                           base_width=net.space.rows[node.row].n, use_bias=node.use_bias, name=node.name)
+                           base_width=net.space.rows[node.row].n, use_bias=node.use_bias,
+                           seed=net.init_seed(node), name=node.name)
 
     def call(self, node, layer, inputs, run):
         widths, index, mix = run.sample
@@ -230,7 +232,8 @@ class Classifier(FullyConnected):
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchDense(src_max * src_spatial, net.space.num_classes,
                            kernel_quantizer=net.policy.kernel_quantizer("last"), weight_decay=net.weight_decay,
-                           use_bias=node.use_bias, name=node.name if node.layer else "classifier")
+                           use_bias=node.use_bias, seed=net.init_seed(node),
+                           name=node.name if node.layer else "classifier")
 
     def call(self, node, layer, inputs, run):
         return layer(inputs[0])
