@@ -26,6 +26,7 @@ setup(
         "tensorflow>=2.16,<2.22",  # 2.16 is the first with Keras 3 as tf's Keras; 2.21 is tested
         "keras>=3.3",
         "tensorflow-datasets>=4.9",
+        "importlib_resources",  # TFDS downloads need it but do not declare it (tensorflow/datasets#11212)
         "tensorboard",
         "matplotlib",
         "absl-py>=1.0",

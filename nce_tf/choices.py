@@ -9,6 +9,7 @@ from nce_tf.errors import UsageError
 FULL_PRECISION = 32
 QUANT_BITS = tuple(range(2, 9))
 ALLOWED_BITS = QUANT_BITS + (FULL_PRECISION,)
+FLOAT_BITS = (8, 16, 32)  # what memory and BOPs count a full-precision layer at (nce_tf.search.units)
 WEIGHT_QUANTIZER_NAMES = ("sawb", "dorefa", "uniform", "uniform_per_tensor")
 ACTIVATION_QUANTIZER_NAMES = ("pact",)
 
@@ -29,13 +30,16 @@ def check_choice(value, name, allowed):
     return value
 
 
-DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH")
+DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH", "tfds:NAME")
+_PREFIXED = ("npz:", "tfds:")
 
 
 def check_dataset_name(name):
-    """Validates the ``--dataset`` value (not the files; the data module checks those)."""
+    """Validates the ``--dataset`` value (not the files or the TFDS catalog; the data module checks those)."""
     if name == "npz:":
         raise UsageError("The npz dataset needs a path. Received: dataset='npz:'. Expected e.g. npz:/data/cifar.npz.")
-    if name in DATASETS[:-1] or (isinstance(name, str) and name.startswith("npz:") and len(name) > 4):
+    if name == "tfds:":
+        raise UsageError("The tfds dataset needs a name. Received: dataset='tfds:'. Expected e.g. tfds:cifar100.")
+    if name in DATASETS[:4] or (isinstance(name, str) and name.startswith(_PREFIXED)):
         return name
     raise UsageError(f"Unknown dataset. Received: dataset={name!r}. Allowed: {', '.join(DATASETS)}.")

@@ -22,7 +22,11 @@ HELP = {
     "model": f"Zoo model name, or keras:PATH.keras for your own functional / Sequential Keras model (adapted as nce_tf.adapt does); default {DEFAULT_MODEL}, or the model of --arch.",
     "arch": "arch.json whose per-layer widths define the network (e.g. from a search).",
     "dataset": f"Dataset: {' | '.join(DATASETS)}.",
-    "tfds_data_dir": "TensorFlow Datasets data directory (cifar10, imagenet2012*); never downloads.",
+    "tfds_data_dir": "TensorFlow Datasets data directory (cifar10, imagenet2012*, tfds:NAME); empty = TFDS's "
+                     "default (~/tensorflow_datasets or $TFDS_DATA_DIR). A dataset missing there is downloaded "
+                     "and prepared on first use.",
+    "download": "Download and prepare a TFDS dataset missing from --tfds_data_dir on first use (ImageNet: from "
+                "the tar files in DIR/downloads/manual); --nodownload refuses instead (offline machines).",
     "synthetic_train_size": "Training images of the synthetic task.",
     "synthetic_test_size": "Test images of the synthetic task.",
     "subset_per_class": "Training images per class of imagenet2012_subset (paper: 50).",

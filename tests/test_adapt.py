@@ -159,8 +159,8 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, tmp
     derived.fit(x, y, batch_size=32, epochs=4, verbose=0)
     card = nce_tf.export.export_model(derived, str(tmp_path / "export"), x[:64], xt, yt)
     assert sorted(os.listdir(tmp_path / "export")) == sorted(
-        ["model.keras", "saved_model", "model_int8.tflite", "model_float.tflite", "weights_2bit.npz",
-         "model_card.json"])
+        ["model.keras", "saved_model", "model_int8.tflite", "model_int4.tflite", "model_float.tflite",
+         "weights_2bit.npz", "model_card.json"])
     parity = json.load(open(tmp_path / "export" / "model_card.json"))["parity"]
     assert parity == card["parity"] and parity["saved_model_max_diff"] == 0.0
     # Measured here: mobile 100% top-1 agreement; concat 73%.  In the concat net the float first
@@ -175,6 +175,8 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, tmp
         assert len(np.unique(grid.ints)) <= 4
     if build is mobile_net:
         assert any(name.endswith("_dw") for name in packed)
+    # Every 2-bit filter, depthwise included, is int4 in model_int4.tflite, with the int8 file's outputs.
+    assert card["int4"]["int4_layers"] == list(packed) and card["int4"]["vs_int8"]["builtin"]["max_logit_diff"] == 0.0
 
 
 def test_derived_model_trains_with_the_trainer(tmp_path):

@@ -1,7 +1,7 @@
 """Tests for nce_tf.data: sources, preprocessing, pipelines and per-class splits.
 
 Everything runs offline: npz files are written to tmp_path and TFDS datasets are
-replaced by ``tfds.testing.mock_data``.
+replaced by ``tfds.testing.mock_data`` (preparing on first use: ``test_tfds.py``).
 """
 
 import os
@@ -501,8 +501,9 @@ def test_imagenet_subset_from_mocked_tfds(tmp_path):
         assert test_image.dtype == tf.uint8
 
 
-@pytest.mark.parametrize("name", ["cifar10", "imagenet2012", "imagenet2012_subset"])
-def test_unprepared_tfds_dir_raises_usage_error(tmp_path, name):
+@pytest.mark.parametrize("name", ["cifar10", "imagenet2012", "imagenet2012_subset", "tfds:cifar100"])
+def test_unprepared_tfds_dir_with_nodownload_raises_usage_error(tmp_path, name):
     with pytest.raises(UsageError) as excinfo:
-        get_source(name, tfds_data_dir=str(tmp_path))
-    _one_line_usage_error(excinfo, str(tmp_path), "tfds build", "not prepared")
+        get_source(name, tfds_data_dir=str(tmp_path), download=False)
+    _one_line_usage_error(excinfo, str(tmp_path), "tfds build", "not prepared", "--nodownload")
+    assert os.listdir(tmp_path) == []

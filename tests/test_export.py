@@ -1,4 +1,4 @@
-"""Tests of the deployment export: packed weights, the int8 TFLite's grids, parity, the tool's errors."""
+"""Tests of the deployment export: packed weights, the int8 TFLite's grids, the int4 file, parity, the tool's errors."""
 
 import json
 import os
@@ -13,6 +13,7 @@ import keras
 from nce_tf import data, models
 from nce_tf.export.exporter import load_model, run_export, run_tflite
 from nce_tf.export.grid import integer_grid
+from nce_tf.export.int4 import pack_int4, read_model, to_int4, unpack_int4
 from nce_tf.export.packed import pack_codes, quantized_layers, read_packed, unpack_codes
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,8 +50,8 @@ def test_pack_codes_layout():
 def test_export_writes_every_file_and_records_parity(exported):
     workdir, card = exported
     out = os.path.join(workdir, "export")
-    for name in ("model.keras", "saved_model", "model_int8.tflite", "model_float.tflite", "weights_2bit.npz",
-                 "model_card.json"):
+    for name in ("model.keras", "saved_model", "model_int8.tflite", "model_int4.tflite", "model_float.tflite",
+                 "weights_2bit.npz", "model_card.json"):
         assert os.path.exists(os.path.join(out, name)), name
     assert not os.path.exists(os.path.join(workdir, "export.tmp"))
     with open(os.path.join(out, "model_card.json"), encoding="utf-8") as f:
@@ -99,7 +100,7 @@ def test_int8_tflite_keeps_the_2bit_grids(exported):
         if d["dtype"] != np.int8 or len(d["shape"]) != 4:
             continue
         values = np.unique(it.get_tensor(d["index"]))
-        if "FakeQuantWithMinMaxVarsPerChannel" in d["name"]:
+        if "kernel_of_" in d["name"]:  # every conv's filter carries its layer's name (tflite_graph.kernel_tag)
             kernels.append(len(values))
         elif d["name"].startswith("Minimum") and "/" not in d["name"]:
             pact.append(len(values))
@@ -162,3 +163,128 @@ def test_int8_io_flag_gives_int8_tensors_and_the_same_predictions(exported):
     # The same integer graph; int8 I/O only adds the input's and the output's rounding.
     assert (out_int8.argmax(1) == out_float.argmax(1)).mean() >= 0.95
     assert np.abs(out_int8 - out_float).max() <= 4 * step
+
+
+def test_int4_packing_is_low_nibble_first():
+    assert pack_int4(np.array([1, -1, 7, -8, 3], "int8")).tolist() == [0xF1, 0x87, 0x03]  # odd count: high nibble 0
+    values = np.random.default_rng(0).integers(-8, 8, 1001).astype("int8")
+    assert np.array_equal(unpack_int4(pack_int4(values), 1001), values)
+
+
+def _tensors(model):
+    graph = model.subgraphs[0]
+    return [(t.name, t.type, list(t.shape), t.quantization, model.buffers[t.buffer].data) for t in graph.tensors]
+
+
+def _same_quantization(a, b):
+    if a is None or b is None:
+        return a is b
+    return all(np.array_equal(np.asarray(getattr(a, k)), np.asarray(getattr(b, k)))
+               for k in ("scale", "zeroPoint", "min", "max", "quantizedDimension"))
+
+
+def test_int4_file_is_the_int8_file_with_its_2bit_filters_packed(exported):
+    from ai_edge_litert import schema_py_generated as schema
+
+    workdir, card = exported
+    out = os.path.join(workdir, "export")
+    with open(os.path.join(out, "model_int8.tflite"), "rb") as f:
+        int8 = read_model(f.read())
+    with open(os.path.join(out, "model_int4.tflite"), "rb") as f:
+        int4 = read_model(f.read())
+    model = load_model(os.path.join(workdir, "model.keras"))
+    quantized = [layer.name for layer in quantized_layers(model)]
+    assert card["int4"]["int4_layers"] == quantized and card["int4"]["int8_layers"] == []
+    packed = 0
+    for (name, type8, shape, q8, data8), (name4, type4, shape4, q4, data4) in zip(_tensors(int8), _tensors(int4),
+                                                                                strict=True):
+        assert (name, shape) == (name4, shape4) and _same_quantization(q8, q4)
+        if type4 == schema.TensorType.INT4:  # a 2-bit layer's filter, by its layer's name and its values
+            packed += 1
+            assert type8 == schema.TensorType.INT8
+            assert any(f"kernel_of_{n}" in name.decode().split(";") for n in quantized)
+            ints = np.asarray(data8, "uint8").view("int8")
+            assert set(np.unique(ints)) <= {-3, -1, 1, 3}
+            assert len(data4) == -(-len(data8) // 2) and np.array_equal(unpack_int4(data4, ints.size), ints)
+        else:
+            assert type4 == type8 and np.array_equal(np.asarray(data8), np.asarray(data4)), name
+    assert packed == len(quantized) == 6
+    codes8, codes4 = int8.operatorCodes, int4.operatorCodes
+    assert [(c.builtinCode, c.version) for c in codes4[:len(codes8)]] == [(c.builtinCode, c.version) for c in codes8]
+    assert [(c.builtinCode, c.version) for c in codes4[len(codes8):]] == [(schema.BuiltinOperator.CONV_2D, 7)]
+    for op8, op4 in zip(int8.subgraphs[0].operators, int4.subgraphs[0].operators, strict=True):
+        assert list(op8.inputs) == list(op4.inputs) and list(op8.outputs) == list(op4.outputs)
+        int4_filter = len(op4.inputs) > 1 and int4.subgraphs[0].tensors[op4.inputs[1]].type == schema.TensorType.INT4
+        assert op4.opcodeIndex == (len(codes8) if int4_filter else op8.opcodeIndex)
+    runtime = {m.name: bytes(np.asarray(int4.buffers[m.buffer].data, "uint8")).rstrip(b"\0") for m in int4.metadata}
+    assert runtime[b"min_runtime_version"] == b"2.11.0"
+
+
+def test_int4_file_gives_the_int8_files_outputs(exported):
+    workdir, card = exported
+    out = os.path.join(workdir, "export")
+    flat8, flat4 = (open(os.path.join(out, f"model_{k}.tflite"), "rb").read() for k in ("int8", "int4"))
+    images = np.random.default_rng(1).normal(size=(32, 32, 32, 3)).astype("float32")
+    # The builtin kernels unpack the int4 filter to the int8 file's values: the same arithmetic, bit for bit.
+    np.testing.assert_array_equal(run_tflite(flat4, images, "builtin")[0], run_tflite(flat8, images, "builtin")[0])
+    vs = card["int4"]["vs_int8"]
+    assert vs["builtin"]["top1_agreement"] == 1.0 and vs["builtin"]["max_logit_diff"] == 0.0
+    assert card["files"]["model_int4.tflite"] < card["files"]["model_int8.tflite"]
+    assert card["int4"]["filter_bytes"]["int4"] * 2 == card["int4"]["filter_bytes"]["int8"]
+    # Each int4 conv is counted once per kernel set (measured with ai-edge-litert 2.3.0: XNNPACK leaves all
+    # six to the builtin kernels; a later XNNPACK may take them).
+    runs = card["int4"]["filter_ops_run_by"]
+    assert runs["builtin"] == {"CONV_2D": {"delegated": 0, "kernels": 6}}
+    assert sum(runs["xnnpack"]["CONV_2D"].values()) == 6
+
+
+def test_delegation_reads_which_ops_xnnpack_took(exported):
+    from nce_tf.export.delegation import filter_ops_by_runner, interpreter
+
+    workdir, _ = exported
+    with open(os.path.join(workdir, "export", "model_int8.tflite"), "rb") as f:
+        flat8 = f.read()
+    graph = read_model(flat8).subgraphs[0]
+    filters = {op.inputs[1] for op in graph.operators if len(op.inputs) > 1 and op.inputs[1] >= 0}
+    int8_convs = filter_ops_by_runner(interpreter(flat8, "xnnpack"), filters)["CONV_2D"]
+    assert int8_convs["delegated"] > 0  # XNNPACK takes int8 convs: the walk finds them inside DELEGATE nodes
+    assert filter_ops_by_runner(interpreter(flat8, "builtin"), filters)["CONV_2D"]["delegated"] == 0
+
+
+def _depthwise_net():
+    """Every op with an int4 kernel (depthwise, 1x1 conv, hidden dense) and a 4-bit conv int4 cannot hold."""
+    from nce_tf import quant
+    from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense, QuantDepthwiseConv2D
+
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    i = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, 3, padding="same", use_bias=False)(i)))
+    x = L.BatchNormalization()(QuantDepthwiseConv2D(3, padding="same", use_bias=False, kernel_quantizer="sawb",
+                                                    name="dw")(x))
+    x = QuantActivation("pact")(x)
+    x = QuantActivation("pact")(L.BatchNormalization()(QuantConv2D(8, 1, use_bias=False, kernel_quantizer="sawb",
+                                                                   name="pw")(x)))
+    x = QuantActivation("pact")(L.BatchNormalization()(QuantConv2D(
+        8, 3, padding="same", use_bias=False, kernel_quantizer=quant.SAWB(bits=4), name="four_bit")(x)))
+    x = QuantActivation("pact")(QuantDense(12, kernel_quantizer="sawb", name="hidden")(L.GlobalAveragePooling2D()(x)))
+    return keras.Model(i, L.Dense(10)(x))
+
+
+def test_int4_covers_depthwise_and_dense_and_keeps_what_int4_cannot_hold():
+    from nce_tf.export.delegation import runners
+    from nce_tf.export.tflite_graph import convert, kernel_tag
+
+    model = _depthwise_net()
+    images = np.random.default_rng(0).normal(size=(16, 8, 8, 3)).astype("float32")
+    flat8, _ = convert(model, images)
+    flat4, report = to_int4(flat8, {kernel_tag(layer): layer.name for layer in quantized_layers(model)})
+    assert sorted((e["layer"], e["op"]) for e in report["int4"]) == [
+        ("dw", "DEPTHWISE_CONV_2D"), ("hidden", "FULLY_CONNECTED"), ("pw", "CONV_2D")]
+    assert [e["layer"] for e in report["int8"]] == ["four_bit"] and "outside int4" in report["int8"][0]["reason"]
+    np.testing.assert_array_equal(run_tflite(flat4, images, "builtin")[0], run_tflite(flat8, images, "builtin")[0])
+    runs = runners(flat4, {e["tensor"] for e in report["int4"]})
+    assert runs["builtin"] == {op: {"delegated": 0, "kernels": 1}
+                               for op in ("DEPTHWISE_CONV_2D", "CONV_2D", "FULLY_CONNECTED")}
+    # Measured with ai-edge-litert 2.3.0: the reference kernels have no DEPTHWISE_CONV_2D version 7.
+    assert "error" in runs["reference"] or runs["reference"]["DEPTHWISE_CONV_2D"] == {"delegated": 0, "kernels": 1}

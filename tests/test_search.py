@@ -365,8 +365,10 @@ def _configs(tmp_path, **search):
 
 
 def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
-    # 8 epochs: with per-epoch data streams (exact resume) 6 left the argmax just outside the band.
-    tcfg, scfg = _configs(tmp_path, flops_ratio=0.5, params_ratio=0, arch_lr=0.05, search_epochs=8)
+    # On this tiny task the argmax's MACs swing by +-20% from epoch to epoch while alpha settles
+    # (seed 0, per-layer seeded init: 0.36-0.66 of the original over epochs 1-12, 0.61 at epoch 8,
+    # 0.53 at 12), so the search gets 12 epochs to end inside the band on its own.
+    tcfg, scfg = _configs(tmp_path, flops_ratio=0.5, params_ratio=0, arch_lr=0.05, search_epochs=12)
     record = run_search(tcfg, scfg, verbose=False)
     original = build_space("resnet8").exact_cost(models.default_widths("resnet8"))[0]
     assert 0.45 * original <= record["macs"] <= 0.56 * original  # the band [0.5 - 0.05, 0.5 + 0.06]
@@ -376,7 +378,7 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     counted = cost.count_arch("resnet8", arch.widths)
     assert (counted.macs, counted.params) == (arch.extra["macs"], arch.extra["params"])
     log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]
-    assert [r["phase"] for r in log] == ["warmup"] + ["search"] * 8
+    assert [r["phase"] for r in log] == ["warmup"] + ["search"] * 12
     assert all(len(p) == k for r in log for p, k in zip(r["probs"], r["num_candidates"]))
     # Architecture gradients, in two parts, are recorded for the search epochs (Kendall reads the CE's).
     for part in ("ce", "cost"):
@@ -384,7 +386,7 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
         assert log[0][f"alpha_grad_{part}"] == [] and all(len(g) == k for g, k in zip(grads, log[-1]["num_candidates"]))
     assert any(any(v != 0 for v in g) for g in log[-1]["alpha_grad_ce"])
     # tau: tau_max through the warm-up and at the first search epoch, then the cosine.
-    assert [r["tau"] for r in log[:2]] == [5.0, 5.0] and log[2]["tau"] == pytest.approx(tau_at(1, 8))
+    assert [r["tau"] for r in log[:2]] == [5.0, 5.0] and log[2]["tau"] == pytest.approx(tau_at(1, 12))
     # The grid is recorded: ratios, lane and each row's candidates (NCE's: j n / 8 up to 2X).
     assert record["width_grid"]["width_ratios"] == "nce" and record["width_grid"]["lane"] == 1
     assert record["width_grid"]["candidates"][0] == [2 * j for j in range(1, 17)]
@@ -747,3 +749,44 @@ def test_expansion_copies_the_adam_moments_of_the_entry_it_copies():
     grad[3, 7] = grad[3, 8] = 0.01
     net.arch_optimizer.apply([tf.constant(grad)], [net.alpha])
     assert net.alpha.numpy()[3, 8] == net.alpha.numpy()[3, 7]
+
+
+def _kernels(net):
+    return {v.path: v.numpy() for v in net.weights if v.path.endswith("/kernel")}
+
+
+def test_supernet_seeds_its_layers_without_touching_the_global_random_state():
+    space = build_space("resnet8")
+    keras.utils.set_random_seed(123)
+    expected = (np.random.rand(), keras.random.normal((4,)).numpy())
+    keras.utils.set_random_seed(123)
+    first = SuperNet(space, policy=W2A2, seed=5)
+    after = (np.random.rand(), keras.random.normal((4,)).numpy())
+    assert after[0] == expected[0]
+    np.testing.assert_array_equal(after[1], expected[1])
+    # The seed alone decides the initial weights, whatever the global state is ...
+    keras.utils.set_random_seed(999)
+    again, other = _kernels(SuperNet(space, policy=W2A2, seed=5)), _kernels(SuperNet(space, policy=W2A2, seed=6))
+    first = _kernels(first)
+    assert first.keys() == again.keys() == other.keys()
+    for path in first:
+        np.testing.assert_array_equal(first[path], again[path])
+        assert not np.array_equal(first[path], other[path]), path
+    # ... and layers of one shape do not start identical.
+    by_shape = {}
+    for path, k in first.items():
+        by_shape.setdefault(k.shape, []).append(k)
+    same_shape = [ks for ks in by_shape.values() if len(ks) > 1]
+    assert same_shape
+    for ks in same_shape:
+        assert len({k.tobytes() for k in ks}) == len(ks)
+
+
+def test_search_layers_keep_their_seed_in_the_config():
+    layer = SearchConv2D(4, 8, 4, seed=17)
+    clone = SearchConv2D.from_config(layer.get_config())
+    layer.build(), clone.build()
+    assert clone.seed == 17
+    np.testing.assert_array_equal(layer.kernel.numpy(), clone.kernel.numpy())
+    dense = SearchDense(6, 3, seed=4)
+    assert SearchDense.from_config(dense.get_config()).seed == 4

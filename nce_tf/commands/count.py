@@ -1,13 +1,14 @@
-"""Exact MACs and parameters of a zoo model or an arch.json, with a per-layer table.
+"""Exact MACs, parameters, weight memory and BOPs of a zoo model or an arch.json, with a per-layer table.
 
 Examples:
 
     nce-tf count --model=resnet20
-    nce-tf count --model=resnet20 --w_bits=2 --a_bits=2      # memory at 2 bits
+    nce-tf count --model=resnet20 --w_bits=2 --a_bits=2      # memory and BOPs at 2 bits
+    nce-tf count --arch=runs/search/arch.json --w_bits=2 --a_bits=2 --float_bits=8  # as the search counts
     nce-tf count --arch=runs/search/arch.json --json
 
-``--json`` prints one JSON object: ``macs``, ``params`` (integers), ``memory_bytes``,
-``float_memory_bytes``, ``widths`` and the per-layer rows. From a checkout, python
+``--json`` prints one JSON object: ``macs``, ``params``, ``bops`` (integers), ``memory_bytes``,
+``float_memory_bytes``, ``widths``, ``float_bits`` and the per-layer rows. From a checkout, python
 tools/count.py takes the same flags.
 """
 
@@ -25,6 +26,9 @@ flags.DEFINE_string("weight_quantizer", "sawb", "Weight quantizer: " + " | ".joi
 flags.DEFINE_boolean("quantize_first", False, "Count the first conv at w_bits too.")
 flags.DEFINE_boolean("quantize_last", False, "Count the classifier at w_bits too.")
 flags.DEFINE_boolean("quantize_shortcut", False, "Count shortcut convs at w_bits too.")
+flags.DEFINE_integer("float_bits", 32, "Bits that memory and BOPs count for float kernels, the image and activations "
+                     "off the PACT grid: 32 = as the Keras model holds them, 8 = as the int8 TFLite file (and a "
+                     "search, by default) counts them.")
 flags.DEFINE_integer("num_classes", 0, "Classifier width (0 = the --arch file's, else the model's dataset: 10 or 1000).")
 flags.DEFINE_boolean("json", False, "Print one JSON object instead of the table.")
 FLAGS = flags.FLAGS
@@ -38,6 +42,9 @@ def main(argv):
 
     if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:
         cli.fail(f"Invalid num_classes. Received: num_classes={FLAGS.num_classes}. Allowed: 0 or >= 2.")
+    if FLAGS.float_bits not in choices.FLOAT_BITS:
+        cli.fail(f"Invalid float_bits. Received: float_bits={FLAGS.float_bits}. "
+                 f"Allowed: {', '.join(map(str, choices.FLOAT_BITS))}.")
     if not (FLAGS.arch or FLAGS.model):
         cli.fail("Nothing to count. Received: model='' and arch=''. Pass --model=NAME or --arch=FILE.")
     named = arch_lib.read_record(FLAGS.arch)["model"] if FLAGS.arch else FLAGS.model
@@ -61,10 +68,10 @@ def main(argv):
     cli.load_tensorflow()
     from nce_tf import cost
 
-    result = cost.count_arch(name, widths, policy=policy, **at)
+    result = cost.count_arch(name, widths, FLAGS.float_bits, policy=policy, **at)
     if FLAGS.json:
         print(json.dumps({**result.to_dict(), "widths": widths, "w_bits": FLAGS.w_bits,
-                          "a_bits": FLAGS.a_bits}))
+                          "a_bits": FLAGS.a_bits, "float_bits": FLAGS.float_bits}))
     else:
         print(f"{name} W{FLAGS.w_bits}A{FLAGS.a_bits}, widths {widths}")
         print(cost.summary(result))

@@ -9,7 +9,13 @@ Conventions (they reproduce the NCE paper's FLOPs/PARAMs columns, which follow T
 - **Parameters** are conv/dense kernels and biases plus BatchNorm's gamma and beta.  BN's
   moving statistics and PACT's clip values are state, not parameters, and are not counted.
 - **Weight memory** stores each kernel at its layer's weight bit width and everything
-  else (biases, BN) as float32.
+  else (biases, BN) as float32.  ``float_bits`` sets what a kernel the model keeps at 32
+  bits (float) counts at: 32 by default, 8 as the int8 TFLite file deploys it (the search's
+  memory budgets count that way: :mod:`nce_tf.search.units`).
+- **BOPs** are MACs x the layer's weight bits (as in memory) x the bits of its input
+  activations: a PACT activation's bits where the input holds only its levels (through max
+  pools, flatten, dropout and concatenations of them), ``float_bits`` elsewhere (the image,
+  average pools, residual sums, float ReLUs).
 
 Example:
 
@@ -25,6 +31,7 @@ import math
 import keras
 
 from nce_tf import quant
+from nce_tf.layers import QuantActivation
 
 _FLOAT_BITS = quant.FULL_PRECISION
 
@@ -39,10 +46,12 @@ class LayerCost:
     out_channels: int
     kernel: str
     output_size: str
-    w_bits: int
+    w_bits: int  # the bits its kernel is counted at
     macs: int
     params: int
     memory_bytes: float
+    a_bits: int = 0  # the bits of its input activations
+    bops: int = 0
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -74,31 +83,64 @@ class ModelCost:
     def float_memory_bytes(self):
         return self.params * 4
 
+    @property
+    def bops(self):
+        return sum(layer.bops for layer in self.layers)
+
     def to_dict(self):
         return {
             "model": self.name, "macs": self.macs, "params": self.params,
-            "memory_bytes": self.memory_bytes, "float_memory_bytes": self.float_memory_bytes,
+            "memory_bytes": self.memory_bytes, "float_memory_bytes": self.float_memory_bytes, "bops": self.bops,
             "bn_layers": self.bn_layers, "bn_params": self.bn_params,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
 
-def _w_bits(layer):
+def _w_bits(layer, float_bits):
     q = getattr(layer, "kernel_quantizer", None)
-    return q.bits if q is not None else _FLOAT_BITS
+    return q.bits if q is not None and q.bits < _FLOAT_BITS else float_bits
 
 
-def _row(layer, kind, cin, cout, kernel, out_shape, macs, kernel_params, bias_params, w_bits):
+# Layers whose output values are some of their input's: PACT levels stay PACT levels.
+_SELECTS = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten,
+            keras.layers.Dropout, keras.layers.Concatenate)
+
+
+class _InputBits:
+    """The bits of a layer's input activations (see the module doc), from the producer of each tensor."""
+
+    def __init__(self, layers, float_bits):
+        self.producer = {id(layer.output): layer for layer in layers if not isinstance(layer, keras.Model)}
+        self.float_bits = float_bits
+
+    def of(self, layer):
+        return self._bits(layer.input)
+
+    def _bits(self, tensors):
+        bits = [self._tensor_bits(t) for t in (tensors if isinstance(tensors, (list, tuple)) else [tensors])]
+        return self.float_bits if self.float_bits in bits else max(bits)
+
+    def _tensor_bits(self, tensor):
+        layer = self.producer.get(id(tensor))
+        if isinstance(layer, QuantActivation) and layer.quantizer.bits < _FLOAT_BITS:
+            return layer.quantizer.bits
+        if isinstance(layer, _SELECTS):
+            return self._bits(layer.input)
+        return self.float_bits
+
+
+def _row(layer, kind, cin, cout, kernel, out_shape, macs, kernel_params, bias_params, w_bits, a_bits):
     size = "x".join(str(d) for d in out_shape[1:-1]) or "-"
     return LayerCost(
         name=layer.name, kind=kind, in_channels=int(cin), out_channels=int(cout), kernel=kernel,
         output_size=size, w_bits=w_bits, macs=int(macs),
         params=int(kernel_params + bias_params),
         memory_bytes=kernel_params * w_bits / 8 + bias_params * 4,
+        a_bits=a_bits, bops=int(macs) * w_bits * a_bits,
     )
 
 
-def _layer_cost(layer):
+def _layer_cost(layer, float_bits, input_bits):
     """A ``LayerCost`` for conv/dense layers, else ``None``."""
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and not isinstance(
         layer, keras.layers.SeparableConv2D
@@ -116,14 +158,14 @@ def _layer_cost(layer):
             kind, cout = "conv", out[-1]
             macs = kh * kw * (cin // layer.groups) * cout * positions
         return _row(layer, kind, cin, cout, f"{kh}x{kw}/{layer.strides[0]}", out, macs,
-                    kernel_params, bias_params, _w_bits(layer))
+                    kernel_params, bias_params, _w_bits(layer, float_bits), input_bits.of(layer))
     if isinstance(layer, keras.layers.Dense):
         out = layer.output.shape
         cin, cout = layer.kernel.shape
         positions = math.prod(out[1:-1]) if len(out) > 2 else 1
         bias_params = cout if layer.use_bias else 0
         return _row(layer, "dense", cin, cout, "-", out, cin * cout * positions,
-                    cin * cout, bias_params, _w_bits(layer))
+                    cin * cout, bias_params, _w_bits(layer, float_bits), input_bits.of(layer))
     return None
 
 
@@ -135,18 +177,22 @@ def _walk(model):
             yield layer
 
 
-def count_model(model):
-    """Counts MACs, parameters and weight memory of a built Keras model.
+def count_model(model, float_bits=_FLOAT_BITS):
+    """Counts MACs, parameters, weight memory and BOPs of a built Keras model.
 
     Args:
         model: a built functional or Sequential ``keras.Model`` (nested models are walked).
+        float_bits: the bits a float kernel, the image and activations off a PACT grid count at
+            in memory and BOPs (32 = as the model holds them; 8 = as the int8 TFLite file does).
 
     Returns:
         A :class:`ModelCost` with one row per conv/dense layer.
     """
     rows, bn_layers, bn_params = [], 0, 0
-    for layer in _walk(model):
-        row = _layer_cost(layer)
+    layers = list(_walk(model))
+    input_bits = _InputBits(layers, float_bits)
+    for layer in layers:
+        row = _layer_cost(layer, float_bits, input_bits)
         if row is not None:
             rows.append(row)
         elif isinstance(layer, keras.layers.BatchNormalization):
@@ -155,8 +201,8 @@ def count_model(model):
     return ModelCost(name=model.name, layers=rows, bn_layers=bn_layers, bn_params=bn_params)
 
 
-def count_arch(name, widths=None, **build_kwargs):
+def count_arch(name, widths=None, float_bits=_FLOAT_BITS, **build_kwargs):
     """Builds zoo model ``name`` from ``widths`` and counts it (see :func:`count_model`)."""
     from nce_tf.sources import build_model
 
-    return count_model(build_model(name, widths, **build_kwargs))
+    return count_model(build_model(name, widths, **build_kwargs), float_bits)

@@ -17,14 +17,15 @@ def _human(n, unit=""):
 
 def summary(cost):
     """Formats a :class:`nce_tf.cost.ModelCost` as a plain-text table."""
-    header = ("Layer", "Kind", "In", "Out", "Kernel", "Output", "W bits", "MACs", "Params", "Memory")
+    header = ("Layer", "Kind", "In", "Out", "Kernel", "Output", "W bits", "A bits", "MACs", "Params", "Memory",
+              "BOPs")
     rows = [
         (r.name, r.kind, str(r.in_channels), str(r.out_channels), r.kernel, r.output_size,
-         str(r.w_bits), _human(r.macs), _human(r.params), _human(r.memory_bytes, "B"))
+         str(r.w_bits), str(r.a_bits), _human(r.macs), _human(r.params), _human(r.memory_bytes, "B"), _human(r.bops))
         for r in cost.layers
     ]
-    rows.append((f"batch norm ({cost.bn_layers} layers)", "bn", "", "", "", "", "32", "0",
-                 _human(cost.bn_params), _human(cost.bn_params * 4, "B")))
+    rows.append((f"batch norm ({cost.bn_layers} layers)", "bn", "", "", "", "", "32", "", "0",
+                 _human(cost.bn_params), _human(cost.bn_params * 4, "B"), "0"))
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
     line = "  ".join("-" * w for w in widths)
     fmt = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
@@ -33,5 +34,7 @@ def summary(cost):
            f"Total MACs: {cost.macs:,} ({_human(cost.macs)})",
            f"Total params: {cost.params:,} ({_human(cost.params)})",
            f"Weight memory: {_human(cost.memory_bytes, 'B')} at the layers' bit widths vs "
-           f"{_human(cost.float_memory_bytes, 'B')} in float32 ({ratio:.1f}x smaller)"]
+           f"{_human(cost.float_memory_bytes, 'B')} in float32 ({ratio:.1f}x smaller); "
+           f"{cost.memory_bytes:,.2f} bytes",
+           f"Total BOPs (MACs x W bits x A bits): {cost.bops:,} ({_human(cost.bops)})"]
     return "\n".join(out)

@@ -5,8 +5,9 @@ Getting data into a model takes two steps:
 1. :func:`get_source` returns a :class:`Source`: unbatched ``tf.data`` train/test
    splits of ``(image uint8 [H, W, 3], label int64)`` plus a :class:`DatasetInfo`
    (classes, input shape, mean/std, and ``kind``: "cifar" or "imagenet").
-   Sources: a generated ``synthetic`` task, an ``npz:PATH`` file, or the prepared TFDS
-   datasets ``cifar10``, ``imagenet2012`` and ``imagenet2012_subset``.
+   Sources: a generated ``synthetic`` task, an ``npz:PATH`` file, or the TFDS datasets
+   ``cifar10``, ``imagenet2012``, ``imagenet2012_subset`` and ``tfds:NAME`` (any image
+   classification dataset of TFDS), downloaded and prepared on first use.
 2. :func:`make_pipeline` shuffles, augments (training only), normalises, batches and
    prefetches.
 

@@ -37,6 +37,8 @@ IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 KINDS = ("cifar", "imagenet")
+CIFAR_INPUT_SHAPE = (32, 32, 3)
+IMAGENET_INPUT_SHAPE = (224, 224, 3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,3 +112,36 @@ class Source:
     train_arrays: Optional[Tuple[np.ndarray, np.ndarray]] = None
     test_arrays: Optional[Tuple[np.ndarray, np.ndarray]] = None
     train_indices: Optional[np.ndarray] = None
+
+
+def info_for_images(name, height, width, num_classes, num_train=None, num_test=None):
+    """The :class:`DatasetInfo` of RGB images of one size (``None`` sides: sizes vary).
+
+    32x32 images are CIFAR-kind (CIFAR-10 mean/std, pad-crop-flip at 32x32); any other
+    or varying size is ImageNet-kind (ImageNet mean/std, random-resized crop to 224x224),
+    so an ``.npz`` file and a TFDS dataset of the same images get the same model input.
+
+    Args:
+        name: Short name of the dataset.
+        height: Image height in pixels, or None when it varies.
+        width: Image width in pixels, or None when it varies.
+        num_classes: Number of labels.
+        num_train: Training examples, or None when unknown.
+        num_test: Test examples, or None when unknown.
+
+    Example::
+
+        info_for_images("cifar100", 32, 32, 100).kind      # "cifar"
+        info_for_images("tf_flowers", None, None, 5).image_shape   # (224, 224, 3)
+    """
+    cifar = (height, width) == CIFAR_INPUT_SHAPE[:2]
+    return DatasetInfo(
+        name=name,
+        num_classes=int(num_classes),
+        image_shape=CIFAR_INPUT_SHAPE if cifar else IMAGENET_INPUT_SHAPE,
+        num_train=num_train,
+        num_test=num_test,
+        mean=CIFAR10_MEAN if cifar else IMAGENET_MEAN,
+        std=CIFAR10_STD if cifar else IMAGENET_STD,
+        kind="cifar" if cifar else "imagenet",
+    )

@@ -26,20 +26,12 @@ import zipfile
 
 import numpy as np
 
-from nce_tf.data.info import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DatasetInfo,
-    Source,
-)
+from nce_tf.data.info import Source, info_for_images
 from nce_tf.data.memory import source_from_arrays
 from nce_tf.errors import UsageError
 
 REQUIRED_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 _EXPECTED = "Expected an .npz with arrays x_train, y_train, x_test, y_test."
-IMAGENET_INPUT_SHAPE = (224, 224, 3)
 
 
 def _not_valid(path: str, why: str) -> UsageError:
@@ -143,15 +135,8 @@ def npz_source(path: str) -> Source:
             f"Received: path={path!r}, max label={num_classes - 1}."
         )
     height, width = x_train.shape[1:3]
-    is_cifar = (height, width) == (32, 32)
-    info = DatasetInfo(
-        name=os.path.splitext(os.path.basename(path))[0],
-        num_classes=num_classes,
-        image_shape=(32, 32, 3) if is_cifar else IMAGENET_INPUT_SHAPE,
-        num_train=int(x_train.shape[0]),
-        num_test=int(x_test.shape[0]),
-        mean=CIFAR10_MEAN if is_cifar else IMAGENET_MEAN,
-        std=CIFAR10_STD if is_cifar else IMAGENET_STD,
-        kind="cifar" if is_cifar else "imagenet",
+    info = info_for_images(
+        os.path.splitext(os.path.basename(path))[0], height, width, num_classes,
+        num_train=int(x_train.shape[0]), num_test=int(x_test.shape[0]),
     )
     return source_from_arrays(x_train, y_train, x_test, y_test, info)

@@ -8,12 +8,16 @@ file and every parity check is done, so a crash never leaves half an export):
   normalised as in training, ``(x - mean) / std`` per channel on the 0..255 scale;
 - ``model_int8.tflite``: integer-only TFLite whose 2-bit kernels and PACT activations keep their
   grids exactly (:mod:`nce_tf.export.tflite_graph`); float or int8 input/output (``int8_io``);
+- ``model_int4.tflite``: the int8 file with the quantized layers' filters stored as int4, two a
+  byte (:mod:`nce_tf.export.int4`); the same outputs as the int8 file on the same kernels;
 - ``model_float.tflite``: the plain float conversion, for the size comparison;
 - ``weights_2bit.npz``: packed codes of every quantized layer (:mod:`nce_tf.export.packed`);
 - ``model_card.json``: widths, bits, MACs, PARAMs, weight memory at the layers' bit widths vs
   float32, test accuracy of the Keras and the TFLite model on the same images, the parity
   measured (top-1 agreement, max logit difference against the int8 output step, SavedModel
-  and ``.keras`` vs Keras), file sizes and tool versions.
+  and ``.keras`` vs Keras), the int4 file's layers, its agreement with the int8 file on the
+  builtin kernels and on XNNPACK and which of its int4 ops XNNPACK runs
+  (:mod:`nce_tf.export.delegation`), file sizes and tool versions.
 
 The TFLite model runs on ``ai-edge-litert`` (the maintained interpreter).
 """
@@ -31,8 +35,10 @@ import tensorflow as tf
 
 from nce_tf import cost, data
 from nce_tf.errors import UsageError
-from nce_tf.export.packed import read_packed, write_packed
-from nce_tf.export.tflite_graph import convert
+from nce_tf.export.delegation import REFUSED, interpreter, one_line, runners
+from nce_tf.export.int4 import to_int4
+from nce_tf.export.packed import quantized_layers, read_packed, write_packed
+from nce_tf.export.tflite_graph import convert, kernel_tag
 from nce_tf.export.workdir import check_export_dir, find_trained_model
 from nce_tf.train.config import TrainConfig
 
@@ -49,19 +55,13 @@ def load_model(path):
         raise UsageError(f"Cannot load the model file ({type(e).__name__}: {reason}). Received: {path!r}") from None
 
 
-def run_tflite(flatbuffer, images):
-    """Runs a TFLite model on ``images`` one at a time; returns float outputs (dequantized)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+def run_tflite(flatbuffer, images, kernels="auto"):
+    """Runs a TFLite model on ``images`` one at a time; returns float outputs (dequantized).
 
-    try:
-        it = Interpreter(model_content=flatbuffer)
-        it.allocate_tensors()
-    except RuntimeError:
-        # XNNPACK (the default delegate) refuses some int8 graphs it does not cover (measured: a
-        # hidden FULLY_CONNECTED feeding a PACT clip); TFLite's own integer kernels run them all.
-        it = Interpreter(model_content=flatbuffer,
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        it.allocate_tensors()
+    ``kernels``: as :func:`nce_tf.export.delegation.interpreter` (``"auto"``: XNNPACK, or the
+    builtin kernels when XNNPACK refuses the graph).
+    """
+    it = interpreter(flatbuffer, kernels)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     in_scale, in_zero = inp["quantization"]
     out_scale, out_zero = out["quantization"]
@@ -131,10 +131,12 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
                         metadata=metadata, verbose=verbose)
     if verbose:
         p = card["parity"]
-        print(f"nce-tf: exported to {workdir}/export: TFLite int8 {card['files']['model_int8.tflite']} bytes "
-              f"(float TFLite {card['files']['model_float.tflite']}), top-1 agreement {p['tflite_top1_agreement']:.4f}, "
-              f"max logit diff {p['tflite_max_logit_diff']:.4f} (int8 output step {p['int8_output_step']:.4f})",
-              flush=True)
+        files = card["files"]
+        print(f"nce-tf: exported to {workdir}/export: TFLite int8 {files['model_int8.tflite']} bytes (int4 "
+              f"{files['model_int4.tflite']}, float {files['model_float.tflite']}), "
+              f"top-1 agreement {p['tflite_top1_agreement']:.4f}, max logit diff {p['tflite_max_logit_diff']:.4f} "
+              f"(int8 output step {p['int8_output_step']:.4f}); "
+              f"int4 vs int8 on the builtin kernels: {_agreement(card['int4']['vs_int8']['builtin'])}", flush=True)
     return card
 
 
@@ -207,6 +209,11 @@ def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
     lite, _ = run_tflite(flat, images)
     step = _output_step(flat)
 
+    log("int4 TFLite")
+    flat4, packing = to_int4(flat, {kernel_tag(layer): layer.name for layer in quantized_layers(model)})
+    with open(os.path.join(out, "model_int4.tflite"), "wb") as f:
+        f.write(flat4)
+
     log("packed weights")
     packed_path = os.path.join(out, "weights_2bit.npz")
     meta = write_packed(model, packed_path, model_name=metadata.get("model", model.name),
@@ -233,6 +240,7 @@ def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
             "int8_output_step": step,
             "saved_model_max_diff": saved_diff, "keras_reload_max_diff": keras_diff,
         },
+        "int4": _int4_card(flat, flat4, packing, images, accuracy),
         "int8_io": bool(int8_io),
         "files": {name: (_dir_size(os.path.join(out, name)) if os.path.isdir(os.path.join(out, name))
                          else os.path.getsize(os.path.join(out, name))) for name in sorted(os.listdir(out))},
@@ -242,6 +250,39 @@ def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
     with open(os.path.join(out, "model_card.json"), "w", encoding="utf-8") as f:
         json.dump(card, f, indent=2)
     return card
+
+
+def _agreement(entry):
+    if "error" in entry:
+        return entry["error"]
+    return f"top-1 agreement {entry['top1_agreement']:.4f}, max logit diff {entry['max_logit_diff']:.4f}"
+
+
+def _int4_card(flat, flat4, packing, images, accuracy):
+    """What ``model_int4.tflite`` packed, its agreement with the int8 file per kernel set, who runs it."""
+    agreement = {}
+    for kernels in ("builtin", "xnnpack"):
+        try:
+            a, _ = run_tflite(flat, images, kernels)
+            b, _ = run_tflite(flat4, images, kernels)
+        except REFUSED as e:
+            agreement[kernels] = {"error": one_line(e)}
+            continue
+        agreement[kernels] = {"top1_agreement": float((a.argmax(1) == b.argmax(1)).mean()),
+                              "max_logit_diff": float(np.abs(a - b).max()),
+                              "int8_test_accuracy": accuracy(a), "int4_test_accuracy": accuracy(b)}
+    return {
+        "int4_layers": [entry["layer"] for entry in packing["int4"]],
+        "int8_layers": packing["int8"],
+        "filter_bytes": {"int8": sum(e["int8_bytes"] for e in packing["int4"]),
+                         "int4": sum(e["int4_bytes"] for e in packing["int4"])},
+        "vs_int8": agreement,
+        "vs_int8_note": "builtin: the same builtin kernels run both files (they unpack the int4 filters to the "
+                        "int8 file's values); xnnpack: each file as XNNPACK delegates it: where it leaves the int4 "
+                        "filters to the builtin kernels (filter_ops_run_by) but runs the int8 ones itself, the "
+                        "difference is XNNPACK's int8 rounding against the builtin kernels', not the weights",
+        "filter_ops_run_by": runners(flat4, {e["tensor"] for e in packing["int4"]}),
+    }
 
 
 def _grid_values(layer):

@@ -17,11 +17,17 @@ the converter produces is one of the original levels (``tf_facts.md``, "Export")
   way: per-channel max-abs weights, activation ranges from min / max over a representative set
   of training images (``calibrate``).
 
+Each conv's and dense layer's weight fake-quant op is named after its layer
+(:func:`kernel_tag`), so the int8 file's filter tensors carry their layer's name; that is
+how :mod:`nce_tf.export.int4` knows which filters hold a low-bit grid.
+
 The graph is built by walking the Keras functional model layer by layer (the zoo's and any
 derived network's layers: ``QuantConv2D`` / ``Conv2D`` + ``BatchNormalization``,
 ``QuantActivation`` / ``ReLU``, ``Add``, pooling, ``QuantDense``); explicit ``round()`` is never
 used (it would break the converter's int8 fusion).
 """
+
+import re
 
 import keras
 import numpy as np
@@ -30,6 +36,15 @@ import tensorflow as tf
 from nce_tf.errors import UsageError
 from nce_tf.export.grid import integer_grid
 from nce_tf.layers import QuantActivation, QuantConv2D
+
+
+def kernel_tag(layer):
+    """The name the int8 file gives ``layer``'s filter (one ``;``-separated part of the tensor name).
+
+    :mod:`nce_tf.export.int4` finds a layer's filter by it, so its choice of tensors to pack
+    rests on the layer map, not on the values alone; the characters TF refuses in op names become ``_``.
+    """
+    return "kernel_of_" + re.sub(r"[^A-Za-z0-9_.-]", "_", layer.name)
 
 
 def _consumers(model):
@@ -165,20 +180,20 @@ def build_graph(model, ranges):
             if kind == "conv":
                 kernel, bias, bound, source, stride, padding = step[3:]
                 w = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True)
+                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
                 y = tf.nn.conv2d(values[id(source)], w, stride, padding) + bias
                 values[id(out_layer.output)] = y if activated(out_layer) else _fq(y, *ranges[out_layer.name])
             elif kind == "dwconv":
                 kernel, bias, bound, source, stride, padding = step[3:]
                 w = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True)
+                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
                 w = tf.transpose(w, (0, 1, 3, 2))  # back to [k, k, C, 1]
                 y = tf.nn.depthwise_conv2d(values[id(source)], w, [1, stride, stride, 1], padding) + bias
                 values[id(out_layer.output)] = y if activated(out_layer) else _fq(y, *ranges[out_layer.name])
             elif kind == "dense":
                 kernel, bias, bound = step[3:]
                 w = tf.quantization.fake_quant_with_min_max_vars(
-                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True)
+                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
                 y = tf.matmul(values[id(layer.input)], w) + bias
                 values[id(layer.output)] = y if activated(layer) else _fq(y, *ranges[layer.name])
             elif isinstance(layer, keras.layers.Concatenate):

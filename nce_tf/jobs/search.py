@@ -43,6 +43,7 @@ from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import arch_record, derive_widths, fit_to_budget
 from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard
+from nce_tf.search.units import HardwareCost, check_unit_budgets, unit_budgets
 from nce_tf.sources import build_space
 from nce_tf.train.checkpoint import check_settings
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
@@ -53,8 +54,8 @@ from nce_tf.train.schedule import warmup_cosine
 def check_budget(space, table, k_caps, budget):
     """One-line error when no architecture of the space can meet the budget's limits."""
     idx = np.arange(len(table))
-    low = space.exact_cost([int(w) for w in table[idx, 0]])
-    high = space.exact_cost([int(w) for w in table[idx, np.asarray(k_caps) - 1]])
+    narrowest, widest = [int(w) for w in table[idx, 0]], [int(w) for w in table[idx, np.asarray(k_caps) - 1]]
+    low, high = space.exact_cost(narrowest), space.exact_cost(widest)
     (f_lo, f_hi), (_, p_hi) = budget.limits()
     orig_f, orig_p = budget.original
     if low[0] > f_hi or high[0] < f_lo:
@@ -66,6 +67,8 @@ def check_budget(space, table, k_caps, budget):
         raise UsageError(
             f"No architecture in the search space meets the PARAMs bound. Received: params_ratio={budget.params_ratio}. "
             f"Allowed: params_ratio >= {low[1] / orig_p:.3f} (every layer at its narrowest candidate), or 0.")
+    if budget.units:
+        check_unit_budgets(budget, budget.hardware.exact(narrowest), budget.hardware.exact(widest))
 
 
 def split_halves(source, seed):
@@ -126,8 +129,10 @@ class _Search(Job):
         self.info = source.info
         space = self.space = build_space(self.model, lane=scfg.lane, num_classes=self.info.num_classes,
                                          input_shape=self.info.image_shape)
+        hardware = HardwareCost(space, self.policy, scfg.float_bits)
         self.budget = Budget(space.exact_cost(space.default_widths()), scfg.flops_ratio, scfg.params_ratio,
-                             scfg.tolerance, scfg.lambda_flops, scfg.lambda_params, scfg.tolerance_above)
+                             scfg.tolerance, scfg.lambda_flops, scfg.lambda_params, scfg.tolerance_above,
+                             hardware=hardware, units=unit_budgets(scfg, hardware.exact(space.default_widths())))
         self.table, _, self.k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios)
         check_budget(space, self.table, self.k_caps, self.budget)
         if self.trains:
@@ -165,8 +170,9 @@ class _Search(Job):
                   f"{' ' + scfg.tas_space if scfg.mode == 'tas' else ''}) on {self.info.name}: "
                   f"{len(self.space.rows)} rows, {scfg.search_warmup_epochs} warm-up + {scfg.search_epochs} search "
                   f"epochs x {steps} steps of {batch} + {scfg.arch_steps} x {batch} images; target "
-                  f"{self.budget.targets[0] / 1e6:.2f}M MACs"
-                  f"{f', {self.budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}; "
+                  f"{f'{self.budget.targets[0] / 1e6:.2f}M MACs' if scfg.flops_ratio else 'any MACs'}"
+                  f"{f', {self.budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}"
+                  f"{''.join(f', {u.unit} <= {u.target:,.0f}' for u in self.budget.units)}; "
                   f"workdir {run.workdir}", flush=True)
 
         def stream(first, last):
@@ -197,8 +203,8 @@ class _Search(Job):
             widths = (fit_to_budget(space, capped(self.table, self.k_caps), probs, argmax, budget)
                       if scfg.enforce_budget else argmax)
             if widths != argmax and self.verbose:
-                print(f"nce-tf: the argmax widths {argmax} cost {space.exact_cost(argmax)} (MACs, params), outside "
-                      f"the budget band; moved into it with the least loss of probability", flush=True)
+                print(f"nce-tf: the argmax widths {argmax} cost {budget.costs(space, argmax)}, outside the budget "
+                      f"band; moved into it with the least loss of probability", flush=True)
             found = dict(argmax_widths=argmax, budget_repaired=widths != argmax, num_candidates=k.tolist(),
                          final_probs=[[float(p) for p in row[:kk]] for row, kk in zip(probs, k)],
                          mean_search_widths=self.net.mean_widths())
@@ -216,7 +222,9 @@ class _Search(Job):
         if self.verbose:
             print(f"nce-tf: {'derived' if self.trains else scfg.mode} widths {widths}: {record['macs'] / 1e6:.2f}M "
                   f"MACs ({record['macs_ratio']:.3f} of the original), {record['params'] / 1e6:.3f}M params "
-                  f"({record['params_ratio']:.3f}) -> {path}", flush=True)
+                  f"({record['params_ratio']:.3f}), {record['memory_bytes']:,.0f} bytes of weights "
+                  f"({record['memory_ratio']:.3f}), {record['bops'] / 1e9:.3f}G BOPs ({record['bops_ratio']:.3f}) "
+                  f"-> {path}", flush=True)
         return {"model": self.model, "widths": widths, **record}
 
 

@@ -1,7 +1,7 @@
 """The search's per-epoch record: one JSON line in ``search_log.jsonl`` and one progress line.
 
 A record holds the phase, tau, the epoch's losses and accuracies, the expected and argmax MACs /
-PARAMs against the targets, per-row candidate counts and probabilities, the rows the epoch
+PARAMs (and weight memory / BOPs when the budget limits them) against the targets, per-row candidate counts and probabilities, the rows the epoch
 expanded, and the epoch's mean alpha gradient per row in two parts (``alpha_grad_ce``,
 ``alpha_grad_cost``).
 
@@ -52,6 +52,7 @@ class SearchLog(keras.callbacks.Callback):
             "epoch": epoch + 1, "phase": "search" if net.arch_updates else "warmup",
             "tau": float(net.tau.numpy()), **{k_: float(v) for k_, v in logs.items()}, **cost,
             "target_macs": net.budget.targets[0], "target_params": net.budget.targets[1],
+            **{f"target_{u.unit}": u.target for u in net.budget.units},
             "argmax_widths": [int(w) for w in net.argmax_widths().numpy()],
             "num_candidates": k.tolist(), "expanded_rows": self.expansion.rows_expanded_in(epoch),
             "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
@@ -69,8 +70,12 @@ class SearchLog(keras.callbacks.Callback):
                          f"cost loss {r.get('cost_loss', 0):+.2f}")
             parts.append("wider wanted by CE {} / cost {} of {} rows".format(
                 *(_wider_rows(r.get(f"alpha_grad_{p}") or []) for p in ("ce", "cost")), len(r["num_candidates"])))
-        parts.append(f"MACs E {m(r['expected_macs'])} argmax {m(r['argmax_macs'])} / {m(r['target_macs'])}")
-        parts.append(f"params E {m(r['expected_params'])} argmax {m(r['argmax_params'])} / {m(r['target_params'])}")
+        kb = lambda v: f"{v / 1e3:.1f}kB"  # noqa: E731
+        for unit, name, f in (("macs", "MACs", m), ("params", "params", m), ("memory_bytes", "memory", kb),
+                              ("bops", "BOPs", m)):
+            if f"target_{unit}" in r:  # a unit without a budget has target 0 (MACs, params) or none
+                target = f(r[f"target_{unit}"]) if r[f"target_{unit}"] else "-"
+                parts.append(f"{name} E {f(r[f'expected_{unit}'])} argmax {f(r[f'argmax_{unit}'])} / {target}")
         parts.append(f"expanded layers {r['layers_expanded']} (+{len(r['expanded_rows'])} this epoch)")
         return " | ".join(parts)
 

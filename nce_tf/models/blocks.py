@@ -18,8 +18,18 @@ import keras
 
 from nce_tf.layers import QuantConv2D, QuantDense
 
-_CONV_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
-_FC_INIT = keras.initializers.RandomNormal(stddev=0.01)
+
+
+# One initializer object per layer, made when the layer is: a Keras 3 initializer built without a
+# seed fixes an integer seed at construction, so a module-level object shared by every conv gave
+# every conv of one shape the same initial kernel, and its seed, drawn at import time, ignored
+# ``keras.utils.set_random_seed`` (training was not reproducible from ``--seed``).
+def _conv_init():
+    return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
+
+
+def _fc_init():
+    return keras.initializers.RandomNormal(stddev=0.01)
 
 
 class Builder:
@@ -40,7 +50,7 @@ class Builder:
     def conv(self, x, filters, kernel_size, stride, name, role="body"):
         return QuantConv2D(
             filters, kernel_size, strides=stride, padding="same", use_bias=False,
-            kernel_initializer=_CONV_INIT, kernel_regularizer=self._regularizer(),
+            kernel_initializer=_conv_init(), kernel_regularizer=self._regularizer(),
             kernel_quantizer=self.policy.kernel_quantizer(role), name=name,
         )(x)
 
@@ -72,6 +82,6 @@ class Builder:
     def classifier(self, x, num_classes):
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
         return QuantDense(
-            num_classes, kernel_initializer=_FC_INIT, kernel_regularizer=self._regularizer(),
+            num_classes, kernel_initializer=_fc_init(), kernel_regularizer=self._regularizer(),
             kernel_quantizer=self.policy.kernel_quantizer("last"), name="classifier",
         )(x)

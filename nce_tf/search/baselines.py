@@ -2,8 +2,8 @@
 
 - ``random``: every row takes a width drawn uniformly from its candidates (the search's grid up
   to 2X: ``j n / 8`` by default); draws are repeated (seeded) until the exact cost meets the
-  budget's limits (``Budget.limits``: the MACs band, the PARAMs ceiling; the limits a search's
-  result must meet).
+  budget's limits (``Budget.bands``: the MACs band, the PARAMs ceiling, memory and BOPs bands; the
+  limits a search's result must meet).
 - ``wrpn``: one width multiplier ``m`` for every row (``round(m n)``, at least 1); the largest
   ``m`` in ``[1/8, 2]`` whose exact cost stays under the budget's upper limits (bisection; cost
   grows with ``m``).
@@ -25,9 +25,8 @@ import numpy as np
 from nce_tf.errors import UsageError
 
 
-def _fits(budget, macs, params):
-    (_, f_hi), (_, p_hi) = budget.limits()
-    return macs <= f_hi and params <= p_hi
+def _fits(budget, space, widths):
+    return budget.fits(budget.costs(space, widths, constrained=True), upper_only=True)
 
 
 def random_widths(space, budget, seed=0, max_draws=200_000, table=None, k_caps=None):
@@ -45,11 +44,10 @@ def random_widths(space, budget, seed=0, max_draws=200_000, table=None, k_caps=N
     rows = np.arange(len(table))
     for _ in range(max_draws):
         widths = [int(w) for w in table[rows, (rng.random(len(table)) * caps).astype(int)]]
-        if budget.within(*space.exact_cost(widths)):
+        if budget.fits(budget.costs(space, widths, constrained=True)):
             return widths
     raise UsageError(
-        f"No random architecture met the budget in {max_draws} draws. Received: "
-        f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}, tolerance={budget.tolerance}. "
+        f"No random architecture met the budget in {max_draws} draws. Received: {budget.describe()}. "
         "Allowed: a budget band that random widths up to 2X can reach (widen --tolerance)."
     )
 
@@ -59,13 +57,12 @@ def wrpn_widths(space, budget):
     base = space.default_widths()
     scale = lambda m: [max(1, int(m * n + 0.5)) for n in base]  # noqa: E731
     lo, hi = 1 / 8, 2.0
-    if not _fits(budget, *space.exact_cost(scale(lo))):
+    if not _fits(budget, space, scale(lo)):
         raise UsageError(
-            f"The budget is below the cost of the narrowest uniform network (1/8 X). Received: "
-            f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}.")
-    if _fits(budget, *space.exact_cost(scale(hi))):
+            f"The budget is below the cost of the narrowest uniform network (1/8 X). Received: {budget.describe()}.")
+    if _fits(budget, space, scale(hi)):
         return scale(hi)
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _fits(budget, *space.exact_cost(scale(mid))) else (lo, mid)
+        lo, hi = (mid, hi) if _fits(budget, space, scale(mid)) else (lo, mid)
     return scale(lo)

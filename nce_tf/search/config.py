@@ -17,7 +17,10 @@ Example:
 """
 
 import dataclasses
+import math
+import re
 
+from nce_tf.choices import FLOAT_BITS
 from nce_tf.errors import UsageError
 
 MODES = ("nce", "tas", "random", "wrpn")
@@ -32,7 +35,7 @@ HELP = {
                  "probability exceeds T (paper: 0.3 CIFAR-10, 0.19 ImageNet). Allowed: (1/8, 1).",
     "expand_every_steps": "Also check expansion every N search steps (0 = once per search epoch only).",
     "lane": "Round candidate widths up to a multiple of this many channels (MAC-array lanes; 1 = off).",
-    "flops_ratio": "FLOPs (MACs) target as a fraction of the ORIGINAL 1X network.",
+    "flops_ratio": "FLOPs (MACs) target as a fraction of the ORIGINAL 1X network (0 = no FLOPs constraint).",
     "params_ratio": "PARAMs upper bound as a fraction of the original network (0 = no PARAMs constraint); "
                     "PARAMs are pushed down above it, never up.",
     "tolerance": "How far below the FLOPs target the accepted band reaches, as a fraction of the original "
@@ -46,6 +49,21 @@ HELP = {
                   "(1 = TAS; more give alpha more Adam steps in a short search).",
     "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
     "lambda_params": "Coefficient of the PARAMs constraint loss.",
+    "memory_bytes": "Weight-memory budget in bytes, each layer at its deployed bits (see --float_bits; BN and "
+                    "biases 32 bits), e.g. 65536 or 64Ki (suffixes k, M, G, Ki, Mi, Gi); empty = none.",
+    "memory_ratio": "Weight-memory budget as a fraction of the original network's (instead of --memory_bytes); "
+                    "empty = none.",
+    "bops": "BOPs budget: sum over layers of MACs x weight bits x input-activation bits, e.g. 80M; empty = none.",
+    "bops_ratio": "BOPs budget as a fraction of the original network's (instead of --bops); empty = none.",
+    "memory_tolerance": "How far below the memory budget its band reaches, as a fraction of the budget "
+                        "(1 = a ceiling only).",
+    "bops_tolerance": "How far below the BOPs budget its band reaches, as a fraction of the budget "
+                      "(1 = a ceiling only).",
+    "lambda_memory": "Coefficient of the memory constraint loss.",
+    "lambda_bops": "Coefficient of the BOPs constraint loss.",
+    "float_bits": "Bits that memory and BOPs count for what the Keras model keeps at 32 bits (the first conv, "
+                  "classifier and shortcut kernels; the image and activations off the PACT grid): 8 = as the "
+                  "int8 TFLite file deploys them, 16, or 32 = as the Keras model holds them.",
     "enforce_budget": "If the final argmax architecture is outside the budget band, move it in with the "
                       "least loss of probability (the raw argmax is kept in arch.json too).",
     "search_dataset": "Dataset of the search if it differs from --dataset (paper ImageNet: "
@@ -82,6 +100,15 @@ class SearchConfig:
     arch_steps: int = 1
     lambda_flops: float = 2.0
     lambda_params: float = 2.0
+    memory_bytes: str = ""
+    memory_ratio: str = ""
+    bops: str = ""
+    bops_ratio: str = ""
+    memory_tolerance: float = 0.05
+    bops_tolerance: float = 0.05
+    lambda_memory: float = 2.0
+    lambda_bops: float = 2.0
+    float_bits: int = 8
     enforce_budget: bool = True
     search_dataset: str = ""
     search_epochs: int = 600
@@ -117,7 +144,8 @@ class SearchConfig:
         need(0.125 < self.threshold < 1, "threshold", "1/8 < threshold < 1 (above the uniform probability)")
         need(self.expand_every_steps >= 0, "expand_every_steps", ">= 0")
         need(1 <= self.lane <= 256, "lane", "an integer in [1, 256]")
-        need(0 < self.flops_ratio <= 2 ** 2, "flops_ratio", "0 < flops_ratio <= 4 (2X widths cost up to 4X)")
+        need(0 <= self.flops_ratio <= 2 ** 2, "flops_ratio", "0 <= flops_ratio <= 4 (2X widths cost up to 4X; "
+             "0 = unconstrained)")
         need(0 <= self.params_ratio <= 2 ** 2, "params_ratio", "0 <= params_ratio <= 4 (0 = unconstrained)")
         need(0 <= self.tolerance < 1, "tolerance", "0 <= tolerance < 1")
         need(0 <= self.tolerance_above < 1, "tolerance_above", "0 <= tolerance_above < 1")
@@ -127,6 +155,15 @@ class SearchConfig:
         parse_ratios(self.width_ratios)
         need(self.lambda_flops >= 0, "lambda_flops", ">= 0")
         need(self.lambda_params >= 0, "lambda_params", ">= 0")
+        for unit in ("memory", "bops"):
+            absolute = "memory_bytes" if unit == "memory" else "bops"
+            values = self.budget_value(absolute), self.budget_value(f"{unit}_ratio")
+            if None not in values:
+                raise UsageError(f"Set one of {absolute} and {unit}_ratio. Received: {absolute}={getattr(self, absolute)!r}, "
+                                 f"{unit}_ratio={getattr(self, f'{unit}_ratio')!r}.")
+            need(0 <= getattr(self, f"{unit}_tolerance") <= 1, f"{unit}_tolerance", "0 <= tolerance <= 1 (1 = a ceiling)")
+            need(getattr(self, f"lambda_{unit}") >= 0, f"lambda_{unit}", ">= 0")
+        need(self.float_bits in FLOAT_BITS, "float_bits", ", ".join(map(str, FLOAT_BITS)))
         need(self.search_epochs >= 1, "search_epochs", ">= 1")
         need(self.search_warmup_epochs >= 0, "search_warmup_epochs", ">= 0")
         need(self.search_batch_size >= 1, "search_batch_size", ">= 1")
@@ -139,5 +176,31 @@ class SearchConfig:
         need(0 < self.tau_min <= self.tau_max <= 100, "tau_min", f"0 < tau_min <= tau_max ({self.tau_max})")
         return self
 
+    def budget_value(self, field):
+        """The number a budget field (``memory_bytes``, ``memory_ratio``, ``bops``, ``bops_ratio``)
+        holds, ``None`` when it is empty; a one-line :class:`UsageError` unless it is positive."""
+        text = getattr(self, field).strip()
+        if not text:
+            return None
+        ratio = field.endswith("_ratio")
+        match = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKMGT]i?)?(B?)", text)
+        unitless = match is not None and not (ratio and (match.group(2) or match.group(3)))
+        value = float(match.group(1)) * _SUFFIX[match.group(2) or ""] if unitless else float("nan")
+        if not (math.isfinite(value) and value > 0 and (not ratio or value <= 2 ** 2)):
+            allowed = ("a number in (0, 4] (a fraction of the original network; 2X widths cost up to 4X)" if ratio
+                       else "a positive number (suffixes k, M, G, T, Ki, Mi, Gi)")
+            raise UsageError(f"Invalid {field}. Received: {field}={text!r}. Allowed: {allowed}, or empty for none.")
+        return value
+
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """The settings as a dict; the hardware-budget fields only when set (a search started before
+        they existed records, and resumes with, the same settings)."""
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+
+
+_SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+           "ki": 2.0 ** 10, "Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30, "Ti": 2.0 ** 40}
+_LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(SearchConfig)
+                 if f.name in ("memory_bytes", "memory_ratio", "bops", "bops_ratio", "memory_tolerance",
+                               "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits")}

@@ -59,14 +59,17 @@ class CostModel:
 
     Evaluates the space's cost terms (:class:`~nce_tf.search.space.SearchSpace`) at the
     expected widths; rows are independent, so a bilinear term's expectation is the product
-    of the two expected widths (a row never meets itself in one term).
+    of the two expected widths (a row never meets itself in one term).  With ``hardware``
+    (a :class:`~nce_tf.search.units.HardwareCost`) it also gives weight memory and BOPs, which
+    have the same terms with other coefficients (:meth:`expected_units`).
 
     Args:
         space: a :class:`nce_tf.search.space.SearchSpace`.
         table: ``[L, 16]`` candidate widths of the search (see ``search_table``).
+        hardware: ``None`` or a :class:`~nce_tf.search.units.HardwareCost` of ``space``.
     """
 
-    def __init__(self, space, table):
+    def __init__(self, space, table, hardware=None):
         table = np.asarray(table, "float64")
         self.num_rows = len(space.rows)
         self.table = tf.constant(table)
@@ -74,12 +77,11 @@ class CostModel:
         ext = lambda idx: np.where(np.asarray(idx, "int64") < 0, self.num_rows, idx)  # noqa: E731
         f64 = lambda v: tf.constant(np.asarray(v, "float64"))  # noqa: E731
         self.bi_in, self.bi_out = ext(space.bi_in), ext(space.bi_out)
-        self.bi_macs, self.bi_params = f64(space.bi_macs), f64(space.bi_params)
         self.lin_row = ext(space.lin_row)
-        self.lin_macs, self.lin_params = f64(space.lin_macs), f64(space.lin_params)
         self.proj_in, self.proj_out = ext(space.proj_in), ext(space.proj_out)
-        self.proj_area = f64(space.proj_area)
-        self.const = (float(space.const_macs), float(space.const_params))
+        coefficients = {**space.coefficients(), **(hardware.coefficients if hardware is not None else {})}
+        self.units = {unit: (f64(c.bi), f64(c.lin), f64(c.proj_prod), f64(c.proj_out), float(c.const), c.scale)
+                      for unit, c in coefficients.items()}
         # Per projection, [16, 16] matrices of 1(C_i,j = C_o,k) * C^2 and * C_o,k.
         same = [table[i][:, None] == table[o][None, :] for i, o in zip(self.proj_in, self.proj_out)]
         self.same_sq = tf.constant(np.array([s * table[i][:, None] ** 2 for s, i in zip(same, self.proj_in)],
@@ -93,23 +95,32 @@ class CostModel:
 
     def expected(self, probs):
         """``(E[MACs], E[params])`` as float64 scalars, differentiable in ``probs`` ``[L, 16]``."""
+        out = self.expected_units(probs, ("macs", "params"))
+        return out["macs"], out["params"]
+
+    def expected_units(self, probs, units):
+        """``{unit: E[cost]}`` (float64 scalars) for ``units`` among ``macs``, ``params`` and, with
+        ``hardware``, ``memory_bytes`` and ``bops``; differentiable in ``probs`` ``[L, 16]``."""
         probs = tf.cast(probs, tf.float64)
         ec = tf.concat([self.expected_widths(probs), tf.constant([self.input_channels], tf.float64)], 0)
-        macs, params = tf.constant(self.const[0], tf.float64), tf.constant(self.const[1], tf.float64)
-        if len(self.bi_in):
-            prod = tf.gather(ec, self.bi_in) * tf.gather(ec, self.bi_out)
-            macs += tf.reduce_sum(self.bi_macs * prod)
-            params += tf.reduce_sum(self.bi_params * prod)
-        if len(self.lin_row):
-            e = tf.gather(ec, self.lin_row)
-            macs += tf.reduce_sum(self.lin_macs * e)
-            params += tf.reduce_sum(self.lin_params * e)
+        prod = tf.gather(ec, self.bi_in) * tf.gather(ec, self.bi_out) if len(self.bi_in) else None
+        e = tf.gather(ec, self.lin_row) if len(self.lin_row) else None
         if len(self.proj_in):
             p_in, p_out = tf.gather(probs, self.proj_in), tf.gather(probs, self.proj_out)
             e_in, e_out = tf.gather(ec, self.proj_in), tf.gather(ec, self.proj_out)
             same_sq = tf.einsum("pj,pjk,pk->p", p_in, self.same_sq, p_out)
             same_out = tf.einsum("pj,pjk,pk->p", p_in, self.same_out, p_out)
-            prod_differ = e_in * e_out - same_sq
-            macs += tf.reduce_sum(self.proj_area * prod_differ)
-            params += tf.reduce_sum(prod_differ + 2.0 * (e_out - same_out))
-        return macs, params
+            # E[C_i C_o 1(C_i != C_o)] and E[C_o 1(C_i != C_o)]
+            prod_differ, out_differ = e_in * e_out - same_sq, e_out - same_out
+        out = {}
+        for unit in units:
+            c_bi, c_lin, c_prod, c_out, const, scale = self.units[unit]
+            total = tf.constant(const, tf.float64)
+            if prod is not None:
+                total += tf.reduce_sum(c_bi * prod)
+            if e is not None:
+                total += tf.reduce_sum(c_lin * e)
+            if len(self.proj_in):
+                total += tf.reduce_sum(c_prod * prod_differ + c_out * out_differ)
+            out[unit] = total * scale if scale != 1 else total
+        return out

@@ -22,12 +22,12 @@ def derive_widths(net):
 def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     """Moves an architecture into the budget's band with the least loss of probability.
 
-    The search's constraint loss steers the argmax into the budget's limits (``Budget.limits``:
-    a MACs band around the target, a PARAMs ceiling) but gives no guarantee at the last step
-    (TAS trains the last argmax whatever it costs).  When ``widths`` is outside the limits, this
-    repairs it greedily, pulling only into those hard limits.  The violation ``v`` sums, over
-    MACs and PARAMs, how far the cost lies above its upper limit or below its lower one (as
-    fractions of the target).  Each move sets one row to its most probable candidate of another
+    The search's constraint loss steers the argmax into the budget's limits (``Budget.bands``:
+    a MACs band around the target, a PARAMs ceiling, memory and BOPs bands) but gives no guarantee
+    at the last step (TAS trains the last argmax whatever it costs).  When ``widths`` is outside the
+    limits, this repairs it greedily, pulling only into those hard limits.  The violation ``v``
+    sums, over the constrained units, how far the cost lies above its upper limit or below its
+    lower one (as fractions of the target: ``Budget.violation``).  Each move sets one row to its most probable candidate of another
     width (``table`` holds the candidates allowed: pass ``candidates.capped(table, k_caps)``);
     the move taken strictly lowers ``v`` and loses the least log-probability per unit of ``v``
     removed.  A row may jump over widths in one move: stepping one width at a time, a row torn
@@ -42,13 +42,9 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     logp = np.log(np.maximum(probs, 1e-30))
     live = np.ones_like(probs, bool)
     widths = list(widths)
-    (t_f, t_p) = budget.targets
-    (f_lo, f_hi), (p_lo, p_hi) = budget.limits()
-    bands = [(t_f, f_lo, f_hi)] + ([(t_p, p_lo, p_hi)] if budget.params_ratio > 0 else [])
 
     def violation(w):
-        costs = space.exact_cost(w)
-        return sum(max(0.0, (c - hi) / t) + max(0.0, (lo - c) / t) for c, (t, lo, hi) in zip(costs, bands))
+        return budget.violation(budget.costs(space, w, constrained=True))
 
     def moves(l, w, adjacent):
         for pick in (live[l] & (table[l] < w), live[l] & (table[l] > w)):
@@ -95,25 +91,34 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
             break
         widths = best[1]
     raise UsageError(
-        f"The derived architecture cannot be moved into the budget band. Received: "
-        f"flops_ratio={budget.flops_ratio}, params_ratio={budget.params_ratio}, tolerance={budget.tolerance}, "
-        f"tolerance_above={budget.tolerance_above}. "
-        "Allowed: a wider --tolerance / --tolerance_above, or --enforce_budget=false to keep the raw argmax.")
+        f"The derived architecture cannot be moved into the budget band. Received: {budget.describe()}. "
+        "Allowed: a wider --tolerance / --tolerance_above (--memory_tolerance, --bops_tolerance), or "
+        "--enforce_budget=false to keep the raw argmax.")
 
 
 def arch_record(space, widths, *, policy, budget, settings, **extra):
     """What ``arch.json`` records for ``widths`` of ``space`` beyond ``model`` and ``widths``:
-    costs, bits and the search settings (the search job writes it with ``nce_tf.arch.save_arch``)."""
-    macs, params = space.exact_cost(widths)
+    costs (in every unit the budget knows: with its ``hardware``, weight memory and BOPs too), bits
+    and the search settings (the search job writes it with ``nce_tf.arch.save_arch``)."""
+    costs = budget.costs(space, widths)
+    macs, params = costs["macs"], costs["params"]
     record = {
         "macs": macs, "params": params,
         "original_macs": budget.original[0], "original_params": budget.original[1],
         "macs_ratio": macs / budget.original[0], "params_ratio": params / budget.original[1],
+    }
+    if budget.hardware is not None:
+        original = budget.hardware.exact(space.default_widths())
+        record["float_bits"] = budget.hardware.float_bits  # the convention of the two units below
+        for unit in ("memory_bytes", "bops"):
+            record.update({unit: costs[unit], f"original_{unit}": original[unit],
+                           f"{unit.split('_')[0]}_ratio": costs[unit] / original[unit]})
+    record.update({
         "original_widths": space.default_widths(),
         # The costs above are at this input: count.py --arch and report.md count at it too.
         "input_shape": list(space.input_shape), "num_classes": space.num_classes,
         "w_bits": policy.w_bits, "a_bits": policy.a_bits, "quantization": policy.to_dict(),
-        "budget": budget.to_dict(), "within_budget": budget.within(macs, params),
+        "budget": budget.to_dict(), "within_budget": budget.fits(costs),
         "search": settings, **extra,
-    }
+    })
     return record

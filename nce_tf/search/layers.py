@@ -103,13 +103,15 @@ class SearchConv2D(keras.layers.Layer):
         padding: ``"SAME"`` or ``"VALID"``.
         use_bn: ``False`` for a conv with no BatchNormalization after it (adapted models): the
             candidates then share a bias instead of their BNs, ``out = (y + b) @ sum_j h_j M_j``.
+        seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
     """
 
     def __init__(self, max_in, max_out, base_width, kernel_size=3, strides=1, kernel_quantizer=None,
                  weight_decay=0.0, momentum=0.9, epsilon=1e-5, num_candidates=MAX_CANDIDATES,
-                 padding="SAME", use_bn=True, **kwargs):
+                 padding="SAME", use_bn=True, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.padding, self.use_bn = str(padding).upper(), bool(use_bn)
+        self.seed = seed
         self.max_in, self.max_out, self.base_width = int(max_in), int(max_out), int(base_width)
         self.kernel_size, self.strides = int(kernel_size), int(strides)
         self.kernel_quantizer = quant.get(kernel_quantizer)
@@ -124,7 +126,7 @@ class SearchConv2D(keras.layers.Layer):
         k, j, c = self.kernel_size, self.num_candidates, self.max_out
         self.kernel = self.add_weight(
             name="kernel", shape=(k, k, self.max_in, c),
-            initializer=keras.initializers.RandomNormal(stddev=self.init_stddev))
+            initializer=keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         if self.use_bn:
             self.gamma = self.add_weight(name="gamma", shape=(j, c), initializer="ones")
             self.beta = self.add_weight(name="beta", shape=(j, c), initializer="zeros")
@@ -217,7 +219,7 @@ class SearchConv2D(keras.layers.Layer):
             "base_width": self.base_width, "kernel_size": self.kernel_size, "strides": self.strides,
             "kernel_quantizer": quant.serialize(self.kernel_quantizer), "weight_decay": self.weight_decay,
             "momentum": self.momentum, "epsilon": self.epsilon, "num_candidates": self.num_candidates,
-            "padding": self.padding, "use_bn": self.use_bn,
+            "padding": self.padding, "use_bn": self.use_bn, "seed": self.seed,
         }
 
 
@@ -236,11 +238,13 @@ class SearchDense(keras.layers.Layer):
         weight_decay: coupled L2 coefficient of the live kernel slice.
         base_width: a searchable layer's original width (its initialisation); 0 = classifier.
         use_bias: whether the layer has a bias.
+        seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
     """
 
     def __init__(self, max_in, units, kernel_quantizer=None, weight_decay=0.0, base_width=0, use_bias=True,
-                 **kwargs):
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
+        self.seed = seed
         self.max_in, self.units = int(max_in), int(units)
         self.kernel_quantizer = quant.get(kernel_quantizer)
         self.weight_decay = float(weight_decay)
@@ -253,7 +257,7 @@ class SearchDense(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.kernel = self.add_weight(name="kernel", shape=(self.max_in, self.units),
-                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev))
+                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
@@ -277,7 +281,8 @@ class SearchDense(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "max_in": self.max_in, "units": self.units,
                 "kernel_quantizer": quant.serialize(self.kernel_quantizer),
-                "weight_decay": self.weight_decay, "base_width": self.base_width, "use_bias": self.use_bias}
+                "weight_decay": self.weight_decay, "base_width": self.base_width, "use_bias": self.use_bias,
+                "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")
@@ -293,11 +298,13 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
         kernel_quantizer: weight quantizer (``None`` = float).
         weight_decay: coupled L2 coefficient of the live kernel slice.
         use_bias: whether the layer has a bias.
+        seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
     """
 
     def __init__(self, max_in, kernel_size=3, strides=1, padding="SAME", kernel_quantizer=None,
-                 weight_decay=0.0, use_bias=False, **kwargs):
+                 weight_decay=0.0, use_bias=False, seed=None, **kwargs):
         super().__init__(**kwargs)
+        self.seed = seed
         self.max_in, self.kernel_size, self.strides = int(max_in), int(kernel_size), int(strides)
         self.padding = str(padding).upper()
         self.kernel_quantizer = quant.get(kernel_quantizer)
@@ -310,7 +317,7 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
     def build(self, input_shape=None):
         k = self.kernel_size
         self.kernel = self.add_weight(name="kernel", shape=(k, k, self.max_in, 1),
-                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev))
+                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.max_in,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
@@ -336,7 +343,7 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
         return {**super().get_config(), "max_in": self.max_in, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding,
                 "kernel_quantizer": quant.serialize(self.kernel_quantizer),
-                "weight_decay": self.weight_decay, "use_bias": self.use_bias}
+                "weight_decay": self.weight_decay, "use_bias": self.use_bias, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")

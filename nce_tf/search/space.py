@@ -111,6 +111,13 @@ class SearchSpace:
             out.append(node.kind.width_rows(node, [out[s] for s in node.src]))
         return out
 
+    def on_grid(self):
+        """Per node, whether its output holds only an activation quantizer's levels (``Op.on_grid``)."""
+        out = []
+        for node in self.nodes:
+            out.append(bool(node.kind.on_grid(node, [out[s] for s in node.src])))
+        return out
+
     def _spatial(self):
         """Per node, how many values one channel contributes to a dense layer reading it."""
         out = []
@@ -123,24 +130,50 @@ class SearchSpace:
         terms = CostTerms(self.width_rows(), self._spatial(), self.num_classes)
         for node in self.nodes:
             node.kind.add_cost(node, terms)
+        self.terms = terms  # with each term's role and input: what memory and BOPs read (``units``)
         cols = lambda terms, n, dt: [np.array([t[i] for t in terms], dt) for i in range(n)]  # noqa: E731
         self.bi_in, self.bi_out, self.bi_macs, self.bi_params = cols(terms.bi, 4, "int64")
         self.lin_row, self.lin_macs, self.lin_params = cols(terms.lin, 3, "int64")
         self.proj_in, self.proj_out, self.proj_area = cols(terms.proj, 3, "int64")
         self.const_macs, self.const_params = 0, int(terms.const_params)
+        ones = np.ones(len(self.proj_in), "int64")
+        self._coefficients = {  # a projection: a 1x1 kernel C_i C_o and the BN after it, 2 C_o
+            "macs": Coefficients(self.bi_macs, self.lin_macs, self.proj_area, 0 * ones, self.const_macs),
+            "params": Coefficients(self.bi_params, self.lin_params, ones, 2 * ones, self.const_params)}
+
+    def coefficients(self):
+        """MACs and PARAMs as :class:`Coefficients` of the cost terms (``units`` adds memory and BOPs)."""
+        return dict(self._coefficients)
+
+    def exact(self, widths, coef):
+        """Exact cost of the derived network with ``widths`` in one unit (``coef``: :class:`Coefficients`),
+        in Python ints (before ``coef.scale``)."""
+        w = [int(v) for v in widths] + [self.input_channels]  # index -1 (INPUT) reads the image
+        total = int(coef.const)
+        for i, o, c in zip(self.bi_in, self.bi_out, coef.bi):
+            total += int(c) * w[i] * w[o]
+        for r, c in zip(self.lin_row, coef.lin):
+            total += int(c) * w[r]
+        for i, o, c_prod, c_out in zip(self.proj_in, self.proj_out, coef.proj_prod, coef.proj_out):
+            if w[i] != w[o]:
+                total += int(c_prod) * w[i] * w[o] + int(c_out) * w[o]
+        return total
 
     def exact_cost(self, widths):
         """Exact ``(macs, params)`` of the derived network with ``widths`` (Python ints)."""
-        w = [int(v) for v in widths] + [self.input_channels]  # index -1 (INPUT) reads the image
-        macs, params = self.const_macs, self.const_params
-        for i, o, m, p in zip(self.bi_in, self.bi_out, self.bi_macs, self.bi_params):
-            macs += int(m) * w[i] * w[o]
-            params += int(p) * w[i] * w[o]
-        for r, m, p in zip(self.lin_row, self.lin_macs, self.lin_params):
-            macs += int(m) * w[r]
-            params += int(p) * w[r]
-        for i, o, a in zip(self.proj_in, self.proj_out, self.proj_area):
-            if w[i] != w[o]:
-                macs += int(a) * w[i] * w[o]
-                params += w[i] * w[o] + 2 * w[o]
-        return macs, params
+        coef = self.coefficients()
+        return self.exact(widths, coef["macs"]), self.exact(widths, coef["params"])
+
+
+@dataclasses.dataclass
+class Coefficients:
+    """One unit's coefficient per cost term (see :class:`SearchSpace`): ``bi`` per bilinear term,
+    ``lin`` per linear term, per projection ``proj_prod`` on ``C_i C_o`` and ``proj_out`` on ``C_o``
+    (both only when ``C_i != C_o``), and ``const``; integers, the unit being ``scale`` times them."""
+
+    bi: np.ndarray
+    lin: np.ndarray
+    proj_prod: np.ndarray
+    proj_out: np.ndarray
+    const: int
+    scale: float = 1.0

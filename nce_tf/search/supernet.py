@@ -24,7 +24,8 @@ one device) and the replica count does not change the search (``nce_tf.distribut
 
 1. weight step on the weight half: CE + coupled L2 on the live kernels + PACT L2, SGD;
 2. architecture step (when ``arch_updates`` is on, i.e. after the warm-up) on the other half:
-   CE + ``lambda_F L_F + lambda_P L_P`` (:mod:`nce_tf.search.cost_model`), Adam on ``alpha``
+   CE + ``lambda_F L_F + lambda_P L_P`` (:mod:`nce_tf.search.cost_model`; plus a term per memory or
+   BOPs budget), Adam on ``alpha``
    with TAS's coupled weight decay, gradients of inactive entries zeroed.  The CE's gradient
    comes from the one backward pass through the network, the cost's from a second tape over the
    cost model alone (no network in it), so the two parts are recorded apart at no extra
@@ -46,6 +47,8 @@ Example:
 ((7, 16), [8, 8, 8, 8, 8, 8, 8])
 """
 
+import zlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -64,17 +67,22 @@ class Budget:
     MACs (the paper's FLOPs) are a target with a band on both sides, PARAMs an upper bound: the
     paper's searched networks sit at 0.91x-1.056x of the original FLOPs (ResNet-20 W2A2 1.004x,
     ResNet-18 1.046x, 2X TAS 1.056x; W4A4 0.908x) and at 0.34x-0.94x of its PARAMs, so neither a
-    hard FLOPs ceiling nor a PARAMs floor can derive them.
+    hard FLOPs ceiling nor a PARAMs floor can derive them.  Weight memory and BOPs
+    (:mod:`nce_tf.search.units`) each add a :class:`~nce_tf.search.units.UnitBudget`: a band
+    ``[(1 - tolerance) target, target]`` (a device's memory is a ceiling).
 
     Args:
         original: ``(macs, params)`` of the original network.
-        flops_ratio: MACs target / original MACs.
+        flops_ratio: MACs target / original MACs; 0 = unconstrained.
         params_ratio: PARAMs upper bound / original PARAMs; 0 = unconstrained.
         tolerance: how far below the MACs target the band reaches, as a fraction of the
             original MACs (TAS: 0.05).
         lambda_flops, lambda_params: loss coefficients.
         tolerance_above: how far above the MACs target the band reaches (fraction of the
             original MACs; TAS: 0).
+        hardware: ``None`` or the :class:`~nce_tf.search.units.HardwareCost` of the space (the
+            exact memory and BOPs of an architecture: :meth:`costs`).
+        units: :class:`~nce_tf.search.units.UnitBudget` limits in those units (need ``hardware``).
 
     Example:
 
@@ -86,11 +94,14 @@ class Budget:
     """
 
     def __init__(self, original, flops_ratio=1.0, params_ratio=1.0, tolerance=0.05,
-                 lambda_flops=2.0, lambda_params=2.0, tolerance_above=0.06):
+                 lambda_flops=2.0, lambda_params=2.0, tolerance_above=0.06, hardware=None, units=()):
         self.original = tuple(int(v) for v in original)
         self.flops_ratio, self.params_ratio = float(flops_ratio), float(params_ratio)
         self.tolerance, self.tolerance_above = float(tolerance), float(tolerance_above)
         self.lambda_flops, self.lambda_params = float(lambda_flops), float(lambda_params)
+        self.hardware, self.units = hardware, tuple(units)
+        if self.units and hardware is None:
+            raise ValueError("A memory or BOPs budget needs the space's HardwareCost (hardware=...).")
 
     @property
     def targets(self):
@@ -99,7 +110,8 @@ class Budget:
     def limits(self):
         """``((MACs low, MACs high), (PARAMs low, PARAMs high))``: the hard limits a result must meet."""
         t_f, t_p = self.targets
-        macs = (t_f - self.tolerance * self.original[0], t_f + self.tolerance_above * self.original[0])
+        macs = ((t_f - self.tolerance * self.original[0], t_f + self.tolerance_above * self.original[0])
+                if self.flops_ratio > 0 else (0.0, float("inf")))
         params = (0.0, t_p if self.params_ratio > 0 else float("inf"))
         return macs, params
 
@@ -108,15 +120,50 @@ class Budget:
         (f_lo, f_hi), (p_lo, p_hi) = self.limits()
         return bool(f_lo <= macs <= f_hi and p_lo <= params <= p_hi)
 
+    def costs(self, space, widths, constrained=False):
+        """The exact cost of ``widths`` in every unit: ``macs``, ``params`` and, with ``hardware``,
+        ``memory_bytes`` and ``bops`` (with ``constrained``, only if one of them has a budget: the
+        repair's many trials skip what they do not need)."""
+        macs, params = space.exact_cost(widths)
+        hardware = self.hardware is not None and (self.units or not constrained)
+        return {"macs": macs, "params": params, **(self.hardware.exact(widths) if hardware else {})}
+
+    def bands(self):
+        """``(unit, scale, low, high)`` per constrained unit: the cost must lie in ``[low, high]``,
+        and ``scale`` (the target) measures how far it lies outside."""
+        (t_f, t_p), ((f_lo, f_hi), (p_lo, p_hi)) = self.targets, self.limits()
+        out = [("macs", t_f, f_lo, f_hi)] if self.flops_ratio > 0 else []
+        out += [("params", t_p, p_lo, p_hi)] if self.params_ratio > 0 else []
+        return out + [(u.unit, u.target, *u.limits()) for u in self.units]
+
+    def violation(self, costs):
+        """How far ``costs`` (:meth:`costs`) lie outside the bands, summed in fractions of the targets."""
+        return sum(max(0.0, (costs[unit] - hi) / t) + max(0.0, (lo - costs[unit]) / t)
+                   for unit, t, lo, hi in self.bands())
+
+    def fits(self, costs, upper_only=False):
+        """True when ``costs`` (:meth:`costs`) meet every band (only its upper limits with ``upper_only``)."""
+        return all(costs[unit] <= hi and (upper_only or lo <= costs[unit]) for unit, _, lo, hi in self.bands())
+
+    def describe(self):
+        """The settings that define the limits, for one-line errors."""
+        text = (f"flops_ratio={self.flops_ratio}, params_ratio={self.params_ratio}, tolerance={self.tolerance}, "
+                f"tolerance_above={self.tolerance_above}")
+        return "".join([text, *(f", {u.describe()}" for u in self.units)])
+
     def to_dict(self):
         (t_f, t_p) = self.targets
         (f_lo, f_hi), (_, p_hi) = self.limits()
-        return {"original_macs": self.original[0], "original_params": self.original[1],
-                "flops_ratio": self.flops_ratio, "params_ratio": self.params_ratio,
-                "target_macs": t_f, "target_params": t_p, "tolerance": self.tolerance,
-                "tolerance_above": self.tolerance_above, "macs_limits": [f_lo, f_hi],
-                "params_limit": p_hi if self.params_ratio > 0 else None,
-                "lambda_flops": self.lambda_flops, "lambda_params": self.lambda_params}
+        out = {"original_macs": self.original[0], "original_params": self.original[1],
+               "flops_ratio": self.flops_ratio, "params_ratio": self.params_ratio,
+               "target_macs": t_f, "target_params": t_p, "tolerance": self.tolerance,
+               "tolerance_above": self.tolerance_above,
+               "macs_limits": [f_lo, f_hi] if self.flops_ratio > 0 else None,
+               "params_limit": p_hi if self.params_ratio > 0 else None,
+               "lambda_flops": self.lambda_flops, "lambda_params": self.lambda_params}
+        for u in self.units:
+            out.update(u.to_dict())
+        return out
 
 
 class SuperNet(keras.Model):
@@ -145,8 +192,8 @@ class SuperNet(keras.Model):
         self.k_max = int(self.k_caps.max())
         self.table_np = table
         self.table = tf.constant(table)
-        self.cost_model = CostModel(space, table)
         self.budget = budget or Budget(space.exact_cost(space.default_widths()))
+        self.cost_model = CostModel(space, table, hardware=self.budget.hardware)
         self.weight_decay = float(weight_decay)
         L = len(space.rows)
         # The layer dicts and lists below are checkpoint paths (``conv_layers/0/kernel``, ...): an
@@ -155,8 +202,7 @@ class SuperNet(keras.Model):
         self._dense_node = None
         self._layouts = self._node_layouts()
         max_ch = [sum(cap for _, cap in segs) for segs, _ in self._layouts]
-        if seed is not None:
-            keras.utils.set_random_seed(seed)  # the layers' initialisers draw from the global seed
+        self._seed = seed
         groups = {"conv": self._conv_layers, "act": self._act_layers, "other": self._other_layers}
         for i, node in enumerate(space.nodes):
             src_max, src_spatial = (max_ch[node.src[0]], self._layouts[node.src[0]][1]) if node.src else (0, 1)
@@ -205,6 +251,18 @@ class SuperNet(keras.Model):
         self._arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
         self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         self(np.zeros((1, *space.input_shape), "float32"))  # builds every layer eagerly
+
+    def init_seed(self, node):
+        """The integer seed of ``node``'s weight initialisation, or ``None`` for an unseeded net.
+
+        Each layer gets its own seed, drawn from the net's seed and the node's name: a Keras
+        initialiser with a fixed seed gives the same values for the same shape, so one shared seed
+        would start every same-shape layer identical, and reseeding Keras's global generator
+        would change the user's own random state.
+        """
+        if self._seed is None:
+            return None
+        return int(np.random.default_rng([int(self._seed), zlib.crc32(node.name.encode())]).integers(2**31 - 1))
 
     # ---------------------------------------------------------------- structure
     def _node_layouts(self):
@@ -320,17 +378,26 @@ class SuperNet(keras.Model):
 
     # ---------------------------------------------------------------- cost
     def cost_terms(self):
-        """Expected and argmax ``(macs, params)`` and the constraint loss, as float64 tensors."""
+        """Expected and argmax ``(macs, params)`` (and of every hardware unit the budget limits) and
+        the constraint loss, as float64 tensors."""
         probs = self.probs()
         e_macs, e_params = self.cost_model.expected(probs)
         hard = tf.one_hot(tf.argmax(self.masked_alpha(), axis=-1), MAX_CANDIDATES, dtype=tf.float64)
         a_macs, a_params = self.cost_model.expected(hard)
         (f_lo, f_hi), (p_lo, p_hi) = self.budget.limits()
-        loss = self.budget.lambda_flops * constraint_loss(e_macs, a_macs, f_lo, f_hi)
+        loss = (self.budget.lambda_flops * constraint_loss(e_macs, a_macs, f_lo, f_hi)
+                if self.budget.flops_ratio > 0 else tf.zeros((), tf.float64))
         if self.budget.params_ratio > 0:
             loss += self.budget.lambda_params * constraint_loss(e_params, a_params, p_lo, p_hi)
-        return {"expected_macs": e_macs, "expected_params": e_params, "argmax_macs": a_macs,
-                "argmax_params": a_params, "cost_loss": loss}
+        out = {"expected_macs": e_macs, "expected_params": e_params, "argmax_macs": a_macs,
+               "argmax_params": a_params}
+        if self.budget.units:
+            names = [u.unit for u in self.budget.units]
+            expected, argmax = self.cost_model.expected_units(probs, names), self.cost_model.expected_units(hard, names)
+            for u in self.budget.units:
+                loss += u.coefficient * constraint_loss(expected[u.unit], argmax[u.unit], *u.limits())
+                out[f"expected_{u.unit}"], out[f"argmax_{u.unit}"] = expected[u.unit], argmax[u.unit]
+        return {**out, "cost_loss": loss}
 
     # ---------------------------------------------------------------- training
     def configure_optimizers(self, weight_optimizer, arch_optimizer, arch_weight_decay=1e-3, arch_steps=1):

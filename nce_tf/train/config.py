@@ -28,6 +28,7 @@ class TrainConfig:
     arch: str = ""
     dataset: str = "synthetic"
     tfds_data_dir: str = ""
+    download: bool = True
     synthetic_train_size: int = 2048
     synthetic_test_size: int = 512
     subset_per_class: int = 50
@@ -135,8 +136,9 @@ class TrainConfig:
         return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
 
 
-# Fields that do not change a run's result (the replica count does not: see nce_tf.distribute).
-RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite")
+# Fields that do not change a run's result (the replica count does not: see nce_tf.distribute;
+# whether TFDS may download only decides if a missing dataset is fetched or refused).
+RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite", "download")
 
 
 def model_fingerprint(model):

@@ -8,7 +8,10 @@ nodes:
 - its **spatial rule** (``spatial``): how many values one channel contributes to a dense layer
   reading it (a flatten spreads each channel over its input's positions);
 - its **cost terms** (``add_cost``): bilinear, linear and projection terms in the row widths
-  (:class:`~nce_tf.search.space.SearchSpace`);
+  (:class:`~nce_tf.search.space.SearchSpace`), each naming the role of its weights and the node it
+  reads, so memory and BOPs can count it at its own bits (:mod:`nce_tf.search.units`);
+- whether its output holds only an activation quantizer's levels (``on_grid``): the input bits
+  of the layers reading it in BOPs;
 - its **super-net layer** (``make_layer``), **forward** (``call``) and the coupled L2 of the
   weights a forward used (``l2``), and where each row's channels sit in its output (``layout``);
 - for an op with weights per input channel, how an expansion re-initialises the new input
@@ -54,16 +57,27 @@ def op_of(node):
 class CostTerms:
     """The cost terms of a space, collected op by op (see ``SearchSpace``'s doc).
 
-    ``widths[i]`` / ``spatial[i]``: node ``i``'s width rows and values per channel.
+    ``widths[i]`` / ``spatial[i]``: node ``i``'s width rows and values per channel.  Besides its
+    MACs and parameters, every term records what memory and BOPs need (:mod:`nce_tf.search.units`):
+    how many of its parameters are kernel weights (counted at the role's weight bits; the rest,
+    BN and biases, at 32), the role, and the node whose output it reads (its input bits).
     """
 
     widths: list
     spatial: list
     num_classes: int
-    bi: list = dataclasses.field(default_factory=list)  # (row in, row out, macs, params) per product
-    lin: list = dataclasses.field(default_factory=list)  # (row, macs, params) per width
-    proj: list = dataclasses.field(default_factory=list)  # (row in, row out, H * W) per projection
+    bi: list = dataclasses.field(default_factory=list)  # (row in, row out, macs, params, role, src) per product
+    lin: list = dataclasses.field(default_factory=list)  # (row, macs, params, kernel params, role, src) per width
+    proj: list = dataclasses.field(default_factory=list)  # (row in, row out, H * W, src) per projection
     const_params: int = 0
+
+    def bilinear(self, node, row_in, macs, kernel, role=None):
+        """A kernel of ``kernel * C_in * C_out`` weights and ``macs * C_in * C_out`` MACs."""
+        self.bi.append((row_in, node.row, macs, kernel, role or node.role, node.src[0]))
+
+    def linear(self, node, row, macs=0, kernel=0, other=0, role=None):
+        """``macs * C`` MACs, ``kernel * C`` kernel weights and ``other * C`` BN / bias parameters."""
+        self.lin.append((row, macs, kernel + other, kernel, role or node.role, node.src[0]))
 
 
 @dataclasses.dataclass
@@ -107,6 +121,11 @@ class Op(abc.ABC):
 
     def add_cost(self, node, terms):
         """Appends the node's cost terms to ``terms`` (a :class:`CostTerms`); none by default."""
+
+    def on_grid(self, node, srcs):
+        """True when every value of the node's output is a level of an activation quantizer (from
+        its inputs': ``srcs``); an op that computes new values (a sum, a mean) leaves the grid."""
+        return False
 
     # ------------------------------------------------------------------ super-net
     def layout(self, node, srcs, net):

@@ -11,11 +11,21 @@ import tensorflow as tf
 from nce_tf.search.ops.base import Op, register
 
 
+class _Selects(Op):
+    """An op whose output values are some of its input's: quantized levels stay quantized levels."""
+
+    def on_grid(self, node, srcs):
+        return srcs[0]
+
+
 @register
 class Act(Op):
     """A ReLU site: the policy's activation (PACT at ``a_bits``) in the super-net and derived net."""
 
     kind, transparent, layer_group = "act", True, "act"
+
+    def on_grid(self, node, srcs):
+        return True  # PACT's levels (at a_bits < 32; a float ReLU is counted as float: nce_tf.search.units)
 
     def make_layer(self, node, net, src_max, src_spatial):
         return net.policy.activation(node.name)
@@ -43,7 +53,7 @@ class Fn(Op):
 
 
 @register
-class Identity(Op):
+class Identity(_Selects):
     """Dropout and the like: the identity in the search."""
 
     kind, transparent = "identity", True
@@ -61,7 +71,7 @@ class AvgPool(Op):
 
 
 @register
-class MaxPool(Op):
+class MaxPool(_Selects):
     kind = "maxpool"
 
     def call(self, node, layer, inputs, run):
@@ -77,7 +87,7 @@ class GlobalAvgPool(Op):
 
 
 @register
-class GlobalMaxPool(Op):
+class GlobalMaxPool(_Selects):
     kind, flat_output = "gmaxpool", True
 
     def call(self, node, layer, inputs, run):

@@ -47,7 +47,7 @@ class Add(Op):
         main = terms.widths[node.src[0]][0]
         # Each other input of another row gets a projection when the widths differ (a shortcut
         # conv tied to the main row never does).
-        terms.proj += [(terms.widths[o][0], main, node.proj_area) for o in node.src[1:]
+        terms.proj += [(terms.widths[o][0], main, node.proj_area, o) for o in node.src[1:]
                        if terms.widths[o][0] != main]
 
     def layout(self, node, srcs, net):
@@ -88,6 +88,9 @@ class Concat(Op):
     def layout(self, node, srcs, net):
         return [seg for segs, _ in srcs for seg in segs], 1
 
+    def on_grid(self, node, srcs):
+        return all(srcs)
+
     def call(self, node, layer, inputs, run):
         return tf.concat([run.net.padded(t, s) for t, s in zip(inputs, node.src)], axis=-1)
 
@@ -95,6 +98,9 @@ class Concat(Op):
 @register
 class Flatten(Op):
     kind, flat_output = "flatten", True
+
+    def on_grid(self, node, srcs):
+        return srcs[0]
 
     def spatial(self, node, srcs, nodes):
         return nodes[node.src[0]].out_area

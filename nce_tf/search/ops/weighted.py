@@ -35,8 +35,9 @@ class Conv(Op):
 
     def add_cost(self, node, terms):
         k2 = node.kernel**2
-        terms.bi += [(r, node.row, k2 * node.out_area, k2) for r in terms.widths[node.src[0]]]
-        terms.lin.append((node.row, 0, (2 if node.use_bn else 0) + (1 if node.use_bias else 0)))
+        for r in terms.widths[node.src[0]]:
+            terms.bilinear(node, r, k2 * node.out_area, k2)
+        terms.linear(node, node.row, other=(2 if node.use_bn else 0) + (1 if node.use_bias else 0))
 
     def layout(self, node, srcs, net):
         return _row_layout(node, net)
@@ -45,7 +46,8 @@ class Conv(Op):
         return SearchConv2D(
             src_max, int(net.table_np[node.row].max()), net.space.rows[node.row].n, node.kernel, node.stride,
             kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-            padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon, name=node.name)
+            padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon,
+            seed=net.init_seed(node), name=node.name)
 
     def call(self, node, layer, inputs, run):
         widths, index, mix = run.sample
@@ -94,14 +96,14 @@ class DepthwiseConv(Op):
 
     def add_cost(self, node, terms):
         k2 = node.kernel**2
-        terms.lin += [(r, k2 * node.out_area, k2 + (1 if node.use_bias else 0))
-                      for r in terms.widths[node.src[0]]]
+        for r in terms.widths[node.src[0]]:
+            terms.linear(node, r, k2 * node.out_area, k2, 1 if node.use_bias else 0)
 
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchDepthwiseConv2D(
             src_max * src_spatial, node.kernel, node.stride, node.padding or "SAME",
             kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-            use_bias=node.use_bias, name=node.name)
+            use_bias=node.use_bias, seed=net.init_seed(node), name=node.name)
 
     def call(self, node, layer, inputs, run):
         return layer(inputs[0])
@@ -135,7 +137,8 @@ class BatchNorm(Op):
     kind, reads_channels, transparent, layer_group = "bn", True, True, "other"
 
     def add_cost(self, node, terms):
-        terms.lin += [(r, 0, 2) for r in terms.widths[node.src[0]]]
+        for r in terms.widths[node.src[0]]:
+            terms.linear(node, r, other=2)
 
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchBatchNorm(src_max, epsilon=node.epsilon, name=node.name)
@@ -163,8 +166,9 @@ class FullyConnected(Op):
 
     def add_cost(self, node, terms):
         m = terms.spatial[node.src[0]]
-        terms.bi += [(r, node.row, m, m) for r in terms.widths[node.src[0]]]
-        terms.lin.append((node.row, 0, 1 if node.use_bias else 0))
+        for r in terms.widths[node.src[0]]:
+            terms.bilinear(node, r, m, m)
+        terms.linear(node, node.row, other=1 if node.use_bias else 0)
 
     def layout(self, node, srcs, net):
         return _row_layout(node, net)
@@ -172,7 +176,8 @@ class FullyConnected(Op):
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchDense(src_max * src_spatial, int(net.table_np[node.row].max()),
                            kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-                           base_width=net.space.rows[node.row].n, use_bias=node.use_bias, name=node.name)
+                           base_width=net.space.rows[node.row].n, use_bias=node.use_bias,
+                           seed=net.init_seed(node), name=node.name)
 
     def call(self, node, layer, inputs, run):
         widths, index, mix = run.sample
@@ -217,7 +222,8 @@ class Classifier(FullyConnected):
 
     def add_cost(self, node, terms):
         m, units = terms.spatial[node.src[0]], terms.num_classes
-        terms.lin += [(r, m * units, m * units) for r in terms.widths[node.src[0]]]
+        for r in terms.widths[node.src[0]]:
+            terms.linear(node, r, m * units, m * units, role="last")
         terms.const_params += units if node.use_bias else 0
 
     def layout(self, node, srcs, net):
@@ -226,7 +232,8 @@ class Classifier(FullyConnected):
     def make_layer(self, node, net, src_max, src_spatial):
         return SearchDense(src_max * src_spatial, net.space.num_classes,
                            kernel_quantizer=net.policy.kernel_quantizer("last"), weight_decay=net.weight_decay,
-                           use_bias=node.use_bias, name=node.name if node.layer else "classifier")
+                           use_bias=node.use_bias, seed=net.init_seed(node),
+                           name=node.name if node.layer else "classifier")
 
     def call(self, node, layer, inputs, run):
         return layer(inputs[0])

@@ -1,0 +1,92 @@
+"""Which ops of a TFLite model a delegate took, read off a built LiteRT interpreter.
+
+A delegate (XNNPACK is LiteRT's default on CPU) replaces each run of ops it supports by one
+``DELEGATE`` node whose inputs and outputs are the run's boundary tensors; the ops it leaves
+run on the builtin kernels. LiteRT's Python interpreter does not expose its execution plan, but
+its op list (``_get_ops_details``: the model's ops, then the ``DELEGATE`` nodes) does: an op
+belongs to a delegate node when it is reached walking back from the node's outputs through
+producers without crossing the node's inputs. That is how the model card says which int4
+filters XNNPACK runs and which fall back, from the run rather than from documentation.
+"""
+
+import numpy as np
+
+KERNELS = ("auto", "xnnpack", "builtin", "reference")
+# What LiteRT raises when a kernel set refuses a file: ValueError when no kernel of the op's
+# version is registered, RuntimeError when a delegate or kernel fails to prepare.
+REFUSED = (RuntimeError, ValueError)
+
+
+def interpreter(flatbuffer, kernels="auto"):
+    """An allocated LiteRT interpreter of ``flatbuffer``.
+
+    ``kernels``: ``"xnnpack"`` (the default delegate, the builtin kernels for the ops it leaves),
+    ``"builtin"`` (the optimized builtin kernels only), ``"reference"`` (the reference kernels),
+    or ``"auto"``: XNNPACK, or the builtin kernels when XNNPACK refuses the graph (measured: a
+    hidden FULLY_CONNECTED feeding a PACT clip fails XNNPACK's preparation).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    if kernels not in KERNELS:
+        raise ValueError(f"kernels must be one of {KERNELS}. Received: {kernels!r}")
+    resolver = {"xnnpack": None, "auto": None, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                "reference": OpResolverType.BUILTIN_REF}[kernels]
+    try:
+        it = Interpreter(model_content=flatbuffer, **({"experimental_op_resolver_type": resolver} if resolver else {}))
+        it.allocate_tensors()
+    except RuntimeError:
+        if kernels != "auto":
+            raise
+        return interpreter(flatbuffer, "builtin")
+    return it
+
+
+def delegated(it):
+    """``{op index: True if a delegate runs it}`` for every op of the model (an allocated interpreter)."""
+    details = it._get_ops_details()  # noqa: SLF001  the only op listing LiteRT's Python API has
+    ops = {d["index"]: d for d in details if d["op_name"] != "DELEGATE"}
+    producer = {int(t): i for i, d in ops.items() for t in d["outputs"]}
+    taken = set()
+    for node in (d for d in details if d["op_name"] == "DELEGATE"):
+        boundary = {int(t) for t in node["inputs"]}
+        todo = [int(t) for t in node["outputs"]]
+        while todo:
+            t = todo.pop()
+            i = producer.get(t)
+            if t in boundary or i is None or i in taken:
+                continue
+            taken.add(i)
+            todo.extend(int(u) for u in ops[i]["inputs"] if u >= 0)
+    return {i: i in taken for i in ops}
+
+
+def filter_ops_by_runner(it, filter_tensors):
+    """``{op name: {"delegated": n, "kernels": m}}`` over the ops whose filter (input 1) is in ``filter_tensors``.
+
+    ``kernels`` counts the ops left to the interpreter's own kernels (builtin or reference).
+    """
+    taken = delegated(it)
+    details = {d["index"]: d for d in it._get_ops_details()}  # noqa: SLF001
+    out = {}
+    for i, by_delegate in taken.items():
+        inputs = np.asarray(details[i]["inputs"])
+        if len(inputs) > 1 and int(inputs[1]) in filter_tensors:
+            counts = out.setdefault(details[i]["op_name"], {"delegated": 0, "kernels": 0})
+            counts["delegated" if by_delegate else "kernels"] += 1
+    return out
+
+
+def runners(flatbuffer, filter_tensors):
+    """Who runs the ops reading ``filter_tensors``, per kernel set (``{"error": ...}`` where it refuses the file)."""
+    out = {}
+    for kernels in ("xnnpack", "builtin", "reference"):
+        try:
+            out[kernels] = filter_ops_by_runner(interpreter(flatbuffer, kernels), filter_tensors)
+        except REFUSED as e:
+            out[kernels] = {"error": one_line(e)}
+    return out
+
+
+def one_line(error):
+    """LiteRT's multi-line error message as one short line, for the model card."""
+    return " ".join(str(error).split())[:200]
