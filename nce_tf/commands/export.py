@@ -6,8 +6,10 @@ Examples:
     nce-tf export --workdir=runs/quickstart --int8_io  # int8 input and output tensors
 
 Writes model.keras, saved_model/, model_int8.tflite (integer-only, the 2-bit grids kept exactly),
-model_float.tflite, weights_2bit.npz (packed codes + scales) and model_card.json (costs, accuracy of
-the Keras and the TFLite model on the same test images, measured parity, versions).
+model_int4.tflite (the same file with the low-bit filters stored as int4: half their bytes, the
+same outputs on LiteRT's builtin kernels), model_float.tflite, weights_2bit.npz (packed codes +
+scales) and model_card.json (costs, accuracy of the Keras and the TFLite models on the same test
+images, measured parity, which kernels run the int4 ops, versions).
 From a checkout, python tools/export.py takes the same flags.
 """
 
