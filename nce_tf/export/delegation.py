@@ -41,9 +41,11 @@ def interpreter(flatbuffer, kernels="auto"):
     return it
 
 
-def delegated(it):
-    """``{op index: True if a delegate runs it}`` for every op of the model (an allocated interpreter)."""
-    details = it._get_ops_details()  # noqa: SLF001  the only op listing LiteRT's Python API has
+def delegated(it, details=None):
+    """``{op index: True if a delegate runs it}`` for every op of the model (an allocated interpreter;
+    ``details``: its ``_get_ops_details()``, when the caller already has them)."""
+    if details is None:
+        details = it._get_ops_details()  # noqa: SLF001  the only op listing LiteRT's Python API has
     ops = {d["index"]: d for d in details if d["op_name"] != "DELEGATE"}
     producer = {int(t): i for i, d in ops.items() for t in d["outputs"]}
     taken = set()
@@ -65,8 +67,9 @@ def filter_ops_by_runner(it, filter_tensors):
 
     ``kernels`` counts the ops left to the interpreter's own kernels (builtin or reference).
     """
-    taken = delegated(it)
-    details = {d["index"]: d for d in it._get_ops_details()}  # noqa: SLF001
+    listing = it._get_ops_details()  # noqa: SLF001
+    taken = delegated(it, listing)
+    details = {d["index"]: d for d in listing}
     out = {}
     for i, by_delegate in taken.items():
         inputs = np.asarray(details[i]["inputs"])
