@@ -37,6 +37,12 @@ def fail(message):
     sys.exit(USAGE_EXIT)
 
 
+def reader_gone():
+    """Stops quietly after the reader of stdout went away (`nce-tf presets | head`), as a shell tool does."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(1)
+
+
 def _parse(argv):
     try:
         return flags.FLAGS(flagfiles.expand(argv))
@@ -87,9 +93,7 @@ def run(main, argv=None):
                   file=sys.stderr)
             sys.exit(130)
         except BrokenPipeError:
-            # The reader went away (`nce-tf presets | head`): stop quietly, as a shell tool does.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(1)
+            reader_gone()
 
     def quiet_absl(argv):
         # TensorFlow's checkpoint code logs INFO lines through absl on every save.

@@ -163,3 +163,14 @@ def test_a_tool_output_starts_with_its_own_line_and_tf_logs_are_opt_in():
     verbose = _combined(*count, TF_CPP_MIN_LOG_LEVEL="0")
     assert [ln for ln in verbose if any(m in ln for m in TF_STARTUP)], verbose[:5]
     assert lines[0] in verbose
+
+
+@pytest.mark.parametrize("args", [["--help"], ["presets"]])
+def test_output_cut_short_by_its_reader_ends_quietly(args):
+    # `nce-tf --help | head -1`: the reader closes the pipe after one line; no traceback follows.
+    proc = subprocess.Popen([sys.executable, "-m", "nce_tf", *args], cwd=REPO, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 1) and b"Traceback" not in err, err.decode()

@@ -67,7 +67,10 @@ def main(argv=None):
 
     argv = list(sys.argv if argv is None else argv)
     if len(argv) > 1 and argv[1] in ("-h", "--help", "help"):
-        print(usage())
+        try:
+            print(usage(), flush=True)
+        except BrokenPipeError:
+            cli.reader_gone()
         return
     if len(argv) < 2 or argv[1] not in COMMANDS:
         received = repr(argv[1]) if len(argv) > 1 else "none"
