@@ -14,6 +14,9 @@ are rows of tests/test_tools.py's bad-input table.
 """
 
 import json
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -202,21 +205,32 @@ def test_distillation_on_two_replicas_matches_one_device():
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
 
 
+def _tiny_zoo_style(input_shape=(32, 32, 3), num_classes=10, policy=None, weight_decay=0.0):
+    """Two conv + BN + activation stages and a classifier, built as the zoo builds (a run's model_fn)."""
+    from nce_tf.models.blocks import Builder
+
+    bld = Builder(policy or models.QuantPolicy(), weight_decay)
+    inputs = keras.Input(input_shape)
+    x = bld.conv_bn(inputs, 8, 3, 2, "stem", role="first")
+    x = bld.conv_bn(x, 16, 3, 2, "body")
+    return keras.Model(inputs, bld.classifier(x, num_classes))
+
+
 def test_a_w2a2_run_from_a_float_checkpoint_with_a_teacher(tmp_path, colour_task):
     keras.utils.set_random_seed(3)
-    float_net = models.build_model("resnet8")
+    float_net = _tiny_zoo_style()
     _randomise_bn(float_net, 3)
     float_net.save(str(tmp_path / "float.keras"))
-    config = TrainConfig(workdir=str(tmp_path / "run"), model="resnet8", dataset=f"npz:{colour_task.path}",
-                         w_bits=2, a_bits=2, epochs=1, warmup_epochs=0, batch_size=32, steps_per_epoch=2,
-                         verbose=0, init_from=str(tmp_path / "float.keras"), pact_init="stats",
+    config = TrainConfig(workdir=str(tmp_path / "run"), dataset=f"npz:{colour_task.path}", w_bits=2, a_bits=2,
+                         epochs=1, warmup_epochs=0, batch_size=32, steps_per_epoch=2, verbose=0,
+                         init_from=str(tmp_path / "float.keras"), pact_init="stats",
                          teacher=str(tmp_path / "float.keras"), kd_weight=0.5, kd_temperature=2.0)
-    metrics = run_training(config)
+    metrics = run_training(config, model_fn=_tiny_zoo_style)
     assert metrics["teacher"]["kd_weight"] == 0.5 and metrics["teacher"]["test_accuracy"] is None
     assert metrics["init_from"]["fresh"] == metrics["init_from"]["partial"] == []
     clips = metrics["pact_init"]["initial_clips"]
-    assert len(clips) == 7 and all(0 < c < 4.0 for c in clips.values())
-    assert metrics["macs"] == 12_501_632  # the student's cost only
+    assert sorted(clips) == ["body_act", "stem_act"] and all(0 < c < 4.0 for c in clips.values())
+    assert metrics["macs"] == 16 * 16 * 27 * 8 + 8 * 8 * 72 * 16 + 160  # the student's cost only
     with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
         settings = json.load(f)
     assert settings["teacher_sha256"] == settings["init_from_sha256"] == metrics["teacher"]["sha256"]
@@ -227,3 +241,43 @@ def test_a_w2a2_run_from_a_float_checkpoint_with_a_teacher(tmp_path, colour_task
     described = describe_source(str(tmp_path / "run"), "teacher")
     assert described["file"] == str(tmp_path / "run" / "model.keras")
     assert described["test_accuracy"] == metrics["test_accuracy"]
+
+
+_TABLE_SCRIPT = r"""
+import json, threading, time
+import nce_tf.commands.cifar_subset_table as table
+runs = table.plan("/out", [0, 1])
+events, lock = [], threading.Lock()
+def fake(run):  # a run that takes a moment; the float run of seed 1 fails
+    with lock:
+        events.append(["start", run.workdir])
+    time.sleep(0.05)
+    with lock:
+        events.append(["end", run.workdir])
+    return "failed" if run.workdir == "/out/w32a32_s1" else None
+table._run = fake
+errors = table.run_all(runs, 2)
+print(json.dumps({"runs": [r._asdict() for r in runs], "events": events, "errors": errors}))
+"""
+
+
+def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of_their_seed():
+    # In a child process: the table's module defines absl flags (out, jobs) that other commands define too.
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", _TABLE_SCRIPT], cwd=repo, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": repo})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    runs = {r["workdir"]: r for r in result["runs"]}
+    for seed in (0, 1):
+        float_run = f"/out/w32a32_s{seed}"
+        assert runs[f"/out/w2a2_float_init_s{seed}"]["extra"] == [f"--init_from={float_run}"]
+        assert runs[f"/out/w2a2_float_init_kd_s{seed}"]["extra"] == [f"--init_from={float_run}", f"--teacher={float_run}"]
+        assert runs[f"/out/w2a2_s{seed}"]["extra"] == []
+    events = [tuple(e) for e in result["events"]]
+    for dependent in ("/out/w2a2_float_init_s0", "/out/w2a2_float_init_kd_s0"):  # after the float run of seed 0
+        assert events.index(("start", dependent)) > events.index(("end", "/out/w32a32_s0"))
+    started = {w for kind, w in events if kind == "start"}
+    assert not started & {"/out/w2a2_float_init_s1", "/out/w2a2_float_init_kd_s1"}  # their float run failed
+    assert len(started) == len(runs) - 2
+    assert result["errors"][0] == "failed" and sum("the run it starts from failed" in e for e in result["errors"]) == 2

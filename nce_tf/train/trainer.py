@@ -188,7 +188,10 @@ class _Training(Job):
               f"({info.num_train or '?'} train / {info.num_test or '?'} test images, {info.num_classes} classes): "
               f"{model_cost.macs / 1e6:.2f}M MACs, {model_cost.params / 1e6:.3f}M params, "
               f"{config.epochs} epochs x {self.steps} steps{f', {replicas} replicas' if replicas > 1 else ''}, "
-              f"workdir {run.workdir}" + (f" (resuming at epoch {run.start + 1})" if run.start else ""), flush=True)
+              + (f"from the float network {config.init_from}, " if config.init_from else "")
+              + (f"distilled from {config.teacher} (w={config.kd_weight:g}, T={config.kd_temperature:g}), "
+                 if config.teacher else "")
+              + f"workdir {run.workdir}" + (f" (resuming at epoch {run.start + 1})" if run.start else ""), flush=True)
         # The history row comes before the checkpoint at each epoch's end (Run.fit puts the checkpoint
         # last): a run killed in between re-logs that epoch, never keeps a checkpoint without its row.
         callbacks = [keras.callbacks.TensorBoard(os.path.join(run.workdir, "tensorboard"), update_freq="epoch"),
