@@ -77,11 +77,17 @@ def test_a_float_checkpoint_gives_the_float_outputs_with_quantization_off(tmp_pa
 def _tied_net(width_ab, width_c, quantized):
     """conv a -> BN -> ReLU -> conv b -> BN, added to a's output (a and b tied) -> ReLU -> conv c -> BN ->
     ReLU -> GAP -> dense fc; W2A2 layers when ``quantized``."""
-    conv = (lambda *a, **k: QuantConv2D(*a, kernel_quantizer="sawb", **k)) if quantized else keras.layers.Conv2D
-    act = (lambda name: QuantActivation(PACT(2), name=name)) if quantized else (lambda name: keras.layers.ReLU(name=name))
     L = keras.layers
+
+    def conv(*args, **kwargs):
+        return QuantConv2D(*args, kernel_quantizer="sawb", **kwargs) if quantized else L.Conv2D(*args, **kwargs)
+
+    def act(name):
+        return QuantActivation(PACT(2), name=name) if quantized else L.ReLU(name=name)
+
     inputs = keras.Input((8, 8, 3))
-    a = act("a_act")(L.BatchNormalization(name="a_bn")(conv(width_ab, 3, padding="same", use_bias=False, name="a")(inputs)))
+    a = conv(width_ab, 3, padding="same", use_bias=False, name="a")(inputs)
+    a = act("a_act")(L.BatchNormalization(name="a_bn")(a))
     b = L.BatchNormalization(name="b_bn")(conv(width_ab, 3, padding="same", use_bias=False, name="b")(a))
     x = act("add_act")(L.Add(name="add")([a, b]))
     x = act("c_act")(L.BatchNormalization(name="c_bn")(conv(width_c, 3, padding="same", use_bias=False, name="c")(x)))
@@ -120,8 +126,9 @@ def test_the_channel_rule_by_hand():
     np.testing.assert_array_equal(c[..., :3], get(source, "c")[:, :, keep, :])
     np.testing.assert_array_equal(c[..., 3:], fresh[target.get_layer("c").kernel.path][..., 3:])
     for var in ("gamma", "beta", "moving_mean", "moving_variance"):
+        path = getattr(target.get_layer("c_bn"), var).path
         np.testing.assert_array_equal(get(target, "c_bn", var)[:3], get(source, "c_bn", var))
-        np.testing.assert_array_equal(get(target, "c_bn", var)[3:], fresh[getattr(target.get_layer("c_bn"), var).path][3:])
+        np.testing.assert_array_equal(get(target, "c_bn", var)[3:], fresh[path][3:])
     fc = get(target, "fc")  # the classifier's rows of the fresh channels stay fresh
     np.testing.assert_array_equal(fc[:3], get(source, "fc"))
     np.testing.assert_array_equal(fc[3:], fresh[target.get_layer("fc").kernel.path][3:])
@@ -272,7 +279,8 @@ def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of
     for seed in (0, 1):
         float_run = f"/out/w32a32_s{seed}"
         assert runs[f"/out/w2a2_float_init_s{seed}"]["extra"] == [f"--init_from={float_run}"]
-        assert runs[f"/out/w2a2_float_init_kd_s{seed}"]["extra"] == [f"--init_from={float_run}", f"--teacher={float_run}"]
+        kd = runs[f"/out/w2a2_float_init_kd_s{seed}"]
+        assert kd["extra"] == [f"--init_from={float_run}", f"--teacher={float_run}"]
         assert runs[f"/out/w2a2_s{seed}"]["extra"] == []
     events = [tuple(e) for e in result["events"]]
     for dependent in ("/out/w2a2_float_init_s0", "/out/w2a2_float_init_kd_s0"):  # after the float run of seed 0

@@ -155,7 +155,8 @@ def load_teacher(value, input_shape, num_classes, field="teacher"):
         raise UsageError(f"The teacher takes other images: {shape}, the dataset's are {tuple(input_shape)}. "
                          f"Received: {received}.")
     last = teacher.layers[-1]
-    if isinstance(last, keras.layers.Softmax) or getattr(getattr(last, "activation", None), "__name__", "") == "softmax":
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    if isinstance(last, keras.layers.Softmax) or activation == "softmax":
         raise UsageError(f"The teacher must output logits; its last layer {last.name!r} applies a softmax. "
                          f"Received: {received}.")
     return teacher

@@ -43,12 +43,12 @@ suits a network trained from scratch; a trained network's activations have their
 layer by layer.  Each PACT site, in graph order (so upstream clips are set before a site's inputs
 are read), gets the clip ``a`` that minimises the mean squared error between PACT's output and
 the float ReLU over a few training batches, searched over the 5th, 6th, ..., 99th percentiles
-of the positive activations and 32 steps from there to the largest one.  At 2 bits PACT has the levels ``{0, a/3, 2a/3, a}``: a high
-percentile or the maximum (or ``mean + k std``) leaves most activations on the lowest level, a
-low clip saturates many; the MSE balances clipping against rounding for whatever shape the
-distribution has (the ACIQ criterion of Banner et al., 2019; SAWB's weight clips are fitted to
-the same error).  The activations are read in inference mode (BN's moving statistics), which for
-a float-initialised network are its trained statistics.
+of the positive activations and 32 steps from there to the largest one.  At 2 bits PACT has the
+levels ``{0, a/3, 2a/3, a}``: a high percentile or the maximum (or ``mean + k std``) leaves most
+activations on the lowest level, a low clip saturates many; the MSE balances clipping against
+rounding for whatever shape the distribution has (the ACIQ criterion of Banner et al., 2019;
+SAWB's weight clips are fitted to the same error).  The activations are read in inference mode
+(BN's moving statistics), which for a float-initialised network are its trained statistics.
 
 Example:
 
@@ -249,7 +249,8 @@ def _kind(layer, keras):
 
 def _describe(graph, name):
     layer = graph.layers[name]
-    size = "x".join(str(int(k)) for k in layer.kernel.shape[:2]) if graph.kinds[name] != "bn" and _is_conv(layer) else ""
+    conv = graph.kinds[name] != "bn" and _is_conv(layer)
+    size = "x".join(str(int(k)) for k in layer.kernel.shape[:2]) if conv else ""
     return f"{type(layer).__name__} {name!r}" + (f" ({size})" if size else "")
 
 
