@@ -54,3 +54,33 @@ def test_a_config_is_rebuilt_from_the_settings_a_run_recorded():
     # A file from before a field existed: the field takes the default of TrainConfig itself.
     older = {k: v for k, v in recorded.items() if k != "subset_per_class"}
     assert TrainConfig.from_settings(older).subset_per_class == TrainConfig().subset_per_class
+
+
+def test_a_compiled_model_fits_with_one_trace_of_its_step_and_the_same_numbers():
+    import keras
+    import numpy as np
+
+    from nce_tf.train.trainer import build_compiled_state
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8, 8, 3)).astype("float32"), rng.integers(0, 10, 64)
+
+    def fitted(prebuild):
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((8, 8, 3))
+        h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(10)(h))
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        traces, step = [], model.train_step
+        model.train_step = lambda data: traces.append(1) or step(data)
+        if prebuild:
+            build_compiled_state(model)
+            assert all(float(v) == 0.0 for v in model.get_metrics_result().values())  # built, then reset
+        history = model.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0).history
+        return len(traces), history, [w.numpy() for w in model.weights]
+
+    (once, history, weights), (_, history_lazy, weights_lazy) = fitted(True), fitted(False)
+    assert once == 1
+    assert history == history_lazy
+    assert all(np.array_equal(a, b) for a, b in zip(weights, weights_lazy))

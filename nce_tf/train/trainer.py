@@ -25,6 +25,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nce_tf import arch as arch_lib
@@ -59,6 +60,25 @@ def layer_signature(model):
     """What identifies a custom model's architecture across processes: each layer's class, and
     width where it has one (auto-generated layer names differ from one process to the next)."""
     return [[type(layer).__name__, _width(layer)] for layer in model.layers]
+
+
+def build_compiled_state(model, image_shape=None):
+    """Builds a compiled model's loss and metrics eagerly, on two blank images (of ``image_shape``,
+    default the model's input shape), then resets them.
+
+    Without a distribution strategy Keras 3 builds them inside the first trace of ``train_step``,
+    and a ``tf.function`` that creates variables on its first call is traced again without them:
+    ``fit`` traced the step twice, a third of a short run's time (tests/test_lifecycle.py pins the
+    single trace).  Under a strategy Keras builds them itself before tracing; nothing is done then.
+    """
+    if tf.distribute.has_strategy():
+        return
+    x = np.zeros((2, *(image_shape or model.input_shape[1:])), "float32")
+    y = np.zeros((2,), "int64")
+    y_pred = model(x, training=False)
+    model.compute_loss(x, y, y_pred)
+    model.compute_metrics(x, y, y_pred)
+    model.reset_metrics()
 
 
 def _steps_per_epoch(config, info):
@@ -139,11 +159,13 @@ class _Training(Job):
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         optimizer.build(model.trainable_variables)
+        build_compiled_state(model)
         self.trainer = None
         if self.teacher:  # the student trains inside a Distiller; the run state stays the student's
             teacher = load_teacher(self.teacher["file"], info.image_shape, info.num_classes)
             self.trainer = Distiller(model, teacher, config.kd_weight, config.kd_temperature, name="distiller")
             self.trainer.compile(optimizer=optimizer, metrics=["accuracy"])
+            build_compiled_state(self.trainer, info.image_shape)
         self.model, self.cost = model, cost.count_model(model)
         return {"model": model, "optimizer": optimizer}
 
