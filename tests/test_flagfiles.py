@@ -1,5 +1,6 @@
 """Every flagfile in flags/ parses and describes a valid training run."""
 
+import dataclasses
 import os
 
 import pytest
@@ -143,6 +144,29 @@ def test_cifar_subset_flagfiles_are_valid(flagfile):
     if flagfile == "nce_small_budget.flags":  # the paper's T, coefficient and tau; a budget-sized alpha schedule
         assert (search.threshold, search.lambda_flops, search.tau_max, search.arch_weight_decay) == (0.3, 2.0, 5.0, 1e-3)
         assert (search.arch_steps, search.search_batch_size, search.search_epochs) == (4, 64, 12)
+    if flagfile.startswith("w2a2_float_init"):  # from the table's float run, the same epochs as w2a2.flags
+        scratch = _parse_search("w2a2.flags", "cifar_subset")[0]
+        assert (train.init_from, train.pact_init) == ("runs/cifar_subset/w32a32_s0", "stats")
+        assert train.epochs == scratch.epochs
+        kd = flagfile == "w2a2_float_init_kd.flags"
+        assert (train.teacher, train.kd_weight) == (("runs/cifar_subset/w32a32_s0", 0.5) if kd else ("", 0.0))
+
+
+FLOAT_INIT = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "float_init")) if f.endswith(".flags"))
+
+
+@pytest.mark.parametrize("flagfile", FLOAT_INIT)
+def test_float_init_flagfiles_start_from_the_float_baseline(flagfile):
+    """Each is its from-scratch preset (an ImageNet W2A2 baseline or a Table 3 NCE run) with a float start: the
+    work directory of the same model's W32A32 preset, PACT statistics, a tenth of the learning rate."""
+    train, search = _parse_search(flagfile, "float_init")
+    base = f"paper/{flagfile}" if flagfile.startswith("table") else flagfile
+    scratch, scratch_search = _parse_search(base, ".")
+    assert train.init_from == f"runs/imagenet_{train.model}_w32a32" and train.pact_init == "stats"
+    assert train.lr == pytest.approx(scratch.lr / 10) and search == scratch_search
+    assert dataclasses.replace(train, init_from="", pact_init="fixed", lr=scratch.lr) == scratch
+    assert {f"{kind}_{m}_{x}.flags" for kind, x in (("imagenet", "w2a2"), ("table3", "nce_w2a2"))
+            for m in ("resnet18", "resnet50")} == set(FLOAT_INIT)
 
 
 STUDIES = sorted(f for f in os.listdir(os.path.join(ROOT, "flags", "study")) if f.endswith(".flags"))

@@ -30,3 +30,12 @@ def test_readme_adapt_example_runs(tmp_path, monkeypatch, capsys):
     exec(compile(code, "README.md:adapt", "exec"), {"__name__": "readme"})  # noqa: S102
     macs, cost = capsys.readouterr().out.strip().splitlines()[-1].split(" ", 1)
     assert cost.startswith(f"({macs},")  # count_model of the derived net == the search's exact cost
+
+
+def test_readme_float_init_example_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_example("float_init"), "README.md:float_init", "exec"), {"__name__": "readme"})  # noqa: S102
+    report = capsys.readouterr().out
+    # Every layer copied whole: the narrowed conv keeps 24 of its 32 filters, the classifier their 24 rows.
+    assert "'fresh': []" in report and "'partial': []" in report
+    assert os.path.exists(tmp_path / "student_w2a2.keras")

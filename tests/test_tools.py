@@ -327,6 +327,20 @@ def _setup_user_model_reshape(d):
     _save_user_model(os.path.join(d, "reshape.keras"), middle=lambda: keras.layers.Reshape((32, 32, 8), name="flip"))
 
 
+def _save_zoo_model(path, name, **kwargs):
+    from nce_tf import models
+
+    models.build_model(name, **kwargs).save(path)
+
+
+def _setup_float_resnet20(d):
+    _save_zoo_model(os.path.join(d, "r20.keras"), "resnet20")
+
+
+def _setup_teacher_5_classes(d):
+    _save_zoo_model(os.path.join(d, "five.keras"), "resnet8", num_classes=5)
+
+
 # Options of a case: extra environment variables, and whether the tool may create NEW files
 # (a run that starts and then diverges); existing files must survive in every case.
 MIRRORED = ["--strategy=mirrored", "--cpu_replicas=2"]
@@ -336,6 +350,7 @@ MIRRORED = ["--strategy=mirrored", "--cpu_replicas=2"]
 # stay covered end to end.
 IN_PROCESS = {"in_process": True}
 BAD_TF_CONFIG = {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "ps", "index": 0}}'}
+SMALL_RUN = ["--model=resnet8", "--synthetic_train_size=64", "--synthetic_test_size=32", "--batch_size=32"]
 NAN_RUN = ["--model=resnet8", "--synthetic_train_size=64", "--synthetic_test_size=32", "--epochs=1",
            "--warmup_epochs=0", "--steps_per_epoch=16", "--batch_size=32", "--lr=10", "--weight_decay=0.9",
            "--verbose=0"]
@@ -466,6 +481,16 @@ BAD_CASES = [
      "(16, 16, 3)", IN_PROCESS),
     ("nce-user-model-reshape", NCE, ["--model=keras:{d}/reshape.keras"], _setup_user_model_reshape, "'flip'",
      IN_PROCESS),
+    # Float initialisation and distillation (issue 15).
+    ("train-kd_weight-1.5", TRAIN, ["--teacher={d}/t.keras", "--kd_weight=1.5"], None, "kd_weight=1.5"),
+    ("train-kd_temperature-0", TRAIN, ["--teacher={d}/t.keras", "--kd_weight=0.5", "--kd_temperature=0"], None,
+     "kd_temperature=0", IN_PROCESS),
+    ("train-init-from-another-model", TRAIN, [*SMALL_RUN, "--init_from={d}/r20.keras"], _setup_float_resnet20,
+     "another model: its QuantConv2D 's1_b1_a_conv' (3x3) is not in the network", IN_PROCESS),
+    ("train-teacher-other-classes", TRAIN, [*SMALL_RUN, "--teacher={d}/five.keras", "--kd_weight=0.5"],
+     _setup_teacher_5_classes, "5 outputs, the dataset 10 classes", IN_PROCESS),
+    ("train-teacher-not-a-run", TRAIN, [*SMALL_RUN, "--teacher={d}", "--kd_weight=0.5"], None,
+     "holds no finished run", IN_PROCESS),
 ]
 
 

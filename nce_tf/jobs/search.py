@@ -46,7 +46,7 @@ from nce_tf.search.tensorboard import SearchTensorBoard
 from nce_tf.search.units import HardwareCost, check_unit_budgets, unit_budgets
 from nce_tf.sources import build_space
 from nce_tf.train.checkpoint import check_settings
-from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
+from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, model_fingerprint
 from nce_tf.train.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
 
@@ -93,8 +93,10 @@ OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json", os.p
 
 
 def search_settings(tcfg, scfg):
-    """The settings that define a search's result (saved in ``search_config.json``)."""
-    settings = {"model": tcfg.model or DEFAULT_MODEL, **tcfg.run_settings(), **scfg.to_dict()}
+    """The settings that define a search's result (saved in ``search_config.json``); how the final
+    training starts and distils (``FINAL_TRAINING_FIELDS``) is not the search's."""
+    training = {k: v for k, v in tcfg.run_settings().items() if k not in FINAL_TRAINING_FIELDS}
+    settings = {"model": tcfg.model or DEFAULT_MODEL, **training, **scfg.to_dict()}
     return {**settings, **model_fingerprint(settings["model"])}
 
 

@@ -65,8 +65,13 @@ def check_path(name):
 
 def fingerprint(name):
     """SHA-256 of the model file (part of a run's settings)."""
+    return file_sha256(check_path(name))
+
+
+def file_sha256(path):
+    """SHA-256 of a file's bytes, as hex."""
     digest = hashlib.sha256()
-    with open(check_path(name), "rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -81,6 +86,19 @@ def _load_failure(error):
     if "arbitrary code" in text or ("Lambda" in text and "safe" in text.lower()):
         return "it holds Python code (a Lambda layer), which safe mode never runs"
     return (text[:160] + "...") if len(text) > 160 else (text or type(error).__name__)
+
+
+def load_keras_file(path, received):
+    """``keras.saving.load_model(path, safe_mode=True, compile=False)`` with nce-tf's layers registered;
+    a file Keras refuses is a one-line :class:`UsageError` ending in ``Received: {received}.``"""
+    import keras
+
+    import nce_tf.layers  # noqa: F401  nce-tf's own layers load by their registered names
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as e:  # noqa: BLE001  any failure to load is the file's: one line, no traceback
+        raise UsageError(f"Cannot load the model file ({_load_failure(e)}). Received: {received}.") from None
 
 
 class UserModelSpec:
@@ -99,14 +117,7 @@ class UserModelSpec:
 
     @functools.cached_property
     def model(self):
-        import keras
-
-        import nce_tf.layers  # noqa: F401  nce-tf's own layers in a user model load by their registered names
-
-        try:
-            return keras.saving.load_model(self.path, safe_mode=True, compile=False)
-        except Exception as e:  # noqa: BLE001  any failure to load is the file's: one line, no traceback
-            raise UsageError(f"Cannot load the model file ({_load_failure(e)}). Received: model={self.name!r}.") from None
+        return load_keras_file(self.path, f"model={self.name!r}")
 
     def _build_space(self, lane=1):
         from nce_tf.adapter.graph import read_graph

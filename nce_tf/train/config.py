@@ -41,6 +41,11 @@ class TrainConfig:
     quantize_first: bool = False
     quantize_last: bool = False
     quantize_shortcut: bool = False
+    init_from: str = ""
+    pact_init: str = "fixed"
+    teacher: str = ""
+    kd_weight: float = 0.0
+    kd_temperature: float = 4.0
     epochs: int = 300
     warmup_epochs: int = 5
     batch_size: int = 256
@@ -89,6 +94,12 @@ class TrainConfig:
                              choices.ACTIVATION_QUANTIZER_NAMES)
         need(self.pact_alpha_init > 0, "pact_alpha_init", "> 0")
         need(self.pact_alpha_l2 >= 0, "pact_alpha_l2", ">= 0")
+        choices.check_choice(self.pact_init, "pact_init", PACT_INITS)
+        check_distillation(self.kd_weight, self.kd_temperature)
+        if bool(self.teacher) != (self.kd_weight > 0):
+            raise UsageError("Distillation needs both a teacher and a weight. Received: "
+                             f"teacher={self.teacher!r}, kd_weight={self.kd_weight!r}. Allowed: --teacher=PATH "
+                             "with 0 < kd_weight <= 1, or neither.")
         need(self.synthetic_train_size >= 10, "synthetic_train_size", ">= 10")
         need(self.synthetic_test_size >= 10, "synthetic_test_size", ">= 10")
         need(self.subset_per_class >= 1, "subset_per_class", ">= 1")
@@ -132,13 +143,32 @@ class TrainConfig:
 
         How the run is executed (:data:`RUNTIME_FIELDS`: where, on how many devices, how
         verbosely, whether to overwrite) is left out, so a run can resume on other hardware.
+        The float-initialisation and distillation settings (:data:`FINAL_TRAINING_FIELDS`) are
+        left out while they are off (no ``init_from``, ``pact_init="fixed"``, no ``teacher``), so a
+        run without them records what it recorded before they existed (its work directory still
+        resumes).
         """
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+        off = {"init_from": not self.init_from, "pact_init": self.pact_init == "fixed",
+               "teacher": not self.teacher, "kd_weight": not self.teacher, "kd_temperature": not self.teacher}
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS and not off.get(k, False)}
 
 
 # Fields that do not change a run's result (the replica count does not: see nce_tf.distribute;
 # whether TFDS may download only decides if a missing dataset is fetched or refused).
 RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite", "download")
+# How a training starts and what it learns from besides the labels (nce_tf.train.float_init,
+# nce_tf.train.distill); a search ignores them.
+FINAL_TRAINING_FIELDS = ("init_from", "pact_init", "teacher", "kd_weight", "kd_temperature")
+PACT_INITS = ("fixed", "stats")
+
+
+def check_distillation(kd_weight, kd_temperature):
+    """A one-line :class:`UsageError` unless ``0 <= kd_weight <= 1`` and ``kd_temperature > 0``."""
+    if isinstance(kd_weight, bool) or not isinstance(kd_weight, (int, float)) or not 0 <= kd_weight <= 1:
+        raise UsageError(f"Invalid kd_weight. Received: kd_weight={kd_weight!r}. "
+                         "Allowed: 0 <= kd_weight <= 1 (0 = no distillation).")
+    if isinstance(kd_temperature, bool) or not isinstance(kd_temperature, (int, float)) or not kd_temperature > 0:
+        raise UsageError(f"Invalid kd_temperature. Received: kd_temperature={kd_temperature!r}. Allowed: > 0.")
 
 
 def model_fingerprint(model):

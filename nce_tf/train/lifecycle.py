@@ -114,6 +114,7 @@ class FiniteCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.state, self.weights_path = state, weights_path
         self.last_good = None
+        self.saved = None  # the model whose weights are kept, when fit runs a wrapper of it
 
     def on_epoch_end(self, epoch, logs=None):
         if not np.isfinite((logs or {}).get("loss", 0.0)) or not all_finite(self.model.weights):
@@ -121,7 +122,7 @@ class FiniteCheckpoint(keras.callbacks.Callback):
         self.state.save(epoch + 1)
         if self.weights_path:
             tmp = self.weights_path.replace(".weights.h5", ".tmp.weights.h5")
-            self.model.save_weights(tmp)
+            (self.saved or self.model).save_weights(tmp)
             os.replace(tmp, self.weights_path)
         self.last_good = epoch + 1
 
@@ -147,7 +148,7 @@ class Run:
     weights_path: str = None
     _checkpoint: FiniteCheckpoint = dataclasses.field(default=None, repr=False)
 
-    def fit(self, model, stream, first, last, *, steps, hint, callbacks=(), verbose=0):
+    def fit(self, model, stream, first, last, *, steps, hint, callbacks=(), verbose=0, trainer=None):
         """``model.fit`` over epochs ``[max(first, start), last)``, checkpointed, failing on divergence.
 
         Args:
@@ -161,6 +162,8 @@ class Run:
             callbacks: the job's callbacks; ``TerminateOnNaN`` and the finite-only checkpoint
                 follow them, so the checkpoint is the last thing an epoch writes.
             verbose: ``fit``'s verbosity.
+            trainer: a model whose ``fit`` trains ``model`` (a
+                :class:`~nce_tf.train.distill.Distiller` around it); ``model``'s weights are the ones kept.
 
         Returns:
             The ``History.history`` dict (empty when the epochs were done already).
@@ -170,10 +173,12 @@ class Run:
             return {}
         if self._checkpoint is None:
             self._checkpoint = FiniteCheckpoint(self.state, self.weights_path)
-        history = model.fit(stream(begin, last), epochs=last, initial_epoch=begin, steps_per_epoch=steps,
-                            callbacks=[*callbacks, keras.callbacks.TerminateOnNaN(), self._checkpoint],
-                            verbose=verbose, shuffle=False).history
-        if model.stop_training or not np.isfinite(history.get("loss", [0.0])[-1]) or not all_finite(model.weights):
+        self._checkpoint.saved = model
+        fitted = trainer or model
+        history = fitted.fit(stream(begin, last), epochs=last, initial_epoch=begin, steps_per_epoch=steps,
+                             callbacks=[*callbacks, keras.callbacks.TerminateOnNaN(), self._checkpoint],
+                             verbose=verbose, shuffle=False).history
+        if fitted.stop_training or not np.isfinite(history.get("loss", [0.0])[-1]) or not all_finite(model.weights):
             kept = self._checkpoint.last_good or self.start
             raise UsageError(f"{hint} " + (f"The last good state (epoch {kept}) is kept in {self.state.directory}."
                                            if kept else "No epoch finished, so no checkpoint was written."))

@@ -9,9 +9,15 @@ What a run writes into its work directory (see WORKSPACE.md):
   command after a crash resumes from the last finished epoch, exactly (the data of an epoch
   depends on the seed and the epoch only), and a finished run just reports its metrics;
 - ``tensorboard/``: TensorBoard logs; ``history.csv``: per-epoch metrics;
-- ``model.keras``: the trained model (custom layers registered, loads in safe mode);
+- ``model.keras``: the trained model (custom layers registered, loads in safe mode; the student
+  of a distilled run, never its teacher);
 - ``cost.txt``: the per-layer cost table; ``metrics.json``: the results, written last
   and atomically, so its presence means the run finished.
+
+A run may start from a trained float network (``init_from``, ``pact_init``:
+:mod:`nce_tf.train.float_init`) and distil from a teacher (``teacher``, ``kd_weight``,
+``kd_temperature``: :mod:`nce_tf.train.distill`); both are read before the work directory is
+touched, their files' SHA-256 are part of the run's settings, and ``metrics.json`` records them.
 """
 
 import json
@@ -26,7 +32,10 @@ from nce_tf import arch as arch_lib
 from nce_tf import cost, data, distribute, sources
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
+from nce_tf.sources.user import load_keras_file
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
+from nce_tf.train.distill import Distiller, load_teacher
+from nce_tf.train.float_init import calibrate_pact, describe_source, load_float_weights
 from nce_tf.train.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
 
@@ -53,8 +62,9 @@ def layer_signature(model):
     return [[type(layer).__name__, _width(layer)] for layer in model.layers]
 
 
-def build_compiled_state(model):
-    """Builds a compiled model's loss and metrics eagerly, on two blank images, then resets them.
+def build_compiled_state(model, image_shape=None):
+    """Builds a compiled model's loss and metrics eagerly, on two blank images (of ``image_shape``,
+    default the model's input shape), then resets them.
 
     Without a distribution strategy Keras 3 builds them inside the first trace of ``train_step``,
     and a ``tf.function`` that creates variables on its first call is traced again without them:
@@ -63,7 +73,7 @@ def build_compiled_state(model):
     """
     if tf.distribute.has_strategy():
         return
-    x = np.zeros((2, *model.input_shape[1:]), "float32")
+    x = np.zeros((2, *(image_shape or model.input_shape[1:])), "float32")
     y = np.zeros((2,), "int64")
     y_pred = model(x, training=False)
     model.compute_loss(x, y, y_pred)
@@ -87,6 +97,9 @@ def _steps_per_epoch(config, info):
         )
     return steps
 
+
+# Training batches whose activations set the PACT clips with --pact_init=stats (the first ones of epoch 0).
+PACT_STATS_BATCHES = 4
 
 # Everything a training run writes: what --overwrite removes before starting afresh.
 OUTPUTS = ("config.json", "cost.txt", "backup", "checkpoints", "tensorboard", "history.csv", "model.keras",
@@ -125,6 +138,9 @@ class _Training(Job):
         self.source = data.source_for(config)
         self.info = self.source.info
         self.steps = _steps_per_epoch(config, self.info)
+        # The float network and the teacher: their files checked, described for metrics.json.
+        self.init_from = describe_source(config.init_from, "init_from") if config.init_from else None
+        self.teacher = describe_source(config.teacher, "teacher") if config.teacher else None
 
     def build(self):
         config, info = self.config, self.info
@@ -138,19 +154,41 @@ class _Training(Job):
         else:
             model = sources.build_model(self.name, self.widths, policy=config.policy(), input_shape=info.image_shape,
                                         num_classes=info.num_classes, weight_decay=config.weight_decay)
+        self._initialise(model)
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         optimizer.build(model.trainable_variables)
         build_compiled_state(model)
+        self.trainer = None
+        if self.teacher:  # the student trains inside a Distiller; the run state stays the student's
+            teacher = load_teacher(self.teacher["file"], info.image_shape, info.num_classes)
+            self.trainer = Distiller(model, teacher, config.kd_weight, config.kd_temperature, name="distiller")
+            self.trainer.compile(optimizer=optimizer, metrics=["accuracy"])
+            build_compiled_state(self.trainer, info.image_shape)
         self.model, self.cost = model, cost.count_model(model)
         return {"model": model, "optimizer": optimizer}
+
+    def _initialise(self, model):
+        """Float weights (``init_from``), then PACT clips from statistics (``pact_init=stats``)."""
+        config = self.config
+        if self.init_from:
+            received = f"init_from={config.init_from!r}"
+            report = load_float_weights(model, load_keras_file(self.init_from["file"], received), received=received)
+            self.init_from.update(partial=report["partial"], fresh=report["fresh"])
+        if config.pact_init == "stats":
+            batches = data.make_pipeline(self.source.train, self.info, training=True, batch_size=config.batch_size,
+                                         seed=config.seed, epoch=0).take(PACT_STATS_BATCHES)
+            self.pact_clips = calibrate_pact(model, batches, seed=config.seed)
 
     def settings(self):
         # An in-memory Arch is recorded as `--arch=ITS_FILE` records it, so the same command resumes the run.
         source = {"model": "", "arch": self.arch.path} if self.arch is not None else {}
         settings = {**self.config.run_settings(), **source, "resolved_model": self.name, "widths": self.widths,
                     **model_fingerprint(self.name)}
+        for field, described in (("init_from", self.init_from), ("teacher", self.teacher)):
+            if described:  # another file under the same path is another run
+                settings[f"{field}_sha256"] = described["sha256"]
         if self.model_fn is not None:  # a custom model's layers, so a re-run with another model is refused
             settings["layers"] = layer_signature(self.model)
         return settings
@@ -172,7 +210,10 @@ class _Training(Job):
               f"({info.num_train or '?'} train / {info.num_test or '?'} test images, {info.num_classes} classes): "
               f"{model_cost.macs / 1e6:.2f}M MACs, {model_cost.params / 1e6:.3f}M params, "
               f"{config.epochs} epochs x {self.steps} steps{f', {replicas} replicas' if replicas > 1 else ''}, "
-              f"workdir {run.workdir}" + (f" (resuming at epoch {run.start + 1})" if run.start else ""), flush=True)
+              + (f"from the float network {config.init_from}, " if config.init_from else "")
+              + (f"distilled from {config.teacher} (w={config.kd_weight:g}, T={config.kd_temperature:g}), "
+                 if config.teacher else "")
+              + f"workdir {run.workdir}" + (f" (resuming at epoch {run.start + 1})" if run.start else ""), flush=True)
         # The history row comes before the checkpoint at each epoch's end (Run.fit puts the checkpoint
         # last): a run killed in between re-logs that epoch, never keeps a checkpoint without its row.
         callbacks = [keras.callbacks.TensorBoard(os.path.join(run.workdir, "tensorboard"), update_freq="epoch"),
@@ -186,7 +227,7 @@ class _Training(Job):
         start_time = time.time()
         hint = f"Training loss became NaN or infinite; try a smaller --lr. Received: lr={config.lr}."
         self.history = run.fit(self.model, stream, 0, config.epochs, steps=self.steps, callbacks=callbacks,
-                               verbose=config.verbose, hint=hint)
+                               verbose=config.verbose, hint=hint, trainer=self.trainer)
         self.train_seconds = time.time() - start_time
 
     def result(self, run):
@@ -209,6 +250,13 @@ class _Training(Job):
             "replicas": run.strategy.num_replicas_in_sync,
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         }
+        if self.init_from:
+            metrics["init_from"] = self.init_from
+        if config.pact_init != "fixed":
+            metrics["pact_init"] = {"kind": config.pact_init, "initial_clips": self.pact_clips}
+        if self.teacher:  # not counted in macs / params: those are the student's
+            metrics["teacher"] = {**self.teacher, "kd_weight": config.kd_weight,
+                                  "kd_temperature": config.kd_temperature}
         metrics_path = os.path.join(run.workdir, "metrics.json")
         atomic_write_json(metrics_path, metrics)
         print("nce-tf: " + json.dumps({k: metrics[k] for k in ("test_accuracy", "macs", "params")})

@@ -1,0 +1,291 @@
+"""Float initialisation and knowledge distillation (issue 15): nce_tf.train.float_init, nce_tf.train.distill
+and their use by run_training.
+
+- a float checkpoint loaded into a W2A2 network computes the float outputs once the quantizers are off;
+- the channel rule for other widths, checked against filters chosen by hand (an add-tied pair, a wider
+  layer with fresh filters and fresh input columns downstream);
+- PACT clips from statistics against a brute-force search of the squared error;
+- the KD loss against numpy;
+- a Distiller on two logical CPUs (MirroredStrategy) against one device;
+- a W2A2 run_training from a float checkpoint, with PACT statistics and a teacher: what it records.
+
+The bad inputs (another model, a teacher of other classes, kd_weight and kd_temperature out of range)
+are rows of tests/test_tools.py's bad-input table.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nce_tf import distribute, models
+from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense
+from nce_tf.quant import PACT
+from nce_tf.train import Distiller, TrainConfig, calibrate_pact, kd_loss, load_float_weights, run_training
+from nce_tf.train.float_init import describe_source, mse_clip
+
+
+def _randomise_bn(model, seed):
+    """BN statistics and affine terms away from (0, 1), so that copying them shows in the outputs."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+            layer.beta.assign(rng.normal(0.0, 0.3, n))
+            layer.moving_mean.assign(rng.normal(0.0, 0.3, n))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n))
+
+
+class _ReLU:
+    """Stands in for PACT: the float activation (quantization off)."""
+
+    def __call__(self, x, weights=None, training=None):
+        return keras.ops.relu(x)
+
+
+def _quantizers_off(model):
+    for layer in model.layers:
+        if hasattr(layer, "kernel_quantizer"):
+            layer.kernel_quantizer = None
+        if isinstance(layer, QuantActivation):
+            layer.quantizer = _ReLU()
+
+
+def test_a_float_checkpoint_gives_the_float_outputs_with_quantization_off(tmp_path):
+    keras.utils.set_random_seed(1)
+    float_net = models.build_model("resnet8")
+    _randomise_bn(float_net, 1)
+    path = str(tmp_path / "float.keras")
+    float_net.save(path)
+    keras.utils.set_random_seed(2)  # another initialisation: every weight must come from the file
+    w2a2 = models.build_model("resnet8", policy=models.QuantPolicy(w_bits=2, a_bits=2))
+    report = load_float_weights(w2a2, path)
+    assert report["fresh"] == report["partial"] == [] and len(report["loaded"]) == 19  # 9 convs, 9 BNs, fc
+    x = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    expected = float_net(x, training=False).numpy()
+    assert np.abs(w2a2(x, training=False).numpy() - expected).max() > 1e-2  # quantized: not the float outputs
+    _quantizers_off(w2a2)
+    np.testing.assert_allclose(w2a2(x, training=False).numpy(), expected, atol=1e-5, rtol=0)
+
+
+def _tied_net(width_ab, width_c, quantized):
+    """conv a -> BN -> ReLU -> conv b -> BN, added to a's output (a and b tied) -> ReLU -> conv c -> BN ->
+    ReLU -> GAP -> dense fc; W2A2 layers when ``quantized``."""
+    L = keras.layers
+
+    def conv(*args, **kwargs):
+        return QuantConv2D(*args, kernel_quantizer="sawb", **kwargs) if quantized else L.Conv2D(*args, **kwargs)
+
+    def act(name):
+        return QuantActivation(PACT(2), name=name) if quantized else L.ReLU(name=name)
+
+    inputs = keras.Input((8, 8, 3))
+    a = conv(width_ab, 3, padding="same", use_bias=False, name="a")(inputs)
+    a = act("a_act")(L.BatchNormalization(name="a_bn")(a))
+    b = L.BatchNormalization(name="b_bn")(conv(width_ab, 3, padding="same", use_bias=False, name="b")(a))
+    x = act("add_act")(L.Add(name="add")([a, b]))
+    x = act("c_act")(L.BatchNormalization(name="c_bn")(conv(width_c, 3, padding="same", use_bias=False, name="c")(x)))
+    dense = QuantDense(2, kernel_quantizer=None, name="fc") if quantized else L.Dense(2, name="fc")
+    return keras.Model(inputs, dense(L.GlobalAveragePooling2D(name="gap")(x)))
+
+
+def _with_filter_norms(shape, norms, rng):
+    """A kernel whose output filter j has L1 norm ``norms[j]`` (equal magnitudes, random signs)."""
+    per = np.prod(shape[:-1])
+    return (rng.choice([-1.0, 1.0], size=shape) * np.asarray(norms, float) / per).astype("float32")
+
+
+def test_the_channel_rule_by_hand():
+    rng = np.random.default_rng(0)
+    source = _tied_net(4, 3, quantized=False)
+    _randomise_bn(source, 3)
+    source.get_layer("a").kernel.assign(_with_filter_norms((3, 3, 3, 4), [4, 1, 3, 2], rng))
+    source.get_layer("b").kernel.assign(_with_filter_norms((3, 3, 4, 4), [1, 1, 4, 2], rng))
+    source.get_layer("fc").bias.assign([0.5, -0.5])
+    target = _tied_net(2, 5, quantized=True)
+    fresh = {w.path: w.numpy() for w in target.weights}
+    report = load_float_weights(target, source)
+    # a and b feed one Add, so they keep the same channels. Scores: a's norms / their mean 2.5 plus b's / 2:
+    # [1.6, .4, 1.2, .8] + [.5, .5, 2, 1] = [2.1, .9, 3.2, 1.8]; the two largest are 2 and 0, kept in order.
+    # (Each alone would keep [0, 2] for a, [2, 3] for b.)
+    keep = [0, 2]
+    get = lambda model, name, var="kernel": getattr(model.get_layer(name), var).numpy()  # noqa: E731
+    np.testing.assert_array_equal(get(target, "a"), get(source, "a")[..., keep])
+    np.testing.assert_array_equal(get(target, "b"), get(source, "b")[:, :, keep][..., keep])
+    for name in ("a_bn", "b_bn"):
+        for var in ("gamma", "beta", "moving_mean", "moving_variance"):
+            np.testing.assert_array_equal(get(target, name, var), get(source, name, var)[keep])
+    # c is wider than the checkpoint (5 > 3): its 3 filters in order, reading a/b's kept channels, then 2 fresh.
+    c = get(target, "c")
+    np.testing.assert_array_equal(c[..., :3], get(source, "c")[:, :, keep, :])
+    np.testing.assert_array_equal(c[..., 3:], fresh[target.get_layer("c").kernel.path][..., 3:])
+    for var in ("gamma", "beta", "moving_mean", "moving_variance"):
+        path = getattr(target.get_layer("c_bn"), var).path
+        np.testing.assert_array_equal(get(target, "c_bn", var)[:3], get(source, "c_bn", var))
+        np.testing.assert_array_equal(get(target, "c_bn", var)[3:], fresh[path][3:])
+    fc = get(target, "fc")  # the classifier's rows of the fresh channels stay fresh
+    np.testing.assert_array_equal(fc[:3], get(source, "fc"))
+    np.testing.assert_array_equal(fc[3:], fresh[target.get_layer("fc").kernel.path][3:])
+    np.testing.assert_array_equal(get(target, "fc", "bias"), [0.5, -0.5])
+    assert sorted(report["loaded"]) == ["a", "a_bn", "b", "b_bn"]
+    assert sorted(report["partial"]) == ["c", "c_bn", "fc"] and report["fresh"] == []
+    # rule="first" keeps the first filters instead.
+    load_float_weights(target, source, rule="first")
+    np.testing.assert_array_equal(get(target, "a"), get(source, "a")[..., :2])
+
+
+def test_pact_clips_from_statistics_minimise_the_squared_error():
+    inputs = keras.Input((64,))
+    model = keras.Model(inputs, QuantActivation(PACT(2, alpha_init=4.0), name="act")(keras.layers.Dense(64)(inputs)))
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(32, 64)).astype("float32") for _ in range(3)]
+    clips = calibrate_pact(model, batches)
+    pre = np.concatenate([model.layers[1](b).numpy().ravel() for b in batches])
+    assert clips == {"act": mse_clip(pre, 2)} and model.get_layer("act").alpha.numpy() == pytest.approx(clips["act"])
+
+    def mse(a):  # PACT at 2 bits against ReLU, by brute force
+        relu = np.maximum(pre, 0)
+        return np.mean((np.round(np.minimum(relu, a) * 3 / a) * a / 3 - relu) ** 2)
+
+    grid = np.linspace(0.01, pre.max(), 2000)
+    assert mse(clips["act"]) <= min(mse(a) for a in grid) * 1.01
+    assert mse(clips["act"]) < 0.5 * mse(4.0)  # the fixed clip was far off for unit-scale activations
+
+
+def test_kd_loss_against_numpy():
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(size=(2, 6, 5)).astype("float32") * 3
+    y = rng.integers(0, 5, size=6)
+    w, temperature = 0.3, 2.5
+
+    def log_softmax(z):
+        z = z.astype(np.float64) - z.max(axis=-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+    ce = -log_softmax(s)[np.arange(6), y]
+    p_t = np.exp(log_softmax(t / temperature))
+    kl = (p_t * (np.log(p_t) - log_softmax(s / temperature))).sum(axis=-1)
+    expected = (1 - w) * ce + w * temperature ** 2 * kl
+    np.testing.assert_allclose(kd_loss(y, s, t, w, temperature).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(kd_loss(y, s, t, 0.0, temperature).numpy(), ce, rtol=1e-5)
+    np.testing.assert_allclose(kd_loss(y, s, t, 1.0, temperature).numpy(), temperature ** 2 * kl, rtol=1e-5)
+
+
+def _small_net(seed, width):
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    inputs = keras.Input((8, 8, 3))
+    x = L.Conv2D(width, 3, padding="same", use_bias=False, kernel_regularizer=keras.regularizers.L2(1e-3))(inputs)
+    x = L.ReLU()(L.BatchNormalization(synchronized=True)(x))
+    return keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+
+
+def _distil(strategy):
+    with strategy.scope():
+        student, teacher = _small_net(0, 8), _small_net(1, 6)
+        _randomise_bn(teacher, 0)
+        distiller = Distiller(student, teacher, kd_weight=0.7, temperature=3.0)
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+        distiller.compile(optimizer, metrics=["accuracy"])
+        optimizer.build(student.trainable_variables)
+    rng = np.random.default_rng(0)
+    data = tf.data.Dataset.from_tensor_slices((rng.normal(size=(48, 8, 8, 3)).astype("float32"), np.arange(48) % 10))
+    teacher_before = [w.numpy() for w in teacher.weights]
+    logs = distiller.fit(data.batch(16), epochs=1, verbose=0, shuffle=False).history
+    for before, after in zip(teacher_before, teacher.weights):  # inference mode, frozen: BN statistics too
+        np.testing.assert_array_equal(before, after.numpy())
+    return [w.numpy() for w in student.weights], logs["loss"][0]
+
+
+def test_distillation_on_two_replicas_matches_one_device():
+    assert len(tf.config.list_logical_devices("CPU")) == 2, "tests/conftest.py configures two logical CPUs"
+    single, loss_1 = _distil(distribute.get_strategy("default"))
+    mirrored, loss_2 = _distil(distribute.get_strategy("mirrored", 2))
+    assert loss_1 == pytest.approx(loss_2, rel=1e-5)  # the global-batch mean, not 1/R of it
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=0)
+
+
+def _tiny_zoo_style(input_shape=(32, 32, 3), num_classes=10, policy=None, weight_decay=0.0):
+    """Two conv + BN + activation stages and a classifier, built as the zoo builds (a run's model_fn)."""
+    from nce_tf.models.blocks import Builder
+
+    bld = Builder(policy or models.QuantPolicy(), weight_decay)
+    inputs = keras.Input(input_shape)
+    x = bld.conv_bn(inputs, 8, 3, 2, "stem", role="first")
+    x = bld.conv_bn(x, 16, 3, 2, "body")
+    return keras.Model(inputs, bld.classifier(x, num_classes))
+
+
+def test_a_w2a2_run_from_a_float_checkpoint_with_a_teacher(tmp_path, colour_task):
+    keras.utils.set_random_seed(3)
+    float_net = _tiny_zoo_style()
+    _randomise_bn(float_net, 3)
+    float_net.save(str(tmp_path / "float.keras"))
+    config = TrainConfig(workdir=str(tmp_path / "run"), dataset=f"npz:{colour_task.path}", w_bits=2, a_bits=2,
+                         epochs=1, warmup_epochs=0, batch_size=32, steps_per_epoch=2, verbose=0,
+                         init_from=str(tmp_path / "float.keras"), pact_init="stats",
+                         teacher=str(tmp_path / "float.keras"), kd_weight=0.5, kd_temperature=2.0)
+    metrics = run_training(config, model_fn=_tiny_zoo_style)
+    assert metrics["teacher"]["kd_weight"] == 0.5 and metrics["teacher"]["test_accuracy"] is None
+    assert metrics["init_from"]["fresh"] == metrics["init_from"]["partial"] == []
+    clips = metrics["pact_init"]["initial_clips"]
+    assert sorted(clips) == ["body_act", "stem_act"] and all(0 < c < 4.0 for c in clips.values())
+    assert metrics["macs"] == 16 * 16 * 27 * 8 + 8 * 8 * 72 * 16 + 160  # the student's cost only
+    with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
+        settings = json.load(f)
+    assert settings["teacher_sha256"] == settings["init_from_sha256"] == metrics["teacher"]["sha256"]
+    assert settings["kd_temperature"] == 2.0 and settings["pact_init"] == "stats"
+    # The saved model is the student (W2A2); the finished run's work directory names a teacher or a float source.
+    saved = keras.saving.load_model(str(tmp_path / "run" / "model.keras"), safe_mode=True)
+    assert any(isinstance(layer, QuantActivation) for layer in saved.layers)
+    described = describe_source(str(tmp_path / "run"), "teacher")
+    assert described["file"] == str(tmp_path / "run" / "model.keras")
+    assert described["test_accuracy"] == metrics["test_accuracy"]
+
+
+_TABLE_SCRIPT = r"""
+import json, threading, time
+import nce_tf.commands.cifar_subset_table as table
+runs = table.plan("/out", [0, 1])
+events, lock = [], threading.Lock()
+def fake(run):  # a run that takes a moment; the float run of seed 1 fails
+    with lock:
+        events.append(["start", run.workdir])
+    time.sleep(0.05)
+    with lock:
+        events.append(["end", run.workdir])
+    return "failed" if run.workdir == "/out/w32a32_s1" else None
+table._run = fake
+errors = table.run_all(runs, 2)
+print(json.dumps({"runs": [r._asdict() for r in runs], "events": events, "errors": errors}))
+"""
+
+
+def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of_their_seed():
+    # In a child process: the table's module defines absl flags (out, jobs) that other commands define too.
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", _TABLE_SCRIPT], cwd=repo, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": repo})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    runs = {r["workdir"]: r for r in result["runs"]}
+    for seed in (0, 1):
+        float_run = f"/out/w32a32_s{seed}"
+        assert runs[f"/out/w2a2_float_init_s{seed}"]["extra"] == [f"--init_from={float_run}"]
+        kd = runs[f"/out/w2a2_float_init_kd_s{seed}"]
+        assert kd["extra"] == [f"--init_from={float_run}", f"--teacher={float_run}"]
+        assert runs[f"/out/w2a2_s{seed}"]["extra"] == []
+    events = [tuple(e) for e in result["events"]]
+    for dependent in ("/out/w2a2_float_init_s0", "/out/w2a2_float_init_kd_s0"):  # after the float run of seed 0
+        assert events.index(("start", dependent)) > events.index(("end", "/out/w32a32_s0"))
+    started = {w for kind, w in events if kind == "start"}
+    assert not started & {"/out/w2a2_float_init_s1", "/out/w2a2_float_init_kd_s1"}  # their float run failed
+    assert len(started) == len(runs) - 2
+    assert result["errors"][0] == "failed" and sum("the run it starts from failed" in e for e in result["errors"]) == 2
