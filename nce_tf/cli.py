@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from nce_tf import flagfiles
+from nce_tf import flagfiles, onednn
 from nce_tf.errors import UsageError
 
 USAGE_EXIT = 2
@@ -59,6 +59,7 @@ def tf_logs_wanted():
 
 def load_tensorflow():
     """Imports TensorFlow quietly; tools call it after validating their flags."""
+    onednn.widen_primitive_cache()
     if tf_logs_wanted() or "tensorflow" in sys.modules:
         return
     # Level 3 set by the caller does not silence the lines logged before absl's C++ logger starts.

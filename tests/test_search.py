@@ -790,3 +790,14 @@ def test_search_layers_keep_their_seed_in_the_config():
     np.testing.assert_array_equal(layer.kernel.numpy(), clone.kernel.numpy())
     dense = SearchDense(6, 3, seed=4)
     assert SearchDense.from_config(dense.get_config()).seed == 4
+
+
+def test_the_primitive_cache_is_widened_unless_the_user_sized_it(monkeypatch):
+    from nce_tf import onednn
+
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    onednn.widen_primitive_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "16384"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "2048")
+    onednn.widen_primitive_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "2048"

@@ -53,11 +53,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nce_tf import onednn
 from nce_tf.models import QuantPolicy
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.ops import Forward
 
+onednn.widen_primitive_cache()  # a search's convs change shape at every step (nce_tf/onednn.py)
 _MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients stay finite
 
 
