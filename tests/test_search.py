@@ -600,20 +600,6 @@ def test_cost_loss_signs_and_bands_on_the_supernet():
     assert loss == pytest.approx(2.0 * np.log(e_macs))
 
 
-def test_resume_continues_from_the_last_epoch(tmp_path):
-    tcfg, scfg = _configs(tmp_path, search_epochs=2)
-    run_search(tcfg, scfg, verbose=False)
-    lines = open(tmp_path / "search_log.jsonl").read().splitlines()
-    assert len(lines) == 3
-    more = SearchConfig(**{**scfg.to_dict(), "search_epochs": 3})
-    with pytest.raises(Exception, match="other settings"):
-        run_search(tcfg, more, verbose=False)
-    os.unlink(tmp_path / "arch.json")
-    record = run_search(tcfg, scfg, verbose=False)  # finished run: restores epoch 3, nothing left
-    assert open(tmp_path / "search_log.jsonl").read().splitlines() == lines
-    assert record["argmax_widths"] == json.loads(lines[-1])["argmax_widths"]
-
-
 def test_a_resumed_search_expands_at_the_uninterrupted_global_steps(tmp_path, monkeypatch):
     # Checks every 3 of an epoch's 4 steps fall on global steps 4e + 3 and 4e + 4 of each search epoch e
     # (a count started afresh by the resumed process, or one not reset at each epoch, would put them
@@ -654,6 +640,18 @@ def test_a_resumed_search_expands_at_the_uninterrupted_global_steps(tmp_path, mo
     assert checks == want_checks  # the resumed process checks at the same steps and expands the same rows
     assert record == want_record and log == want_log
     np.testing.assert_array_equal(alpha, want_alpha)
+
+    # A finished search: other settings are refused; the same ones restore the last epoch and run
+    # nothing more (the log is not re-written; the record is the last epoch's argmax).
+    tcfg, scfg = _configs(tmp_path / "uninterrupted", threshold=0.13, arch_lr=0.05, expand_every_steps=3)
+    lines = open(tmp_path / "uninterrupted" / "search_log.jsonl").read().splitlines()
+    assert len(lines) == 4  # 1 warm-up + 3 search epochs
+    with pytest.raises(Exception, match="other settings"):
+        run_search(tcfg, SearchConfig(**{**scfg.to_dict(), "search_epochs": 4}), verbose=False)
+    os.unlink(tmp_path / "uninterrupted" / "arch.json")
+    again = run_search(tcfg, scfg, verbose=False)
+    assert open(tmp_path / "uninterrupted" / "search_log.jsonl").read().splitlines() == lines
+    assert again["argmax_widths"] == json.loads(lines[-1])["argmax_widths"]
 
 
 # ------------------------------------------------------------ the alpha gradient's two parts
