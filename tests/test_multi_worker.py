@@ -1,10 +1,11 @@
-"""``--strategy=multi_worker``: two worker processes on 127.0.0.1 run one search, or one training, together.
+"""``--strategy=multi_worker``: two worker processes on 127.0.0.1 run one NCE pipeline together.
 
-The workers run the same command line (``tools/search.py`` or ``tools/train.py``, one
-``--workdir``) with their own ``TF_CONFIG`` (the same two-worker cluster on two free local
-ports, their own task index); worker 0 writes the work directory, worker 1 its ``worker1/``.
-A third process runs the same command on one device: the two workers (one replica each, the
-global batch split between them) must write its ``arch.json`` / ``metrics.json``.  Every
+The workers run the same command line (``tools/nce.py``: the search, then the final training
+of the derived network; one ``--workdir``) with their own ``TF_CONFIG`` (the same two-worker
+cluster on two free local ports, their own task index); worker 0 writes the work directory,
+worker 1 its ``worker1/``.  A third process runs the same command on one device: the two
+workers (one replica each, the global batch split between them) must write its ``arch.json``
+and ``metrics.json``.  Every
 process is bounded by one deadline and killed in a ``finally``; a worker that fails stops the
 test at once (its peer would otherwise wait for it until the deadline).
 """
@@ -19,14 +20,17 @@ import time
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEARCH = os.path.join("tools", "search.py")
-TRAIN = os.path.join("tools", "train.py")
+NCE = os.path.join("tools", "nce.py")
 TIMEOUT = 240  # seconds for all three processes together (measured: 30-50 s on the loaded 2-core machine)
-# Float, so the one-device run is comparable to 1e-5 (at W2A2 a summation order can flip a
-# quantization level); a low threshold and a large arch_lr, so layers expand in the one search epoch.
-SEARCH_ARGS = [SEARCH, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
-        "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--search_warmup_epochs=1", "--search_epochs=1",
-        "--search_batch_size=16", "--search_steps_per_epoch=2", "--threshold=0.13", "--arch_lr=0.05", "--verbose=0"]
+# The pipeline (search, then the final training of the derived network), float, so the one-device
+# run is comparable to 1e-5 (at W2A2 a summation order can flip a quantization level); a low
+# threshold and a large arch_lr, so layers expand in the one search epoch; then 2 training epochs
+# of 2 global batches.
+PIPELINE_ARGS = [NCE, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
+                 "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--search_warmup_epochs=1",
+                 "--search_epochs=1", "--search_batch_size=16", "--search_steps_per_epoch=2", "--threshold=0.13",
+                 "--arch_lr=0.05", "--epochs=2", "--warmup_epochs=0", "--batch_size=16", "--steps_per_epoch=2",
+                 "--verbose=0"]
 
 
 def _free_ports(n):
@@ -90,8 +94,8 @@ def _run_cluster(tmp_path, args):
             "single": tmp_path / "single"}
 
 
-def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
-    dirs = _run_cluster(tmp_path, SEARCH_ARGS)
+def test_two_workers_on_localhost_search_and_train_as_one_device(tmp_path):
+    dirs = _run_cluster(tmp_path, PIPELINE_ARGS)
     arch = {name: json.load(open(path / "arch.json", encoding="utf-8")) for name, path in dirs.items()}
     w0, w1, one = arch["worker0"], arch["worker1"], arch["single"]
     for key in ("widths", "macs", "params", "argmax_widths", "num_candidates", "final_probs"):
@@ -107,28 +111,19 @@ def test_two_workers_on_localhost_write_the_one_device_arch(tmp_path):
     assert len(records[0]) == len(records[1]) == 2
     for r_w, r_1 in zip(*records):
         assert abs(r_w["loss"] - r_1["loss"]) < 1e-4 and r_w["expanded_rows"] == r_1["expanded_rows"]
-    # Each worker checkpointed the whole state into its own work directory.
-    for name in ("worker0", "worker1"):
-        assert os.path.exists(dirs[name] / "search" / "checkpoints" / "checkpoint"), name
 
-
-# Training: float ResNet-8, 2 epochs of 2 global batches (synchronized BN across the workers).
-TRAIN_ARGS = [TRAIN, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
-              "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--epochs=2", "--warmup_epochs=0",
-              "--batch_size=16", "--steps_per_epoch=2", "--verbose=0"]
-
-
-def test_two_workers_on_localhost_train_the_one_device_model(tmp_path):
-    dirs = _run_cluster(tmp_path, TRAIN_ARGS)
-    metrics = {name: json.load(open(path / "metrics.json", encoding="utf-8")) for name, path in dirs.items()}
-    w0, w1, one = metrics["worker0"], metrics["worker1"], metrics["single"]
-    assert w0["replicas"] == w1["replicas"] == 2 and one["replicas"] == 1
+    # The final training of the derived network (synchronized BN across the workers).
+    metrics = {name: json.load(open(path / "train" / "metrics.json", encoding="utf-8")) for name, path in dirs.items()}
+    m0, m1, m_one = metrics["worker0"], metrics["worker1"], metrics["single"]
+    assert m0["replicas"] == m1["replicas"] == 2 and m_one["replicas"] == 1
     for key in ("test_accuracy", "test_loss", "macs", "params"):
-        assert w0[key] == w1[key], key  # the workers agree exactly (the same all-reduced updates)
-    assert (w0["macs"], w0["params"]) == (one["macs"], one["params"])
+        assert m0[key] == m1[key], key
+    assert (m0["macs"], m0["params"]) == (m_one["macs"], m_one["params"]) == (w0["macs"], w0["params"])
     # ... and with one device up to float32 round-off (a near-tied logit may flip one of the 64
     # test images' class; measured: equal).
-    assert abs(w0["test_loss"] - one["test_loss"]) < 1e-4
-    assert abs(w0["test_accuracy"] - one["test_accuracy"]) <= 1 / 64 + 1e-9
+    assert abs(m0["test_loss"] - m_one["test_loss"]) < 1e-4
+    assert abs(m0["test_accuracy"] - m_one["test_accuracy"]) <= 1 / 64 + 1e-9
+    # Each worker checkpointed the whole search and training state into its own work directory.
     for name in ("worker0", "worker1"):
-        assert os.path.exists(dirs[name] / "backup" / "checkpoint"), name
+        assert os.path.exists(dirs[name] / "search" / "checkpoints" / "checkpoint"), name
+        assert os.path.exists(dirs[name] / "train" / "backup" / "checkpoint"), name

@@ -19,6 +19,7 @@ import zipfile
 
 import pytest
 
+pytestmark = pytest.mark.wheel
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS_DIR = os.path.join(REPO, "flags")
 # The quickstart preset, shortened: ResNet-8, one search epoch and one training epoch of 2 steps each.
