@@ -103,7 +103,8 @@ def _supernet_steps(strategy, bits):
 # move a value across a quantization level, which changes that element by a whole step and
 # spreads from there: 3e-3 on alpha (a gradient term counted once per replica moves alpha by
 # whole learning-rate steps, 5e-2 here).
-@pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 3e-3)])
+# In float, the search tool's run below compares every variable of the whole state; here W2A2.
+@pytest.mark.parametrize("bits, atol", [(2, 3e-3)])
 def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
     single, rows_1 = _supernet_steps(strategies[0], bits)
     mirrored, rows_2 = _supernet_steps(strategies[1], bits)
@@ -157,6 +158,22 @@ def test_run_search_mirrored_writes_the_single_device_arch(tmp_path, strategies)
     for r1, r2 in zip(*logs):
         assert abs(r1["loss"] - r2["loss"]) < 1e-4 and abs(r1["cost_loss"] - r2["cost_loss"]) < 1e-4
         assert r1["expanded_rows"] == r2["expanded_rows"]
+    # The whole search state each wrote (every weight, BN statistic, alpha, both optimizers' slots,
+    # the Gumbel sampler's state: one draw per forward, not one per replica) agrees in float.
+    # Measured here after the 6 steps: weights and their slots within 2.3e-5 (the first conv,
+    # values up to 0.44), alpha within 7e-5 and its Adam moments within 3.6e-5 (Adam scales a
+    # round-off-sized gradient difference up to a step of the 0.05 learning rate).
+    readers = [tf.train.load_checkpoint(str(tmp_path / name / "search" / "checkpoints")) for name in records]
+    keys = sorted(k for k in readers[0].get_variable_to_shape_map() if k != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert sorted(readers[1].get_variable_to_shape_map()) == sorted(readers[0].get_variable_to_shape_map())
+    assert any(k.startswith("sampler_state") for k in keys) and any(k.startswith("net/alpha/") for k in keys)
+    for key in keys:
+        a, b = (r.get_tensor(key) for r in readers)
+        if a.dtype.kind in "iub":
+            np.testing.assert_array_equal(a, b, err_msg=key)
+        else:
+            np.testing.assert_allclose(a, b, atol=2e-4 if "arch_optimizer" in key or "alpha" in key else 5e-5,
+                                       rtol=1e-4, err_msg=key)
 
 
 # ------------------------------------------------------------------ training

@@ -1,9 +1,11 @@
-"""Exact resume after a crash: SIGKILL a search / a training mid-epoch, re-run the same command,
-and get what an uninterrupted run with the same seed gets (arch.json and alpha; metrics.json).
+"""Exact resume after a crash: SIGKILL a search / a training mid-epoch, re-run the same settings,
+and get what an uninterrupted run with the same seed gets (arch.json, the log, alpha and the
+global steps of the expansion checks; metrics.json).
 
-Each test runs the uninterrupted reference and the interrupted run side by side (two
-subprocesses, the machine has two cores); the kill comes after the first checkpoint is on disk
-and before the second, so it lands inside epoch 2.
+Each test runs the uninterrupted reference and the interrupted run side by side (the machine
+has two cores); the kill comes after the first checkpoint is on disk and before the second, so
+it lands inside epoch 2.  The search's reference and its resumed run run in the test process
+(so the expansion checks can be recorded); the killed search is ``tools/search.py``.
 """
 
 import json
@@ -11,9 +13,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,33 +70,90 @@ def _alpha(ckpt_dir):
     return reader.get_tensor(key)
 
 
-def test_search_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
-    args = [os.path.join("tools", "search.py"), "--flagfile=flags/quickstart.flags", "--model=resnet8",
-            "--synthetic_train_size=512", "--search_warmup_epochs=1", "--search_epochs=3",
-            "--search_steps_per_epoch=12", "--search_batch_size=32", "--threshold=0.13", "--arch_lr=0.05",
-            "--verbose=0"]
-    ref_dir, run_dir = str(tmp_path / "reference"), str(tmp_path / "killed")
-    reference = _start([*args, f"--workdir={ref_dir}"])
-    killed = _start([*args, f"--workdir={run_dir}"])
-    ckpt_dir = os.path.join(run_dir, "search", "checkpoints")
-    _kill_inside_second_epoch(killed, ckpt_dir, os.path.join(run_dir, "arch.json"))
-    resumed = _start([*args, f"--workdir={run_dir}"])
-    out = _finish(resumed)
-    _finish(reference)
-    assert "resuming the search at epoch 2" in out, out
+def _search_configs(workdir):
+    """What ``SEARCH_ARGS`` sets: warm-up epoch 0, search epochs 1-3 of 4 steps, expansion checks
+    every 3 steps, a low threshold and a large arch_lr, so layers expand."""
+    from nce_tf.search import SearchConfig
+    from nce_tf.train import TrainConfig
 
-    with open(os.path.join(ref_dir, "arch.json"), encoding="utf-8") as f:
-        want = json.load(f)
-    with open(os.path.join(run_dir, "arch.json"), encoding="utf-8") as f:
-        got = json.load(f)
-    assert got == want  # widths, probabilities, candidate counts, mean widths: everything
-    assert max(got["num_candidates"]) > 8  # expansions happened, before and after the kill
-    np.testing.assert_array_equal(_alpha(ckpt_dir), _alpha(os.path.join(ref_dir, "search", "checkpoints")))
-    logs = []
-    for d in (ref_dir, run_dir):
-        with open(os.path.join(d, "search_log.jsonl"), encoding="utf-8") as f:
-            logs.append([{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"} for line in f])
-    assert logs[0] == logs[1] and len(logs[0]) == 4
+    tcfg = TrainConfig(workdir=str(workdir), model="resnet8", w_bits=2, a_bits=2, synthetic_train_size=256,
+                       synthetic_test_size=64, seed=0, verbose=0)
+    return tcfg, SearchConfig(search_warmup_epochs=1, search_epochs=3, search_batch_size=32, search_steps_per_epoch=4,
+                              threshold=0.13, arch_lr=0.05, expand_every_steps=3)
+
+
+SEARCH_ARGS = [os.path.join("tools", "search.py"), "--model=resnet8", "--dataset=synthetic", "--w_bits=2", "--a_bits=2",
+               "--synthetic_train_size=256", "--synthetic_test_size=64", "--seed=0", "--search_warmup_epochs=1",
+               "--search_epochs=3", "--search_batch_size=32", "--search_steps_per_epoch=4", "--threshold=0.13",
+               "--arch_lr=0.05", "--expand_every_steps=3", "--verbose=0"]
+
+
+def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_steps(tmp_path, monkeypatch, capsys):
+    # The uninterrupted search runs here; the killed one is the tool, SIGKILLed inside epoch 1 (after
+    # its first checkpoint); this process resumes it.  The expansion checks are recorded here: every
+    # 3 of an epoch's 4 steps they fall on global steps 4e + 3 and 4e + 4 of each search epoch e (a
+    # count started afresh by the resumed process, or one not reset at each epoch, would put them
+    # elsewhere); the step seeds the new weights, so the arch, log and alpha show any difference.
+    from nce_tf.jobs.search import run_search
+    from nce_tf.search import SearchConfig, callbacks
+    from nce_tf.search.expansion import expand
+
+    checks = []
+
+    def recording_expand(net, threshold, seed=0, step=0):
+        rows = expand(net, threshold, seed=seed, step=step)
+        checks.append((step, rows))
+        return rows
+
+    monkeypatch.setattr(callbacks, "expand", recording_expand)
+    ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
+    killed = _start([*SEARCH_ARGS, f"--workdir={run_dir}"])  # beside the reference: two cores
+    failures = []
+
+    def watch():  # the kill must come while the reference runs, inside the killed run's epoch 1
+        try:
+            _kill_inside_second_epoch(killed, str(run_dir / "search" / "checkpoints"), str(run_dir / "arch.json"))
+        except BaseException as e:  # noqa: BLE001  re-raised in the test's thread
+            failures.append(e)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        want_record = run_search(*_search_configs(ref_dir), verbose=False)
+    finally:
+        watcher.join()
+        if killed.poll() is None:
+            killed.kill()
+    if failures:
+        raise failures[0]
+    want_checks, checks[:] = list(checks), []
+    capsys.readouterr()
+    record = run_search(*_search_configs(run_dir), verbose=True)
+    assert "resuming the search at epoch 2" in capsys.readouterr().out
+
+    assert [step for step, _ in want_checks] == [7, 8, 11, 12, 15, 16]  # epoch 0 is the warm-up: no checks
+    assert any(rows for step, rows in want_checks), "nothing expanded: the test would show nothing"
+    assert checks == want_checks  # the resumed process checks at the same steps and expands the same rows
+    assert record == want_record
+    assert max(record["num_candidates"]) > 8
+    logs = [[{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"}
+             for line in open(d / "search_log.jsonl", encoding="utf-8")] for d in (ref_dir, run_dir)]
+    assert logs[0] == logs[1] and len(logs[0]) == 4  # 1 warm-up + 3 search epochs, none twice
+    with open(ref_dir / "arch.json", encoding="utf-8") as f, open(run_dir / "arch.json", encoding="utf-8") as g:
+        assert json.load(g) == json.load(f)  # widths, probabilities, candidate counts, mean widths: everything
+    np.testing.assert_array_equal(_alpha(str(run_dir / "search" / "checkpoints")),
+                                  _alpha(str(ref_dir / "search" / "checkpoints")))
+
+    # A finished search: other settings are refused; the same ones restore the last epoch and run
+    # nothing more (the log is not re-written; the record is the last epoch's argmax).
+    tcfg, scfg = _search_configs(ref_dir)
+    lines = open(ref_dir / "search_log.jsonl", encoding="utf-8").read().splitlines()
+    with pytest.raises(Exception, match="other settings"):
+        run_search(tcfg, SearchConfig(**{**scfg.to_dict(), "search_epochs": 4}), verbose=False)
+    os.unlink(ref_dir / "arch.json")
+    again = run_search(tcfg, scfg, verbose=False)
+    assert open(ref_dir / "search_log.jsonl", encoding="utf-8").read().splitlines() == lines
+    assert again["argmax_widths"] == json.loads(lines[-1])["argmax_widths"]
 
 
 def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path):

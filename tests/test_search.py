@@ -71,7 +71,6 @@ def _search_conv(rng):
 def test_search_layers_decay_the_live_kernel_slice_only():
     """The coupled L2 is ``wd / 2 * ||W[:, :, :c_in, :c_out]||^2``: the slice a forward at those
     widths uses, and the super-net's forward adds exactly that for every layer."""
-    rng = np.random.default_rng(1)
     layer = SearchConv2D(5, 12, 6, kernel_size=3, weight_decay=1e-2)
     layer.build()
     dense = SearchDense(9, 7, weight_decay=1e-2)
@@ -598,60 +597,6 @@ def test_cost_loss_signs_and_bands_on_the_supernet():
     net.num_candidates.assign(np.full(7, 9, "int32"))
     loss, e_macs, e_params = loss_at(8, Budget(orig, lambda_flops=2.0, lambda_params=0.0, params_ratio=0))
     assert loss == pytest.approx(2.0 * np.log(e_macs))
-
-
-def test_a_resumed_search_expands_at_the_uninterrupted_global_steps(tmp_path, monkeypatch):
-    # Checks every 3 of an epoch's 4 steps fall on global steps 4e + 3 and 4e + 4 of each search epoch e
-    # (a count started afresh by the resumed process, or one not reset at each epoch, would put them
-    # elsewhere); the step seeds the new weights, so the arch, log and alpha show any difference.
-    from nce_tf.search import callbacks
-
-    class Killed(Exception):
-        pass
-
-    checks, kill_at = [], [None]
-
-    def recording_expand(net, threshold, seed=0, step=0):
-        if step == kill_at[0]:
-            raise Killed  # the process dies inside epoch 1, after its first checkpoint
-        rows = expand(net, threshold, seed=seed, step=step)
-        checks.append((step, rows))
-        return rows
-
-    monkeypatch.setattr(callbacks, "expand", recording_expand)
-    runs = {}
-    for name in ("uninterrupted", "killed"):
-        tcfg, scfg = _configs(tmp_path / name, threshold=0.13, arch_lr=0.05, expand_every_steps=3)
-        if name == "killed":
-            kill_at[0] = 7
-            with pytest.raises(Killed):
-                run_search(tcfg, scfg, verbose=False)
-            kill_at[0], checks[:] = None, []
-        record = run_search(tcfg, scfg, verbose=False)
-        log = [{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"}
-               for line in open(tmp_path / name / "search_log.jsonl")]
-        alpha = tf.train.load_checkpoint(str(tmp_path / name / "search" / "checkpoints")).get_tensor(
-            "net/alpha/.ATTRIBUTES/VARIABLE_VALUE")
-        runs[name] = (list(checks), record, log, alpha)
-        checks[:] = []
-    (want_checks, want_record, want_log, want_alpha), (checks, record, log, alpha) = runs.values()
-    assert [step for step, _ in want_checks] == [7, 8, 11, 12, 15, 16]  # epoch 0 is the warm-up: no checks
-    assert any(rows for step, rows in want_checks), "nothing expanded: the test would show nothing"
-    assert checks == want_checks  # the resumed process checks at the same steps and expands the same rows
-    assert record == want_record and log == want_log
-    np.testing.assert_array_equal(alpha, want_alpha)
-
-    # A finished search: other settings are refused; the same ones restore the last epoch and run
-    # nothing more (the log is not re-written; the record is the last epoch's argmax).
-    tcfg, scfg = _configs(tmp_path / "uninterrupted", threshold=0.13, arch_lr=0.05, expand_every_steps=3)
-    lines = open(tmp_path / "uninterrupted" / "search_log.jsonl").read().splitlines()
-    assert len(lines) == 4  # 1 warm-up + 3 search epochs
-    with pytest.raises(Exception, match="other settings"):
-        run_search(tcfg, SearchConfig(**{**scfg.to_dict(), "search_epochs": 4}), verbose=False)
-    os.unlink(tmp_path / "uninterrupted" / "arch.json")
-    again = run_search(tcfg, scfg, verbose=False)
-    assert open(tmp_path / "uninterrupted" / "search_log.jsonl").read().splitlines() == lines
-    assert again["argmax_widths"] == json.loads(lines[-1])["argmax_widths"]
 
 
 # ------------------------------------------------------------ the alpha gradient's two parts
