@@ -13,7 +13,7 @@ from nce_tf.train.lifecycle import keep_epochs
 WIDTHS = [12, 8, 16, 24, 64, 48, 40]  # resnet8, narrower layers and one at 2X
 
 
-def test_an_in_memory_arch_trains_as_its_file_and_returns_its_cost(tmp_path):
+def test_an_in_memory_arch_trains_as_its_file_and_returns_its_cost(tmp_path, capsys):
     path = str(tmp_path / "arch.json")
     arch_lib.save_arch(path, "resnet8", WIDTHS)
     config = TrainConfig(workdir=str(tmp_path / "run"), model="resnet8", synthetic_train_size=64,
@@ -33,6 +33,15 @@ def test_an_in_memory_arch_trains_as_its_file_and_returns_its_cost(tmp_path):
     assert (settings["model"], settings["arch"], settings["resolved_model"]) == ("", path, "resnet8")
     again = run_training(dataclasses.replace(config, model="", arch=path))
     assert dict(again) == dict(trained) and rows(again.cost) == rows(counted)
+
+    # Killed after its last checkpoint, before metrics.json: the re-run trains no epoch, says so,
+    # and evaluates the restored weights to the same metrics.
+    os.unlink(tmp_path / "run" / "metrics.json")
+    capsys.readouterr()
+    restored = run_training(config, arch=arch_lib.Arch("resnet8", list(WIDTHS), path=path))
+    assert "(all 1 epochs done: evaluating and saving)" in capsys.readouterr().out
+    assert {k: v for k, v in dict(restored).items() if k != "train_seconds"} == {
+        k: v for k, v in dict(trained).items() if k != "train_seconds"}
 
 
 def test_keep_epochs_keeps_the_header_and_the_restored_epochs(tmp_path):

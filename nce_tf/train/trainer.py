@@ -213,7 +213,7 @@ class _Training(Job):
               + (f"from the float network {config.init_from}, " if config.init_from else "")
               + (f"distilled from {config.teacher} (w={config.kd_weight:g}, T={config.kd_temperature:g}), "
                  if config.teacher else "")
-              + f"workdir {run.workdir}" + (f" (resuming at epoch {run.start + 1})" if run.start else ""), flush=True)
+              + f"workdir {run.workdir}" + _resume_note(run.start, config.epochs), flush=True)
         # The history row comes before the checkpoint at each epoch's end (Run.fit puts the checkpoint
         # last): a run killed in between re-logs that epoch, never keeps a checkpoint without its row.
         callbacks = [keras.callbacks.TensorBoard(os.path.join(run.workdir, "tensorboard"), update_freq="epoch"),
@@ -270,6 +270,14 @@ def _last_csv_value(path, key):
     with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
+
+
+def _resume_note(start, epochs):
+    """What the start line says of a resumed run (a run killed after its last epoch's checkpoint
+    has no epoch left: it only evaluates and saves)."""
+    if start >= epochs:
+        return f" (all {epochs} epochs done: evaluating and saving)"
+    return f" (resuming at epoch {start + 1})" if start else ""
 
 
 def run_training(config, strategy=None, model_fn=None, arch=None):
