@@ -132,9 +132,18 @@ def synthetic():
     return pool(x), y.numpy(), pool(xt), yt.numpy()
 
 
+@pytest.fixture(scope="module")
+def colour_images(colour_task):
+    """The colour task at the adapted models' 16 x 16, scaled to [-1, 1]: ``(train, test)`` arrays."""
+    with np.load(colour_task.path) as f:
+        arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    scale = lambda t: tf.nn.avg_pool2d(t.astype("float32") / 127.5 - 1.0, 2, 2, "VALID").numpy()  # noqa: E731
+    return (scale(arrays[0]), arrays[1]), (scale(arrays[2]), arrays[3])
+
+
 @pytest.mark.parametrize("build", [mobile_net, concat_net])
-def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, tmp_path):
-    x, y, xt, yt = synthetic
+def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, colour_images, colour_task, tmp_path):
+    x, y, _, _ = synthetic
     user = build()
     net = nce_tf.adapt(user, w_bits=2, a_bits=2, seed=0)
     # The 1X space costs what the user's model costs, read off its Keras graph.
@@ -153,21 +162,28 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, tmp
         other = [int(rng.choice(row[:16])) for row in net.table_np]
         c = count_model(nce_tf.derive_model(net, other))
         assert (c.macs, c.params) == net.space.exact_cost(other)
-    # Train it like any Keras model, then export it.
+    # Train it like any Keras model, then export it.  On the colour task (tests/conftest.py), which
+    # twelve epochs learn: four epochs on the stripes task above left near-tied logits, whose top-1
+    # an int8 rounding flips at random (concat's agreement then ranged 0.23-0.73 from run to run).
+    (cx, cy), (cxt, cyt) = colour_images
+    keras.utils.set_random_seed(0)
     derived.compile(keras.optimizers.SGD(0.05, momentum=0.9),
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    derived.fit(x, y, batch_size=32, epochs=4, verbose=0)
-    card = nce_tf.export.export_model(derived, str(tmp_path / "export"), x[:64], xt, yt)
+    derived.fit(cx, cy, batch_size=32, epochs=12, verbose=0)
+    card = nce_tf.export.export_model(derived, str(tmp_path / "export"), cx[:64], cxt, cyt)
     assert sorted(os.listdir(tmp_path / "export")) == sorted(
         ["model.keras", "saved_model", "model_int8.tflite", "model_int4.tflite", "model_float.tflite",
          "weights_2bit.npz", "model_card.json"])
     parity = json.load(open(tmp_path / "export" / "model_card.json"))["parity"]
     assert parity == card["parity"] and parity["saved_model_max_diff"] == 0.0
-    # Measured here: mobile 100% top-1 agreement; concat 73%.  In the concat net the float first
-    # conv's int8 input rounding moves values across PACT level boundaries (a whole level, 1.30,
-    # at c0's output, the effect the README's Export section describes), and this tiny
-    # flatten-headed net trained for 4 epochs has near-tied logits, so such flips change its top-1.
-    assert parity["tflite_top1_agreement"] >= (0.9 if build is mobile_net else 0.6), parity
+    # The int8 file's float first conv rounds its input to int8, which moves values across PACT
+    # level boundaries (a whole level at the first activation, the effect the README's Export
+    # section describes); where logits are close such flips change the top-1.  Measured here over
+    # six runs (the search is not bit-reproducible: oneDNN's depthwise backward sums in varying
+    # order, and 2-bit levels amplify that): concat top-1 agreement 0.98 and TFLite accuracy 0.98
+    # every time; mobile agreement 0.70-1.00 and TFLite accuracy 0.51-0.80 (Keras 0.61-0.71).
+    assert parity["tflite_top1_agreement"] >= 0.6, parity
+    assert card["tflite_test_accuracy"] >= colour_task.above_chance, card["tflite_test_accuracy"]
     packed = nce_tf.export.read_packed(str(tmp_path / "export" / "weights_2bit.npz"))
     for name, grid in packed.items():  # every 2-bit layer, depthwise included, on its 4 levels
         np.testing.assert_allclose(grid.values(), derived.get_layer(name).quantized_kernel().numpy(),
