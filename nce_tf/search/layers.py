@@ -28,6 +28,15 @@ channel matmul (``tf_facts.md``, "Supernet speed": the straightforward port spen
 in two BNs).  The running statistics of candidates ``a`` and ``b`` (their first ``C_j``
 channels) are updated from the batch, momentum 0.1 in PyTorch terms.
 
+**Channel alignment.**  The conv computes ``C*`` rounded up to a multiple of
+:data:`CHANNEL_ALIGN` (8) output channels: the quantized live slice followed by zero filters.
+oneDNN's fused batch norm is 5-8x slower at a channel count that is not a multiple of 4
+(ResNet-20 stage 1, 128 x 32 x 32: forward + backward 16-19 ms at 10 or 14 channels, 2-3 ms at
+12 or 16), and ``C*`` is such a count for 3 of the 7 values it takes in a K = 8 stage-1 row.
+The extra channels are exact zeros: their normalised values are 0, ``A`` has zero rows for them
+(``out`` keeps ``C*`` channels), so no output, gradient, statistic or quantizer scale changes;
+only the live slice is quantized and decayed.
+
 Weight decay (coupled L2) is on the live slice only (``layer.l2(c_in, c_out)``, the slice a
 forward at those widths computes with), so weights no candidate uses are neither decayed nor
 moved: they keep their initial values until an expansion re-initialises them anyway.  ``call``
@@ -44,6 +53,8 @@ import tensorflow as tf
 from nce_tf import quant
 from nce_tf.search.candidates import MAX_CANDIDATES
 from nce_tf.search.cwi import cwi_matrix
+
+CHANNEL_ALIGN = 8
 
 
 def add_leading(a, b):
@@ -161,9 +172,12 @@ class SearchConv2D(keras.layers.Layer):
         """
         c_star = tf.reduce_max(widths)
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
-        y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
         if not self.use_bn:
+            y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
             return merge_candidates(y + self.bias[:c_star], widths, mix)
+        # Zero filters up to a multiple of CHANNEL_ALIGN (module doc, "Channel alignment").
+        extra = -c_star % CHANNEL_ALIGN
+        y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
         gamma = tf.gather(self.gamma, index)[:, :c_star]
         beta = tf.gather(self.beta, index)[:, :c_star]
         if training:
@@ -171,10 +185,10 @@ class SearchConv2D(keras.layers.Layer):
             if replica is not None and replica.num_replicas_in_sync > 1:
                 y, mean, variance = self._normalize_across_replicas(y, replica)
             else:
-                ones = tf.ones([c_star], y.dtype)
+                ones = tf.ones([c_star + extra], y.dtype)
                 y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                     y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
-            self._update_statistics(widths, index, mean, variance, c_star)
+            self._update_statistics(widths, index, mean[:c_star], variance[:c_star], c_star)
             scale, shift = gamma, beta
         else:
             mean = tf.gather(self.moving_mean, index)[:, :c_star]
@@ -182,7 +196,7 @@ class SearchConv2D(keras.layers.Layer):
             scale = gamma * tf.math.rsqrt(var + self.epsilon)
             shift = beta - mean * scale
         m = cwi_matrix(widths, c_star)  # [2, C*, C*], zero rows beyond each C_j
-        a = tf.einsum("j,jc,jcd->cd", mix, scale, m)
+        a = tf.pad(tf.einsum("j,jc,jcd->cd", mix, scale, m), [[0, extra], [0, 0]])  # [C* + extra, C*]
         bias = tf.einsum("j,jc,jcd->d", mix, shift, m)
         return tf.einsum("nhwc,cd->nhwd", y, a) + bias
 
