@@ -90,6 +90,13 @@ def _l2(layer, w):
     return 0.5 * layer.weight_decay * tf.reduce_sum(tf.square(w)) if layer.weight_decay else 0.0
 
 
+def _channel_matmul(y, a, bias):
+    """``y @ a + bias`` over the last axis, as one 2-D matmul with its bias add."""
+    shape = tf.shape(y)
+    out = tf.nn.bias_add(tf.matmul(tf.reshape(y, [-1, shape[-1]]), a), bias)
+    return tf.reshape(out, tf.concat([shape[:-1], tf.shape(a)[-1:]], 0))
+
+
 def merge_candidates(y, widths, mix):
     """``sum_j h_j CWI_{C_j -> C*}(y[..., :C_j])`` for a pair of candidates sharing ``y``."""
     m = cwi_matrix(widths, tf.shape(y)[-1])
@@ -196,9 +203,12 @@ class SearchConv2D(keras.layers.Layer):
             scale = gamma * tf.math.rsqrt(var + self.epsilon)
             shift = beta - mean * scale
         m = cwi_matrix(widths, c_star)  # [2, C*, C*], zero rows beyond each C_j
-        a = tf.pad(tf.einsum("j,jc,jcd->cd", mix, scale, m), [[0, extra], [0, 0]])  # [C* + extra, C*]
-        bias = tf.einsum("j,jc,jcd->d", mix, shift, m)
-        return tf.einsum("nhwc,cd->nhwd", y, a) + bias
+        # Elementwise products and sums, not einsums: at [2, C*, C*] a oneDNN einsum's fixed cost
+        # is most of its time.
+        a = tf.reduce_sum((mix[:, None] * scale)[:, :, None] * m, axis=0)
+        bias = tf.reduce_sum((mix[:, None] * shift)[:, :, None] * m, axis=[0, 1])
+        a = tf.pad(a, [[0, extra], [0, 0]])  # [C* + extra, C*]
+        return _channel_matmul(y, a, bias)
 
     def _normalize_across_replicas(self, y, replica):
         """``fused_batch_norm``'s training outputs computed over the GLOBAL batch of all replicas.
