@@ -132,8 +132,8 @@ def test_search_conv_equals_two_bn_forward(training):
 def test_search_conv_training_step_equals_two_bn_reference(widths):
     """Output, gradients (input, kernel, gamma, beta, mixing weights) and both running statistics
     equal TAS's two-BN forward at C*, whatever zero channels the layer's conv is aligned with
-    (C* = 9, 10, 8, 12 with CHANNEL_ALIGN = 8), through a quantized kernel whose SAWB scale comes
-    from the live slice alone."""
+    (C* = 9, 10, 8, 12: 3, 2, 0 and 0 of them with CHANNEL_ALIGN = 4), through a quantized kernel
+    whose SAWB scale comes from the live slice alone."""
     rng = np.random.default_rng(3)
     layer = SearchConv2D(5, 12, 6, kernel_size=3, kernel_quantizer="sawb")
     layer.build()

@@ -29,10 +29,11 @@ in two BNs).  The running statistics of candidates ``a`` and ``b`` (their first 
 channels) are updated from the batch, momentum 0.1 in PyTorch terms.
 
 **Channel alignment.**  The conv computes ``C*`` rounded up to a multiple of
-:data:`CHANNEL_ALIGN` (8) output channels: the quantized live slice followed by zero filters.
+:data:`CHANNEL_ALIGN` (4) output channels: the quantized live slice followed by zero filters.
 oneDNN's fused batch norm is 5-8x slower at a channel count that is not a multiple of 4
 (ResNet-20 stage 1, 128 x 32 x 32: forward + backward 16-19 ms at 10 or 14 channels, 2-3 ms at
 12 or 16), and ``C*`` is such a count for 3 of the 7 values it takes in a K = 8 stage-1 row.
+(Rounding up to 8 or 16 measured no faster.)
 The extra channels are exact zeros: their normalised values are 0, ``A`` has zero rows for them
 (``out`` keeps ``C*`` channels), so no output, gradient, statistic or quantizer scale changes;
 only the live slice is quantized and decayed.
@@ -54,7 +55,7 @@ from nce_tf import quant
 from nce_tf.search.candidates import MAX_CANDIDATES
 from nce_tf.search.cwi import cwi_matrix
 
-CHANNEL_ALIGN = 8
+CHANNEL_ALIGN = 4
 
 
 def add_leading(a, b):
