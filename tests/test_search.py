@@ -127,6 +127,57 @@ def test_search_conv_equals_two_bn_forward(training):
         np.testing.assert_array_equal(layer.moving_mean.numpy(), mean0)
 
 
+@pytest.mark.parametrize("widths", [(4, 9), (10, 6), (3, 8), (12, 5)])
+def test_search_conv_training_step_equals_two_bn_reference(widths):
+    """Output, gradients (input, kernel, gamma, beta, mixing weights) and both running statistics
+    equal TAS's two-BN forward at C*, whatever zero channels the layer's conv is aligned with
+    (C* = 9, 10, 8, 12: 3, 2, 0 and 0 of them with CHANNEL_ALIGN = 4), through a quantized kernel
+    whose SAWB scale comes from the live slice alone."""
+    rng = np.random.default_rng(3)
+    layer = SearchConv2D(5, 12, 6, kernel_size=3, kernel_quantizer="sawb")
+    layer.build()
+    for var, value in ((layer.gamma, rng.normal(1, 0.3, (16, 12))), (layer.beta, rng.normal(0, 0.3, (16, 12))),
+                       (layer.moving_mean, rng.normal(0, 0.3, (16, 12))),
+                       (layer.moving_variance, rng.uniform(0.5, 2, (16, 12)))):
+        var.assign(value.astype("float32"))
+    x = tf.constant(rng.normal(size=(6, 7, 7, 5)).astype("float32"))
+    widths, index = np.array(widths, "int32"), np.array([7, 2], "int32")
+    mix = tf.constant([0.35, 0.65])
+    c_star = int(widths.max())
+    g = tf.constant(rng.normal(size=(6, 7, 7, c_star)).astype("float32"))
+    stats0 = layer.moving_mean.numpy(), layer.moving_variance.numpy()
+
+    def reference():
+        y = tf.nn.conv2d(x, layer.kernel_quantizer(layer.kernel[:, :, :, :c_star]), 1, "SAME")
+        out = 0.0
+        for k, (c, j) in enumerate(zip(widths, index)):
+            mu, var = tf.nn.moments(y[..., :c], axes=[0, 1, 2])
+            bn = (y[..., :c] - mu) * tf.math.rsqrt(var + 1e-5) * layer.gamma[j, :c] + layer.beta[j, :c]
+            out = out + mix[k] * tf.matmul(tf.reshape(bn, [-1, c]), cwi_matrix_np(c, c_star))
+        return tf.reshape(out, g.shape), y
+
+    variables = [x, layer.kernel, layer.gamma, layer.beta, mix]
+    results = []
+    for run in ("layer", "reference"):
+        with tf.GradientTape() as tape:
+            tape.watch([x, mix])
+            if run == "layer":
+                out = layer(x, widths, index, mix, training=True)
+            else:
+                out, y = reference()
+            loss = tf.reduce_sum(out * g)
+        results.append([out] + [tf.convert_to_tensor(t) for t in tape.gradient(loss, variables)])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+    y = y.numpy().reshape(-1, c_star)
+    mean, var = stats0[0].copy(), stats0[1].copy()
+    for c, j in zip(widths, index):
+        mean[j, :c] = 0.9 * mean[j, :c] + 0.1 * y[:, :c].mean(0)
+        var[j, :c] = 0.9 * var[j, :c] + 0.1 * y[:, :c].var(0, ddof=1)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), mean, atol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), var, rtol=1e-4, atol=1e-5)
+
+
 def test_search_conv_quantizes_the_live_slice_and_round_trips_config():
     layer = SearchConv2D(8, 16, 8, kernel_quantizer="sawb", weight_decay=1e-3, name="c")
     layer.build()

@@ -28,6 +28,16 @@ channel matmul (``tf_facts.md``, "Supernet speed": the straightforward port spen
 in two BNs).  The running statistics of candidates ``a`` and ``b`` (their first ``C_j``
 channels) are updated from the batch, momentum 0.1 in PyTorch terms.
 
+**Channel alignment.**  The conv computes ``C*`` rounded up to a multiple of
+:data:`CHANNEL_ALIGN` (4) output channels: the quantized live slice followed by zero filters.
+oneDNN's fused batch norm is 5-8x slower at a channel count that is not a multiple of 4
+(ResNet-20 stage 1, 128 x 32 x 32: forward + backward 16-19 ms at 10 or 14 channels, 2-3 ms at
+12 or 16), and ``C*`` is such a count for 3 of the 7 values it takes in a K = 8 stage-1 row.
+(Rounding up to 8 or 16 measured no faster.)
+The extra channels are exact zeros: their normalised values are 0, ``A`` has zero rows for them
+(``out`` keeps ``C*`` channels), so no output, gradient, statistic or quantizer scale changes;
+only the live slice is quantized and decayed.
+
 Weight decay (coupled L2) is on the live slice only (``layer.l2(c_in, c_out)``, the slice a
 forward at those widths computes with), so weights no candidate uses are neither decayed nor
 moved: they keep their initial values until an expansion re-initialises them anyway.  ``call``
@@ -44,6 +54,8 @@ import tensorflow as tf
 from nce_tf import quant
 from nce_tf.search.candidates import MAX_CANDIDATES
 from nce_tf.search.cwi import cwi_matrix
+
+CHANNEL_ALIGN = 4
 
 
 def add_leading(a, b):
@@ -77,6 +89,13 @@ def global_moments(y, replica=None):
 def _l2(layer, w):
     """Coupled L2 of the live kernel slice ``w``."""
     return 0.5 * layer.weight_decay * tf.reduce_sum(tf.square(w)) if layer.weight_decay else 0.0
+
+
+def _channel_matmul(y, a, bias):
+    """``y @ a + bias`` over the last axis, as one 2-D matmul with its bias add."""
+    shape = tf.shape(y)
+    out = tf.nn.bias_add(tf.matmul(tf.reshape(y, [-1, shape[-1]]), a), bias)
+    return tf.reshape(out, tf.concat([shape[:-1], tf.shape(a)[-1:]], 0))
 
 
 def merge_candidates(y, widths, mix):
@@ -161,9 +180,12 @@ class SearchConv2D(keras.layers.Layer):
         """
         c_star = tf.reduce_max(widths)
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
-        y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
         if not self.use_bn:
+            y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
             return merge_candidates(y + self.bias[:c_star], widths, mix)
+        # Zero filters up to a multiple of CHANNEL_ALIGN (module doc, "Channel alignment").
+        extra = -c_star % CHANNEL_ALIGN
+        y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
         gamma = tf.gather(self.gamma, index)[:, :c_star]
         beta = tf.gather(self.beta, index)[:, :c_star]
         if training:
@@ -171,10 +193,10 @@ class SearchConv2D(keras.layers.Layer):
             if replica is not None and replica.num_replicas_in_sync > 1:
                 y, mean, variance = self._normalize_across_replicas(y, replica)
             else:
-                ones = tf.ones([c_star], y.dtype)
+                ones = tf.ones([c_star + extra], y.dtype)
                 y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                     y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
-            self._update_statistics(widths, index, mean, variance, c_star)
+            self._update_statistics(widths, index, mean[:c_star], variance[:c_star], c_star)
             scale, shift = gamma, beta
         else:
             mean = tf.gather(self.moving_mean, index)[:, :c_star]
@@ -182,9 +204,12 @@ class SearchConv2D(keras.layers.Layer):
             scale = gamma * tf.math.rsqrt(var + self.epsilon)
             shift = beta - mean * scale
         m = cwi_matrix(widths, c_star)  # [2, C*, C*], zero rows beyond each C_j
-        a = tf.einsum("j,jc,jcd->cd", mix, scale, m)
-        bias = tf.einsum("j,jc,jcd->d", mix, shift, m)
-        return tf.einsum("nhwc,cd->nhwd", y, a) + bias
+        # Elementwise products and sums, not einsums: at [2, C*, C*] a oneDNN einsum's fixed cost
+        # is most of its time.
+        a = tf.reduce_sum((mix[:, None] * scale)[:, :, None] * m, axis=0)
+        bias = tf.reduce_sum((mix[:, None] * shift)[:, :, None] * m, axis=[0, 1])
+        a = tf.pad(a, [[0, extra], [0, 0]])  # [C* + extra, C*]
+        return _channel_matmul(y, a, bias)
 
     def _normalize_across_replicas(self, y, replica):
         """``fused_batch_norm``'s training outputs computed over the GLOBAL batch of all replicas.
