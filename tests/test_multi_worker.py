@@ -24,11 +24,12 @@ NCE = os.path.join("tools", "nce.py")
 TIMEOUT = 240  # seconds for all three processes together (measured: 30-50 s on the loaded 2-core machine)
 # The pipeline (search, then the final training of the derived network), float, so the one-device
 # run is comparable to 1e-5 (at W2A2 a summation order can flip a quantization level); a low
-# threshold and a large arch_lr, so layers expand in the one search epoch; then 2 training epochs
-# of 2 global batches.
+# threshold and a large arch_lr, so layers expand at the end of the first search epoch and the
+# second runs on the grown rows (no warm-up: one trace of the step per process); then 2 training
+# epochs of 2 global batches.
 PIPELINE_ARGS = [NCE, "--flagfile=flags/quickstart.flags", "--model=resnet8", "--synthetic_train_size=128",
-                 "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--search_warmup_epochs=1",
-                 "--search_epochs=1", "--search_batch_size=16", "--search_steps_per_epoch=2", "--threshold=0.13",
+                 "--synthetic_test_size=64", "--w_bits=32", "--a_bits=32", "--search_warmup_epochs=0",
+                 "--search_epochs=2", "--search_batch_size=16", "--search_steps_per_epoch=2", "--threshold=0.13",
                  "--arch_lr=0.05", "--epochs=2", "--warmup_epochs=0", "--batch_size=16", "--steps_per_epoch=2",
                  "--verbose=0"]
 
