@@ -753,9 +753,10 @@ def test_nce_pipeline_on_the_quickstart_flagfile(tmp_path, colour_task):
     npz, x_test, y_test, above_chance = colour_task  # a task short runs learn (tests/conftest.py)
     # A threshold just above 1/8 and a larger alpha step, so the 3-epoch search expands layers and
     # derives widths other than the original's (the quickstart's 0.3 keeps them all at 1X here).
+    # No search warm-up: one trace of the step (the resume test in test_resume.py runs one).
     proc = _run([
         NCE, "--flagfile=flags/quickstart.flags", f"--workdir={run}", "--model=resnet8", f"--dataset=npz:{npz}",
-        "--epochs=2", "--warmup_epochs=1", "--search_warmup_epochs=1", "--search_epochs=2",
+        "--epochs=2", "--warmup_epochs=1", "--search_warmup_epochs=0", "--search_epochs=3",
         "--search_steps_per_epoch=3", "--threshold=0.13", "--arch_lr=0.05", "--verbose=0",
     ])
     assert proc.returncode == 0, proc.stderr
