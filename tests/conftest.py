@@ -30,10 +30,12 @@ def pytest_collection_modifyitems(config, items):
     # 10-minute budget, which issue 14 allows.
     if config.getoption("--wheel"):
         return
-    wheel = [item for item in items if item.get_closest_marker("wheel")]
+    keep, wheel = [], []
+    for item in items:
+        (wheel if item.get_closest_marker("wheel") else keep).append(item)
     if wheel:
         config.hook.pytest_deselected(items=wheel)
-        items[:] = [item for item in items if not item.get_closest_marker("wheel")]
+        items[:] = keep
 
 
 # ---------------------------------------------------------------- a task short runs can learn

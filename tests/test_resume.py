@@ -71,17 +71,19 @@ def _alpha(ckpt_dir):
 
 
 def _search_configs(workdir):
-    """What ``SEARCH_ARGS`` sets: warm-up epoch 0, search epochs 1-3 of 4 steps, expansion checks
-    every 3 steps, a low threshold and a large arch_lr, so layers expand."""
-    from nce_tf.search import SearchConfig
-    from nce_tf.train import TrainConfig
+    """``SEARCH_ARGS`` read by the tools' own flag parser: the same settings the killed tool runs."""
+    from absl import flags
 
-    tcfg = TrainConfig(workdir=str(workdir), model="resnet8", w_bits=2, a_bits=2, synthetic_train_size=256,
-                       synthetic_test_size=64, seed=0, verbose=0)
-    return tcfg, SearchConfig(search_warmup_epochs=1, search_epochs=3, search_batch_size=32, search_steps_per_epoch=4,
-                              threshold=0.13, arch_lr=0.05, expand_every_steps=3)
+    from nce_tf import tool_flags
+
+    values = flags.FlagValues()
+    tool_flags.define_flags(values)
+    values(["search", *SEARCH_ARGS[1:], f"--workdir={workdir}"])
+    return tool_flags.config_from_flags(values).validate(), tool_flags.search_config_from_flags(values).validate()
 
 
+# Warm-up epoch 0, search epochs 1-3 of 4 steps, expansion checks every 3 steps, a low threshold
+# and a large arch_lr, so layers expand.
 SEARCH_ARGS = [os.path.join("tools", "search.py"), "--model=resnet8", "--dataset=synthetic", "--w_bits=2", "--a_bits=2",
                "--synthetic_train_size=256", "--synthetic_test_size=64", "--seed=0", "--search_warmup_epochs=1",
                "--search_epochs=3", "--search_batch_size=32", "--search_steps_per_epoch=4", "--threshold=0.13",
