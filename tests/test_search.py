@@ -416,19 +416,23 @@ def _configs(tmp_path, **search):
 
 def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     # On this tiny task the argmax's MACs swing by +-20% from epoch to epoch while alpha settles
-    # (seed 0, per-layer seeded init: 0.36-0.66 of the original over epochs 1-12, 0.61 at epoch 8,
-    # 0.53 at 12), so the search gets 12 epochs to end inside the band on its own.
+    # (seed 0: 0.33-0.66 of the original over epochs 1-12), and which side of the band the last
+    # epoch falls on changes with round-off (one intra-op thread instead of two: 0.41, repaired;
+    # two: 0.53). What the target does show robustly: the argmax sits inside the band in most
+    # search epochs (8 of 12 in both of those runs; with lambda_flops=0, 0 of 12: 0.07-0.66, ending at 0.14).
     tcfg, scfg = _configs(tmp_path, flops_ratio=0.5, params_ratio=0, arch_lr=0.05, search_epochs=12)
     record = run_search(tcfg, scfg, verbose=False)
     original = build_space("resnet8").exact_cost(models.default_widths("resnet8"))[0]
-    assert 0.45 * original <= record["macs"] <= 0.56 * original  # the band [0.5 - 0.05, 0.5 + 0.06]
-    assert record["within_budget"] and not record["budget_repaired"]  # the search itself got there
+    band = (0.45 * original, 0.56 * original)  # [0.5 - 0.05, 0.5 + 0.06]
+    assert band[0] <= record["macs"] <= band[1] and record["within_budget"]  # on its own or repaired into it
     # The derived network, rebuilt by the zoo, costs exactly what arch.json records.
     arch = arch_lib.load_arch(str(tmp_path / "arch.json"))
     counted = cost.count_arch("resnet8", arch.widths)
     assert (counted.macs, counted.params) == (arch.extra["macs"], arch.extra["params"])
     log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]
     assert [r["phase"] for r in log] == ["warmup"] + ["search"] * 12
+    in_band = [band[0] <= r["argmax_macs"] <= band[1] for r in log[1:]]
+    assert sum(in_band) >= 7, [round(r["argmax_macs"] / original, 3) for r in log]
     assert all(len(p) == k for r in log for p, k in zip(r["probs"], r["num_candidates"]))
     # Architecture gradients, in two parts, are recorded for the search epochs (Kendall reads the CE's).
     for part in ("ce", "cost"):
