@@ -29,9 +29,13 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "wheel: builds and installs the wheel; runs only with --wheel")
+    config.addinivalue_line("markers", "heavy: a test of 15 s or more in the suite; collected first (see below)")
 
 
 def pytest_collection_modifyitems(config, items):
+    # The heavy tests first: pytest-xdist hands tests out in collection order, so a heavy test
+    # collected last can leave one worker running alone for its whole length at the end.
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)  # stable: file order otherwise
     # Deselected, not skipped: CI runs them as a step of their own (.ci/run), outside the suite's
     # 10-minute budget, which issue 14 allows.
     if config.getoption("--wheel"):

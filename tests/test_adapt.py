@@ -141,6 +141,7 @@ def colour_images(colour_task):
     return (scale(arrays[0]), arrays[1]), (scale(arrays[2]), arrays[3])
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("build", [mobile_net, concat_net])
 def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, colour_images, colour_task, tmp_path):
     x, y, _, _ = synthetic
@@ -195,6 +196,7 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, col
     assert card["int4"]["int4_layers"] == list(packed) and card["int4"]["vs_int8"]["builtin"]["max_logit_diff"] == 0.0
 
 
+@pytest.mark.heavy
 def test_derived_model_trains_with_the_trainer(tmp_path):
     net = nce_tf.adapt(mobile_net((32, 32, 3)), seed=0)
     cfg = TrainConfig(workdir=str(tmp_path / "train"), dataset="synthetic", synthetic_train_size=128,

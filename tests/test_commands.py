@@ -152,6 +152,7 @@ def _combined(*args, **env):
     return proc.stdout.splitlines()
 
 
+@pytest.mark.heavy
 def test_a_tool_output_starts_with_its_own_line_and_tf_logs_are_opt_in():
     count = [os.path.join("tools", "count.py"), "--model=resnet8"]
     lines = _combined(*count)

@@ -104,6 +104,7 @@ def _supernet_steps(strategy, bits):
 # spreads from there: 3e-3 on alpha (a gradient term counted once per replica moves alpha by
 # whole learning-rate steps, 5e-2 here).
 # In float, the search tool's run below compares every variable of the whole state; here W2A2.
+@pytest.mark.heavy
 @pytest.mark.parametrize("bits, atol", [(2, 3e-3)])
 def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
     single, rows_1 = _supernet_steps(strategies[0], bits)
@@ -143,6 +144,7 @@ def _search_configs(workdir, strategy):
     return tcfg, scfg
 
 
+@pytest.mark.heavy
 def test_run_search_mirrored_writes_the_single_device_arch(tmp_path, strategies):
     records = {}
     for name in ("default", "mirrored"):
@@ -179,6 +181,7 @@ def test_run_search_mirrored_writes_the_single_device_arch(tmp_path, strategies)
 # ------------------------------------------------------------------ training
 
 
+@pytest.mark.heavy
 def test_run_training_mirrored_matches_single_device(tmp_path, strategies):
     weights = {}
     for name in ("default", "mirrored"):

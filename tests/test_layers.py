@@ -138,6 +138,7 @@ def strategies():
     return tf.distribute.OneDeviceStrategy(devices[0]), distribute.get_strategy("mirrored", 2)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("bits, atol", [(32, 1e-5), (2, 1e-3)])
 def test_mirrored_strategy_on_two_cpus_matches_single_device(bits, atol, strategies):
     (w_1, stats_1, initial), (w_2, stats_2, _) = _train_small(strategies[0], bits), _train_small(strategies[1], bits)

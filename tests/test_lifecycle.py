@@ -31,7 +31,9 @@ def test_an_in_memory_arch_trains_as_its_file_and_returns_its_cost(tmp_path, cap
     with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
         settings = json.load(f)
     assert (settings["model"], settings["arch"], settings["resolved_model"]) == ("", path, "resnet8")
+    capsys.readouterr()
     again = run_training(dataclasses.replace(config, model="", arch=path))
+    assert "this training run has finished already" in capsys.readouterr().out
     assert dict(again) == dict(trained) and rows(again.cost) == rows(counted)
 
     # Killed after its last checkpoint, before metrics.json: the re-run trains no epoch, says so,

@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NCE = os.path.join("tools", "nce.py")
 TIMEOUT = 240  # seconds for all three processes together (measured: 30-50 s on the loaded 2-core machine)
@@ -95,6 +97,7 @@ def _run_cluster(tmp_path, args):
             "single": tmp_path / "single"}
 
 
+@pytest.mark.heavy
 def test_two_workers_on_localhost_search_and_train_as_one_device(tmp_path):
     dirs = _run_cluster(tmp_path, PIPELINE_ARGS)
     arch = {name: json.load(open(path / "arch.json", encoding="utf-8")) for name, path in dirs.items()}

@@ -3,6 +3,8 @@
 import os
 import re
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -14,6 +16,7 @@ def _example(name):
     return match.group(1)
 
 
+@pytest.mark.heavy
 def test_readme_api_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     exec(compile(_example("api"), "README.md:api", "exec"), {"__name__": "readme"})  # noqa: S102

@@ -4,8 +4,9 @@ global steps of the expansion checks; metrics.json).
 
 Each test runs the uninterrupted reference and the interrupted run side by side (the machine
 has two cores); the kill comes after the first checkpoint is on disk and before the second, so
-it lands inside epoch 2.  The search's reference and its resumed run run in the test process
-(so the expansion checks can be recorded); the killed search is ``tools/search.py``.
+it lands inside epoch 2.  The killed run is the tool (``tools/search.py``, ``tools/train.py``);
+the reference and the resumed run run in the test process, with the settings the tool's own flag
+parser reads from the same command line (and the search's expansion checks recorded).
 """
 
 import json
@@ -36,13 +37,6 @@ def _start(args):
                             stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc):
-    out, err = proc.communicate(timeout=TIMEOUT)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err, err
-    return out
-
-
 def _checkpoints(directory):
     state = tf.train.get_checkpoint_state(directory) if os.path.isdir(directory) else None
     return list(state.all_model_checkpoint_paths) if state else []
@@ -70,16 +64,41 @@ def _alpha(ckpt_dir):
     return reader.get_tensor(key)
 
 
-def _search_configs(workdir):
-    """``SEARCH_ARGS`` read by the tools' own flag parser: the same settings the killed tool runs."""
+def _configs(args, workdir):
+    """``args`` (a tool's command line) read by the tools' own flag parser: the settings the killed tool
+    runs, as ``(TrainConfig, SearchConfig)``."""
     from absl import flags
 
     from nce_tf import tool_flags
 
     values = flags.FlagValues()
     tool_flags.define_flags(values)
-    values(["search", *SEARCH_ARGS[1:], f"--workdir={workdir}"])
+    values(["tool", *args[1:], f"--workdir={workdir}"])
     return tool_flags.config_from_flags(values).validate(), tool_flags.search_config_from_flags(values).validate()
+
+
+def _beside(killed, kill, reference):
+    """Runs ``reference()`` here while a thread runs ``kill()`` on the ``killed`` tool (two cores: the kill
+    must come while the reference runs); re-raises the thread's failure; returns the reference's value."""
+    failures = []
+
+    def watch():
+        try:
+            kill()
+        except BaseException as e:  # noqa: BLE001  re-raised in the test's thread
+            failures.append(e)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        value = reference()
+    finally:
+        watcher.join()
+        if killed.poll() is None:
+            killed.kill()
+    if failures:
+        raise failures[0]
+    return value
 
 
 # Warm-up epoch 0, search epochs 1-3 of 4 steps, expansion checks every 3 steps, a low threshold
@@ -90,6 +109,7 @@ SEARCH_ARGS = [os.path.join("tools", "search.py"), "--model=resnet8", "--dataset
                "--arch_lr=0.05", "--expand_every_steps=3", "--verbose=0"]
 
 
+@pytest.mark.heavy
 def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_steps(tmp_path, monkeypatch, capsys):
     # The uninterrupted search runs here; the killed one is the tool, SIGKILLed inside epoch 1 (after
     # its first checkpoint); this process resumes it.  The expansion checks are recorded here: every
@@ -109,28 +129,14 @@ def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_s
 
     monkeypatch.setattr(callbacks, "expand", recording_expand)
     ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
-    killed = _start([*SEARCH_ARGS, f"--workdir={run_dir}"])  # beside the reference: two cores
-    failures = []
-
-    def watch():  # the kill must come while the reference runs, inside the killed run's epoch 1
-        try:
-            _kill_inside_second_epoch(killed, str(run_dir / "search" / "checkpoints"), str(run_dir / "arch.json"))
-        except BaseException as e:  # noqa: BLE001  re-raised in the test's thread
-            failures.append(e)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        want_record = run_search(*_search_configs(ref_dir), verbose=False)
-    finally:
-        watcher.join()
-        if killed.poll() is None:
-            killed.kill()
-    if failures:
-        raise failures[0]
+    killed = _start([*SEARCH_ARGS, f"--workdir={run_dir}"])
+    want_record = _beside(
+        killed, lambda: _kill_inside_second_epoch(killed, str(run_dir / "search" / "checkpoints"),
+                                                  str(run_dir / "arch.json")),
+        lambda: run_search(*_configs(SEARCH_ARGS, ref_dir), verbose=False))
     want_checks, checks[:] = list(checks), []
     capsys.readouterr()
-    record = run_search(*_search_configs(run_dir), verbose=True)
+    record = run_search(*_configs(SEARCH_ARGS, run_dir), verbose=True)
     assert "resuming the search at epoch 2" in capsys.readouterr().out
 
     assert [step for step, _ in want_checks] == [7, 8, 11, 12, 15, 16]  # epoch 0 is the warm-up: no checks
@@ -148,7 +154,7 @@ def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_s
 
     # A finished search: other settings are refused; the same ones restore the last epoch and run
     # nothing more (the log is not re-written; the record is the last epoch's argmax).
-    tcfg, scfg = _search_configs(ref_dir)
+    tcfg, scfg = _configs(SEARCH_ARGS, ref_dir)
     lines = open(ref_dir / "search_log.jsonl", encoding="utf-8").read().splitlines()
     with pytest.raises(Exception, match="other settings"):
         run_search(tcfg, SearchConfig(**{**scfg.to_dict(), "search_epochs": 4}), verbose=False)
@@ -158,27 +164,28 @@ def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_s
     assert again["argmax_widths"] == json.loads(lines[-1])["argmax_widths"]
 
 
-def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path):
-    args = [os.path.join("tools", "train.py"), "--model=resnet8", "--w_bits=2", "--a_bits=2",
-            "--synthetic_train_size=768", "--synthetic_test_size=128", "--epochs=3", "--warmup_epochs=1",
-            "--batch_size=32", "--verbose=0"]
-    ref_dir, run_dir = str(tmp_path / "reference"), str(tmp_path / "killed")
-    reference = _start([*args, f"--workdir={ref_dir}"])
-    killed = _start([*args, f"--workdir={run_dir}"])
-    _kill_inside_second_epoch(killed, os.path.join(run_dir, "backup"), os.path.join(run_dir, "metrics.json"))
-    out = _finish(_start([*args, f"--workdir={run_dir}"]))
-    _finish(reference)
-    assert "resuming at epoch 2" in out, out
+TRAIN_ARGS = [os.path.join("tools", "train.py"), "--model=resnet8", "--w_bits=2", "--a_bits=2",
+              "--synthetic_train_size=768", "--synthetic_test_size=128", "--epochs=3", "--warmup_epochs=1",
+              "--batch_size=32", "--verbose=0"]
+
+
+@pytest.mark.heavy
+def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path, capsys):
+    # As the search: the killed run is the tool, the reference and the resumed run run here.
+    from nce_tf.train import run_training
+
+    ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
+    killed = _start([*TRAIN_ARGS, f"--workdir={run_dir}"])
+    _beside(killed, lambda: _kill_inside_second_epoch(killed, str(run_dir / "backup"), str(run_dir / "metrics.json")),
+            lambda: run_training(_configs(TRAIN_ARGS, ref_dir)[0]))
+    capsys.readouterr()
+    run_training(_configs(TRAIN_ARGS, run_dir)[0])
+    assert "resuming at epoch 2" in capsys.readouterr().out
 
     metrics = []
     for d in (ref_dir, run_dir):
-        with open(os.path.join(d, "metrics.json"), encoding="utf-8") as f:
+        with open(d / "metrics.json", encoding="utf-8") as f:
             metrics.append({k: v for k, v in json.load(f).items() if k != "train_seconds"})
     assert metrics[0] == metrics[1]
-    with open(os.path.join(run_dir, "history.csv"), encoding="utf-8") as f:
+    with open(run_dir / "history.csv", encoding="utf-8") as f:
         assert len(f.read().splitlines()) == 1 + 3  # header + one row per epoch, none twice
-    # Re-running a finished run reports it and changes nothing.
-    before = os.stat(os.path.join(run_dir, "metrics.json")).st_mtime_ns
-    out = _finish(_start([*args, f"--workdir={run_dir}"]))
-    assert "finished already" in out
-    assert os.stat(os.path.join(run_dir, "metrics.json")).st_mtime_ns == before

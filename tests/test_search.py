@@ -414,6 +414,7 @@ def _configs(tmp_path, **search):
     return tcfg, SearchConfig(**{**settings, **search})
 
 
+@pytest.mark.heavy
 def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     # On this tiny task the argmax's MACs swing by +-20% from epoch to epoch while alpha settles
     # (seed 0: 0.33-0.66 of the original over epochs 1-12), and which side of the band the last
@@ -447,9 +448,10 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     assert os.listdir(tmp_path / "tensorboard" / "search")
 
 
+@pytest.mark.heavy
 def test_search_expands_layers_and_records_candidate_counts(tmp_path):
-    # A threshold just above 1/8 makes expansion fire as soon as alpha moves.
-    tcfg, scfg = _configs(tmp_path, threshold=0.13, arch_lr=0.05)
+    # A threshold just above 1/8 makes expansion fire as soon as alpha moves (no warm-up: one trace).
+    tcfg, scfg = _configs(tmp_path, threshold=0.13, arch_lr=0.05, search_warmup_epochs=0)
     record = run_search(tcfg, scfg, verbose=False)
     assert max(record["num_candidates"]) > 8 and max(record["num_candidates"]) <= 16
     log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]

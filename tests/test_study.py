@@ -108,6 +108,7 @@ def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
 
 # --- a study end to end ----------------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     from nce_tf import arch as arch_lib
     from nce_tf import models
@@ -167,6 +168,7 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
 
 # --- a killed study, re-run ----------------------------------------------------------------------
 
+@pytest.mark.heavy
 def test_killed_study_continues_without_redoing_finished_runs(tmp_path):
     workdir = str(tmp_path / "study")
     cmd = [sys.executable, TOOL, f"--workdir={workdir}", "--methods=random", "--searches=1", "--trainings=2",

@@ -108,6 +108,7 @@ def _hand_count_cifar_resnet(n, num_classes=10, widths=(16, 32, 64), in_channels
     return macs, params, len(convs)
 
 
+@pytest.mark.heavy
 def test_an_imagenet_model_on_32x32_images_is_counted_at_32x32_everywhere(tmp_path):
     # ResNet-18 (224 x 224 by default) on the synthetic 32 x 32 task: every spatial size is the
     # 224 network's divided by 7 (112/56/56/28/14/7 -> 16/8/8/4/2/1), so each conv's MACs are
@@ -630,6 +631,7 @@ def _accuracy_on(model, x, y):
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+@pytest.mark.heavy
 def test_train_short_run_writes_workdir(tmp_path, colour_task):
     run = str(tmp_path / "run")
     npz, x_test, y_test, above_chance = colour_task  # a task short runs learn (tests/conftest.py)
@@ -747,6 +749,7 @@ def _parse_report(text):
     return lines[0], head, facts.groups(), [dict(zip(header, r)) for r in rows]
 
 
+@pytest.mark.heavy
 def test_nce_pipeline_on_the_quickstart_flagfile(tmp_path, colour_task):
     """The main job end to end (shortened): arch.json, metrics.json, report.md complete and consistent."""
     run = str(tmp_path / "run")
