@@ -18,7 +18,6 @@ import sys
 import time
 
 import numpy as np
-
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

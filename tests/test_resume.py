@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from tool_settings import search_configs, train_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 300
@@ -62,19 +63,6 @@ def _alpha(ckpt_dir):
     key = "net/alpha/.ATTRIBUTES/VARIABLE_VALUE"
     assert key in reader.get_variable_to_shape_map(), sorted(reader.get_variable_to_shape_map())[:20]
     return reader.get_tensor(key)
-
-
-def _configs(args, workdir):
-    """``args`` (a tool's command line) read by the tools' own flag parser: the settings the killed tool
-    runs, as ``(TrainConfig, SearchConfig)``."""
-    from absl import flags
-
-    from nce_tf import tool_flags
-
-    values = flags.FlagValues()
-    tool_flags.define_flags(values)
-    values(["tool", *args[1:], f"--workdir={workdir}"])
-    return tool_flags.config_from_flags(values).validate(), tool_flags.search_config_from_flags(values).validate()
 
 
 def _beside(killed, kill, reference):
@@ -133,10 +121,10 @@ def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_s
     want_record = _beside(
         killed, lambda: _kill_inside_second_epoch(killed, str(run_dir / "search" / "checkpoints"),
                                                   str(run_dir / "arch.json")),
-        lambda: run_search(*_configs(SEARCH_ARGS, ref_dir), verbose=False))
+        lambda: run_search(*search_configs([*SEARCH_ARGS[1:], f"--workdir={ref_dir}"]), verbose=False))
     want_checks, checks[:] = list(checks), []
     capsys.readouterr()
-    record = run_search(*_configs(SEARCH_ARGS, run_dir), verbose=True)
+    record = run_search(*search_configs([*SEARCH_ARGS[1:], f"--workdir={run_dir}"]), verbose=True)
     assert "resuming the search at epoch 2" in capsys.readouterr().out
 
     assert [step for step, _ in want_checks] == [7, 8, 11, 12, 15, 16]  # epoch 0 is the warm-up: no checks
@@ -154,7 +142,7 @@ def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_s
 
     # A finished search: other settings are refused; the same ones restore the last epoch and run
     # nothing more (the log is not re-written; the record is the last epoch's argmax).
-    tcfg, scfg = _configs(SEARCH_ARGS, ref_dir)
+    tcfg, scfg = search_configs([*SEARCH_ARGS[1:], f"--workdir={ref_dir}"])
     lines = open(ref_dir / "search_log.jsonl", encoding="utf-8").read().splitlines()
     with pytest.raises(Exception, match="other settings"):
         run_search(tcfg, SearchConfig(**{**scfg.to_dict(), "search_epochs": 4}), verbose=False)
@@ -177,9 +165,9 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path
     ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
     killed = _start([*TRAIN_ARGS, f"--workdir={run_dir}"])
     _beside(killed, lambda: _kill_inside_second_epoch(killed, str(run_dir / "backup"), str(run_dir / "metrics.json")),
-            lambda: run_training(_configs(TRAIN_ARGS, ref_dir)[0]))
+            lambda: run_training(train_config([*TRAIN_ARGS[1:], f"--workdir={ref_dir}"])))
     capsys.readouterr()
-    run_training(_configs(TRAIN_ARGS, run_dir)[0])
+    run_training(train_config([*TRAIN_ARGS[1:], f"--workdir={run_dir}"]))
     assert "resuming at epoch 2" in capsys.readouterr().out
 
     metrics = []

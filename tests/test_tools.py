@@ -573,22 +573,15 @@ def test_bad_inputs(case, bad_results):
 
 def _run_tool_in_process(cmd):
     """What ``tools/{train,search,nce}.py`` do with ``cmd``'s flags, in this process."""
-    from absl import flags
-
-    from nce_tf.pipeline import run_nce
     from nce_tf.jobs.search import run_search
-    from nce_tf import tool_flags
+    from nce_tf.pipeline import run_nce
     from nce_tf.train import run_training
+    from tool_settings import search_configs, train_config
 
     tool, *args = cmd
-    values = flags.FlagValues()
-    tool_flags.define_flags(values)
-    values(["tool", *args])
-    config = tool_flags.config_from_flags(values).validate()
     if tool == TRAIN:
-        return run_training(config)
-    search = tool_flags.search_config_from_flags(values).validate()
-    return (run_search if tool == SEARCH else run_nce)(config, search, verbose=False)
+        return run_training(train_config(args))
+    return (run_search if tool == SEARCH else run_nce)(*search_configs(args), verbose=False)
 
 
 @pytest.mark.parametrize("case", _params(BAD_CASES, in_process=True))

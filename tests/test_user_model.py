@@ -17,6 +17,8 @@ import nce_tf
 from nce_tf import models, sources
 from nce_tf.cost import count_model
 from nce_tf.errors import UsageError
+from nce_tf.pipeline import run_nce
+from tool_settings import search_configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 L = keras.layers
@@ -94,22 +96,8 @@ def test_a_saved_model_searches_trains_counts_and_exports(tmp_path, colour_task)
     before = {p: open(work / p, "rb").read() for p in ("search_config.json", "arch.json", "metrics.json")}
     edge_net(width=24).save(path)
     with pytest.raises(UsageError, match="model_sha256"):
-        _nce_in_process(*short, f"--model={name}", f"--workdir={work}")
+        run_nce(*search_configs([*short, f"--model={name}", f"--workdir={work}"]), verbose=False)
     assert {p: open(work / p, "rb").read() for p in before} == before
-
-
-def _nce_in_process(*args):
-    """What ``tools/nce.py`` runs for ``args``, in this process."""
-    from absl import flags
-
-    from nce_tf import flagfiles, tool_flags
-    from nce_tf.pipeline import run_nce
-
-    values = flags.FlagValues()
-    tool_flags.define_flags(values)
-    values(flagfiles.expand(["nce", *args]))
-    config = tool_flags.config_from_flags(values).validate()
-    return run_nce(config, tool_flags.search_config_from_flags(values).validate(), verbose=False)
 
 
 def test_widths_of_a_user_model_are_checked(tmp_path):

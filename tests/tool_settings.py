@@ -1,0 +1,29 @@
+"""A tool's command line read in the test process, by the tools' own flag parser.
+
+Tests that start a tool only to reach the library behind it (bad input found after TensorFlow has
+loaded, the reference run beside a killed tool, a refused re-run) read its settings here instead:
+a tool subprocess spends ~4.6 s of CPU importing TensorFlow.  Flagfiles and presets are expanded
+as the tools expand them (``nce_tf.cli``).
+"""
+
+from absl import flags
+
+from nce_tf import flagfiles, tool_flags
+
+
+def _parsed(args):
+    values = flags.FlagValues()
+    tool_flags.define_flags(values)
+    values(flagfiles.expand(["tool", *args]))
+    return values
+
+
+def train_config(args):
+    """The validated ``TrainConfig`` that ``tools/train.py`` runs for ``args`` (flags, no program name)."""
+    return tool_flags.config_from_flags(_parsed(args)).validate()
+
+
+def search_configs(args):
+    """The validated ``(TrainConfig, SearchConfig)`` that ``tools/search.py`` and ``tools/nce.py`` run for ``args``."""
+    values = _parsed(args)
+    return tool_flags.config_from_flags(values).validate(), tool_flags.search_config_from_flags(values).validate()
