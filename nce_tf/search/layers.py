@@ -232,7 +232,8 @@ class SearchConv2D(keras.layers.Layer):
     def _update_statistics(self, widths, index, mean, variance, c_star):
         rows = tf.one_hot(index, self.num_candidates)  # [2, J]
         cols = tf.cast(tf.range(self.max_out)[None, :] < widths[:, None], tf.float32)  # [2, C_max]
-        mask = tf.einsum("jr,jc->rc", rows, cols)  # 1 on (a, :C_a) and (b, :C_b)
+        # 1 on (a, :C_a) and (b, :C_b); a sub-net's pair (j, j) would count its candidate twice.
+        mask = tf.minimum(tf.einsum("jr,jc->rc", rows, cols), 1.0)
         rate = (1.0 - self.momentum) * mask
         pad = [[0, self.max_out - c_star]]
         for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):

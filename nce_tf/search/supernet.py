@@ -356,6 +356,35 @@ class SuperNet(keras.Model):
         mix = tf.nn.softmax(tf.gather(logits, index, batch_dims=1), axis=-1)
         return tf.gather(self.table, index, batch_dims=1), index, mix
 
+    def subnet_sample(self, widths):
+        """The sample of one fixed sub-network: every row at ``widths[r]``, a live candidate of it.
+
+        Both entries of a row's pair are that candidate, with mixing weights ``(1/2, 1/2)``, so
+        each layer computes its candidate's own BN and no interpolation: the sub-net's forward
+        (``forward(x, net.subnet_sample(widths))``) is the derived network at those widths, up to
+        the super-net's residual adds of unequal widths (zero-padded, not projected).
+
+        Args:
+            widths: one width per row, each a live candidate of its row.
+
+        Returns:
+            ``(widths [L, 2] int32, index [L, 2] int32, mix [L, 2] float32)``, as :meth:`sample`.
+
+        Raises:
+            ValueError: a width is not a live candidate of its row (naming the row and its candidates).
+        """
+        k = self.num_candidates.numpy()
+        index = []
+        for r, w in enumerate(widths):
+            live = [int(c) for c in self.table_np[r, :k[r]]]
+            if int(w) not in live:
+                raise ValueError(f"Width {int(w)} is not a live candidate of row {r} ({self.space.rows[r].name!r}). "
+                                 f"Received: widths[{r}]={w!r}. Allowed: {live}.")
+            index.append(live.index(int(w)))
+        pair = lambda v, dtype: tf.constant(np.repeat(np.asarray(v)[:, None], 2, axis=1), dtype)  # noqa: E731
+        return (pair([int(w) for w in widths], tf.int32), pair(index, tf.int32),
+                tf.fill([len(widths), 2], 0.5))
+
     # ---------------------------------------------------------------- forward
     def forward(self, x, sample, training=False):
         """``(logits, regularisation)`` of one forward with the given pair sample.
