@@ -39,11 +39,14 @@ HELP = {
     "quantize_first": "Also quantize the first conv (the paper keeps it float).",
     "quantize_last": "Also quantize the classifier (the paper keeps it float).",
     "quantize_shortcut": "Also quantize shortcut convs (the paper keeps them float).",
-    "init_from": "Start from a trained float network: a .keras file or a finished run's work directory of the "
-                 "same model (any widths: largest-L1-norm filters kept in order, extra channels fresh; "
-                 "nce_tf/train/float_init.py). Empty = from scratch.",
+    "init_from": "Start from a trained network (float or quantized): a .keras file or a finished run's work "
+                 "directory of the same model. A training keeps the largest-L1-norm filters in order, extra "
+                 "channels fresh (nce_tf/train/float_init.py); a search (search, nce) loads it into the "
+                 "super-net, each row's channels ordered by the same L1 score, every candidate's BN from the "
+                 "checkpoint's, channels beyond it fresh (nce_tf/adapter/from_trained.py). Empty = from scratch.",
     "pact_init": "PACT clips at the start: fixed (--pact_alpha_init) | stats (per site, the clip with the least "
-                 "squared error against ReLU on 4 training batches; meant for --init_from).",
+                 "squared error against ReLU on 4 training batches, for a search on its 1X sub-network; meant "
+                 "for --init_from).",
     "teacher": "Distil from this network (a .keras file or a finished run's work directory; same images and "
                "classes, logits out); needs --kd_weight > 0. Its cost is not the student's.",
     "kd_weight": "Weight w of the distillation term: loss = (1 - w) CE + w T^2 KL(teacher/T || student/T); "

@@ -488,6 +488,8 @@ BAD_CASES = [
      "kd_temperature=0", IN_PROCESS),
     ("train-init-from-another-model", TRAIN, [*SMALL_RUN, "--init_from={d}/r20.keras"], _setup_float_resnet20,
      "another model: its QuantConv2D 's1_b1_a_conv' (3x3) is not in the network", IN_PROCESS),
+    ("search-init-from-another-model", SEARCH, [*SMALL_RUN, "--search_batch_size=16", "--init_from={d}/r20.keras"],
+     _setup_float_resnet20, "The checkpoint is of another model: its QuantConv2D 's1_b1_a_conv' is not in the searched model", IN_PROCESS),
     ("train-teacher-other-classes", TRAIN, [*SMALL_RUN, "--teacher={d}/five.keras", "--kd_weight=0.5"],
      _setup_teacher_5_classes, "5 outputs, the dataset 10 classes", IN_PROCESS),
     ("train-teacher-not-a-run", TRAIN, [*SMALL_RUN, "--teacher={d}", "--kd_weight=0.5"], None,

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from nce_tf import arch as arch_lib
 from nce_tf import data, distribute
+from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
 from nce_tf.jobs.search_log import SearchLog
 from nce_tf.search import baselines
@@ -45,10 +46,13 @@ from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard
 from nce_tf.search.units import HardwareCost, check_unit_budgets, unit_budgets
 from nce_tf.sources import build_space
+from nce_tf.sources.user import load_keras_file
 from nce_tf.train.checkpoint import check_settings
-from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, model_fingerprint
+from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, SEARCH_START_FIELDS, model_fingerprint
+from nce_tf.train.float_init import describe_source
 from nce_tf.train.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
+from nce_tf.train.trainer import PACT_STATS_BATCHES
 
 
 def check_budget(space, table, k_caps, budget):
@@ -93,10 +97,14 @@ OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json", os.p
 
 
 def search_settings(tcfg, scfg):
-    """The settings that define a search's result (saved in ``search_config.json``); how the final
-    training starts and distils (``FINAL_TRAINING_FIELDS``) is not the search's."""
-    training = {k: v for k, v in tcfg.run_settings().items() if k not in FINAL_TRAINING_FIELDS}
+    """The settings that define a search's result (saved in ``search_config.json``): how the final
+    training distils (``FINAL_TRAINING_FIELDS``) is not the search's, but where its weights start
+    (``SEARCH_START_FIELDS``: ``init_from`` with its file's SHA-256, ``pact_init``) is."""
+    training = {k: v for k, v in tcfg.run_settings().items()
+                if k not in FINAL_TRAINING_FIELDS or k in SEARCH_START_FIELDS}
     settings = {"model": tcfg.model or DEFAULT_MODEL, **training, **scfg.to_dict()}
+    if tcfg.init_from and scfg.mode not in ("random", "wrpn"):  # another file under the same path is another search
+        settings["init_from_sha256"] = describe_source(tcfg.init_from, "init_from")["sha256"]
     return {**settings, **model_fingerprint(settings["model"])}
 
 
@@ -140,6 +148,8 @@ class _Search(Job):
         if self.trains:
             self.ds_w, self.ds_a, n_w = split_halves(source, scfg.split_seed)
             self.steps = check_search_batches(strategy, scfg, n_w)
+        # The trained network the super-net starts from: its file checked, described for arch.json.
+        self.init_from = describe_source(tcfg.init_from, "init_from") if tcfg.init_from and self.trains else None
 
     def settings(self):
         return search_settings(self.config, self.scfg)
@@ -156,10 +166,26 @@ class _Search(Job):
                                  momentum=tcfg.momentum, nesterov=tcfg.nesterov),
             keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
             arch_weight_decay=scfg.arch_weight_decay, arch_steps=scfg.arch_steps)
+        self._initialise(net)
         # The Gumbel sampler's state is named explicitly: a keras SeedGenerator is not a tracked
         # attribute of the model, so without it a resumed search would redraw from the start.
         return {"net": net, "weight_optimizer": net.weight_optimizer, "arch_optimizer": net.arch_optimizer,
                 "sampler_state": net.seed_generator.state}
+
+    def _initialise(self, net):
+        """The trained network's weights (``init_from``), then PACT clips from statistics (``pact_init``).
+
+        On a resumed search the checkpoint then overwrites them: the run state is the search's own.
+        """
+        tcfg = self.config
+        if self.init_from:
+            received = f"init_from={tcfg.init_from!r}"
+            report = load_trained_weights(net, load_keras_file(self.init_from["file"], received), received=received)
+            self.init_from.update(loaded=report["loaded"], channel_order="l1", copied_clips=report["clips"])
+        if tcfg.pact_init == "stats":
+            batches = data.make_pipeline(self.ds_w, self.info, training=True, batch_size=self.scfg.search_batch_size,
+                                         seed=tcfg.seed, epoch=0).take(PACT_STATS_BATCHES)
+            self.pact_clips = pact_clips_from_stats(net, [x for x, _ in batches.as_numpy_iterator()], seed=tcfg.seed)
 
     def fit(self, run):
         if not self.trains:
@@ -210,6 +236,10 @@ class _Search(Job):
             found = dict(argmax_widths=argmax, budget_repaired=widths != argmax, num_candidates=k.tolist(),
                          final_probs=[[float(p) for p in row[:kk]] for row, kk in zip(probs, k)],
                          mean_search_widths=self.net.mean_widths())
+            if self.init_from:
+                found["init_from"] = self.init_from
+            if self.config.pact_init != "fixed":
+                found["pact_init"] = {"kind": self.config.pact_init, "initial_clips": self.pact_clips}
         else:
             found = {}
             widths = (baselines.random_widths(space, budget, seed=self.config.seed, table=self.table,

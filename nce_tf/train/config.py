@@ -157,8 +157,10 @@ class TrainConfig:
 # whether TFDS may download only decides if a missing dataset is fetched or refused).
 RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite", "download")
 # How a training starts and what it learns from besides the labels (nce_tf.train.float_init,
-# nce_tf.train.distill); a search ignores them.
+# nce_tf.train.distill); a search ignores the distillation ones.
 FINAL_TRAINING_FIELDS = ("init_from", "pact_init", "teacher", "kd_weight", "kd_temperature")
+# Of those, where a search's super-net starts (nce_tf.adapter.from_trained): part of a search's settings.
+SEARCH_START_FIELDS = ("init_from", "pact_init")
 PACT_INITS = ("fixed", "stats")
 
 

@@ -72,6 +72,7 @@ import zipfile
 import numpy as np
 
 from nce_tf.errors import UsageError
+from nce_tf.calibration import mse_clip  # noqa: F401  (also this module's public name)
 
 MODEL_FILE, METRICS_FILE = "model.keras", "metrics.json"
 RULES = ("l1", "first")
@@ -419,29 +420,6 @@ def load_float_weights(model, source, *, rule="l1", received=None):
 
 
 # ------------------------------------------------------------------ PACT clips
-
-
-def mse_clip(values, bits):
-    """The PACT clip ``a`` with the least mean squared error between PACT and ReLU on ``values``.
-
-    Args:
-        values: activations (before the ReLU); only the positive ones matter (ReLU and PACT both
-            give 0 elsewhere).
-        bits: the activation bits (levels ``k a / (2^bits - 1)``).
-
-    Returns:
-        The best of the 5th, 6th, ..., 99th percentiles of the positive values and 32 even steps from
-        the 99th percentile to the largest value, or ``None`` when none is positive.
-    """
-    v = np.asarray(values, np.float64).ravel()
-    v = v[v > 0]
-    if not v.size:
-        return None
-    n = 2 ** int(bits) - 1
-    percentiles = np.quantile(v, np.linspace(0.05, 0.99, 95))
-    candidates = np.unique(np.concatenate([percentiles, np.linspace(percentiles[-1], v.max(), 33)]))
-    errors = [np.mean((np.round(np.minimum(v, a) * (n / a)) * (a / n) - v) ** 2) for a in candidates]
-    return float(candidates[int(np.argmin(errors))])
 
 
 def calibrate_pact(model, batches, *, sample=1 << 14, seed=0):
