@@ -44,7 +44,7 @@ import subprocess
 import sys
 import time
 
-from nce_tf import flagfiles
+from nce_tf import __version__, flagfiles
 from nce_tf.io_utils import atomic_write_json
 
 FORMAT = "nce_tf.provenance/1"
@@ -88,8 +88,6 @@ def code_state(package_dir=None):
         from it (``None`` both when not a checkout or git failed); ``git`` the reason for ``None``
         (``None`` when the commit was read).
     """
-    from nce_tf import __version__
-
     package_dir = os.path.abspath(package_dir or _package_dir())
     state = {"nce_tf": _version_of(package_dir, __version__), "source": "installed", "commit": None, "dirty": None,
              "git": None}
