@@ -95,6 +95,8 @@ class Table:
         key: ``record -> tuple``: the row a record belongs to; rows are sorted by it.
         labels: ``(header, key -> str)`` pairs: the row's first cells, from its key.
         columns: the :class:`Column` s after the labels.
+        vary: settings besides the per-seed ones that may differ within a row (e.g. ``("arch", "widths")``
+            for the final trainings of searches, whose structures differ from seed to seed).
     """
 
     name: str
@@ -104,6 +106,7 @@ class Table:
     key: Callable
     labels: tuple
     columns: tuple = STANDARD_COLUMNS
+    vary: tuple = ()
 
     def rows(self, records):
         """``[(key, records)]``, sorted by key; one-line error when nothing is selected or a row's
@@ -162,7 +165,8 @@ def _check_one_recipe(table, key, recs):
     first = recs[0]["settings"]
     for rec in recs[1:]:
         settings = rec["settings"]
-        differ = sorted(k for k in set(first) | set(settings) if not is_per_seed(k) and first.get(k) != settings.get(k))
+        differ = sorted(k for k in set(first) | set(settings)
+                        if not is_per_seed(k) and k not in table.vary and first.get(k) != settings.get(k))
         if differ:
             k = differ[0]
             raise UsageError(f"Records of one row of table {table.name!r} differ in settings other than the seed "
