@@ -42,9 +42,10 @@ def presets_dir():
     return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(package), "flags")
 
 
-def checkout_root():
-    """The repository root when nce-tf runs from a checkout (editable or not), else None."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def checkout_root(package_dir=None):
+    """The repository root when nce-tf (or the ``nce_tf`` package at ``package_dir``) runs from a
+    checkout (editable or not), else None."""
+    root = os.path.dirname(package_dir.rstrip(os.sep) if package_dir else os.path.dirname(os.path.abspath(__file__)))
     markers = (os.path.join(root, "setup.py"), os.path.join(root, "flags"))
     return root if all(os.path.exists(m) for m in markers) else None
 

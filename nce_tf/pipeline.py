@@ -6,7 +6,8 @@ One work directory holds the whole run (see WORKSPACE.md):
 - ``train/``: the final QAT training of the derived network from scratch (``tools/train.py``'s
   layout: ``config.json``, checkpoints, TensorBoard, ``model.keras``, ``metrics.json``);
 - ``metrics.json``: test accuracy, MACs and PARAMs of the derived network and of the original,
-  written last and atomically;
+  the provenance of the final training and of the search (:mod:`nce_tf.provenance`), written
+  last and atomically;
 - ``report.md``: the per-layer cost table (original vs derived channels, bits, MACs, PARAMs,
   memory) and the headline numbers.
 
@@ -69,6 +70,8 @@ def run_nce(train_config, search_config, verbose=True, strategy=None):
         "within_budget": extra["within_budget"], "widths": arch.widths,
         "num_candidates": extra.get("num_candidates"), "derived": dict(trained), "original": original,
         "budget": extra["budget"], "search": scfg.to_dict(),
+        # the final training's provenance (what produced the accuracy) and the search's
+        "provenance": trained.get("provenance"), "search_provenance": extra.get("provenance"),
     }
     write_report(os.path.join(workdir, "report.md"), arch, metrics, tcfg.policy(), trained.cost)
     atomic_write_json(os.path.join(workdir, "metrics.json"), metrics)

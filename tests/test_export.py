@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import keras
+import tensorflow as tf
 
-from nce_tf import data, models
+from nce_tf import data, models, provenance
 from nce_tf.export.exporter import load_model, run_export, run_tflite
 from nce_tf.export.grid import integer_grid
 from nce_tf.export.int4 import pack_int4, read_model, to_int4, unpack_int4
@@ -39,6 +40,8 @@ def exported(tmp_path_factory):
               "weight_quantizer": "sawb"}
     with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
         json.dump(config, f)  # what tools/train.py writes, the fields the exporter reads
+    with open(os.path.join(workdir, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump({"provenance": provenance.record()}, f)  # the training's provenance, for the card
     card = run_export(workdir, parity_samples=256, calibration_samples=128, verbose=False)
     return workdir, card
 
@@ -67,6 +70,13 @@ def test_export_writes_every_file_and_records_parity(exported):
     # go to int8 the ordinary way, and their rounding moves some values across a PACT level.
     assert p["tflite_top1_agreement"] >= 0.85
     assert abs(card["tflite_test_accuracy"] - card["keras_test_accuracy"]) <= 0.05
+    # The export's own provenance (this checkout's code, the export's time), and the training's as
+    # the work directory's metrics.json records it.
+    assert card["provenance"]["versions"]["tensorflow"] == tf.__version__
+    assert card["provenance"]["commit"] == provenance.code_state()["commit"]
+    assert card["provenance"]["times"]["phases"]["export"]["wall_seconds"] > 0
+    with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
+        assert card["training_provenance"] == json.load(f)["provenance"]
 
 
 def test_packed_file_reproduces_the_quantized_weights(exported):

@@ -42,8 +42,10 @@ def test_an_in_memory_arch_trains_as_its_file_and_returns_its_cost(tmp_path, cap
     capsys.readouterr()
     restored = run_training(config, arch=arch_lib.Arch("resnet8", list(WIDTHS), path=path))
     assert "(all 1 epochs done: evaluating and saving)" in capsys.readouterr().out
-    assert {k: v for k, v in dict(restored).items() if k != "train_seconds"} == {
-        k: v for k, v in dict(trained).items() if k != "train_seconds"}
+    timed = ("train_seconds", "provenance")  # this sitting's time, added to the first one's
+    assert {k: v for k, v in dict(restored).items() if k not in timed} == {
+        k: v for k, v in dict(trained).items() if k not in timed}
+    assert len(restored["provenance"]["times"]["sittings"]) == 2
 
 
 def test_keep_epochs_keeps_the_header_and_the_restored_epochs(tmp_path):

@@ -130,13 +130,17 @@ def test_search_killed_mid_epoch_resumes_expanding_at_the_uninterrupted_global_s
     assert [step for step, _ in want_checks] == [7, 8, 11, 12, 15, 16]  # epoch 0 is the warm-up: no checks
     assert any(rows for step, rows in want_checks), "nothing expanded: the test would show nothing"
     assert checks == want_checks  # the resumed process checks at the same steps and expands the same rows
+    # provenance aside (its times are each run's own: two sittings for the killed one), the same record
+    assert [len(r.pop("provenance")["times"]["sittings"]) for r in (want_record, record)] == [1, 2]
     assert record == want_record
     assert max(record["num_candidates"]) > 8
     logs = [[{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"}
              for line in open(d / "search_log.jsonl", encoding="utf-8")] for d in (ref_dir, run_dir)]
     assert logs[0] == logs[1] and len(logs[0]) == 4  # 1 warm-up + 3 search epochs, none twice
     with open(ref_dir / "arch.json", encoding="utf-8") as f, open(run_dir / "arch.json", encoding="utf-8") as g:
-        assert json.load(g) == json.load(f)  # widths, probabilities, candidate counts, mean widths: everything
+        resumed, reference = json.load(g), json.load(f)
+        assert [len(a.pop("provenance")["times"]["sittings"]) for a in (reference, resumed)] == [1, 2]
+        assert resumed == reference  # widths, probabilities, candidate counts, mean widths: everything else
     np.testing.assert_array_equal(_alpha(str(run_dir / "search" / "checkpoints")),
                                   _alpha(str(ref_dir / "search" / "checkpoints")))
 
@@ -174,6 +178,8 @@ def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path
     for d in (ref_dir, run_dir):
         with open(d / "metrics.json", encoding="utf-8") as f:
             metrics.append({k: v for k, v in json.load(f).items() if k != "train_seconds"})
+    # provenance aside: the killed run's times are of its two sittings
+    assert [len(m.pop("provenance")["times"]["sittings"]) for m in metrics] == [1, 2]
     assert metrics[0] == metrics[1]
     with open(run_dir / "history.csv", encoding="utf-8") as f:
         assert len(f.read().splitlines()) == 1 + 3  # header + one row per epoch, none twice

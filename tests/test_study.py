@@ -132,7 +132,10 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
         assert (r["macs"], r["params"]) == (cost.macs, cost.params)
         assert r["macs_ratio"] == pytest.approx(cost.macs / original.macs)
         with open(os.path.join(workdir, "runs", r["structure"], f"train_t{r['train_seed']}", "metrics.json")) as f:
-            assert r["test_accuracy"] == json.load(f)["test_accuracy"]
+            metrics = json.load(f)
+        assert r["test_accuracy"] == metrics["test_accuracy"]
+        # each row names what ran: the training's provenance and its structure's search's
+        assert r["provenance"] == metrics["provenance"] and r["search_provenance"] == arch.extra["provenance"]
     # The summary and the comparison, recomputed from the rows.
     for s in out["summary"]:
         accs = [r["test_accuracy"] for r in rows if r["method"] == s["method"]]

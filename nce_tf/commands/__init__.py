@@ -28,6 +28,7 @@ COMMANDS = {
     "study": ("study", "random vs TAS vs NCE vs WRPN vs the original (the paper's Fig. 3)"),
     "search-summary": ("search_summary", "what finished searches derived: expansion, cost ratios, CE Kendall"),
     "cifar-subset-table": ("cifar_subset_table", "the README's ResNet-20 table on the CIFAR-10 subset"),
+    "results": ("results", "per-run records under results/ (collect) and the README tables made from them (readme)"),
     "presets": ("presets", "list the shipped flagfiles, usable as --flagfile=NAME"),
 }
 

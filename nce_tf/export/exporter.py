@@ -17,7 +17,9 @@ file and every parity check is done, so a crash never leaves half an export):
   measured (top-1 agreement, max logit difference against the int8 output step, SavedModel
   and ``.keras`` vs Keras), the int4 file's layers, its agreement with the int8 file on the
   builtin kernels and on XNNPACK and which of its int4 ops XNNPACK runs
-  (:mod:`nce_tf.export.delegation`), file sizes and tool versions.
+  (:mod:`nce_tf.export.delegation`), file sizes and tool versions; ``provenance``: the export's
+  code state, versions and time (:mod:`nce_tf.provenance`), and ``training_provenance``: the
+  trained run's, from its ``metrics.json``.
 
 The TFLite model runs on ``ai-edge-litert`` (the maintained interpreter).
 """
@@ -33,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nce_tf import cost, data
+from nce_tf import cost, data, provenance
 from nce_tf.errors import UsageError
 from nce_tf.export.delegation import REFUSED, interpreter, one_line, runners
 from nce_tf.export.int4 import to_int4
@@ -117,15 +119,19 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     info = source.info
     widths = config.get("widths")
     metrics_path = os.path.join(run_dir, "metrics.json")
-    if widths is None and os.path.isfile(metrics_path):  # a model_fn run records its widths when built
+    metrics = {}
+    if os.path.isfile(metrics_path):
         with open(metrics_path, encoding="utf-8") as f:
-            widths = json.load(f).get("widths")
+            metrics = json.load(f)
+    if widths is None:  # a model_fn run records its widths when built
+        widths = metrics.get("widths")
     metadata = {
         "model": config.get("resolved_model"), "widths": widths,
         "w_bits": trained.w_bits, "a_bits": trained.a_bits,
         "weight_quantizer": trained.weight_quantizer, "dataset": trained.dataset,
         "input": "float32 images normalised as in training: (x - mean) / std per channel, x on 0..255",
         "input_mean": list(info.mean), "input_std": list(info.std), "input_shape": list(info.image_shape),
+        "training_provenance": metrics.get("provenance"),  # the trained run's (the card's own: the export's)
     }
     card = export_model(model, os.path.join(workdir, "export"), calib, images, labels, int8_io=int8_io,
                         metadata=metadata, verbose=verbose)
@@ -182,6 +188,8 @@ def export_model(model, out_dir, calibration_images, test_images, test_labels=No
 
 
 def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
+    clock = provenance.PhaseClock()  # the export's own code state and time
+    clock.phase("export")
     log = (lambda m: print(f"nce-tf: export: {m}", flush=True)) if verbose else (lambda m: None)
     reference = model.predict(images, verbose=0, batch_size=64)
 
@@ -245,6 +253,7 @@ def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
         "files": {name: (_dir_size(os.path.join(out, name)) if os.path.isdir(os.path.join(out, name))
                          else os.path.getsize(os.path.join(out, name))) for name in sorted(os.listdir(out))},
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "ai_edge_litert": _litert_version()},
+        "provenance": provenance.record(clock),
     }
     card["files"]["model_card.json"] = None
     with open(os.path.join(out, "model_card.json"), "w", encoding="utf-8") as f:

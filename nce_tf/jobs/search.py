@@ -8,7 +8,9 @@ What it writes into the work directory (see WORKSPACE.md):
   epoch); re-running the same command resumes from the last finished epoch;
 - ``search_log.jsonl``: one JSON line per epoch (phase, tau, losses, accuracies, per-row
   probabilities and candidate counts, expected and argmax MACs / PARAMs, expanded rows);
-- ``arch.json``: the derived (argmax) architecture, written last and atomically.
+- ``arch.json``: the derived (argmax) architecture with its provenance (commit, versions, time
+  per phase over every sitting; ``search/times.json`` keeps those times as they accrue), written
+  last and atomically.
 
 Modes ``random`` and ``wrpn`` need no super-net: they write ``arch.json`` straight away.
 
@@ -119,6 +121,7 @@ class _Search(Job):
 
     kind, settings_file = "search", "search_config.json"
     state_directory, epoch_log = os.path.join("search", "checkpoints"), "search_log.jsonl"
+    times_file = os.path.join("search", "times.json")
     outputs = OUTPUTS
 
     def __init__(self, train_config, search_config, verbose):
@@ -250,6 +253,7 @@ class _Search(Job):
         path = os.path.join(run.workdir, "arch.json")
         record = arch_record(space, widths, policy=self.policy, budget=budget, settings=scfg.to_dict(), **found,
                              dataset=self.info.name, seed=self.config.seed, width_grid=grid)
+        record["provenance"] = run.provenance()  # commit, versions, times of every sitting
         arch_lib.save_arch(path, space.model, widths, **record)
         if self.verbose:
             print(f"nce-tf: {'derived' if self.trains else scfg.mode} widths {widths}: {record['macs'] / 1e6:.2f}M "

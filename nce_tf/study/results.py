@@ -5,7 +5,8 @@ Files written in the study's work directory (rewritten after every finished run)
 
 - ``study.json``: ``rows`` (every finished training: method, structure, search and training seed,
   widths, MACs, PARAMs and their ratios to the original network, expanded layers, test
-  accuracy, wall time of the training and of its structure's search), ``summary`` (per method),
+  accuracy, wall time of the training and of its structure's search, the provenance of both:
+  :mod:`nce_tf.provenance`), ``summary`` (per method),
   ``comparisons`` (reference minus each method, with a bootstrap interval), ``widths`` (per
   method and layer, the mean width as a multiple of the original's) and the study's settings;
 - ``study.csv``: the rows, one per line (widths and expanded layers joined by spaces);
@@ -53,12 +54,13 @@ def run_record(run, wall_seconds):
         record.update(widths=arch.widths, macs=arch.extra["macs"], params=arch.extra["params"],
                       original_macs=arch.extra["original_macs"], original_params=arch.extra["original_params"],
                       macs_ratio=arch.extra["macs_ratio"], params_ratio=arch.extra["params_ratio"],
-                      within_budget=arch.extra.get("within_budget"), expanded=[[n, int(k)] for n, k in expanded])
+                      within_budget=arch.extra.get("within_budget"), expanded=[[n, int(k)] for n, k in expanded],
+                      provenance=arch.extra.get("provenance"))
     else:
         with open(os.path.join(run.workdir, "metrics.json"), encoding="utf-8") as f:
             m = json.load(f)
         record.update(test_accuracy=m["test_accuracy"], macs=m["macs"], params=m["params"], widths=m["widths"],
-                      train_seconds=m.get("train_seconds"))
+                      train_seconds=m.get("train_seconds"), provenance=m.get("provenance"))
     return record
 
 
@@ -94,6 +96,8 @@ def rows(runs):
             "params_ratio": d["params"] / base[1] if base else None,
             "layers_expanded": len(expanded), "expanded": [n for n, _ in expanded], "widths": d["widths"],
             "train_seconds": d["wall_seconds"], "search_seconds": s["wall_seconds"] if s else None,
+            # what ran (commit, versions, times): the training's, and its structure's search's
+            "provenance": d.get("provenance"), "search_provenance": s.get("provenance") if s else None,
         })
     return out
 

@@ -17,7 +17,14 @@ runs:
    the per-epoch log cut to the epochs restored, and ``job.fit`` continues from there;
    :meth:`Run.fit` checkpoints every epoch, only from a finite state, and turns a diverged fit
    into one :class:`~nce_tf.errors.UsageError` naming the last good state;
-6. ``job.result`` writes and returns what the job made.
+6. ``job.result`` writes and returns what the job made, with ``run.provenance()`` (code, versions,
+   times) beside it.
+
+Each sitting's wall and CPU time is counted per phase (``setup``: steps 1-5, ``fit``, ``result``)
+by a :class:`~nce_tf.provenance.PhaseClock` and added to what the earlier sittings of the run
+recorded in ``Job.times_file``, rewritten at every checkpoint (and when the sitting ends, however
+it ends), so a resumed run's times are those of all its sittings and a crash loses at most the
+time since the last checkpoint.
 
 Example (a job of your own)::
 
@@ -45,7 +52,7 @@ import os
 import keras
 import numpy as np
 
-from nce_tf import distribute
+from nce_tf import distribute, provenance
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
@@ -62,6 +69,8 @@ class Job(abc.ABC):
         epoch_log: the per-epoch log (one line per epoch after ``epoch_log_header`` lines), cut to
             the restored epochs on resume; ``""`` for none.
         weights_file: also keep the latest finite weights in this ``.weights.h5`` file; ``""`` for none.
+        times_file: the per-phase wall and CPU times summed over the run's sittings
+            (:class:`~nce_tf.provenance.PhaseClock`), relative to the work directory; list it in ``outputs``.
         outputs: every file the job writes, removed by ``--overwrite``.
         config: the run's :class:`~nce_tf.train.TrainConfig` (workdir, seed, strategy, overwrite).
     """
@@ -72,6 +81,7 @@ class Job(abc.ABC):
     epoch_log = ""
     epoch_log_header = 0
     weights_file = ""
+    times_file = "times.json"
     outputs = ()
 
     def __init__(self, config):
@@ -108,11 +118,12 @@ class FiniteCheckpoint(keras.callbacks.Callback):
     Args:
         state: the :class:`~nce_tf.train.checkpoint.RunState`.
         weights_path: also keep the latest weights in this ``.weights.h5`` file (written whole or not at all).
+        clock: a :class:`~nce_tf.provenance.PhaseClock` whose times file is rewritten with each checkpoint.
     """
 
-    def __init__(self, state, weights_path=None):
+    def __init__(self, state, weights_path=None, clock=None):
         super().__init__()
-        self.state, self.weights_path = state, weights_path
+        self.state, self.weights_path, self.clock = state, weights_path, clock
         self.last_good = None
         self.saved = None  # the model whose weights are kept, when fit runs a wrapper of it
 
@@ -125,6 +136,8 @@ class FiniteCheckpoint(keras.callbacks.Callback):
             (self.saved or self.model).save_weights(tmp)
             os.replace(tmp, self.weights_path)
         self.last_good = epoch + 1
+        if self.clock is not None:
+            self.clock.flush()
 
 
 @dataclasses.dataclass
@@ -138,6 +151,7 @@ class Run:
         start: the epochs already done (restored from the last checkpoint; 0 afresh).
         resuming: the work directory held this run's settings.
         weights_path: where the finite-only checkpoint also keeps the latest weights (``Job.weights_file``).
+        clock: this sitting's :class:`~nce_tf.provenance.PhaseClock` (``None``: times not kept).
     """
 
     workdir: str
@@ -146,6 +160,7 @@ class Run:
     start: int = 0
     resuming: bool = False
     weights_path: str = None
+    clock: object = None
     _checkpoint: FiniteCheckpoint = dataclasses.field(default=None, repr=False)
 
     def fit(self, model, stream, first, last, *, steps, hint, callbacks=(), verbose=0, trainer=None):
@@ -172,7 +187,7 @@ class Run:
         if begin >= last:
             return {}
         if self._checkpoint is None:
-            self._checkpoint = FiniteCheckpoint(self.state, self.weights_path)
+            self._checkpoint = FiniteCheckpoint(self.state, self.weights_path, self.clock)
         self._checkpoint.saved = model
         fitted = trainer or model
         history = fitted.fit(stream(begin, last), epochs=last, initial_epoch=begin, steps_per_epoch=steps,
@@ -183,6 +198,11 @@ class Run:
             raise UsageError(f"{hint} " + (f"The last good state (epoch {kept}) is kept in {self.state.directory}."
                                            if kept else "No epoch finished, so no checkpoint was written."))
         return history
+
+    def provenance(self):
+        """The result's ``provenance`` entry (:func:`nce_tf.provenance.record`): code, versions and
+        the times of every sitting so far."""
+        return provenance.record(self.clock)
 
 
 def keep_epochs(path, epochs, header=0):
@@ -203,6 +223,8 @@ def run_job(job, strategy=None):
             (:func:`nce_tf.distribute.get_strategy`).
     """
     config = job.config
+    clock = provenance.PhaseClock()  # the sitting starts: its code state is taken now
+    clock.phase("setup")
     strategy = strategy or distribute.get_strategy(config.strategy, config.cpu_replicas)
     job.prepare(strategy)
     keras.utils.set_random_seed(config.seed)
@@ -223,11 +245,19 @@ def run_job(job, strategy=None):
     start = state.restore()[0] if resuming and state else 0  # a bad checkpoint fails here, before any write
     if not resuming:
         atomic_write_json(settings_path, settings)
+    times_path = os.path.join(workdir, job.times_file)
+    os.makedirs(os.path.dirname(times_path), exist_ok=True)
+    clock.attach(times_path, resume=resuming)
     if state and job.epoch_log:
         keep_epochs(os.path.join(workdir, job.epoch_log), start, job.epoch_log_header)
     weights_path = os.path.join(workdir, job.weights_file) if job.weights_file else None
     if weights_path:
         os.makedirs(os.path.dirname(weights_path), exist_ok=True)
-    run = Run(workdir, strategy, state, start, resuming, weights_path)
-    job.fit(run)
-    return job.result(run)
+    run = Run(workdir, strategy, state, start, resuming, weights_path, clock)
+    try:
+        clock.phase("fit")
+        job.fit(run)
+        clock.phase("result")
+        return job.result(run)
+    finally:
+        clock.flush()  # a sitting that fails or is interrupted keeps its time too

@@ -11,8 +11,10 @@ What a run writes into its work directory (see WORKSPACE.md):
 - ``tensorboard/``: TensorBoard logs; ``history.csv``: per-epoch metrics;
 - ``model.keras``: the trained model (custom layers registered, loads in safe mode; the student
   of a distilled run, never its teacher);
-- ``cost.txt``: the per-layer cost table; ``metrics.json``: the results, written last
-  and atomically, so its presence means the run finished.
+- ``cost.txt``: the per-layer cost table; ``metrics.json``: the results with their provenance
+  (:mod:`nce_tf.provenance`: commit, versions, time per phase over every sitting), written last
+  and atomically, so its presence means the run finished;
+- ``times.json``: the time per phase summed over the run's sittings, rewritten every epoch.
 
 A run may start from a trained float network (``init_from``, ``pact_init``:
 :mod:`nce_tf.train.float_init`) and distil from a teacher (``teacher``, ``kd_weight``,
@@ -103,7 +105,7 @@ PACT_STATS_BATCHES = 4
 
 # Everything a training run writes: what --overwrite removes before starting afresh.
 OUTPUTS = ("config.json", "cost.txt", "backup", "checkpoints", "tensorboard", "history.csv", "model.keras",
-           "metrics.json")
+           "metrics.json", "times.json")
 
 
 class TrainingResult(dict):
@@ -257,6 +259,7 @@ class _Training(Job):
         if self.teacher:  # not counted in macs / params: those are the student's
             metrics["teacher"] = {**self.teacher, "kd_weight": config.kd_weight,
                                   "kd_temperature": config.kd_temperature}
+        metrics["provenance"] = run.provenance()  # commit, versions, times of every sitting
         metrics_path = os.path.join(run.workdir, "metrics.json")
         atomic_write_json(metrics_path, metrics)
         print("nce-tf: " + json.dumps({k: metrics[k] for k in ("test_accuracy", "macs", "params")})

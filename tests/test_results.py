@@ -1,0 +1,243 @@
+"""The results layer (``nce_tf.results``, ``nce-tf results``): records read off real tiny runs, tables
+rendered from constructed records against hand-computed cells, README blocks regenerated and checked,
+and the real README checked against the committed ``results/``."""
+
+import copy
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nce_tf import cost
+from nce_tf.errors import UsageError
+from nce_tf.results import readme as readme_lib
+from nce_tf.results import records as records_lib
+from nce_tf.results.tables import LEGACY, TABLES
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tool(*args, cwd=REPO):
+    return subprocess.run([sys.executable, os.path.join(REPO, "tools", "results.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+# --- records of real runs ------------------------------------------------------------------------
+
+def test_records_of_a_training_a_pipeline_and_a_search(tmp_path, capsys):
+    from nce_tf.jobs.search import run_search
+    from nce_tf.pipeline import run_nce
+    from nce_tf.search import SearchConfig
+    from nce_tf.train import TrainConfig
+
+    tiny = dict(model="resnet8", synthetic_train_size=64, synthetic_test_size=32, w_bits=2, a_bits=2, epochs=1,
+                warmup_epochs=0, batch_size=32, verbose=0, seed=3)
+    run_nce(TrainConfig(workdir=str(tmp_path / "nce"), **tiny), SearchConfig(mode="random"), verbose=False)
+    run_search(TrainConfig(workdir=str(tmp_path / "search"), **tiny), SearchConfig(mode="wrpn"), verbose=False)
+
+    trained = records_lib.record_of(str(tmp_path / "nce" / "train"), root=str(tmp_path))
+    metrics = json.loads((tmp_path / "nce" / "train" / "metrics.json").read_text())
+    arch = json.loads((tmp_path / "nce" / "arch.json").read_text())
+    counted = cost.count_arch("resnet8", arch["widths"])  # counted afresh, not read from the run
+    assert (trained["kind"], trained["run"], trained["model"], trained["dataset"]) == (
+        "train", os.path.join("nce", "train"), "resnet8", "synthetic")
+    assert (trained["w_bits"], trained["a_bits"], trained["init"], trained["kd"]) == (2, 2, "scratch", False)
+    assert trained["seeds"] == {"seed": 3} and trained["widths"] == arch["widths"]
+    assert (trained["costs"]["macs"], trained["costs"]["params"]) == (counted.macs, counted.params)
+    assert trained["accuracy"]["test"] == metrics["test_accuracy"]
+    assert trained["provenance"] == metrics["provenance"]
+    assert trained["settings"] == json.loads((tmp_path / "nce" / "train" / "config.json").read_text())
+
+    piped = records_lib.record_of(str(tmp_path / "nce"))
+    assert piped["kind"] == "nce" and piped["accuracy"] == trained["accuracy"]
+    assert piped["search"]["mode"] == "random" and piped["search"]["provenance"] == arch["provenance"]
+    assert piped["seeds"] == {"seed": 3, "split_seed": json.loads(
+        (tmp_path / "nce" / "search_config.json").read_text())["split_seed"]}
+
+    searched = records_lib.record_of(str(tmp_path / "search"))
+    assert searched["kind"] == "search" and "accuracy" not in searched
+    assert searched["widths"] == json.loads((tmp_path / "search" / "arch.json").read_text())["widths"]
+
+    # Appended once: the same run collected again is not added twice; the file reads back.
+    out = str(tmp_path / "results" / "r.jsonl")
+    assert records_lib.append_records(out, [trained, piped]) == (2, 0)
+    assert records_lib.append_records(out, [piped, searched]) == (1, 1)
+    assert [r["kind"] for r in records_lib.read_records(out)] == ["train", "nce", "search"]
+
+    # A run started from a float network (its settings name one) is a float-init record, KD with a teacher.
+    floated = tmp_path / "floated"
+    floated.mkdir()
+    (floated / "metrics.json").write_text((tmp_path / "nce" / "train" / "metrics.json").read_text())
+    (floated / "config.json").write_text(json.dumps({**trained["settings"], "init_from": "runs/f", "teacher": "runs/f"}))
+    assert (records_lib.record_of(str(floated))["init"], records_lib.record_of(str(floated))["kd"]) == ("float", True)
+
+    # A run without provenance (made before nce-tf recorded it) is refused, by the tool as one line, and
+    # nothing is written.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text((tmp_path / "nce" / "train" / "config.json").read_text())
+    (old / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "provenance"}))
+    proc = _tool("collect", str(tmp_path / "search"), str(old), f"--out={tmp_path}/new.jsonl")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no provenance" in proc.stderr
+    assert not os.path.exists(tmp_path / "new.jsonl")
+    proc = _tool("collect", str(tmp_path / "search"), f"--out={tmp_path}/new.jsonl")
+    assert proc.returncode == 0 and len(records_lib.read_records(str(tmp_path / "new.jsonl"))) == 1
+
+
+@pytest.mark.parametrize("args, needle", [
+    ((), "Allowed: collect, readme"),
+    (("collect", "--out=x.jsonl"), "one or more run directories"),
+    (("collect", "."), "Pass --out"),
+    (("collect", "{tmp}", "--out={tmp}/x.jsonl"), "Not a finished run"),
+    (("readme", "--readme={tmp}/none.md"), "README not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
+    proc = _tool(*[a.format(tmp=tmp_path) for a in args])
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+    assert needle in proc.stderr
+
+
+# --- tables from constructed records ----------------------------------------------------------------
+
+SETTINGS = {"model": "resnet20", "dataset": "npz:cifar10_subset.npz", "epochs": 15, "lr": 0.1}
+
+
+def _rec(w, a, init, seed, acc, commit="a" * 40, dirty=False, **settings):
+    """A record as `collect` writes one (constructed: the table code reads only these fields)."""
+    extra = {"init_from": f"runs/w32a32_s{seed}", "lr": 0.01} if init == "float" else {}
+    prov = {"nce_tf": "0.1.0", "commit": commit, "dirty": dirty,
+            "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6"},
+            "times": {"sittings": [{"commit": commit, "dirty": dirty}]}}
+    return {"format": records_lib.FORMAT, "id": f"{w}{a}{init}{seed}", "kind": "train", "run": f"r/{w}{init}{seed}",
+            "model": "resnet20", "dataset": "cifar10_subset", "w_bits": w, "a_bits": a, "init": init, "kd": False,
+            "seeds": {"seed": seed}, "costs": {"macs": 40813184, "params": 272474},
+            "accuracy": {"test": acc}, "settings": {**SETTINGS, **extra, **settings, "seed": seed,
+                                                     "w_bits": w, "a_bits": a}, "provenance": prov}
+
+
+RECORDS = [_rec(2, 2, "scratch", s, acc) for s, acc in ((0, 0.60), (1, 0.62), (2, 0.64))] + [
+    _rec(32, 32, "scratch", s, acc) for s, acc in ((0, 0.70), (1, 0.71))] + [
+    _rec(2, 2, "float", 0, 0.65), _rec(2, 2, "float", 1, 0.66, commit="b" * 40)] + [
+    {**_rec(2, 2, "scratch", 9, 0.1), "model": "resnet8"},  # not a ResNet-20: not in the table
+    {**_rec(2, 2, "scratch", 9, 0.1), "dataset": "synthetic"}]
+
+# By hand: 60, 62, 64 -> 62.00 +- 2.00 (sample std); 70, 71 -> 70.50 +- 0.71; 65, 66 -> 65.50 +- 0.71;
+# 40813184 MACs -> 40.81 M, 272474 params -> 272.5 K (one value: every seed's the same).
+PREMISE_ROWS = """\
+| precision | init | seeds | test accuracy (%) | MACs (M) | PARAMs (K) | commit |
+|---|---|---|---|---|---|---|
+| W32A32 | scratch | 2 (0, 1) | 70.50 +- 0.71 | 40.81 | 272.5 | aaaaaaa |
+| W2A2 | scratch | 3 (0, 1, 2) | 62.00 +- 2.00 | 40.81 | 272.5 | aaaaaaa |
+| W2A2 | float init | 2 (0, 1) | 65.50 +- 0.71 | 40.81 | 272.5 | aaaaaaa, bbbbbbb |
+"""
+
+
+def test_premise_table_rows_and_footnote():
+    text = TABLES["premise-trained"].render(RECORDS)
+    rows, footnote = text.split("\n\n")
+    assert rows + "\n" == PREMISE_ROWS
+    assert footnote.startswith("Generated by `nce-tf results readme` from `results/premise_trained.jsonl` (7 runs)")
+    assert "Commit aaaaaaa (nce-tf 0.1.0; Python 3.11.7, TensorFlow 2.21.0, Keras 3.15.1, numpy 2.4.6)." in footnote
+    # Only the row with a run at another commit says so.
+    assert footnote.rstrip().endswith("From another commit than the rest: W2A2 float init (bbbbbbb).")
+    # A dirty run is named as such in its row and the footnote.
+    dirty = TABLES["premise-trained"].render([_rec(2, 2, "scratch", 0, 0.6, dirty=True)])
+    assert "| aaaaaaa+dirty |" in dirty and "uncommitted changes" in dirty
+
+
+def test_a_row_never_mixes_recipes():
+    mixed = [_rec(2, 2, "scratch", 0, 0.6), _rec(2, 2, "scratch", 1, 0.6, epochs=30)]
+    with pytest.raises(UsageError, match=r"differ in settings other than the seed \(epochs\)"):
+        TABLES["premise-trained"].render(mixed)
+    # ... unless the table lets that setting vary (a search's structure differs from seed to seed)
+    assert "| 2 (0, 1) |" in dataclasses.replace(TABLES["premise-trained"], vary=("epochs",)).render(mixed)
+    with pytest.raises(UsageError, match="No record"):
+        TABLES["premise-trained"].render(RECORDS[-2:])
+
+
+# --- README blocks ---------------------------------------------------------------------------------
+
+README = """\
+# Title
+
+<!-- study-r8:begin -->
+written by hand long ago
+<!-- study-r8:end -->
+
+Text between.
+
+<!-- premise-trained:begin -->
+stale
+<!-- premise-trained:end -->
+Tail.
+"""
+
+
+def _results(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "premise_trained.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    return str(results)
+
+
+def test_readme_blocks_regenerate_and_drift_is_caught(tmp_path):
+    results = _results(tmp_path)
+    path = tmp_path / "README.md"
+    path.write_text(README)
+    report = readme_lib.update_readme(str(path), results, check=True)
+    assert [(n, s) for n, s, _ in report] == [("study-r8", "legacy"), ("premise-trained", "drifted")]
+    assert path.read_text() == README  # --check writes nothing
+
+    assert [s for _, s, _ in readme_lib.update_readme(str(path), results)] == ["legacy", "regenerated"]
+    table = TABLES["premise-trained"].render(records_lib.read_records(os.path.join(results, "premise_trained.jsonl")))
+    assert path.read_text() == README.replace("stale\n", table)  # only the generated block changed
+    assert [s for _, s, _ in readme_lib.update_readme(str(path), results, check=True)] == ["legacy", "up to date"]
+
+    # One cell edited by hand: drifted, by the library and by the tool (exit 1, nothing written).
+    path.write_text(path.read_text().replace("62.00 +- 2.00", "62.10 +- 2.00"))
+    assert [s for _, s, _ in readme_lib.update_readme(str(path), results, check=True)][1] == "drifted"
+    edited = path.read_text()
+    proc = _tool("readme", "--check", f"--readme={path}", f"--results={results}")
+    assert proc.returncode == 1 and "premise-trained" in proc.stderr and path.read_text() == edited
+    proc = _tool("readme", f"--readme={path}", f"--results={results}")
+    assert proc.returncode == 0 and "premise-trained: regenerated" in proc.stdout and "62.00 +- 2.00" in path.read_text()
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("<!-- mystery:begin -->\nx\n<!-- mystery:end -->\n", "'mystery' is neither a generated table nor declared legacy"),
+    ("<!-- study-r8:begin -->\nx\n", "study-r8:begin without its end"),
+    ("<!-- study-r8:end -->\n", "study-r8:end without its begin"),
+])
+def test_readme_blocks_that_nobody_generates_are_refused(tmp_path, text, needle):
+    path = tmp_path / "README.md"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=needle):
+        readme_lib.update_readme(str(path), _results(tmp_path), check=True)
+
+
+def test_the_readme_matches_the_committed_records():
+    # The README's blocks made by earlier code without per-run records: reported, never regenerated.
+    assert set(LEGACY) == {"study-r8", "cifar-subset-table"}
+    path = os.path.join(REPO, "README.md")
+    with open(path, encoding="utf-8") as f:
+        in_readme = readme_lib.blocks(f.read())
+    report = readme_lib.update_readme(path, os.path.join(REPO, "results"), check=True)
+    # Every marker pair is accounted for, and every generated one equals its records' table.
+    assert [n for n, s, _ in report if s != "not in README"] == sorted(in_readme, key=lambda n: in_readme[n])
+    for name, status, _ in report:
+        assert status == ("legacy" if name in LEGACY else "not in README" if name not in in_readme
+                          else "up to date"), (name, status)
+    assert {n for n, s, _ in report if s == "not in README"} == set(TABLES) - set(in_readme)
+
+
+def test_records_survive_a_round_trip_unchanged(tmp_path):
+    out = str(tmp_path / "r.jsonl")
+    records = copy.deepcopy(RECORDS[:3])
+    assert records_lib.append_records(out, records) == (3, 0)
+    assert records_lib.read_records(out) == RECORDS[:3]
+    (tmp_path / "bad.jsonl").write_text(json.dumps(RECORDS[0]) + "\n{not json\n")
+    with pytest.raises(UsageError, match="Line 2"):
+        records_lib.read_records(str(tmp_path / "bad.jsonl"))
