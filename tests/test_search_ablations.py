@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import nce_tf
 from nce_tf.errors import UsageError
 from nce_tf.jobs.search import _Search, search_settings
 from nce_tf.models import QuantPolicy
@@ -20,6 +21,7 @@ from nce_tf.search.layers import SearchConv2D, SearchDense
 from nce_tf.search.supernet import SuperNet
 from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig
+from test_adapt import concat_net, mobile_net
 from tool_settings import search_configs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +42,7 @@ def sawb_np(w):
 
 def _randomise_bn(net, rng):
     """Every candidate's BN of every searchable conv set to its own random values."""
-    for layer in net.conv_layers:
+    for layer in (lay for lay in net.conv_layers if lay.use_bn):
         shape = tuple(layer.gamma.shape)
         for var, value in ((layer.gamma, rng.normal(1, 0.3, shape)), (layer.beta, rng.normal(0, 0.3, shape)),
                            (layer.moving_mean, rng.normal(0, 0.3, shape)),
@@ -106,6 +108,31 @@ def test_warm_expansion_starts_the_new_candidate_as_the_old_widest(mode, row, st
         for training in (False, True):
             out = layer(inputs, *pair, training=training).numpy()
             assert (out[..., lo:hi] == 0).all() and np.abs(out[..., :lo]).max() > 0.1
+
+
+@pytest.mark.parametrize("build", [mobile_net, concat_net])
+def test_warm_expansion_of_every_row_of_an_adapted_model(build):
+    """Every row expanded at once in user models: producers without BN (a biased conv, the hidden
+    dense ``fc1``), depthwise convs and BNs between a producer and its consumer, a concatenation and
+    a flatten: warm keeps the widest sub-network's logits (float weights)."""
+    rng = np.random.default_rng(2)
+    net = nce_tf.adapt(build(), w_bits=32, a_bits=32, seed=0, expansion_init="warm")
+    _randomise_bn(net, rng)
+    for layer in net.other_layers + [net.dense] + net.conv_layers:  # biases and shared BNs off their init
+        for var in layer.trainable_weights:
+            if var.name in ("bias", "gamma", "beta") and len(var.shape) == 1:
+                var.assign(rng.normal(0.5 if var.name == "gamma" else 0.0, 0.3, var.shape).astype("float32"))
+    k = net.num_candidates.numpy()
+    alpha = np.zeros((len(k), 16), "float32")
+    alpha[np.arange(len(k)), k - 1] = 3.0
+    net.alpha.assign(alpha)
+    x = tf.constant(rng.normal(size=(4, 16, 16, 3)).astype("float32"))
+    old_widths = _widest(net)
+    before = net.forward(x, net.subnet_sample(old_widths))[0].numpy()
+    rows = expand(net, threshold=0.3)
+    assert len(rows) == len(net.space.rows) - 1  # all but the pinned stem
+    after = net.forward(x, net.subnet_sample(_widest(net)))[0].numpy()
+    np.testing.assert_allclose(after, before, atol=1e-5 * np.abs(before).max())
 
 
 # ------------------------------------------------------------------------ sawb_scope
