@@ -38,7 +38,8 @@ from nce_tf.errors import UsageError
 
 def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=False, lane=1, mode="nce",
           tas_space="1x8", flops_ratio=1.0, params_ratio=1.0, tolerance=0.05, lambda_flops=2.0,
-          lambda_params=2.0, weight_decay=5e-4, seed=0, tolerance_above=0.06, width_ratios="nce"):
+          lambda_params=2.0, weight_decay=5e-4, seed=0, tolerance_above=0.06, width_ratios="nce",
+          expansion_init="fresh", sawb_scope="pair"):
     """A searchable super-network of ``model`` (a :class:`~nce_tf.search.SuperNet`).
 
     Args:
@@ -56,6 +57,8 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
             :mod:`nce_tf.search.candidates`).
         weight_decay: coupled L2 of the super-net's kernels.
         seed: initialisation and Gumbel sampling seed.
+        expansion_init, sawb_scope: the search's ablation switches (``fresh`` / ``warm``, ``pair`` /
+            ``candidate``; :class:`~nce_tf.search.SuperNet`).
 
     Returns:
         A ``SuperNet``; call ``configure_optimizers`` and ``fit`` it as in the README.
@@ -76,7 +79,7 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
     budget = Budget(space.exact_cost(space.default_widths()), flops_ratio, params_ratio, tolerance,
                     lambda_flops, lambda_params, tolerance_above)
     return SuperNet(space, policy, mode=mode, tas_space=tas_space, budget=budget, weight_decay=weight_decay,
-                    seed=seed, width_ratios=width_ratios)
+                    seed=seed, width_ratios=width_ratios, expansion_init=expansion_init, sawb_scope=sawb_scope)
 
 
 def derive_model(net, widths=None, *, inherit=False, policy=None, weight_decay=None, name=None):

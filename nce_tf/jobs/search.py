@@ -163,7 +163,7 @@ class _Search(Job):
         tcfg, scfg = self.config, self.scfg
         net = self.net = SuperNet(self.space, self.policy, mode=scfg.mode, tas_space=scfg.tas_space,
                                   budget=self.budget, weight_decay=tcfg.weight_decay, seed=tcfg.seed,
-                                  width_ratios=scfg.width_ratios)
+                                  width_ratios=scfg.width_ratios, expansion_init=scfg.expansion_init, sawb_scope=scfg.sawb_scope)
         net.configure_optimizers(
             keras.optimizers.SGD(warmup_cosine(scfg.search_lr, scfg.total_epochs * self.steps, 0),
                                  momentum=tcfg.momentum, nesterov=tcfg.nesterov),

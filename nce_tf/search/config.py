@@ -25,6 +25,8 @@ from nce_tf.errors import UsageError
 
 MODES = ("nce", "tas", "random", "wrpn")
 TAS_SPACES = ("1x8", "2x8", "2x16")
+EXPANSION_INITS = ("fresh", "warm")
+SAWB_SCOPES = ("pair", "candidate")
 
 HELP = {
     "mode": "Search mode: nce (expansion on), tas (fixed space, see --tas_space), random (random widths "
@@ -34,6 +36,10 @@ HELP = {
     "threshold": "NCE channel-preference threshold T: a layer expands when its largest candidate's "
                  "probability exceeds T (paper: 0.3 CIFAR-10, 0.19 ImageNet). Allowed: (1/8, 1).",
     "expand_every_steps": "Also check expansion every N search steps (0 = once per search epoch only).",
+    "expansion_init": "How an expansion starts its new candidate: fresh (its BN at gamma 1, beta 0, mean 0, var 1 on "
+                      "every channel, as the design notes reconstruct the paper) or warm (an ablation: its first C_K "
+                      "channels take the previous widest candidate's BN and optimizer state, its new channels leave "
+                      "the layer at exactly zero, so it first computes what that candidate did).",
     "lane": "Round candidate widths up to a multiple of this many channels (MAC-array lanes; 1 = off).",
     "flops_ratio": "FLOPs (MACs) target as a fraction of the ORIGINAL 1X network (0 = no FLOPs constraint).",
     "params_ratio": "PARAMs upper bound as a fraction of the original network (0 = no PARAMs constraint); "
@@ -45,6 +51,10 @@ HELP = {
     "width_ratios": "Width grid up to 1X: nce (j/8, j = 1..8), tas (TAS's 0.3, 0.4, ..., 1.0, truncated as TAS "
                     "does) or a comma list of increasing ratios ending at 1. NCE's expansion appends "
                     "(1 + i/8) n beyond it.",
+    "sawb_scope": "What a searchable layer's weight quantizer (SAWB's clip, DoReFa's max) sees: pair (one scale over "
+                  "the wider candidate's slice, shared by the pair: TAS's single conv) or candidate (an ablation: each "
+                  "candidate quantizes its own slice W[..., :C_j], as its derived network does; one conv over both "
+                  "quantized slices, up to 2x that layer's conv work).",
     "arch_steps": "Architecture (alpha) steps per weight step, each on its own architecture batch "
                   "(1 = TAS; more give alpha more Adam steps in a short search).",
     "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
@@ -91,12 +101,14 @@ class SearchConfig:
     tas_space: str = "1x8"
     threshold: float = 0.3
     expand_every_steps: int = 0
+    expansion_init: str = "fresh"
     lane: int = 1
     flops_ratio: float = 1.0
     params_ratio: float = 1.0
     tolerance: float = 0.05
     tolerance_above: float = 0.06
     width_ratios: str = "nce"
+    sawb_scope: str = "pair"
     arch_steps: int = 1
     lambda_flops: float = 2.0
     lambda_params: float = 2.0
@@ -143,6 +155,8 @@ class SearchConfig:
         need(self.tas_space in TAS_SPACES, "tas_space", ", ".join(TAS_SPACES))
         need(0.125 < self.threshold < 1, "threshold", "1/8 < threshold < 1 (above the uniform probability)")
         need(self.expand_every_steps >= 0, "expand_every_steps", ">= 0")
+        need(self.expansion_init in EXPANSION_INITS, "expansion_init", ", ".join(EXPANSION_INITS))
+        need(self.sawb_scope in SAWB_SCOPES, "sawb_scope", ", ".join(SAWB_SCOPES))
         need(1 <= self.lane <= 256, "lane", "an integer in [1, 256]")
         need(0 <= self.flops_ratio <= 2 ** 2, "flops_ratio", "0 <= flops_ratio <= 4 (2X widths cost up to 4X; "
              "0 = unconstrained)")
@@ -193,8 +207,9 @@ class SearchConfig:
         return value
 
     def to_dict(self):
-        """The settings as a dict; the hardware-budget fields only when set (a search started before
-        they existed records, and resumes with, the same settings)."""
+        """The settings as a dict; the fields added later (hardware budgets, the ablations
+        ``expansion_init`` and ``sawb_scope``) only when they differ from their defaults (a search
+        started before they existed records, and resumes with, the same settings)."""
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
 
@@ -203,4 +218,5 @@ _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
            "ki": 2.0 ** 10, "Ki": 2.0 ** 10, "Mi": 2.0 ** 20, "Gi": 2.0 ** 30, "Ti": 2.0 ** 40}
 _LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(SearchConfig)
                  if f.name in ("memory_bytes", "memory_ratio", "bops", "bops_ratio", "memory_tolerance",
-                               "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits")}
+                               "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits", "expansion_init",
+                                "sawb_scope")}

@@ -16,6 +16,40 @@ candidate, ``C_{K+1} = (K + 1) n / 8``:
   consumer already uses; the new candidate's BN starts at gamma 1, beta 0, mean 0, variance 1;
 - the weight optimizer's slots of those slices are zeroed (SGD momentum).
 
+**Warm start** (``SuperNet(expansion_init="warm")``, ``--expansion_init=warm``: an ablation).
+Started fresh, the new candidate is worse than the one it extends (its BN restarts on the
+``C_K`` channels the old widest candidate trained), which can hide the paper's effect.  The
+paper says only that "the additional weight parameters are added to that layer (and the search
+parameter is also copied)"; TAS has no expansion (its candidates are fixed and all trained from
+the start); the design notes (5.3 c, 5.6) reconstruct the PyTorch concatenation as fresh
+weights and a fresh BN, naming the BN copy and a function-preserving start as options.  Warm:
+
+- the new candidate's BN on its first ``C_K`` channels is the old widest candidate's (gamma,
+  beta, running mean and variance, and the weight optimizer's slots of gamma and beta);
+- its new channels leave the layer at exactly zero: their BN gamma and beta start at 0 (mean 0,
+  variance 1), so ``BN(y) = 0`` whatever the new filters (Kaiming, as fresh) compute and in
+  training and inference alike; a producer without BN (a conv without one, a hidden dense row)
+  starts its new filters and bias at 0 instead (exact with float weights; a zero-free weight
+  grid quantizes them to ``+a/3``, so there the new channels start nonzero);
+- consumers' new input columns are drawn as fresh: they read zeros, so they change nothing, and
+  being random they pass a gradient back to the new gamma (``dL/dgamma_c = sum g_c x_hat_c``,
+  as zero-gamma ResNet blocks start; PACT's gradient at 0 is 1, and in a search pair the
+  narrower partner's CWI fills the new channels anyway).
+
+So right after the expansion the new candidate's sub-network computes exactly what the old
+widest one's did (``forward(x, net.subnet_sample(widths))``, float weights).  Zero consumer
+columns instead of zero BN would not do it: a zero-free weight grid (SAWB, DoReFa) quantizes a
+zero column to ``+a/3``, so quantized consumers would read the new channels at full weight; a
+consumer reading a residual add whose other rows already use those channels keeps its columns
+(only columns beyond them are new), so only zeros at the source leave that sum unchanged; and a
+depthwise conv or BN between producer and consumer (channel by channel) would carry zeros with
+zero gradients on both sides.  What stays inexact: a per-tensor weight quantizer's scale
+(SAWB's clip) of the expanded layer now also sees the new filters, and each consumer's the new
+input columns, as the derived network at the new width does; and a pair sample mixing the new
+candidate with a narrower one is not the old pair (CWI spreads the narrower candidate's
+channels over the new ``C*``, TAS's merge), so warm preserves each candidate's own function,
+not the pair mixture.
+
 A row's candidates are distinct widths (:mod:`nce_tf.search.candidates`), so the threshold sees
 the widest width's whole probability and every expansion adds channels.
 
@@ -86,12 +120,23 @@ class _Fresh:
         if slots:
             self._zero_slots(var, region)
 
-    def bn(self, layer, region):
-        """BN parameters and statistics of ``region`` back to their initial values (gamma 1, beta 0, N(0, 1))."""
-        for var, fill in ((layer.gamma, 1.0), (layer.beta, 0.0)):
+    def bn(self, layer, region, gamma=1.0):
+        """BN parameters and statistics of ``region`` back to their initial values (gamma 1, beta 0, N(0, 1));
+        ``gamma=0``: the channels output exactly 0 (warm start)."""
+        for var, fill in ((layer.gamma, gamma), (layer.beta, 0.0)):
             self.reset(var, region, fill)
         for var, fill in ((layer.moving_mean, 0.0), (layer.moving_variance, 1.0)):
             self.reset(var, region, fill, slots=False)
+
+    def warm_bn(self, layer, old, new, width):
+        """Candidate ``new``'s BN: candidate ``old``'s on the first ``width`` channels (with the weight
+        optimizer's slots of gamma and beta), gamma and beta 0 beyond (warm start)."""
+        for var in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance):
+            for target in (var, *self.slots(var)):
+                value = target.numpy()
+                value[new, :width] = value[old, :width]
+                target.assign(value)
+        self.bn(layer, np.s_[new, width:], gamma=0.0)
 
     def _zero_slots(self, var, region):
         for slot in self.slots(var):
@@ -104,7 +149,8 @@ def expand(net, threshold, seed=0, step=0):
     """Applies one expansion check to ``net`` (a :class:`~nce_tf.search.supernet.SuperNet`).
 
     Args:
-        net: the super-net; its ``weight_optimizer`` (if configured) gets its slots zeroed.
+        net: the super-net; its ``weight_optimizer`` (if configured) gets its slots zeroed, its
+            ``expansion_init`` (``"fresh"`` when absent) chooses the start (module doc).
         threshold: T.
         seed, step: make the fresh initialisation reproducible (``step`` = the global step).
 
@@ -134,15 +180,20 @@ def expand(net, threshold, seed=0, step=0):
     index = {id(v): i for i, v in enumerate(net.weight_variables)}
     slots = lambda v: _slots(optimizer, index[id(v)]) if optimizer is not None and id(v) in index else []  # noqa: E731
     fresh = _Fresh(np.random.default_rng([int(seed), int(step), len(rows)]), slots)
+    warm = getattr(net, "expansion_init", "fresh") == "warm"
     for l in rows:
         lo, hi = int(old_live[l]), int(new_live[l])
         j = int(k[l]) - 1
         for layer in net.producers(l):
+            use_bn = getattr(layer, "use_bn", False)
             if hi > lo:
-                fresh.reinit(layer.kernel, np.s_[..., lo:hi], layer.init_stddev)
+                # Warm without a BN: zero filters are what makes the new channels 0 (module doc).
+                fresh.reinit(layer.kernel, np.s_[..., lo:hi], 0.0 if warm and not use_bn else layer.init_stddev)
                 if getattr(layer, "bias", None) is not None:
                     fresh.reset(layer.bias, np.s_[lo:hi], 0.0)
-            if getattr(layer, "use_bn", False):
+            if use_bn and warm:
+                fresh.warm_bn(layer, j - 1, j, lo)
+            elif use_bn:
                 fresh.bn(layer, np.s_[j, :])
     expanded = set(rows)
     for op, layer, (segments, total, spatial) in net.consumers():

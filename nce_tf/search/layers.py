@@ -38,6 +38,26 @@ The extra channels are exact zeros: their normalised values are 0, ``A`` has zer
 (``out`` keeps ``C*`` channels), so no output, gradient, statistic or quantizer scale changes;
 only the live slice is quantized and decayed.
 
+**Quantizer scope** (``sawb_scope``).  By default (``"pair"``) ``Q`` sees the live slice
+``W[..., :C*]`` once, so a narrower candidate's weights are quantized with the clip of the wider
+candidate it was drawn with (SAWB's ``a`` from the statistics of ``C*`` filters): its quantized
+weights depend on its partner.  A candidate's derived network quantizes its own kernel
+(``QuantConv2D``: one per-tensor SAWB clip over ``W[:, :, :c_in, :C_j]``), as the paper's
+candidates do.  With ``sawb_scope="candidate"`` each candidate of the pair quantizes its own
+slice with its own clip, and the layer runs one conv over the two quantized slices side by side
+(``C_a + C_b`` filters: up to twice the pair's conv work, in one oneDNN call)::
+
+    y   = conv(x, [Q(W[..., :C_a]) | Q(W[..., :C_b])])                   [N, H, W, C_a + C_b]
+    out = sum_j h_j * CWI_{C_j -> C*}(BN_j(y_j))                          y_j: candidate j's block
+
+BN normalises every channel of ``y`` with its own batch statistics, so each candidate's BN sees
+its own conv output (on their shared channels the two outputs now differ), and the merge is the
+stacked matrix ``[h_a diag(gamma_a) M_a[:C_a]; h_b diag(gamma_b) M_b[:C_b]]``.  The input side
+is the same in both scopes: the producer's merged output has its own ``C*`` channels, so the
+quantized slice spans ``c_in`` = that ``C*`` (the derived network's ``c_in`` is the producer's
+derived width).  A float layer (no quantizer) computes the same in both scopes and takes the
+pair path.
+
 Weight decay (coupled L2) is on the live slice only (``layer.l2(c_in, c_out)``, the slice a
 forward at those widths computes with), so weights no candidate uses are neither decayed nor
 moved: they keep their initial values until an expansion re-initialises them anyway.  ``call``
@@ -52,7 +72,9 @@ import keras
 import tensorflow as tf
 
 from nce_tf import quant
+from nce_tf.errors import UsageError
 from nce_tf.search.candidates import MAX_CANDIDATES
+from nce_tf.search.config import SAWB_SCOPES
 from nce_tf.search.cwi import cwi_matrix
 
 CHANNEL_ALIGN = 4
@@ -104,6 +126,26 @@ def merge_candidates(y, widths, mix):
     return tf.einsum("...c,cd->...d", y, tf.einsum("j,jcd->cd", mix, m))
 
 
+def check_sawb_scope(value):
+    """``value`` if it is a quantizer scope (:data:`~nce_tf.search.config.SAWB_SCOPES`), else a one-line error."""
+    if value not in SAWB_SCOPES:
+        raise UsageError(f"Invalid sawb_scope. Received: sawb_scope={value!r}. Allowed: {', '.join(SAWB_SCOPES)}.")
+    return value
+
+
+def quantize_candidates(layer, live, widths):
+    """``[Q(live(C_a)) | Q(live(C_b))]``: each candidate's own slice, quantized on its own, side by side
+    on the output axis (``live(c)``: the kernel slice of the first ``c`` outputs)."""
+    return tf.concat([layer.kernel_quantizer(live(widths[i]), layer._quantizer_weights) for i in range(2)], -1)
+
+
+def stacked_cwi(widths, c_star):
+    """``[M_a[:C_a]; M_b[:C_b]]`` (``[C_a + C_b, C*]``): the CWI rows of each candidate's own block of
+    a candidate-scope output, with ``tf.repeat(mix, widths)`` the mixing weight of each of its rows."""
+    m = cwi_matrix(widths, c_star)
+    return tf.concat([m[0, :widths[0]], m[1, :widths[1]]], 0)
+
+
 @keras.saving.register_keras_serializable(package="nce_tf")
 class SearchConv2D(keras.layers.Layer):
     """Searchable conv + per-candidate BN + CWI merge (see the module doc).
@@ -123,14 +165,17 @@ class SearchConv2D(keras.layers.Layer):
         use_bn: ``False`` for a conv with no BatchNormalization after it (adapted models): the
             candidates then share a bias instead of their BNs, ``out = (y + b) @ sum_j h_j M_j``.
         seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
+        sawb_scope: ``"pair"`` (one quantizer scale over the pair's ``C*`` slice) or ``"candidate"``
+            (each candidate's own slice and scale; module doc, "Quantizer scope").
     """
 
     def __init__(self, max_in, max_out, base_width, kernel_size=3, strides=1, kernel_quantizer=None,
                  weight_decay=0.0, momentum=0.9, epsilon=1e-5, num_candidates=MAX_CANDIDATES,
-                 padding="SAME", use_bn=True, seed=None, **kwargs):
+                 padding="SAME", use_bn=True, seed=None, sawb_scope="pair", **kwargs):
         super().__init__(**kwargs)
         self.padding, self.use_bn = str(padding).upper(), bool(use_bn)
         self.seed = seed
+        self.sawb_scope = check_sawb_scope(sawb_scope)
         self.max_in, self.max_out, self.base_width = int(max_in), int(max_out), int(base_width)
         self.kernel_size, self.strides = int(kernel_size), int(strides)
         self.kernel_quantizer = quant.get(kernel_quantizer)
@@ -178,6 +223,8 @@ class SearchConv2D(keras.layers.Layer):
             index: int32 ``[2]``, the candidate indices ``(a, b)``.
             mix: float32 ``[2]``, the mixing weights ``(h_a, h_b)``.
         """
+        if self.sawb_scope == "candidate" and self.kernel_quantizer is not None:
+            return self._call_per_candidate(x, widths, index, mix, training)
         c_star = tf.reduce_max(widths)
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
         if not self.use_bn:
@@ -189,13 +236,7 @@ class SearchConv2D(keras.layers.Layer):
         gamma = tf.gather(self.gamma, index)[:, :c_star]
         beta = tf.gather(self.beta, index)[:, :c_star]
         if training:
-            replica = tf.distribute.get_replica_context()
-            if replica is not None and replica.num_replicas_in_sync > 1:
-                y, mean, variance = self._normalize_across_replicas(y, replica)
-            else:
-                ones = tf.ones([c_star + extra], y.dtype)
-                y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-                    y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
+            y, mean, variance = self._normalize(y, c_star + extra)
             self._update_statistics(widths, index, mean[:c_star], variance[:c_star], c_star)
             scale, shift = gamma, beta
         else:
@@ -210,6 +251,47 @@ class SearchConv2D(keras.layers.Layer):
         bias = tf.reduce_sum((mix[:, None] * shift)[:, :, None] * m, axis=[0, 1])
         a = tf.pad(a, [[0, extra], [0, 0]])  # [C* + extra, C*]
         return _channel_matmul(y, a, bias)
+
+    def candidate_kernel(self, c_in, widths):
+        """``[Q(W[:, :, :c_in, :C_a]) | Q(W[:, :, :c_in, :C_b])]``: what a candidate-scope forward convolves with."""
+        k = self.kernel_size
+        return quantize_candidates(self, lambda c: tf.slice(self.kernel, [0, 0, 0, 0], tf.stack([k, k, c_in, c])),
+                                   widths)
+
+    def _call_per_candidate(self, x, widths, index, mix, training):
+        """The forward of ``sawb_scope="candidate"`` (module doc, "Quantizer scope")."""
+        c_a, c_b = widths[0], widths[1]
+        c_star, both = tf.reduce_max(widths), c_a + c_b
+        wq = self.candidate_kernel(tf.shape(x)[-1], widths)
+        m = stacked_cwi(widths, c_star)  # [C_a + C_b, C*]
+        h = tf.repeat(mix, widths)  # each row's mixing weight
+        if not self.use_bn:
+            y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
+            a = h[:, None] * m
+            bias = tf.concat([self.bias[:c_a], self.bias[:c_b]], 0)
+            return _channel_matmul(y, a, tf.linalg.matvec(a, bias, transpose_a=True))
+        extra = -both % CHANNEL_ALIGN  # module doc, "Channel alignment"
+        y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
+        own = lambda var: tf.concat([var[index[0], :c_a], var[index[1], :c_b]], 0)  # noqa: E731
+        gamma, beta = own(self.gamma), own(self.beta)
+        if training:
+            y, mean, variance = self._normalize(y, both + extra)
+            self._update_candidate_statistics(widths, index, mean[:both], variance[:both])
+            scale, shift = gamma, beta
+        else:
+            scale = gamma * tf.math.rsqrt(own(self.moving_variance) + self.epsilon)
+            shift = beta - own(self.moving_mean) * scale
+        a = tf.pad((h * scale)[:, None] * m, [[0, extra], [0, 0]])  # [C_a + C_b + extra, C*]
+        return _channel_matmul(y, a, tf.linalg.matvec(m, h * shift, transpose_a=True))
+
+    def _normalize(self, y, channels):
+        """``(y_hat, mean, variance)`` of a training forward over ``y``'s ``channels`` (a multiple of
+        :data:`CHANNEL_ALIGN`): the fused kernel on one device, the global batch across replicas."""
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            return self._normalize_across_replicas(y, replica)
+        ones = tf.ones([channels], y.dtype)
+        return tf.compat.v1.nn.fused_batch_norm(y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
 
     def _normalize_across_replicas(self, y, replica):
         """``fused_batch_norm``'s training outputs computed over the GLOBAL batch of all replicas.
@@ -239,13 +321,27 @@ class SearchConv2D(keras.layers.Layer):
         for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
             var.assign(var + rate * (tf.pad(batch, pad)[None, :] - var))
 
+    def _update_candidate_statistics(self, widths, index, mean, variance):
+        """Running statistics of a candidate-scope forward: candidate ``a``'s from the first ``C_a``
+        entries of ``mean`` / ``variance``, ``b``'s from the rest (a pair ``(j, j)`` updates ``j`` once)."""
+        rows = tf.one_hot(index, self.num_candidates)  # [2, J]
+        cols = tf.cast(tf.range(self.max_out)[None, :] < widths[:, None], tf.float32)  # [2, C_max]
+        count = tf.einsum("jr,jc->rc", rows, cols)
+        rate = (1.0 - self.momentum) * tf.minimum(count, 1.0)
+        c_a = widths[0]
+        for var, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            own = tf.stack([tf.pad(batch[:c_a], [[0, self.max_out - c_a]]),
+                            tf.pad(batch[c_a:], [[0, self.max_out - widths[1]]])])  # [2, C_max]
+            value = tf.einsum("jr,jc->rc", rows, own) / tf.maximum(count, 1.0)
+            var.assign(var + rate * (value - var))
+
     def get_config(self):
         return {
             **super().get_config(), "max_in": self.max_in, "max_out": self.max_out,
             "base_width": self.base_width, "kernel_size": self.kernel_size, "strides": self.strides,
             "kernel_quantizer": quant.serialize(self.kernel_quantizer), "weight_decay": self.weight_decay,
             "momentum": self.momentum, "epsilon": self.epsilon, "num_candidates": self.num_candidates,
-            "padding": self.padding, "use_bn": self.use_bn, "seed": self.seed,
+            "padding": self.padding, "use_bn": self.use_bn, "seed": self.seed, "sawb_scope": self.sawb_scope,
         }
 
 
@@ -265,12 +361,15 @@ class SearchDense(keras.layers.Layer):
         base_width: a searchable layer's original width (its initialisation); 0 = classifier.
         use_bias: whether the layer has a bias.
         seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
+        sawb_scope: a searchable layer's quantizer scope, as :class:`SearchConv2D`'s: ``"candidate"``
+            runs one matmul over ``[Q(W[:c_in, :C_a]) | Q(W[:c_in, :C_b])]``.
     """
 
     def __init__(self, max_in, units, kernel_quantizer=None, weight_decay=0.0, base_width=0, use_bias=True,
-                 seed=None, **kwargs):
+                 seed=None, sawb_scope="pair", **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
+        self.sawb_scope = check_sawb_scope(sawb_scope)
         self.max_in, self.units = int(max_in), int(units)
         self.kernel_quantizer = quant.get(kernel_quantizer)
         self.weight_decay = float(weight_decay)
@@ -296,6 +395,12 @@ class SearchDense(keras.layers.Layer):
         return _l2(self, self._live(c_in, self.units if c_out is None else c_out))
 
     def call(self, x, widths=None, index=None, mix=None):
+        if widths is not None and self.sawb_scope == "candidate" and self.kernel_quantizer is not None:
+            c_in, c_a, c_b = tf.shape(x)[-1], widths[0], widths[1]
+            y = tf.matmul(x, quantize_candidates(self, lambda c: self._live(c_in, c), widths))
+            if self.use_bias:
+                y = y + tf.concat([self.bias[:c_a], self.bias[:c_b]], 0)
+            return tf.matmul(y, tf.repeat(mix, widths)[:, None] * stacked_cwi(widths, tf.reduce_max(widths)))
         c_out = self.units if widths is None else tf.reduce_max(widths)
         w = self._live(tf.shape(x)[-1], c_out)
         wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
@@ -308,7 +413,7 @@ class SearchDense(keras.layers.Layer):
         return {**super().get_config(), "max_in": self.max_in, "units": self.units,
                 "kernel_quantizer": quant.serialize(self.kernel_quantizer),
                 "weight_decay": self.weight_decay, "base_width": self.base_width, "use_bias": self.use_bias,
-                "seed": self.seed}
+                "seed": self.seed, "sawb_scope": self.sawb_scope}
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")

@@ -54,9 +54,12 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf import onednn
+from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
+from nce_tf.search.config import EXPANSION_INITS
 from nce_tf.search.cost_model import CostModel, constraint_loss
+from nce_tf.search.layers import check_sawb_scope
 from nce_tf.search.ops import Forward
 
 onednn.widen_primitive_cache()  # a search's convs change shape at every step (nce_tf/onednn.py)
@@ -180,14 +183,24 @@ class SuperNet(keras.Model):
         weight_decay: coupled L2 of conv and dense kernels (live slices).
         seed: seed of the weights' initialisation and of the Gumbel sampling.
         alpha_stddev: std of alpha's initial values (TAS: 0.01).
+        width_ratios: the width grid up to 1X (``SearchConfig.width_ratios``).
+        expansion_init: ``"fresh"`` or ``"warm"``: how an expansion starts its new candidate
+            (:func:`nce_tf.search.expansion.expand`).
+        sawb_scope: ``"pair"`` or ``"candidate"``: what the searchable layers' weight quantizer sees
+            (:mod:`nce_tf.search.layers`, "Quantizer scope").
     """
 
     def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
-                 weight_decay=0.0, seed=0, alpha_stddev=0.01, width_ratios="nce", name=None):
+                 weight_decay=0.0, seed=0, alpha_stddev=0.01, width_ratios="nce", expansion_init="fresh",
+                 sawb_scope="pair", name=None):
         super().__init__(name=name or f"{space.keras_name}_supernet")
         self.space, self.policy = space, policy or QuantPolicy()
         self.mode, self.tas_space = mode, tas_space
         self.width_ratios = width_ratios
+        if expansion_init not in EXPANSION_INITS:
+            raise UsageError(f"Invalid expansion_init. Received: expansion_init={expansion_init!r}. "
+                             f"Allowed: {', '.join(EXPANSION_INITS)}.")
+        self.expansion_init, self.sawb_scope = expansion_init, check_sawb_scope(sawb_scope)
         # Per row: its distinct candidates (padded), how many start live, how many can be live
         # (a pinned row: 1 and 1).
         table, k_init, self.k_caps = search_table(space, mode, tas_space, width_ratios)
