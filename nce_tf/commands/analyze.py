@@ -6,6 +6,7 @@ Examples:
     nce-tf analyze stdev --workdir=runs/quickstart      # Fig. 1: activation std and SQNR per layer
     nce-tf analyze tradeoff --workdir=runs/quickstart   # Fig. 2: accuracy vs FLOPs / PARAMs, NCE vs WRPN
     nce-tf analyze kendall --workdir=runs/quickstart    # Fig. 4: alpha gradients, Kendall scores
+    nce-tf analyze sensitivity --runs=A,B --out=DIR    # per-layer width sensitivity at two precisions
 
 Results go to WORKDIR/analysis/. `stdev` compares the derived W2A2 network of an nce-tf nce run with the
 original network in W32A32 and W2A2, which it trains first (same settings as the run's final
@@ -24,8 +25,9 @@ import os
 from absl import flags
 
 from nce_tf import child, cli
+from nce_tf.commands import sensitivity
 
-SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall")
+SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall", "sensitivity")
 flags.DEFINE_string("workdir", "", "Work directory of a finished nce-tf nce run (required).")
 flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 = as the run's final training); "
                      "tradeoff: training epochs of each run (0 = the schedule's).")
@@ -52,6 +54,8 @@ def _need(path, what):
 def main(argv):
     if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
         cli.fail(f"Expected one subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
+    if argv[1] == "sensitivity":  # trained runs, not one nce run's work directory
+        return sensitivity.main()
     if not FLAGS.workdir:
         cli.fail("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
     if FLAGS.jobs < 1:

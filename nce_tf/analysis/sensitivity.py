@@ -1,0 +1,254 @@
+"""The paper's premise as a measurement: which layers does quantization make hungry for width?
+
+NCE's argument (sections 4.1 and 4.3 of the paper) starts from a claim about layers, not searches:
+under 2-bit quantization some layers need more channels than in float.  The probe measures it
+directly on trained networks of one architecture at two precisions (e.g. W2A2 and W32A32): each
+layer's change of test accuracy and cross-entropy when **only that layer** is narrowed or widened
+(a grid such as 0.5x, 0.75x, 1.25x, 1.5x), every other layer at 1X.
+
+**One-shot estimator** (:func:`probe`).  Training every one-layer-changed network is too costly for
+a grid over every layer, so the probe trains one super-net instead:
+
+1. a :class:`~nce_tf.search.supernet.SuperNet` over every width ``j n / 8``, ``j = 1..16`` (TAS's
+   ``2x16`` space), loaded from the trained network (:mod:`nce_tf.adapter.from_trained`: the 1X
+   sub-net *is* the trained network, channels ordered by L1 importance, so a narrower candidate
+   keeps the filters that matter most), at the trained network's precision;
+2. its weights trained for a few epochs with TAS's pair sampling and alpha frozen near uniform,
+   so every candidate of every layer is trained (the channels beyond 1X start fresh);
+3. for each sub-network (the 1X reference and each one-layer change): its BN statistics
+   re-estimated on training batches (every candidate's running mean and variance replaced by the
+   mean of its batch statistics over ``bn_batches`` batches, in training mode, as one-shot NAS
+   recalibrates a sub-net), then its accuracy and mean cross-entropy on the test set, and the
+   paired counts against the reference: ``n10`` images the reference gets right and the sub-net
+   wrong, ``n01`` the reverse (the difference of accuracies is ``(n01 - n10) / N``).
+
+Residual adds of unequal widths are zero-padded in the super-net (the narrower adds into the
+leading channels) where a derived network inserts a projection, so a one-layer change of a tied
+row is the super-net's, not the derived network's: which is why the estimate is validated against
+retraining (:func:`ground_truth_widths` gives the one-layer-changed networks to train).
+
+Example:
+
+>>> from nce_tf.analysis.sensitivity import one_layer_widths
+>>> one_layer_widths([16, 16, 32], row=2, ratio=0.75)
+[16, 16, 24]
+"""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from nce_tf import data
+from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
+from nce_tf.errors import UsageError
+from nce_tf.search.supernet import SuperNet
+from nce_tf.sources import build_space
+
+RATIO_STEP = 1 / 8  # the 2x16 space's grid: a ratio must be j / 8
+
+
+@dataclasses.dataclass
+class ProbeConfig:
+    """Settings of one probe.
+
+    Args:
+        ratios: the width changes, each a multiple of 1/8 in (0, 2], not 1.
+        epochs: epochs of super-net weight training from the trained network (0: none; the
+            channels beyond 1X then stay at their initialisation).
+        batch_size: images per weight step.
+        lr: SGD learning rate of those steps (a fine-tuning: constant, momentum 0.9).
+        bn_batches: training batches each sub-network's BN statistics are re-estimated on.
+        eval_batch_size: images per evaluation batch (BN re-estimation batches too).
+        rows: names of the rows (layers) to probe; empty: every searchable row.
+        seed: seed of the super-net's new channels, its pair sampling and data order.
+        pact_init: ``checkpoint`` (a quantized checkpoint's clips; a float one keeps the initial
+            clip) or ``stats`` (clips from the 1X sub-net's activation statistics).
+    """
+
+    ratios: tuple = (0.5, 0.75, 1.25, 1.5)
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 0.01
+    bn_batches: int = 8
+    eval_batch_size: int = 256
+    rows: tuple = ()
+    seed: int = 0
+    pact_init: str = "checkpoint"
+
+    def validate(self):
+        """One-line :class:`UsageError` for a bad field; returns ``self``."""
+        for r in self.ratios:
+            j = r / RATIO_STEP
+            if not (0 < r <= 2 and r != 1 and abs(j - round(j)) < 1e-9):
+                raise UsageError(f"Invalid probe ratio. Received: ratio={r!r}. Allowed: a multiple of 1/8 in (0, 2], "
+                                 "not 1 (e.g. 0.5, 0.75, 1.25, 1.5).")
+        checks = [("epochs", self.epochs >= 0, ">= 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
+                  ("lr", 0 < self.lr <= 10, "0 < lr <= 10"), ("bn_batches", self.bn_batches >= 1, ">= 1"),
+                  ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+                  ("pact_init", self.pact_init in ("checkpoint", "stats"), "checkpoint, stats")]
+        for field, ok, allowed in checks:
+            if not ok:
+                raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
+        return self
+
+
+def one_layer_widths(widths, row, ratio):
+    """``widths`` with row ``row`` at ``ratio`` times its width (rounded half up, at least 1)."""
+    out = [int(w) for w in widths]
+    out[row] = max(1, int(ratio * out[row] + 0.5))
+    return out
+
+
+def _rows(space, names):
+    rows = [i for i, r in enumerate(space.rows) if not r.frozen]
+    if not names:
+        return rows
+    by_name = {space.rows[i].name: i for i in rows}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise UsageError(f"Unknown layer to probe. Received: rows={unknown!r}. Allowed: {sorted(by_name)}.")
+    return [by_name[n] for n in names]
+
+
+class _SubnetRunner:
+    """Compiled forwards of the super-net at any fixed sample (one trace each), and BN re-estimation."""
+
+    def __init__(self, net):
+        self.net = net
+        self.bn_layers = [layer for layer in net.conv_layers + net.other_layers if hasattr(layer, "moving_mean")]
+        rows = len(net.space.rows)
+        # One signature, so one trace each whatever the sub-network or the batch size.
+        signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), tf.TensorSpec([rows, 2], tf.int32),
+                     tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.float32)]
+        self._eval = tf.function(lambda x, w, i, m: net.forward(x, (w, i, m), training=False)[0],
+                                 input_signature=signature)
+        # Momentum 0 while the training-mode forward traces (the layers read it then): each call
+        # leaves exactly its batch's statistics in the candidates it uses.
+        saved = [layer.momentum for layer in self.bn_layers]
+        for layer in self.bn_layers:
+            layer.momentum = 0.0
+        self._train = tf.function(lambda x, w, i, m: net.forward(x, (w, i, m), training=True)[0],
+                                  input_signature=signature).get_concrete_function()
+        for layer, m in zip(self.bn_layers, saved):
+            layer.momentum = m
+
+    def reestimate_bn(self, sample, images):
+        """Every candidate's running statistics := the mean of its batch statistics over ``images``."""
+        sums = [[np.zeros(v.shape, "float64") for v in (layer.moving_mean, layer.moving_variance)]
+                for layer in self.bn_layers]
+        for x in images:
+            self._train(x, *sample)
+            for acc, layer in zip(sums, self.bn_layers):
+                acc[0] += layer.moving_mean.numpy()
+                acc[1] += layer.moving_variance.numpy()
+        for acc, layer in zip(sums, self.bn_layers):
+            layer.moving_mean.assign(acc[0] / len(images))
+            layer.moving_variance.assign(acc[1] / len(images))
+
+    def evaluate(self, sample, test):
+        """``(correct [N] bool, cross-entropy [N])`` of the sub-network on ``test`` batches ``(x, y)``."""
+        correct, ce = [], []
+        for x, y in test:
+            logits = self._eval(x, *sample).numpy().astype("float64")
+            correct.append(logits.argmax(axis=1) == y)
+            logz = logits.max(axis=1) + np.log(np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1))
+            ce.append(logz - logits[np.arange(len(y)), y])
+        return np.concatenate(correct), np.concatenate(ce)
+
+
+def train_supernet(net, train, info, config, steps=None, verbose=True):
+    """Weight steps on the super-net (alpha frozen), pair-sampled: every candidate gets trained."""
+    if not steps and not info.num_train:
+        raise UsageError(f"The size of dataset {info.name!r} is unknown: the probe needs its steps per epoch. "
+                         "Received: steps=None.")
+    steps = steps or max(1, info.num_train // config.batch_size)
+    net.configure_optimizers(keras.optimizers.SGD(config.lr, momentum=0.9),
+                             keras.optimizers.Adam(1e-3), arch_weight_decay=0.0)
+    net.set_arch_updates(False)
+    for epoch in range(config.epochs):
+        batches = data.make_pipeline(train, info, training=True, batch_size=config.batch_size, seed=config.seed,
+                                     epoch=epoch).take(steps)
+        history = net.fit(batches.map(lambda x, y: ((x, y), (x, y))), epochs=1, verbose=0)
+        if verbose:
+            print(f"nce-tf: probe super-net epoch {epoch + 1}/{config.epochs}: loss "
+                  f"{history.history['loss'][-1]:.3f} accuracy {history.history['accuracy'][-1]:.3f}", flush=True)
+
+
+def probe(trained, model, policy, source, config, verbose=True):
+    """One-shot per-layer width sensitivity of one trained network (see the module doc).
+
+    Args:
+        trained: the trained ``keras.Model`` (same model as ``model``, its original widths).
+        model: the model name (zoo or ``keras:PATH``) the search space is built from.
+        policy: the :class:`~nce_tf.models.QuantPolicy` the network was trained at.
+        source: the data :class:`~nce_tf.data.sources.Source` (train and test splits).
+        config: a :class:`ProbeConfig`.
+        verbose: print one line per super-net epoch and per sub-network.
+
+    Returns:
+        ``{"reference": {...}, "changes": [...], "settings": {...}}``: the 1X reference's accuracy
+        and mean CE, and per one-layer change its row, layer name, original and probed width, ratio,
+        accuracy, mean CE, their differences from the reference and the paired counts ``n01``,
+        ``n10`` (reference wrong / right, sub-net right / wrong) on the ``n_test`` test images.
+    """
+    config.validate()
+    info = source.info
+    space = build_space(model, num_classes=info.num_classes, input_shape=info.image_shape)
+    rows = _rows(space, config.rows)
+    net = SuperNet(space, policy, mode="tas", tas_space="2x16", seed=config.seed)
+    load_trained_weights(net, trained, received=f"trained={trained.name!r}")
+    images = [x for x, _ in data.make_pipeline(source.train, info, training=False,
+                                               batch_size=config.eval_batch_size).take(config.bn_batches)
+              .as_numpy_iterator()]
+    if config.pact_init == "stats":
+        pact_clips_from_stats(net, images[:4], seed=config.seed)
+    train_supernet(net, source.train, info, config, verbose=verbose)
+    test = list(data.make_pipeline(source.test, info, training=False,
+                                   batch_size=config.eval_batch_size).as_numpy_iterator())
+    runner = _SubnetRunner(net)
+    base = space.default_widths()
+
+    def measure(widths):
+        sample = net.subnet_sample(widths)
+        runner.reestimate_bn(sample, images)
+        return runner.evaluate(sample, test)
+
+    ref_ok, ref_ce = measure(base)
+    out = {"reference": {"accuracy": float(ref_ok.mean()), "ce": float(ref_ce.mean())}, "n_test": int(ref_ok.size),
+           "changes": [], "settings": dataclasses.asdict(config)}
+    if verbose:
+        print(f"nce-tf: probe reference (1X, BN re-estimated): accuracy {ref_ok.mean():.4f}, CE {ref_ce.mean():.4f}",
+              flush=True)
+    for r in rows:
+        for ratio in config.ratios:
+            widths = one_layer_widths(base, r, ratio)
+            ok, ce = measure(widths)
+            change = {"row": r, "layer": space.rows[r].name, "n": base[r], "width": widths[r], "ratio": ratio,
+                      "accuracy": float(ok.mean()), "ce": float(ce.mean()),
+                      "delta_accuracy": float(ok.mean() - ref_ok.mean()), "delta_ce": float(ce.mean() - ref_ce.mean()),
+                      "n01": int((~ref_ok & ok).sum()), "n10": int((ref_ok & ~ok).sum())}
+            out["changes"].append(change)
+            if verbose:
+                print(f"nce-tf: probe {change['layer']} {base[r]} -> {widths[r]} ({ratio}x): accuracy "
+                      f"{change['delta_accuracy']:+.4f}, CE {change['delta_ce']:+.4f}", flush=True)
+    return out
+
+
+def ground_truth_widths(space, rows, ratios):
+    """The one-layer-changed width lists to train from scratch for the ground truth, ``{(row name, ratio): widths}``."""
+    base = space.default_widths()
+    by_name = {r.name: i for i, r in enumerate(space.rows)}
+    return {(name, ratio): one_layer_widths(base, by_name[name], ratio) for name in rows for ratio in ratios}
+
+
+def mcnemar_p(n01, n10):
+    """Exact two-sided McNemar p-value: ``n01 ~ Binomial(n01 + n10, 1/2)`` under no difference."""
+    m = n01 + n10
+    if m == 0:
+        return 1.0
+    k = min(n01, n10)
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2.0**m
+    return min(1.0, 2.0 * tail)

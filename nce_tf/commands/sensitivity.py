@@ -1,0 +1,114 @@
+r"""``nce-tf analyze sensitivity``: per-layer width sensitivity of trained networks at two precisions.
+
+Each run of ``--runs`` is a finished ``nce-tf train`` work directory (its ``model.keras`` and
+``config.json``: the model, data and precision the probe uses); its probe
+(:func:`nce_tf.analysis.sensitivity.probe`) is written to ``OUT/probes/NAME.json`` when done, so a
+stopped analysis continues where it stopped (a probe whose settings or checkpoint differ is
+redone).  Then ``OUT/sensitivity.{json,md,png}`` compare the precisions layer by layer.
+
+Example::
+
+    nce-tf analyze sensitivity --runs=runs/premise/w32a32_s0,runs/premise/w2a2_s0 \
+        --out=runs/premise/sensitivity --probe_epochs=3
+
+Runs are labelled by their precision (``W2A2``, ``W32A32``, ...); exactly two precisions are
+compared, the lower-bit one first.
+"""
+
+import dataclasses
+import json
+import os
+
+from absl import flags
+
+from nce_tf import cli
+from nce_tf.errors import UsageError
+from nce_tf.io_utils import atomic_write_text
+
+flags.DEFINE_list("runs", [], "sensitivity: finished nce-tf train work directories (two precisions).")
+flags.DEFINE_string("out", "", "sensitivity: output directory (probes/, sensitivity.json, .md, .png).")
+flags.DEFINE_list("probe_ratios", ["0.5", "0.75", "1.25", "1.5"],
+                  "sensitivity: width changes, multiples of 1/8 in (0, 2] other than 1.")
+flags.DEFINE_integer("probe_epochs", 3, "sensitivity: epochs of super-net weight training from each network.")
+flags.DEFINE_integer("probe_batch_size", 64, "sensitivity: images per super-net weight step.")
+flags.DEFINE_float("probe_lr", 0.01, "sensitivity: SGD learning rate of the super-net's weight steps.")
+flags.DEFINE_integer("probe_bn_batches", 8, "sensitivity: training batches (of 256) each sub-network's BN "
+                     "statistics are re-estimated on.")
+flags.DEFINE_list("probe_rows", [], "sensitivity: layers (rows) to probe; empty = every searchable layer.")
+flags.DEFINE_integer("probe_seed", 0, "sensitivity: seed of the super-net's new channels, sampling and data order.")
+FLAGS = flags.FLAGS
+
+
+def _config():
+    from nce_tf.analysis.sensitivity import ProbeConfig
+
+    try:
+        ratios = tuple(float(r) for r in FLAGS.probe_ratios)
+    except ValueError:
+        raise UsageError(f"Invalid probe_ratios. Received: probe_ratios={','.join(FLAGS.probe_ratios)!r}. "
+                         "Allowed: numbers, multiples of 1/8 in (0, 2] other than 1.") from None
+    return ProbeConfig(ratios=ratios, epochs=FLAGS.probe_epochs, batch_size=FLAGS.probe_batch_size,
+                       lr=FLAGS.probe_lr, bn_batches=FLAGS.probe_bn_batches, rows=tuple(FLAGS.probe_rows),
+                       seed=FLAGS.probe_seed).validate()
+
+
+def _run_settings(run):
+    from nce_tf.train.float_init import finished_model
+
+    model, metrics = finished_model(run, "runs")
+    path = os.path.join(os.path.dirname(model), "config.json")
+    if metrics is None or not os.path.isfile(path):
+        raise UsageError(f"Not a finished nce-tf train run (no config.json beside model.keras). Received: runs={run!r}.")
+    with open(path, encoding="utf-8") as f:
+        return model, json.load(f)
+
+
+def label_of(settings):
+    """``W2A2``, ``W32A32``, ...: the precision a run's settings name."""
+    return f"W{settings.get('w_bits', 32)}A{settings.get('a_bits', 32)}"
+
+
+def main():
+    """Runs the probes of ``--runs`` and writes the comparison (see the module doc)."""
+    if not FLAGS.runs or not FLAGS.out:
+        cli.fail(f"sensitivity needs --runs and --out. Received: runs={FLAGS.runs!r}, out={FLAGS.out!r}.")
+    try:
+        config = _config()
+        runs = [(run, *_run_settings(run)) for run in FLAGS.runs]
+    except UsageError as e:
+        cli.fail(e)
+    labels = sorted({label_of(s) for _, _, s in runs}, key=lambda lab: int(lab[1:].split("A")[0]))
+    if len(labels) != 2:
+        cli.fail(f"sensitivity compares two precisions. Received: runs of {', '.join(labels)}. "
+                 "Allowed: runs of exactly two precisions (e.g. W2A2 and W32A32).")
+    cli.load_tensorflow()
+    from nce_tf import data
+    from nce_tf.analysis import sensitivity, sensitivity_report
+    from nce_tf.sources.user import file_sha256, load_keras_file
+    from nce_tf.train.config import TrainConfig
+
+    probes = []
+    os.makedirs(os.path.join(FLAGS.out, "probes"), exist_ok=True)
+    for run, model_file, settings in runs:
+        name = os.path.basename(os.path.normpath(run))
+        path = os.path.join(FLAGS.out, "probes", f"{name}.json")
+        key = {"run": run, "sha256": file_sha256(model_file), "config": dataclasses.asdict(config)}
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                done = json.load(f)
+            if done.get("key") == key:
+                print(f"nce-tf: probe of {run} done already -> {path}", flush=True)
+                probes.append(done)
+                continue
+        tcfg = TrainConfig.from_settings(settings)
+        print(f"nce-tf: probing {run} ({label_of(settings)}, {settings['resolved_model']})", flush=True)
+        try:
+            trained = load_keras_file(model_file, f"runs={run!r}")
+            result = sensitivity.probe(trained, settings["resolved_model"], tcfg.policy(), data.source_for(tcfg), config)
+        except UsageError as e:
+            cli.fail(e)
+        result.update(key=key, run=run, label=label_of(settings), seed=settings.get("seed"))
+        atomic_write_text(path, json.dumps(result, indent=1))
+        probes.append(result)
+    sensitivity_report.write(probes, labels, FLAGS.out)
+    print(f"nce-tf: {len(probes)} probes -> {FLAGS.out}/sensitivity.md, sensitivity.png", flush=True)
