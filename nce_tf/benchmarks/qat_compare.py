@@ -9,7 +9,8 @@ switches ``tf.keras`` to Keras 2 for the whole process, so each framework runs i
 Each prints one JSON object: the test accuracy after the same short schedule on the synthetic task
 (same images, same augmentation, SGD 0.1 Nesterov, cosine; each layer's initialiser seeded on its
 own from the run's seed, as nce-tf's zoo does), the median training-step time at batch 128 (after
-warm-up, timed after that training), and the process's peak resident memory.  ``tools/bench.py tfmot`` runs both, one after the other, and prints the ratios.
+warm-up, timed after that training), and the process's peak resident memory.  ``tools/bench.py tfmot``
+runs both, one after the other, and prints the ratios.
 
 The tfmot network mirrors nce-tf's: the TAS CIFAR ResNet-20 (stride-2 shortcut = 2x2 average pool +
 1x1 conv + BN), first conv, classifier and shortcuts float, every other conv with 2-bit weights
