@@ -226,8 +226,9 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     mean = lambda m: statistics.fmean(r["test_accuracy"] for r in rows if r["method"] == m)  # noqa: E731
     assert comp["difference"] == pytest.approx(mean("nce") - mean("random"))
     assert comp["low"] <= comp["difference"] <= comp["high"] and comp["mdd"] > 0
-    # Two structures a side: C(4, 2) = 6 relabelings, a labeling and its mirror tie: p >= 2/6, never resolved.
-    assert comp["relabelings"] == 6 and comp["p_min"] == pytest.approx(1 / 3) and comp["resolved"] is False
+    # Two structures a side: C(4, 2) = 6 relabelings, a labeling and its mirror tie: p >= 2/6 (more when accuracies
+    # of 32 test images tie), never resolved.
+    assert comp["relabelings"] == 6 and comp["p_min"] >= 1 / 3 - 1e-12 and comp["resolved"] is False
     original_widths = models.default_widths("resnet8")
     for method in ("random", "nce"):  # the width table, recomputed from the rows' widths
         mine = {r["structure"]: r["widths"] for r in rows if r["method"] == method}
@@ -247,7 +248,7 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     with open(os.path.join(workdir, "summary.md")) as f:
         text = f.read()
     assert "| nce minus | difference (points) | 95% Welch t interval | p | test |" in text
-    assert "exact permutation (6 relabelings) | 2 vs 2 |" in text and "| no (p >= 0.333 always) |" in text
+    assert "exact permutation (6 relabelings) | 2 vs 2 |" in text and f"| no (p >= {comp['p_min']:.3g} always) |" in text
 
 
 # --- a killed study, re-run ----------------------------------------------------------------------
