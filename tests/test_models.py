@@ -1,4 +1,5 @@
-"""The zoo: every model builds from a non-default width list; arch.json; .keras round trip."""
+"""The zoo: every model builds from a non-default width list; arch.json; .keras round trip; initial
+kernels distinct per layer, per seed and per structure trained."""
 
 import json
 
@@ -10,6 +11,9 @@ from nce_tf import arch, models
 from nce_tf.errors import UsageError
 from nce_tf.layers import QuantActivation, QuantConv2D
 from nce_tf.models import QuantPolicy
+from nce_tf.train import TrainConfig
+from nce_tf.train.lifecycle import run_job
+from nce_tf.train.trainer import _Training
 
 SMALL_INPUT = {"cifar": (32, 32, 3), "imagenet": (64, 64, 3)}
 
@@ -136,3 +140,39 @@ def test_initial_kernels_are_distinct_per_layer_and_follow_the_seed():
     # Kaiming normal, fan-out: std sqrt(2 / (k * k * filters)) for the body convs.
     k = first["s3_b2_b_conv"]
     assert np.std(k) == pytest.approx(np.sqrt(2.0 / (9 * k.shape[-1])), rel=0.1)
+
+
+class _Initial(Exception):
+    """Carries a training's initial kernels out of its run."""
+
+
+class _FirstKernels(_Training):
+    """A training run stopped where its fit would start: its initial kernels, set up by the real lifecycle."""
+
+    def fit(self, run):
+        raise _Initial({layer.name: layer.kernel.numpy() for layer in self.model.layers if hasattr(layer, "kernel")})
+
+
+def _initial_kernels(workdir, seed, widths):
+    config = TrainConfig(workdir=str(workdir), model="resnet8", dataset="synthetic", synthetic_train_size=64,
+                         synthetic_test_size=32, epochs=1, warmup_epochs=0, batch_size=32, steps_per_epoch=1, verbose=0,
+                         seed=seed)
+    with pytest.raises(_Initial) as caught:
+        run_job(_FirstKernels(config, arch=arch.Arch("resnet8", list(widths))))
+    return caught.value.args[0]
+
+
+def test_two_structures_trained_with_one_seed_start_from_different_kernels(tmp_path):
+    """A training's initialisation is seeded by its training seed and the structure it trains: a study
+    trains every structure with the same training seeds, and same-shape convs of two structures must not
+    start identical by that coincidence; one structure with one seed starts the same every time."""
+    base = models.default_widths("resnet8")
+    other = base[:-1] + [base[-1] // 2]  # only the last searchable conv differs
+    first = _initial_kernels(tmp_path / "a", 1000, base)
+    second = _initial_kernels(tmp_path / "b", 1000, other)
+    same_shape = [n for n in first if n in second and first[n].shape == second[n].shape]
+    assert "stem_conv" in same_shape and len(same_shape) >= 4, same_shape
+    for name in same_shape:
+        assert not np.array_equal(first[name], second[name]), name
+    again = _initial_kernels(tmp_path / "c", 1000, base)
+    assert all(np.array_equal(first[n], again[n]) for n in first)

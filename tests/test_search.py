@@ -1,6 +1,7 @@
 """Tests of the channel search: CWI, the searchable conv against TAS's two-BN forward, the sampler,
 expected vs exact cost, the constraint loss, expansion, derivation and short searches."""
 
+import dataclasses
 import json
 import os
 
@@ -801,3 +802,35 @@ def test_the_primitive_cache_is_widened_unless_the_user_sized_it(monkeypatch):
     monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "2048")
     onednn.widen_primitive_cache()
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "2048"
+
+
+class _Streams(Exception):
+    """Carries the data seeds a search asked for out of it."""
+
+
+def test_search_data_streams_are_distinct_across_halves_and_seeds(tmp_path, monkeypatch):
+    # The weight half's and the architecture half's batch orders are seeded from (search seed, purpose):
+    # with seed and seed + 1 the architecture half of seed s shuffled exactly as the weight half of s + 1.
+    from nce_tf import data, seeds
+
+    def record(ds, info, *, seed, **kw):
+        asked.append(seed)
+        if len(asked) == 2:
+            raise _Streams(list(asked))
+        return real(ds, info, seed=seed, **kw)
+
+    real, found = data.epoch_stream, {}
+    monkeypatch.setattr(data, "epoch_stream", record)
+    for s in (0, 1):
+        asked = []
+        tcfg, scfg = _configs(tmp_path / f"s{s}", search_warmup_epochs=0, search_epochs=1, search_steps_per_epoch=1)
+        with pytest.raises(_Streams) as caught:
+            run_search(dataclasses.replace(tcfg, seed=s), scfg)
+        found[s] = caught.value.args[0]  # [weight half, architecture half]
+    assert found[0] == [seeds.stream_seed(0, "search/weight_data"), seeds.stream_seed(0, "search/arch_data")]
+    assert found[1] == [seeds.stream_seed(1, "search/weight_data"), seeds.stream_seed(1, "search/arch_data")]
+    assert len(set(found[0] + found[1])) == 4 and found[0][1] != found[1][0]  # no stream shared
+    # Nor for the next thousand search seeds: no architecture half shares the seed's or the next seed's weight half.
+    weight = [seeds.stream_seed(s, "search/weight_data") for s in range(1001)]
+    arch = [seeds.stream_seed(s, "search/arch_data") for s in range(1000)]
+    assert all(a not in (weight[s], weight[s + 1]) for s, a in enumerate(arch))

@@ -1,5 +1,5 @@
-"""nce_tf.study: the bootstrap against hand-computed intervals, a study end to end, a killed
-study resumed, and bad input refused with one line."""
+"""nce_tf.study: the statistics against hand-computed p-values and intervals and the interval's coverage by
+simulation, a study end to end, a killed study resumed, and bad input refused with one line."""
 
 import csv
 import dataclasses
@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from nce_tf.errors import UsageError
-from nce_tf.study import StudyConfig, difference_ci, plan, run_study
+from nce_tf.study import StudyConfig, plan, run_study, stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "study.py")
@@ -35,28 +36,101 @@ def _flags(d):
     return [f"--{k}={v}" for k, v in d.items()]
 
 
-# --- the bootstrap, checked against intervals worked out by hand -------------------------------
+# --- the statistics, checked against values worked out by hand ------------------------------------
 
-def test_unpaired_interval_of_two_structures_against_one_unit():
-    # diff* = mean of two draws from {1, 3} minus 0: 1 (p 1/4), 2 (p 1/2), 3 (p 1/4), so the
-    # 2.5% and 97.5% quantiles are 1 and 3.
-    assert difference_ci([1.0, 3.0], [0.0], paired=False, resamples=20_000, seed=1) == pytest.approx((2.0, 1.0, 3.0))
+def test_t_distribution_against_closed_forms_and_tables():
+    t = np.array([-4.0, -1.0, 0.0, 0.5, 3.0])
+    # df = 1 is the Cauchy: 1/2 + atan(t)/pi; df = 2 has F(t) = 1/2 + t / (2 sqrt(2 + t^2)).
+    assert stats.t_cdf(t, 1) == pytest.approx(0.5 + np.arctan(t) / np.pi, abs=1e-12)
+    assert stats.t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * np.sqrt(2 + t * t)), abs=1e-12)
+    # Table values (two-sided 95% and the 80% one-sided quantile), and the df = 1 closed form tan(pi (p - 1/2)).
+    assert stats.t_quantile(0.975, [4, 7, 10]) == pytest.approx([2.776, 2.365, 2.228], abs=5e-4)
+    assert stats.t_quantile([0.8, 0.025], [4, 10]) == pytest.approx([0.941, -2.228], abs=5e-4)
+    assert float(stats.t_quantile(0.975, 1)) == pytest.approx(np.tan(np.pi * 0.475), rel=1e-10)
+    with pytest.raises(UsageError, match="t quantile"):
+        stats.t_quantile(1.0, 3)
 
 
-def test_paired_interval_against_the_binomial_by_hand():
-    # d = [0, 0, 0, 1]: the mean of 4 draws is k/4 with k ~ Binomial(4, 1/4); P(k <= 2) = 243/256 = 0.949
-    # and P(k <= 3) = 255/256, so the 97.5% quantile is k = 3 (0.75); P(k = 0) = 81/256 > 0.025: low 0.
-    a, b = [0.5, 0.5, 0.5, 1.5], [0.5, 0.5, 0.5, 0.5]
-    assert difference_ci(a, b, paired=True, resamples=50_000, seed=2) == pytest.approx((0.25, 0.0, 0.75))
+def test_permutation_test_against_hand_counts():
+    # diff = sum_a (1/n + 1/m) - total/m, so |diff| ranks relabelings by |sum_a - n total / N|.
+    # [1,2,3] vs [4,5,6]: only {1,2,3} and its mirror {4,5,6} reach |diff| = 3: 2 of C(6,3) = 20.
+    assert stats.permutation_test([1, 2, 3], [4, 5, 6]) == dict(p=0.1, p_min=0.1, exact=True, relabelings=20, seed=None)
+    # [1,2,4] vs [3,5,6]: |diff| >= 7/3 <=> sum_a <= 7 or >= 14: {1,2,3}, {1,2,4}, {3,5,6}, {4,5,6}: 4 / 20.
+    assert stats.permutation_test([1, 2, 4], [3, 5, 6])["p"] == pytest.approx(0.2)
+    # [5,6] vs [1,2,3]: |diff| >= 3.5 <=> |5 sum_a - 34| >= 21 <=> sum_a >= 11 (only {5,6}) or <= 2.6 (none):
+    # 1 of C(5,2) = 10; the other tail holds nothing, so two-sided is not "double the one-sided".
+    assert stats.permutation_test([5, 6], [1, 2, 3])["p"] == pytest.approx(0.1)
+    # One unit against four: |diff| is proportional to |x_k - 3.2|: 0 (3.2) and 10 (6.8) are as extreme as 0: 2 / 5;
+    # the smallest p of 1 vs n is 1 / (n + 1).
+    one = stats.permutation_test([0], [1, 2, 3, 10])
+    assert (one["p"], one["p_min"]) == pytest.approx((0.4, 0.2))
+    # Past the enumeration limit: a seeded Monte Carlo that agrees with the exact count.
+    a, b = np.random.default_rng(3).normal(size=(2, 6)) + [[0.8], [0.0]]
+    exact = stats.permutation_test(a, b)
+    drawn = stats.permutation_test(a, b, max_enumerations=100, resamples=40_000, seed=1)
+    assert exact["relabelings"] == 924 and not drawn["exact"] and drawn["relabelings"] == 40_000
+    assert drawn["p"] == pytest.approx(exact["p"], abs=0.01)
 
 
-def test_bootstrap_refuses_bad_input():
-    with pytest.raises(UsageError, match="equal counts"):
-        difference_ci([1, 2], [1, 2, 3], paired=True)
-    with pytest.raises(UsageError, match="level"):
-        difference_ci([1, 2], [1, 2], paired=True, level=1.5)
-    with pytest.raises(UsageError, match="finite"):
-        difference_ci([1, float("nan")], [1, 2], paired=False)
+def test_sign_flip_test_against_hand_counts():
+    # d = [1, 2, 3, -0.5]: the sum under a flip set F is 5.5 - 2 sum(F) over |d| = {1, 2, 3, 0.5} (total 6.5);
+    # |6.5 - 2 F| >= 5.5 <=> F <= 0.5 ({}, {0.5}) or F >= 6 ({1,2,3}, all): 4 of 16.
+    assert stats.sign_flip_test([1, 2, 3, -0.5])["p"] == pytest.approx(0.25)
+    # Five differences of one sign: all-plus and all-minus, 2 of 32 = 0.0625 (the issue's "5 of 5": never < 0.05).
+    five = stats.sign_flip_test([0.01, 0.02, 0.01, 0.03, 0.02])
+    assert (five["p"], five["p_min"]) == pytest.approx((0.0625, 0.0625))
+
+
+def test_welch_interval_and_detectable_difference_by_hand():
+    # [1,2,3] vs [4,5,6]: variances 1, SE = sqrt(1/3 + 1/3), nu = (2/3)^2 / (2 (1/3)^2 / 2) = 4, t_{.975,4} = 2.7764.
+    se = np.sqrt(2 / 3)
+    assert stats.welch_interval([1, 2, 3], [4, 5, 6]) == pytest.approx((-3, -3 - 2.7764 * se, -3 + 2.7764 * se),
+                                                                       abs=1e-4)
+    # MDD at 80% power: (t_{.975,4} + t_{.8,4}) SE = (2.7764 + 0.9410) * 0.8165.
+    assert stats.min_detectable_difference(se, 4) == pytest.approx((2.7764 + 0.9410) * se, abs=1e-3)
+    # Unequal sizes and spreads, [1,3] vs [2,4,6,8]: means 2 and 5, v_a = 2/2 = 1, v_b = (20/3)/4 = 5/3,
+    # nu = (8/3)^2 / (1/1 + (5/3)^2/3) = (64/9) / (52/27) = 48/13.
+    assert stats.welch(stats.side([1, 3]), stats.side([2, 4, 6, 8])) == pytest.approx((-3, np.sqrt(8 / 3), 48 / 13))
+
+
+def test_compare_single_structures_use_their_trainings():
+    # Two single structures trained twice each: v = var([1,3])/2 = 1 a side, nu = (1+1)^2 / (1 + 1) = 2,
+    # t = -3/sqrt(2); for df = 2 the two-sided tail is 1 - |t| / sqrt(2 + t^2) = 1 - 2.1213/2.5495 = 0.16795.
+    c = stats.compare([2.0], [5.0], replicates_a=[1, 3], replicates_b=[4, 6])
+    assert (c["test"], c["units"], c["replicates"], c["df"]) == ("welch_t", [1, 1], [2, 2], pytest.approx(2.0))
+    assert c["p"] == pytest.approx(1 - 3 / np.sqrt(2) / np.sqrt(6.5)) and c["resolved"] is False
+    assert (c["low"], c["high"]) == pytest.approx((-3 - 4.3027 * np.sqrt(2), -3 + 4.3027 * np.sqrt(2)), abs=1e-3)
+    # Without two trainings of the single structure its accuracy's error is unknown: nothing is tested.
+    none = stats.compare([0.6, 0.62, 0.64], [0.6], replicates_b=[0.6])
+    assert none["test"] is None and none["p"] is None and none["low"] is None and none["resolved"] is None
+    # Several structures a side: the permutation test decides; its p is the hand count above.
+    perm = stats.compare([1, 2, 3], [4, 5, 6])
+    assert (perm["test"], perm["p"], perm["exact"], perm["resolved"]) == ("permutation", 0.1, True, False)
+
+
+def test_welch_interval_covers_at_small_n():
+    """Coverage of the 95% Welch t interval on normal data, 4000 simulated studies per case (Monte
+    Carlo error 0.35 points): n = 5 and n = 8 per group, equal spreads and spreads 1 : 2.
+
+    Measured: 95.4% (n = 5) and 95.3% (n = 8) with equal spreads, 94.6% and 94.7% with spreads 1 : 2.
+    The percentile bootstrap it replaces (nce_tf/study/bootstrap.py, 2000 studies x 2000 resamples)
+    covered 83.0% at n = 5 and 89.8% at n = 8 for paired differences (one sample), 88.4% and 90.8% for
+    5 vs 5 and 8 vs 8 unpaired.  A single structure with 3 trainings against 5 or 8 structures
+    (Welch with its side's 2 degrees of freedom) covered 93.9-96.3% in the same simulation.
+    """
+    rng = np.random.default_rng(0)
+    for n in (5, 8):
+        for spread in (1.0, 2.0):
+            a, b = rng.normal(0.0, 1.0, (4000, n)), rng.normal(0.0, spread, (4000, n))
+            va, vb = a.var(axis=1, ddof=1) / n, b.var(axis=1, ddof=1) / n
+            nu = (va + vb) ** 2 / ((va ** 2 + vb ** 2) / (n - 1))
+            half = stats.t_quantile(0.975, nu) * np.sqrt(va + vb)
+            coverage = np.mean(np.abs(a.mean(axis=1) - b.mean(axis=1)) <= half)
+            assert abs(coverage - 0.95) < 0.02, (n, spread, coverage)
+    # The vectorised interval is the one compare() prints.
+    c = stats.compare(a[0], b[0])
+    assert (c["low"], c["high"]) == pytest.approx((a[0].mean() - b[0].mean() - half[0],
+                                                   a[0].mean() - b[0].mean() + half[0]))
 
 
 def _row(method, seed, tseed, acc):
@@ -64,22 +138,29 @@ def _row(method, seed, tseed, acc):
     return {"method": method, "structure": structure, "search_seed": seed, "train_seed": tseed, "test_accuracy": acc}
 
 
-def test_comparisons_pair_by_search_seed_and_use_trainings_of_a_fixed_method():
-    from nce_tf.study.results import comparisons
+def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method():
+    from nce_tf.study.results import comparisons, markdown
 
+    # Structure means: nce 0.6005, 0.6105, 0.6205; tas 0.5505, 0.5605, 0.5705, 0.5805 (seed 7 has no nce partner).
     rows = [_row("nce", s, t, 0.60 + 0.01 * s + 0.001 * t) for s in range(3) for t in range(2)]
-    rows += [_row("tas", s, t, 0.55 + 0.01 * s + 0.001 * t) for s in (0, 1, 2, 7) for t in range(2)]
+    rows += [_row("tas", s, t, 0.55 + 0.01 * i + 0.001 * t) for i, s in enumerate((0, 1, 2, 7)) for t in range(2)]
     rows += [_row("original", None, t, acc) for t, acc in enumerate([0.50, 0.70, 0.60])]
-    by = {c["method"]: c for c in comparisons(rows, ("nce", "tas", "original"), "nce", resamples=4000)}
-    # nce vs tas: seeds 0, 1, 2 in common (seed 7 unpaired), each 0.05 apart: every resample gives 0.05.
+    by = {c["method"]: c for c in comparisons(rows, ("nce", "tas", "original"), "nce")}
+    # nce vs tas, 3 vs 4 structures unpaired: C(7,3) = 35 relabelings; |sum_a - 3 T / 7| is 0.0771 for nce's
+    # (the three largest) and 0.0729 for the three smallest, so nce's labeling alone is as extreme: p = 1/35.
     tas = by["tas"]
-    assert tas["paired"] and tas["units"] == [3, 3] and tas["resolved"] is True
-    assert (tas["difference"], tas["low"], tas["high"]) == pytest.approx((0.05, 0.05, 0.05))
-    # nce vs original: 3 structure means against the 3 trainings of the one structure (0.5, 0.7, 0.6).
+    assert (tas["test"], tas["units"], tas["relabelings"]) == ("permutation", [3, 4], 35)
+    assert tas["p"] == pytest.approx(1 / 35) and tas["resolved"] is True
+    assert tas["difference"] == pytest.approx(0.6105 - 0.5655)
+    assert tas["mdd"] > 0 and tas["low"] < tas["difference"] < tas["high"]
+    # nce vs original: 3 structures against one structure (one unit) whose 3 trainings give its error.
     orig = by["original"]
-    assert not orig["paired"] and orig["units"] == [3, 3]
-    assert orig["difference"] == pytest.approx(statistics.fmean([0.6005, 0.6105, 0.6205]) - 0.6)
-    assert orig["low"] < 0 < orig["high"] and orig["resolved"] is False
+    assert (orig["test"], orig["units"], orig["replicates"]) == ("welch_t", [3, 1], [None, 3])
+    assert orig["difference"] == pytest.approx(0.6105 - 0.6)
+    assert orig["se"] == pytest.approx(np.sqrt(0.0001 / 3 + 0.01 / 3)) and orig["resolved"] is False
+    table = markdown([], list(by.values()))
+    assert "| tas | +4.50 |" in table and "exact permutation (35 relabelings) | 3 vs 4 |" in table
+    assert "| 3 vs 1 (3 trainings) |" in table
 
 
 # --- the plan ------------------------------------------------------------------------------------
@@ -144,11 +225,13 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
         assert s["structure_mean"] == pytest.approx(statistics.fmean(per))
         assert s["structure_std"] == pytest.approx(statistics.stdev(per))
     (comp,) = out["comparisons"]
-    assert (comp["reference"], comp["method"], comp["paired"]) == ("nce", "random", True)
+    assert (comp["reference"], comp["method"], comp["test"], comp["units"]) == ("nce", "random", "permutation", [2, 2])
     mean = lambda m: statistics.fmean(r["test_accuracy"] for r in rows if r["method"] == m)  # noqa: E731
     assert comp["difference"] == pytest.approx(mean("nce") - mean("random"))
-    assert comp["low"] <= comp["difference"] <= comp["high"]
-    assert comp["resolved"] is None  # two structures a side: no verdict
+    assert comp["low"] <= comp["difference"] <= comp["high"] and comp["mdd"] > 0
+    # Two structures a side: C(4, 2) = 6 relabelings, a labeling and its mirror tie: p >= 2/6 (more when accuracies
+    # of 32 test images tie), never resolved.
+    assert comp["relabelings"] == 6 and comp["p_min"] >= 1 / 3 - 1e-12 and comp["resolved"] is False
     original_widths = models.default_widths("resnet8")
     for method in ("random", "nce"):  # the width table, recomputed from the rows' widths
         mine = {r["structure"]: r["widths"] for r in rows if r["method"] == method}
@@ -166,7 +249,9 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
         run_study(dataclasses.replace(study, workdir=str(tmp_path / "empty")), TrainConfig(workdir=workdir, **TINY),
                   SearchConfig(**TINY_SEARCH), summarize_only=True)
     with open(os.path.join(workdir, "summary.md")) as f:
-        assert "| nce minus | difference (points)" in f.read()
+        text = f.read()
+    assert "| nce minus | difference (points) | 95% Welch t interval | p | test |" in text
+    assert "exact permutation (6 relabelings) | 2 vs 2 |" in text and f"| no (p >= {comp['p_min']:.3g} always) |" in text
 
 
 # --- a killed study, re-run ----------------------------------------------------------------------

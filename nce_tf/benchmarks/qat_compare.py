@@ -7,9 +7,10 @@ switches ``tf.keras`` to Keras 2 for the whole process, so each framework runs i
     python -m nce_tf.benchmarks.qat_compare --framework=tfmot --steps=20 --train_epochs=4
 
 Each prints one JSON object: the test accuracy after the same short schedule on the synthetic task
-(same images, same augmentation, SGD 0.1 Nesterov, cosine, initialisation seeded alike), the median
-training-step time at batch 128 (after warm-up, timed after that training), and the process's peak
-resident memory.  ``tools/bench.py tfmot`` runs both, one after the other, and prints the ratios.
+(same images, same augmentation, SGD 0.1 Nesterov, cosine; each layer's initialiser seeded on its
+own from the run's seed, as nce-tf's zoo does), the median training-step time at batch 128 (after
+warm-up, timed after that training), and the process's peak resident memory.  ``tools/bench.py tfmot``
+runs both, one after the other, and prints the ratios.
 
 The tfmot network mirrors nce-tf's: the TAS CIFAR ResNet-20 (stride-2 shortcut = 2x2 average pool +
 1x1 conv + BN), first conv, classifier and shortcuts float, every other conv with 2-bit weights
@@ -27,6 +28,8 @@ import statistics
 import sys
 import time
 
+import numpy as np
+
 
 def _data(batch_size, seed=0):
     import tensorflow as tf
@@ -39,7 +42,7 @@ def _data(batch_size, seed=0):
     return train, test, tf
 
 
-def _tfmot_model():
+def _tfmot_model(seed):
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras as k2
@@ -77,11 +80,17 @@ def _tfmot_model():
             return [quantizers.MovingAverageQuantizer(num_bits=2, symmetric=False, narrow_range=False, per_axis=False)]
 
     annotate = tfmot.quantization.keras.quantize_annotate_layer
-    init = k2.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
     reg = k2.regularizers.L2(5e-4 / 2)
+    # One initialiser per layer, each with its own seed drawn from the run's seed, as nce-tf's zoo makes
+    # one per layer: a Keras initialiser shared by every conv gives every conv of one shape the same kernel.
+    layer_seeds = np.random.default_rng(seed)
+
+    def init():
+        return k2.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal",
+                                               seed=int(layer_seeds.integers(2**31 - 1)))
 
     def conv(x, filters, stride, kernel=3, quantized=True):
-        layer = k2.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_initializer=init,
+        layer = k2.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, kernel_initializer=init(),
                                  kernel_regularizer=reg)
         return (annotate(layer, WeightConfig()) if quantized else layer)(x)
 
@@ -107,7 +116,8 @@ def _tfmot_model():
             x = act(k2.layers.Add()([y, sc]))
             in_width = width
     x = k2.layers.GlobalAveragePooling2D()(x)
-    outputs = k2.layers.Dense(10, kernel_initializer=k2.initializers.RandomNormal(stddev=0.01),
+    outputs = k2.layers.Dense(10, kernel_initializer=k2.initializers.RandomNormal(
+                                  stddev=0.01, seed=int(layer_seeds.integers(2**31 - 1))),
                               kernel_regularizer=reg)(x)
     annotated = k2.Model(inputs, outputs)  # only the layers annotated above get quantized
     with tfmot.quantization.keras.quantize_scope({"WeightConfig": WeightConfig, "ActivationConfig": ActivationConfig}):
@@ -127,8 +137,8 @@ def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, see
     if framework == "tfmot":
         import tf_keras
 
-        tf_keras.utils.set_random_seed(seed)  # the initialisation, the same seed in both frameworks
-        model, k, _ = _tfmot_model()
+        tf_keras.utils.set_random_seed(seed)
+        model, k, _ = _tfmot_model(seed)
     else:
         import keras
 

@@ -35,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf import arch as arch_lib
-from nce_tf import data, distribute
+from nce_tf import data, distribute, seeds
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
 from nce_tf.jobs.search_log import SearchLog
@@ -211,7 +211,8 @@ class _Search(Job):
             half = lambda ds, seed, size: data.epoch_stream(ds, self.info, batch_size=size, seed=seed,  # noqa: E731
                                                             steps=steps, first_epoch=first, last_epoch=last)
             return distribute.shard_by_data(tf.data.Dataset.zip(
-                (half(self.ds_w, tcfg.seed, batch), half(self.ds_a, tcfg.seed + 1, batch * scfg.arch_steps))))
+                (half(self.ds_w, seeds.stream_seed(tcfg.seed, "search/weight_data"), batch),
+                 half(self.ds_a, seeds.stream_seed(tcfg.seed, "search/arch_data"), batch * scfg.arch_steps))))
 
         expansion = ChannelExpansion(scfg.threshold, scfg.expand_every_steps, seed=tcfg.seed)
         callbacks = [TauSchedule(scfg.search_epochs, scfg.tau_max, scfg.tau_min, first_epoch=scfg.search_warmup_epochs),

@@ -35,10 +35,10 @@ HELP = {
     "train_seed": "Seed of the first training of each structure; training j uses train_seed + j.",
     "jobs": "Runs (searches or trainings) at a time, each in its own process; at most the machine's cores.",
     "tas_width_ratios": "Width grid of the tas method (nce | tas | a list, as --width_ratios); empty = --width_ratios.",
-    "reference": "Method the others are compared with (difference of means, bootstrap interval); "
+    "reference": "Method the others are compared with (difference of means, interval, permutation test); "
                  "empty = nce if studied, else the first method.",
-    "level": "Coverage of the bootstrap confidence intervals.",
-    "resamples": "Bootstrap resamples.",
+    "level": "Coverage of the comparisons' Welch t intervals; a difference is resolved at p < 1 - level.",
+    "resamples": "Random relabelings of a permutation test too large to enumerate (over 10^6 relabelings).",
 }
 
 

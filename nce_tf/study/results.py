@@ -7,7 +7,7 @@ Files written in the study's work directory (rewritten after every finished run)
   widths, MACs, PARAMs and their ratios to the original network, expanded layers, test
   accuracy, wall time of the training and of its structure's search, the provenance of both:
   :mod:`nce_tf.provenance`), ``summary`` (per method),
-  ``comparisons`` (reference minus each method, with a bootstrap interval), ``widths`` (per
+  ``comparisons`` (reference minus each method: interval, test, p-value, MDD), ``widths`` (per
   method and layer, the mean width as a multiple of the original's) and the study's settings;
 - ``study.csv``: the rows, one per line (widths and expanded layers joined by spaces);
 - ``summary.md``: the three tables as markdown;
@@ -15,9 +15,35 @@ Files written in the study's work directory (rewritten after every finished run)
   bar spanning their lowest to highest), the method's mean as a line (the paper's Fig. 3).
 
 Per method: ``trainings`` mean +- std over all of its trainings; ``structures`` mean +- std over
-its structures of each structure's mean.  The comparison's units are the structures
-(:mod:`nce_tf.study.bootstrap`); a difference is *resolved* when its interval excludes 0, and no
-verdict is drawn with fewer than three units on a side.
+its structures of each structure's mean.
+
+**Comparisons** (the reference minus every other method, :mod:`nce_tf.study.stats`).  The unit is
+the structure, for every method: a searched method's units are its structures' mean accuracies
+(over their trainings); the original network and WRPN's widening are one structure each, one
+unit, whose trainings are replicates (they measure that structure's accuracy and its standard
+error, not a spread of structures).  Each comparison gives the difference of means, its Welch t
+interval (coverage ``level``), a p-value and the test that gave it, the units, the minimum
+difference detectable at 80% power (MDD) and whether the difference is *resolved*
+(``p < 1 - level``):
+
+- several structures a side: the exact two-sided permutation test on structure means (a seeded
+  Monte Carlo over ``resamples`` relabelings past 10^6 of them);
+- one structure on a side: a Welch t test of the other side's mean structure against that
+  network's accuracy, its standard error from its trainings (the permutation test of 1 vs n
+  cannot give p below ``1 / (n + 1)``, and asks whether the network is like a random structure
+  of the method, not whether the method beats it); untested without two trainings of it.
+
+**No pairing.**  A paired test is right only where the two members of a pair share something
+that moves both.  In this study design nothing does: a ``random`` structure's search seed only
+draws its widths; the split of the training set is ``split_seed`` (111) for every search; ``tas``
+and ``nce`` with one search seed see the same batches from super-nets of different search spaces,
+but the structure each derives is then trained from scratch with an initialisation of its own
+(seeded by the training seed and the structure's widths).  What all structures share, the
+training seeds' data orders, is one set for the whole study: it shifts every structure mean alike
+and cancels in every difference.  So the comparisons are unpaired, fixed before any result is
+seen (pairing or not must not be chosen by which resolves);
+:func:`nce_tf.study.stats.sign_flip_test` is there for designs whose pairs do share something
+(one structure under two training recipes, say).
 """
 
 import csv
@@ -27,10 +53,7 @@ import os
 import statistics
 
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
-from nce_tf.study.bootstrap import difference_ci
-from nce_tf.study.config import FIXED
-
-MIN_UNITS = 3  # structures (or trainings of a one-structure method) per side before a verdict
+from nce_tf.study.stats import compare
 
 CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
               "macs_ratio", "params_ratio", "layers_expanded", "expanded", "widths", "train_seconds",
@@ -136,44 +159,29 @@ def summary(study_rows, methods):
 
 
 def _units(study_rows, method):
-    """Per-structure means; a fixed method's trainings (it has one structure)."""
+    """``(structure means, replicates)``: a method's units, and for a one-structure method its
+    trainings (the replicates that give that structure's standard error; ``None`` otherwise)."""
     structs = by_structure(study_rows, method)
-    if method in FIXED:
-        return None, [a for v in structs.values() for a in v]
-    seeds = [next(r["search_seed"] for r in study_rows if r["structure"] == s) for s in structs]
-    return seeds, [statistics.fmean(v) for v in structs.values()]
+    means = [statistics.fmean(v) for v in structs.values()]
+    replicates = next(iter(structs.values())) if len(structs) == 1 else None
+    return means, replicates
 
 
 def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
-    """Reference minus every other method: difference of means and its bootstrap interval."""
+    """Reference minus every other method (see the module doc): a :func:`nce_tf.study.stats.compare`
+    dict each, with ``reference`` and ``method`` added."""
     out = []
-    ref_seeds, ref = _units(study_rows, reference)
+    ref, ref_reps = _units(study_rows, reference)
     if not ref:
         return out
     for method in methods:
         if method == reference:
             continue
-        seeds, other = _units(study_rows, method)
-        if not other:
-            continue
-        a, b, paired = ref, other, False
-        if ref_seeds is not None and seeds is not None:
-            common = [s for s in ref_seeds if s in seeds]
-            if len(common) >= 2:
-                a = [ref[ref_seeds.index(s)] for s in common]
-                b = [other[seeds.index(s)] for s in common]
-                paired = True
-        # Two single units (one structure, or one training) have no spread to resample.
-        if len(a) < 2 and len(b) < 2:
-            diff, low, high = statistics.fmean(a) - statistics.fmean(b), None, None
-        else:
-            diff, low, high = difference_ci(a, b, paired=paired, level=level, resamples=resamples)
-        # With fewer than MIN_UNITS on a side the percentile interval is little more than the range
-        # of the differences; it is printed, but no verdict is drawn from it.
-        resolved = (None if min(len(a), len(b)) < MIN_UNITS or low is None
-                    else bool(low > 0 or high < 0))
-        out.append({"reference": reference, "method": method, "difference": diff, "low": low, "high": high,
-                    "level": level, "paired": paired, "units": [len(a), len(b)], "resolved": resolved})
+        other, reps = _units(study_rows, method)
+        if other:
+            out.append({"reference": reference, "method": method,
+                        **compare(ref, other, level=level, replicates_a=ref_reps, replicates_b=reps,
+                                  resamples=resamples)})
     return out
 
 
@@ -215,6 +223,29 @@ def _pct(x, digits=2):
     return "-" if x is None else f"{100 * x:.{digits}f}"
 
 
+def _test_name(c):
+    if c["test"] == "permutation":
+        return f"{'exact' if c['exact'] else 'Monte Carlo'} permutation ({c['relabelings']:,} relabelings)"
+    if c["test"] == "welch_t":
+        return "Welch t against one structure"
+    return "none: one structure, fewer than two trainings"
+
+
+def _comparison_row(c):
+    interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
+    units = " vs ".join(str(n) if r is None else f"1 ({r} trainings)" for n, r in zip(c["units"], c["replicates"]))
+    p = "-" if c["p"] is None else f"{c['p']:.3g}"
+    mdd = "-" if c["mdd"] is None else f"{100 * c['mdd']:.2f}"
+    if c["resolved"] is None:
+        verdict = "untested"
+    elif c["resolved"]:
+        verdict = "yes"
+    else:  # say so when no difference at all could have resolved with these units
+        verdict = "no" + (f" (p >= {c['p_min']:.3g} always)" if c["p_min"] >= c["alpha"] else "")
+    return (f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {p} | {_test_name(c)} | {units} | "
+            f"{mdd} | {verdict} |")
+
+
 def markdown(summ, comps, widths=None):
     lines = ["| method | structures | trainings | accuracy (%), all trainings | accuracy (%), per structure | "
              "MACs ratio | PARAMs ratio | layers expanded |", "|---|---|---|---|---|---|---|---|"]
@@ -224,14 +255,11 @@ def markdown(summ, comps, widths=None):
                      f"{_pct(s['accuracy_std'])} | {_pct(s['structure_mean'])} +- {_pct(s['structure_std'])} | "
                      f"{ratio(s['macs_ratio'])} | {ratio(s['params_ratio'])} | {s['layers_expanded']:.1f} |")
     if comps:
-        level = comps[0]["level"]
-        lines += ["", f"| {comps[0]['reference']} minus | difference (points) | {level:.0%} bootstrap interval | "
-                      "units | resolved |", "|---|---|---|---|---|"]
-        for c in comps:
-            interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
-            units = f"{c['units'][0]} vs {c['units'][1]}" + (" paired by search seed" if c["paired"] else "")
-            verdict = {True: "yes", False: "no", None: f"too few units (< {MIN_UNITS})"}[c["resolved"]]
-            lines.append(f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {units} | {verdict} |")
+        c0 = comps[0]
+        lines += ["", f"| {c0['reference']} minus | difference (points) | {c0['level']:.0%} Welch t interval | p | "
+                      f"test | units | MDD at {c0['power']:.0%} power (points) | resolved (p < {c0['alpha']:g}) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [_comparison_row(c) for c in comps]
     if widths:
         lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
                       "(and how many structures are wider than the original there):", ""]

@@ -8,8 +8,9 @@ runs:
 1. the ``tf.distribute`` strategy comes first (``--cpu_replicas`` must configure devices before
    any op runs);
 2. ``job.prepare``: every input is checked and the data loaded before anything is written;
-3. the global seed is set and ``job.build`` creates the trackables (model, optimizers) in the
-   strategy's scope, before the work directory is touched (a failing build leaves nothing);
+3. the global seed (``job.global_seed()``) is set and ``job.build`` creates the trackables (model,
+   optimizers) in the strategy's scope, before the work directory is touched (a failing build
+   leaves nothing);
 4. the work directory's settings file (``config.json`` / ``search_config.json``) decides: absent
    starts afresh, the same settings resume, other settings are refused unless ``--overwrite``
    (which removes only the files the job lists as its own);
@@ -89,6 +90,11 @@ class Job(abc.ABC):
 
     def prepare(self, strategy):
         """Checks every input and loads the data; writes nothing."""
+
+    def global_seed(self):
+        """The seed of Keras's, numpy's and Python's global generators, set before :meth:`build`
+        (after :meth:`prepare`): by default the run's seed."""
+        return self.config.seed
 
     def build(self):
         """Creates the model and optimizers (in the strategy's scope, seeded); returns the trackables
@@ -227,7 +233,7 @@ def run_job(job, strategy=None):
     clock.phase("setup")
     strategy = strategy or distribute.get_strategy(config.strategy, config.cpu_replicas)
     job.prepare(strategy)
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(job.global_seed())
     # Model and optimizers live in the strategy scope and are built before fit, so the checkpoint
     # can restore their slots and step counters (tf_facts.md).
     with strategy.scope():

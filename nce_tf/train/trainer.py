@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf import arch as arch_lib
-from nce_tf import cost, data, distribute, sources
+from nce_tf import cost, data, distribute, seeds, sources
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.sources.user import load_keras_file
@@ -143,6 +143,13 @@ class _Training(Job):
         # The float network and the teacher: their files checked, described for metrics.json.
         self.init_from = describe_source(config.init_from, "init_from") if config.init_from else None
         self.teacher = describe_source(config.teacher, "teacher") if config.teacher else None
+
+    def global_seed(self):
+        # The initial weights draw from the global generators: seeded by the training seed *and* the
+        # structure, two structures trained with one seed do not start from the same kernels in their
+        # same-shape convs (a study trains every structure with the same training seeds). A model_fn's
+        # widths are unknown before it is built: its structures share the seed's stream.
+        return seeds.structure_seed(self.config.seed, self.name, self.widths)
 
     def build(self):
         config, info = self.config, self.info
