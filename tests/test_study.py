@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from nce_tf.errors import UsageError
-from nce_tf.study import StudyConfig, plan, run_study, stats
+from nce_tf import stats
+from nce_tf.study import StudyConfig, plan, run_study
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "study.py")

@@ -41,7 +41,7 @@ Example:
 >>> net = SuperNet(build_space("resnet8"), seed=0)
 >>> report = load_trained_weights(net, trained)
 >>> len(report["loaded"]), report["missing"]
-(11, [])
+(10, [])
 >>> x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
 >>> one_x = net.forward(x, net.subnet_sample(net.space.default_widths()))[0]
 >>> bool(np.allclose(one_x, trained(x, training=False), atol=1e-4))

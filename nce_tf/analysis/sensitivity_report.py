@@ -4,7 +4,7 @@ Each probe (:func:`nce_tf.analysis.sensitivity.probe`) is one trained network: t
 comparison here (a network's test images are not independent replicates of its training).  For
 each layer and width change, a precision's networks give the mean change of test accuracy with a
 t interval over networks, and the two precisions are compared by
-:func:`nce_tf.study.stats.compare` (Welch interval, exact permutation test over networks, the
+:func:`nce_tf.stats.compare` (Welch interval, exact permutation test over networks, the
 minimum difference the design could detect at 80% power).  With 3 networks a precision the
 permutation test cannot give p below 0.1: the interval and the detectable difference say what the
 design can resolve.
@@ -28,7 +28,7 @@ import numpy as np
 
 from nce_tf.analysis import plots
 from nce_tf.io_utils import atomic_write_text
-from nce_tf.study import stats
+from nce_tf import stats
 
 
 def _interval(values, level=0.95):

@@ -14,7 +14,7 @@ several times (the paper's toy experiment, Fig. 3), with honest statistics.
 from nce_tf.study.config import FIXED, METHODS, SEARCHED, StudyConfig
 from nce_tf.study.plan import Run, plan
 from nce_tf.study.runner import StudyFailed, run_study
-from nce_tf.study.stats import compare, permutation_test, sign_flip_test
+from nce_tf.stats import compare, permutation_test, sign_flip_test
 
 __all__ = ["FIXED", "METHODS", "SEARCHED", "Run", "StudyConfig", "StudyFailed", "compare", "permutation_test", "plan",
            "run_study", "sign_flip_test"]

@@ -17,7 +17,7 @@ Files written in the study's work directory (rewritten after every finished run)
 Per method: ``trainings`` mean +- std over all of its trainings; ``structures`` mean +- std over
 its structures of each structure's mean.
 
-**Comparisons** (the reference minus every other method, :mod:`nce_tf.study.stats`).  The unit is
+**Comparisons** (the reference minus every other method, :mod:`nce_tf.stats`).  The unit is
 the structure, for every method: a searched method's units are its structures' mean accuracies
 (over their trainings); the original network and WRPN's widening are one structure each, one
 unit, whose trainings are replicates (they measure that structure's accuracy and its standard
@@ -42,7 +42,7 @@ but the structure each derives is then trained from scratch with an initialisati
 training seeds' data orders, is one set for the whole study: it shifts every structure mean alike
 and cancels in every difference.  So the comparisons are unpaired, fixed before any result is
 seen (pairing or not must not be chosen by which resolves);
-:func:`nce_tf.study.stats.sign_flip_test` is there for designs whose pairs do share something
+:func:`nce_tf.stats.sign_flip_test` is there for designs whose pairs do share something
 (one structure under two training recipes, say).
 """
 
@@ -53,7 +53,7 @@ import os
 import statistics
 
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
-from nce_tf.study.stats import compare
+from nce_tf.stats import compare
 
 CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
               "macs_ratio", "params_ratio", "layers_expanded", "expanded", "widths", "train_seconds",
@@ -168,7 +168,7 @@ def _units(study_rows, method):
 
 
 def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
-    """Reference minus every other method (see the module doc): a :func:`nce_tf.study.stats.compare`
+    """Reference minus every other method (see the module doc): a :func:`nce_tf.stats.compare`
     dict each, with ``reference`` and ``method`` added."""
     out = []
     ref, ref_reps = _units(study_rows, reference)
