@@ -6,7 +6,9 @@
 - ``preference_score(grads)``: the paper's Fig. 4c score of one layer: per recorded step, the
   Kendall tau between the candidate widths (ascending) and the NEGATIVE gradient of alpha (a
   negative gradient raises that candidate's alpha under gradient descent), averaged over steps;
-  +1 means the gradient consistently favours more channels.
+  +1 means the gradient consistently favours more channels;
+- ``t_statistic(values) = mean / (std(ddof=1) / sqrt(n))``: a mean in units of its standard error
+  (the Kendall size measure: :mod:`nce_tf.analysis.kendall`).
 
 Example:
 
@@ -15,6 +17,8 @@ Example:
 20.0
 >>> kendall_tau([1, 2, 3], [3, 2, 1])
 -1.0
+>>> round(t_statistic([1.0, 2.0, 3.0]), 3)
+3.464
 """
 
 import numpy as np
@@ -42,3 +46,12 @@ def preference_score(grads, widths=None):
     grads = np.atleast_2d(np.asarray(grads, "float64"))
     widths = np.arange(grads.shape[1]) if widths is None else np.asarray(widths)
     return float(np.mean([kendall_tau(widths, -g) for g in grads]))
+
+
+def t_statistic(values):
+    """``mean(values) / (std(values, ddof=1) / sqrt(n))``; ``None`` for fewer than two values or no spread."""
+    v = np.asarray(values, "float64")
+    if len(v) < 2:
+        return None
+    se = np.std(v, ddof=1) / np.sqrt(len(v))
+    return float(np.mean(v) / se) if se > 0 else None

@@ -7,6 +7,8 @@ Examples:
     nce-tf analyze tradeoff --workdir=runs/quickstart   # Fig. 2: accuracy vs FLOPs / PARAMs, NCE vs WRPN
     nce-tf analyze kendall --workdir=runs/quickstart    # Fig. 4: alpha gradients, Kendall scores
     nce-tf analyze sensitivity --runs=A,B --out=DIR    # per-layer width sensitivity at two precisions
+    nce-tf analyze kendall --group=W2A2=runs/tq_s0,runs/tq_s1 --group=W32A32=runs/tf_s0,runs/tf_s1 \
+        --min_ratio=0.5 --out=runs/fig4c               # Fig. 4c from finished searches, over seeds
 
 Results go to WORKDIR/analysis/. `stdev` compares the derived W2A2 network of an nce-tf nce run with the
 original network in W32A32 and W2A2, which it trains first (same settings as the run's final
@@ -14,9 +16,13 @@ training, --epochs to shorten) unless WORKDIR/analysis/{w32a32,w2a2}/ already ho
 `tradeoff` runs nce-tf nce with the run's settings for NCE and for WRPN at each of --budgets (FLOPs
 ratios), on a short schedule (--epochs, --search_epochs; a demonstration of the method, not the paper's
 numbers). `kendall` runs four short searches with the run's settings (W2A2 / W32A32, with / without
-expansion) and scores each layer's gradient preference for more channels. Each run is a child
-process in the working directory (relative paths in the run's settings resolve as they did for the
-run). From a checkout, python tools/analyze.py takes the same arguments.
+expansion) and scores each layer's gradient preference for more channels; with --group it runs
+nothing and scores finished searches instead (Fig. 4c's protocol: TAS 1x8 searches with and without
+quantization, optionally NCE ones, the same seeds in every group), printing per layer each group's
+score (mean +- std over its seeds) and size measure gap_t (nce_tf/analysis/kendall.py) and writing
+them to --out. Each run is a child process in the working directory (relative paths in the run's
+settings resolve as they did for the run). From a checkout, python tools/analyze.py takes the same
+arguments.
 """
 
 import json
@@ -43,6 +49,12 @@ flags.DEFINE_enum("schedule", "demo", ["demo", "run"],
                   "in all on 2 CPU cores (a demonstration of the method); 'run' = the run's own schedule (one whole "
                   "pipeline per point). --epochs / --search_epochs override either.")
 flags.DEFINE_integer("jobs", 2, "tradeoff / kendall: runs at a time (each is its own process).")
+flags.DEFINE_multi_string("group", [], "kendall: LABEL=DIR[,DIR...], a group of finished searches (work "
+                          "directories, one per seed) scored instead of running searches; repeat per group.")
+flags.DEFINE_float("min_ratio", 0.0, "kendall: rank only the candidates at least this many times the layer's "
+                   "original width (0.5: from n/2 up, leaving out the narrow ones any precision rejects).")
+flags.DEFINE_string("out", "", "kendall with --group: directory of kendall.{png,csv,json} (required with --group); "
+                    "sensitivity: directory of probes/ and sensitivity.{json,md,png}.")
 FLAGS = flags.FLAGS
 
 
@@ -56,6 +68,12 @@ def main(argv):
         cli.fail(f"Expected one subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
     if argv[1] == "sensitivity":  # trained runs, not one nce run's work directory
         return sensitivity.main()
+    if not 0 <= FLAGS.min_ratio <= 2:
+        cli.fail(f"Invalid --min_ratio. Received: min_ratio={FLAGS.min_ratio}. Allowed: 0 <= min_ratio <= 2.")
+    if FLAGS.group:
+        if argv[1] != "kendall":
+            cli.fail(f"--group is a kendall option. Received: {argv[1]!r} with group={FLAGS.group!r}.")
+        return _kendall_groups()
     if not FLAGS.workdir:
         cli.fail("A work directory is required. Received: workdir=''. Pass --workdir=DIR.")
     if FLAGS.jobs < 1:
@@ -173,9 +191,35 @@ def _kendall(workdir, out):
                                          **_short(workdir)) + [f"--workdir={run_dir}"]))
         logs[label] = os.path.join(run_dir, "search_log.jsonl")
     _run_all(jobs)
-    summary = kendall.run(logs, out)
+    summary = kendall.run(logs, out, min_ratio=FLAGS.min_ratio)
     print("nce-tf: mean Kendall score of the cross-entropy's alpha gradient " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
           + f" -> {out}/kendall.png", flush=True)
+
+
+def _kendall_groups():
+    """``kendall --group=...``: scores finished searches, group by group, over their seeds."""
+    from nce_tf.analysis import kendall
+
+    groups = {}
+    for text in FLAGS.group:
+        label, _, dirs = text.partition("=")
+        paths = [d.strip() for d in dirs.split(",") if d.strip()]
+        if not label.strip() or not paths or label.strip() in groups:
+            cli.fail(f"Invalid --group. Received: group={text!r}. Allowed: LABEL=DIR[,DIR...], each label once.")
+        for path in paths:
+            if not os.path.exists(os.path.join(path, "search_log.jsonl")):
+                cli.fail(f"Not a search work directory. Received: {path!r} in group={text!r} (no search_log.jsonl).")
+        groups[label.strip()] = paths
+    if not FLAGS.out:
+        cli.fail("An output directory is required with --group. Received: out=''. Pass --out=DIR.")
+    os.makedirs(FLAGS.out, exist_ok=True)
+    summary = kendall.run(groups, FLAGS.out, min_ratio=FLAGS.min_ratio)
+    print(kendall.table(summary))
+    seeds = {label: sorted(map(str, g["seeds"])) for label, g in summary["groups"].items()}
+    if len({tuple(v) for v in seeds.values()}) > 1:
+        print(f"nce-tf: note: the groups' seeds differ ({seeds}); Fig. 4c compares the same seeds", flush=True)
+    print(f"nce-tf: Kendall scores of {len(groups)} groups (min_ratio {FLAGS.min_ratio}) -> {FLAGS.out}/kendall.png",
+          flush=True)
 
 
 def _stdev(workdir, out):

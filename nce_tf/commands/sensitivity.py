@@ -2,7 +2,7 @@ r"""``nce-tf analyze sensitivity``: per-layer width sensitivity of trained netwo
 
 Each run of ``--runs`` is a finished ``nce-tf train`` work directory (its ``model.keras`` and
 ``config.json``: the model, data and precision the probe uses); its probe
-(:func:`nce_tf.analysis.sensitivity.probe`) is written to ``OUT/probes/NAME.json`` when done, so a
+(:func:`nce_tf.analysis.sensitivity.probe`) is written to ``OUT/probes/NAME.json`` when done (``--out``, the flag ``analyze`` defines), so a
 stopped analysis continues where it stopped (a probe whose settings or checkpoint differ is
 redone).  Then ``OUT/sensitivity.{json,md,png}`` compare the precisions layer by layer.
 
@@ -26,7 +26,6 @@ from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
 
 flags.DEFINE_list("runs", [], "sensitivity: finished nce-tf train work directories (two precisions).")
-flags.DEFINE_string("out", "", "sensitivity: output directory (probes/, sensitivity.json, .md, .png).")
 flags.DEFINE_list("probe_ratios", ["0.5", "0.75", "1.25", "1.5"],
                   "sensitivity: width changes, multiples of 1/8 in (0, 2] other than 1.")
 flags.DEFINE_integer("probe_epochs", 3, "sensitivity: epochs of super-net weight training from each network.")

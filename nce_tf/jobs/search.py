@@ -4,10 +4,11 @@ What it writes into the work directory (see WORKSPACE.md):
 
 - ``search_config.json``: the resolved training and search settings, written first;
 - ``search/checkpoints/``: the whole search state every epoch (super-net weights, alpha,
-  candidate counts, BN statistics, both optimizers, tau, the sampler's random state, the
-  epoch); re-running the same command resumes from the last finished epoch;
+  candidate counts, BN statistics, both optimizers (the architecture's as two Adams with
+  ``--arch_balance=split``), tau, the sampler's random state, the epoch); re-running the same command resumes from the last finished epoch;
 - ``search_log.jsonl``: one JSON line per epoch (phase, tau, losses, accuracies, per-row
-  probabilities and candidate counts, expected and argmax MACs / PARAMs, expanded rows);
+  probabilities and candidate counts, expected and argmax MACs / PARAMs, expanded rows, the arch
+  steps' instruments: :mod:`nce_tf.jobs.search_log`);
 - ``arch.json``: the derived (argmax) architecture with its provenance (commit, versions, time
   per phase over every sitting; ``search/times.json`` keeps those times as they accrue), written
   last and atomically.
@@ -94,6 +95,10 @@ def split_halves(source, seed):
     return pick(True), pick(False), int(in_w.sum())
 
 
+# Images of the architecture half each epoch's record measures the 1X sub-network on (SearchLog):
+# a few batches, a forward each, so the instrument costs well under one search step per epoch.
+PROBE_IMAGES = 512
+
 # Everything a search writes: what --overwrite removes before starting afresh.
 OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json", os.path.join("tensorboard", "search"))
 
@@ -168,12 +173,21 @@ class _Search(Job):
             keras.optimizers.SGD(warmup_cosine(scfg.search_lr, scfg.total_epochs * self.steps, 0),
                                  momentum=tcfg.momentum, nesterov=tcfg.nesterov),
             keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
-            arch_weight_decay=scfg.arch_weight_decay, arch_steps=scfg.arch_steps)
+            arch_weight_decay=scfg.arch_weight_decay, arch_steps=scfg.arch_steps, arch_balance=scfg.arch_balance)
         self._initialise(net)
         # The Gumbel sampler's state is named explicitly: a keras SeedGenerator is not a tracked
         # attribute of the model, so without it a resumed search would redraw from the start.
-        return {"net": net, "weight_optimizer": net.weight_optimizer, "arch_optimizer": net.arch_optimizer,
-                "sampler_state": net.seed_generator.state}
+        # A split balance's two Adams are two entries (a shared one's checkpoint keeps its old layout).
+        arch = ({"arch_optimizer": net.arch_optimizer.ce, "arch_cost_optimizer": net.arch_optimizer.cost}
+                if scfg.arch_balance == "split" else {"arch_optimizer": net.arch_optimizer})
+        # The layers' own non-trainable state (BN running statistics) is named too: a Keras 3 model's
+        # lists of layers are no checkpoint dependencies, and the weight optimizer holds only the
+        # trainable variables, so without it a resumed search restarted its statistics from their
+        # initial values (inference-mode read-outs such as the log's 1X accuracy then differed).
+        layers = [*net.conv_layers, *net.act_layers, *net.other_layers, net.dense]
+        statistics = [v for layer in layers if layer is not None for v in layer.non_trainable_variables]
+        return {"net": net, "weight_optimizer": net.weight_optimizer, **arch, "sampler_state": net.seed_generator.state,
+                "layer_statistics": statistics}
 
     def _initialise(self, net):
         """The trained network's weights (``init_from``), then PACT clips from statistics (``pact_init``).
@@ -215,10 +229,10 @@ class _Search(Job):
                  half(self.ds_a, seeds.stream_seed(tcfg.seed, "search/arch_data"), batch * scfg.arch_steps))))
 
         expansion = ChannelExpansion(scfg.threshold, scfg.expand_every_steps, seed=tcfg.seed)
+        log = SearchLog(expansion, os.path.join(run.workdir, self.epoch_log), scfg.total_epochs, self.verbose,
+                        probe=self.probe())
         callbacks = [TauSchedule(scfg.search_epochs, scfg.tau_max, scfg.tau_min, first_epoch=scfg.search_warmup_epochs),
-                     expansion, SearchLog(expansion, os.path.join(run.workdir, self.epoch_log), scfg.total_epochs,
-                                          self.verbose),
-                     SearchTensorBoard(os.path.join(run.workdir, "tensorboard", "search"))]
+                     expansion, log, SearchTensorBoard(os.path.join(run.workdir, "tensorboard", "search"), log)]
         hint = (f"The search diverged (NaN or infinite loss). Received: search_lr={scfg.search_lr}, "
                 f"arch_lr={scfg.arch_lr}.")
         for first, last, arch_on in [(0, scfg.search_warmup_epochs, False),
@@ -226,6 +240,12 @@ class _Search(Job):
             if max(first, run.start) < last:
                 net.set_arch_updates(arch_on)
                 run.fit(net, stream, first, last, steps=steps, hint=hint, callbacks=callbacks)
+
+    def probe(self):
+        """The fixed slice of the architecture half the log measures the 1X sub-network on: its first
+        :data:`PROBE_IMAGES` images in the split's order, batched as the search's halves, not augmented."""
+        return data.make_pipeline(self.ds_a.take(PROBE_IMAGES), self.info, training=False,
+                                  batch_size=self.scfg.search_batch_size)
 
     def result(self, run):
         space, scfg, budget = self.space, self.scfg, self.budget

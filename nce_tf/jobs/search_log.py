@@ -1,43 +1,68 @@
 """The search's per-epoch record: one JSON line in ``search_log.jsonl`` and one progress line.
 
 A record holds the phase, tau, the epoch's losses and accuracies, the expected and argmax MACs /
-PARAMs (and weight memory / BOPs when the budget limits them) against the targets, per-row candidate counts and probabilities, the rows the epoch
-expanded, and the epoch's mean alpha gradient per row in two parts (``alpha_grad_ce``,
-``alpha_grad_cost``).
+PARAMs (and weight memory / BOPs when the budget limits them) against the targets, per-row candidate
+counts and probabilities, the rows the epoch expanded, and the architecture steps' instruments
+(:meth:`~nce_tf.search.supernet.SuperNet.take_arch_diagnostics`):
+
+- ``alpha_grad_ce``, ``alpha_grad_cost``: per row, the epoch's mean alpha gradient per candidate in
+  two parts, each candidate averaged over the steps it was live (a candidate an expansion added
+  at the epoch's end was live in none and is left out; ``alpha_grad_steps`` counts the steps);
+- ``alpha_grad_norm_ce``, ``alpha_grad_norm_cost``: per row, the mean L2 norm of each part;
+- ``cost_active``: per budgeted unit, the fractions of the steps its constraint pushed the cost
+  ``down`` and ``up``;
+
+and, read at the epoch's end: ``subnet_1x_accuracy`` (the 1X sub-network's accuracy on a fixed
+slice of the architecture half, in inference mode: :func:`subnet_accuracy`) and ``pact_clips``
+(every PACT site's clip ``alpha``, by layer name).
 
 Example::
 
     expansion = ChannelExpansion(threshold=0.3)
+    probe = data.make_pipeline(arch_half.take(512), info, training=False, batch_size=256)
     net.fit(data, epochs=20, callbacks=[TauSchedule(20), expansion,
-                                        SearchLog(expansion, "runs/s/search_log.jsonl", total_epochs=20)])
+                                        SearchLog(expansion, "runs/s/search_log.jsonl", total_epochs=20,
+                                                  probe=probe)])
 """
 
 import json
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
+
+from nce_tf.analysis.metrics import kendall_tau
 
 
 class SearchLog(keras.callbacks.Callback):
     """Appends each epoch's record to a JSONL file and prints its progress line.
 
     Runs after :class:`~nce_tf.search.callbacks.ChannelExpansion` (the record names the rows it
-    expanded this epoch) and reads the super-net's alpha gradients, which start afresh after it.
+    expanded this epoch) and takes the super-net's arch-step instruments, which start afresh after
+    it.  The gradients it records need no particular order: each candidate's mean is over the
+    steps it was live, so an entry the expansion just added is not recorded as a zero.
 
     Args:
         expansion: the run's :class:`~nce_tf.search.callbacks.ChannelExpansion`.
         path: the JSONL file (appended to: a resumed search continues its log).
         total_epochs: warm-up + search epochs, for the progress line.
         verbose: print the progress line.
+        probe: ``None`` or a finite dataset of ``(x, y)`` batches (a fixed slice of the
+            architecture half, not augmented) on which every record measures the 1X sub-network.
+
+    Attributes:
+        last: the latest record (:class:`~nce_tf.search.tensorboard.SearchTensorBoard` reads it).
     """
 
-    def __init__(self, expansion, path, total_epochs, verbose=True):
+    def __init__(self, expansion, path, total_epochs, verbose=True, probe=None):
         super().__init__()
         self.expansion, self.path, self.total_epochs, self.verbose = expansion, path, total_epochs, verbose
+        self.probe, self.last = probe, None
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        record = self.record(epoch, logs or {})
+        record = self.last = self.record(epoch, logs or {})
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         if self.verbose:
@@ -57,7 +82,9 @@ class SearchLog(keras.callbacks.Callback):
             "num_candidates": k.tolist(), "expanded_rows": self.expansion.rows_expanded_in(epoch),
             "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
             "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
-            **{f"alpha_grad_{part}": g for part, g in net.take_alpha_grads().items()},
+            **net.take_arch_diagnostics(),
+            **({"subnet_1x_accuracy": subnet_accuracy(net, self.probe)} if self.probe is not None else {}),
+            "pact_clips": pact_clips(net),
             "elapsed_seconds": round(time.time() - self.started, 1),
         }
 
@@ -70,6 +97,11 @@ class SearchLog(keras.callbacks.Callback):
                          f"cost loss {r.get('cost_loss', 0):+.2f}")
             parts.append("wider wanted by CE {} / cost {} of {} rows".format(
                 *(_wider_rows(r.get(f"alpha_grad_{p}") or []) for p in ("ce", "cost")), len(r["num_candidates"])))
+            active = [f"{unit} {'v' if a['down'] >= a['up'] else '^'}{max(a['down'], a['up']):.2f}"
+                      for unit, a in r.get("cost_active", {}).items() if a["down"] or a["up"]]
+            parts.append("cost pushing " + (", ".join(active) if active else "never"))
+        if "subnet_1x_accuracy" in r:
+            parts.append(f"1X acc {r['subnet_1x_accuracy']:.3f}")
         kb = lambda v: f"{v / 1e3:.1f}kB"  # noqa: E731
         for unit, name, f in (("macs", "MACs", m), ("params", "params", m), ("memory_bytes", "memory", kb),
                               ("bops", "BOPs", m)):
@@ -80,8 +112,39 @@ class SearchLog(keras.callbacks.Callback):
         return " | ".join(parts)
 
 
+def one_x_widths(net):
+    """Per row, the 1X sub-network's width: the narrowest live candidate at or above the row's original
+    width ``n`` (``n`` itself unless a lane grid rounded it up)."""
+    k = net.num_candidates.numpy()
+    return [int(min(c for c in net.table_np[r, :k[r]] if c >= row.n)) for r, row in enumerate(net.space.rows)]
+
+
+def subnet_accuracy(net, batches, widths=None):
+    """Top-1 accuracy of one fixed sub-network (default: the 1X one) over ``batches``, in inference mode.
+
+    Every row computes its candidate's own BN with its running statistics
+    (:meth:`~nce_tf.search.supernet.SuperNet.subnet_sample`); nothing is sampled or updated, so
+    the value depends on the super-net's state and the batches alone.
+
+    Args:
+        net: a :class:`~nce_tf.search.supernet.SuperNet`.
+        batches: an iterable of ``(x, y)`` batches.
+        widths: one live width per row; default :func:`one_x_widths`.
+    """
+    sample = net.subnet_sample(one_x_widths(net) if widths is None else widths)
+    correct = total = 0
+    for x, y in batches:
+        logits, _ = net.forward(x, sample, training=False)
+        correct += int(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), tf.cast(y, tf.int64)), tf.int32)))
+        total += int(np.shape(y)[0])
+    return correct / max(total, 1)
+
+
+def pact_clips(net):
+    """``{layer name: clip}`` of every activation site with a PACT clip ``alpha``."""
+    return {act.name: float(act.alpha.numpy()) for act in net.act_layers if getattr(act, "alpha", None) is not None}
+
+
 def _wider_rows(grads):
     """How many rows' gradient ranks wider candidates as more wanted (Kendall's tau > 0)."""
-    from nce_tf.analysis.metrics import kendall_tau
-
     return sum(1 for g in grads if len(g) > 1 and any(g) and kendall_tau(range(len(g)), [-v for v in g]) > 0)

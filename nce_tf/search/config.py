@@ -27,6 +27,7 @@ MODES = ("nce", "tas", "random", "wrpn")
 TAS_SPACES = ("1x8", "2x8", "2x16")
 EXPANSION_INITS = ("fresh", "warm")
 SAWB_SCOPES = ("pair", "candidate")
+ARCH_BALANCES = ("shared", "split")
 
 HELP = {
     "mode": "Search mode: nce (expansion on), tas (fixed space, see --tas_space), random (random widths "
@@ -87,6 +88,10 @@ HELP = {
     "arch_beta1": "Adam beta_1 of the architecture step.",
     "arch_beta2": "Adam beta_2 of the architecture step.",
     "arch_weight_decay": "Coupled L2 weight decay on alpha (TAS: 1e-3).",
+    "arch_balance": "How the architecture step's Adam sees alpha's gradient: shared (TAS: one Adam on the sum of "
+                    "the cross-entropy part, the cost part and the decay) or split (one Adam per part, CE and "
+                    "cost + decay, their updates summed: a cost burst no longer shrinks the CE part's steps "
+                    "through a shared second moment).",
     "tau_max": "Gumbel-softmax temperature during the warm-up and at the first search epoch.",
     "tau_min": "Gumbel-softmax temperature approached at the last search epoch (cosine over the search epochs).",
     "split_seed": "Seed of the per-class 50/50 weight/architecture split of the training set (TAS: 111).",
@@ -132,6 +137,7 @@ class SearchConfig:
     arch_beta1: float = 0.5
     arch_beta2: float = 0.999
     arch_weight_decay: float = 1e-3
+    arch_balance: str = "shared"
     tau_max: float = 5.0
     tau_min: float = 0.1
     split_seed: int = 111
@@ -187,6 +193,7 @@ class SearchConfig:
         need(0 <= self.arch_beta1 < 1, "arch_beta1", "0 <= arch_beta1 < 1")
         need(0 <= self.arch_beta2 < 1, "arch_beta2", "0 <= arch_beta2 < 1")
         need(0 <= self.arch_weight_decay < 1, "arch_weight_decay", "0 <= arch_weight_decay < 1")
+        need(self.arch_balance in ARCH_BALANCES, "arch_balance", ", ".join(ARCH_BALANCES))
         need(0 < self.tau_min <= self.tau_max <= 100, "tau_min", f"0 < tau_min <= tau_max ({self.tau_max})")
         return self
 
@@ -208,8 +215,8 @@ class SearchConfig:
 
     def to_dict(self):
         """The settings as a dict; the fields added later (hardware budgets, the ablations
-        ``expansion_init`` and ``sawb_scope``) only when they differ from their defaults (a search
-        started before they existed records, and resumes with, the same settings)."""
+        ``expansion_init``, ``sawb_scope`` and ``arch_balance``) only when they differ from their defaults
+        (a search started before they existed records, and resumes with, the same settings)."""
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
 
@@ -219,4 +226,4 @@ _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
 _LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(SearchConfig)
                  if f.name in ("memory_bytes", "memory_ratio", "bops", "bops_ratio", "memory_tolerance",
                                "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits", "expansion_init",
-                                "sawb_scope")}
+                               "sawb_scope", "arch_balance")}

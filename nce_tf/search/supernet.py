@@ -26,7 +26,10 @@ one device) and the replica count does not change the search (``nce_tf.distribut
 2. architecture step (when ``arch_updates`` is on, i.e. after the warm-up) on the other half:
    CE + ``lambda_F L_F + lambda_P L_P`` (:mod:`nce_tf.search.cost_model`; plus a term per memory or
    BOPs budget), Adam on ``alpha``
-   with TAS's coupled weight decay, gradients of inactive entries zeroed.  The CE's gradient
+   with TAS's coupled weight decay, gradients of inactive entries zeroed (one Adam on the sum, or
+   with ``arch_balance="split"`` one per part: :mod:`nce_tf.search.arch_balance`).  Each step also
+   adds to the instruments :meth:`SuperNet.take_arch_diagnostics` reads (gradient parts, their
+   norms, how often each cost term pushed).  The CE's gradient
    comes from the one backward pass through the network, the cost's from a second tape over the
    cost model alone (no network in it), so the two parts are recorded apart at no extra
    backward pass (``take_alpha_grads``).  ``arch_steps > 1`` runs that many architecture steps,
@@ -47,6 +50,7 @@ Example:
 ((7, 16), [8, 8, 8, 8, 8, 8, 8])
 """
 
+import types
 import zlib
 
 import keras
@@ -56,14 +60,16 @@ import tensorflow as tf
 from nce_tf import onednn
 from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
+from nce_tf.search.arch_balance import ArchOptimizerPair
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
-from nce_tf.search.config import EXPANSION_INITS
+from nce_tf.search.config import ARCH_BALANCES, EXPANSION_INITS
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.layers import check_sawb_scope
 from nce_tf.search.ops import Forward
 
 onednn.widen_primitive_cache()  # a search's convs change shape at every step (nce_tf/onednn.py)
 _MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients stay finite
+COST_UNITS = ("macs", "params", "memory_bytes", "bops")  # the cost terms a budget can hold, in this order
 
 
 class Budget:
@@ -258,6 +264,16 @@ class SuperNet(keras.Model):
                                                    aggregation="only_first_replica")
         self.alpha_grad_steps = self.add_weight(name="alpha_grad_steps", shape=(), trainable=False,
                                                 initializer="zeros", aggregation="only_first_replica")
+        # The arch steps' other instruments (take_arch_diagnostics), summed like the two above: steps
+        # each alpha entry was live (an entry added mid-epoch is averaged over its own steps), the L2
+        # norm per row of the CE and of the cost part, and steps each cost term pushed down / up.
+        # A plain namespace keeps them out of the checkpoint: the log resets them before every
+        # checkpoint, and a search checkpointed before they existed must still resume.
+        add = lambda name, shape: self.add_weight(name=name, shape=shape, trainable=False,  # noqa: E731
+                                                  initializer="zeros", aggregation="only_first_replica")
+        self.instruments = types.SimpleNamespace(
+            live_steps=add("alpha_live_steps", (L, MAX_CANDIDATES)), grad_norm_sum=add("alpha_grad_norm_sum", (2, L)),
+            cost_active_steps=add("cost_active_steps", (len(COST_UNITS), 2)))
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.arch_updates = False
         self.arch_steps = 1
@@ -444,13 +460,26 @@ class SuperNet(keras.Model):
         return {**out, "cost_loss": loss}
 
     # ---------------------------------------------------------------- training
-    def configure_optimizers(self, weight_optimizer, arch_optimizer, arch_weight_decay=1e-3, arch_steps=1):
+    def configure_optimizers(self, weight_optimizer, arch_optimizer, arch_weight_decay=1e-3, arch_steps=1,
+                             arch_balance="shared"):
         """Sets and builds both optimizers (call inside the strategy scope, before ``fit``).
 
         ``arch_steps``: architecture steps per weight step; each takes its own slice of the
         architecture batch, so that batch must hold ``arch_steps`` times the weight batch.
+
+        ``arch_balance``: ``shared`` (TAS) steps ``arch_optimizer`` on the sum of alpha's CE part,
+        cost part and coupled decay; ``split`` steps ``arch_optimizer`` on the CE part and a twin
+        of it (same class and settings, its own moments) on the cost part plus decay, and sums the
+        two updates (:mod:`nce_tf.search.arch_balance`); ``arch_optimizer`` is then that pair.
+        Both are built here: an optimizer built lazily inside a distributed step fails.
         """
+        if arch_balance not in ARCH_BALANCES:
+            raise ValueError(f"Invalid arch_balance. Received: arch_balance={arch_balance!r}. "
+                             f"Allowed: {', '.join(ARCH_BALANCES)}.")
+        if arch_balance == "split" and not isinstance(arch_optimizer, ArchOptimizerPair):
+            arch_optimizer = ArchOptimizerPair.twin(arch_optimizer)
         self.weight_optimizer, self.arch_optimizer = weight_optimizer, arch_optimizer
+        self.arch_balance = arch_balance
         self.arch_weight_decay = float(arch_weight_decay)
         self.arch_steps = int(arch_steps)
         weight_optimizer.build(self.weight_variables)
@@ -493,24 +522,56 @@ class SuperNet(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def _arch_step(self, x_a, y_a, replicas):
-        """One Adam step on alpha: the CE's gradient through the network, the cost's apart (cheap)."""
+        """One step on alpha: the CE's gradient through the network, the cost's apart (cheap)."""
         with tf.GradientTape() as tape:
             logits_a, _ = self.forward(x_a, self.sample(), training=True)
             ce_a = self.ce(y_a, logits_a)
         ce_grad = tape.gradient(ce_a, self.alpha)
         with tf.GradientTape() as tape:
-            cost_loss = self.cost_terms()["cost_loss"]
-        cost_grad = tf.cast(tape.gradient(cost_loss, self.alpha), ce_grad.dtype)  # the same on every replica
+            terms = self.cost_terms()
+        cost_grad = tf.cast(tape.gradient(terms["cost_loss"], self.alpha), ce_grad.dtype)  # the same on every replica
         live = tf.cast(self.live_mask(), ce_grad.dtype)
-        self.alpha_ce_grad_sum.assign_add(tf.distribute.get_replica_context().all_reduce("sum", ce_grad) * live)
-        self.alpha_cost_grad_sum.assign_add(cost_grad * live)
-        self.alpha_grad_steps.assign_add(1.0)
+        self._record_arch_step(tf.distribute.get_replica_context().all_reduce("sum", ce_grad) * live,
+                               cost_grad * live, live, terms)
         # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
-        grad = (ce_grad + (cost_grad + self.arch_weight_decay * self.alpha) / replicas) * live
-        self.arch_optimizer.apply([grad], [self.alpha])
+        rest = (cost_grad + self.arch_weight_decay * self.alpha) / replicas
+        if self.arch_balance == "split":
+            self.arch_optimizer.apply_parts([ce_grad * live], [rest * live], [self.alpha])
+        else:
+            self.arch_optimizer.apply([(ce_grad + rest) * live], [self.alpha])
         self._trackers["arch_loss"].update_state(ce_a * replicas)
-        self._trackers["cost_loss"].update_state(tf.cast(cost_loss, tf.float32))
+        self._trackers["cost_loss"].update_state(tf.cast(terms["cost_loss"], tf.float32))
         self._arch_accuracy.update_state(y_a, logits_a)
+
+    def _record_arch_step(self, ce_grad, cost_grad, live, terms):
+        """Adds one arch step to the sums :meth:`take_arch_diagnostics` reads.
+
+        ``ce_grad`` is the global CE gradient (the replicas' shares all-reduced first, so every
+        replica adds the same value: "sum" aggregation gave wrong totals here), ``cost_grad`` the
+        cost's (the same on every replica), both zero beyond the live entries.
+        """
+        self.alpha_ce_grad_sum.assign_add(ce_grad)
+        self.alpha_cost_grad_sum.assign_add(cost_grad)
+        self.alpha_grad_steps.assign_add(1.0)
+        self.instruments.live_steps.assign_add(live)
+        self.instruments.grad_norm_sum.assign_add(tf.stack([tf.norm(ce_grad, axis=1), tf.norm(cost_grad, axis=1)]))
+        self.instruments.cost_active_steps.assign_add(self._cost_directions(terms))
+
+    def _cost_directions(self, terms):
+        """``[len(COST_UNITS), 2]``: per unit, ``[1, 0]`` when its constraint pushes the cost down this
+        step (argmax above its band), ``[0, 1]`` when up (below it), zeros when it is inactive (inside
+        the band, no budget, or a zero coefficient); the comparisons of ``constraint_loss``."""
+        b = self.budget
+        coefficient = {"macs": b.lambda_flops, "params": b.lambda_params, **{u.unit: u.coefficient for u in b.units}}
+        bands = {unit: (lo, hi) for unit, _, lo, hi in b.bands()}
+        rows = []
+        for unit in COST_UNITS:
+            if unit in bands and coefficient[unit] > 0:
+                current, (lo, hi) = terms[f"argmax_{unit}"], bands[unit]
+                rows.append(tf.cast(tf.stack([current > hi, current < lo]), tf.float32))
+            else:
+                rows.append(tf.zeros((2,), tf.float32))
+        return tf.stack(rows)
 
     def test_step(self, data):
         x, y = data[0], data[1]
@@ -525,16 +586,49 @@ class SuperNet(keras.Model):
 
         Returns ``{"ce": [L][K_l], "cost": [L][K_l]}`` (empty lists before any architecture step):
         the cross-entropy's part and the cost constraint's part (with its coefficient) of the
-        gradient of the architecture loss; the Adam step sees their sum plus alpha's decay.
+        gradient of the architecture loss; the Adam step sees their sum plus alpha's decay.  Each
+        entry is the mean over the steps in which it was live, and ``K_l`` counts the candidates
+        live in at least one of them: an entry an expansion added after the last step is left
+        out, one added mid-way is averaged over its own steps (:meth:`take_arch_diagnostics`,
+        which this calls: it resets every instrument).
+        """
+        out = self.take_arch_diagnostics()
+        return {"ce": out["alpha_grad_ce"], "cost": out["alpha_grad_cost"]}
+
+    def take_arch_diagnostics(self):
+        """The architecture steps' instruments since the last call (or :meth:`take_alpha_grads`); resets them.
+
+        Returns a dict (lists per row ``r``, ``L`` rows; every list empty before any step):
+
+        - ``alpha_grad_steps``: the architecture steps taken;
+        - ``alpha_grad_ce``, ``alpha_grad_cost``: per row, the mean CE part and cost part of alpha's
+          gradient per candidate, over the steps in which the candidate was live (candidates live
+          in none are left out, see :meth:`take_alpha_grads`);
+        - ``alpha_grad_norm_ce``, ``alpha_grad_norm_cost``: per row, the mean over the steps of the
+          L2 norm of that part's live entries, ``mean_t ||g_t[r, :K_r(t)]||`` (not the norm of the
+          mean: it measures each step's push, which cancels out in the mean when it is noise);
+        - ``cost_active``: ``{unit: {"down": f, "up": f}}`` for every budgeted unit of
+          :data:`COST_UNITS`: the fraction of the steps in which its constraint pushed the cost
+          down (argmax above the band) and up (below it); ``down + up <= 1``, the rest of the steps
+          the argmax sat in the band (a unit with a zero coefficient is never active).
         """
         steps = float(self.alpha_grad_steps.numpy())
-        k = self.num_candidates.numpy()
-        out = {}
+        live = self.instruments.live_steps.numpy()
+        counts = (live > 0).sum(axis=1)
+        out = {"alpha_grad_steps": int(steps)}
         for key, var in (("ce", self.alpha_ce_grad_sum), ("cost", self.alpha_cost_grad_sum)):
-            mean = var.numpy() / max(steps, 1.0)
-            var.assign(np.zeros_like(mean))
-            out[key] = [[float(g) for g in row[:kk]] for row, kk in zip(mean, k)] if steps else []
-        self.alpha_grad_steps.assign(0.0)
+            mean = var.numpy() / np.maximum(live, 1.0)
+            out[f"alpha_grad_{key}"] = [[float(g) for g in row[:k]] for row, k in zip(mean, counts)] if steps else []
+        norms = self.instruments.grad_norm_sum.numpy() / max(steps, 1.0)
+        for i, key in enumerate(("ce", "cost")):
+            out[f"alpha_grad_norm_{key}"] = [float(v) for v in norms[i]] if steps else []
+        active = self.instruments.cost_active_steps.numpy() / max(steps, 1.0)
+        budgeted = {unit for unit, *_ in self.budget.bands()}
+        out["cost_active"] = ({unit: {"down": float(active[i, 0]), "up": float(active[i, 1])}
+                               for i, unit in enumerate(COST_UNITS) if unit in budgeted} if steps else {})
+        for var in (self.alpha_ce_grad_sum, self.alpha_cost_grad_sum, self.alpha_grad_steps,
+                    *vars(self.instruments).values()):
+            var.assign(tf.zeros_like(var))
         return out
 
     def mean_widths(self):

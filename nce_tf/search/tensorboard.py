@@ -9,12 +9,18 @@
 - histograms ``alpha/<layer>``: the layer's softmax(alpha) over its live candidates, as a
   distribution of candidate widths weighted by probability;
 - image ``alpha/heatmap``: softmax(alpha) of every layer (rows) over the 16 candidate slots
-  (columns), brighter = more probable.
+  (columns), brighter = more probable;
+- given the run's :class:`~nce_tf.jobs.search_log.SearchLog` (``search_log=``), the arch steps'
+  instruments of its latest record: ``diagnostics/subnet_1x_accuracy``,
+  ``diagnostics/cost_<unit>_down`` and ``_up`` (fractions of the steps each cost term pushed),
+  ``grad_norm/<layer>/ce`` and ``/cost`` (mean L2 norm of each part of alpha's gradient) and
+  ``pact/<site>`` (the PACT clips).
 
 Example::
 
-    net.fit(data, epochs=30, callbacks=[TauSchedule(30), ChannelExpansion(0.3),
-                                        SearchTensorBoard("runs/s/tensorboard/search")])
+    log = SearchLog(expansion, "runs/s/search_log.jsonl", total_epochs=30)
+    net.fit(data, epochs=30, callbacks=[TauSchedule(30), expansion, log,
+                                        SearchTensorBoard("runs/s/tensorboard/search", search_log=log)])
 """
 
 import keras
@@ -35,11 +41,13 @@ class SearchTensorBoard(keras.callbacks.Callback):
 
     Args:
         log_dir: directory of the event files.
+        search_log: ``None`` or the run's :class:`~nce_tf.jobs.search_log.SearchLog`, placed before
+            this callback: its latest record's instruments are written too.
     """
 
-    def __init__(self, log_dir):
+    def __init__(self, log_dir, search_log=None):
         super().__init__()
-        self.log_dir = log_dir
+        self.log_dir, self.search_log = log_dir, search_log
         self._writer = None
 
     def _w(self):
@@ -71,8 +79,25 @@ class SearchTensorBoard(keras.callbacks.Callback):
                 counts = np.round(probs[row, :live] * 1000).astype("int64")
                 tf.summary.histogram(f"alpha/{name}", np.repeat(widths, counts), buckets=live)
             tf.summary.image("alpha/heatmap", heatmap_image(probs))
+            record = self.search_log.last if self.search_log is not None else None
+            if record is not None and record.get("epoch") == epoch + 1:
+                _instruments(record, names)
         self._w().flush()
 
     def on_train_end(self, logs=None):
         if self._writer is not None:
             self._writer.flush()
+
+
+def _instruments(record, names):
+    """The arch steps' instruments of one ``search_log.jsonl`` record as scalars (default writer and step)."""
+    if "subnet_1x_accuracy" in record:
+        tf.summary.scalar("diagnostics/subnet_1x_accuracy", record["subnet_1x_accuracy"])
+    for unit, active in record.get("cost_active", {}).items():
+        for direction, fraction in active.items():
+            tf.summary.scalar(f"diagnostics/cost_{unit}_{direction}", fraction)
+    for part in ("ce", "cost"):
+        for name, value in zip(names, record.get(f"alpha_grad_norm_{part}", [])):
+            tf.summary.scalar(f"grad_norm/{name}/{part}", value)
+    for site, clip in record.get("pact_clips", {}).items():
+        tf.summary.scalar(f"pact/{site}", clip)
