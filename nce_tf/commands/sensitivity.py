@@ -22,6 +22,7 @@ import os
 from absl import flags
 
 from nce_tf import cli
+from nce_tf.analysis.probe_config import ProbeConfig
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
 
@@ -39,8 +40,6 @@ FLAGS = flags.FLAGS
 
 
 def _config():
-    from nce_tf.analysis.sensitivity import ProbeConfig
-
     try:
         ratios = tuple(float(r) for r in FLAGS.probe_ratios)
     except ValueError:
