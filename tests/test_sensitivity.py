@@ -120,3 +120,39 @@ def test_bad_probe_settings_are_one_line_errors_and_write_nothing(tmp_path, args
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
     assert not out.exists() and os.listdir(run) == []
+
+
+def test_ground_truth_trains_each_change_with_the_runs_recipe_and_ranks_against_the_probe(tmp_path):
+    from nce_tf.analysis import ground_truth
+
+    settings = {"dataset": "synthetic", "epochs": 7, "lr": 0.01, "w_bits": 2, "a_bits": 2, "seed": 0,
+                "init_from": "runs/w32a32_s0", "pact_init": "stats", "resolved_model": "resnet8"}
+    calls = []
+    # A stand-in for run_training: accuracy falls with the narrowed layer's missing channels.
+    base = [16, 16, 16, 32, 32, 64, 64]
+
+    def fake_train(config, arch):
+        calls.append((config, arch))
+        lost = sum(b - w for b, w in zip(base, arch.widths) if w < b)
+        return {"test_accuracy": 0.6 - 0.001 * lost + 0.01 * (config.seed - 100)}
+
+    names = ["stem_conv", "s1_b0_a_conv", "s1_b0_b_conv", "s2_b0_a_conv", "s2_b0_b_conv", "s3_b0_a_conv",
+             "s3_b0_b_conv"]
+    results = ground_truth.run(settings, "resnet8", names, base, ["stem_conv", "s3_b0_a_conv"], (0.5, 1.5),
+                               [100, 101], str(tmp_path), fake_train, verbose=False)
+    assert len(calls) == 2 * 5  # the original and 4 changes, 2 seeds each
+    config, arch = calls[0]
+    assert (config.epochs, config.lr, config.w_bits, config.init_from, config.pact_init) == \
+        (7, 0.01, 2, "runs/w32a32_s0", "stats")  # the run's recipe
+    assert config.seed == 100 and config.workdir == str(tmp_path / "original_1.0_s100") and arch.widths == base
+    assert [a.widths[5] for c, a in calls if c.workdir.endswith("s3_b0_a_conv_0.5_s101")] == [32]
+    d = ground_truth.deltas(results)
+    # Seed-matched: the seed's offset cancels; narrowing s3_b0_a loses 32 channels = -0.032.
+    assert d[("s3_b0_a_conv", 0.5)] == pytest.approx([-0.032, -0.032])
+    assert d[("stem_conv", 1.5)] == pytest.approx([0.0, 0.0])
+    one_shot = {("stem_conv", 0.5): -0.01, ("stem_conv", 1.5): 0.002, ("s3_b0_a_conv", 0.5): -0.05,
+                ("s3_b0_a_conv", 1.5): 0.001}
+    found = ground_truth.agreement(one_shot, d)
+    # Retrained: s3 0.5 (-0.032) < stem 0.5 (-0.008) < the two widenings (0, 0: tied). The probe's order
+    # agrees on every untied pair: tau-b = 5 / sqrt(6 * 5).
+    assert found["kendall_tau"] == pytest.approx(5 / np.sqrt(30))

@@ -36,6 +36,10 @@ flags.DEFINE_integer("probe_bn_batches", 8, "sensitivity: training batches (of 2
                      "statistics are re-estimated on.")
 flags.DEFINE_list("probe_rows", [], "sensitivity: layers (rows) to probe; empty = every searchable layer.")
 flags.DEFINE_integer("probe_seed", 0, "sensitivity: seed of the super-net's new channels, sampling and data order.")
+flags.DEFINE_list("ground_truth_rows", [], "sensitivity: also train these layers' one-layer changes (at every "
+                  "--probe_ratios) and the original with each run's recipe, per precision, and rank-compare "
+                  "them with the probe (empty = none).")
+flags.DEFINE_list("ground_truth_seeds", ["100", "101"], "sensitivity: training seeds of the ground truth.")
 FLAGS = flags.FLAGS
 
 
@@ -108,5 +112,39 @@ def main():
         result.update(key=key, run=run, label=label_of(settings), seed=settings.get("seed"))
         atomic_write_text(path, json.dumps(result, indent=1))
         probes.append(result)
-    sensitivity_report.write(probes, labels, FLAGS.out)
+    summary = sensitivity_report.write(probes, labels, FLAGS.out)
     print(f"nce-tf: {len(probes)} probes -> {FLAGS.out}/sensitivity.md, sensitivity.png", flush=True)
+    if FLAGS.ground_truth_rows:
+        _ground_truth(runs, labels, summary["delta_accuracy"], config)
+
+
+def _ground_truth(runs, labels, rows, config):
+    """Trains the ground truth of each precision with its first run's recipe; writes ``ground_truth.{json,md}``."""
+    from nce_tf.analysis import ground_truth
+    from nce_tf.sources import build_space
+    from nce_tf.train import run_training
+
+    try:
+        seeds = [int(s) for s in FLAGS.ground_truth_seeds]
+    except ValueError:
+        cli.fail(f"Invalid ground_truth_seeds. Received: {FLAGS.ground_truth_seeds!r}. Allowed: integers.")
+    out, lines = {}, ["| precision | changes | Kendall tau (probe vs retrained) |", "|---|---|---|"]
+    for label in labels:
+        run, _, settings = next(r for r in runs if label_of(r[2]) == label)
+        space = build_space(settings["resolved_model"])
+        names = [r.name for r in space.rows]
+        unknown = [r for r in FLAGS.ground_truth_rows if r not in names]
+        if unknown:
+            cli.fail(f"Unknown layer for the ground truth. Received: ground_truth_rows={unknown!r}. Allowed: {names}.")
+        results = ground_truth.run(settings, settings["resolved_model"], names, space.default_widths(),
+                                   FLAGS.ground_truth_rows, config.ratios, seeds,
+                                   os.path.join(FLAGS.out, "ground_truth", label.lower()), run_training)
+        one_shot = {(r["layer"], r["ratio"]): r["groups"][label]["mean"] for r in rows if label in r["groups"]}
+        found = ground_truth.agreement(one_shot, ground_truth.deltas(results))
+        out[label] = {"template_run": run, "seeds": seeds,
+                      "accuracy": {f"{k[0]}@{k[1]}": v for k, v in results.items()}, **found}
+        tau = found["kendall_tau"]
+        lines.append(f"| {label} | {len(found['changes'])} | {'-' if tau is None else f'{tau:+.2f}'} |")
+    atomic_write_text(os.path.join(FLAGS.out, "ground_truth.json"), json.dumps(out, indent=1))
+    atomic_write_text(os.path.join(FLAGS.out, "ground_truth.md"), "\n".join(lines) + "\n")
+    print(f"nce-tf: ground truth -> {FLAGS.out}/ground_truth.md", flush=True)
