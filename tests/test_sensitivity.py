@@ -156,3 +156,17 @@ def test_ground_truth_trains_each_change_with_the_runs_recipe_and_ranks_against_
     # Retrained: s3 0.5 (-0.032) < stem 0.5 (-0.008) < the two widenings (0, 0: tied). The probe's order
     # agrees on every untied pair: tau-b = 5 / sqrt(6 * 5).
     assert found["kendall_tau"] == pytest.approx(5 / np.sqrt(30))
+
+
+def test_the_overall_row_averages_each_network_over_layers_first():
+    def p(label, a, b):
+        return {"label": label, "run": label, "reference": {"accuracy": 0.5, "ce": 1.0},
+                "changes": [{"layer": "x", "n": 16, "width": 8, "ratio": 0.5, "delta_accuracy": a, "delta_ce": 0},
+                            {"layer": "y", "n": 32, "width": 16, "ratio": 0.5, "delta_accuracy": b, "delta_ce": 0}]}
+
+    probes = [p("W2A2", -0.04, -0.02), p("W2A2", -0.06, -0.04), p("W32A32", -0.01, 0.01), p("W32A32", -0.03, 0.01)]
+    row = sensitivity_report.overall(probes, ["W2A2", "W32A32"])[0]
+    assert row["groups"]["W2A2"]["values"] == pytest.approx([-0.03, -0.05])
+    assert row["groups"]["W32A32"]["values"] == pytest.approx([0.0, -0.01])
+    assert row["comparison"]["difference"] == pytest.approx(-0.035)
+    assert "| mean over layers | 0.5x | -4.00 [" in sensitivity_report.markdown([row], ["W2A2", "W32A32"])

@@ -72,6 +72,32 @@ def summarize(probes, labels, metric="delta_accuracy"):
     return rows
 
 
+def overall(probes, labels, metric="delta_accuracy"):
+    """Per ratio: each network's mean ``metric`` over the layers it probed, then per label the mean
+    with a t interval over networks and, for two labels, their comparison: is width, on average over
+    layers, worth more at one precision than at the other?"""
+    per = collections.defaultdict(lambda: collections.defaultdict(list))
+    for p in probes:
+        by_ratio = collections.defaultdict(list)
+        for c in p["changes"]:
+            by_ratio[c["ratio"]].append(c[metric])
+        for ratio, v in by_ratio.items():
+            per[ratio][p["label"]].append(float(np.mean(v)))
+    rows = []
+    for ratio in sorted(per):
+        groups = {}
+        for label in labels:
+            v = per[ratio].get(label, [])
+            if v:
+                mean, low, high = _interval(v)
+                groups[label] = {"n": len(v), "mean": round(mean, 10), "low": low, "high": high, "values": v}
+        row = {"layer": "mean over layers", "ratio": ratio, "n": "-", "width": "-", "groups": groups}
+        if len(labels) == 2 and all(len(per[ratio].get(label, [])) >= 2 for label in labels):
+            row["comparison"] = stats.compare(per[ratio][labels[0]], per[ratio][labels[1]])
+        rows.append(row)
+    return rows
+
+
 def _pct(x, signed=True):
     return "-" if x is None else (f"{100 * x:+.2f}" if signed else f"{100 * x:.2f}")
 
@@ -84,7 +110,8 @@ def markdown(rows, labels, metric="delta_accuracy"):
         head += [f"{labels[0]} - {labels[1]} [Welch 95%]", "p (permutation)", "smallest detectable"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [f"{r['layer']} ({r['n']})", f"{r['width']} ({r['ratio']}x)"]
+        cells = ([r["layer"], f"{r['ratio']}x"] if r["n"] == "-" else
+                 [f"{r['layer']} ({r['n']})", f"{r['width']} ({r['ratio']}x)"])
         for label in labels:
             g = r["groups"].get(label)
             cells.append("-" if g is None else f"{_pct(g['mean'])} [{_pct(g['low'])}, {_pct(g['high'])}], {g['n']}")
@@ -103,11 +130,13 @@ def write(probes, labels, out_dir):
     """Writes ``sensitivity.json`` (every probe and both summaries), ``sensitivity.md`` and ``sensitivity.png``."""
     os.makedirs(out_dir, exist_ok=True)
     summary = {m: summarize(probes, labels, m) for m in ("delta_accuracy", "delta_ce")}
+    summary["overall"] = overall(probes, labels)
     atomic_write_text(os.path.join(out_dir, "sensitivity.json"),
                       json.dumps({"labels": labels, "probes": probes, "summary": summary}, indent=1))
     refs = "\n".join(f"- {p['label']} `{p['run']}`: reference (1X, BN re-estimated) accuracy "
                      f"{100 * p['reference']['accuracy']:.2f}%, CE {p['reference']['ce']:.3f}" for p in probes)
-    text = (f"# Width sensitivity per layer\n\n{refs}\n\n## Test accuracy\n\n"
+    text = (f"# Width sensitivity per layer\n\n{refs}\n\n## Mean over layers (test accuracy)\n\n"
+            f"{markdown(summary['overall'], labels)}\n\n## Test accuracy\n\n"
             f"{markdown(summary['delta_accuracy'], labels)}\n\n## Cross-entropy\n\n"
             f"{markdown(summary['delta_ce'], labels, 'delta_ce')}\n")
     atomic_write_text(os.path.join(out_dir, "sensitivity.md"), text)
