@@ -59,17 +59,22 @@ def summarize(probes, labels, metric="delta_accuracy"):
             meta[key] = (c["n"], c["width"])
     rows = []
     for key in sorted(values, key=lambda k: (list(meta).index(k), k[1])):
-        groups = {}
-        for label in labels:
-            v = values[key].get(label, [])
-            if v:
-                mean, low, high = _interval(v)
-                groups[label] = {"n": len(v), "mean": round(mean, 10), "low": low, "high": high, "values": v}
-        row = {"layer": key[0], "ratio": key[1], "n": meta[key][0], "width": meta[key][1], "groups": groups}
-        if len(labels) == 2 and all(len(values[key].get(label, [])) >= 2 for label in labels):
-            row["comparison"] = stats.compare(values[key][labels[0]], values[key][labels[1]])
-        rows.append(row)
+        rows.append(_row(key[0], key[1], meta[key][0], meta[key][1], values[key], labels))
     return rows
+
+
+def _row(layer, ratio, n, width, values, labels):
+    """One table row: per label its values' mean and t interval, and for two labels their comparison."""
+    groups = {}
+    for label in labels:
+        v = values.get(label, [])
+        if v:
+            mean, low, high = _interval(v)
+            groups[label] = {"n": len(v), "mean": round(mean, 10), "low": low, "high": high, "values": v}
+    row = {"layer": layer, "ratio": ratio, "n": n, "width": width, "groups": groups}
+    if len(labels) == 2 and all(len(values.get(label, [])) >= 2 for label in labels):
+        row["comparison"] = stats.compare(values[labels[0]], values[labels[1]])
+    return row
 
 
 def overall(probes, labels, metric="delta_accuracy"):
@@ -83,19 +88,7 @@ def overall(probes, labels, metric="delta_accuracy"):
             by_ratio[c["ratio"]].append(c[metric])
         for ratio, v in by_ratio.items():
             per[ratio][p["label"]].append(float(np.mean(v)))
-    rows = []
-    for ratio in sorted(per):
-        groups = {}
-        for label in labels:
-            v = per[ratio].get(label, [])
-            if v:
-                mean, low, high = _interval(v)
-                groups[label] = {"n": len(v), "mean": round(mean, 10), "low": low, "high": high, "values": v}
-        row = {"layer": "mean over layers", "ratio": ratio, "n": "-", "width": "-", "groups": groups}
-        if len(labels) == 2 and all(len(per[ratio].get(label, [])) >= 2 for label in labels):
-            row["comparison"] = stats.compare(per[ratio][labels[0]], per[ratio][labels[1]])
-        rows.append(row)
-    return rows
+    return [_row("mean over layers", ratio, "-", "-", per[ratio], labels) for ratio in sorted(per)]
 
 
 def _pct(x, signed=True):
