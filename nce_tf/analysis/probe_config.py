@@ -36,9 +36,9 @@ class ProbeConfig:
     """
 
     ratios: tuple = (0.5, 0.75, 1.25, 1.5)
-    epochs: int = 3
+    epochs: int = 2
     batch_size: int = 64
-    lr: float = 0.01
+    lr: float = 0.002
     bn_batches: int = 8
     eval_batch_size: int = 256
     rows: tuple = ()

@@ -29,9 +29,9 @@ from nce_tf.io_utils import atomic_write_text
 flags.DEFINE_list("runs", [], "sensitivity: finished nce-tf train work directories (two precisions).")
 flags.DEFINE_list("probe_ratios", ["0.5", "0.75", "1.25", "1.5"],
                   "sensitivity: width changes, multiples of 1/8 in (0, 2] other than 1.")
-flags.DEFINE_integer("probe_epochs", 3, "sensitivity: epochs of super-net weight training from each network.")
+flags.DEFINE_integer("probe_epochs", 2, "sensitivity: epochs of super-net weight training from each network.")
 flags.DEFINE_integer("probe_batch_size", 64, "sensitivity: images per super-net weight step.")
-flags.DEFINE_float("probe_lr", 0.01, "sensitivity: SGD learning rate of the super-net's weight steps.")
+flags.DEFINE_float("probe_lr", 0.002, "sensitivity: SGD learning rate of the super-net's weight steps.")
 flags.DEFINE_integer("probe_bn_batches", 8, "sensitivity: training batches (of 256) each sub-network's BN "
                      "statistics are re-estimated on.")
 flags.DEFINE_list("probe_rows", [], "sensitivity: layers (rows) to probe; empty = every searchable layer.")
