@@ -168,8 +168,10 @@ KERAS_TWINS = {
         (dict(filters=6, kernel_size=(3, 2), strides=1, padding="same", dilation_rate=2, groups=2,
               kernel_initializer="he_normal", kernel_regularizer=R.L2(1e-3), kernel_constraint=C.MaxNorm(2.0),
               **_BIAS_ARGS, **_LAYER_ARGS), (2, 9, 8, 4)),
-        (dict(filters=6, kernel_size=3, strides=(2, 1), data_format="channels_first", use_bias=False,
-              lora_rank=2, lora_alpha=3.0), (2, 4, 9, 8)),
+        # data_format away from its default (None) but channels_last: with Keras 3.15.1 / TF 2.21 a
+        # channels_first Conv2D (Keras's own included) fails on the CPU ("only supports NHWC").
+        (dict(filters=6, kernel_size=3, strides=(2, 1), data_format="channels_last", use_bias=False,
+              lora_rank=2, lora_alpha=3.0), (2, 9, 8, 4)),
     ]),
     QuantDense: (keras.layers.Dense, [
         (dict(units=6, kernel_initializer="glorot_normal", kernel_regularizer=R.L2(1e-3),

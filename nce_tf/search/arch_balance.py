@@ -20,9 +20,9 @@ Expansion (:mod:`nce_tf.search.expansion`) copies the per-entry state of every v
 Example:
 
 >>> import keras
->>> pair = ArchOptimizerPair.twin(keras.optimizers.Adam(1e-3, beta_1=0.5))
+>>> pair = ArchOptimizerPair.twin(keras.optimizers.Adam(1e-3, beta_1=0.5, name="arch"))
 >>> pair.cost.beta_1, pair.cost.name
-(0.5, 'adam_cost')
+(0.5, 'arch_cost')
 """
 
 
