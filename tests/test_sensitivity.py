@@ -66,7 +66,7 @@ def test_the_probe_ranks_a_bottleneck_first(tmp_path):
     source = data.source_for(TrainConfig(synthetic_train_size=2048, synthetic_test_size=512, seed=0))
     train = data.make_pipeline(source.train, source.info, training=True, batch_size=64, seed=0)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(train.repeat(), steps_per_epoch=32, epochs=10, verbose=0)
+    model.fit(train.repeat(), steps_per_epoch=32, epochs=8, verbose=0)
     path = str(tmp_path / "neck.keras")
     model.save(path)
     out = probe(model, "keras:" + path, models.QuantPolicy(), source,
