@@ -94,7 +94,8 @@ def main():
     for run, model_file, settings in runs:
         name = os.path.basename(os.path.normpath(run))
         path = os.path.join(FLAGS.out, "probes", f"{name}.json")
-        key = {"run": run, "sha256": file_sha256(model_file), "config": dataclasses.asdict(config)}
+        # As JSON reads it back (tuples become lists), so a finished probe is recognised.
+        key = json.loads(json.dumps({"run": run, "sha256": file_sha256(model_file), "config": dataclasses.asdict(config)}))
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 done = json.load(f)
