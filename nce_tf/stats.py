@@ -206,13 +206,9 @@ def permutation_test(a, b, *, max_enumerations=MAX_ENUMERATIONS, resamples=100_0
                 top += int(np.sum(stat >= best - tol))
         out.update(p=hits / out["relabelings"], p_min=top / out["relabelings"])
     else:
-        rng = np.random.default_rng(seed)
-        hits = 0
-        for start in range(0, resamples, _CHUNK):
-            rows = min(_CHUNK, resamples - start)
-            idx = np.argsort(rng.random((rows, big_n)), axis=1)[:, :n]
-            hits += int(np.sum(np.abs(x[idx].sum(axis=1) - centre) >= observed - tol))
-        out.update(p=(1 + hits) / (1 + resamples), p_min=1 / (1 + resamples))
+        out.update(_monte_carlo(lambda rng, rows: np.abs(
+            x[np.argsort(rng.random((rows, big_n)), axis=1)[:, :n]].sum(axis=1) - centre), observed - tol,
+            resamples, seed))
     return out
 
 
@@ -246,13 +242,19 @@ def sign_flip_test(d, *, max_enumerations=MAX_ENUMERATIONS, resamples=100_000, s
             top += int(np.sum(stat >= best - tol))
         out.update(p=hits / out["relabelings"], p_min=top / out["relabelings"])
     else:
-        rng = np.random.default_rng(seed)
-        hits = 0
-        for start in range(0, resamples, _CHUNK):
-            signs = rng.choice((-1.0, 1.0), size=(min(_CHUNK, resamples - start), d.size))
-            hits += int(np.sum(np.abs(signs @ d) >= observed - tol))
-        out.update(p=(1 + hits) / (1 + resamples), p_min=1 / (1 + resamples))
+        out.update(_monte_carlo(lambda rng, rows: np.abs(rng.choice((-1.0, 1.0), size=(rows, d.size)) @ d),
+                                observed - tol, resamples, seed))
     return out
+
+
+def _monte_carlo(statistics, threshold, resamples, seed):
+    """``{"p", "p_min"}`` of a seeded Monte Carlo test: ``statistics(rng, rows)`` draws ``rows`` random
+    relabelings' statistics, ``_CHUNK`` at a time; ``p = (1 + hits) / (1 + resamples)``."""
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, resamples, _CHUNK):
+        hits += int(np.sum(statistics(rng, min(_CHUNK, resamples - start)) >= threshold))
+    return {"p": (1 + hits) / (1 + resamples), "p_min": 1 / (1 + resamples)}
 
 
 # --- the interval and the design's resolution ------------------------------------------------------

@@ -67,16 +67,20 @@ def _rows(space, names):
     return [by_name[n] for n in names]
 
 
+def _sample_spec(net):
+    """``TensorSpec`` of a fixed sub-network sample (:meth:`SuperNet.subnet_sample`): widths, index, mix."""
+    rows = len(net.space.rows)
+    return [tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.float32)]
+
+
 class _SubnetRunner:
     """Compiled forwards of the super-net at any fixed sample (one trace each), and BN re-estimation."""
 
     def __init__(self, net):
         self.net = net
         self.bn_layers = [layer for layer in net.conv_layers + net.other_layers if hasattr(layer, "moving_mean")]
-        rows = len(net.space.rows)
         # One signature, so one trace each whatever the sub-network or the batch size.
-        signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), tf.TensorSpec([rows, 2], tf.int32),
-                     tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.float32)]
+        signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), *_sample_spec(net)]
         self._eval = tf.function(lambda x, w, i, m: net.forward(x, (w, i, m), training=False)[0],
                                  input_signature=signature)
         # Momentum 0 while the training-mode forward traces (the layers read it then): each call
@@ -138,10 +142,8 @@ def train_supernet(net, train, info, config, options, steps=None, verbose=True):
     weights = net.weight_variables
     optimizer.build(weights)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    rows = len(net.space.rows)
     signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), tf.TensorSpec([None], tf.int64),
-                 tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.int32),
-                 tf.TensorSpec([rows, 2], tf.float32)]
+                 *_sample_spec(net)]
 
     @tf.function(input_signature=signature)
     def step(x, y, w, i, m):
