@@ -117,11 +117,18 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
                           macs_ratio=1.01, params_ratio=0.9, num_candidates=[8, 10, 8, 8, 9, 8, 8])
     k0, k1 = [8] * 7, [8, 10, 8, 8, 9, 8, 8]
     ce_wide, ce_narrow = [0.2, 0.1, 0.0, -0.3], [-0.3, 0.0, 0.1, 0.2]
-    log = [{"phase": "warmup", "num_candidates": k0, "probs": [[1 / 8] * 8] * 7, "elapsed_seconds": 5},
+    # The instruments: 3 arch steps with the MACs pushed down in 1, then 1 step pushed down; per row the
+    # cost part's norm 2 then 6 against the CE's 1 and 1: (2*3 + 6*1) / (1*3 + 1*1) = 3 (row 0: 0.5 / 1 x ...).
+    log = [{"phase": "warmup", "num_candidates": k0, "probs": [[1 / 8] * 8] * 7, "elapsed_seconds": 5,
+            "subnet_1x_accuracy": 0.5},
            {"phase": "search", "num_candidates": k0, "probs": [[0.1] * 7 + [0.3]] * 7,
-            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "alpha_grad_cost": [[0, -1, -2, -3]] * 7},
+            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "alpha_grad_cost": [[0, -1, -2, -3]] * 7,
+            "alpha_grad_steps": 3, "cost_active": {"macs": {"down": 1 / 3, "up": 0.0}},
+            "alpha_grad_norm_ce": [1.0] * 7, "alpha_grad_norm_cost": [0.5] + [2.0] * 6, "subnet_1x_accuracy": 0.6},
            {"phase": "search", "num_candidates": k1, "probs": [[0.05] * (k - 1) + [0.35] for k in k1],
-            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "elapsed_seconds": 120}]
+            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "elapsed_seconds": 120,
+            "alpha_grad_steps": 1, "cost_active": {"macs": {"down": 1.0, "up": 0.0}},
+            "alpha_grad_norm_ce": [1.0] * 7, "alpha_grad_norm_cost": [0.5] + [6.0] * 6, "subnet_1x_accuracy": 0.7}]
     with open(tmp_path / "search_log.jsonl", "w", encoding="utf-8") as f:
         f.writelines(json.dumps(r) + "\n" for r in log)
     s = searches.summarize(str(tmp_path))
@@ -133,5 +140,40 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     assert "| W2A2 | 3 | 2: " in table and "+0.71 | 2.0 |" in table
     by_layer = searches.layer_markdown([s, {**s, "kendall_ce": [0.0] * 7, "expanded": []}]).splitlines()
     assert by_layer[3] == f"| {names[1]} | +0.50 +- 0.50, 1/2 |" and by_layer[-2] == f"| {names[6]} | -0.50 +- 0.50, 0/2 |"
+    # (1/3 * 3 + 1 * 1) / 4 steps; the median row's ratio is 3 (row 0's is 0.5).
+    assert s["cost_active"] == {"macs": {"down": pytest.approx(0.5), "up": 0.0}}
+    assert s["grad_norm_ratio"] == pytest.approx(3.0) and s["subnet_1x_accuracy"] == [0.5, 0.7]
+    assert "| macs 0.50 / 0.00 | 3.00 | 0.500 -> 0.700 |" in searches.drive_markdown([s])
     with pytest.raises(nce_tf.errors.UsageError, match="Not a finished search"):
         searches.summarize(str(tmp_path / "missing"))
+
+
+def test_search_widths_against_the_probe_by_rank(tmp_path):
+    from nce_tf.analysis import search_vs_probe
+    from nce_tf.errors import UsageError
+
+    # Four layers; the search widened l0 and l2 (1.5x, 1.25x), kept l1, narrowed l3 (0.5x).
+    search = {"w_bits": 2, "a_bits": 2, "layers": ["l0", "l1", "l2", "l3"], "widths": [24, 16, 20, 8],
+              "original_widths": [16, 16, 16, 16]}
+    change = lambda layer, d, ratio=0.5: {"layer": layer, "ratio": ratio, "delta_ce": d}  # noqa: E731
+    # Two W2A2 networks (means 0.3, 0.1, 0.2, 0.0: the search's order) and one W32A32 network whose
+    # changes reverse the quantization measure's order of l0 and l2: 0.3 - 0.0, 0.1 - 0.0, 0.2 - 0.4, 0.0 - 0.0.
+    sens = {"probes": [
+        {"label": "W2A2", "changes": [change("l0", 0.2), change("l1", 0.1), change("l2", 0.3), change("l3", -0.1),
+                                      change("l0", 9.0, ratio=1.5)]},
+        {"label": "W2A2", "changes": [change("l0", 0.4), change("l1", 0.1), change("l2", 0.1), change("l3", 0.1)]},
+        {"label": "W32A32", "changes": [change("l0", 0.0), change("l1", 0.0), change("l2", 0.4), change("l3", 0.0)]}]}
+    out = search_vs_probe.agreement(search, sens)
+    assert out["width_ratio"] == [1.5, 1.0, 1.25, 0.5] and out["own"]["values"] == pytest.approx([0.3, 0.1, 0.2, 0.0])
+    assert out["own"]["tau"] == pytest.approx(1.0) and out["own"]["p"] == pytest.approx(2 / 24)  # exact, 4! pairings
+    # quantization: [0.3, 0.1, -0.2, 0.0] against [1.5, 1.0, 1.25, 0.5]: the pairs (l1, l2) and (l2, l3)
+    # discordant, 4 concordant: tau = 2/6.  Of the 24 pairings 6 have S = C - D = 0, so p = 18/24.
+    assert out["quantization"]["values"] == pytest.approx([0.3, 0.1, -0.2, 0.0])
+    assert out["quantization"]["tau"] == pytest.approx(1 / 3) and out["quantization"]["p"] == pytest.approx(0.75)
+    line = search_vs_probe.markdown([("s", out)]).splitlines()[-1]
+    assert line == "| s | W2A2 | 2 / 1 | +1.00 | 0.0833 | +0.33 | 0.75 |"
+    with pytest.raises(UsageError, match="no W2A2 networks at ratio 0.75"):
+        search_vs_probe.agreement(search, sens, ratio=0.75)
+    (tmp_path / "arch.json").write_text('{"model": "resnet8"}')
+    with pytest.raises(UsageError, match="no probes in it"):
+        search_vs_probe.read_sensitivity(str(tmp_path / "arch.json"))

@@ -391,6 +391,7 @@ BAD_CASES = [
     ("analyze-not-a-search-workdir", ANALYZE, ["tradeoff", "--workdir={d}/run"], None, "no arch.json"),
     ("summary-not-a-search-workdir", SUMMARY, ["{d}/run"], None, "Not a finished search"),
     ("summary-no-workdir", SUMMARY, [], None, "search work directories"),
+    ("summary-probe-missing", SUMMARY, ["{d}/run", "--probe={d}/missing.json"], None, "probe="),
     ("search-bad-width-ratios", SEARCH, ["--width_ratios=0.5,0.3,1"], None, "width_ratios"),
     ("search-arch-steps-zero", SEARCH, ["--arch_steps=0"], None, "arch_steps"),
     ("search-negative-tolerance-above", SEARCH, ["--tolerance_above=-0.1"], None, "tolerance_above"),

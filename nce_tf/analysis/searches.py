@@ -7,7 +7,10 @@ For each search work directory (``arch.json`` + ``search_log.jsonl``) :func:`sum
 - the derived widths' MACs and PARAMs as ratios of the original network;
 - the per-layer Kendall score of the cross-entropy's part of alpha's gradient
   (:func:`nce_tf.analysis.kendall.layer_scores`; Fig. 4c's quantity) and its mean;
-- the largest probability any row's widest candidate reached (how close T was).
+- the largest probability any row's widest candidate reached (how close T was);
+- what drove alpha (:func:`drive`): per budgeted unit, the share of architecture steps its cost
+  term pushed down or up; the cost part's gradient norm over the CE part's; the 1X sub-network's
+  accuracy on the architecture half at the first and the last epoch.
 
 :func:`markdown` lays several of them out as one table, :func:`layer_markdown` the per-layer
 scores and expansions averaged over the searches of each bit width (``tools/search_summary.py``).
@@ -46,7 +49,35 @@ def summarize(workdir):
         "max_p_widest": float(max(p_widest)) if p_widest else None,
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
         "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),
+        "mode": (arch.extra.get("settings") or {}).get("mode"), **drive(log),
     }
+
+
+def drive(log):
+    """How much of a search the cost term drove, from its log's instruments (empty before they existed).
+
+    Returns ``{"cost_active": {unit: {"down", "up"}}, "grad_norm_ratio", "subnet_1x_accuracy"}``:
+    the share of all search-phase architecture steps in which each unit's constraint pushed the cost
+    down / up (epochs weighted by their steps); per row the mean cost-part gradient norm over the
+    mean CE-part norm, the median over rows (above 1: the cost part's push was the larger); and the
+    1X sub-network's accuracy ``[first record, last record]``.
+    """
+    search = [r for r in log if r.get("phase") == "search" and r.get("alpha_grad_steps")]
+    out = {}
+    if search:
+        steps = np.array([r["alpha_grad_steps"] for r in search], np.float64)
+        units = sorted({u for r in search for u in r.get("cost_active", {})})
+        out["cost_active"] = {u: {d: float(sum(r["cost_active"].get(u, {}).get(d, 0.0) * n
+                                               for r, n in zip(search, steps)) / steps.sum())
+                                  for d in ("down", "up")} for u in units}
+        ce, cost = (np.array([r[f"alpha_grad_norm_{k}"] for r in search], np.float64) for k in ("ce", "cost"))
+        if ce.size:
+            ratio = (cost * steps[:, None]).sum(0) / np.maximum((ce * steps[:, None]).sum(0), 1e-30)
+            out["grad_norm_ratio"] = float(np.median(ratio))
+    accuracy = [r["subnet_1x_accuracy"] for r in log if "subnet_1x_accuracy" in r]
+    if accuracy:
+        out["subnet_1x_accuracy"] = [accuracy[0], accuracy[-1]]
+    return out
 
 
 def markdown(summaries):
@@ -80,6 +111,20 @@ def layer_markdown(summaries):
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     means = [np.mean([r["kendall_ce_mean"] for r in runs if r["kendall_ce_mean"] is not None]) for runs in groups.values()]
     lines.append("| mean | " + " | ".join(f"{m:+.2f}" for m in means) + " |")
+    return "\n".join(lines)
+
+
+def drive_markdown(summaries):
+    """One line per search: the cost terms' shares of the architecture steps, the cost / CE gradient
+    norm ratio, and the 1X sub-network's accuracy at the first and last epoch (:func:`drive`)."""
+    lines = ["| search | bits | mode | cost pushing down / up (share of arch steps) | cost / CE grad norm "
+             "(median row) | 1X accuracy first -> last |", "|---|---|---|---|---|---|"]
+    for s in summaries:
+        active = ", ".join(f"{u} {a['down']:.2f} / {a['up']:.2f}" for u, a in s.get("cost_active", {}).items())
+        ratio = f"{s['grad_norm_ratio']:.2f}" if "grad_norm_ratio" in s else "-"
+        acc = "{:.3f} -> {:.3f}".format(*s["subnet_1x_accuracy"]) if "subnet_1x_accuracy" in s else "-"
+        lines.append(f"| {os.path.basename(os.path.normpath(s['workdir']))} | W{s['w_bits']}A{s['a_bits']} | "
+                     f"{s.get('mode') or '-'} | {active or '-'} | {ratio} | {acc} |")
     return "\n".join(lines)
 
 
