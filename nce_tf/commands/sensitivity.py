@@ -18,10 +18,11 @@ compared, the lower-bit one first.
 import dataclasses
 import json
 import os
+import time
 
 from absl import flags
 
-from nce_tf import cli
+from nce_tf import cli, provenance
 from nce_tf.analysis.probe_config import ProbeConfig
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
@@ -105,12 +106,16 @@ def main():
                 continue
         tcfg = TrainConfig.from_settings(settings)
         print(f"nce-tf: probing {run} ({label_of(settings)}, {settings['resolved_model']})", flush=True)
+        started, cpu = time.time(), time.process_time()
         try:
             trained = load_keras_file(model_file, f"runs={run!r}")
             result = sensitivity.probe(trained, settings["resolved_model"], tcfg.policy(), data.source_for(tcfg), config)
         except UsageError as e:
             cli.fail(e)
-        result.update(key=key, run=run, label=label_of(settings), seed=settings.get("seed"))
+        # The code that probed and its wall / CPU time, as a run records its own (nce_tf.provenance).
+        result.update(key=key, run=run, label=label_of(settings), seed=settings.get("seed"),
+                      provenance={**provenance.record(), "wall_seconds": round(time.time() - started, 1),
+                                  "cpu_seconds": round(time.process_time() - cpu, 1)})
         atomic_write_text(path, json.dumps(result, indent=1))
         probes.append(result)
     summary = sensitivity_report.write(probes, labels, FLAGS.out)
