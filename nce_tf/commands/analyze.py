@@ -7,6 +7,7 @@ Examples:
     nce-tf analyze tradeoff --workdir=runs/quickstart   # Fig. 2: accuracy vs FLOPs / PARAMs, NCE vs WRPN
     nce-tf analyze kendall --workdir=runs/quickstart    # Fig. 4: alpha gradients, Kendall scores
     nce-tf analyze sensitivity --runs=A,B --out=DIR    # per-layer width sensitivity at two precisions
+    nce-tf analyze known-answer --out=DIR              # the probe against retraining on a 1x1 bottleneck
     nce-tf analyze kendall --group=W2A2=runs/tq_s0,runs/tq_s1 --group=W32A32=runs/tf_s0,runs/tf_s1 \
         --min_ratio=0.5 --out=runs/fig4c               # Fig. 4c from finished searches, over seeds
 
@@ -33,7 +34,7 @@ from absl import flags
 from nce_tf import child, cli
 from nce_tf.commands import sensitivity
 
-SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall", "sensitivity")
+SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall", "sensitivity", "known-answer")
 flags.DEFINE_string("workdir", "", "Work directory of a finished nce-tf nce run (required).")
 flags.DEFINE_integer("epochs", 0, "stdev: epochs of the reference trainings (0 = as the run's final training); "
                      "tradeoff: training epochs of each run (0 = the schedule's).")
@@ -54,7 +55,8 @@ flags.DEFINE_multi_string("group", [], "kendall: LABEL=DIR[,DIR...], a group of 
 flags.DEFINE_float("min_ratio", 0.0, "kendall: rank only the candidates at least this many times the layer's "
                    "original width (0.5: from n/2 up, leaving out the narrow ones any precision rejects).")
 flags.DEFINE_string("out", "", "kendall with --group: directory of kendall.{png,csv,json} (required with --group); "
-                    "sensitivity: directory of probes/ and sensitivity.{json,md,png}.")
+                    "sensitivity: directory of probes/ and sensitivity.{json,md,png}; known-answer: directory of "
+                    "known_answer.{json,md} and the probed networks.")
 FLAGS = flags.FLAGS
 
 
@@ -68,6 +70,8 @@ def main(argv):
         cli.fail(f"Expected one subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
     if argv[1] == "sensitivity":  # trained runs, not one nce run's work directory
         return sensitivity.main()
+    if argv[1] == "known-answer":
+        return _known_answer()
     if not 0 <= FLAGS.min_ratio <= 2:
         cli.fail(f"Invalid --min_ratio. Received: min_ratio={FLAGS.min_ratio}. Allowed: 0 <= min_ratio <= 2.")
     if FLAGS.group:
@@ -100,6 +104,20 @@ def main(argv):
         return _kendall(workdir, out)
     _need(os.path.join(workdir, "train", "model.keras"), "trained derived network (train/model.keras)")
     _stdev(workdir, out)
+
+
+def _known_answer():
+    """The probe against retraining on the constructed bottleneck network (nce_tf/analysis/known_answer.py)."""
+    if not FLAGS.out:
+        cli.fail("known-answer needs --out. Received: out=''.")
+    cli.load_tensorflow()
+    from nce_tf.analysis import known_answer
+    from nce_tf.io_utils import atomic_write_text
+
+    result = known_answer.run(out_dir=FLAGS.out)
+    atomic_write_text(os.path.join(FLAGS.out, "known_answer.json"), json.dumps(result, indent=1))
+    atomic_write_text(os.path.join(FLAGS.out, "known_answer.md"), known_answer.markdown(result) + "\n")
+    print(known_answer.markdown(result), flush=True)
 
 
 def _settings_flags(workdir, **overrides):
