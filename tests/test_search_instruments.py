@@ -19,6 +19,7 @@ from nce_tf import data, distribute
 from nce_tf.analysis import kendall
 from nce_tf.errors import UsageError
 from nce_tf.jobs.search import PROBE_IMAGES, _Search, run_search, split_halves
+from nce_tf.jobs.search_log import subnet_accuracy
 from nce_tf.search import SearchConfig
 from nce_tf.search.expansion import expand
 from nce_tf.train.checkpoint import RunState
@@ -260,8 +261,15 @@ def test_search_log_records_the_instruments_of_a_real_search(tmp_path):
     index = [int(np.flatnonzero(net.table_np[r] == w)[0]) for r, w in enumerate(widths)]
     pair = lambda v: tf.constant(np.repeat(np.array(v)[:, None], 2, axis=1), tf.int32)  # noqa: E731
     sample = (pair(widths), pair(index), tf.fill([7, 2], 0.5))
-    hits = []
-    for x, y in data.make_pipeline(ds_a.take(PROBE_IMAGES), source.info, training=False, batch_size=32):
-        hits.extend(np.argmax(net.forward(x, sample, training=False)[0].numpy(), axis=-1) == y.numpy())
-    assert len(hits) == min(PROBE_IMAGES, int(ds_a.cardinality())) > 100
+    # The slice as one batch, each layer normalised by its statistics, in training mode; the read-out
+    # leaves the running statistics as they were.
+    (x, y), = data.make_pipeline(ds_a.take(PROBE_IMAGES), source.info, training=False, batch_size=PROBE_IMAGES)
+    before = [v.numpy() for v in net.statistics_variables()]
+    assert subnet_accuracy(net, [(x, y)]) == record["subnet_1x_accuracy"]
+    for v, value in zip(net.statistics_variables(), before):
+        np.testing.assert_array_equal(v.numpy(), value)
+    hits = np.argmax(net.forward(x, sample, training=True)[0].numpy(), axis=-1) == y.numpy()
+    assert hits.size == min(PROBE_IMAGES, int(ds_a.cardinality())) > 100
     assert record["subnet_1x_accuracy"] == pytest.approx(np.mean(hits), abs=1e-12)
+    inference = np.mean(np.argmax(net.forward(x, sample, training=False)[0].numpy(), axis=-1) == y.numpy())
+    assert subnet_accuracy(net, [(x, y)], statistics="running") == pytest.approx(inference, abs=1e-12)

@@ -180,14 +180,10 @@ class _Search(Job):
         # A split balance's two Adams are two entries (a shared one's checkpoint keeps its old layout).
         arch = ({"arch_optimizer": net.arch_optimizer.ce, "arch_cost_optimizer": net.arch_optimizer.cost}
                 if scfg.arch_balance == "split" else {"arch_optimizer": net.arch_optimizer})
-        # The layers' own non-trainable state (BN running statistics) is named too: a Keras 3 model's
-        # lists of layers are no checkpoint dependencies, and the weight optimizer holds only the
-        # trainable variables, so without it a resumed search restarted its statistics from their
-        # initial values (inference-mode read-outs such as the log's 1X accuracy then differed).
-        layers = [*net.conv_layers, *net.act_layers, *net.other_layers, net.dense]
-        statistics = [v for layer in layers if layer is not None for v in layer.non_trainable_variables]
+        # The layers' BN running statistics are named too: without them a resumed search restarted
+        # its statistics from their initial values.
         return {"net": net, "weight_optimizer": net.weight_optimizer, **arch, "sampler_state": net.seed_generator.state,
-                "layer_statistics": statistics}
+                "layer_statistics": net.statistics_variables()}
 
     def _initialise(self, net):
         """The trained network's weights (``init_from``), then PACT clips from statistics (``pact_init``).

@@ -631,6 +631,16 @@ class SuperNet(keras.Model):
             var.assign(tf.zeros_like(var))
         return out
 
+    def statistics_variables(self):
+        """The layers' own non-trainable state: every BN's per-candidate running mean and variance.
+
+        A Keras 3 model's lists of layers are no checkpoint dependencies and the weight optimizer holds
+        only trainable variables, so a search checkpoint names these explicitly; the log's 1X
+        read-out saves and restores them around its training-mode forward.
+        """
+        layers = [*self.conv_layers, *self.act_layers, *self.other_layers, self.dense]
+        return [v for layer in layers if layer is not None for v in layer.non_trainable_variables]
+
     def mean_widths(self):
         """Per row, the mean conv output width (``C*``) the weight steps computed so far."""
         steps = max(float(self.width_steps.numpy()), 1.0)
