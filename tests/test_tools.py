@@ -394,6 +394,7 @@ BAD_CASES = [
     ("summary-probe-missing", SUMMARY, ["{d}/run", "--probe={d}/missing.json"], None, "probe="),
     ("search-bad-width-ratios", SEARCH, ["--width_ratios=0.5,0.3,1"], None, "width_ratios"),
     ("search-arch-steps-zero", SEARCH, ["--arch_steps=0"], None, "arch_steps"),
+    ("search-supernet-epochs-negative", SEARCH, ["--supernet_epochs=-1"], None, "supernet_epochs=-1", IN_PROCESS),
     ("search-negative-tolerance-above", SEARCH, ["--tolerance_above=-0.1"], None, "tolerance_above"),
     ("count-unknown-model", COUNT, ["--model=resnet9"], None, "resnet9"),
     ("train-tfds-not-prepared", TRAIN, ["--dataset=cifar10", "--tfds_data_dir={d}/tfds", "--nodownload"], None,

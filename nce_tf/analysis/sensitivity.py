@@ -45,7 +45,6 @@ Example:
 
 import dataclasses
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -53,8 +52,10 @@ from nce_tf import data
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.analysis.probe_config import ProbeConfig, one_layer_widths  # noqa: F401  (public names here too)
 from nce_tf.errors import UsageError
+from nce_tf.search.single_path import sample_spec, train_single_paths
 from nce_tf.search.supernet import SuperNet
 from nce_tf.sources import build_space
+
 
 def _rows(space, names):
     rows = [i for i, r in enumerate(space.rows) if not r.frozen]
@@ -67,12 +68,6 @@ def _rows(space, names):
     return [by_name[n] for n in names]
 
 
-def _sample_spec(net):
-    """``TensorSpec`` of a fixed sub-network sample (:meth:`SuperNet.subnet_sample`): widths, index, mix."""
-    rows = len(net.space.rows)
-    return [tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.float32)]
-
-
 class _SubnetRunner:
     """Compiled forwards of the super-net at any fixed sample (one trace each), and BN re-estimation."""
 
@@ -80,7 +75,7 @@ class _SubnetRunner:
         self.net = net
         self.bn_layers = [layer for layer in net.conv_layers + net.other_layers if hasattr(layer, "moving_mean")]
         # One signature, so one trace each whatever the sub-network or the batch size.
-        signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), *_sample_spec(net)]
+        signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), *sample_spec(net)]
         self._eval = tf.function(lambda x, w, i, m: net.forward(x, (w, i, m), training=False)[0],
                                  input_signature=signature)
         # Momentum 0 while the training-mode forward traces (the layers read it then): each call
@@ -117,14 +112,9 @@ class _SubnetRunner:
         return np.concatenate(correct), np.concatenate(ce)
 
 
-def random_widths(rng, base, options, keep=0.5):
-    """One single-path sub-network: each row at its original width with probability ``keep``, else at
-    one of its ``options`` (the probe's widths of that row), uniformly."""
-    return [b if not opts or rng.random() < keep else int(rng.choice(opts)) for b, opts in zip(base, options)]
-
-
 def train_supernet(net, train, info, config, options, steps=None, verbose=True):
-    """Weight steps on single-path sub-networks of the super-net (see the module doc, step 2).
+    """Weight steps on single-path sub-networks of the super-net (see the module doc, step 2;
+    :func:`nce_tf.search.single_path.train_single_paths`).
 
     Args:
         net: the super-net, loaded from the trained network.
@@ -138,36 +128,10 @@ def train_supernet(net, train, info, config, options, steps=None, verbose=True):
         raise UsageError(f"The size of dataset {info.name!r} is unknown: the probe needs its steps per epoch. "
                          "Received: steps=None.")
     steps = steps or max(1, info.num_train // config.batch_size)
-    optimizer = keras.optimizers.SGD(config.lr, momentum=0.9)
-    weights = net.weight_variables
-    optimizer.build(weights)
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    signature = [tf.TensorSpec([None, *net.space.input_shape], tf.float32), tf.TensorSpec([None], tf.int64),
-                 *_sample_spec(net)]
-
-    @tf.function(input_signature=signature)
-    def step(x, y, w, i, m):
-        with tf.GradientTape() as tape:
-            logits, reg = net.forward(x, (w, i, m), training=True)
-            loss = ce(y, logits)
-            total = loss + tf.cast(reg, loss.dtype)
-        optimizer.apply(tape.gradient(total, weights), weights)
-        hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1), y), tf.float32))
-        return loss, hits
-
-    rng = np.random.default_rng([int(config.seed), 1])
-    base = net.space.default_widths()
-    for epoch in range(config.epochs):
-        batches = data.make_pipeline(train, info, training=True, batch_size=config.batch_size, seed=config.seed,
-                                     epoch=epoch).take(steps)
-        losses, hits, seen = [], 0.0, 0
-        for x, y in batches:
-            loss, correct = step(x, tf.cast(y, tf.int64), *net.subnet_sample(random_widths(rng, base, options)))
-            losses.append(float(loss))
-            hits, seen = hits + float(correct), seen + int(y.shape[0])
-        if verbose:
-            print(f"nce-tf: probe super-net epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.3f} "
-                  f"accuracy {hits / max(seen, 1):.3f} (sampled sub-networks)", flush=True)
+    batches = lambda epoch: data.make_pipeline(train, info, training=True, batch_size=config.batch_size,  # noqa: E731
+                                               seed=config.seed, epoch=epoch).take(steps)
+    return train_single_paths(net, batches, config.epochs, config.lr, net.space.default_widths(), options,
+                              config.seed, verbose=verbose, label="probe super-net")
 
 
 def probe(trained, model, policy, source, config, verbose=True):

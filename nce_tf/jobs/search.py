@@ -29,6 +29,7 @@ Example (library use, on your own data)::
                         SearchConfig(search_warmup_epochs=20, search_epochs=200))
 """
 
+import json
 import os
 
 import keras
@@ -39,12 +40,14 @@ from nce_tf import arch as arch_lib
 from nce_tf import data, distribute, seeds
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
-from nce_tf.jobs.search_log import SearchLog
+from nce_tf.io_utils import atomic_write_text
+from nce_tf.jobs.search_log import SearchLog, one_x_widths
 from nce_tf.search import baselines
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
 from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import arch_record, derive_widths, fit_to_budget
+from nce_tf.search.single_path import train_single_paths
 from nce_tf.search.supernet import Budget, SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard
 from nce_tf.search.units import HardwareCost, check_unit_budgets, unit_budgets
@@ -98,6 +101,7 @@ def split_halves(source, seed):
 # Images of the architecture half each epoch's record measures the 1X sub-network on (SearchLog):
 # a few batches, a forward each, so the instrument costs well under one search step per epoch.
 PROBE_IMAGES = 512
+SUPERNET_LOG = "supernet_training.json"  # per epoch, the single-path phase's loss and accuracy
 
 # Everything a search writes: what --overwrite removes before starting afresh.
 OUTPUTS = ("search_config.json", "search", "search_log.jsonl", "arch.json", os.path.join("tensorboard", "search"))
@@ -158,6 +162,9 @@ class _Search(Job):
             self.steps = check_search_batches(strategy, scfg, n_w)
         # The trained network the super-net starts from: its file checked, described for arch.json.
         self.init_from = describe_source(tcfg.init_from, "init_from") if tcfg.init_from and self.trains else None
+        if scfg.supernet_epochs and self.trains and strategy.num_replicas_in_sync > 1:
+            raise UsageError(f"--supernet_epochs runs on one device. Received: supernet_epochs={scfg.supernet_epochs} "
+                             f"with {strategy.num_replicas_in_sync} replicas. Allowed: 0, or one replica.")
 
     def settings(self):
         return search_settings(self.config, self.scfg)
@@ -231,11 +238,28 @@ class _Search(Job):
                      expansion, log, SearchTensorBoard(os.path.join(run.workdir, "tensorboard", "search"), log)]
         hint = (f"The search diverged (NaN or infinite loss). Received: search_lr={scfg.search_lr}, "
                 f"arch_lr={scfg.arch_lr}.")
+        if scfg.supernet_epochs and run.start == 0:  # before the first epoch (a resumed search is past it)
+            history = self._train_single_paths()
+            atomic_write_text(os.path.join(run.workdir, SUPERNET_LOG), json.dumps(history))
         for first, last, arch_on in [(0, scfg.search_warmup_epochs, False),
                                      (scfg.search_warmup_epochs, scfg.total_epochs, True)]:
             if max(first, run.start) < last:
                 net.set_arch_updates(arch_on)
                 run.fit(net, stream, first, last, steps=steps, hint=hint, callbacks=callbacks)
+
+    def _train_single_paths(self):
+        """``--supernet_epochs`` of single-path steps on the weight half (nce_tf/search/single_path.py): each
+        row at 1X with probability 1/2, else at another of its live candidates."""
+        tcfg, scfg, net = self.config, self.scfg, self.net
+        base = one_x_widths(net)
+        live = [[int(c) for c in net.table_np[r, :k]] for r, k in enumerate(net.num_candidates.numpy())]
+        options = [[c for c in row if c != b] for row, b in zip(live, base)]
+        stream = seeds.stream_seed(tcfg.seed, "search/supernet_data")
+        batches = lambda epoch: data.make_pipeline(  # noqa: E731
+            self.ds_w, self.info, training=True, batch_size=self.scfg.search_batch_size, seed=stream,
+            epoch=epoch).take(self.steps)
+        return train_single_paths(net, batches, scfg.supernet_epochs, scfg.supernet_lr, base, options, tcfg.seed,
+                                  verbose=self.verbose)
 
     def probe(self):
         """The fixed slice of the architecture half the log measures the 1X sub-network on: its first
@@ -259,6 +283,10 @@ class _Search(Job):
                          mean_search_widths=self.net.mean_widths())
             if self.init_from:
                 found["init_from"] = self.init_from
+            if scfg.supernet_epochs:
+                with open(os.path.join(run.workdir, SUPERNET_LOG), encoding="utf-8") as f:
+                    found["supernet_training"] = {"epochs": scfg.supernet_epochs, "lr": scfg.supernet_lr,
+                                                  "history": json.load(f)}
             if self.config.pact_init != "fixed":
                 found["pact_init"] = {"kind": self.config.pact_init, "initial_clips": self.pact_clips}
         else:

@@ -92,6 +92,12 @@ HELP = {
                     "the cross-entropy part, the cost part and the decay) or split (one Adam per part, CE and "
                     "cost + decay, their updates summed: a cost burst no longer shrinks the CE part's steps "
                     "through a shared second moment).",
+    "supernet_epochs": "Epochs of single-path weight training before the warm-up (each step one sub-network, each "
+                       "row at 1X with probability 1/2, else at another live candidate; nce_tf/search/single_path.py). "
+                       "0 = none (TAS, the paper). For a search from a trained network (--init_from), whose "
+                       "narrower candidates do not work yet.",
+    "supernet_lr": "SGD learning rate of the --supernet_epochs steps (a fine-tuning rate: the 1X sub-network is "
+                   "trained).",
     "tau_max": "Gumbel-softmax temperature during the warm-up and at the first search epoch.",
     "tau_min": "Gumbel-softmax temperature approached at the last search epoch (cosine over the search epochs).",
     "split_seed": "Seed of the per-class 50/50 weight/architecture split of the training set (TAS: 111).",
@@ -138,6 +144,8 @@ class SearchConfig:
     arch_beta2: float = 0.999
     arch_weight_decay: float = 1e-3
     arch_balance: str = "shared"
+    supernet_epochs: int = 0
+    supernet_lr: float = 0.002
     tau_max: float = 5.0
     tau_min: float = 0.1
     split_seed: int = 111
@@ -194,6 +202,8 @@ class SearchConfig:
         need(0 <= self.arch_beta2 < 1, "arch_beta2", "0 <= arch_beta2 < 1")
         need(0 <= self.arch_weight_decay < 1, "arch_weight_decay", "0 <= arch_weight_decay < 1")
         need(self.arch_balance in ARCH_BALANCES, "arch_balance", ", ".join(ARCH_BALANCES))
+        need(self.supernet_epochs >= 0, "supernet_epochs", ">= 0")
+        need(0 < self.supernet_lr <= 10, "supernet_lr", "0 < supernet_lr <= 10")
         need(0 < self.tau_min <= self.tau_max <= 100, "tau_min", f"0 < tau_min <= tau_max ({self.tau_max})")
         return self
 
@@ -226,4 +236,4 @@ _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
 _LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(SearchConfig)
                  if f.name in ("memory_bytes", "memory_ratio", "bops", "bops_ratio", "memory_tolerance",
                                "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits", "expansion_init",
-                               "sawb_scope", "arch_balance")}
+                               "sawb_scope", "arch_balance", "supernet_epochs", "supernet_lr")}

@@ -1,0 +1,52 @@
+"""Single-path weight training of a super-net (nce_tf/search/single_path.py) and a search's --supernet_epochs."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nce_tf.search import SuperNet
+from nce_tf.search.single_path import random_widths, train_single_paths
+from nce_tf.sources import build_space
+from test_search import _configs
+from nce_tf.jobs.search import run_search
+
+
+def test_random_widths_keep_the_base_with_probability_keep_else_draw_uniformly():
+    rng = np.random.default_rng(0)
+    draws = np.array([random_widths(rng, [16, 32, 8], [[8, 12], [16, 24, 40], []], keep=0.25) for _ in range(8000)])
+    assert (draws[:, 2] == 8).all()  # no options: always the base
+    assert abs((draws[:, 0] == 16).mean() - 0.25) < 0.02
+    others = draws[draws[:, 1] != 32, 1]
+    for w in (16, 24, 40):  # the rest uniform over the options: 0.75 / 3 each
+        assert abs((others == w).mean() - 1 / 3) < 0.03
+
+
+def test_single_paths_at_1x_train_only_the_1x_channels():
+    net = SuperNet(build_space("resnet8"), mode="tas", tas_space="2x16", seed=0)
+    base = net.space.default_widths()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, 8)
+    stem = net.get_layer("stem_conv")
+    before = stem.kernel.numpy().copy()
+    history = train_single_paths(net, lambda epoch: [(tf.constant(x), tf.constant(y))] * 2, epochs=2, lr=0.1,
+                                 base=base, options=[[] for _ in base], seed=0, keep=1.0, verbose=False)
+    after = stem.kernel.numpy()
+    assert len(history) == 2 and all(np.isfinite(h["loss"]) and 0 <= h["accuracy"] * 8 <= 8 for h in history)
+    assert history[1]["loss"] < history[0]["loss"]  # the same batch, a step later
+    n = base[0]
+    assert not np.allclose(after[..., :n], before[..., :n])  # the 1X filters moved
+    np.testing.assert_array_equal(after[..., n:], before[..., n:])  # the ones beyond 1X were never in a sub-net
+
+
+def test_a_search_records_its_single_path_phase(tmp_path):
+    tcfg, scfg = _configs(tmp_path, supernet_epochs=1, search_warmup_epochs=0, search_epochs=1,
+                          search_steps_per_epoch=2)
+    record = run_search(tcfg, scfg, verbose=False)
+    assert record["supernet_training"]["epochs"] == 1 and record["supernet_training"]["lr"] == pytest.approx(0.002)
+    with open(tmp_path / "supernet_training.json", encoding="utf-8") as f:
+        assert record["supernet_training"]["history"] == json.load(f) and len(json.load(open(f.name))) == 1
+    with open(tmp_path / "search_config.json", encoding="utf-8") as f:
+        assert json.load(f)["supernet_epochs"] == 1
