@@ -265,7 +265,7 @@ def test_search_log_records_the_instruments_of_a_real_search(tmp_path):
     # leaves the running statistics as they were.
     (x, y), = data.make_pipeline(ds_a.take(PROBE_IMAGES), source.info, training=False, batch_size=PROBE_IMAGES)
     before = [v.numpy() for v in net.statistics_variables()]
-    assert subnet_accuracy(net, [(x, y)]) == record["subnet_1x_accuracy"]
+    assert subnet_accuracy(net, [(x, y)]) == record["subnet_1x_accuracy"] and record["subnet_1x_statistics"] == "batch"
     for v, value in zip(net.statistics_variables(), before):
         np.testing.assert_array_equal(v.numpy(), value)
     hits = np.argmax(net.forward(x, sample, training=True)[0].numpy(), axis=-1) == y.numpy()

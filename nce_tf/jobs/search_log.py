@@ -83,7 +83,8 @@ class SearchLog(keras.callbacks.Callback):
             "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
             "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
             **net.take_arch_diagnostics(),
-            **({"subnet_1x_accuracy": subnet_accuracy(net, self.probe)} if self.probe is not None else {}),
+            **({"subnet_1x_accuracy": subnet_accuracy(net, self.probe), "subnet_1x_statistics": "batch"}
+               if self.probe is not None else {}),
             "pact_clips": pact_clips(net),
             "elapsed_seconds": round(time.time() - self.started, 1),
         }
