@@ -143,7 +143,7 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     # (1/3 * 3 + 1 * 1) / 4 steps; the median row's ratio is 3 (row 0's is 0.5).
     assert s["cost_active"] == {"macs": {"down": pytest.approx(0.5), "up": 0.0}}
     assert s["grad_norm_ratio"] == pytest.approx(3.0) and s["subnet_1x_accuracy"] == [0.5, 0.7]
-    assert s["subnet_1x_statistics"] == "running"  # a log from before the read-out named its statistics
+    assert s["subnet_1x_statistics"] == "unrecorded"  # a log from before the read-out named its statistics
     assert [(t["phase"], t.get("subnet_1x_accuracy")) for t in s["trajectory"]] == [
         ("warmup", 0.5), ("search", 0.6), ("search", 0.7)]
     assert "| macs 0.50 / 0.00 | 3.00 | 0.500 -> 0.700 |" in searches.drive_markdown([s])

@@ -49,7 +49,7 @@ def summarize(workdir):
         "max_p_widest": float(max(p_widest)) if p_widest else None,
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
         "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),
-        "mode": (arch.extra.get("settings") or {}).get("mode"), "supernet_training": arch.extra.get("supernet_training"),
+        "mode": (arch.extra.get("search") or {}).get("mode"), "supernet_training": arch.extra.get("supernet_training"),
         "provenance": arch.extra.get("provenance"), **drive(log),
     }
 
@@ -78,8 +78,9 @@ def drive(log):
     accuracy = [r["subnet_1x_accuracy"] for r in log if "subnet_1x_accuracy" in r]
     if accuracy:
         out["subnet_1x_accuracy"] = [accuracy[0], accuracy[-1]]
-        # Logs before the read-out took batch statistics (2026-12-06) read the running ones.
-        out["subnet_1x_statistics"] = next(r.get("subnet_1x_statistics", "running") for r in log
+        # Unrecorded in logs from before the field: the read-out took running statistics up to commit
+        # 10bb112 and batch statistics from the next one (see jobs/search_log.subnet_accuracy).
+        out["subnet_1x_statistics"] = next(r.get("subnet_1x_statistics", "unrecorded") for r in log
                                            if "subnet_1x_accuracy" in r)
     # Per epoch: the phase, the sampled sub-networks' training accuracy and the 1X read-out.
     out["trajectory"] = [{k: r[k] for k in ("epoch", "phase", "accuracy", "subnet_1x_accuracy") if k in r} for r in log]
