@@ -5,11 +5,12 @@ sub-network and untrained narrower ones: the L1-first filters of a candidate ``C
 trained to work beside the others, not alone.  TAS's weight step samples a Gumbel *pair* per row
 from all candidates (a mean width near half of 1X on ResNet-20), and on such a super-net the
 sampled networks are at chance: measured on a trained W2A2 ResNet-20 (82% at 1X on a slice of the
-architecture half), three Gumbel samples at tau 5 gave 12.5%, 10.0% and 9.6%; its 2 + 10 epoch
-search from there trained on sub-networks at 12-14% accuracy, whatever the weight learning rate
-(0.01, 0.002, 0.0005), so the CE part of alpha's gradient read sub-networks at chance, as from
+architecture half), three Gumbel samples at tau 5 gave 12.5%, 10.0% and 9.6%; searches from there
+trained on sub-networks at 12-14% accuracy through their warm-up, whatever the weight learning
+rate (0.01, 0.002, 0.0005), so the CE part of alpha's gradient read sub-networks at chance, as from
 random weights.  Training single paths first teaches the narrower candidates to work while the 1X
-one keeps working:
+one keeps working (3 epochs: 39% on single paths, but the Gumbel pairs, every layer narrow at
+once, only reached 16-21%: README "Does quantization make width matter?"):
 
 - each step, every row is at its 1X candidate with probability ``keep``, else at one of its other
   ``options`` drawn uniformly (each candidate's own BN, no interpolation:
