@@ -106,6 +106,29 @@ def test_bad_probe_settings_are_one_line_errors_and_write_nothing(tmp_path, args
     assert not out.exists() and os.listdir(run) == []
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["--ground_truth_ratios=2.5"], "Invalid ground_truth_ratios. Received: '2.5'"),
+    (["--ground_truth_labels=W4A4"], "Invalid ground_truth_labels. Received: ['W4A4']"),
+])
+def test_bad_ground_truth_settings_fail_before_any_probe(tmp_path, args, needle):
+    runs = []
+    for bits in (2, 32):  # two finished-looking runs (their model files are never read)
+        run = tmp_path / f"w{bits}"
+        run.mkdir()
+        (run / "model.keras").write_bytes(b"")
+        (run / "metrics.json").write_text("{}")
+        (run / "config.json").write_text(f'{{"w_bits": {bits}, "a_bits": {bits}, "resolved_model": "resnet8"}}')
+        runs.append(str(run))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "nce_tf", "analyze", "sensitivity", f"--runs={','.join(runs)}",
+                           f"--out={out}", "--ground_truth_rows=stem_conv", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+    assert not out.exists()
+
+
 def test_ground_truth_trains_each_change_with_the_runs_recipe_and_ranks_against_the_probe(tmp_path):
     from nce_tf.analysis import ground_truth
 

@@ -41,6 +41,10 @@ flags.DEFINE_list("ground_truth_rows", [], "sensitivity: also train these layers
                   "--probe_ratios) and the original with each run's recipe, per precision, and rank-compare "
                   "them with the probe (empty = none).")
 flags.DEFINE_list("ground_truth_seeds", ["100", "101"], "sensitivity: training seeds of the ground truth.")
+flags.DEFINE_list("ground_truth_ratios", [], "sensitivity: the width changes the ground truth trains (empty = "
+                  "--probe_ratios); e.g. 1.5 alone, since the probe cannot see widening (analyze known-answer).")
+flags.DEFINE_list("ground_truth_labels", [], "sensitivity: the precisions the ground truth trains (e.g. W2A2; "
+                  "empty = both).")
 FLAGS = flags.FLAGS
 
 
@@ -84,6 +88,7 @@ def main():
     if len(labels) != 2:
         cli.fail(f"sensitivity compares two precisions. Received: runs of {', '.join(labels)}. "
                  "Allowed: runs of exactly two precisions (e.g. W2A2 and W32A32).")
+    plan = _ground_truth_plan(config, labels) if FLAGS.ground_truth_rows else None
     cli.load_tensorflow()
     from nce_tf import data
     from nce_tf.analysis import sensitivity, sensitivity_report
@@ -121,19 +126,35 @@ def main():
     summary = sensitivity_report.write(probes, labels, FLAGS.out)
     print(f"nce-tf: {len(probes)} probes -> {FLAGS.out}/sensitivity.md, sensitivity.png", flush=True)
     if FLAGS.ground_truth_rows:
-        _ground_truth(runs, labels, summary["delta_accuracy"], config)
+        _ground_truth(runs, plan, summary["delta_accuracy"])
 
 
-def _ground_truth(runs, labels, rows, config):
+def _ground_truth_plan(config, labels):
+    """``(seeds, ratios, labels)`` of the ground truth from its flags, checked before anything runs."""
+    try:
+        seeds = [int(s) for s in FLAGS.ground_truth_seeds]
+    except ValueError:
+        cli.fail(f"Invalid ground_truth_seeds. Received: {FLAGS.ground_truth_seeds!r}. Allowed: integers.")
+    ratios = config.ratios
+    if FLAGS.ground_truth_ratios:
+        try:
+            ratios = dataclasses.replace(config, ratios=tuple(float(r) for r in FLAGS.ground_truth_ratios)).validate().ratios
+        except (ValueError, UsageError):
+            cli.fail(f"Invalid ground_truth_ratios. Received: {','.join(FLAGS.ground_truth_ratios)!r}. Allowed: "
+                     "numbers, multiples of 1/8 in (0, 2] other than 1.")
+    unknown = [lab for lab in FLAGS.ground_truth_labels if lab not in labels]
+    if unknown:
+        cli.fail(f"Invalid ground_truth_labels. Received: {unknown!r}. Allowed: {labels}.")
+    return seeds, ratios, [lab for lab in labels if not FLAGS.ground_truth_labels or lab in FLAGS.ground_truth_labels]
+
+
+def _ground_truth(runs, plan, rows):
     """Trains the ground truth of each precision with its first run's recipe; writes ``ground_truth.{json,md}``."""
     from nce_tf.analysis import ground_truth
     from nce_tf.sources import build_space
     from nce_tf.train import run_training
 
-    try:
-        seeds = [int(s) for s in FLAGS.ground_truth_seeds]
-    except ValueError:
-        cli.fail(f"Invalid ground_truth_seeds. Received: {FLAGS.ground_truth_seeds!r}. Allowed: integers.")
+    seeds, ratios, labels = plan
     out, lines = {}, ["| precision | changes | Kendall tau (probe vs retrained) |", "|---|---|---|"]
     for label in labels:
         run, _, settings = next(r for r in runs if label_of(r[2]) == label)
@@ -143,7 +164,7 @@ def _ground_truth(runs, labels, rows, config):
         if unknown:
             cli.fail(f"Unknown layer for the ground truth. Received: ground_truth_rows={unknown!r}. Allowed: {names}.")
         results = ground_truth.run(settings, settings["resolved_model"], names, space.default_widths(),
-                                   FLAGS.ground_truth_rows, config.ratios, seeds,
+                                   FLAGS.ground_truth_rows, ratios, seeds,
                                    os.path.join(FLAGS.out, "ground_truth", label.lower()), run_training)
         one_shot = {(r["layer"], r["ratio"]): r["groups"][label]["mean"] for r in rows if label in r["groups"]}
         found = ground_truth.agreement(one_shot, ground_truth.deltas(results))
