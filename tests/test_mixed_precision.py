@@ -15,14 +15,16 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nce_tf import mixed_precision, quant
 from nce_tf.errors import UsageError
 from nce_tf.export.exporter import export_model, load_model, run_tflite
 from nce_tf.export.tflite_graph import convert
-from nce_tf.layers import QuantActivation, QuantConv2D
+from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.models import QuantPolicy, build_model
 from nce_tf.search import SuperNet
+from nce_tf.search.layers import SearchConv2D, SearchDense, SearchDepthwiseConv2D
 from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig, run_training
 from tool_settings import search_configs, train_config
@@ -64,6 +66,40 @@ def test_a_2bit_layer_keeps_its_grid_under_a_mixed_policy(policy):
     grid = quant.SAWB(2)(conv.kernel.numpy()).numpy()  # float32's grid of the same float32 kernel
     assert used.dtype == dtype and len(np.unique(grid)) == 4
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.ops.cast(used, "float32")), _in(dtype, grid))
+
+
+class _Recording(quant.SAWB):
+    """SAWB that records the dtype of every kernel it is given."""
+
+    def __call__(self, x, weights=None, training=None):
+        self.seen.append(tf.convert_to_tensor(x).dtype.name)
+        return super().__call__(x, weights, training=training)
+
+
+_SAMPLE = (tf.constant([3, 6]), tf.constant([0, 2]), tf.constant([0.3, 0.7]))
+QUANTIZED_LAYERS = {  # name: (layer given a quantizer, input shape, call arguments after the input)
+    "QuantConv2D": (lambda q: QuantConv2D(6, 3, kernel_quantizer=q), (2, 6, 6, 4), ()),
+    "QuantDense": (lambda q: QuantDense(6, kernel_quantizer=q), (2, 7), ()),
+    "QuantDepthwiseConv2D": (lambda q: QuantDepthwiseConv2D(3, kernel_quantizer=q), (2, 6, 6, 4), ()),
+    "SearchConv2D-pair": (lambda q: SearchConv2D(4, 8, 4, kernel_quantizer=q, num_candidates=4), (2, 6, 6, 4), _SAMPLE),
+    "SearchConv2D-candidate": (lambda q: SearchConv2D(4, 8, 4, kernel_quantizer=q, num_candidates=4,
+                                                      sawb_scope="candidate"), (2, 6, 6, 4), _SAMPLE),
+    "SearchDense": (lambda q: SearchDense(7, 5, kernel_quantizer=q), (2, 7), ()),
+    "SearchDepthwiseConv2D": (lambda q: SearchDepthwiseConv2D(6, kernel_quantizer=q), (2, 6, 6, 4), ()),
+}
+
+
+@pytest.mark.parametrize("name", list(QUANTIZED_LAYERS))
+def test_the_weight_quantizer_sees_the_float32_kernel_under_mixed_bfloat16(name):
+    # Keras casts a variable to the compute dtype when a layer reads it; a quantized kernel must reach its
+    # quantizer in float32 (a bfloat16 kernel would move SAWB's clip and flip weights at a bin edge).
+    make, shape, args = QUANTIZED_LAYERS[name]
+    recording = _Recording(2)
+    recording.seen = []
+    with mixed_precision.policy_scope("mixed_bfloat16"):
+        layer = make(recording)
+    y = layer(np.random.default_rng(0).normal(size=shape).astype("float32"), *args)
+    assert y.dtype == "bfloat16" and recording.seen and set(recording.seen) == {"float32"}
 
 
 def _resnet8(policy, weights=None):
