@@ -68,6 +68,20 @@ def test_a_2bit_layer_keeps_its_grid_under_a_mixed_policy(policy):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.ops.cast(used, "float32")), _in(dtype, grid))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", [*quant.WEIGHT_QUANTIZERS, "pact"])
+def test_a_quantizer_given_16_bit_values_computes_them_in_float32(name, dtype):
+    # What it returns is float32's result on the same (16-bit) values, rounded once to the input's dtype:
+    # computed in 16 bits, the clip statistics and the rounding would differ (bfloat16: 8 bits of mantissa).
+    q = quant.get_activation_quantizer(name, 2) if name == "pact" else quant.get_weight_quantizer(name, 2)
+    weights = {"alpha": tf.constant(2.5)} if name == "pact" else {}
+    x = tf.cast(np.random.default_rng(0).normal(0.0, 1.5, size=(3, 3, 16, 8)), dtype)
+    y = q(x, weights)
+    assert y.dtype == dtype
+    expected = tf.cast(q(tf.cast(x, tf.float32), weights), dtype)
+    np.testing.assert_array_equal(y.numpy().astype("float32"), expected.numpy().astype("float32"))
+
+
 class _Recording(quant.SAWB):
     """SAWB that records the dtype of every kernel it is given."""
 
