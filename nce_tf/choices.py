@@ -12,6 +12,8 @@ ALLOWED_BITS = QUANT_BITS + (FULL_PRECISION,)
 FLOAT_BITS = (8, 16, 32)  # what memory and BOPs count a full-precision layer at (nce_tf.search.units)
 WEIGHT_QUANTIZER_NAMES = ("sawb", "dorefa", "uniform", "uniform_per_tensor")
 ACTIVATION_QUANTIZER_NAMES = ("pact",)
+# Keras dtype policies a run may compute under (nce_tf.mixed_precision); float32 first: the default.
+MIXED_PRECISION = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def check_bits(bits, name="bits", allow_full_precision=True):
@@ -28,6 +30,11 @@ def check_choice(value, name, allowed):
     if value not in allowed:
         raise UsageError(f"Invalid {name}. Received: {name}={value!r}. Allowed: {', '.join(allowed)}.")
     return value
+
+
+def check_mixed_precision(value):
+    """Returns ``value`` if it names a policy of :data:`MIXED_PRECISION`, else raises a one-line error."""
+    return check_choice(value, "mixed_precision", MIXED_PRECISION)
 
 
 DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH", "tfds:NAME")

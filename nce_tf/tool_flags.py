@@ -61,6 +61,10 @@ HELP = {
     "weight_decay": "Coupled L2 weight decay on conv and dense kernels.",
     "steps_per_epoch": "Steps per epoch; 0 = one pass over the training set.",
     "seed": "Random seed (data order, augmentation, initialisation).",
+    "mixed_precision": f"Keras dtype policy of the run: {' | '.join(choices.MIXED_PRECISION)}. Mixed policies compute "
+                       "convs and matmuls in 16 bits with float32 variables (quantizers and BN statistics stay "
+                       "float32, so the 2-bit grids are float32's; mixed_float16 scales the loss); faster on GPUs "
+                       "and TPUs with 16-bit tensor cores, usually slower on a CPU without AMX / AVX512-BF16.",
     "verbose": "Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch.",
     "strategy": "Distribution: default (one device) | mirrored (local GPUs, or --cpu_replicas logical CPUs) | "
                 "multi_worker (MultiWorkerMirroredStrategy from TF_CONFIG). Batch sizes are global.",

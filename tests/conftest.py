@@ -83,3 +83,15 @@ def colour_task(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("colour_task") / "colours.npz")
     np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return ColourTask(path, x_test, y_test, above_chance=0.3)
+
+
+# ---------------------------------------------------------------- Keras's global dtype policy
+@pytest.fixture(autouse=True)
+def keras_policy_restored():
+    """Keras's global dtype policy is process state: whatever a test sets (a mixed-precision run, a
+    ``set_global_policy`` of its own) is undone after it, so no later test builds under it."""
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    yield before
+    keras.mixed_precision.set_global_policy(before)

@@ -1,4 +1,5 @@
-"""Every quantized layer: shapes, weights, .keras round trip, a training step, MirroredStrategy."""
+"""Every quantized layer: shapes, weights, .keras round trip, a training step, MirroredStrategy, and
+Keras's own layer-test harness (mixed precision included) over every public layer and the super-net's."""
 
 import inspect
 
@@ -7,9 +8,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+# keras.src is Keras's private package; its TestCase.run_layer_test is the harness the Keras team tests
+# every built-in layer with (build, symbolic and eager calls, config round trip, a compiled training
+# step, a mixed_float16 pass with float32 variables).  No public API offers it; the test below pins
+# that nce-tf's layers pass it, so a Keras change to the harness shows up here first.
+from keras.src.testing import TestCase as KerasTestCase
+
 from nce_tf import quant
 from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.models import QuantPolicy, build_model
+from nce_tf.search.layers import SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D
 
 LAYERS = {
     "conv_sawb": lambda: QuantConv2D(6, 3, padding="same", kernel_quantizer=quant.SAWB(2)),
@@ -265,3 +273,108 @@ def test_float_quantized_layer_is_its_keras_layer(quant_cls, keras_cls, kwargs, 
     assert len(ours.losses) == len(theirs.losses) == regularized
     np.testing.assert_allclose(sorted(float(v) for v in ours.losses), sorted(float(v) for v in theirs.losses),
                                rtol=1e-6)
+
+
+# ---------------------------------------------------------------- Keras's layer-test harness
+# One pair sample of a searchable row: candidates 0 and 2 at widths 3 and 6, mixed 0.3 / 0.7.
+_SAMPLE = dict(widths=[3, 6], index=[0, 2], mix=[0.3, 0.7])
+
+
+class _AtOneSample:
+    """Mixin: a searchable layer called at the fixed ``_SAMPLE``.  Keras's harness calls a layer with its
+    input alone in its training step (its ``call_kwargs`` reach only the other checks), and a searchable
+    row's pair sample is a call argument, so the harness's layer binds it; everything else is the layer's."""
+
+    def call(self, x, training=False):
+        sample = (tf.constant(_SAMPLE["widths"]), tf.constant(_SAMPLE["index"]), tf.constant(_SAMPLE["mix"]))
+        return super().call(x, *sample, training=training) if isinstance(self, SearchConv2D) else super().call(x, *sample)
+
+
+@keras.saving.register_keras_serializable(package="nce_tf_tests")
+class SampledSearchConv2D(_AtOneSample, SearchConv2D):
+    pass
+
+
+@keras.saving.register_keras_serializable(package="nce_tf_tests")
+class SampledSearchDense(_AtOneSample, SearchDense):
+    pass
+
+
+_CONV_BN = (keras.layers.Conv2D(6, 3, use_bias=False), keras.layers.BatchNormalization())
+# name: (layer class, its arguments, input shape, output shape, Keras counterparts, own extra (trainable weights,
+# losses)).
+# The expected weight counts and supports_masking are read off the Keras counterparts built on the same input
+# (a SearchConv2D is a Conv2D and a BatchNormalization in one; PACT adds its alpha to ReLU); supports_masking is
+# the first counterpart's (what the layer's output is: a conv's, a dense layer's, an activation's).
+HARNESS = {
+    "QuantConv2D-sawb": (QuantConv2D, dict(filters=6, kernel_size=3, padding="same", kernel_quantizer=quant.SAWB(2)),
+                         (2, 6, 6, 4), (2, 6, 6, 6), [keras.layers.Conv2D(6, 3)], (0, 0)),
+    "QuantConv2D-dorefa": (QuantConv2D, dict(filters=6, kernel_size=3, strides=2, use_bias=False,
+                                             kernel_quantizer=quant.DoReFa(3)),
+                           (2, 6, 6, 4), (2, 2, 2, 6), [keras.layers.Conv2D(6, 3, use_bias=False)], (0, 0)),
+    "QuantDense-uniform": (QuantDense, dict(units=5, kernel_quantizer=quant.Uniform(4, per_channel=False)),
+                           (2, 7), (2, 5), [keras.layers.Dense(5)], (0, 0)),
+    "QuantDepthwiseConv2D-sawb": (QuantDepthwiseConv2D, dict(kernel_size=3, padding="same",
+                                                             kernel_quantizer=quant.SAWB(2)),
+                                  (2, 6, 6, 4), (2, 6, 6, 4), [keras.layers.DepthwiseConv2D(3)], (0, 0)),
+    "QuantActivation-pact": (QuantActivation, dict(quantizer=quant.PACT(bits=2, alpha_init=1.5)),
+                             (2, 6, 6, 4), (2, 6, 6, 4), [keras.layers.ReLU()], (1, 1)),  # alpha, its L2
+    "SearchConv2D-pair": (SampledSearchConv2D, dict(max_in=4, max_out=8, base_width=4, num_candidates=4,
+                                                    kernel_quantizer=quant.SAWB(2), seed=1),
+                          (2, 6, 6, 4), (2, 6, 6, 6), list(_CONV_BN), (0, 0)),
+    "SearchConv2D-candidate": (SampledSearchConv2D, dict(max_in=4, max_out=8, base_width=4, num_candidates=4,
+                                                         kernel_quantizer=quant.SAWB(2), sawb_scope="candidate",
+                                                         strides=2, seed=1),
+                               (2, 6, 6, 4), (2, 3, 3, 6), list(_CONV_BN), (0, 0)),
+    "SearchConv2D-nobn": (SampledSearchConv2D, dict(max_in=4, max_out=8, base_width=4, use_bn=False, seed=1),
+                          (2, 6, 6, 4), (2, 6, 6, 6), [keras.layers.Conv2D(6, 3)], (0, 0)),
+    "SearchDense-classifier": (SearchDense, dict(max_in=7, units=5, kernel_quantizer=quant.SAWB(2), seed=1),
+                               (2, 7), (2, 5), [keras.layers.Dense(5)], (0, 0)),
+    "SearchDense-hidden": (SampledSearchDense, dict(max_in=7, units=8, base_width=4, sawb_scope="candidate",
+                                                    kernel_quantizer=quant.SAWB(2), seed=1),
+                           (2, 7), (2, 6), [keras.layers.Dense(6)], (0, 0)),
+    "SearchDepthwiseConv2D": (SearchDepthwiseConv2D, dict(max_in=6, kernel_size=3, use_bias=True,
+                                                          kernel_quantizer=quant.SAWB(2), seed=1),
+                              (2, 6, 6, 4), (2, 6, 6, 4), [keras.layers.DepthwiseConv2D(3)], (0, 0)),
+    "SearchBatchNorm": (SearchBatchNorm, dict(max_channels=6), (2, 6, 6, 4), (2, 6, 6, 4),
+                        [keras.layers.BatchNormalization()], (0, 0)),
+}
+# supports_masking where a layer differs from its Keras counterpart on purpose: Keras's BatchNormalization
+# leaves masked positions out of its batch statistics; SearchBatchNorm (images only: the super-net never
+# sees a mask) counts every position, so it must not claim to support a mask.
+MASKING_EXCEPTIONS = {"SearchBatchNorm": False}
+
+
+def _expected_from_counterparts(counterparts, input_shape, extra):
+    """``(trainable weights, non-trainable weights, losses, supports_masking)`` the harness expects."""
+    trainable = non_trainable = 0
+    for layer in counterparts:
+        if not layer.built:
+            layer.build(input_shape)
+        trainable += len(layer.trainable_weights)
+        non_trainable += len(layer.non_trainable_weights)
+    return trainable + extra[0], non_trainable, extra[1], counterparts[0].supports_masking
+
+
+@pytest.mark.parametrize("name", list(HARNESS))
+def test_keras_layer_test_harness_with_mixed_precision(name):
+    cls, kwargs, input_shape, output_shape, counterparts, extra = HARNESS[name]
+    trainable, non_trainable, losses, masking = _expected_from_counterparts(counterparts, input_shape, extra)
+    KerasTestCase().run_layer_test(
+        cls, init_kwargs=kwargs, input_shape=input_shape, expected_output_shape=output_shape,
+        expected_num_trainable_weights=trainable, expected_num_non_trainable_weights=non_trainable,
+        expected_num_seed_generators=0, expected_num_losses=losses,
+        supports_masking=MASKING_EXCEPTIONS.get(name, masking),
+        custom_objects={c.__name__: c for c in (SampledSearchConv2D, SampledSearchDense)},
+        run_training_check=True, run_mixed_precision_check=True)
+
+
+def test_the_harness_covers_every_public_and_search_layer():
+    import nce_tf.layers
+    import nce_tf.search.layers
+
+    public = {getattr(nce_tf.layers, n) for n in nce_tf.layers.__all__}
+    search = {v for v in vars(nce_tf.search.layers).values()
+              if isinstance(v, type) and issubclass(v, keras.layers.Layer) and v.__module__ == "nce_tf.search.layers"}
+    tested = {c.__mro__[2] if c in (SampledSearchConv2D, SampledSearchDense) else c for c, *_ in HARNESS.values()}
+    assert public | search == tested

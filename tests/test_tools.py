@@ -426,6 +426,7 @@ BAD_CASES = [
      "search_batch_size=64", IN_PROCESS),
     ("nce-arch-given", NCE, ["--arch={d}/arch.json"], _setup_arch_resnet20, "arch=", IN_PROCESS),
     ("nce-unknown-model", NCE, ["--model=resnet9"], None, "resnet9"),
+    ("nce-mixed-precision-float16", NCE, ["--mixed_precision=float16"], None, "mixed_precision='float16'"),
     ("bench-unknown-subcommand", BENCH, ["qat2"], None, "qat2"),
     ("train-npz-missing-new-workdir", TRAIN, ["--workdir={d}/newrun", "--dataset=npz:{d}/missing.npz"],
      _setup_missing, "missing.npz", IN_PROCESS),

@@ -5,6 +5,7 @@ Examples:
     nce-tf bench search --json      # search step vs 2 plain W2A2 steps at the mean widths
     nce-tf bench qat --json         # W2A2 QAT step vs float step of the same network
     nce-tf bench tfmot --json       # nce-tf's W2A2 QAT vs tfmot's (needs pip install -e .[tfmot])
+    nce-tf bench mixed --json       # W2A2 training and K = 8 search steps, mixed_bfloat16 vs float32
 
 Subcommands:
     search   ratio = search_step / (2 * plain_step), at K = 8 and with every layer at K = 16
@@ -12,6 +13,8 @@ Subcommands:
     qat      ratio = W2A2 QAT step / float step (key ratio). See nce_tf/benchmarks/qat_step.py.
     tfmot    nce-tf vs tfmot W2A2 QAT of ResNet-20: step-time and peak-memory ratios, test accuracy after
              the same schedule; each framework in its own process. See nce_tf/benchmarks/qat_compare.py.
+    mixed    ratio = step under --mixed_policy / float32 step, for a W2A2 training step (train_ratio) and a
+             K = 8 search step (search_ratio). See nce_tf/benchmarks/mixed_step.py.
 
 From a checkout, python tools/bench.py takes the same arguments.
 """
@@ -22,15 +25,17 @@ import sys
 from absl import flags
 
 from nce_tf import child, cli
+from nce_tf.choices import MIXED_PRECISION
 from nce_tf.models import zoo
 
-SUBCOMMANDS = ("search", "qat", "tfmot")
+SUBCOMMANDS = ("search", "qat", "tfmot", "mixed")
 flags.DEFINE_string("model", "resnet20", "Zoo model to benchmark.")
 flags.DEFINE_integer("batch_size", 128, "Batch size (of each half for the search step).")
 flags.DEFINE_integer("steps", 20, "Timed steps per measurement (medians are reported).")
 flags.DEFINE_integer("warmup_steps", 5, "Untimed steps first (tracing, oneDNN primitive creation).")
 flags.DEFINE_integer("train_epochs", 4, "tfmot: epochs of the short training both frameworks get.")
 flags.DEFINE_string("tfmot_python", sys.executable, "tfmot: the Python that has tensorflow-model-optimization.")
+flags.DEFINE_string("mixed_policy", "mixed_bfloat16", f"mixed: the policy timed against float32: {', '.join(MIXED_PRECISION[1:])}.")
 flags.DEFINE_boolean("json", False, "Print one JSON object on stdout (progress goes to stderr).")
 FLAGS = flags.FLAGS
 
@@ -42,17 +47,24 @@ def main(argv):
     for name in ("batch_size", "steps", "warmup_steps"):
         if FLAGS[name].value < 1:
             cli.fail(f"Invalid {name}. Received: {name}={FLAGS[name].value}. Allowed: >= 1.")
+    if FLAGS.mixed_policy not in MIXED_PRECISION[1:]:
+        cli.fail(f"Invalid mixed_policy. Received: mixed_policy={FLAGS.mixed_policy!r}. "
+                 f"Allowed: {', '.join(MIXED_PRECISION[1:])}.")
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if FLAGS.json else print
     if argv[1] == "tfmot":
         return _tfmot(log)
     cli.load_tensorflow()
-    from nce_tf.benchmarks import qat_step, search_step
+    from nce_tf.benchmarks import mixed_step, qat_step, search_step
 
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if FLAGS.json else print
-    bench = {"search": search_step, "qat": qat_step}[argv[1]]
-    result = bench.run(FLAGS.model, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup_steps, log=log)
+    bench = {"search": search_step, "qat": qat_step, "mixed": mixed_step}[argv[1]]
+    extra = {"policy": FLAGS.mixed_policy} if argv[1] == "mixed" else {}
+    result = bench.run(FLAGS.model, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup_steps, log=log, **extra)
     if FLAGS.json:
         print(json.dumps(result))
+    elif argv[1] == "mixed":
+        print(f"{FLAGS.mixed_policy} / float32: train_ratio = {result['train_ratio']:.3f}, "
+              f"search_ratio = {result['search_ratio']:.3f}")
     elif argv[1] == "search":
         print(f"ratio_k8 = {result['ratio_k8']:.3f}, ratio_k16 = {result['ratio_k16']:.3f} (target <= 1.3)")
     else:

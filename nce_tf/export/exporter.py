@@ -22,6 +22,10 @@ file and every parity check is done, so a crash never leaves half an export):
   trained run's, from its ``metrics.json``.
 
 The TFLite model runs on ``ai-edge-litert`` (the maintained interpreter).
+
+A network trained under a mixed-precision policy (``--mixed_precision``) is exported as its float32
+copy (:func:`nce_tf.mixed_precision.as_float32`: the same float32 variables, every layer computing in
+float32), so every file, calibration range and parity check is the float32 export path's.
 """
 
 import contextlib
@@ -35,7 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nce_tf import cost, data, provenance
+from nce_tf import cost, data, mixed_precision, provenance
 from nce_tf.errors import UsageError
 from nce_tf.export.delegation import REFUSED, interpreter, one_line, runners
 from nce_tf.export.int4 import to_int4
@@ -151,7 +155,8 @@ def export_model(model, out_dir, calibration_images, test_images, test_labels=No
     """Exports a trained Keras model into ``out_dir`` (written whole or not at all).
 
     Args:
-        model: a trained nce-tf network (zoo or derived; float, WxAy QAT).
+        model: a trained nce-tf network (zoo or derived; float, WxAy QAT; a mixed-precision one is
+            exported as its float32 copy, module doc).
         out_dir: the export directory; built as ``out_dir + ".tmp"`` and renamed when complete.
         calibration_images: representative inputs (normalised as in training) for the ranges of the
             layers kept at full precision.
@@ -168,6 +173,7 @@ def export_model(model, out_dir, calibration_images, test_images, test_labels=No
         card["parity"]["tflite_top1_agreement"]
     """
     out_dir = check_export_dir(out_dir)
+    model = mixed_precision.as_float32(model)
     tmp = out_dir.rstrip("/") + ".tmp"
     try:
         if os.path.exists(tmp):

@@ -4,7 +4,16 @@ Mixed in before a Keras layer class that owns a ``kernel`` (``Conv2D``, ``Dense`
 takes the ``kernel_quantizer`` argument, builds the quantizer's state on the layer after
 the layer has built its kernel, exposes ``quantized_kernel()`` (what the layer computes
 with; the exporter reads it too) and serializes the quantizer in ``get_config``.
+
+**Mixed precision.**  Under ``mixed_float16`` / ``mixed_bfloat16`` Keras keeps variables in float32
+and casts them to the compute dtype when a layer reads them (autocast).  A quantized kernel is
+instead created with ``autocast=False`` and read in float32: the quantizer sees the float32
+shadow weights, so its clip and every weight's bin are those of a float32 run (a kernel rounded
+to bfloat16 first would move SAWB's clip and flip weights near a bin edge), and only the
+quantized kernel is cast to the compute dtype.  A float kernel is autocast as Keras does it.
 """
+
+import keras
 
 from nce_tf import quant
 
@@ -16,6 +25,13 @@ class KernelQuantized:
         super().__init__(*args, **kwargs)
         self.kernel_quantizer = quant.get(kernel_quantizer)
 
+    def add_weight(self, *args, **kwargs):
+        # The Keras layer creates its kernel through this public method: a quantized one is read in
+        # float32 whatever the policy (module doc, "Mixed precision").
+        if kwargs.get("name") == "kernel" and getattr(self, "kernel_quantizer", None) is not None:
+            kwargs.setdefault("autocast", False)
+        return super().add_weight(*args, **kwargs)
+
     def build(self, input_shape):
         super().build(input_shape)
         self._quantizer_weights = (
@@ -23,10 +39,10 @@ class KernelQuantized:
         )
 
     def quantize_kernel(self, kernel):
-        """``kernel`` fake-quantized (unchanged when the layer is float)."""
-        if self.kernel_quantizer is None:
-            return kernel
-        return self.kernel_quantizer(kernel, self._quantizer_weights)
+        """``kernel`` fake-quantized (unchanged when the layer is float), in the layer's compute dtype."""
+        if self.kernel_quantizer is not None:
+            kernel = self.kernel_quantizer(kernel, self._quantizer_weights)
+        return keras.ops.cast(kernel, self.compute_dtype)
 
     def quantized_kernel(self):
         """The kernel as the layer computes with it (float values on the grid)."""

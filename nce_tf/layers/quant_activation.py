@@ -30,6 +30,8 @@ class QuantActivation(keras.layers.Layer):
 
     def __init__(self, quantizer="pact", **kwargs):
         super().__init__(**kwargs)
+        # Elementwise, as keras.layers.ReLU / Activation: a mask passes through unchanged.
+        self.supports_masking = True
         self.quantizer = quant.get(quantizer)
         if self.quantizer is None:
             raise UsageError(

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from nce_tf.errors import UsageError
-from nce_tf.quant.base import Quantizer
+from nce_tf.quant.base import Quantizer, computes_in_float32
 
 _ALPHA_FLOOR = 1e-3
 
@@ -60,13 +60,20 @@ class PACT(Quantizer):
             initializer=keras.initializers.Constant(self.alpha_init),
             regularizer=keras.regularizers.L2(self.alpha_l2) if self.alpha_l2 else None,
             trainable=True,
+            # Read in float32 under a mixed policy too: the grid's step is alpha / (2^b - 1), and a
+            # bfloat16 alpha would move every level by up to 2^-9 of alpha (Keras's BN keeps its
+            # parameters in float32 the same way).
+            autocast=False,
         )
         return {"alpha": alpha}
 
+    @computes_in_float32
     def __call__(self, x, weights=None, training=None):
-        alpha = tf.maximum(tf.convert_to_tensor(weights["alpha"]), _ALPHA_FLOOR)
+        # TF's fake-quant op takes float32 only (a float64 input is computed in float32 too).
+        x32 = tf.cast(x, tf.float32)
+        alpha = tf.maximum(tf.cast(weights["alpha"], tf.float32), _ALPHA_FLOOR)
         return tf.quantization.fake_quant_with_min_max_vars(
-            x, min=tf.zeros_like(alpha), max=alpha, num_bits=self.bits, narrow_range=False
+            x32, min=tf.zeros_like(alpha), max=alpha, num_bits=self.bits, narrow_range=False
         )
 
     def get_config(self):

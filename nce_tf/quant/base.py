@@ -8,16 +8,51 @@ A quantizer is a small serializable object in the style of tfmot's ``Quantizer``
   lie on the quantization grid) with a straight-through or exact gradient;
 - ``get_config()`` / ``from_config()`` make it round-trip through ``.keras`` files.
 
+Under a mixed-precision policy (``keras.mixed_precision``) a quantizer computes in float32 and
+returns the dtype it was given (:func:`computes_in_float32`): a 2-bit grid needs its rounding,
+its clip statistics and TF's fake-quant ops in float32, and the grid's levels are then only
+rounded to the compute dtype (4 levels stay 4 distinct values in float16 and bfloat16).
+
 Quantizers are resolved from strings (``"sawb"``, ``"pact"``) by :func:`nce_tf.quant.get`,
 so a flag value selects one.  A bit width of 32 means "no quantization": the registry
 returns ``None`` for it and layers then use their float weights or a plain ReLU.
 """
 
 import abc
+import functools
 
 import keras
+import tensorflow as tf
 
 from nce_tf.choices import ALLOWED_BITS, FULL_PRECISION, QUANT_BITS, check_bits  # noqa: F401
+
+
+def computes_in_float32(call):
+    """Decorates a quantizer's ``__call__``: it computes in float32 (or the wider dtype it is given).
+
+    ``x`` is cast up to at least float32 before ``call`` and its result back to ``x``'s dtype, so
+    a layer under ``mixed_float16`` / ``mixed_bfloat16`` gets its compute dtype back while the
+    grid is computed as in float32: the rounding ``round(u (2^b - 1))`` and the statistics of a
+    clip (SAWB's ``sqrt(mean(w^2))``) lose bins in a 16-bit float (bfloat16 has 8 bits of
+    mantissa), and ``tf.quantization.fake_quant_with_min_max_vars`` takes float32 only.  A
+    float64 input stays float64.  The gradient passes both casts.
+
+    Example:
+
+    >>> import numpy as np, tensorflow as tf, nce_tf
+    >>> w = tf.constant(np.random.default_rng(0).normal(size=(3, 3, 8, 8)), tf.bfloat16)
+    >>> q = nce_tf.quant.SAWB(bits=2)(w)
+    >>> q.dtype.name, len(np.unique(q.numpy().astype("float32")))
+    ('bfloat16', 4)
+    """
+
+    @functools.wraps(call)
+    def in_float32(self, x, weights=None, training=None):
+        x = tf.convert_to_tensor(x)
+        wide = x.dtype if x.dtype.size >= 4 else tf.float32
+        return tf.cast(call(self, tf.cast(x, wide), weights, training=training), x.dtype)
+
+    return in_float32
 
 
 class Quantizer(abc.ABC):
@@ -42,7 +77,10 @@ class Quantizer(abc.ABC):
 
     @abc.abstractmethod
     def __call__(self, x, weights=None, training=None):
-        """Returns ``x`` fake-quantized (float values on the grid)."""
+        """Returns ``x`` fake-quantized (float values on the grid), in ``x``'s dtype.
+
+        Implementations decorated with :func:`computes_in_float32` (every nce-tf quantizer) work
+        under mixed-precision policies as well."""
 
     def get_config(self):
         return {"bits": self.bits}

@@ -39,7 +39,7 @@ Example:
 import keras
 import tensorflow as tf
 
-from nce_tf.quant.base import Quantizer
+from nce_tf.quant.base import Quantizer, computes_in_float32
 from nce_tf.quant.ste import round_ste
 
 # (c1, c2) of a = c1 * sqrt(E w^2) + c2 * E|w|; 2 bits as published, the rest fitted (see above).
@@ -77,6 +77,7 @@ class SAWB(Quantizer):
         # An all-zero (or degenerate) kernel would give a = 0 and a division by zero.
         return tf.maximum(a, 1e-8)
 
+    @computes_in_float32
     def __call__(self, x, weights=None, training=None):
         x = tf.convert_to_tensor(x)
         a = self.scale(x)
@@ -91,6 +92,7 @@ class DoReFa(Quantizer):
         bits: 2..8.
     """
 
+    @computes_in_float32
     def __call__(self, x, weights=None, training=None):
         t = tf.tanh(tf.convert_to_tensor(x))
         u = t / (2.0 * tf.maximum(tf.reduce_max(tf.abs(t)), 1e-8)) + 0.5
@@ -123,6 +125,7 @@ class Uniform(Quantizer):
         m = tf.reduce_max(tf.abs(w), axis=axes)
         return tf.maximum(m, 1e-8) / float(2 ** (self.bits - 1) - 1)
 
+    @computes_in_float32
     def __call__(self, x, weights=None, training=None):
         x = tf.convert_to_tensor(x)
         s = self.scale(x)

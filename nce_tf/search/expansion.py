@@ -67,6 +67,7 @@ Example:
 
 import numpy as np
 
+from nce_tf import mixed_precision
 
 
 def rows_to_expand(probs, num_candidates, threshold, k_max):
@@ -85,6 +86,7 @@ def _slots(optimizer, index):
     Keras 3's ``SGD`` keeps its momentum buffers in the public list ``momentums``, aligned
     with the variables passed to ``build`` (pinned by ``tests/test_search.py``).
     """
+    optimizer = mixed_precision.inner(optimizer)  # a loss-scale optimizer's slots are its inner optimizer's
     return [getattr(optimizer, name)[index] for name in ("momentums",) if getattr(optimizer, name, None)]
 
 

@@ -64,6 +64,15 @@ moved: they keep their initial values until an expansion re-initialises them any
 returns the output alone; the super-net adds each layer's ``l2`` to its loss.  (Not through
 ``add_loss``: under ``MirroredStrategy`` the replicas trace ``call`` in parallel threads on
 the same layer objects, whose loss lists they would share.)
+
+**Mixed precision.**  Under ``mixed_float16`` / ``mixed_bfloat16`` the convs, the channel matmul and
+the outputs are in the compute dtype (biases are cast to it explicitly: Keras infers an output's
+dtype by calling ``call`` outside the autocast scope); as in Keras's own layers every variable stays float32, and
+as in Keras's ``BatchNormalization`` the BN parameters and statistics are read in float32
+(``autocast=False``) and the batch statistics are computed in float32.  Kernels are read in
+float32 too and only their quantized live slice is cast (:mod:`nce_tf.layers.kernel_quantized`:
+the quantizer sees the float32 weights, so the grid is the float32 run's), and the CWI merge
+``A``, ``c`` is built in float32 from the float32 mixing weights before its cast.
 """
 
 import math
@@ -98,6 +107,7 @@ def global_moments(y, replica=None):
     """
     axes = list(range(len(y.shape) - 1))
     sync = replica is not None and replica.num_replicas_in_sync > 1
+    y = tf.cast(y, tf.float32)  # a 16-bit sum over a batch loses its low bits (Keras's BN upcasts too)
     total, count = tf.reduce_sum(y, axis=axes), tf.cast(tf.reduce_prod(tf.shape(y)[:-1]), y.dtype)
     if sync:
         total, count = replica.all_reduce(tf.distribute.ReduceOp.SUM, [total, count])
@@ -114,8 +124,9 @@ def _l2(layer, w):
 
 
 def _channel_matmul(y, a, bias):
-    """``y @ a + bias`` over the last axis, as one 2-D matmul with its bias add."""
+    """``y @ a + bias`` over the last axis, as one 2-D matmul with its bias add (in ``y``'s dtype)."""
     shape = tf.shape(y)
+    a, bias = tf.cast(a, y.dtype), tf.cast(bias, y.dtype)
     out = tf.nn.bias_add(tf.matmul(tf.reshape(y, [-1, shape[-1]]), a), bias)
     return tf.reshape(out, tf.concat([shape[:-1], tf.shape(a)[-1:]], 0))
 
@@ -123,7 +134,8 @@ def _channel_matmul(y, a, bias):
 def merge_candidates(y, widths, mix):
     """``sum_j h_j CWI_{C_j -> C*}(y[..., :C_j])`` for a pair of candidates sharing ``y``."""
     m = cwi_matrix(widths, tf.shape(y)[-1])
-    return tf.einsum("...c,cd->...d", y, tf.einsum("j,jcd->cd", mix, m))
+    merge = tf.einsum("j,jcd->cd", tf.cast(mix, tf.float32), m)
+    return tf.einsum("...c,cd->...d", y, tf.cast(merge, y.dtype))
 
 
 def check_sawb_scope(value):
@@ -135,8 +147,20 @@ def check_sawb_scope(value):
 
 def quantize_candidates(layer, live, widths):
     """``[Q(live(C_a)) | Q(live(C_b))]``: each candidate's own slice, quantized on its own, side by side
-    on the output axis (``live(c)``: the kernel slice of the first ``c`` outputs)."""
-    return tf.concat([layer.kernel_quantizer(live(widths[i]), layer._quantizer_weights) for i in range(2)], -1)
+    on the output axis (``live(c)``: the kernel slice of the first ``c`` outputs), in the layer's compute dtype."""
+    both = tf.concat([layer.kernel_quantizer(live(widths[i]), layer._quantizer_weights) for i in range(2)], -1)
+    return tf.cast(both, layer.compute_dtype)
+
+
+def _quantized(layer, w):
+    """The float32 kernel slice ``w`` fake-quantized (as is for a float layer), in the layer's compute dtype."""
+    wq = layer.kernel_quantizer(w, layer._quantizer_weights) if layer.kernel_quantizer else w
+    return tf.cast(wq, layer.compute_dtype)
+
+
+def _float32_weight(layer, name, shape, initializer, trainable=True):
+    """A variable read in float32 under any dtype policy (module doc, "Mixed precision")."""
+    return layer.add_weight(name=name, shape=shape, initializer=initializer, trainable=trainable, autocast=False)
 
 
 def stacked_cwi(widths, c_star):
@@ -188,16 +212,13 @@ class SearchConv2D(keras.layers.Layer):
 
     def build(self, input_shape=None):
         k, j, c = self.kernel_size, self.num_candidates, self.max_out
-        self.kernel = self.add_weight(
-            name="kernel", shape=(k, k, self.max_in, c),
-            initializer=keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
+        self.kernel = _float32_weight(self, "kernel", (k, k, self.max_in, c),
+                                      keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         if self.use_bn:
-            self.gamma = self.add_weight(name="gamma", shape=(j, c), initializer="ones")
-            self.beta = self.add_weight(name="beta", shape=(j, c), initializer="zeros")
-            self.moving_mean = self.add_weight(name="moving_mean", shape=(j, c), initializer="zeros",
-                                               trainable=False)
-            self.moving_variance = self.add_weight(name="moving_variance", shape=(j, c), initializer="ones",
-                                                   trainable=False)
+            self.gamma = _float32_weight(self, "gamma", (j, c), "ones")
+            self.beta = _float32_weight(self, "beta", (j, c), "zeros")
+            self.moving_mean = _float32_weight(self, "moving_mean", (j, c), "zeros", trainable=False)
+            self.moving_variance = _float32_weight(self, "moving_variance", (j, c), "ones", trainable=False)
         else:
             self.bias = self.add_weight(name="bias", shape=(c,), initializer="zeros")
         self._quantizer_weights = (
@@ -208,11 +229,11 @@ class SearchConv2D(keras.layers.Layer):
         return _l2(self, self.live_kernel(c_in, c_out)[0])
 
     def live_kernel(self, c_in, c_out):
-        """``W[:, :, :c_in, :c_out]`` fake-quantized: what a forward at these widths computes with."""
+        """``(W[:, :, :c_in, :c_out]`` in float32, that slice fake-quantized in the compute dtype``)``: what
+        a forward at these widths computes with."""
         k = self.kernel_size
         w = tf.slice(self.kernel, [0, 0, 0, 0], tf.stack([k, k, c_in, c_out]))
-        wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
-        return w, wq
+        return w, _quantized(self, w)
 
     def call(self, x, widths, index, mix, training=False):
         """Returns the output ``[N, H, W, C*]``.
@@ -223,13 +244,14 @@ class SearchConv2D(keras.layers.Layer):
             index: int32 ``[2]``, the candidate indices ``(a, b)``.
             mix: float32 ``[2]``, the mixing weights ``(h_a, h_b)``.
         """
+        mix = tf.cast(mix, tf.float32)  # Keras casts every float argument to the compute dtype
         if self.sawb_scope == "candidate" and self.kernel_quantizer is not None:
             return self._call_per_candidate(x, widths, index, mix, training)
         c_star = tf.reduce_max(widths)
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
         if not self.use_bn:
             y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
-            return merge_candidates(y + self.bias[:c_star], widths, mix)
+            return merge_candidates(y + tf.cast(self.bias[:c_star], y.dtype), widths, mix)
         # Zero filters up to a multiple of CHANNEL_ALIGN (module doc, "Channel alignment").
         extra = -c_star % CHANNEL_ALIGN
         y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
@@ -268,7 +290,7 @@ class SearchConv2D(keras.layers.Layer):
         if not self.use_bn:
             y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
             a = h[:, None] * m
-            bias = tf.concat([self.bias[:c_a], self.bias[:c_b]], 0)
+            bias = tf.cast(tf.concat([self.bias[:c_a], self.bias[:c_b]], 0), a.dtype)
             return _channel_matmul(y, a, tf.linalg.matvec(a, bias, transpose_a=True))
         extra = -both % CHANNEL_ALIGN  # module doc, "Channel alignment"
         y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
@@ -290,7 +312,7 @@ class SearchConv2D(keras.layers.Layer):
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
             return self._normalize_across_replicas(y, replica)
-        ones = tf.ones([channels], y.dtype)
+        ones = tf.ones([channels], tf.float32)  # the fused op takes a 16-bit y with float32 scale and statistics
         return tf.compat.v1.nn.fused_batch_norm(y, ones, tf.zeros_like(ones), epsilon=self.epsilon, is_training=True)
 
     def _normalize_across_replicas(self, y, replica):
@@ -308,7 +330,7 @@ class SearchConv2D(keras.layers.Layer):
         op returns it for the running statistics.
         """
         mean, variance, count = global_moments(y, replica)
-        y_hat = (y - mean) * tf.math.rsqrt(variance + self.epsilon)
+        y_hat = tf.cast((tf.cast(y, tf.float32) - mean) * tf.math.rsqrt(variance + self.epsilon), y.dtype)
         return y_hat, mean, variance * count / tf.maximum(count - 1.0, 1.0)
 
     def _update_statistics(self, widths, index, mean, variance, c_star):
@@ -368,6 +390,7 @@ class SearchDense(keras.layers.Layer):
     def __init__(self, max_in, units, kernel_quantizer=None, weight_decay=0.0, base_width=0, use_bias=True,
                  seed=None, sawb_scope="pair", **kwargs):
         super().__init__(**kwargs)
+        self.supports_masking = True  # as keras.layers.Dense: a mask passes through
         self.seed = seed
         self.sawb_scope = check_sawb_scope(sawb_scope)
         self.max_in, self.units = int(max_in), int(units)
@@ -381,8 +404,8 @@ class SearchDense(keras.layers.Layer):
         return math.sqrt(2.0 / self.base_width) if self.base_width else 0.01
 
     def build(self, input_shape=None):
-        self.kernel = self.add_weight(name="kernel", shape=(self.max_in, self.units),
-                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
+        self.kernel = _float32_weight(self, "kernel", (self.max_in, self.units),
+                                      keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
@@ -399,14 +422,13 @@ class SearchDense(keras.layers.Layer):
             c_in, c_a, c_b = tf.shape(x)[-1], widths[0], widths[1]
             y = tf.matmul(x, quantize_candidates(self, lambda c: self._live(c_in, c), widths))
             if self.use_bias:
-                y = y + tf.concat([self.bias[:c_a], self.bias[:c_b]], 0)
-            return tf.matmul(y, tf.repeat(mix, widths)[:, None] * stacked_cwi(widths, tf.reduce_max(widths)))
+                y = y + tf.cast(tf.concat([self.bias[:c_a], self.bias[:c_b]], 0), y.dtype)
+            merge = tf.repeat(tf.cast(mix, tf.float32), widths)[:, None] * stacked_cwi(widths, tf.reduce_max(widths))
+            return tf.matmul(y, tf.cast(merge, y.dtype))
         c_out = self.units if widths is None else tf.reduce_max(widths)
-        w = self._live(tf.shape(x)[-1], c_out)
-        wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
-        y = tf.matmul(x, wq)
+        y = tf.matmul(x, _quantized(self, self._live(tf.shape(x)[-1], c_out)))
         if self.use_bias:
-            y = y + self.bias[:c_out]
+            y = y + tf.cast(self.bias[:c_out], y.dtype)
         return y if widths is None else merge_candidates(y, widths, mix)
 
     def get_config(self):
@@ -447,8 +469,8 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
 
     def build(self, input_shape=None):
         k = self.kernel_size
-        self.kernel = self.add_weight(name="kernel", shape=(k, k, self.max_in, 1),
-                                      initializer=keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
+        self.kernel = _float32_weight(self, "kernel", (k, k, self.max_in, 1),
+                                      keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.max_in,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
@@ -463,11 +485,10 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
 
     def call(self, x):
         c = tf.shape(x)[-1]
-        w = self._live(c)
-        wq = self.kernel_quantizer(w, self._quantizer_weights) if self.kernel_quantizer else w
-        y = tf.nn.depthwise_conv2d(x, wq, [1, self.strides, self.strides, 1], self.padding)
+        y = tf.nn.depthwise_conv2d(x, _quantized(self, self._live(c)), [1, self.strides, self.strides, 1],
+                                   self.padding)
         if self.use_bias:
-            y = y + self.bias[:c]
+            y = y + tf.cast(self.bias[:c], y.dtype)
         return y
 
     def get_config(self):
@@ -496,11 +517,10 @@ class SearchBatchNorm(keras.layers.Layer):
 
     def build(self, input_shape=None):
         c = self.max_channels
-        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
-        self.moving_mean = self.add_weight(name="moving_mean", shape=(c,), initializer="zeros", trainable=False)
-        self.moving_variance = self.add_weight(name="moving_variance", shape=(c,), initializer="ones",
-                                               trainable=False)
+        self.gamma = _float32_weight(self, "gamma", (c,), "ones")
+        self.beta = _float32_weight(self, "beta", (c,), "zeros")
+        self.moving_mean = _float32_weight(self, "moving_mean", (c,), "zeros", trainable=False)
+        self.moving_variance = _float32_weight(self, "moving_variance", (c,), "ones", trainable=False)
 
     def call(self, x, training=False):
         c = tf.shape(x)[-1]
@@ -515,7 +535,9 @@ class SearchBatchNorm(keras.layers.Layer):
             self.moving_variance.assign(self.moving_variance + rate * (tf.pad(unbiased, pad) - self.moving_variance))
         else:
             mean, var = self.moving_mean[:c], self.moving_variance[:c]
-        return (x - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta
+        # In float32 and back to the compute dtype, as Keras's BatchNormalization under a mixed policy.
+        out = (tf.cast(x, tf.float32) - mean) * tf.math.rsqrt(var + self.epsilon) * gamma + beta
+        return tf.cast(out, self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "max_channels": self.max_channels, "momentum": self.momentum,

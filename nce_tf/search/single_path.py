@@ -32,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nce_tf import mixed_precision
+
 
 def random_widths(rng, base, options, keep=0.5):
     """One single-path sub-network: each row at ``base[r]`` with probability ``keep``, else at one of its
@@ -60,7 +62,8 @@ def train_single_paths(net, batches, epochs, lr, base, options, seed, keep=0.5, 
     Returns:
         per epoch, ``{"loss", "accuracy"}`` of the sampled sub-networks on their training batches.
     """
-    optimizer = keras.optimizers.SGD(lr, momentum=0.9)
+    # Loss scaling under mixed_float16, as the search's own weight step does (nce_tf/mixed_precision.py).
+    optimizer = mixed_precision.loss_scaled(keras.optimizers.SGD(lr, momentum=0.9), net.dtype_policy.name)
     weights = net.weight_variables
     optimizer.build(weights)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -73,7 +76,8 @@ def train_single_paths(net, batches, epochs, lr, base, options, seed, keep=0.5, 
             logits, reg = net.forward(x, (w, i, m), training=True)
             loss = ce(y, logits)
             total = loss + tf.cast(reg, loss.dtype)
-        optimizer.apply(tape.gradient(total, weights), weights)
+            scaled = optimizer.scale_loss(total)
+        optimizer.apply(tape.gradient(scaled, weights), weights)
         hits = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=1), y), tf.float32))
         return loss, hits
 

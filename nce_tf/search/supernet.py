@@ -35,6 +35,13 @@ one device) and the replica count does not change the search (``nce_tf.distribut
    backward pass (``take_alpha_grads``).  ``arch_steps > 1`` runs that many architecture steps,
    each on its own slice of the architecture batch.
 
+**Mixed precision.**  Under a ``mixed_float16`` / ``mixed_bfloat16`` policy the network computes in
+the policy's dtype (:mod:`nce_tf.search.layers`) while the super-net's own state (``alpha``, ``tau``,
+the instruments) is read in float32, so the sampling, the cost model and the arch steps are the
+float32 ones.  Under ``mixed_float16`` :meth:`SuperNet.configure_optimizers` wraps the weight
+optimizer, and the one stepping alpha's CE part, in ``keras.optimizers.LossScaleOptimizer``, and
+both steps scale their loss as Keras's ``fit`` does (:mod:`nce_tf.mixed_precision`).
+
 Both optimizers are built when the super-net is (``tf_facts.md``: a second optimizer built
 lazily inside a distributed step fails).  Expansion (:mod:`nce_tf.search.expansion`) changes
 ``num_candidates``, ``alpha`` and weight slices between steps; no retracing is needed since
@@ -57,7 +64,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nce_tf import onednn
+from nce_tf import mixed_precision, onednn
 from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
 from nce_tf.search.arch_balance import ArchOptimizerPair
@@ -414,14 +421,23 @@ class SuperNet(keras.Model):
         return (pair([int(w) for w in widths], tf.int32), pair(index, tf.int32),
                 tf.fill([len(widths), 2], 0.5))
 
+    def add_weight(self, *args, **kwargs):
+        # The super-net's own variables (alpha, tau, candidate counts, instruments) are read in float32
+        # under every dtype policy: the Gumbel sampling and the cost model are not the network's compute.
+        kwargs.setdefault("autocast", False)
+        return super().add_weight(*args, **kwargs)
+
     # ---------------------------------------------------------------- forward
     def forward(self, x, sample, training=False):
         """``(logits, regularisation)`` of one forward with the given pair sample.
 
         The regularisation is the coupled L2 of the live weight slices the forward used (each
-        op's ``l2``) and of the PACT clips.
+        op's ``l2``) and of the PACT clips.  The logits are in the compute dtype, the
+        regularisation in float32.
         """
         run = Forward(sample, training, self)
+        # The image in the compute dtype before any op (train_step calls forward, not __call__).
+        x = tf.cast(x, self.compute_dtype)
         outs, reg = [], 0.0
         for i, node in enumerate(self.space.nodes):
             inputs = [outs[s] for s in node.src] or [x]
@@ -478,6 +494,16 @@ class SuperNet(keras.Model):
                              f"Allowed: {', '.join(ARCH_BALANCES)}.")
         if arch_balance == "split" and not isinstance(arch_optimizer, ArchOptimizerPair):
             arch_optimizer = ArchOptimizerPair.twin(arch_optimizer)
+        # Loss scaling as Keras's compile sets it up for fit under mixed_float16: the weight step's
+        # loss and the arch step's CE are backpropagated through float16 activations (the cost part
+        # is computed in float64 off the network and needs none).
+        policy = self.dtype_policy.name
+        weight_optimizer = mixed_precision.loss_scaled(weight_optimizer, policy)
+        if isinstance(arch_optimizer, ArchOptimizerPair):
+            arch_optimizer = ArchOptimizerPair(mixed_precision.loss_scaled(arch_optimizer.ce, policy),
+                                               arch_optimizer.cost)
+        else:
+            arch_optimizer = mixed_precision.loss_scaled(arch_optimizer, policy)
         self.weight_optimizer, self.arch_optimizer = weight_optimizer, arch_optimizer
         self.arch_balance = arch_balance
         self.arch_weight_decay = float(arch_weight_decay)
@@ -511,7 +537,9 @@ class SuperNet(keras.Model):
             logits, reg = self.forward(x_w, sample, training=True)
             ce = self.ce(y_w, logits)  # Keras: local mean / R
             loss = ce + tf.cast(reg, ce.dtype) / replicas
-        self.weight_optimizer.apply(tape.gradient(loss, weights), weights)
+            scaled = self.weight_optimizer.scale_loss(loss)  # as Keras's train_step (mixed_float16)
+        # apply unscales the gradients (and skips a non-finite step) when the optimizer scaled the loss.
+        self.weight_optimizer.apply(tape.gradient(scaled, weights), weights)
         self.width_sum.assign_add(tf.cast(tf.reduce_max(sample[0], axis=1), tf.float32))
         self.width_steps.assign_add(1.0)
         self._trackers["loss"].update_state(ce * replicas)  # metrics average the local means
@@ -522,11 +550,24 @@ class SuperNet(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def _arch_step(self, x_a, y_a, replicas):
-        """One step on alpha: the CE's gradient through the network, the cost's apart (cheap)."""
+        """One step on alpha: the CE's gradient through the network, the cost's apart (cheap).
+
+        Under ``mixed_float16`` the CE is loss-scaled (the optimizer stepping it unscales, module
+        doc); the parts added to the scaled CE gradient are scaled by the same factor first, so the
+        update is the float32 one.  A step whose scaled CE gradient is not finite is skipped by the
+        loss-scale optimizer and adds a zero CE gradient to the instruments.
+        """
+        split = self.arch_balance == "split"
+        ce_optimizer = self.arch_optimizer.ce if split else self.arch_optimizer
         with tf.GradientTape() as tape:
             logits_a, _ = self.forward(x_a, self.sample(), training=True)
             ce_a = self.ce(y_a, logits_a)
-        ce_grad = tape.gradient(ce_a, self.alpha)
+            scaled = ce_optimizer.scale_loss(ce_a)
+        scaled_grad = tape.gradient(scaled, self.alpha)
+        ce_scale = mixed_precision.loss_scale(ce_optimizer)
+        ce_grad = scaled_grad / ce_scale
+        if isinstance(ce_optimizer, keras.optimizers.LossScaleOptimizer):
+            ce_grad = tf.where(tf.reduce_all(tf.math.is_finite(ce_grad)), ce_grad, tf.zeros_like(ce_grad))
         with tf.GradientTape() as tape:
             terms = self.cost_terms()
         cost_grad = tf.cast(tape.gradient(terms["cost_loss"], self.alpha), ce_grad.dtype)  # the same on every replica
@@ -535,10 +576,11 @@ class SuperNet(keras.Model):
                                cost_grad * live, live, terms)
         # TAS's Adam weight decay is coupled (added to the gradient); inactive entries stay put.
         rest = (cost_grad + self.arch_weight_decay * self.alpha) / replicas
-        if self.arch_balance == "split":
-            self.arch_optimizer.apply_parts([ce_grad * live], [rest * live], [self.alpha])
+        if split:
+            rest = rest * mixed_precision.loss_scale(self.arch_optimizer.cost)
+            self.arch_optimizer.apply_parts([scaled_grad * live], [rest * live], [self.alpha])
         else:
-            self.arch_optimizer.apply([(ce_grad + rest) * live], [self.alpha])
+            self.arch_optimizer.apply([(scaled_grad + rest * ce_scale) * live], [self.alpha])
         self._trackers["arch_loss"].update_state(ce_a * replicas)
         self._trackers["cost_loss"].update_state(tf.cast(terms["cost_loss"], tf.float32))
         self._arch_accuracy.update_state(y_a, logits_a)

@@ -55,6 +55,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     steps_per_epoch: int = 0
     seed: int = 0
+    mixed_precision: str = "float32"
     verbose: int = 2
     strategy: str = "default"
     cpu_replicas: int = 0
@@ -110,6 +111,7 @@ class TrainConfig:
         need(0 <= self.momentum < 1, "momentum", "0 <= momentum < 1")
         need(0 <= self.weight_decay < 1, "weight_decay", "0 <= weight_decay < 1")
         need(self.steps_per_epoch >= 0, "steps_per_epoch", ">= 0 (0 = one pass over the data)")
+        choices.check_mixed_precision(self.mixed_precision)
         need(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2")
         from nce_tf import distribute
 
@@ -144,15 +146,20 @@ class TrainConfig:
         How the run is executed (:data:`RUNTIME_FIELDS`: where, on how many devices, how
         verbosely, whether to overwrite) is left out, so a run can resume on other hardware.
         The float-initialisation and distillation settings (:data:`FINAL_TRAINING_FIELDS`) are
-        left out while they are off (no ``init_from``, ``pact_init="fixed"``, no ``teacher``), so a
-        run without them records what it recorded before they existed (its work directory still
-        resumes).
+        left out while they are off (no ``init_from``, ``pact_init="fixed"``, no ``teacher``), and so
+        are the fields of :data:`LATER_FIELDS` at their defaults, so a run without them records what it
+        recorded before they existed (its work directory still resumes).
         """
         off = {"init_from": not self.init_from, "pact_init": self.pact_init == "fixed",
-               "teacher": not self.teacher, "kd_weight": not self.teacher, "kd_temperature": not self.teacher}
+               "teacher": not self.teacher, "kd_weight": not self.teacher, "kd_temperature": not self.teacher,
+               **{k: getattr(self, k) == default for k, default in LATER_FIELDS.items()}}
         return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS and not off.get(k, False)}
 
 
+# Fields added after runs were recorded, with the default that keeps the earlier behaviour: left out of
+# run_settings at that default (as SearchConfig's _LATER_FIELDS), so an earlier run's config.json and
+# search_config.json are what a re-run records, and it resumes.
+LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("mixed_precision",)}
 # Fields that do not change a run's result (the replica count does not: see nce_tf.distribute;
 # whether TFDS may download only decides if a missing dataset is fetched or refused).
 RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite", "download")

@@ -5,6 +5,8 @@ A job (a training run, a search) is split as in the TF Model Garden's task + lau
 define its result, its ``fit`` and its result), and :func:`run_job` runs it the one way every job
 runs:
 
+0. Keras's global dtype policy is set to the run's ``mixed_precision`` (:func:`nce_tf.mixed_precision.policy_scope`)
+   for everything below, and the caller's restored when the run ends, however it ends;
 1. the ``tf.distribute`` strategy comes first (``--cpu_replicas`` must configure devices before
    any op runs);
 2. ``job.prepare``: every input is checked and the data loaded before anything is written;
@@ -53,7 +55,7 @@ import os
 import keras
 import numpy as np
 
-from nce_tf import distribute, provenance
+from nce_tf import distribute, mixed_precision, provenance
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
@@ -228,6 +230,11 @@ def run_job(job, strategy=None):
         strategy: a ``tf.distribute.Strategy``; default: the one ``job.config.strategy`` names
             (:func:`nce_tf.distribute.get_strategy`).
     """
+    with mixed_precision.policy_scope(job.config.mixed_precision):
+        return _run_job(job, strategy)
+
+
+def _run_job(job, strategy):
     config = job.config
     clock = provenance.PhaseClock()  # the sitting starts: its code state is taken now
     clock.phase("setup")

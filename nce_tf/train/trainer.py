@@ -167,6 +167,9 @@ class _Training(Job):
         optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
+        # Under mixed_float16 compile wrapped the SGD in a LossScaleOptimizer: that is the optimizer of
+        # fit, built here and checkpointed (its loss scale with it), and the distiller's (not wrapped twice).
+        optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
         build_compiled_state(model)
         self.trainer = None
