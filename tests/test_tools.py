@@ -703,6 +703,22 @@ def test_train_with_arch_file(tmp_path):
     assert metrics["macs"] == expected.macs
     assert metrics["params"] == expected.params
     assert math.isfinite(metrics["test_loss"])
+    # The trained network itself has the arch's widths: each searched conv's filters (the s2 and s3
+    # shortcut projections follow their block's output), the classifier reading the last width.
+    import keras
+
+    import nce_tf.layers  # noqa: F401  registers the quantized layers for loading
+    from nce_tf import data, models
+
+    saved = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
+    names = models.width_names("resnet8")
+    assert [saved.get_layer(n).filters for n in names] == widths
+    assert [saved.get_layer(f"s{i}_b0_shortcut_conv").filters for i in (2, 3)] == [widths[4], widths[6]]
+    assert saved.get_layer("classifier").kernel.shape == (widths[-1], 10)
+    # ... and scores the recorded accuracy on the run's test split.
+    source = data.get_source("synthetic", seed=0, synthetic_train_size=64, synthetic_test_size=32)
+    (x, y), = data.make_pipeline(source.test, source.info, training=False, batch_size=32)
+    assert metrics["test_accuracy"] == pytest.approx(np.mean(np.asarray(saved(x)).argmax(1) == np.asarray(y)))
 
 
 _SUFFIX = {"K": 1e3, "M": 1e6, "G": 1e9}
