@@ -656,9 +656,9 @@ def test_train_short_run_writes_workdir(tmp_path, colour_task):
         config = json.load(f)
     assert config["w_bits"] == 2 and config["model"] == "resnet8" and config["epochs"] == 2
     with open(os.path.join(run, "cost.txt"), encoding="utf-8") as f:
-        assert f.read().strip()
-    assert os.path.isfile(os.path.join(run, "model.keras"))
-    assert os.path.isfile(os.path.join(run, "checkpoints", "last.weights.h5"))
+        table = f.read()
+    # the per-layer table totals the network's cost as the count tool reports it
+    assert f"Total MACs: {counted['macs']:,} (" in table and f"Total params: {counted['params']:,} (" in table
     events = [
         f for _, _, files in os.walk(os.path.join(run, "tensorboard")) for f in files
         if f.startswith("events.out.tfevents")
@@ -672,6 +672,11 @@ def test_train_short_run_writes_workdir(tmp_path, colour_task):
     import nce_tf.layers  # registers the custom layers for safe-mode loading
 
     model = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
+    # The last epoch's checkpoint holds the final model's weights.
+    last = keras.models.clone_model(model)
+    last.load_weights(os.path.join(run, "checkpoints", "last.weights.h5"))
+    for a, b in zip(model.weights, last.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     kinds = {type(layer) for layer in model.layers}
     assert nce_tf.layers.QuantConv2D in kinds
     assert nce_tf.layers.QuantActivation in kinds
