@@ -95,3 +95,31 @@ def keras_policy_restored():
     before = keras.mixed_precision.global_policy()
     yield before
     keras.mixed_precision.set_global_policy(before)
+
+
+# ---------------------------------------------------------------- what a figure shows
+def _axes_data(ax):
+    """An axes' drawn numbers: its lines (marker, x, y), bars (x centre, height), and the segments of
+    its line collections (error bars, ``hlines``), with its x tick labels."""
+    return {"lines": [(line.get_marker(), np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float))
+                      for line in ax.lines],
+            "bars": [(p.get_x() + p.get_width() / 2, p.get_height()) for p in ax.patches],
+            "segments": [np.asarray(s, float) for c in ax.collections for s in c.get_segments()],
+            "xticklabels": [t.get_text() for t in ax.get_xticklabels()]}
+
+
+@pytest.fixture
+def figure_data(monkeypatch):
+    """The numbers every figure saved through ``nce_tf.analysis.plots.save`` shows, by file name: one
+    :func:`_axes_data` dict per axes, read off the figure just before it is written (the PNG itself
+    is still written).  A figure test compares them with the records the figure is drawn from."""
+    from nce_tf.analysis import plots
+
+    shown, save = {}, plots.save
+
+    def recording_save(fig, path):
+        shown[os.path.basename(path)] = [_axes_data(ax) for ax in fig.axes]
+        save(fig, path)
+
+    monkeypatch.setattr(plots, "save", recording_save)
+    return shown

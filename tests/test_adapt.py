@@ -17,6 +17,7 @@ import nce_tf
 from nce_tf import data, models
 from nce_tf.cost import count_model
 from nce_tf.errors import UsageError
+from nce_tf.export.exporter import run_tflite
 from nce_tf.search import derive_widths
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 from nce_tf.sources import build_space
@@ -182,8 +183,23 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, col
     # section describes); where logits are close such flips change the top-1.  Measured here over
     # six runs (the search is not bit-reproducible: oneDNN's depthwise backward sums in varying
     # order, and 2-bit levels amplify that): concat top-1 agreement 0.98 and TFLite accuracy 0.98
-    # every time; mobile agreement 0.70-1.00 and TFLite accuracy 0.51-0.80 (Keras 0.61-0.71).
-    assert parity["tflite_top1_agreement"] >= 0.6, parity
+    # in six runs (0.99 and 0.60 in a seventh); mobile agreement 0.70-1.00 and TFLite accuracy
+    # 0.51-0.80 (Keras 0.61-0.71).
+    # The card's parity and accuracies, recomputed from the written int8 file run on the test images and
+    # the Keras model's own outputs.
+    with open(tmp_path / "export" / "model_int8.tflite", "rb") as f:
+        lite, _ = run_tflite(f.read(), cxt)
+    keras_logits = derived.predict(cxt, verbose=0)
+    agreement = float(np.mean(lite.argmax(1) == keras_logits.argmax(1)))
+    assert parity["tflite_top1_agreement"] == agreement
+    assert parity["tflite_max_logit_diff"] == pytest.approx(np.abs(lite - keras_logits).max(), rel=1e-4, abs=1e-5)
+    assert card["tflite_test_accuracy"] == float(np.mean(lite.argmax(1) == cyt))
+    assert card["keras_test_accuracy"] == float(np.mean(keras_logits.argmax(1) == cyt))
+    # Where the two agree they are right or wrong together: the accuracies differ by at most the disagreements.
+    assert abs(card["tflite_test_accuracy"] - card["keras_test_accuracy"]) <= 1 - agreement + 1e-9
+    # Agreement: concat's bound sits under its 0.98-0.99, mobile's under its wider range; the accuracy
+    # must show the colour task was learnt.
+    assert agreement >= {concat_net: 0.9, mobile_net: 0.6}[build], parity
     assert card["tflite_test_accuracy"] >= colour_task.above_chance, card["tflite_test_accuracy"]
     packed = nce_tf.export.read_packed(str(tmp_path / "export" / "weights_2bit.npz"))
     for name, grid in packed.items():  # every 2-bit layer, depthwise included, on its 4 levels

@@ -49,16 +49,25 @@ def test_activation_stats_by_hand():
     assert stats["sqnr_db"] == pytest.approx(10 * math.log10((relu**2).sum() / ((relu - q) ** 2).sum()), rel=1e-6)
 
 
-def test_channels_figure_and_numbers(tmp_path):
-    widths = [12, 16, 20, 32, 48, 64, 128]  # resnet8: original 16,16,16,32,32,64,64
+def test_channels_figure_and_numbers(tmp_path, figure_data):
+    widths = [12, 16, 20, 32, 48, 64, 128]
+    original = [16, 16, 16, 32, 32, 64, 64]  # resnet8's 1X widths
     path = str(tmp_path / "arch.json")
     arch_lib.save_arch(path, "resnet8", widths)
     summary = channels.run(path, str(tmp_path))
-    assert (summary["expanded"], summary["narrowed"]) == (3, 1)
-    assert [r["derived"] for r in summary["layers"]] == widths
-    assert os.path.getsize(tmp_path / "channels.png") > 1000
+    assert (summary["expanded"], summary["narrowed"]) == (3, 1)  # 20, 48, 128 above 1X; 12 below
+    names = [r["layer"] for r in summary["layers"]]
+    expect = [{"layer": n, "original": o, "derived": d, "ratio": d / o} for n, o, d in zip(names, original, widths)]
+    assert summary["layers"] == expect and len(set(names)) == 7
     with open(tmp_path / "channels.json", encoding="utf-8") as f:
-        assert json.load(f)["layers"][6]["ratio"] == 2.0
+        assert json.load(f) == {"model": "resnet8", "layers": expect, "expanded": 3, "narrowed": 1}
+    with open(tmp_path / "channels.csv", encoding="utf-8") as f:
+        assert f.read().splitlines()[1:] == [f"{n},{o},{d},{d / o}" for n, o, d in zip(names, original, widths)]
+    # The figure: a bar pair per layer, the original's left of x, the derived one's right of it.
+    (ax,) = figure_data["channels.png"]
+    assert ax["bars"] == [pytest.approx((i - 0.2, o)) for i, o in enumerate(original)] + [
+        pytest.approx((i + 0.2, d)) for i, d in enumerate(widths)]
+    assert ax["xticklabels"] == [n.removesuffix("_conv") for n in names]
 
 
 def test_analyze_tool_without_a_search(tmp_path):
@@ -69,7 +78,7 @@ def test_analyze_tool_without_a_search(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_kendall_scores_from_recorded_gradients(tmp_path):
+def test_kendall_scores_from_recorded_gradients(tmp_path, figure_data):
     from nce_tf.analysis import kendall
 
     # CE part. Layer 0: every epoch the most negative gradient is on the widest candidate (score 1);
@@ -90,10 +99,22 @@ def test_kendall_scores_from_recorded_gradients(tmp_path):
     assert summary["scores"]["W2A2"] == pytest.approx([1.0, -1.0])
     assert summary["scores"]["W32A32"] == pytest.approx([4 / 6, 0.0])
     assert summary["cost_scores"]["W2A2"] == pytest.approx([1.0, 1.0])
-    assert os.path.getsize(tmp_path / "kendall.png") > 1000
+    with open(tmp_path / "kendall.json", encoding="utf-8") as f:
+        written = json.load(f)
+    assert written["scores"] == summary["scores"] and written["cost_scores"] == summary["cost_scores"]
+    with open(tmp_path / "kendall.csv", encoding="utf-8") as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    assert [float(r[1]) for r in rows] == pytest.approx([1.0, -1.0])  # W2A2's score column
+    assert [float(r[4]) for r in rows] == pytest.approx([4 / 6, 0.0])  # W32A32's
+    # The figure. Top: layer 1 (of 2) of the first group's log, a line per candidate over the 3 epochs
+    # at its recorded gradient; bottom: each group's score per layer, the hand values above.
+    top, bottom = figure_data["kendall.png"]
+    assert [list(y) for _, _, y in top["lines"]] == [[g] * 3 for g in (-0.4, 0.1, 0.2, 0.3)]
+    points = [(list(x), list(y)) for marker, x, y in bottom["lines"] if marker == "o"]
+    assert points == [([0, 1], pytest.approx([1.0, -1.0])), ([0, 1], pytest.approx([4 / 6, 0.0]))]
 
 
-def test_tradeoff_rows_and_figure(tmp_path):
+def test_tradeoff_rows_and_figure(tmp_path, figure_data):
     from nce_tf.analysis import tradeoff
 
     runs = [("nce", 1.0, {"test_accuracy": 0.9, "macs": 40_000_000, "params": 270_000}),
@@ -104,8 +125,17 @@ def test_tradeoff_rows_and_figure(tmp_path):
                                                                      ("wrpn", 1.0, 40_800_000),
                                                                      ("nce", 0.5, 20_000_000)]
     with open(tmp_path / "tradeoff.csv", encoding="utf-8") as f:
-        assert f.read().splitlines()[1] == "nce,1.0,0.9,40000000,270000"
-    assert os.path.getsize(tmp_path / "tradeoff.png") > 1000
+        assert f.read().splitlines() == ["method,budget,test_accuracy,macs,params", "nce,1.0,0.9,40000000,270000",
+                                         "wrpn,1.0,0.88,40800000,272000", "nce,0.5,0.85,20000000,150000"]
+    with open(tmp_path / "tradeoff.json", encoding="utf-8") as f:
+        assert json.load(f) == [{"method": m, "budget": b, **r} for m, b, r in runs]
+    # The figure: per method a line ordered by cost, MACs in M (top) and PARAMs in K (bottom) against
+    # accuracy in %; nce's two runs reordered (its 0.5 budget is the cheaper).
+    macs, params = figure_data["tradeoff.png"]
+    assert [(list(x), list(y)) for _, x, y in macs["lines"]] == [
+        ([20.0, 40.0], pytest.approx([85.0, 90.0])), ([40.8], pytest.approx([88.0]))]
+    assert [(list(x), list(y)) for _, x, y in params["lines"]] == [
+        ([150.0, 270.0], pytest.approx([85.0, 90.0])), ([272.0], pytest.approx([88.0]))]
 
 
 def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):

@@ -114,15 +114,24 @@ def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
     np.testing.assert_allclose(single.alpha.numpy(), mirrored.alpha.numpy(), atol=atol, rtol=0)
     # The shared Gumbel sampler advanced identically (one draw per forward, not one per replica).
     np.testing.assert_array_equal(single.seed_generator.state.numpy(), mirrored.seed_generator.state.numpy())
-    # Every weight in float.  At W2A2 a flipped level moves single elements (running means by up
-    # to 6e-3 here), so there the test holds the architecture state (alpha, argmax, candidate
-    # counts, sampler) to the looser tolerance and the weights only in aggregate.
+    # Every weight in float.  At W2A2 a flipped level moves single elements, so there the test holds
+    # the architecture state (alpha, argmax, candidate counts, sampler) to the looser tolerance and
+    # each variable by its own largest and mean difference, so one wrong layer cannot hide in the
+    # network's average.  Measured here (max / mean): kernels, gamma, beta, PACT clips under 8.3e-4 /
+    # 5.1e-5; BN running statistics up to 7.3e-3 / 2.0e-4 (flips); the classifier's kernel, which reads
+    # the 2-bit activations, 4.6e-3 / 5.0e-4; the search's counters (candidates, tau, steps) equal.
     if bits == 32:
         for a, b in zip(single.weights, mirrored.weights):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=atol, rtol=1e-4, err_msg=a.path)
-    else:  # a flip spreads within its layer: the whole network's mean and share of moved elements
-        diff = np.concatenate([np.abs(a.numpy() - b.numpy()).ravel() for a, b in zip(single.weights, mirrored.weights)])
-        assert np.mean(diff) < atol and np.mean(diff > 1e-3) < 0.05, (np.mean(diff), np.mean(diff > 1e-3))
+    else:
+        counters = ("num_candidates", "tau", "width_sum", "width_steps", "alpha_grad_steps", "alpha_live_steps",
+                    "cost_active_steps")
+        for a, b in zip(single.weights, mirrored.weights):
+            diff = np.abs(a.numpy() - b.numpy())
+            if a.path.rsplit("/", 1)[-1] in counters:
+                assert diff.max() == 0, a.path
+            else:
+                assert diff.max() < 2e-2 and diff.mean() < 1e-3, (a.path, diff.max(), diff.mean())
     np.testing.assert_array_equal(single.argmax_widths().numpy(), mirrored.argmax_widths().numpy())
     # The per-epoch metrics are global-batch means, not 1/R of them.
     logs_1 = single.evaluate(*_eval_data(), verbose=0, return_dict=True)

@@ -153,7 +153,16 @@ def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method(
     assert (tas["test"], tas["units"], tas["relabelings"]) == ("permutation", [3, 4], 35)
     assert tas["p"] == pytest.approx(1 / 35) and tas["resolved"] is True
     assert tas["difference"] == pytest.approx(0.6105 - 0.5655)
-    assert tas["mdd"] > 0 and tas["low"] < tas["difference"] < tas["high"]
+    # Its Welch t interval by hand: structure variances 1e-4 (nce) and 1.6667e-4 (tas), SE^2 = 1e-4/3 + 1.6667e-4/4
+    # = 7.5e-5, nu = SE^4 / ((1e-4/3)^2/2 + (1.6667e-4/4)^2/3) = 4.959; MDD = (t_.975 + t_.8) SE at nu.
+    va, vb = 1e-4 / 3, (0.01 ** 2 * 5 / 3) / 4
+    se, nu = np.sqrt(va + vb), (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 3)
+    assert (tas["se"], tas["df"]) == pytest.approx((np.sqrt(7.5e-5), 4.959), rel=1e-3) and nu == pytest.approx(4.959, rel=1e-3)
+    half = float(stats.t_quantile(0.975, nu)) * se
+    assert (tas["low"], tas["high"]) == pytest.approx((0.045 - half, 0.045 + half), abs=1e-12)
+    # t_.975 at 4.959 df: the tables' 2.571 (5 df) and 2.776 (4 df) interpolated in 1/df give 2.5778.
+    assert half == pytest.approx(2.5778 * se, rel=1e-3)
+    assert tas["mdd"] == pytest.approx((stats.t_quantile(0.975, nu) + stats.t_quantile(0.8, nu)) * se, rel=1e-9)
     # nce vs original: 3 structures against one structure (one unit) whose 3 trainings give its error.
     orig = by["original"]
     assert (orig["test"], orig["units"], orig["replicates"]) == ("welch_t", [3, 1], [None, 3])
@@ -191,7 +200,7 @@ def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
 # --- a study end to end ----------------------------------------------------------------------------
 
 @pytest.mark.heavy
-def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
+def test_study_of_two_methods_two_searches_two_trainings(tmp_path, figure_data):
     from nce_tf import arch as arch_lib
     from nce_tf import models
     from nce_tf.cost import count_arch
@@ -229,7 +238,16 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     assert (comp["reference"], comp["method"], comp["test"], comp["units"]) == ("nce", "random", "permutation", [2, 2])
     mean = lambda m: statistics.fmean(r["test_accuracy"] for r in rows if r["method"] == m)  # noqa: E731
     assert comp["difference"] == pytest.approx(mean("nce") - mean("random"))
-    assert comp["low"] <= comp["difference"] <= comp["high"] and comp["mdd"] > 0
+    # The Welch t interval over structure means (two a side), recomputed from the rows.
+    units = {m: [statistics.fmean(r["test_accuracy"] for r in rows if r["structure"] == f"{m}_s{s}") for s in (0, 1)]
+             for m in ("nce", "random")}
+    v = {m: statistics.variance(u) / 2 for m, u in units.items()}
+    se = np.sqrt(v["nce"] + v["random"])
+    assert comp["se"] == pytest.approx(se, abs=1e-12)
+    if se > 0:  # the accuracies of 32 test images can tie, leaving no spread to test
+        nu = se ** 4 / ((v["nce"] ** 2 + v["random"] ** 2) / 1)
+        half = float(stats.t_quantile(0.975, nu)) * se
+        assert (comp["low"], comp["high"]) == pytest.approx((comp["difference"] - half, comp["difference"] + half))
     # Two structures a side: C(4, 2) = 6 relabelings, a labeling and its mirror tie: p >= 2/6 (more when accuracies
     # of 32 test images tie), never resolved.
     assert comp["relabelings"] == 6 and comp["p_min"] >= 1 / 3 - 1e-12 and comp["resolved"] is False
@@ -241,7 +259,28 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path):
     with open(os.path.join(workdir, "study.csv"), newline="") as f:
         table = list(csv.DictReader(f))
     assert len(table) == 8 and [int(t["train_seed"]) for t in table] == [r["train_seed"] for r in rows]
-    assert os.path.getsize(os.path.join(workdir, "study.png")) > 1000
+    assert [float(t["test_accuracy"]) for t in table] == [r["test_accuracy"] for r in rows]
+    # The figure (Fig. 3) shows the trainings' own accuracies: per method a point per structure (search
+    # seed order, spread -0.3..+0.3) at the mean of its trainings' metrics.json, a bar from the lowest to
+    # the highest, and a line at the mean over structures.
+    (ax,) = figure_data["study.png"]
+    assert ax["xticklabels"] == ["random", "nce"]
+    points = [(float(x[0]), float(y[0])) for marker, x, y in ax["lines"] if marker == "o"]
+    expect_points, expect_segments = [], []
+    for x, method in enumerate(("random", "nce")):
+        means = []
+        for i, seed in enumerate((0, 1)):
+            accs = []
+            for t in (1000, 1001):
+                with open(os.path.join(workdir, "runs", f"{method}_s{seed}", f"train_t{t}", "metrics.json")) as f:
+                    accs.append(100 * json.load(f)["test_accuracy"])
+            means.append(statistics.fmean(accs))
+            expect_points.append((x - 0.3 + 0.6 * i, means[-1]))
+            expect_segments.append([[x - 0.3 + 0.6 * i, min(accs)], [x - 0.3 + 0.6 * i, max(accs)]])
+        expect_segments.append([[x - 0.38, statistics.fmean(means)], [x + 0.38, statistics.fmean(means)]])
+    assert points == [pytest.approx(p) for p in expect_points]
+    shown = sorted(tuple(np.ravel(s)) for s in ax["segments"])
+    np.testing.assert_allclose(shown, sorted(tuple(np.ravel(s)) for s in expect_segments), rtol=0, atol=1e-9)
     # Summarizing starts no run and reads the same rows back; a directory without a study is refused.
     again = run_study(study, TrainConfig(workdir=workdir, **TINY), SearchConfig(**TINY_SEARCH), verbose=False,
                       summarize_only=True)

@@ -659,9 +659,9 @@ def test_train_short_run_writes_workdir(tmp_path, colour_task):
         config = json.load(f)
     assert config["w_bits"] == 2 and config["model"] == "resnet8" and config["epochs"] == 2
     with open(os.path.join(run, "cost.txt"), encoding="utf-8") as f:
-        assert f.read().strip()
-    assert os.path.isfile(os.path.join(run, "model.keras"))
-    assert os.path.isfile(os.path.join(run, "checkpoints", "last.weights.h5"))
+        table = f.read()
+    # the per-layer table totals the network's cost as the count tool reports it
+    assert f"Total MACs: {counted['macs']:,} (" in table and f"Total params: {counted['params']:,} (" in table
     events = [
         f for _, _, files in os.walk(os.path.join(run, "tensorboard")) for f in files
         if f.startswith("events.out.tfevents")
@@ -675,6 +675,11 @@ def test_train_short_run_writes_workdir(tmp_path, colour_task):
     import nce_tf.layers  # registers the custom layers for safe-mode loading
 
     model = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
+    # The last epoch's checkpoint holds the final model's weights.
+    last = keras.models.clone_model(model)
+    last.load_weights(os.path.join(run, "checkpoints", "last.weights.h5"))
+    for a, b in zip(model.weights, last.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     kinds = {type(layer) for layer in model.layers}
     assert nce_tf.layers.QuantConv2D in kinds
     assert nce_tf.layers.QuantActivation in kinds
@@ -706,6 +711,22 @@ def test_train_with_arch_file(tmp_path):
     assert metrics["macs"] == expected.macs
     assert metrics["params"] == expected.params
     assert math.isfinite(metrics["test_loss"])
+    # The trained network itself has the arch's widths: each searched conv's filters (the s2 and s3
+    # shortcut projections follow their block's output), the classifier reading the last width.
+    import keras
+
+    import nce_tf.layers  # noqa: F401  registers the quantized layers for loading
+    from nce_tf import data, models
+
+    saved = keras.saving.load_model(os.path.join(run, "model.keras"), safe_mode=True)
+    names = models.width_names("resnet8")
+    assert [saved.get_layer(n).filters for n in names] == widths
+    assert [saved.get_layer(f"s{i}_b0_shortcut_conv").filters for i in (2, 3)] == [widths[4], widths[6]]
+    assert saved.get_layer("classifier").kernel.shape == (widths[-1], 10)
+    # ... and scores the recorded accuracy on the run's test split.
+    source = data.get_source("synthetic", seed=0, synthetic_train_size=64, synthetic_test_size=32)
+    (x, y), = data.make_pipeline(source.test, source.info, training=False, batch_size=32)
+    assert metrics["test_accuracy"] == pytest.approx(np.mean(np.asarray(saved(x)).argmax(1) == np.asarray(y)))
 
 
 _SUFFIX = {"K": 1e3, "M": 1e6, "G": 1e9}

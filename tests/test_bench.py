@@ -1,0 +1,63 @@
+"""``nce-tf bench search`` measures what it reports: its two timed steps, a super-net search step at K
+candidates and a plain W2A2 training step, run the networks and widths it names (not their speed).
+
+The smallest configuration: ResNet-8, batches of 2, no warm-up, one timed step, run eagerly (no tracing).
+"""
+
+import tensorflow as tf
+
+from nce_tf import models
+from nce_tf.benchmarks import search_step
+from nce_tf.search.candidates import candidate_widths
+
+
+def test_search_bench_times_the_supernet_and_the_plain_network_it_reports(monkeypatch):
+    nets, plains, timed = [], [], []
+    build_net, build_plain, time_step = search_step.SuperNet, search_step._plain_model, search_step._timed
+
+    def recording_net(*args, **kwargs):
+        nets.append(build_net(*args, **kwargs))
+        return nets[-1]
+
+    def recording_plain(*args, **kwargs):
+        plains.append(build_plain(*args, **kwargs))
+        return plains[-1]
+
+    def recording_timed(fn):  # which network's optimizer one timed step advanced
+        before = (int(nets[-1].weight_optimizer.iterations), int(nets[-1].arch_optimizer.iterations),
+                  int(plains[-1].optimizer.iterations))
+        seconds = time_step(fn)
+        after = (int(nets[-1].weight_optimizer.iterations), int(nets[-1].arch_optimizer.iterations),
+                 int(plains[-1].optimizer.iterations))
+        timed.append(tuple(b - a for a, b in zip(before, after)))
+        return seconds
+
+    monkeypatch.setattr(search_step, "SuperNet", recording_net)
+    monkeypatch.setattr(search_step, "_plain_model", recording_plain)
+    monkeypatch.setattr(search_step, "_timed", recording_timed)
+    # K = 16 (every row expanded to 2X), the heavier of the two measurements `run` makes.
+    # Eagerly: the steps compute what the compiled ones do, and three steps cost less than tracing them.
+    tf.config.run_functions_eagerly(True)
+    try:
+        out = search_step.measure("resnet8", 16, batch_size=2, steps=1, warmup_steps=0, log=lambda message: None)
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+    (net,), (plain,) = nets, plains
+    # One timed search step (a weight step and an architecture step of the super-net, nothing of the
+    # plain network), then one timed plain step (the plain network's optimizer only).
+    assert timed == [(1, 1, 0), (0, 0, 1)]
+    assert (net.num_candidates.numpy() == 16).all()  # the super-net at the K it reports
+    assert out["ratio"] == out["search_step_s"] / (2 * out["plain_step_s"])
+    # One measured step: each row's mean width is the width C* = max(C_a, C_b) that step computed, one of
+    # the row's 16 live candidates (j n / 8, j <= 16); the plain network is built at them.
+    n, names = models.default_widths("resnet8"), models.width_names("resnet8")
+    assert all(w in candidate_widths(c) for w, c in zip(out["mean_widths"], n)), out["mean_widths"]
+    assert out["plain_widths"] == [int(round(w)) for w in out["mean_widths"]]
+    assert [plain.get_layer(name).filters for name in names] == out["plain_widths"]
+    # Some row went past its 1X width (P(no row does) = 4^-7 for two uniform samples of 16 per row).
+    assert any(w > c for w, c in zip(out["plain_widths"], n))
+    # W2A2 like the search: its body convs quantize their weights to 2 bits.
+    assert plain.get_layer(names[1]).kernel_quantizer.bits == 2
+    # Every step was one of the benchmark's: 1 width-measuring and 1 timed search step; 1 timed plain step.
+    assert int(net.weight_optimizer.iterations) == 2 and int(plain.optimizer.iterations) == 1
