@@ -221,11 +221,16 @@ def test_search_log_records_the_instruments_of_a_real_search(tmp_path):
     # weight memory has a ceiling only (0.4 of the original, tolerance 1), so it never pushes up.
     tcfg, scfg = _configs(tmp_path, search_warmup_epochs=0, search_epochs=1, search_steps_per_epoch=3,
                           flops_ratio=3.5, params_ratio=0, memory_ratio="0.4", memory_tolerance=1.0,
-                          arch_lr=0.05, arch_balance="split", enforce_budget=False)
-    run_search(tcfg, scfg, verbose=False)
+                          arch_lr=0.05, arch_balance="split", enforce_budget=False, supernet_epochs=1)
+    found = run_search(tcfg, scfg, verbose=False)
+    # The single-path phase ran first (one epoch of the 3 steps) and is recorded with its settings.
+    assert found["supernet_training"]["epochs"] == 1 and found["supernet_training"]["lr"] == pytest.approx(0.002)
+    with open(tmp_path / "supernet_training.json", encoding="utf-8") as f:
+        assert found["supernet_training"]["history"] == json.load(f) and len(found["supernet_training"]["history"]) == 1
     (record,) = [json.loads(line) for line in open(tmp_path / "search_log.jsonl", encoding="utf-8")]
     with open(tmp_path / "search_config.json", encoding="utf-8") as f:
-        assert json.load(f)["arch_balance"] == "split"
+        settings = json.load(f)
+        assert settings["arch_balance"] == "split" and settings["supernet_epochs"] == 1
     assert record["alpha_grad_steps"] == 3
     assert record["cost_active"]["macs"] == {"down": 0.0, "up": 1.0}
     memory = record["cost_active"]["memory_bytes"]

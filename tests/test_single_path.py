@@ -1,16 +1,12 @@
-"""Single-path weight training of a super-net (nce_tf/search/single_path.py) and a search's --supernet_epochs."""
-
-import json
+"""Single-path weight training of a super-net (nce_tf/search/single_path.py); a search's --supernet_epochs
+is checked in tests/test_search_instruments.py's real search."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from nce_tf.search import SuperNet
 from nce_tf.search.single_path import random_widths, train_single_paths
 from nce_tf.sources import build_space
-from test_search import _configs
-from nce_tf.jobs.search import run_search
 
 
 def test_random_widths_keep_the_base_with_probability_keep_else_draw_uniformly():
@@ -39,14 +35,3 @@ def test_single_paths_at_1x_train_only_the_1x_channels():
     n = base[0]
     assert not np.allclose(after[..., :n], before[..., :n])  # the 1X filters moved
     np.testing.assert_array_equal(after[..., n:], before[..., n:])  # the ones beyond 1X were never in a sub-net
-
-
-def test_a_search_records_its_single_path_phase(tmp_path):
-    tcfg, scfg = _configs(tmp_path, supernet_epochs=1, search_warmup_epochs=0, search_epochs=1,
-                          search_steps_per_epoch=2)
-    record = run_search(tcfg, scfg, verbose=False)
-    assert record["supernet_training"]["epochs"] == 1 and record["supernet_training"]["lr"] == pytest.approx(0.002)
-    with open(tmp_path / "supernet_training.json", encoding="utf-8") as f:
-        assert record["supernet_training"]["history"] == json.load(f) and len(json.load(open(f.name))) == 1
-    with open(tmp_path / "search_config.json", encoding="utf-8") as f:
-        assert json.load(f)["supernet_epochs"] == 1
