@@ -143,7 +143,7 @@ def colour_images(colour_task):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("build", [mobile_net, concat_net])
+@pytest.mark.parametrize("build", [pytest.param(mobile_net, marks=pytest.mark.slow), concat_net])  # mobile: 90 s
 def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, colour_images, colour_task, tmp_path):
     x, y, _, _ = synthetic
     user = build()

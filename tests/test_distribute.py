@@ -105,6 +105,7 @@ def _supernet_steps(strategy, bits):
 # whole learning-rate steps, 5e-2 here).
 # In float, the search tool's run below compares every variable of the whole state; here W2A2.
 @pytest.mark.heavy
+@pytest.mark.slow  # 128 s in the suite (.ci/run runs it with --slow)
 @pytest.mark.parametrize("bits, atol", [(2, 3e-3)])
 def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
     single, rows_1 = _supernet_steps(strategies[0], bits)
@@ -154,6 +155,7 @@ def _search_configs(workdir, strategy):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 82 s in the suite (.ci/run runs it with --slow)
 def test_run_search_mirrored_writes_the_single_device_arch(tmp_path, strategies):
     records = {}
     for name in ("default", "mirrored"):

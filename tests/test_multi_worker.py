@@ -97,6 +97,7 @@ def _run_cluster(tmp_path, args):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 92 s in the suite (.ci/run runs it with --slow)
 def test_two_workers_on_localhost_search_and_train_as_one_device(tmp_path):
     dirs = _run_cluster(tmp_path, PIPELINE_ARGS)
     arch = {name: json.load(open(path / "arch.json", encoding="utf-8")) for name, path in dirs.items()}

@@ -26,6 +26,7 @@ def _example(name):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 63 s in the suite (.ci/run runs it with --slow)
 def test_readme_api_example_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     ns = {"__name__": "readme"}

@@ -200,6 +200,7 @@ def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
 # --- a study end to end ----------------------------------------------------------------------------
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 83 s in the suite (.ci/run runs it with --slow)
 def test_study_of_two_methods_two_searches_two_trainings(tmp_path, figure_data):
     from nce_tf import arch as arch_lib
     from nce_tf import models
