@@ -177,3 +177,17 @@ def test_the_overall_row_averages_each_network_over_layers_first():
     assert row["groups"]["W32A32"]["values"] == pytest.approx([0.0, -0.01])
     assert row["comparison"]["difference"] == pytest.approx(-0.035)
     assert "| mean over layers | 0.5x | -4.00 [" in sensitivity_report.markdown([row], ["W2A2", "W32A32"])
+
+
+def test_the_report_draws_a_layer_whose_networks_agree_exactly(tmp_path):
+    # Two networks with the same change: no spread, and the mean rounded to 10 decimals lies 5e-17 below
+    # its interval (0.1 + 0.2 in binary); the figure used to refuse the negative error bar.
+    same = 0.1 + 0.2
+    probes = [{"label": label, "run": f"{label}_{i}", "reference": {"accuracy": 0.5, "ce": 1.0},
+               "changes": [{"layer": "c", "n": 16, "width": 8, "ratio": 0.5, "delta_accuracy": v, "delta_ce": v}]}
+              for label, values in (("W2A2", [same, same]), ("W32A32", [0.1, 0.2])) for i, v in enumerate(values)]
+    rows = sensitivity_report.summarize(probes, ["W2A2", "W32A32"])
+    g = rows[0]["groups"]["W2A2"]
+    assert g["mean"] < g["low"] == g["high"] == same  # the case, as the record holds it
+    sensitivity_report.write(probes, ["W2A2", "W32A32"], str(tmp_path))
+    assert (tmp_path / "sensitivity.png").stat().st_size > 0 and (tmp_path / "sensitivity.md").exists()

@@ -151,8 +151,10 @@ def _figure(rows, labels, path):
                     continue
                 xs.append(i + (k - (len(labels) - 1) / 2) * 0.25)
                 ys.append(100 * g["mean"])
-                err[0].append(0 if g["low"] is None else 100 * (g["mean"] - g["low"]))
-                err[1].append(0 if g["high"] is None else 100 * (g["high"] - g["mean"]))
+                # max(0, .): the record's mean is rounded to 10 decimals, so with no spread (two equal
+                # values) it can sit a hair outside its own interval, and matplotlib refuses negative bars.
+                err[0].append(0 if g["low"] is None else max(0.0, 100 * (g["mean"] - g["low"])))
+                err[1].append(0 if g["high"] is None else max(0.0, 100 * (g["high"] - g["mean"])))
             ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=2, label=label)
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_ylabel(f"{ratio}x: acc. change (pts)")
