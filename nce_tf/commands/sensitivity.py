@@ -89,6 +89,7 @@ def main():
         cli.fail(f"sensitivity compares two precisions. Received: runs of {', '.join(labels)}. "
                  "Allowed: runs of exactly two precisions (e.g. W2A2 and W32A32).")
     plan = _ground_truth_plan(config, labels) if FLAGS.ground_truth_rows else None
+    code = provenance.code_state()  # the code this process loaded, not the checkout's state when a probe ends
     cli.load_tensorflow()
     from nce_tf import data
     from nce_tf.analysis import sensitivity, sensitivity_report
@@ -119,7 +120,7 @@ def main():
             cli.fail(e)
         # The code that probed and its wall / CPU time, as a run records its own (nce_tf.provenance).
         result.update(key=key, run=run, label=label_of(settings), seed=settings.get("seed"),
-                      provenance={**provenance.record(), "wall_seconds": round(time.time() - started, 1),
+                      provenance={**provenance.record(), **code, "wall_seconds": round(time.time() - started, 1),
                                   "cpu_seconds": round(time.process_time() - cpu, 1)})
         atomic_write_text(path, json.dumps(result, indent=1))
         probes.append(result)
