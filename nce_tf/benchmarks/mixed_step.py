@@ -26,8 +26,8 @@ import keras
 import numpy as np
 
 from nce_tf import mixed_precision, models
+from nce_tf.benchmarks.search_step import supernet_step
 from nce_tf.models import QuantPolicy
-from nce_tf.search.supernet import SuperNet
 from nce_tf.sources import build_space
 
 
@@ -44,18 +44,10 @@ def _train_step(model, batch_size, policy, seed):
 
 
 def _search_step(model, batch_size, policy, seed, num_candidates=8):
-    space = build_space(model)
-    rng = np.random.default_rng(seed)
     with mixed_precision.policy_scope(policy):
-        net = SuperNet(space, QuantPolicy(w_bits=2, a_bits=2), weight_decay=5e-4, seed=seed)
-        net.num_candidates.assign(np.full(len(space.rows), num_candidates, "int32"))
-        net.configure_optimizers(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
-                                 keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.999))
-        net.set_arch_updates(True)
-    shape = (batch_size, *space.input_shape)
-    x_w, x_a = (rng.normal(size=shape).astype("float32") for _ in range(2))
-    y_w, y_a = (rng.integers(0, space.num_classes, batch_size) for _ in range(2))
-    return lambda: net.train_on_batch((x_w, y_w), (x_a, y_a))
+        _, step, _ = supernet_step(build_space(model), QuantPolicy(w_bits=2, a_bits=2), num_candidates, batch_size,
+                                   seed)
+    return step
 
 
 def _interleaved(steps_of, steps, warmup_steps):

@@ -38,22 +38,31 @@ def _plain_model(name, widths, policy, weight_decay):
     return model
 
 
-def measure(model="resnet20", num_candidates=8, batch_size=128, steps=20, warmup_steps=5,
-            w_bits=2, a_bits=2, seed=0, log=print):
-    """Times search steps and plain QAT steps; returns a dict of medians and the ratio."""
-    policy = QuantPolicy(w_bits=w_bits, a_bits=a_bits)
-    space = build_space(model)
+def supernet_step(space, policy, num_candidates, batch_size, seed, alpha_std=0.0):
+    """A super-net of ``space`` with ``num_candidates`` live per row, TAS's optimizers, arch updates on,
+    and one fixed random batch per half; returns ``(net, step, (x_w, y_w))`` where ``step()`` runs one
+    search step (a weight step and an architecture step).  ``alpha_std > 0`` draws alpha from
+    ``N(0, alpha_std)`` first, so the sampled pairs are not all uniform."""
     net = SuperNet(space, policy, weight_decay=5e-4, seed=seed)
     net.num_candidates.assign(np.full(len(space.rows), num_candidates, "int32"))
     rng = np.random.default_rng(seed)
-    net.alpha.assign(rng.normal(0, 0.01, net.alpha.shape).astype("float32"))
+    if alpha_std:
+        net.alpha.assign(rng.normal(0, alpha_std, net.alpha.shape).astype("float32"))
     net.configure_optimizers(keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
                              keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.999))
     net.set_arch_updates(True)
     shape = (batch_size, *space.input_shape)
     x_w, x_a = (rng.normal(size=shape).astype("float32") for _ in range(2))
     y_w, y_a = (rng.integers(0, space.num_classes, batch_size) for _ in range(2))
-    search = lambda: net.train_on_batch((x_w, y_w), (x_a, y_a))  # noqa: E731  train_step gets ((x_w, y_w), (x_a, y_a))
+    return net, lambda: net.train_on_batch((x_w, y_w), (x_a, y_a)), (x_w, y_w)  # train_step's two halves
+
+
+def measure(model="resnet20", num_candidates=8, batch_size=128, steps=20, warmup_steps=5,
+            w_bits=2, a_bits=2, seed=0, log=print):
+    """Times search steps and plain QAT steps; returns a dict of medians and the ratio."""
+    policy = QuantPolicy(w_bits=w_bits, a_bits=a_bits)
+    space = build_space(model)
+    net, search, (x_w, y_w) = supernet_step(space, policy, num_candidates, batch_size, seed, alpha_std=0.01)
     for _ in range(warmup_steps):
         search()
     net.width_sum.assign(np.zeros(len(space.rows), "float32"))
