@@ -6,8 +6,8 @@ trained to work beside the others, not alone.  TAS's weight step samples a Gumbe
 from all candidates (a mean width near half of 1X on ResNet-20), and on such a super-net the
 sampled networks are at chance: measured on a trained W2A2 ResNet-20 (82% at 1X on a slice of the
 architecture half), three Gumbel samples at tau 5 gave 12.5%, 10.0% and 9.6%; searches from there
-trained on sub-networks at 12-14% accuracy through their warm-up, whatever the weight learning
-rate (0.01, 0.002, 0.0005), so the CE part of alpha's gradient read sub-networks at chance, as from
+trained on sub-networks at 12-16% accuracy through their warm-up, whatever the weight learning
+rate (0.01, 0.002, 0.0005; results/recipe_from_trained), so the CE part of alpha's gradient read sub-networks at chance, as from
 random weights.  Training single paths first teaches the narrower candidates to work while the 1X
 one keeps working (3 epochs: 39% on single paths, but the Gumbel pairs, every layer narrow at
 once, only reached 16-21%: README "Does quantization make width matter?"):
