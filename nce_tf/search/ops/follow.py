@@ -11,7 +11,7 @@ import tensorflow as tf
 from nce_tf import quant
 from nce_tf.layers import QuantActivation
 from nce_tf.search.ops import keras_read
-from nce_tf.search.ops.base import Op, register
+from nce_tf.search.ops.base import Op, keras_op, register
 from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name
 
 
@@ -23,6 +23,15 @@ class _Selects(Op):
 
     def keras_bits(self, layer, count):
         return count.input_bits(layer)
+
+    def export_step(self, layer, plan):
+        """The same values on the same int8 scale: no requantization."""
+        def step(values):
+            values[layer.output] = self.select(layer, values[layer.input])
+        return step
+
+    def select(self, layer, x):
+        return x
 
 
 @register
@@ -60,6 +69,22 @@ class Act(Op):
 
     def float_kind(self, layer):
         return "act" if getattr(layer, "alpha", None) is not None else "pass"  # a PACT clip to copy
+
+    def export_step(self, layer, plan):
+        """PACT (levels ``k alpha / (2^b - 1)``): an 8-bit fake-quant over ``[0, 255 alpha / (2^b - 1)]``
+        (the same step; negatives saturate to 0, the clip at 0), then ``minimum(x, alpha)``: the int8
+        tensor takes only the PACT levels.  A float ReLU is requantized the ordinary way."""
+        if getattr(layer, "alpha", None) is None:
+            def relu(values):
+                values[layer.output] = plan.requant(tf.nn.relu(values[layer.input]), layer)
+            return relu
+        alpha, bits = max(float(layer.alpha.numpy()), 1e-3), layer.quantizer.bits  # the PACT forward's floor
+
+        def pact(values):
+            x = tf.quantization.fake_quant_with_min_max_vars(values[layer.input], min=0.0,
+                                                             max=255.0 * alpha / (2**bits - 1), num_bits=8)
+            values[layer.output] = tf.minimum(x, alpha)
+        return pact
 
 
 @register
@@ -114,6 +139,17 @@ class AvgPool(Op):
     def call(self, node, layer, inputs, run):
         return tf.nn.avg_pool2d(inputs[0], node.pool or 2, node.stride, node.padding or "VALID")
 
+    def export_step(self, layer, plan):
+        """Fused into the 1x1 convs reading it, when only such convs do (``Conv.export_step``)."""
+        if all(getattr(keras_op(c), "kind", None) == "conv" and c.kernel_size == (1, 1) and c.strides == (1, 1)
+               for c in plan.consumers(layer.output)):
+            return None
+
+        def step(values):
+            y = tf.nn.avg_pool2d(values[layer.input], layer.pool_size, layer.strides, layer.padding.upper())
+            values[layer.output] = plan.requant(y, layer)
+        return step
+
 
 @register
 class MaxPool(_Selects):
@@ -123,6 +159,9 @@ class MaxPool(_Selects):
 
     def call(self, node, layer, inputs, run):
         return tf.nn.max_pool2d(inputs[0], node.pool or node.kernel, node.stride, node.padding or "SAME")
+
+    def select(self, layer, x):
+        return tf.nn.max_pool2d(x, layer.pool_size, layer.strides, layer.padding.upper())
 
 
 @register
@@ -134,6 +173,11 @@ class GlobalAvgPool(Op):
     def call(self, node, layer, inputs, run):
         return tf.reduce_mean(inputs[0], axis=[1, 2])
 
+    def export_step(self, layer, plan):
+        def step(values):
+            values[layer.output] = plan.requant(tf.reduce_mean(values[layer.input], axis=[1, 2]), layer)
+        return step
+
 
 @register
 class GlobalMaxPool(_Selects):
@@ -143,3 +187,6 @@ class GlobalMaxPool(_Selects):
 
     def call(self, node, layer, inputs, run):
         return tf.reduce_max(inputs[0], axis=[1, 2])
+
+    def select(self, layer, x):
+        return tf.reduce_max(x, axis=[1, 2])

@@ -33,6 +33,9 @@ class Input(Op):
                              f"it. Received: input shape {ref.shape}.")
         b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, area=keras_read.area(ref.shape), layer=ref.name)
 
+    def export_step(self, layer, plan):
+        return None  # the image, quantized by the graph itself
+
     def width_rows(self, node, srcs):
         return [INPUT]
 
@@ -57,6 +60,14 @@ class Add(Op):
 
     def keras_layout(self, ref, ins, lay):
         return lay.tie(ins)
+
+    def export_step(self, layer, plan):
+        def step(values):
+            first, *rest = [values[t] for t in layer.input]
+            for t in rest:  # binary ADD has an int8 kernel; ADD_N does not
+                first = tf.add(first, t)
+            values[layer.output] = plan.settle(first, layer)
+        return step
 
     def width_rows(self, node, srcs):
         return [node.row]
@@ -117,6 +128,11 @@ class Concat(Op):
     def keras_layout(self, ref, ins, lay):
         return lay.concat(ins)
 
+    def export_step(self, layer, plan):
+        def step(values):
+            values[layer.output] = plan.requant(tf.concat([values[t] for t in layer.input], axis=-1), layer)
+        return step
+
     def width_rows(self, node, srcs):
         return [r for s in srcs for r in s]
 
@@ -143,6 +159,12 @@ class Flatten(Op):
 
     def keras_layout(self, ref, ins, lay):
         return lay.spread(ref, ins[0])
+
+    def export_step(self, layer, plan):
+        def step(values):
+            x = values[layer.input]
+            values[layer.output] = tf.reshape(x, [tf.shape(x)[0], -1])
+        return step
 
     def on_grid(self, node, srcs):
         return srcs[0]

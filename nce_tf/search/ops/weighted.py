@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nce_tf.errors import UsageError
 from nce_tf.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.search.layers import SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D
 from nce_tf.search.ops import keras_args, keras_read
@@ -39,6 +40,12 @@ def _kernel_cost(layer, count, kind, macs_per_position):
     bias = math.prod(layer.bias.shape) if layer.use_bias else 0
     count.weighted(layer, kind, layer.input.shape[-1], out[-1], f"{kh}x{kw}/{layer.strides[0]}",
                    macs_per_position * math.prod(out[1:-1]), math.prod(layer.kernel.shape), bias)
+
+
+def _bn_reading(layer, plan):
+    """The BatchNormalization right after ``layer`` (folded into it in the export), else ``None``."""
+    bn = plan.only(layer.output)
+    return bn if isinstance(keras_op(bn), BatchNorm) else None
 
 
 def _dense_rows(lo, hi, total, spatial):
@@ -122,6 +129,27 @@ class Conv(Op):
     def float_kind(self, layer):
         return "producer" if getattr(layer, "groups", 1) == 1 else None
 
+    def export_step(self, layer, plan):
+        """The conv with the BN after it folded in.  An average pool before a 1x1 conv is fused into
+        it: AvgPool(p) + 1x1 conv == a p x p conv of stride p with every tap W / p^2, so the conv
+        reads the PACT tensor at its own scale (apart, the converter requantizes it for the pool
+        and feeds the pool's other consumer a float copy: a float conv in the model)."""
+        if type(layer) not in self.keras_types:  # a user's Conv2D subclass may compute something else
+            plan.refuse(layer)
+        bn = _bn_reading(layer, plan)
+        kernel, bias, bound = plan.folded(layer, bn)
+        out, source, stride, padding = bn or layer, layer.input, layer.strides[0], layer.padding.upper()
+        pool = plan.producer(layer.input)
+        if getattr(keras_op(pool), "kind", None) == "avgpool" and layer.kernel_size == (1, 1) and stride == 1:
+            p = pool.pool_size[0]
+            kernel, bound = np.tile(kernel / p**2, (p, p, 1, 1)), bound / p**2
+            source, stride, padding = pool.input, p, "VALID"
+
+        def step(values):
+            w = plan.weights(kernel, bound, layer)
+            values[out.output] = plan.settle(tf.nn.conv2d(values[source], w, stride, padding) + bias, out)
+        return step
+
     def keras_layout(self, ref, ins, lay):
         return lay.own(ref)
 
@@ -186,6 +214,17 @@ class DepthwiseConv(Op):
     def float_kind(self, layer):
         return "depthwise"
 
+    def export_step(self, layer, plan):
+        bn = _bn_reading(layer, plan)
+        kernel, bias, bound = plan.folded(layer, bn, depthwise=True)
+        out, stride, padding = bn or layer, layer.strides[0], layer.padding.upper()
+
+        def step(values):
+            w = tf.transpose(plan.weights(kernel, bound, layer), (0, 1, 3, 2))  # back to [k, k, C, 1]
+            y = tf.nn.depthwise_conv2d(values[layer.input], w, [1, stride, stride, 1], padding) + bias
+            values[out.output] = plan.settle(y, out)
+        return step
+
 
 @register
 class BatchNorm(Op):
@@ -226,6 +265,12 @@ class BatchNorm(Op):
 
     def float_kind(self, layer):
         return "bn"
+
+    def export_step(self, layer, plan):
+        """Nothing of its own: the conv before it folds it in."""
+        if not isinstance(keras_op(plan.producer(layer.input)), (Conv, DepthwiseConv)):
+            raise UsageError(f"Export folds BatchNormalization into the conv before it. Received: {layer.name!r}.")
+        return None
 
 
 @register
@@ -304,6 +349,16 @@ class FullyConnected(Op):
 
     def keras_layout(self, ref, ins, lay):
         return lay.own(ref)
+
+    def export_step(self, layer, plan):
+        kernel, step_ = plan.kernel(layer)
+        bound = float(np.max(step_)) * 127.0 if step_ is not None else float(np.abs(kernel).max())
+        bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], "float32")
+
+        def step(values):
+            w = plan.weights(kernel, max(bound, 1e-12), layer, per_channel=False)
+            values[layer.output] = plan.settle(tf.matmul(values[layer.input], w) + bias, layer)
+        return step
 
     def inherit(self, node, sn, ctx):
         c_out = self._units(node, ctx)
