@@ -55,6 +55,12 @@ def check_conv(ref):
     return square(ref, layer.kernel_size, "kernel_size"), square(ref, layer.strides, "strides")
 
 
+def applies_softmax(layer):
+    """Whether ``layer`` ends in a softmax (a ``Softmax`` layer, or a layer whose activation is one)."""
+    activation = getattr(getattr(layer, "activation", None), "__name__", "")
+    return isinstance(layer, keras.layers.Softmax) or activation == "softmax"
+
+
 def area(shape):
     """H * W of an output shape without the batch axis (1 for a flat one)."""
     return int(shape[0]) * int(shape[1]) if len(shape) == 3 else 1
