@@ -84,6 +84,28 @@ def _fresh_conv(b, node_index, consumers):
     return i if isinstance(b.nodes[i].kind, Conv) and consumers[i] == 1 else None
 
 
+def _tie_adds(b):
+    """Ties: the fresh convs of one add share the first one's row (later ones are its shortcuts);
+    each add's inputs are ordered (main, ...), the main branch's row being the add's width.
+    Returns ``{tied conv node: the node whose row it takes}``."""
+    consumers = [0] * len(b.nodes)
+    for node in b.nodes:
+        for s in node.src:
+            consumers[s] += 1
+    tie = {}
+    for node in b.nodes:
+        if not isinstance(node.kind, Add):
+            continue
+        fresh = [_fresh_conv(b, s, consumers) for s in node.src]
+        convs = sorted(f for f in fresh if f is not None)
+        for f in convs[1:]:
+            tie[f] = tie.get(convs[0], convs[0])
+        main = min(range(len(fresh)), key=lambda k: (fresh[k] is None, fresh[k] or 0))
+        node.src = (node.src[main],) + tuple(s for k, s in enumerate(node.src) if k != main)
+        node.proj_area = node.area if any(f is None for f in fresh) else 0
+    return tie
+
+
 def _follows_input(node):
     """Whether the node's width is its first input's (a concatenation's is a sum; the
     classifier's is the number of classes)."""
@@ -106,23 +128,7 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     for node in b.nodes:  # spatial sizes of the nodes added for folded activations
         if not node.area and node.src and not node.kind.flat_output:
             node.area = b.nodes[node.src[0]].area
-    consumers = [0] * len(b.nodes)
-    for node in b.nodes:
-        for s in node.src:
-            consumers[s] += 1
-    # Ties: the fresh convs of one add share the first one's row; later ones are its shortcuts.
-    tie = {}
-    for node in b.nodes:
-        if not isinstance(node.kind, Add):
-            continue
-        fresh = [_fresh_conv(b, s, consumers) for s in node.src]
-        convs = sorted(f for f in fresh if f is not None)
-        for f in convs[1:]:
-            tie[f] = tie.get(convs[0], convs[0])
-        # Order the add's inputs as (main, ...): the main branch's row is the add's width.
-        main = min(range(len(fresh)), key=lambda k: (fresh[k] is None, fresh[k] or 0))
-        node.src = (node.src[main],) + tuple(s for k, s in enumerate(node.src) if k != main)
-        node.proj_area = node.area if any(f is None for f in fresh) else 0
+    tie = _tie_adds(b)
     rows, row_index = [], {}
     for i, node in enumerate(b.nodes):
         if i not in b.searchable or i in tie:

@@ -1,4 +1,5 @@
-"""Weightless ops whose output carries their input's channels: activations, pooling, identity.
+"""Weightless ops whose output carries their input's channels: activations, pooling, identity,
+zero padding.
 
 ``act`` is a ReLU site, the policy's (PACT-quantized) activation; ``fn`` any other Keras
 activation, kept as it is.  Pooling keeps the width and changes the spatial size; the global
@@ -190,3 +191,30 @@ class GlobalMaxPool(_Selects):
 
     def select(self, layer, x):
         return tf.reduce_max(x, axis=[1, 2])
+
+
+@register
+class ZeroPad(_Selects):
+    """``ZeroPadding2D``: zeros around each map (``node.args["pads"]``: ``((top, bottom), (left,
+    right))``).  No cost; a zero is a level of every PACT grid, so quantized inputs stay on it, and
+    int8 TFLite pads with the zero point, which stands for 0 exactly."""
+
+    kind = "zeropad"
+    keras_types = (keras.layers.ZeroPadding2D,)
+
+    def from_keras(self, ref, b):
+        if getattr(ref.layer, "data_format", "channels_last") != "channels_last":
+            keras_read.fail(ref, "only channels_last is supported")
+        pads = tuple(tuple(int(p) for p in side) for side in ref.layer.padding)
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, src=b.src(ref), area=keras_read.area(ref.shape),
+                                    layer=ref.name, args={"pads": pads})
+
+    @staticmethod
+    def _pad(x, pads):
+        return tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
+
+    def call(self, node, layer, inputs, run):
+        return self._pad(inputs[0], node.args["pads"])
+
+    def select(self, layer, x):
+        return self._pad(x, layer.padding)
