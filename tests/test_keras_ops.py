@@ -100,6 +100,7 @@ def _by_hand(w1, w2):
     return macs, params
 
 
+@pytest.mark.heavy  # 16 s here
 def test_a_new_keras_layer_type_is_one_op_class(scale_op):
     user = _model()
     assert (count_model(user).macs, count_model(user).params) == _by_hand(16, 16)
