@@ -90,3 +90,104 @@ def test_the_check_sees_a_circle():
     # The checker itself: a circle built by hand is found, a chain is not.
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert {u for u in graph if u in _reachable(graph, u)} == {"a", "b", "c"}
+
+
+# ------------------------------------------------------------------ one reader of Keras layer types
+
+REGISTRY = os.path.join(PACKAGE, "search", "ops")  # the op registry: the one package that knows Keras layer classes
+GRAPH_TYPES = {"Model", "Sequential", "Functional"}  # a model's own kind (nesting, Sequential), not a layer type
+
+
+def _layer_class_names():
+    import keras
+
+    import nce_tf.layers
+
+    names = set()
+    for module in (keras.layers, nce_tf.layers):
+        names |= {n for n in dir(module) if isinstance(getattr(module, n), type)
+                  and issubclass(getattr(module, n), keras.layers.Layer)}
+    return names - GRAPH_TYPES
+
+
+def _names_in(node):
+    """The names an expression mentions (``keras.layers.Conv2D`` -> ``Conv2D``), constants included."""
+    out = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute):
+            out.add(sub.attr)
+        elif isinstance(sub, ast.Name):
+            out.add(sub.id)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            out.add(sub.value)
+    return out
+
+
+def _keras_names(tree, classes):
+    """Names that stand for Keras layer classes in a module: imported from ``keras`` or
+    ``nce_tf.layers`` (an op class of the same name, ``nce_tf.search.ops.Add``, is not one)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "keras" or (
+                isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nce_tf.layers")):
+            out |= {a.asname or a.name for a in node.names if a.name in classes}
+    return out
+
+
+def _is_layer_class(expr, imported, classes):
+    """Whether a class expression names a Keras layer class: ``<x>.layers.Conv2D``, ``L.Conv2D``, or
+    a name the module imported as one (also inside a tuple)."""
+    for sub in ast.walk(expr):
+        if isinstance(sub, ast.Name) and sub.id in imported:
+            return True
+        if isinstance(sub, ast.Attribute) and sub.attr in classes and (
+                "layers" in _names_in(sub.value) or getattr(sub.value, "id", None) == "L"):
+            return True
+    return False
+
+
+_TYPE_NAMES = {"kind", "class_name", "__name__"}  # how a layer's type is read as a name
+
+
+def _layer_class_tests(source, classes):
+    """``(line, code)`` of every test of a Keras layer class in ``source``: ``isinstance`` /
+    ``issubclass`` against one, ``type(x)`` compared with anything, and a type's name
+    (``ref.kind``, ``config["class_name"]``, ``__name__``) compared with a layer class's name."""
+    tree = ast.parse(source)
+    imported = _keras_names(tree, classes)
+    found = []
+    for node in ast.walk(tree):
+        hit = False
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("isinstance", "issubclass"):
+            hit = len(node.args) == 2 and _is_layer_class(node.args[1], imported, classes)
+        elif isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            typed = any(isinstance(s, ast.Call) and getattr(s.func, "id", None) == "type" for s in sides)
+            named = any(isinstance(s, (ast.Constant, ast.Tuple, ast.List, ast.Set)) and _names_in(s) & classes
+                        for s in sides) and any(_names_in(s) & _TYPE_NAMES for s in sides)
+            hit = typed or named
+        if hit:
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_no_module_outside_the_op_registry_tests_keras_layer_classes():
+    classes = _layer_class_names()
+    offenders = {}
+    for module, path in _modules().items():
+        if path.startswith(REGISTRY + os.sep):
+            continue
+        tests = _layer_class_tests(open(path, encoding="utf-8").read(), classes)
+        if tests:
+            offenders[module] = tests
+    assert not offenders, offenders
+
+
+def test_the_class_test_check_sees_each_form():
+    classes = {"Conv2D", "ReLU", "QuantActivation"}
+    source = ("from nce_tf.layers import QuantActivation\nfrom nce_tf.search.ops import ReLU\n"
+              "isinstance(layer, keras.layers.Conv2D)\nissubclass(t, (L.ReLU, int))\ntype(layer) in (A, B)\n"
+              "ref.kind == 'Conv2D'\nentry['class_name'] in ('ReLU', 'x')\nisinstance(s, QuantActivation)\n"
+              "isinstance(model, keras.Model)\nnode.op == 'conv'\nisinstance(x, (list, tuple))\n"
+              "isinstance(op, ReLU)\n'ReLU' in text\n")
+    assert [line for line, _ in _layer_class_tests(source, classes)] == [3, 4, 5, 6, 7, 8]

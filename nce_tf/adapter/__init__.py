@@ -12,7 +12,8 @@ and ``nce_tf.export.export_model`` take.
 Supported layers: ``Conv2D``, ``DepthwiseConv2D`` (multiplier 1), ``Dense``,
 ``BatchNormalization``, ``ReLU`` / ReLU6 / ``Activation``, ``Add``, ``Concatenate`` (channels),
 ``MaxPooling2D``, ``AveragePooling2D``, ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``,
-``Flatten``, dropout layers, and nce-tf's own quantized layers; channels-last, square kernels,
+``ZeroPadding2D``, ``Flatten``, dropout layers, and nce-tf's own quantized layers (each read by its
+op: :func:`nce_tf.search.ops.keras_op`); channels-last, square kernels,
 one input, a ``Dense`` classifier as the output.  Anything else (a subclassed layer, a
 ``Reshape`` that depends on a channel count, a layer used at two places, a nested model) is a
 one-line ``UsageError`` naming the layer.

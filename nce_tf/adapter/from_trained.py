@@ -58,7 +58,7 @@ import numpy as np
 
 from nce_tf.adapter.graph import read_graph
 from nce_tf.errors import UsageError
-from nce_tf.search.ops import Forward
+from nce_tf.search.ops import Forward, keras_op
 from nce_tf.calibration import mse_clip
 
 _BN_FIELDS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -80,7 +80,8 @@ class _Checkpoint:
             raise UsageError(f"The checkpoint must be a functional or Sequential model: {e} Received: {received}.") from None
         self.layers = {r.name: r.layer for r in refs if r.layer is not None}
         self.bn_of = {r.inputs[0]: r.layer for r in refs
-                      if r.layer is not None and r.kind == "BatchNormalization" and len(r.inputs) == 1}
+                      if r.layer is not None and getattr(keras_op(r.layer, exact=True), "kind", "") == "bn"
+                      and len(r.inputs) == 1}
         self.received = received
 
     def layer(self, node, what):

@@ -73,7 +73,7 @@ def read_graph(model):
                              "once (a shared layer cannot take two widths). Received: a shared layer.")
         layer = model.get_layer(name)
         inputs = _history([nodes[0]["args"], list(nodes[0].get("kwargs", {}).values())]) if nodes else []
-        if entry["class_name"] == "InputLayer":
+        if not nodes:  # the input layer: nothing feeds it
             layer = None
         elif isinstance(layer, keras.Model):
             raise UsageError(f"Layer {name!r} is a nested model; the adapter needs a flat graph of layers. "

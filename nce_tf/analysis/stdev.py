@@ -18,12 +18,12 @@ import keras
 import numpy as np
 
 from nce_tf.analysis import metrics, plots
-from nce_tf.layers import QuantActivation
+from nce_tf.search.ops import keras_op
 
 
 def activation_stats(model, images, batch_size=128):
     """``{site name: {"std": ..., "sqnr_db": ... or None}}`` of every activation site of ``model``."""
-    sites = [layer for layer in model.layers if isinstance(layer, (QuantActivation, keras.layers.ReLU))]
+    sites = [layer for layer in model.layers if getattr(keras_op(layer), "kind", "") == "act"]  # PACT or ReLU
     probe = keras.Model(model.inputs, [t for s in sites for t in (s.input, s.output)])
     inputs = {s.name: [] for s in sites}
     outputs = {s.name: [] for s in sites}
@@ -35,7 +35,7 @@ def activation_stats(model, images, batch_size=128):
     stats = {}
     for s in sites:
         x, y = np.concatenate(inputs[s.name]), np.concatenate(outputs[s.name])
-        quantized = isinstance(s, QuantActivation)
+        quantized = getattr(s, "quantizer", None) is not None
         stats[s.name] = {"std": float(y.std()),
                          "sqnr_db": metrics.sqnr_db(np.maximum(x, 0), y) if quantized else None}
     return stats

@@ -17,6 +17,9 @@ Conventions (they reproduce the NCE paper's FLOPs/PARAMs columns, which follow T
   pools, flatten, dropout and concatenations of them), ``float_bits`` elsewhere (the image,
   average pools, residual sums, float ReLUs).
 
+Each layer's op (:func:`nce_tf.search.ops.keras_op`, the registry the adapter reads with) reports
+its cost (``Op.keras_cost``) and its output's bits (``Op.keras_bits``); layers no op reads cost nothing.
+
 Example:
 
 >>> import nce_tf
@@ -26,12 +29,11 @@ Example:
 """
 
 import dataclasses
-import math
 
 import keras
 
 from nce_tf import quant
-from nce_tf.layers import QuantActivation
+from nce_tf.search.ops import keras_op
 
 _FLOAT_BITS = quant.FULL_PRECISION
 
@@ -96,77 +98,43 @@ class ModelCost:
         }
 
 
-def _w_bits(layer, float_bits):
-    q = getattr(layer, "kernel_quantizer", None)
-    return q.bits if q is not None and q.bits < _FLOAT_BITS else float_bits
+class _Count:
+    """The rows of one count: each layer's op reports its cost here (``Op.keras_cost``), and says
+    what bits its output values have (``Op.keras_bits``: the input bits of the layers reading it).
 
-
-# Layers whose output values are some of their input's: PACT levels stay PACT levels.
-_SELECTS = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten,
-            keras.layers.Dropout, keras.layers.Concatenate)
-
-
-class _InputBits:
-    """The bits of a layer's input activations (see the module doc), from the producer of each tensor."""
+    ``input_bits(layer)``: ``float_bits`` if any input is off a PACT grid, else the largest grid's bits.
+    """
 
     def __init__(self, layers, float_bits):
         self.producer = {id(layer.output): layer for layer in layers if not isinstance(layer, keras.Model)}
         self.float_bits = float_bits
+        self.rows, self.bn_layers, self.bn_params = [], 0, 0
 
-    def of(self, layer):
-        return self._bits(layer.input)
-
-    def _bits(self, tensors):
-        bits = [self._tensor_bits(t) for t in (tensors if isinstance(tensors, (list, tuple)) else [tensors])]
+    def input_bits(self, layer):
+        tensors = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        bits = [self._tensor_bits(t) for t in tensors]
         return self.float_bits if self.float_bits in bits else max(bits)
 
     def _tensor_bits(self, tensor):
         layer = self.producer.get(id(tensor))
-        if isinstance(layer, QuantActivation) and layer.quantizer.bits < _FLOAT_BITS:
-            return layer.quantizer.bits
-        if isinstance(layer, _SELECTS):
-            return self._bits(layer.input)
-        return self.float_bits
+        op = keras_op(layer)
+        return self.float_bits if op is None else op.keras_bits(layer, self)
 
+    def weighted(self, layer, kind, cin, cout, kernel, macs, kernel_params, bias_params):
+        """One conv or dense layer: ``macs`` MACs, its kernel at its weight bits, its bias float32."""
+        q = getattr(layer, "kernel_quantizer", None)
+        w_bits = q.bits if q is not None and q.bits < _FLOAT_BITS else self.float_bits
+        a_bits = self.input_bits(layer)
+        size = "x".join(str(d) for d in layer.output.shape[1:-1]) or "-"
+        self.rows.append(LayerCost(
+            name=layer.name, kind=kind, in_channels=int(cin), out_channels=int(cout), kernel=kernel,
+            output_size=size, w_bits=w_bits, macs=int(macs), params=int(kernel_params + bias_params),
+            memory_bytes=kernel_params * w_bits / 8 + bias_params * 4, a_bits=a_bits, bops=int(macs) * w_bits * a_bits))
 
-def _row(layer, kind, cin, cout, kernel, out_shape, macs, kernel_params, bias_params, w_bits, a_bits):
-    size = "x".join(str(d) for d in out_shape[1:-1]) or "-"
-    return LayerCost(
-        name=layer.name, kind=kind, in_channels=int(cin), out_channels=int(cout), kernel=kernel,
-        output_size=size, w_bits=w_bits, macs=int(macs),
-        params=int(kernel_params + bias_params),
-        memory_bytes=kernel_params * w_bits / 8 + bias_params * 4,
-        a_bits=a_bits, bops=int(macs) * w_bits * a_bits,
-    )
-
-
-def _layer_cost(layer, float_bits, input_bits):
-    """A ``LayerCost`` for conv/dense layers, else ``None``."""
-    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and not isinstance(
-        layer, keras.layers.SeparableConv2D
-    ):
-        out = layer.output.shape
-        cin = layer.input.shape[-1]
-        kh, kw = layer.kernel_size
-        positions = math.prod(out[1:-1])
-        kernel_params = math.prod(layer.kernel.shape)
-        bias_params = math.prod(layer.bias.shape) if layer.use_bias else 0
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            kind, cout = "depthwise", out[-1]
-            macs = kh * kw * cout * positions
-        else:
-            kind, cout = "conv", out[-1]
-            macs = kh * kw * (cin // layer.groups) * cout * positions
-        return _row(layer, kind, cin, cout, f"{kh}x{kw}/{layer.strides[0]}", out, macs,
-                    kernel_params, bias_params, _w_bits(layer, float_bits), input_bits.of(layer))
-    if isinstance(layer, keras.layers.Dense):
-        out = layer.output.shape
-        cin, cout = layer.kernel.shape
-        positions = math.prod(out[1:-1]) if len(out) > 2 else 1
-        bias_params = cout if layer.use_bias else 0
-        return _row(layer, "dense", cin, cout, "-", out, cin * cout * positions,
-                    cin * cout, bias_params, _w_bits(layer, float_bits), input_bits.of(layer))
-    return None
+    def bn(self, params):
+        """A BatchNormalization's ``params`` (gamma and beta), in the summary row."""
+        self.bn_layers += 1
+        self.bn_params += params
 
 
 def _walk(model):
@@ -188,17 +156,13 @@ def count_model(model, float_bits=_FLOAT_BITS):
     Returns:
         A :class:`ModelCost` with one row per conv/dense layer.
     """
-    rows, bn_layers, bn_params = [], 0, 0
     layers = list(_walk(model))
-    input_bits = _InputBits(layers, float_bits)
+    count = _Count(layers, float_bits)
     for layer in layers:
-        row = _layer_cost(layer, float_bits, input_bits)
-        if row is not None:
-            rows.append(row)
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            bn_layers += 1
-            bn_params += sum(math.prod(w.shape) for w in layer.trainable_weights)
-    return ModelCost(name=model.name, layers=rows, bn_layers=bn_layers, bn_params=bn_params)
+        op = keras_op(layer)
+        if op is not None:
+            op.keras_cost(layer, count)
+    return ModelCost(name=model.name, layers=count.rows, bn_layers=count.bn_layers, bn_params=count.bn_params)
 
 
 def count_arch(name, widths=None, float_bits=_FLOAT_BITS, **build_kwargs):

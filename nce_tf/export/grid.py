@@ -18,7 +18,6 @@ import dataclasses
 import numpy as np
 
 from nce_tf.errors import UsageError
-from nce_tf.quant.weights import SAWB, DoReFa, Uniform
 
 
 @dataclasses.dataclass
@@ -42,18 +41,14 @@ class IntegerGrid:
 
 
 def integer_grid(layer):
-    """The :class:`IntegerGrid` of a ``QuantConv2D`` / ``QuantDense`` with a weight quantizer."""
+    """The :class:`IntegerGrid` of a ``QuantConv2D`` / ``QuantDense`` with a weight quantizer (its
+    step and kind from the quantizer: ``Quantizer.grid_step``)."""
     q = layer.kernel_quantizer
-    kernel = layer.kernel
     wq = layer.quantized_kernel().numpy()
-    if isinstance(q, SAWB):
-        step, kind = np.float32(float(q.scale(kernel)) / (2**q.bits - 1)), "zero_free"
-    elif isinstance(q, DoReFa):
-        step, kind = np.float32(1.0 / (2**q.bits - 1)), "zero_free"
-    elif isinstance(q, Uniform):
-        step, kind = np.asarray(q.scale(kernel).numpy(), "float32"), "narrow"
-    else:
+    grid = q.grid_step(layer.kernel)
+    if grid is None:
         raise UsageError(f"No integer grid for this weight quantizer. Received: {q!r} in layer {layer.name!r}.")
+    step, kind = grid
     ints = np.round(wq / step).astype("int32")
     if not np.allclose(ints * step, wq, rtol=1e-5, atol=1e-7 * float(np.max(step))):
         raise AssertionError(f"{layer.name}: quantized kernel is not on its grid")

@@ -21,10 +21,12 @@ Each conv's and dense layer's weight fake-quant op is named after its layer
 (:func:`kernel_tag`), so the int8 file's filter tensors carry their layer's name; that is
 how :mod:`nce_tf.export.int4` knows which filters hold a low-bit grid.
 
-The graph is built by walking the Keras functional model layer by layer (the zoo's and any
-derived network's layers: ``QuantConv2D`` / ``Conv2D`` + ``BatchNormalization``,
-``QuantActivation`` / ``ReLU``, ``Add``, pooling, ``QuantDense``); explicit ``round()`` is never
-used (it would break the converter's int8 fusion).
+The graph is built by walking the Keras functional model layer by layer: each layer's op
+(:func:`nce_tf.search.ops.keras_op`) makes its piece (``Op.export_step``) from a :class:`Plan`
+(the wiring, the ranges, the helpers above), the zoo's and any derived network's layers
+(``QuantConv2D`` / ``Conv2D`` + ``BatchNormalization``, ``QuantActivation`` / ``ReLU``, ``Add``,
+pooling, ``QuantDense``); explicit ``round()`` is never used (it would break the converter's
+int8 fusion).
 """
 
 import re
@@ -35,7 +37,7 @@ import tensorflow as tf
 
 from nce_tf.errors import UsageError
 from nce_tf.export.grid import integer_grid
-from nce_tf.layers import QuantActivation, QuantConv2D
+from nce_tf.search.ops import keras_op
 
 
 def kernel_tag(layer):
@@ -47,18 +49,9 @@ def kernel_tag(layer):
     return "kernel_of_" + re.sub(r"[^A-Za-z0-9_.-]", "_", layer.name)
 
 
-def _consumers(model):
-    out = {}
-    for layer in model.layers:
-        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
-        for t in inputs:
-            out.setdefault(id(t), []).append(layer)
-    return out
-
-
 def calibrate(model, images, batch_size=32):
     """Min / max of the model input and of every layer's output over ``images``."""
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    layers = [layer for layer in model.layers if getattr(keras_op(layer), "kind", None) != "input"]
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
     ranges = {"__input__": (float(np.min(images)), float(np.max(images)))}
     for start in range(0, len(images), batch_size):
@@ -77,21 +70,85 @@ def _fq(x, lo, hi):
     return tf.quantization.fake_quant_with_min_max_vars(x, min=lo, max=hi, num_bits=8)
 
 
-def _pact_alpha(layer):
-    return max(float(layer.alpha.numpy()), 1e-3), layer.quantizer.bits  # the PACT forward's floor
+class Values(dict):
+    """The graph's tensors by the Keras tensor they stand for (``values[layer.output] = y``)."""
+
+    def __getitem__(self, tensor):
+        return super().__getitem__(id(tensor))
+
+    def __setitem__(self, tensor, value):
+        super().__setitem__(id(tensor), value)
 
 
-def _folded(conv, bn):
-    """Folded kernel and bias of ``conv`` (+ ``bn``), and the per-channel int8 range."""
-    quantized = getattr(conv, "kernel_quantizer", None) is not None
-    if quantized:
-        g = integer_grid(conv)
-        kernel = g.values()
-    else:
-        kernel = conv.kernel.numpy()
-    if isinstance(conv, keras.layers.DepthwiseConv2D):  # [k, k, C, 1] -> [k, k, 1, C]: channels last, as a conv's
+class Plan:
+    """What each layer's op reads to make its piece of the graph (``Op.export_step``): the model's
+    wiring, the calibrated ranges and the int8 building blocks (exact weight grids, requantization)."""
+
+    def __init__(self, model, ranges):
+        self.ranges = ranges
+        self._consumers = {}
+        for layer in model.layers:
+            for t in layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]:
+                self._consumers.setdefault(id(t), []).append(layer)
+        self._producer = {id(layer.output): layer for layer in model.layers}
+
+    def consumers(self, tensor):
+        return self._consumers.get(id(tensor), [])
+
+    def only(self, tensor):
+        """The first layer reading ``tensor`` (each zoo tensor has one consumer), else ``None``."""
+        return (self.consumers(tensor) or [None])[0]
+
+    def producer(self, tensor):
+        return self._producer.get(id(tensor))
+
+    def activated(self, layer):
+        """Whether a ReLU site (PACT or ReLU) reads ``layer``'s output: it requantizes for both."""
+        return getattr(keras_op(self.only(layer.output)), "kind", None) == "act"
+
+    def requant(self, y, layer):
+        """``y`` rounded to the int8 range calibrated for ``layer``'s output."""
+        return _fq(y, *self.ranges[layer.name])
+
+    def settle(self, y, layer):
+        """``layer``'s output as the converter should see it: left to the activation after it, if
+        any, else requantized."""
+        return y if self.activated(layer) else self.requant(y, layer)
+
+    def kernel(self, layer):
+        """``(kernel, step)``: a quantized layer's kernel as ``ints * step`` on its grid (``step`` per
+        output channel), a float one's as it is (``step`` ``None``)."""
+        if getattr(layer, "kernel_quantizer", None) is None:
+            return layer.kernel.numpy(), None
+        g = integer_grid(layer)
+        return g.values(), g.step
+
+    def folded(self, conv, bn, depthwise=False):
+        """Folded kernel and bias of ``conv`` (+ ``bn``), and the per-channel int8 range (a depthwise
+        kernel ``[k, k, C, 1]`` as ``[k, k, 1, C]``: channels last, as a conv's)."""
+        return _folded(conv, bn, *self.kernel(conv), depthwise)
+
+    @staticmethod
+    def weights(kernel, bound, layer, per_channel=True):
+        """The int8 narrow-range fake-quant of a kernel, named after its layer (:func:`kernel_tag`)."""
+        if per_channel:
+            return tf.quantization.fake_quant_with_min_max_vars_per_channel(
+                tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
+        return tf.quantization.fake_quant_with_min_max_vars(
+            tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
+
+    @staticmethod
+    def refuse(layer):
+        raise UsageError(f"Export cannot convert layer {layer.name!r} of type {type(layer).__name__}. "
+                         "Allowed: conv, depthwise conv, BN, ReLU / PACT, add, concatenate, pooling, "
+                         "flatten, dropout and dense layers.")
+
+
+def _folded(conv, bn, kernel, step, depthwise):
+    if depthwise:
         kernel = np.transpose(kernel, (0, 1, 3, 2))
-    step = np.broadcast_to(g.step, kernel.shape[-1:]) if quantized else None
+    if step is not None:
+        step = np.broadcast_to(step, kernel.shape[-1:])
     bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
     if bn is not None:
         c = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
@@ -99,137 +156,30 @@ def _folded(conv, bn):
         bias = (bias - bn.moving_mean.numpy()) * c + bn.beta.numpy()
     else:
         c = np.ones(kernel.shape[-1], "float32")
-    axes = tuple(range(kernel.ndim - 1))
-    if quantized:  # the same step on the int8 grid: int8 values are exactly the b-bit integers
+    if step is not None:  # the same step on the int8 grid: int8 values are exactly the b-bit integers
         bound = 127.0 * step * np.abs(c)
     else:
-        bound = np.abs(kernel).max(axis=axes)
+        bound = np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1)))
     return kernel.astype("float32"), bias.astype("float32"), np.maximum(bound, 1e-12).astype("float32")
 
 
 def build_graph(model, ranges):
-    """A function ``images -> logits`` implementing ``model`` with int8-exact fake quantization."""
-    consumers = _consumers(model)
-    producer = {id(layer.output): layer for layer in model.layers}
-    only = lambda t: consumers.get(id(t), [None])[0]  # noqa: E731  each zoo tensor has one consumer
-
-    def activated(layer):  # the activation layer right after ``layer``, if any
-        nxt = only(layer.output)
-        return nxt if isinstance(nxt, (QuantActivation, keras.layers.ReLU)) else None
-
-    plan = []
+    """A function ``images -> logits`` implementing ``model`` with int8-exact fake quantization: each
+    layer's op makes its piece (``Op.export_step``), run in the model's layer order."""
+    plan = Plan(model, ranges)
+    steps = []
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            bn = only(layer.output)
-            bn = bn if isinstance(bn, keras.layers.BatchNormalization) else None
-            kernel, bias, bound = _folded(layer, bn)
-            plan.append(("dwconv", layer, bn or layer, kernel, bias, bound, layer.input, layer.strides[0],
-                         layer.padding.upper()))
-        # Exact types: a user's Conv2D subclass may compute something else in its call().
-        elif type(layer) in (QuantConv2D, keras.layers.Conv2D):
-            bn = only(layer.output)
-            bn = bn if isinstance(bn, keras.layers.BatchNormalization) else None
-            kernel, bias, bound = _folded(layer, bn)
-            pool = producer.get(id(layer.input))
-            source, stride, padding = layer.input, layer.strides[0], layer.padding.upper()
-            if isinstance(pool, keras.layers.AveragePooling2D) and layer.kernel_size == (1, 1) and stride == 1:
-                # AvgPool(p) + 1x1 conv == a p x p conv of stride p with every tap W / p^2. Fused, the
-                # conv reads the PACT tensor at its own scale; apart, the converter requantizes it for
-                # the pool and feeds the other consumer a float copy (a float conv in the model).
-                p = pool.pool_size[0]
-                kernel = np.tile(kernel / p**2, (p, p, 1, 1))
-                bound = bound / p**2
-                source, stride, padding = pool.input, p, "VALID"
-            plan.append(("conv", layer, bn or layer, kernel, bias, bound, source, stride, padding))
-        elif isinstance(layer, keras.layers.BatchNormalization):
-            if not isinstance(producer.get(id(layer.input)), (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
-                raise UsageError(f"Export folds BatchNormalization into the conv before it. Received: {layer.name!r}.")
-        elif isinstance(layer, keras.layers.AveragePooling2D) and all(
-                isinstance(c, keras.layers.Conv2D) and c.kernel_size == (1, 1) and c.strides == (1, 1)
-                for c in consumers.get(id(layer.output), [])):
-            continue  # fused into the 1x1 conv after it
-        elif isinstance(layer, keras.layers.Dense):
-            if getattr(layer, "kernel_quantizer", None) is not None:
-                g = integer_grid(layer)
-                kernel, bound = g.values(), float(np.max(g.step)) * 127.0
-            else:
-                kernel = layer.kernel.numpy()
-                bound = float(np.abs(kernel).max())
-            bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], "float32")
-            plan.append(("dense", layer, layer, kernel, bias, max(bound, 1e-12)))
-        elif isinstance(layer, QuantActivation):
-            plan.append(("pact", layer, layer, *_pact_alpha(layer)))
-        elif isinstance(layer, (keras.layers.ReLU, keras.layers.Add,
-                                keras.layers.AveragePooling2D, keras.layers.MaxPooling2D,
-                                keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
-                                keras.layers.Concatenate, keras.layers.Flatten, keras.layers.Dropout)):
-            plan.append(("op", layer, layer))
-        else:
-            raise UsageError(f"Export cannot convert layer {layer.name!r} of type {type(layer).__name__}. "
-                             "Allowed: conv, depthwise conv, BN, ReLU / PACT, add, concatenate, pooling, "
-                             "flatten, dropout and dense layers.")
-
-    input_id = id(model.inputs[0])
+        op = keras_op(layer)
+        step = plan.refuse(layer) if op is None else op.export_step(layer, plan)
+        if step is not None:
+            steps.append(step)
 
     def graph(images):
-        values = {input_id: _fq(images, *ranges["__input__"])}
-        for step in plan:
-            kind, layer, out_layer = step[:3]
-            if kind == "conv":
-                kernel, bias, bound, source, stride, padding = step[3:]
-                w = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
-                y = tf.nn.conv2d(values[id(source)], w, stride, padding) + bias
-                values[id(out_layer.output)] = y if activated(out_layer) else _fq(y, *ranges[out_layer.name])
-            elif kind == "dwconv":
-                kernel, bias, bound, source, stride, padding = step[3:]
-                w = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
-                w = tf.transpose(w, (0, 1, 3, 2))  # back to [k, k, C, 1]
-                y = tf.nn.depthwise_conv2d(values[id(source)], w, [1, stride, stride, 1], padding) + bias
-                values[id(out_layer.output)] = y if activated(out_layer) else _fq(y, *ranges[out_layer.name])
-            elif kind == "dense":
-                kernel, bias, bound = step[3:]
-                w = tf.quantization.fake_quant_with_min_max_vars(
-                    tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
-                y = tf.matmul(values[id(layer.input)], w) + bias
-                values[id(layer.output)] = y if activated(layer) else _fq(y, *ranges[layer.name])
-            elif isinstance(layer, keras.layers.Concatenate):
-                y = tf.concat([values[id(t)] for t in layer.input], axis=-1)
-                values[id(layer.output)] = _fq(y, *ranges[layer.name])
-            elif isinstance(layer, keras.layers.Flatten):
-                x = values[id(layer.input)]
-                values[id(layer.output)] = tf.reshape(x, [tf.shape(x)[0], -1])
-            elif isinstance(layer, keras.layers.Dropout):
-                values[id(layer.output)] = values[id(layer.input)]
-            elif isinstance(layer, keras.layers.GlobalMaxPooling2D):
-                values[id(layer.output)] = tf.reduce_max(values[id(layer.input)], axis=[1, 2])
-            elif kind == "pact":
-                alpha, bits = step[3:]
-                x = tf.quantization.fake_quant_with_min_max_vars(
-                    values[id(layer.input)], min=0.0, max=255.0 * alpha / (2**bits - 1), num_bits=8)
-                values[id(layer.output)] = tf.minimum(x, alpha)
-            elif isinstance(layer, keras.layers.ReLU):
-                values[id(layer.output)] = _fq(tf.nn.relu(values[id(layer.input)]), *ranges[layer.name])
-            elif isinstance(layer, keras.layers.Add):
-                first, *rest = [values[id(t)] for t in layer.input]
-                y = first
-                for t in rest:  # binary ADD has an int8 kernel; ADD_N does not
-                    y = tf.add(y, t)
-                values[id(layer.output)] = y if activated(layer) else _fq(y, *ranges[layer.name])
-            elif isinstance(layer, keras.layers.AveragePooling2D):
-                y = tf.nn.avg_pool2d(values[id(layer.input)], layer.pool_size, layer.strides,
-                                     layer.padding.upper())
-                values[id(layer.output)] = _fq(y, *ranges[layer.name])
-            elif isinstance(layer, keras.layers.MaxPooling2D):  # same scale in and out: exact
-                values[id(layer.output)] = tf.nn.max_pool2d(values[id(layer.input)], layer.pool_size,
-                                                            layer.strides, layer.padding.upper())
-            elif isinstance(layer, keras.layers.GlobalAveragePooling2D):
-                y = tf.reduce_mean(values[id(layer.input)], axis=[1, 2])
-                values[id(layer.output)] = _fq(y, *ranges[layer.name])
-        return values[id(model.outputs[0])]
+        values = Values()
+        values[model.inputs[0]] = _fq(images, *ranges["__input__"])
+        for step in steps:
+            step(values)
+        return values[model.outputs[0]]
 
     return graph
 

@@ -70,6 +70,15 @@ class Quantizer(abc.ABC):
         """How many distinct values the quantized tensor can take at most."""
         return 2**self.bits
 
+    def grid_step(self, w):
+        """``(step, kind)`` of the integer grid the quantized ``w`` lies on, ``w_q = ints * step``
+        (:mod:`nce_tf.export.grid`): ``kind`` ``"zero_free"`` (``ints`` odd in ``[-(2^b - 1), 2^b - 1]``)
+        or ``"narrow"`` (``ints`` in ``[-(2^(b-1) - 1), 2^(b-1) - 1]``), ``step`` a numpy float32
+        scalar or per-channel array; ``None`` for a quantizer without one.  The export asks the
+        quantizer, so a new quantizer brings its own grid."""
+        del w
+        return None
+
     def build(self, shape, layer):
         """Creates the quantizer's variables on ``layer``; returns them by name."""
         del shape, layer

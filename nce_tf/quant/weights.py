@@ -37,6 +37,7 @@ Example:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nce_tf.quant.base import Quantizer, computes_in_float32
@@ -77,6 +78,10 @@ class SAWB(Quantizer):
         # An all-zero (or degenerate) kernel would give a = 0 and a division by zero.
         return tf.maximum(a, 1e-8)
 
+    def grid_step(self, w):
+        """Half the level spacing, ``a / (2^b - 1)``: the levels are its odd multiples."""
+        return np.float32(float(self.scale(w)) / (2**self.bits - 1)), "zero_free"
+
     @computes_in_float32
     def __call__(self, x, weights=None, training=None):
         x = tf.convert_to_tensor(x)
@@ -91,6 +96,11 @@ class DoReFa(Quantizer):
     Args:
         bits: 2..8.
     """
+
+    def grid_step(self, w):
+        """Half the level spacing of ``[-1, 1]``'s ``2^b`` levels, ``1 / (2^b - 1)``."""
+        del w
+        return np.float32(1.0 / (2**self.bits - 1)), "zero_free"
 
     @computes_in_float32
     def __call__(self, x, weights=None, training=None):
@@ -124,6 +134,10 @@ class Uniform(Quantizer):
         axes = list(range(len(w.shape) - 1)) if self.per_channel else None
         m = tf.reduce_max(tf.abs(w), axis=axes)
         return tf.maximum(m, 1e-8) / float(2 ** (self.bits - 1) - 1)
+
+    def grid_step(self, w):
+        """The step ``s`` itself (per output channel or scalar): the levels are its multiples."""
+        return np.asarray(self.scale(w).numpy(), "float32"), "narrow"
 
     @computes_in_float32
     def __call__(self, x, weights=None, training=None):

@@ -61,6 +61,7 @@ class Node:
     fn: str = ""  # op "fn": the Keras activation it applies (a non-ReLU activation)
     layer: str = ""  # the name of the Keras layer this node stands for
     epsilon: float = 1e-5  # BN epsilon (conv with BN, bn): the model's own
+    args: dict = dataclasses.field(default_factory=dict)  # an op's own arguments read off its Keras layer
 
     @property
     def out_area(self):

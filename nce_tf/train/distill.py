@@ -44,6 +44,7 @@ import tensorflow as tf
 from keras import ops
 
 from nce_tf.errors import UsageError
+from nce_tf.search.ops.keras_read import applies_softmax
 from nce_tf.train.config import check_distillation
 
 
@@ -155,8 +156,7 @@ def load_teacher(value, input_shape, num_classes, field="teacher"):
         raise UsageError(f"The teacher takes other images: {shape}, the dataset's are {tuple(input_shape)}. "
                          f"Received: {received}.")
     last = teacher.layers[-1]
-    activation = getattr(getattr(last, "activation", None), "__name__", "")
-    if isinstance(last, keras.layers.Softmax) or activation == "softmax":
+    if applies_softmax(last):
         raise UsageError(f"The teacher must output logits; its last layer {last.name!r} applies a softmax. "
                          f"Received: {received}.")
     return teacher

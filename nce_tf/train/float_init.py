@@ -17,6 +17,10 @@ clip is copied when both layers have one.  With the same widths everything is co
 so the quantized network computes what the float one computes once its quantizers are off.
 Where the widths differ, the channels follow one rule, ``rule="l1"``:
 
+What a layer holds and how its channels are laid out is its op's word (``Op.float_kind``,
+``Op.keras_layout``: :func:`nce_tf.search.ops.keras_op`); a layer no op reads passes its input's
+channels through if it is weightless, else it cannot be matched.
+
 1. Output channels that must stay aligned are grouped: the outputs of the convs feeding one
    ``Add`` (through BN, activations, pooling) share their channel index, so they are chosen
    together.  Every other conv or dense layer is a group of its own.
@@ -153,9 +157,9 @@ class _Graph:
     the groups of producer outputs tied by ``Add`` layers (a union-find over producer names)."""
 
     def __init__(self, model, received):
-        import keras
-
+        # Here, not at the top: finished_model and describe_source are used without TensorFlow.
         from nce_tf.adapter.graph import read_graph
+        from nce_tf.search.ops import keras_op
 
         try:
             refs = read_graph(model)
@@ -163,36 +167,44 @@ class _Graph:
             raise UsageError(f"Float weights are matched on functional or Sequential models: {e}") from None
         self.parent = {}
         self.layers, self.kinds, self.inputs, layouts = {}, {}, {}, {}
-        shapes = {ref.name: ref.shape for ref in refs}
+        self.shapes = {ref.name: ref.shape for ref in refs}
         for ref in refs:
             if ref.layer is None:
                 layouts[ref.name] = _Layout(((_INPUT, int(ref.shape[-1])),))
                 continue
             ins = [layouts[n] for n in ref.inputs]
-            kind = _kind(ref.layer, keras)
+            op = keras_op(ref.layer)  # what the layer's op says a trained layer of its type holds
+            kind = op.float_kind(ref.layer) if op is not None else None
             if kind is None:
                 if ref.layer.weights or len(ins) != 1 or ins[0].width != ref.shape[-1]:
                     raise UsageError(f"Float weights cannot be matched through layer {ref.name!r} "
                                      f"({type(ref.layer).__name__}). Received: {received}.")
                 kind = "pass"
-            if kind == "producer":
-                out = _Layout(((ref.name, int(ref.shape[-1])),))
-            elif kind == "add":
-                for other in ins[1:]:
-                    for (a, _), (b, _) in zip(ins[0].segments, other.segments):
-                        self._union(a, b)
-                out = ins[0]
-            elif kind == "concat":
-                out = _Layout(tuple(s for lay in ins for s in lay.segments))
-            elif kind == "flatten":
-                out = _Layout(ins[0].segments, ins[0].spatial * int(np.prod(shapes[ref.inputs[0]][:-1])))
-            else:
-                out = ins[0]
-            layouts[ref.name] = out
+            layouts[ref.name] = ins[0] if kind == "pass" else op.keras_layout(ref, ins, self)
             self.layers[ref.name], self.kinds[ref.name] = ref.layer, kind
             self.inputs[ref.name] = ins[0] if ins else None
         self.input_width = layouts[refs[0].name].width
         self.output_width = layouts[refs[-1].name].width
+
+    # The channel layouts the ops' ``keras_layout`` build a layer's output from.
+    def own(self, ref):
+        """A layer's own output channels (a conv or dense layer: one group of its own)."""
+        return _Layout(((ref.name, int(ref.shape[-1])),))
+
+    def tie(self, ins):
+        """An add: its inputs' channels share one index, so their groups are one."""
+        for other in ins[1:]:
+            for (a, _), (b, _) in zip(ins[0].segments, other.segments):
+                self._union(a, b)
+        return ins[0]
+
+    @staticmethod
+    def concat(ins):
+        return _Layout(tuple(s for lay in ins for s in lay.segments))
+
+    def spread(self, ref, layout):
+        """A flatten: each channel at every position of its input."""
+        return _Layout(layout.segments, layout.spatial * int(np.prod(self.shapes[ref.inputs[0]][:-1])))
 
     def _find(self, key):
         while self.parent.get(key, key) != key:
@@ -225,27 +237,6 @@ class _Graph:
 
 def _is_conv(layer):
     return len(layer.kernel.shape) == 4
-
-
-def _kind(layer, keras):
-    L = keras.layers
-    if isinstance(layer, L.DepthwiseConv2D):
-        return "depthwise"
-    if isinstance(layer, L.Conv2D) and getattr(layer, "groups", 1) == 1:
-        return "producer"
-    if isinstance(layer, L.Dense):
-        return "producer"
-    if isinstance(layer, L.BatchNormalization):
-        return "bn"
-    if isinstance(layer, L.Add):
-        return "add"
-    if isinstance(layer, L.Concatenate):
-        return "concat"
-    if isinstance(layer, L.Flatten):
-        return "flatten"
-    if getattr(layer, "alpha", None) is not None:  # a PACT site (QuantActivation)
-        return "act"
-    return None
 
 
 def _describe(graph, name):

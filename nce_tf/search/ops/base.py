@@ -17,9 +17,15 @@ nodes:
 - for an op with weights per input channel, how an expansion re-initialises the new input
   channels (``reset_inputs``);
 - for adapted models, its **derived Keras layer** (``derive``) and how the super-net's weights
-  are copied into it (``inherit``).
+  are copied into it (``inherit``);
+- its **Keras side**: the Keras layer types it reads (``keras_types``; :func:`keras_op` finds the
+  op of a layer), and what a trained layer of those types means to each reader of Keras models:
+  the adapter's nodes (``from_keras``), the Keras cost count (``keras_cost``, ``keras_bits``),
+  float initialisation's channel layout and weight copy (``float_kind``, ``keras_layout``) and
+  its piece of the int8 TFLite graph (``export_step``).  No module outside this package tests
+  Keras layer classes (``tests/test_layering.py`` checks it).
 
-Adding an op is one subclass registered with :func:`register` (and a test).
+Adding an op, or a Keras layer type, is one subclass registered with :func:`register` (and a test).
 
 Example:
 
@@ -36,12 +42,35 @@ import dataclasses
 import keras
 
 OPS = {}
+KERAS_OPS = {}  # Keras layer class -> the op that reads it (its ``keras_types``)
 
 
 def register(cls):
-    """Class decorator: registers one instance of an :class:`Op` subclass under ``cls.kind``."""
-    OPS[cls.kind] = cls()
+    """Class decorator: registers one instance of an :class:`Op` subclass under ``cls.kind``, and as
+    the reader of each of its ``keras_types`` (a type read by two ops is a ``ValueError``)."""
+    op = cls()
+    taken = [t.__name__ for t in cls.keras_types if t in KERAS_OPS and type(KERAS_OPS[t]) is not cls]
+    if taken:
+        raise ValueError(f"Keras layer types read by another op. Received: {taken} in {cls.__name__}.")
+    OPS[cls.kind] = op
+    for t in cls.keras_types:
+        KERAS_OPS[t] = op
     return cls
+
+
+def keras_op(layer, exact=False):
+    """The op that reads the Keras ``layer`` (``None`` if none does).
+
+    ``exact=False`` reads a subclass as its nearest registered base class (``isinstance``, what the
+    cost count and the export want); ``exact=True`` reads only the registered classes themselves
+    (the adapter: a user's ``Conv2D`` subclass may compute something else in its ``call``).
+    """
+    if exact:
+        return KERAS_OPS.get(type(layer))
+    for cls in type(layer).__mro__:
+        if cls in KERAS_OPS:
+            return KERAS_OPS[cls]
+    return None
 
 
 def op_of(node):
@@ -155,6 +184,44 @@ class Op(abc.ABC):
 
     def inherit(self, node, sn_layer, ctx):
         """Copies the super-net layer's weights into the derived layer of ``node``; none by default."""
+
+    # ------------------------------------------------------------------ Keras side
+    keras_types = ()  # the Keras layer classes this op reads (subclasses too, unless ``exact``)
+
+    def from_keras(self, ref, b):
+        """Adds the node(s) standing for the user's layer ``ref`` (a ``LayerRef``) to the adapter's
+        builder ``b`` and sets ``b.node_of[ref.name]`` to the node of its output (default: one node
+        of this op's kind reading the layer's inputs)."""
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, src=b.src(ref), layer=ref.name)
+
+    def keras_cost(self, layer, count):
+        """Reports a built layer's MACs and parameters to the Keras count (``count.weighted``,
+        ``count.bn``: :func:`nce_tf.cost.count_model`); a weightless layer reports nothing."""
+
+    def keras_bits(self, layer, count):
+        """The bits of the layer's output values in the Keras count (the input bits of the layers
+        reading it): ``count.float_bits`` unless it holds an activation quantizer's levels (the
+        Keras twin of :meth:`on_grid`; ``count.input_bits(layer)`` are its inputs')."""
+        return count.float_bits
+
+    def float_kind(self, layer):
+        """What float initialisation copies into a layer of this op: ``"producer"`` (a kernel whose
+        last axis is its own output channels), ``"depthwise"`` / ``"bn"`` (vectors or a kernel per
+        input channel), ``"act"`` (a PACT clip), ``"add"`` / ``"concat"`` / ``"flatten"`` (weightless,
+        shaping the channel layout) or ``"pass"`` (weightless, its input's channels); ``None``: it
+        cannot be matched (a grouped conv)."""
+        return "pass"
+
+    def keras_layout(self, ref, ins, lay):
+        """The channel layout of the layer's output from its inputs' (``ins``) in float
+        initialisation (``lay``: its graph, with ``own``, ``tie``, ``concat``, ``spread``)."""
+        return ins[0]
+
+    def export_step(self, layer, plan):
+        """The layer's piece of the int8 TFLite graph: a function of ``plan``'s tensor values run in
+        graph order, or ``None`` (nothing to run: fused into a neighbour); ``plan.refuse(layer)`` by
+        default (:func:`nce_tf.export.tflite_graph.build_graph`)."""
+        plan.refuse(layer)
 
 
 @dataclasses.dataclass

@@ -1,4 +1,5 @@
-"""Weightless ops whose output carries their input's channels: activations, pooling, identity.
+"""Weightless ops whose output carries their input's channels: activations, pooling, identity,
+zero padding.
 
 ``act`` is a ReLU site, the policy's (PACT-quantized) activation; ``fn`` any other Keras
 activation, kept as it is.  Pooling keeps the width and changes the spatial size; the global
@@ -8,7 +9,11 @@ poolings leave one value per channel.
 import keras
 import tensorflow as tf
 
-from nce_tf.search.ops.base import Op, register
+from nce_tf import quant
+from nce_tf.layers import QuantActivation
+from nce_tf.search.ops import keras_read
+from nce_tf.search.ops.base import Op, keras_op, register
+from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name
 
 
 class _Selects(Op):
@@ -17,12 +22,25 @@ class _Selects(Op):
     def on_grid(self, node, srcs):
         return srcs[0]
 
+    def keras_bits(self, layer, count):
+        return count.input_bits(layer)
+
+    def export_step(self, layer, plan):
+        """The same values on the same int8 scale: no requantization."""
+        def step(values):
+            values[layer.output] = self.select(layer, values[layer.input])
+        return step
+
+    def select(self, layer, x):
+        return x
+
 
 @register
 class Act(Op):
     """A ReLU site: the policy's activation (PACT at ``a_bits``) in the super-net and derived net."""
 
     kind, transparent, layer_group = "act", True, "act"
+    keras_types = (keras.layers.ReLU, QuantActivation)
 
     def on_grid(self, node, srcs):
         return True  # PACT's levels (at a_bits < 32; a float ReLU is counted as float: nce_tf.search.units)
@@ -41,15 +59,50 @@ class Act(Op):
         if getattr(sn, "alpha", None) is not None and getattr(target, "alpha", None) is not None:
             target.alpha.assign(sn.alpha)
 
+    def from_keras(self, ref, b):
+        if getattr(ref.layer, "negative_slope", 0) or getattr(ref.layer, "threshold", 0):
+            keras_read.fail(ref, "a leaky or thresholded ReLU cannot become PACT")
+        super().from_keras(ref, b)
+
+    def keras_bits(self, layer, count):
+        q = getattr(layer, "quantizer", None)  # PACT's levels; a float ReLU is counted as float
+        return q.bits if q is not None and q.bits < quant.FULL_PRECISION else count.float_bits
+
+    def float_kind(self, layer):
+        return "act" if getattr(layer, "alpha", None) is not None else "pass"  # a PACT clip to copy
+
+    def export_step(self, layer, plan):
+        """PACT (levels ``k alpha / (2^b - 1)``): an 8-bit fake-quant over ``[0, 255 alpha / (2^b - 1)]``
+        (the same step; negatives saturate to 0, the clip at 0), then ``minimum(x, alpha)``: the int8
+        tensor takes only the PACT levels.  A float ReLU is requantized the ordinary way."""
+        if getattr(layer, "alpha", None) is None:
+            def relu(values):
+                values[layer.output] = plan.requant(tf.nn.relu(values[layer.input]), layer)
+            return relu
+        alpha, bits = max(float(layer.alpha.numpy()), 1e-3), layer.quantizer.bits  # the PACT forward's floor
+
+        def pact(values):
+            x = tf.quantization.fake_quant_with_min_max_vars(values[layer.input], min=0.0,
+                                                             max=255.0 * alpha / (2**bits - 1), num_bits=8)
+            values[layer.output] = tf.minimum(x, alpha)
+        return pact
+
 
 @register
 class Fn(Op):
     """Any other activation (``node.fn``, a Keras activation name), unquantized."""
 
     kind, transparent = "fn", True
+    keras_types = (keras.layers.Activation,)
 
     def call(self, node, layer, inputs, run):
         return keras.activations.get(node.fn)(inputs[0])
+
+    def from_keras(self, ref, b):
+        """An ``Activation`` layer: a ReLU site (``act``) for ReLU and ReLU6, else kept as it is."""
+        name = activation_name(ref.layer.activation)
+        fn = {} if name in RELU_ACTIVATIONS else {"fn": name}
+        b.node_of[ref.name] = b.add(name=ref.name, op="fn" if fn else "act", src=b.src(ref), layer=ref.name, **fn)
 
 
 @register
@@ -57,38 +110,111 @@ class Identity(_Selects):
     """Dropout and the like: the identity in the search."""
 
     kind, transparent = "identity", True
+    keras_types = (keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.GaussianNoise,
+                   keras.layers.GaussianDropout, keras.layers.ActivityRegularization)
 
     def call(self, node, layer, inputs, run):
         return inputs[0]
 
 
+def _read_pool(op, ref, b):
+    layer = ref.layer
+    p = keras_read.square(ref, layer.pool_size, "pool_size")
+    s = keras_read.square(ref, layer.strides, "strides")
+    b.node_of[ref.name] = b.add(name=ref.name, op=op.kind, src=b.src(ref), pool=p, kernel=p, stride=s,
+                                padding=layer.padding.upper(), area=keras_read.area(ref.shape), layer=ref.name)
+
+
+def _read_global_pool(op, ref, b):
+    if getattr(ref.layer, "keepdims", False):
+        keras_read.fail(ref, "keepdims=True is not supported")
+    Op.from_keras(op, ref, b)
+
+
 @register
 class AvgPool(Op):
     kind = "avgpool"
+    keras_types = (keras.layers.AveragePooling2D,)
+    from_keras = _read_pool
 
     def call(self, node, layer, inputs, run):
         return tf.nn.avg_pool2d(inputs[0], node.pool or 2, node.stride, node.padding or "VALID")
+
+    def export_step(self, layer, plan):
+        """Fused into the 1x1 convs reading it, when only such convs do (``Conv.export_step``)."""
+        if all(getattr(keras_op(c), "kind", None) == "conv" and c.kernel_size == (1, 1) and c.strides == (1, 1)
+               for c in plan.consumers(layer.output)):
+            return None
+
+        def step(values):
+            y = tf.nn.avg_pool2d(values[layer.input], layer.pool_size, layer.strides, layer.padding.upper())
+            values[layer.output] = plan.requant(y, layer)
+        return step
 
 
 @register
 class MaxPool(_Selects):
     kind = "maxpool"
+    keras_types = (keras.layers.MaxPooling2D,)
+    from_keras = _read_pool
 
     def call(self, node, layer, inputs, run):
         return tf.nn.max_pool2d(inputs[0], node.pool or node.kernel, node.stride, node.padding or "SAME")
+
+    def select(self, layer, x):
+        return tf.nn.max_pool2d(x, layer.pool_size, layer.strides, layer.padding.upper())
 
 
 @register
 class GlobalAvgPool(Op):
     kind, flat_output = "gap", True
+    keras_types = (keras.layers.GlobalAveragePooling2D,)
+    from_keras = _read_global_pool
 
     def call(self, node, layer, inputs, run):
         return tf.reduce_mean(inputs[0], axis=[1, 2])
+
+    def export_step(self, layer, plan):
+        def step(values):
+            values[layer.output] = plan.requant(tf.reduce_mean(values[layer.input], axis=[1, 2]), layer)
+        return step
 
 
 @register
 class GlobalMaxPool(_Selects):
     kind, flat_output = "gmaxpool", True
+    keras_types = (keras.layers.GlobalMaxPooling2D,)
+    from_keras = _read_global_pool
 
     def call(self, node, layer, inputs, run):
         return tf.reduce_max(inputs[0], axis=[1, 2])
+
+    def select(self, layer, x):
+        return tf.reduce_max(x, axis=[1, 2])
+
+
+@register
+class ZeroPad(_Selects):
+    """``ZeroPadding2D``: zeros around each map (``node.args["pads"]``: ``((top, bottom), (left,
+    right))``).  No cost; a zero is a level of every PACT grid, so quantized inputs stay on it, and
+    int8 TFLite pads with the zero point, which stands for 0 exactly."""
+
+    kind = "zeropad"
+    keras_types = (keras.layers.ZeroPadding2D,)
+
+    def from_keras(self, ref, b):
+        if getattr(ref.layer, "data_format", "channels_last") != "channels_last":
+            keras_read.fail(ref, "only channels_last is supported")
+        pads = tuple(tuple(int(p) for p in side) for side in ref.layer.padding)
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, src=b.src(ref), area=keras_read.area(ref.shape),
+                                    layer=ref.name, args={"pads": pads})
+
+    @staticmethod
+    def _pad(x, pads):
+        return tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
+
+    def call(self, node, layer, inputs, run):
+        return self._pad(inputs[0], node.args["pads"])
+
+    def select(self, layer, x):
+        return self._pad(x, layer.padding)

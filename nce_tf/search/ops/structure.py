@@ -13,8 +13,10 @@
 import keras
 import tensorflow as tf
 
+from nce_tf.errors import UsageError
 from nce_tf.models.blocks import Builder
 from nce_tf.search.layers import add_leading
+from nce_tf.search.ops import keras_read
 from nce_tf.search.ops.base import Op, register
 
 INPUT = -1  # the "row" of the 3-channel image
@@ -23,6 +25,16 @@ INPUT = -1  # the "row" of the 3-channel image
 @register
 class Input(Op):
     kind = "input"
+    keras_types = (keras.layers.InputLayer,)
+
+    def from_keras(self, ref, b):
+        if len(ref.shape) != 3 or any(d is None for d in ref.shape):
+            raise UsageError(f"adapt() needs image inputs of a known size (H, W, C): the cost depends on "
+                             f"it. Received: input shape {ref.shape}.")
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, area=keras_read.area(ref.shape), layer=ref.name)
+
+    def export_step(self, layer, plan):
+        return None  # the image, quantized by the graph itself
 
     def width_rows(self, node, srcs):
         return [INPUT]
@@ -37,6 +49,25 @@ class Input(Op):
 @register
 class Add(Op):
     kind = "add"
+    keras_types = (keras.layers.Add,)
+
+    def from_keras(self, ref, b):
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, src=b.src(ref), area=keras_read.area(ref.shape),
+                                    layer=ref.name)
+
+    def float_kind(self, layer):
+        return "add"
+
+    def keras_layout(self, ref, ins, lay):
+        return lay.tie(ins)
+
+    def export_step(self, layer, plan):
+        def step(values):
+            first, *rest = [values[t] for t in layer.input]
+            for t in rest:  # binary ADD has an int8 kernel; ADD_N does not
+                first = tf.add(first, t)
+            values[layer.output] = plan.settle(first, layer)
+        return step
 
     def width_rows(self, node, srcs):
         return [node.row]
@@ -81,6 +112,26 @@ class Add(Op):
 @register
 class Concat(Op):
     kind = "concat"
+    keras_types = (keras.layers.Concatenate,)
+
+    def from_keras(self, ref, b):
+        if ref.layer.axis not in (-1, 3):
+            keras_read.fail(ref, f"only channel concatenation is supported, received axis={ref.layer.axis}")
+        super().from_keras(ref, b)
+
+    def keras_bits(self, layer, count):
+        return count.input_bits(layer)
+
+    def float_kind(self, layer):
+        return "concat"
+
+    def keras_layout(self, ref, ins, lay):
+        return lay.concat(ins)
+
+    def export_step(self, layer, plan):
+        def step(values):
+            values[layer.output] = plan.requant(tf.concat([values[t] for t in layer.input], axis=-1), layer)
+        return step
 
     def width_rows(self, node, srcs):
         return [r for s in srcs for r in s]
@@ -98,6 +149,22 @@ class Concat(Op):
 @register
 class Flatten(Op):
     kind, flat_output = "flatten", True
+    keras_types = (keras.layers.Flatten,)
+
+    def keras_bits(self, layer, count):
+        return count.input_bits(layer)
+
+    def float_kind(self, layer):
+        return "flatten"
+
+    def keras_layout(self, ref, ins, lay):
+        return lay.spread(ref, ins[0])
+
+    def export_step(self, layer, plan):
+        def step(values):
+            x = values[layer.input]
+            values[layer.output] = tf.reshape(x, [tf.shape(x)[0], -1])
+        return step
 
     def on_grid(self, node, srcs):
         return srcs[0]

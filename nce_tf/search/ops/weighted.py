@@ -6,17 +6,46 @@ holds weights per input channel, so an expansion of a row feeding it re-initiali
 input channels (``reset_inputs``).
 """
 
+import math
+
+import keras
 import numpy as np
 import tensorflow as tf
 
+from nce_tf.errors import UsageError
 from nce_tf.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.search.layers import SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D
-from nce_tf.search.ops import keras_args
-from nce_tf.search.ops.base import Op, register
+from nce_tf.search.ops import keras_args, keras_read
+from nce_tf.search.ops.base import Op, keras_op, register
 
 
 def _row_layout(node, net):
     return [(frozenset([node.row]), int(net.table_np[node.row].max()))], 1
+
+
+def _read_conv(op, ref, b, bn_ref=None):
+    """The node of a user's conv (``op``'s kind), ``bn_ref`` the BatchNormalization folded into it."""
+    k, s = keras_read.check_conv(ref)
+    layer, src = ref.layer, b.src(ref)
+    bn = {"epsilon": float(bn_ref.layer.epsilon)} if bn_ref is not None else {}
+    return b.add(name=ref.name, op=op.kind, src=src, kernel=k, stride=s, area=keras_read.area(ref.shape),
+                 padding=layer.padding.upper(), use_bn=bn_ref is not None, use_bias=bool(layer.use_bias),
+                 role="first" if b.nodes[src[0]].op == "input" else "body", layer=ref.name, **bn)
+
+
+def _kernel_cost(layer, count, kind, macs_per_position):
+    """A conv's row of the Keras count: ``macs_per_position`` MACs at each output position."""
+    out = layer.output.shape
+    kh, kw = layer.kernel_size
+    bias = math.prod(layer.bias.shape) if layer.use_bias else 0
+    count.weighted(layer, kind, layer.input.shape[-1], out[-1], f"{kh}x{kw}/{layer.strides[0]}",
+                   macs_per_position * math.prod(out[1:-1]), math.prod(layer.kernel.shape), bias)
+
+
+def _bn_reading(layer, plan):
+    """The BatchNormalization right after ``layer`` (folded into it in the export), else ``None``."""
+    bn = plan.only(layer.output)
+    return bn if isinstance(keras_op(bn), BatchNorm) else None
 
 
 def _dense_rows(lo, hi, total, spatial):
@@ -29,6 +58,7 @@ class Conv(Op):
     """A searchable ``Conv2D`` (its BN folded in): ``SearchConv2D`` in the super-net."""
 
     kind, has_row, reads_channels, layer_group = "conv", True, True, "conv"
+    keras_types = (keras.layers.Conv2D, QuantConv2D)
 
     def width_rows(self, node, srcs):
         return [node.row]
@@ -79,11 +109,55 @@ class Conv(Op):
         elif target.use_bias:
             target.bias.assign(sn.bias.numpy()[:c_out])
 
+    def from_keras(self, ref, b):
+        """A searchable conv (a row); a BatchNormalization that is its only consumer, after no
+        activation of its own, is folded into it."""
+        bn_ref = b.only_consumer(ref.name)
+        if (bn_ref is None or not isinstance(keras_op(bn_ref.layer, exact=True), BatchNorm)
+                or keras_args.activation_name(ref.layer.activation)):
+            bn_ref = None
+        node = _read_conv(self, ref, b, bn_ref)
+        b.searchable.add(node)
+        b.node_of[ref.name] = b.activation_after(ref, node, ref.layer.activation)
+        if bn_ref is not None:
+            b.node_of[bn_ref.name] = node
+
+    def keras_cost(self, layer, count):
+        kh, kw = layer.kernel_size
+        _kernel_cost(layer, count, "conv", kh * kw * (layer.input.shape[-1] // layer.groups) * layer.output.shape[-1])
+
+    def float_kind(self, layer):
+        return "producer" if getattr(layer, "groups", 1) == 1 else None
+
+    def export_step(self, layer, plan):
+        """The conv with the BN after it folded in.  An average pool before a 1x1 conv is fused into
+        it: AvgPool(p) + 1x1 conv == a p x p conv of stride p with every tap W / p^2, so the conv
+        reads the PACT tensor at its own scale (apart, the converter requantizes it for the pool
+        and feeds the pool's other consumer a float copy: a float conv in the model)."""
+        if type(layer) not in self.keras_types:  # a user's Conv2D subclass may compute something else
+            plan.refuse(layer)
+        bn = _bn_reading(layer, plan)
+        kernel, bias, bound = plan.folded(layer, bn)
+        out, source, stride, padding = bn or layer, layer.input, layer.strides[0], layer.padding.upper()
+        pool = plan.producer(layer.input)
+        if getattr(keras_op(pool), "kind", None) == "avgpool" and layer.kernel_size == (1, 1) and stride == 1:
+            p = pool.pool_size[0]
+            kernel, bound = np.tile(kernel / p**2, (p, p, 1, 1)), bound / p**2
+            source, stride, padding = pool.input, p, "VALID"
+
+        def step(values):
+            w = plan.weights(kernel, bound, layer)
+            values[out.output] = plan.settle(tf.nn.conv2d(values[source], w, stride, padding) + bias, out)
+        return step
+
+    def keras_layout(self, ref, ins, lay):
+        return lay.own(ref)
+
 
 def _bn_after(space, conv_name):
     """The user's BatchNormalization folded into conv ``conv_name``."""
     for ref in space.source["refs"]:
-        if ref.inputs == [conv_name] and ref.kind == "BatchNormalization":
+        if ref.inputs == [conv_name] and isinstance(keras_op(ref.layer, exact=True), BatchNorm):
             return ref.name
     raise KeyError(conv_name)
 
@@ -93,6 +167,7 @@ class DepthwiseConv(Op):
     """A ``DepthwiseConv2D`` (multiplier 1): filters every channel its input carries."""
 
     kind, reads_channels, layer_group = "dwconv", True, "other"
+    keras_types = (keras.layers.DepthwiseConv2D, QuantDepthwiseConv2D)
 
     def add_cost(self, node, terms):
         k2 = node.kernel**2
@@ -129,12 +204,34 @@ class DepthwiseConv(Op):
         if target.use_bias:
             target.bias.assign(sn.bias.numpy()[ctx.cols])
 
+    def from_keras(self, ref, b):
+        b.node_of[ref.name] = b.activation_after(ref, _read_conv(self, ref, b), ref.layer.activation)
+
+    def keras_cost(self, layer, count):
+        kh, kw = layer.kernel_size
+        _kernel_cost(layer, count, "depthwise", kh * kw * layer.output.shape[-1])
+
+    def float_kind(self, layer):
+        return "depthwise"
+
+    def export_step(self, layer, plan):
+        bn = _bn_reading(layer, plan)
+        kernel, bias, bound = plan.folded(layer, bn, depthwise=True)
+        out, stride, padding = bn or layer, layer.strides[0], layer.padding.upper()
+
+        def step(values):
+            w = tf.transpose(plan.weights(kernel, bound, layer), (0, 1, 3, 2))  # back to [k, k, C, 1]
+            y = tf.nn.depthwise_conv2d(values[layer.input], w, [1, stride, stride, 1], padding) + bias
+            values[out.output] = plan.settle(y, out)
+        return step
+
 
 @register
 class BatchNorm(Op):
     """A BatchNormalization not folded into a conv (after a depthwise conv): one shared BN."""
 
     kind, reads_channels, transparent, layer_group = "bn", True, True, "other"
+    keras_types = (keras.layers.BatchNormalization,)
 
     def add_cost(self, node, terms):
         for r in terms.widths[node.src[0]]:
@@ -154,12 +251,34 @@ class BatchNorm(Op):
         for name in ("gamma", "beta", "moving_mean", "moving_variance"):
             getattr(target, name).assign(getattr(sn, name).numpy()[ctx.cols])
 
+    def from_keras(self, ref, b):
+        if ref.name in b.node_of:
+            return  # folded into its conv
+        if isinstance(keras_op(b.refs[ref.inputs[0]].layer, exact=True), Conv):
+            keras_read.fail(ref, "a BatchNormalization after a conv must be that conv's only consumer, and the "
+                            "conv must have no activation of its own")
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, src=b.src(ref), epsilon=float(ref.layer.epsilon),
+                                    layer=ref.name)
+
+    def keras_cost(self, layer, count):
+        count.bn(sum(math.prod(w.shape) for w in layer.trainable_weights))
+
+    def float_kind(self, layer):
+        return "bn"
+
+    def export_step(self, layer, plan):
+        """Nothing of its own: the conv before it folds it in."""
+        if not isinstance(keras_op(plan.producer(layer.input)), (Conv, DepthwiseConv)):
+            raise UsageError(f"Export folds BatchNormalization into the conv before it. Received: {layer.name!r}.")
+        return None
+
 
 @register
 class FullyConnected(Op):
     """A searchable hidden ``Dense`` layer (its own row): ``SearchDense`` with the row's pair."""
 
     kind, has_row, reads_channels, flat_output, layer_group = "fc", True, True, True, "other"
+    keras_types = (keras.layers.Dense, QuantDense)  # the output Dense is read as the classifier
 
     def width_rows(self, node, srcs):
         return [node.row]
@@ -203,6 +322,44 @@ class FullyConnected(Op):
     def _units(self, node, ctx):
         return ctx.widths[node.row]
 
+    def from_keras(self, ref, b):
+        """A hidden ``Dense`` is searchable (a row); the model's output is the classifier (a softmax
+        there is dropped: the search trains on logits)."""
+        shape = b.refs[ref.inputs[0]].shape
+        if len(shape) != 1:
+            keras_read.fail(ref, f"a Dense layer must read a flat vector (after Flatten or global pooling), "
+                            f"received input shape {shape}")
+        use_bias = bool(ref.layer.use_bias)
+        if ref.name == b.output_name:
+            b.node_of[ref.name] = b.add(name=ref.name, op="dense", src=b.src(ref), use_bias=use_bias, layer=ref.name)
+            return
+        node = b.add(name=ref.name, op=self.kind, src=b.src(ref), use_bias=use_bias, use_bn=False, layer=ref.name)
+        b.searchable.add(node)
+        b.node_of[ref.name] = b.activation_after(ref, node, ref.layer.activation)
+
+    def keras_cost(self, layer, count):
+        out = layer.output.shape
+        cin, cout = layer.kernel.shape
+        positions = math.prod(out[1:-1]) if len(out) > 2 else 1
+        count.weighted(layer, "dense", cin, cout, "-", cin * cout * positions, cin * cout,
+                       cout if layer.use_bias else 0)
+
+    def float_kind(self, layer):
+        return "producer"
+
+    def keras_layout(self, ref, ins, lay):
+        return lay.own(ref)
+
+    def export_step(self, layer, plan):
+        kernel, step_ = plan.kernel(layer)
+        bound = float(np.max(step_)) * 127.0 if step_ is not None else float(np.abs(kernel).max())
+        bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], "float32")
+
+        def step(values):
+            w = plan.weights(kernel, max(bound, 1e-12), layer, per_channel=False)
+            values[layer.output] = plan.settle(tf.matmul(values[layer.input], w) + bias, layer)
+        return step
+
     def inherit(self, node, sn, ctx):
         c_out = self._units(node, ctx)
         target = ctx.model.get_layer(node.layer)
@@ -216,6 +373,7 @@ class Classifier(FullyConnected):
     """The output ``Dense`` layer: ``num_classes`` logits, float by the paper's rule."""
 
     kind, has_row, layer_group = "dense", False, "dense"
+    keras_types = ()  # read by ``FullyConnected.from_keras``
 
     def width_rows(self, node, srcs):
         return srcs[0]

@@ -1,0 +1,66 @@
+"""Reading a user's Keras layer: the checks the ops' ``from_keras`` share, and the refusals.
+
+A layer the adapter cannot read is a one-line :class:`~nce_tf.errors.UsageError` naming it
+(``fail``); a layer type no op reads is refused with the reason :data:`REFUSALS` gives, else as
+unknown (:func:`reader_of`).  The search needs square kernels, strides and pools (``square``),
+channels-last undilated, ungrouped convs (``check_conv``).
+"""
+
+import keras
+
+from nce_tf.errors import UsageError
+from nce_tf.search.ops.base import KERAS_OPS, keras_op
+
+# Layer types no op reads, with why (a Reshape's target depends on the channel count).
+REFUSALS = {keras.layers.Reshape: "its target shape depends on the channel count, which the search changes "
+                                  "(use Flatten or global pooling)"}
+
+
+def fail(ref, why):
+    raise UsageError(f"adapt() cannot adapt layer {ref.name!r} ({ref.kind}): {why}.")
+
+
+def reader_of(ref):
+    """The op reading the user's layer ``ref`` (its exact type: a subclass may compute otherwise)."""
+    op = keras_op(ref.layer, exact=True)
+    if op is None:
+        why = REFUSALS.get(type(ref.layer))
+        fail(ref, why or "unknown layer type; supported: " + ", ".join(supported()))
+    return op
+
+
+def supported():
+    """The names of the Keras layer types the adapter reads."""
+    return sorted(t.__name__ for t in KERAS_OPS)
+
+
+def square(ref, value, what):
+    value = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    if len(set(value)) != 1:
+        fail(ref, f"the search needs square {what}, received {what}={value}")
+    return int(value[0])
+
+
+def check_conv(ref):
+    """``(kernel, stride)`` of a conv the search can widen, else a one-line refusal."""
+    layer = ref.layer
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        fail(ref, "only channels_last is supported")
+    if tuple(getattr(layer, "dilation_rate", (1, 1))) not in ((1, 1), (1,)):
+        fail(ref, f"dilated convolutions are not supported, received dilation_rate={layer.dilation_rate}")
+    if getattr(layer, "groups", 1) != 1:
+        fail(ref, f"grouped convolutions are not supported, received groups={layer.groups}")
+    if getattr(layer, "depth_multiplier", 1) != 1:
+        fail(ref, f"depth_multiplier must be 1, received depth_multiplier={layer.depth_multiplier}")
+    return square(ref, layer.kernel_size, "kernel_size"), square(ref, layer.strides, "strides")
+
+
+def applies_softmax(layer):
+    """Whether ``layer`` ends in a softmax (a ``Softmax`` layer, or a layer whose activation is one)."""
+    activation = getattr(getattr(layer, "activation", None), "__name__", "")
+    return isinstance(layer, keras.layers.Softmax) or activation == "softmax"
+
+
+def area(shape):
+    """H * W of an output shape without the batch axis (1 for a flat one)."""
+    return int(shape[0]) * int(shape[1]) if len(shape) == 3 else 1
