@@ -136,7 +136,7 @@ def _loss_by_hand(settings, original, argmax, expected):
     for n, (lo, hi) in bands.items():
         sides[n] = -1 if argmax[n] < lo else (1 if argmax[n] > hi else 0)
         loss += lambdas[n] * sides[n] * np.log(expected[n])
-    return loss, sides
+    return loss, sides, bands
 
 
 @pytest.mark.parametrize("name", ["resnet8", "tiny"])
@@ -166,8 +166,10 @@ def test_expected_costs_and_the_constraint_loss_against_enumeration(name):
         for n in NAMES:
             assert terms[f"expected_{n}"] == pytest.approx(expected[n], rel=2e-7), n
             assert terms[f"argmax_{n}"] == pytest.approx(argmax_cost[n], rel=1e-12), n
-        loss, sides = _loss_by_hand(settings, original, argmax_cost, expected)
+        loss, sides, bands = _loss_by_hand(settings, original, argmax_cost, expected)
         assert terms["cost_loss"] == pytest.approx(loss, rel=2e-7)
+        for n in NAMES:
+            assert budget.limits(n) == pytest.approx(bands[n], rel=1e-15), n
     assert set(sides.values()) >= {-1, 1}  # the last state has a unit pushed each way
 
 
