@@ -185,6 +185,14 @@ def test_no_budget_limits_nothing_and_logs_only_macs_and_params():
     assert budget.fits({}) and budget.violation({}) == 0
 
 
+def test_the_short_form_is_macs_and_params_at_the_default_settings():
+    space = build_space("resnet8")
+    macs, params = space.exact_cost(space.default_widths())
+    short = Budget((macs, params))  # the README's example
+    assert (short.limits("macs"), short.limits("params")) == ((macs - 0.05 * macs, macs + 0.06 * macs), (0.0, params))
+    assert short.to_dict() == Budget.from_config(space, SearchConfig()).to_dict()
+
+
 # ------------------------------------------------------------------ a unit added in a test
 
 

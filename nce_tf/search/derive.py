@@ -22,9 +22,8 @@ def derive_widths(net):
 def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     """Moves an architecture into the budget's band with the least loss of probability.
 
-    The search's constraint loss steers the argmax into the budget's limits (its constrained units,
-    :class:`~nce_tf.search.units.Budget`: a MACs band around the target, a PARAMs ceiling, memory and
-    BOPs bands) but gives no guarantee
+    The search's constraint loss steers the argmax into the budget's limits (``Budget.constrained``:
+    a MACs band around the target, a PARAMs ceiling, memory and BOPs bands) but gives no guarantee
     at the last step (TAS trains the last argmax whatever it costs).  When ``widths`` is outside the
     limits, this repairs it greedily, pulling only into those hard limits.  The violation ``v``
     sums, over the constrained units, how far the cost lies above its upper limit or below its

@@ -22,8 +22,12 @@ Example:
 False
 """
 
+import numbers
+
 from nce_tf.errors import UsageError
 from nce_tf.search.units.base import UNITS
+from nce_tf.search.units.macs import Macs
+from nce_tf.search.units.params import Params
 
 
 def _in_unit_order(items, name):
@@ -31,11 +35,22 @@ def _in_unit_order(items, name):
     return sorted(items, key=lambda item: order.index(name(item)) if name(item) in order else len(order))
 
 
+def _default_entries(original):
+    """MACs and PARAMs budgets at the default settings on the original ``(macs, params)``."""
+    # Imported here: the config imports this package (every unit checks its own fields there).
+    from nce_tf.search.config import SearchConfig
+
+    config = SearchConfig()
+    return [Macs().budget(config, original[0]), Params().budget(config, original[1])]
+
+
 class Budget:
     """Cost limits of a search, relative to the ORIGINAL network (see the module doc).
 
     Args:
-        entries: :class:`~nce_tf.search.units.UnitBudget` per unit the config sets (at most one per unit).
+        entries: :class:`~nce_tf.search.units.UnitBudget` per unit the config sets (at most one per unit);
+            or, the short form of the README's example, the original network's ``(macs, params)``:
+            MACs and PARAMs at the default settings (ratio 1, :class:`~nce_tf.search.SearchConfig`'s).
         counted: further :class:`~nce_tf.search.units.Unit` objects whose cost is counted and recorded
             without a budget (the entries' units are counted too).
 
@@ -46,6 +61,9 @@ class Budget:
     """
 
     def __init__(self, entries=(), counted=()):
+        entries = tuple(entries)
+        if len(entries) == 2 and all(isinstance(v, numbers.Number) for v in entries):
+            entries = _default_entries(entries)
         self.entries = tuple(_in_unit_order(entries, lambda e: e.name))
         names = [e.name for e in self.entries]
         if len(set(names)) != len(names):
