@@ -18,13 +18,21 @@ from nce_tf.jobs.search import run_search
 from nce_tf.models import QuantPolicy
 from nce_tf.search import SearchConfig
 from nce_tf.search.cost_model import CostModel
-from nce_tf.search.units import HardwareCost
+from nce_tf.search.units import Bops, Macs, Params, WeightMemory
 from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 W2A2 = QuantPolicy(w_bits=2, a_bits=2)
 UNITS = ("macs", "params", "memory_bytes", "bops")
+
+
+def _hardware(policy, float_bits):
+    return WeightMemory(policy, float_bits), Bops(policy, float_bits)
+
+
+def _exact(units, space, widths):
+    return {unit.name: unit.exact(space, widths) for unit in units}
 L = keras.layers
 
 
@@ -58,13 +66,13 @@ def _random_widths(space, rng):
 @pytest.mark.parametrize("name", ["resnet8", "resnet20", "resnet50", "mobile"])
 def test_expected_cost_of_one_hot_alpha_is_the_exact_cost_in_every_unit(name, float_bits, policy):
     space = _space(name)
-    hardware = HardwareCost(space, policy, float_bits)
-    model = CostModel(space, space.candidates, hardware=hardware)
+    hardware = _hardware(policy, float_bits)
+    model = CostModel(space, space.candidates, units=(Macs(), Params(), *hardware))
     rng = np.random.default_rng(5)
     for _ in range(4):  # random widths: residual blocks of unequal widths get projections
         pick, widths = _random_widths(space, rng)
         expected = model.expected_units(np.eye(16)[pick], UNITS)
-        exact = {**dict(zip(("macs", "params"), space.exact_cost(widths))), **hardware.exact(widths)}
+        exact = {**dict(zip(("macs", "params"), space.exact_cost(widths))), **_exact(hardware, space, widths)}
         assert {u: float(v) for u, v in expected.items()} == pytest.approx(exact, rel=1e-12)
 
 
@@ -72,12 +80,12 @@ def test_expected_cost_of_one_hot_alpha_is_the_exact_cost_in_every_unit(name, fl
 @pytest.mark.parametrize("name", ["resnet8", "mobile"])
 def test_exact_memory_and_bops_agree_with_counting_the_built_model(name, float_bits):
     space = _space(name)
-    hardware = HardwareCost(space, W2A2, float_bits)
+    hardware = _hardware(W2A2, float_bits)
     for widths in (space.default_widths(), _random_widths(space, np.random.default_rng(1))[1]):
         built = (build_derived(space, widths, W2A2, None, "derived") if name == "mobile"
                  else models.build_model(name, widths, policy=W2A2))
         counted = cost.count_model(built, float_bits)
-        assert hardware.exact(widths) == {"memory_bytes": counted.memory_bytes, "bops": counted.bops}
+        assert _exact(hardware, space, widths) == {"memory_bytes": counted.memory_bytes, "bops": counted.bops}
 
 
 def test_one_layer_and_the_whole_network_counted_by_hand():
@@ -103,7 +111,7 @@ def test_one_layer_and_the_whole_network_counted_by_hand():
     by_hand = kernels + 8 * (16 * 3 + 32 * 3 + 64 * 3) + 40
     assert c.memory_bytes == by_hand == 24_792
     space = build_space("resnet8")
-    assert HardwareCost(space, W2A2, 8).exact(space.default_widths())["memory_bytes"] == by_hand
+    assert WeightMemory(W2A2, 8).exact(space, space.default_widths()) == by_hand
 
 
 @pytest.mark.heavy

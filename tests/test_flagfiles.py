@@ -115,18 +115,18 @@ PAPER_COSTS = [
 
 @pytest.mark.parametrize("flagfile,macs,params", PAPER_COSTS)
 def test_paper_flagfiles_admit_the_networks_the_paper_reports(flagfile, macs, params):
-    """Each reported FLOPs / PARAMs pair is inside its flagfile's budget (Budget.within)."""
+    """Each reported FLOPs / PARAMs pair is inside its flagfile's budget (Budget.fits)."""
     from nce_tf.sources import build_space
-    from nce_tf.search.supernet import Budget
+    from nce_tf.search.units import Budget
 
     train, search = _parse_search(flagfile)
     space = build_space(train.model)
-    budget = Budget(space.exact_cost(space.default_widths()), search.flops_ratio, search.params_ratio,
-                    search.tolerance, search.lambda_flops, search.lambda_params, search.tolerance_above)
-    assert budget.within(macs, 0 if params is None else params)
+    budget = Budget.from_config(space, search)
+    assert budget.fits({"macs": macs, "params": 0 if params is None else params})
     # ... and the budget is not vacuous: 10% more FLOPs, or PARAMs above the original, are refused.
-    assert not budget.within(1.1 * budget.original[0], 0)
-    assert not budget.within(budget.original[0], 1.01 * budget.original[1])
+    original = {e.name: e.original for e in budget.entries}
+    assert not budget.fits({"macs": 1.1 * original["macs"], "params": 0})
+    assert not budget.fits({"macs": original["macs"], "params": 1.01 * original["params"]})
 
 
 def test_paper_costs_cover_every_table_with_costs():

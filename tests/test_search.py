@@ -20,7 +20,8 @@ from nce_tf.search.cwi import cwi_bins, cwi_matrix, cwi_matrix_np
 from nce_tf.search.derive import fit_to_budget
 from nce_tf.search.expansion import expand, rows_to_expand
 from nce_tf.search.layers import SearchConv2D, SearchDense, add_leading
-from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.search.supernet import SuperNet
+from nce_tf.search.units import Budget, Macs, Params
 from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig
 
@@ -504,7 +505,7 @@ def test_baseline_modes_meet_the_budget(tmp_path, mode):
 
 def test_fit_to_budget_moves_the_least_certain_row():
     space = build_space("resnet8")
-    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    budget = Budget.from_config(space, SearchConfig(tolerance=0.05))
     table = space.candidates
     probs = np.zeros((7, 16))
     probs[:, :9] = 0.01
@@ -512,13 +513,13 @@ def test_fit_to_budget_moves_the_least_certain_row():
     probs[5, 8], probs[5, 7] = 0.5, 0.42  # ... except row 5, nearly torn with n
     argmax = [int(table[r, 8]) for r in range(7)]
     fitted = fit_to_budget(space, table, probs, argmax, budget)
-    assert budget.within(*space.exact_cost(fitted))
+    assert budget.fits(budget.costs(space, fitted))
     assert fitted[5] < argmax[5]
     # Only row 5 moves: one of its 0.01 widths inside the band costs log(0.5/0.01) = 3.9 nats, while
     # its 1X (0.17 nats) is not enough alone and any second row off its 0.92 adds log(0.92/0.01) = 4.5.
     back = list(argmax)
     back[5] = int(table[5, 7])
-    assert not budget.within(*space.exact_cost(back))
+    assert not budget.fits(budget.costs(space, back))
     assert [r for r in range(7) if fitted[r] != argmax[r]] == [5]
     inside = space.default_widths()
     assert fit_to_budget(space, table, probs, inside, budget) == inside  # already fits: unchanged
@@ -529,7 +530,7 @@ def test_fit_to_budget_leaves_the_confident_rows_in_place():
     # The cheapest repair takes row 5 back to 1X (log 0.5/0.42 = 0.17 nats); moving any other row off
     # its 1X costs log(0.92/0.0053) = 5.2 nats.  A one-width-at-a-time walk took row 6 down to 16.
     space = build_space("resnet8")
-    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    budget = Budget.from_config(space, SearchConfig(tolerance=0.05))
     table = space.candidates
     probs = np.full((7, 16), 0.08 / 15)
     probs[:, 7] = 0.92
@@ -537,7 +538,7 @@ def test_fit_to_budget_leaves_the_confident_rows_in_place():
     probs[5, 15], probs[5, 7] = 0.5, 0.42
     argmax = space.default_widths()
     argmax[5] = int(table[5, 15])
-    assert argmax[5] == 128 and not budget.within(*space.exact_cost(argmax))
+    assert argmax[5] == 128 and not budget.fits(budget.costs(space, argmax))
     assert fit_to_budget(space, table, probs, argmax, budget) == space.default_widths()
 
 
@@ -569,7 +570,7 @@ def _cheapest_single_move(space, table, probs, widths, budget):
         for j, target in enumerate(table[r]):
             trial = list(widths)
             trial[r] = int(target)
-            if target != w and budget.within(*space.exact_cost(trial)):
+            if target != w and budget.fits(budget.costs(space, trial)):
                 loss = here - logp[r, j]
                 if best is None or loss < best[0]:
                     best = (loss, trial)
@@ -583,15 +584,15 @@ def test_fit_to_budget_moves_only_the_row_that_left_the_band():
     # meet the budget by the Keras count of the built network (not the search space's own count).
     space = build_space("resnet8")
     table = space.candidates
-    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
-    assert budget.within(*space.exact_cost(BASE))
+    budget = Budget.from_config(space, SearchConfig(tolerance=0.05))
+    assert budget.fits(budget.costs(space, BASE))
     counted = cost.count_arch("resnet8", BASE)
-    assert budget.within(counted.macs, counted.params)
+    assert budget.fits({"macs": counted.macs, "params": counted.params})
     for r in range(len(BASE)):
         for out in (int(table[r, -1]), int(table[r, 0])):
             widths = list(BASE)
             widths[r] = out
-            assert not budget.within(*space.exact_cost(widths)), (r, out)
+            assert not budget.fits(budget.costs(space, widths)), (r, out)
             probs = _confident_probs(table, widths, torn=(r, BASE[r]))
             assert _cheapest_single_move(space, table, probs, widths, budget) == BASE
             assert fit_to_budget(space, table, probs, widths, budget) == BASE, (r, out)
@@ -604,14 +605,14 @@ def test_fit_to_budget_leaves_a_row_that_need_not_move(torn):
     # (0.5 / 0.42) goes back, the other keeps its narrower width, every other row keeps BASE's.
     space = build_space("resnet8")
     table = space.candidates
-    budget = Budget(space.exact_cost(space.default_widths()), tolerance=0.05)
+    budget = Budget.from_config(space, SearchConfig(tolerance=0.05))
     widths = list(BASE)
     widths[3], widths[5] = 24, 48
     for r in (3, 5):
         alone = list(BASE)
         alone[r] = widths[r]
-        assert budget.within(*space.exact_cost(alone))
-    assert not budget.within(*space.exact_cost(widths))
+        assert budget.fits(budget.costs(space, alone))
+    assert not budget.fits(budget.costs(space, widths))
     probs = _confident_probs(table, widths, torn=(torn, BASE[torn]))
     expected = list(widths)
     expected[torn] = BASE[torn]
@@ -619,7 +620,7 @@ def test_fit_to_budget_leaves_a_row_that_need_not_move(torn):
     fitted = fit_to_budget(space, table, probs, widths, budget)
     assert fitted == expected
     counted = cost.count_arch("resnet8", fitted)
-    assert budget.within(counted.macs, counted.params)
+    assert budget.fits({"macs": counted.macs, "params": counted.params})
 
 
 def test_fit_to_budget_never_pushes_params_up():
@@ -627,36 +628,49 @@ def test_fit_to_budget_never_pushes_params_up():
     orig = space.exact_cost(space.default_widths())
     narrow = [r.n * 7 // 8 for r in space.rows]  # 0.77x MACs, 0.77x PARAMs
     macs, params = space.exact_cost(narrow)
-    budget = Budget(orig, flops_ratio=macs / orig[0], params_ratio=1.0)
+    budget = _budget(space, flops_ratio=macs / orig[0], params_ratio=1.0)
     probs = np.full((7, 16), 1 / 8) * (np.arange(16) < 8)
-    assert budget.within(macs, params) and params < 0.8 * orig[1]
+    assert budget.fits({"macs": macs, "params": params}) and params < 0.8 * orig[1]
     assert fit_to_budget(space, space.candidates, probs, narrow, budget) == narrow
 
 
 def test_fit_to_budget_reaches_past_the_live_candidates_when_it_must():
     space = build_space("resnet8")
-    budget = Budget(space.exact_cost(space.default_widths()), flops_ratio=1.5, params_ratio=0, tolerance=0.05)
+    budget = Budget.from_config(space, SearchConfig(flops_ratio=1.5, params_ratio=0, tolerance=0.05))
     probs = np.zeros((7, 16))
     probs[:, :8] = 1 / 8  # a search that never expanded: only 1X is live
     fitted = fit_to_budget(space, space.candidates, probs, space.default_widths(), budget)
-    assert budget.within(*space.exact_cost(fitted))
+    assert budget.fits(budget.costs(space, fitted))
     assert any(w > n for w, n in zip(fitted, space.default_widths()))
 
 
+def _budget(space, **settings):
+    """The budget ``SearchConfig(**settings)`` sets on ``space`` (MACs and PARAMs)."""
+    return Budget.from_config(space, SearchConfig(**settings))
+
+
+def _numbers_budget(original, **settings):
+    """A MACs and PARAMs budget on original costs ``(macs, params)`` given as numbers."""
+    config = SearchConfig(**settings)
+    return Budget([Macs().budget(config, original[0]), Params().budget(config, original[1])])
+
+
 def test_budget_within():
-    b = Budget((1000, 100), flops_ratio=1.0, params_ratio=0.5, tolerance=0.05)
-    assert b.within(960, 48) and not b.within(940, 48) and not b.within(960, 51)
-    assert b.within(1060, 48) and not b.within(1061, 48)  # 0.06 above the target by default
-    assert b.within(1000, 1)  # PARAMs: a ceiling, no floor
-    assert Budget((1000, 100), params_ratio=0).within(1000, 10**9)
-    assert Budget((1000, 100), tolerance=0.1, tolerance_above=0.0).limits() == ((900.0, 1000.0), (0.0, 100.0))
+    b = _numbers_budget((1000, 100), flops_ratio=1.0, params_ratio=0.5, tolerance=0.05)
+    within = lambda b, macs, params: b.fits({"macs": macs, "params": params})  # noqa: E731
+    assert within(b, 960, 48) and not within(b, 940, 48) and not within(b, 960, 51)
+    assert within(b, 1060, 48) and not within(b, 1061, 48)  # 0.06 above the target by default
+    assert within(b, 1000, 1)  # PARAMs: a ceiling, no floor
+    assert within(_numbers_budget((1000, 100), params_ratio=0), 1000, 10**9)
+    b = _numbers_budget((1000, 100), tolerance=0.1, tolerance_above=0.0)
+    assert (b.limits("macs"), b.limits("params")) == ((900.0, 1000.0), (0.0, 100.0))
 
 
 def test_cost_loss_signs_and_bands_on_the_supernet():
     """FLOPs pushed both ways outside their band; PARAMs pushed down above the bound, never up."""
     space = build_space("resnet8")
     orig = space.exact_cost(space.default_widths())
-    net = SuperNet(space, policy=W2A2, seed=0, budget=Budget(orig, lambda_flops=2.0, lambda_params=3.0))
+    net = SuperNet(space, policy=W2A2, seed=0, budget=_budget(space, lambda_flops=2.0, lambda_params=3.0))
     alpha = np.zeros((7, 16), "float32")
 
     def loss_at(j, budget):
@@ -668,20 +682,20 @@ def test_cost_loss_signs_and_bands_on_the_supernet():
         return float(terms["cost_loss"]), float(terms["expected_macs"]), float(terms["expected_params"])
 
     # Argmax 1X: MACs and PARAMs at the targets: no loss.
-    assert loss_at(7, Budget(orig, lambda_flops=2.0, lambda_params=3.0))[0] == 0.0
+    assert loss_at(7, _budget(space, lambda_flops=2.0, lambda_params=3.0))[0] == 0.0
     # Argmax 7/8 X: MACs 0.766x (under the band: grow, -2 log E[F]); PARAMs under their bound: nothing.
-    loss, e_macs, _ = loss_at(6, Budget(orig, lambda_flops=2.0, lambda_params=3.0))
+    loss, e_macs, _ = loss_at(6, _budget(space, lambda_flops=2.0, lambda_params=3.0))
     assert space.exact_cost([r.n * 7 // 8 for r in space.rows])[0] < 0.95 * orig[0]
     assert loss == pytest.approx(-2.0 * np.log(e_macs))
     # A FLOPs target that 7/8 X meets, a PARAMs bound it exceeds: only +3 log E[P].
     macs78, params78 = space.exact_cost([r.n * 7 // 8 for r in space.rows])
-    b = Budget(orig, flops_ratio=macs78 / orig[0], params_ratio=0.5 * params78 / orig[1],
+    b = _budget(space, flops_ratio=macs78 / orig[0], params_ratio=0.5 * params78 / orig[1],
                lambda_flops=2.0, lambda_params=3.0)
     loss, _, e_params = loss_at(6, b)
     assert loss == pytest.approx(3.0 * np.log(e_params))
     # Argmax above the band (every row at 9/8 X after growing): shrink, +2 log E[F].
     net.num_candidates.assign(np.full(7, 9, "int32"))
-    loss, e_macs, e_params = loss_at(8, Budget(orig, lambda_flops=2.0, lambda_params=0.0, params_ratio=0))
+    loss, e_macs, e_params = loss_at(8, _budget(space, lambda_flops=2.0, lambda_params=0.0, params_ratio=0))
     assert loss == pytest.approx(2.0 * np.log(e_macs))
 
 

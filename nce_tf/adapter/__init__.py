@@ -53,7 +53,7 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
         lane: round candidate widths up to a multiple of this (MAC-array lanes).
         mode, tas_space: as for the zoo search (``nce`` expands; ``tas`` is a fixed space).
         flops_ratio, params_ratio, tolerance, lambda_flops, lambda_params, tolerance_above: the
-            cost budget, relative to ``model``'s own MACs and PARAMs (:class:`~nce_tf.search.Budget`).
+            cost budget, relative to ``model``'s own MACs and PARAMs (:class:`~nce_tf.search.units.Budget`).
         width_ratios: the width grid up to 1X (``nce``, ``tas`` or a ratio list;
             :mod:`nce_tf.search.candidates`).
         weight_decay: coupled L2 of the super-net's kernels.
@@ -67,7 +67,9 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
     from nce_tf.adapter.graph import read_graph
     from nce_tf.adapter.space import build_adapted_space
     from nce_tf.models import QuantPolicy
-    from nce_tf.search.supernet import Budget, SuperNet
+    from nce_tf.search.config import SearchConfig
+    from nce_tf.search.supernet import SuperNet
+    from nce_tf.search.units import Budget
 
     refs = read_graph(model)
     units = refs[-1].shape[-1]
@@ -77,8 +79,9 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
     space = build_adapted_space(refs, num_classes=int(units), input_shape=input_shape, name=model.name,
                                 frozen=frozen, search_first=search_first, lane=lane)
     policy = policy or QuantPolicy(w_bits=w_bits, a_bits=a_bits)
-    budget = Budget(space.exact_cost(space.default_widths()), flops_ratio, params_ratio, tolerance,
-                    lambda_flops, lambda_params, tolerance_above)
+    budget = Budget.from_config(space, SearchConfig(flops_ratio=flops_ratio, params_ratio=params_ratio, tolerance=tolerance,
+                                                    lambda_flops=lambda_flops, lambda_params=lambda_params,
+                                                    tolerance_above=tolerance_above))
     return SuperNet(space, policy, mode=mode, tas_space=tas_space, budget=budget, weight_decay=weight_decay,
                     seed=seed, width_ratios=width_ratios, expansion_init=expansion_init, sawb_scope=sawb_scope)
 

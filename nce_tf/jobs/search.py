@@ -48,9 +48,9 @@ from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's pu
 from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import arch_record, derive_widths, fit_to_budget
 from nce_tf.search.single_path import train_single_paths
-from nce_tf.search.supernet import Budget, SuperNet
+from nce_tf.search.supernet import SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard
-from nce_tf.search.units import HardwareCost, check_unit_budgets, unit_budgets
+from nce_tf.search.units import Budget
 from nce_tf.sources import build_space
 from nce_tf.sources.user import load_keras_file
 from nce_tf.train.checkpoint import check_settings
@@ -62,23 +62,16 @@ from nce_tf.train.trainer import PACT_STATS_BATCHES
 
 
 def check_budget(space, table, k_caps, budget):
-    """One-line error when no architecture of the space can meet the budget's limits."""
+    """One-line error when no architecture of the space can meet the budget's limits (every row at its
+    narrowest and at its widest candidate: costs grow with every width)."""
     idx = np.arange(len(table))
     narrowest, widest = [int(w) for w in table[idx, 0]], [int(w) for w in table[idx, np.asarray(k_caps) - 1]]
-    low, high = space.exact_cost(narrowest), space.exact_cost(widest)
-    (f_lo, f_hi), (_, p_hi) = budget.limits()
-    orig_f, orig_p = budget.original
-    if low[0] > f_hi or high[0] < f_lo:
-        raise UsageError(
-            f"No architecture in the search space meets the FLOPs budget. Received: flops_ratio={budget.flops_ratio}. "
-            f"Allowed: a band [{f_lo / orig_f:.3f}, {f_hi / orig_f:.3f}] of the original that meets "
-            f"[{low[0] / orig_f:.3f}, {high[0] / orig_f:.3f}] (every layer at its narrowest / widest candidate).")
-    if low[1] > p_hi:
-        raise UsageError(
-            f"No architecture in the search space meets the PARAMs bound. Received: params_ratio={budget.params_ratio}. "
-            f"Allowed: params_ratio >= {low[1] / orig_p:.3f} (every layer at its narrowest candidate), or 0.")
-    if budget.units:
-        check_unit_budgets(budget, budget.hardware.exact(narrowest), budget.hardware.exact(widest))
+    budget.check_reachable(space, narrowest, widest)
+
+
+def _targets(budget):
+    """The budget as the search's start line states it (``12.78M MACs, 0.078M params``)."""
+    return ", ".join(text for text in (e.unit.target_text(e) for e in budget.entries) if text)
 
 
 def split_halves(source, seed):
@@ -151,10 +144,7 @@ class _Search(Job):
         self.info = source.info
         space = self.space = build_space(self.model, lane=scfg.lane, num_classes=self.info.num_classes,
                                          input_shape=self.info.image_shape)
-        hardware = HardwareCost(space, self.policy, scfg.float_bits)
-        self.budget = Budget(space.exact_cost(space.default_widths()), scfg.flops_ratio, scfg.params_ratio,
-                             scfg.tolerance, scfg.lambda_flops, scfg.lambda_params, scfg.tolerance_above,
-                             hardware=hardware, units=unit_budgets(scfg, hardware.exact(space.default_widths())))
+        self.budget = Budget.from_config(space, scfg, self.policy)
         self.table, _, self.k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios)
         check_budget(space, self.table, self.k_caps, self.budget)
         if self.trains:
@@ -218,10 +208,7 @@ class _Search(Job):
                   f"{' ' + scfg.tas_space if scfg.mode == 'tas' else ''}) on {self.info.name}: "
                   f"{len(self.space.rows)} rows, {scfg.search_warmup_epochs} warm-up + {scfg.search_epochs} search "
                   f"epochs x {steps} steps of {batch} + {scfg.arch_steps} x {batch} images; target "
-                  f"{f'{self.budget.targets[0] / 1e6:.2f}M MACs' if scfg.flops_ratio else 'any MACs'}"
-                  f"{f', {self.budget.targets[1] / 1e6:.3f}M params' if scfg.params_ratio else ''}"
-                  f"{''.join(f', {u.unit} <= {u.target:,.0f}' for u in self.budget.units)}; "
-                  f"workdir {run.workdir}", flush=True)
+                  f"{_targets(self.budget)}; workdir {run.workdir}", flush=True)
 
         def stream(first, last):
             """Both halves' batches for epochs [first, last): epoch e's depend on (seed, e) alone (exact resume)."""

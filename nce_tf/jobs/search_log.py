@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf.analysis.metrics import kendall_tau
+from nce_tf.search.units import UNITS
 
 
 class SearchLog(keras.callbacks.Callback):
@@ -76,8 +77,7 @@ class SearchLog(keras.callbacks.Callback):
         return {
             "epoch": epoch + 1, "phase": "search" if net.arch_updates else "warmup",
             "tau": float(net.tau.numpy()), **{k_: float(v) for k_, v in logs.items()}, **cost,
-            "target_macs": net.budget.targets[0], "target_params": net.budget.targets[1],
-            **{f"target_{u.unit}": u.target for u in net.budget.units},
+            **{f"target_{e.name}": e.target for e in net.budget.entries},
             "argmax_widths": [int(w) for w in net.argmax_widths().numpy()],
             "num_candidates": k.tolist(), "expanded_rows": self.expansion.rows_expanded_in(epoch),
             "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
@@ -90,7 +90,6 @@ class SearchLog(keras.callbacks.Callback):
         }
 
     def line(self, r):
-        m = lambda v: f"{v / 1e6:.2f}M"  # noqa: E731
         parts = [f"search epoch {r['epoch']}/{self.total_epochs} [{r['phase']}] tau {r['tau']:.2f}",
                  f"loss {r.get('loss', float('nan')):.3f} acc {r.get('accuracy', float('nan')):.3f}"]
         if r["phase"] == "search":
@@ -103,12 +102,12 @@ class SearchLog(keras.callbacks.Callback):
             parts.append("cost pushing " + (", ".join(active) if active else "never"))
         if "subnet_1x_accuracy" in r:
             parts.append(f"1X acc {r['subnet_1x_accuracy']:.3f}")
-        kb = lambda v: f"{v / 1e3:.1f}kB"  # noqa: E731
-        for unit, name, f in (("macs", "MACs", m), ("params", "params", m), ("memory_bytes", "memory", kb),
-                              ("bops", "BOPs", m)):
-            if f"target_{unit}" in r:  # a unit without a budget has target 0 (MACs, params) or none
-                target = f(r[f"target_{unit}"]) if r[f"target_{unit}"] else "-"
-                parts.append(f"{name} E {f(r[f'expected_{unit}'])} argmax {f(r[f'argmax_{unit}'])} / {target}")
+        for unit in UNITS.values():
+            name = unit.name
+            if f"target_{name}" in r:  # a unit without a budget has target 0 (MACs, params) or none
+                target = unit.show(r[f"target_{name}"]) if r[f"target_{name}"] else "-"
+                parts.append(f"{unit.label} E {unit.show(r[f'expected_{name}'])} "
+                             f"argmax {unit.show(r[f'argmax_{name}'])} / {target}")
         parts.append(f"expanded layers {r['layers_expanded']} (+{len(r['expanded_rows'])} this epoch)")
         return " | ".join(parts)
 

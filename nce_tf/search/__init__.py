@@ -7,8 +7,8 @@
 - :mod:`~nce_tf.search.candidates`: candidate widths ``j * n / 8`` and the tables of each mode;
 - :mod:`~nce_tf.search.layers`: ``SearchConv2D`` (2X kernel, per-candidate BN, CWI merge), ``SearchDense``;
 - :mod:`~nce_tf.search.cost_model`: expected / exact MACs and PARAMs, TAS's constraint loss;
-- :mod:`~nce_tf.search.units`: weight memory and BOPs at the policy's bits (``HardwareCost``), their
-  budgets (``UnitBudget``);
+- :mod:`~nce_tf.search.units`: the cost units (MACs, PARAMs, weight memory and BOPs at the policy's
+  bits), one class each in a registry, their budgets (``UnitBudget``) and the search's ``Budget``;
 - :mod:`~nce_tf.search.supernet`: ``SuperNet`` (a ``keras.Model`` with the bi-level ``train_step``);
 - :mod:`~nce_tf.search.expansion`: NCE's channel expansion rule;
 - :mod:`~nce_tf.search.baselines`: the ``random`` and ``wrpn`` width assignments;
@@ -24,9 +24,9 @@ def __getattr__(name):
     # TensorFlow-heavy parts load on first use, so flag validation stays fast.
     import importlib
 
-    homes = {"SuperNet": "supernet", "Budget": "supernet", "CostModel": "cost_model",
+    homes = {"SuperNet": "supernet", "Budget": "units", "CostModel": "cost_model",
              "SearchConv2D": "layers", "SearchDense": "layers", "expand": "expansion",
-             "derive_widths": "derive", "SearchSpace": "space", "HardwareCost": "units", "UnitBudget": "units"}
+             "derive_widths": "derive", "SearchSpace": "space", "Unit": "units", "UnitBudget": "units"}
     if name in homes:
         return getattr(importlib.import_module(f"nce_tf.search.{homes[name]}"), name)
     raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")
@@ -34,4 +34,4 @@ def __getattr__(name):
 
 __all__ = ["MODES", "SearchConfig", "SearchSpace", "candidate_widths", "search_table",
            "SuperNet", "Budget", "CostModel", "SearchConv2D", "SearchDense", "expand",
-           "derive_widths", "HardwareCost", "UnitBudget"]
+           "derive_widths", "Unit", "UnitBudget"]

@@ -2,8 +2,8 @@
 
 - ``random``: every row takes a width drawn uniformly from its candidates (the search's grid up
   to 2X: ``j n / 8`` by default); draws are repeated (seeded) until the exact cost meets the
-  budget's limits (``Budget.bands``: the MACs band, the PARAMs ceiling, memory and BOPs bands; the
-  limits a search's result must meet).
+  budget's limits (its constrained units, :class:`~nce_tf.search.units.Budget`: the MACs band, the
+  PARAMs ceiling, memory and BOPs bands; the limits a search's result must meet).
 - ``wrpn``: one width multiplier ``m`` for every row (``round(m n)``, at least 1); the largest
   ``m`` in ``[1/8, 2]`` whose exact cost stays under the budget's upper limits (bisection; cost
   grows with ``m``).
@@ -13,9 +13,10 @@ Both raise a one-line :class:`UsageError` when the budget cannot be met.
 Example:
 
 >>> from nce_tf.sources import build_space
->>> from nce_tf.search.supernet import Budget
+>>> from nce_tf.search.config import SearchConfig
+>>> from nce_tf.search.units import Budget
 >>> space = build_space("resnet20")
->>> budget = Budget(space.exact_cost(space.default_widths()))
+>>> budget = Budget.from_config(space, SearchConfig())
 >>> wrpn_widths(space, budget)[:3]
 [16, 16, 16]
 """

@@ -7,7 +7,7 @@ paper's CIFAR-10 settings where the paper gives them (T = 0.3, coefficient 2, 20
 + 600 search epochs) and TAS's published code elsewhere (Adam 1e-3, betas 0.5/0.999,
 weight decay 1e-3; tau 5 -> 0.1 cosine over the search epochs; FLOPs band 0.05 below the target)
 and the paper's own results elsewhere (the band reaches 0.06 above the FLOPs target; PARAMs are an
-upper bound only: see :class:`nce_tf.search.supernet.Budget`).
+upper bound only: see :mod:`nce_tf.search.units`, whose unit classes also check their fields here).
 
 Example:
 
@@ -22,6 +22,7 @@ import re
 
 from nce_tf.choices import FLOAT_BITS
 from nce_tf.errors import UsageError
+from nce_tf.search.units import UNITS
 
 MODES = ("nce", "tas", "random", "wrpn")
 TAS_SPACES = ("1x8", "2x8", "2x16")
@@ -172,25 +173,12 @@ class SearchConfig:
         need(self.expansion_init in EXPANSION_INITS, "expansion_init", ", ".join(EXPANSION_INITS))
         need(self.sawb_scope in SAWB_SCOPES, "sawb_scope", ", ".join(SAWB_SCOPES))
         need(1 <= self.lane <= 256, "lane", "an integer in [1, 256]")
-        need(0 <= self.flops_ratio <= 2 ** 2, "flops_ratio", "0 <= flops_ratio <= 4 (2X widths cost up to 4X; "
-             "0 = unconstrained)")
-        need(0 <= self.params_ratio <= 2 ** 2, "params_ratio", "0 <= params_ratio <= 4 (0 = unconstrained)")
-        need(0 <= self.tolerance < 1, "tolerance", "0 <= tolerance < 1")
-        need(0 <= self.tolerance_above < 1, "tolerance_above", "0 <= tolerance_above < 1")
+        for unit in UNITS.values():  # every budget unit checks its own fields
+            unit.check_config(self, need)
         need(1 <= self.arch_steps <= 64, "arch_steps", "an integer in [1, 64]")
         from nce_tf.search.candidates import parse_ratios
 
         parse_ratios(self.width_ratios)
-        need(self.lambda_flops >= 0, "lambda_flops", ">= 0")
-        need(self.lambda_params >= 0, "lambda_params", ">= 0")
-        for unit in ("memory", "bops"):
-            absolute = "memory_bytes" if unit == "memory" else "bops"
-            values = self.budget_value(absolute), self.budget_value(f"{unit}_ratio")
-            if None not in values:
-                raise UsageError(f"Set one of {absolute} and {unit}_ratio. Received: {absolute}={getattr(self, absolute)!r}, "
-                                 f"{unit}_ratio={getattr(self, f'{unit}_ratio')!r}.")
-            need(0 <= getattr(self, f"{unit}_tolerance") <= 1, f"{unit}_tolerance", "0 <= tolerance <= 1 (1 = a ceiling)")
-            need(getattr(self, f"lambda_{unit}") >= 0, f"lambda_{unit}", ">= 0")
         need(self.float_bits in FLOAT_BITS, "float_bits", ", ".join(map(str, FLOAT_BITS)))
         need(self.search_epochs >= 1, "search_epochs", ">= 1")
         need(self.search_warmup_epochs >= 0, "search_warmup_epochs", ">= 0")

@@ -24,11 +24,13 @@ argmax architecture against hard limits ``[low, high]``::
     L = +log E[F]   if F_argmax > high    (too big: shrink)
     L = 0           otherwise             (the dead band)
 
-:class:`~nce_tf.search.supernet.Budget` sets the limits from the paper's results: MACs in a band
-around the target (``--tolerance`` below, ``--tolerance_above`` above, fractions of the ORIGINAL
-network's MACs; TAS's own band is ``[R - 0.05 F, R]``), PARAMs an upper bound only (``low = 0``:
-the paper's networks come out at 0.34x-0.94x of the original PARAMs, so PARAMs are never pushed
-up).  ``d log E[F] / d alpha = (d E[F] / d alpha) / E[F]``: the term does not depend on the scale.
+:class:`~nce_tf.search.units.Budget` sets the limits, one unit at a time
+(:mod:`nce_tf.search.units`): from the paper's results, MACs in a band around the target
+(``--tolerance`` below, ``--tolerance_above`` above, fractions of the ORIGINAL network's MACs; TAS's
+own band is ``[R - 0.05 F, R]``), PARAMs an upper bound only (``low = 0``: the paper's networks come
+out at 0.34x-0.94x of the original PARAMs, so PARAMs are never pushed up); weight memory and BOPs a
+band below their target.  The loss is ``sum_u lambda_u L_u`` over the budget's constrained units.
+``d log E[F] / d alpha = (d E[F] / d alpha) / E[F]``: the term does not depend on the scale.
 
 Example:
 
@@ -45,6 +47,8 @@ Example:
 import numpy as np
 import tensorflow as tf
 
+from nce_tf.search.units import Macs, Params
+
 
 def constraint_loss(expected, current, low, high):
     """TAS's log-form constraint on one cost between hard limits (tensors or floats; see the module doc)."""
@@ -55,21 +59,22 @@ def constraint_loss(expected, current, low, high):
 
 
 class CostModel:
-    """Expected (and, for one-hot inputs, exact) MACs and PARAMs of a search space.
+    """Expected (and, for one-hot inputs, exact) cost of a search space in each of its units.
 
     Evaluates the space's cost terms (:class:`~nce_tf.search.space.SearchSpace`) at the
     expected widths; rows are independent, so a bilinear term's expectation is the product
-    of the two expected widths (a row never meets itself in one term).  With ``hardware``
-    (a :class:`~nce_tf.search.units.HardwareCost`) it also gives weight memory and BOPs, which
-    have the same terms with other coefficients (:meth:`expected_units`).
+    of the two expected widths (a row never meets itself in one term).  Every unit
+    (:mod:`nce_tf.search.units`: MACs, PARAMs, weight memory, BOPs, ...) has the same terms with
+    its own coefficients (:meth:`expected_units`).
 
     Args:
         space: a :class:`nce_tf.search.space.SearchSpace`.
         table: ``[L, 16]`` candidate widths of the search (see ``search_table``).
-        hardware: ``None`` or a :class:`~nce_tf.search.units.HardwareCost` of ``space``.
+        units: the :class:`~nce_tf.search.units.Unit` objects to cost (default MACs and PARAMs:
+            a budget's ``units``).
     """
 
-    def __init__(self, space, table, hardware=None):
+    def __init__(self, space, table, units=None):
         table = np.asarray(table, "float64")
         self.num_rows = len(space.rows)
         self.table = tf.constant(table)
@@ -79,7 +84,7 @@ class CostModel:
         self.bi_in, self.bi_out = ext(space.bi_in), ext(space.bi_out)
         self.lin_row = ext(space.lin_row)
         self.proj_in, self.proj_out = ext(space.proj_in), ext(space.proj_out)
-        coefficients = {**space.coefficients(), **(hardware.coefficients if hardware is not None else {})}
+        coefficients = {unit.name: unit.coefficients(space) for unit in (units or (Macs(), Params()))}
         self.units = {unit: (f64(c.bi), f64(c.lin), f64(c.proj_prod), f64(c.proj_out), float(c.const), c.scale)
                       for unit, c in coefficients.items()}
         # Per projection, [16, 16] matrices of 1(C_i,j = C_o,k) * C^2 and * C_o,k.
@@ -99,8 +104,8 @@ class CostModel:
         return out["macs"], out["params"]
 
     def expected_units(self, probs, units):
-        """``{unit: E[cost]}`` (float64 scalars) for ``units`` among ``macs``, ``params`` and, with
-        ``hardware``, ``memory_bytes`` and ``bops``; differentiable in ``probs`` ``[L, 16]``."""
+        """``{unit: E[cost]}`` (float64 scalars) for the names ``units`` among the units the model
+        costs; differentiable in ``probs`` ``[L, 16]``."""
         probs = tf.cast(probs, tf.float64)
         ec = tf.concat([self.expected_widths(probs), tf.constant([self.input_channels], tf.float64)], 0)
         prod = tf.gather(ec, self.bi_in) * tf.gather(ec, self.bi_out) if len(self.bi_in) else None

@@ -22,7 +22,7 @@ def derive_widths(net):
 def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     """Moves an architecture into the budget's band with the least loss of probability.
 
-    The search's constraint loss steers the argmax into the budget's limits (``Budget.bands``:
+    The search's constraint loss steers the argmax into the budget's limits (``Budget.constrained``:
     a MACs band around the target, a PARAMs ceiling, memory and BOPs bands) but gives no guarantee
     at the last step (TAS trains the last argmax whatever it costs).  When ``widths`` is outside the
     limits, this repairs it greedily, pulling only into those hard limits.  The violation ``v``
@@ -98,21 +98,13 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
 
 def arch_record(space, widths, *, policy, budget, settings, **extra):
     """What ``arch.json`` records for ``widths`` of ``space`` beyond ``model`` and ``widths``:
-    costs (in every unit the budget knows: with its ``hardware``, weight memory and BOPs too), bits
-    and the search settings (the search job writes it with ``nce_tf.arch.save_arch``)."""
+    costs (every unit the budget counts: its cost, the original's and their ratio; MACs and PARAMs,
+    and weight memory and BOPs with ``float_bits`` when the budget knows the policy), bits and the
+    search settings (the search job writes it with ``nce_tf.arch.save_arch``)."""
     costs = budget.costs(space, widths)
-    macs, params = costs["macs"], costs["params"]
-    record = {
-        "macs": macs, "params": params,
-        "original_macs": budget.original[0], "original_params": budget.original[1],
-        "macs_ratio": macs / budget.original[0], "params_ratio": params / budget.original[1],
-    }
-    if budget.hardware is not None:
-        original = budget.hardware.exact(space.default_widths())
-        record["float_bits"] = budget.hardware.float_bits  # the convention of the two units below
-        for unit in ("memory_bytes", "bops"):
-            record.update({unit: costs[unit], f"original_{unit}": original[unit],
-                           f"{unit.split('_')[0]}_ratio": costs[unit] / original[unit]})
+    record = {}
+    for unit in budget.units:
+        record.update(unit.record(space, costs[unit.name]))
     record.update({
         "original_widths": space.default_widths(),
         # The costs above are at this input: count.py --arch and report.md count at it too.

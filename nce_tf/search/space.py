@@ -31,6 +31,7 @@ import dataclasses
 import numpy as np
 
 from nce_tf.search.ops import INPUT, CostTerms, op_of
+from nce_tf.search.units.base import Coefficients
 
 
 @dataclasses.dataclass
@@ -143,11 +144,13 @@ class SearchSpace:
             "params": Coefficients(self.bi_params, self.lin_params, ones, 2 * ones, self.const_params)}
 
     def coefficients(self):
-        """MACs and PARAMs as :class:`Coefficients` of the cost terms (``units`` adds memory and BOPs)."""
+        """MACs and PARAMs as :class:`~nce_tf.search.units.Coefficients` of the cost terms (the units
+        :mod:`nce_tf.search.units` read them; memory and BOPs are counted there)."""
         return dict(self._coefficients)
 
     def exact(self, widths, coef):
-        """Exact cost of the derived network with ``widths`` in one unit (``coef``: :class:`Coefficients`),
+        """Exact cost of the derived network with ``widths`` in one unit (``coef``: its
+        :class:`~nce_tf.search.units.Coefficients`),
         in Python ints (before ``coef.scale``)."""
         w = [int(v) for v in widths] + [self.input_channels]  # index -1 (INPUT) reads the image
         total = int(coef.const)
@@ -164,17 +167,3 @@ class SearchSpace:
         """Exact ``(macs, params)`` of the derived network with ``widths`` (Python ints)."""
         coef = self.coefficients()
         return self.exact(widths, coef["macs"]), self.exact(widths, coef["params"])
-
-
-@dataclasses.dataclass
-class Coefficients:
-    """One unit's coefficient per cost term (see :class:`SearchSpace`): ``bi`` per bilinear term,
-    ``lin`` per linear term, per projection ``proj_prod`` on ``C_i C_o`` and ``proj_out`` on ``C_o``
-    (both only when ``C_i != C_o``), and ``const``; integers, the unit being ``scale`` times them."""
-
-    bi: np.ndarray
-    lin: np.ndarray
-    proj_prod: np.ndarray
-    proj_out: np.ndarray
-    const: int
-    scale: float = 1.0

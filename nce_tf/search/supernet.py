@@ -24,8 +24,8 @@ one device) and the replica count does not change the search (``nce_tf.distribut
 
 1. weight step on the weight half: CE + coupled L2 on the live kernels + PACT L2, SGD;
 2. architecture step (when ``arch_updates`` is on, i.e. after the warm-up) on the other half:
-   CE + ``lambda_F L_F + lambda_P L_P`` (:mod:`nce_tf.search.cost_model`; plus a term per memory or
-   BOPs budget), Adam on ``alpha``
+   CE + ``sum_u lambda_u L_u`` over the budget's units (:mod:`nce_tf.search.cost_model`,
+   :mod:`nce_tf.search.units`: MACs, PARAMs, memory, BOPs), Adam on ``alpha``
    with TAS's coupled weight decay, gradients of inactive entries zeroed (one Adam on the sum, or
    with ``arch_balance="split"`` one per part: :mod:`nce_tf.search.arch_balance`).  Each step also
    adds to the instruments :meth:`SuperNet.take_arch_diagnostics` reads (gradient parts, their
@@ -69,119 +69,14 @@ from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
 from nce_tf.search.arch_balance import ArchOptimizerPair
 from nce_tf.search.candidates import MAX_CANDIDATES, search_table
-from nce_tf.search.config import ARCH_BALANCES, EXPANSION_INITS
+from nce_tf.search.config import ARCH_BALANCES, EXPANSION_INITS, SearchConfig
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.layers import check_sawb_scope
 from nce_tf.search.ops import Forward
+from nce_tf.search.units import UNITS, Budget
 
 onednn.widen_primitive_cache()  # a search's convs change shape at every step (nce_tf/onednn.py)
 _MASKED = -1e9  # logit of an inactive candidate: exp() is exactly 0, gradients stay finite
-COST_UNITS = ("macs", "params", "memory_bytes", "bops")  # the cost terms a budget can hold, in this order
-
-
-class Budget:
-    """Cost limits of a search, relative to the ORIGINAL 1X network.
-
-    MACs (the paper's FLOPs) are a target with a band on both sides, PARAMs an upper bound: the
-    paper's searched networks sit at 0.91x-1.056x of the original FLOPs (ResNet-20 W2A2 1.004x,
-    ResNet-18 1.046x, 2X TAS 1.056x; W4A4 0.908x) and at 0.34x-0.94x of its PARAMs, so neither a
-    hard FLOPs ceiling nor a PARAMs floor can derive them.  Weight memory and BOPs
-    (:mod:`nce_tf.search.units`) each add a :class:`~nce_tf.search.units.UnitBudget`: a band
-    ``[(1 - tolerance) target, target]`` (a device's memory is a ceiling).
-
-    Args:
-        original: ``(macs, params)`` of the original network.
-        flops_ratio: MACs target / original MACs; 0 = unconstrained.
-        params_ratio: PARAMs upper bound / original PARAMs; 0 = unconstrained.
-        tolerance: how far below the MACs target the band reaches, as a fraction of the
-            original MACs (TAS: 0.05).
-        lambda_flops, lambda_params: loss coefficients.
-        tolerance_above: how far above the MACs target the band reaches (fraction of the
-            original MACs; TAS: 0).
-        hardware: ``None`` or the :class:`~nce_tf.search.units.HardwareCost` of the space (the
-            exact memory and BOPs of an architecture: :meth:`costs`).
-        units: :class:`~nce_tf.search.units.UnitBudget` limits in those units (need ``hardware``).
-
-    Example:
-
-    >>> b = Budget((1000, 100), flops_ratio=1.0, params_ratio=1.0, tolerance=0.05, tolerance_above=0.06)
-    >>> b.limits()
-    ((950.0, 1060.0), (0.0, 100.0))
-    >>> b.within(1004, 88), b.within(1004, 101), b.within(940, 50)
-    (True, False, False)
-    """
-
-    def __init__(self, original, flops_ratio=1.0, params_ratio=1.0, tolerance=0.05,
-                 lambda_flops=2.0, lambda_params=2.0, tolerance_above=0.06, hardware=None, units=()):
-        self.original = tuple(int(v) for v in original)
-        self.flops_ratio, self.params_ratio = float(flops_ratio), float(params_ratio)
-        self.tolerance, self.tolerance_above = float(tolerance), float(tolerance_above)
-        self.lambda_flops, self.lambda_params = float(lambda_flops), float(lambda_params)
-        self.hardware, self.units = hardware, tuple(units)
-        if self.units and hardware is None:
-            raise ValueError("A memory or BOPs budget needs the space's HardwareCost (hardware=...).")
-
-    @property
-    def targets(self):
-        return self.flops_ratio * self.original[0], self.params_ratio * self.original[1]
-
-    def limits(self):
-        """``((MACs low, MACs high), (PARAMs low, PARAMs high))``: the hard limits a result must meet."""
-        t_f, t_p = self.targets
-        macs = ((t_f - self.tolerance * self.original[0], t_f + self.tolerance_above * self.original[0])
-                if self.flops_ratio > 0 else (0.0, float("inf")))
-        params = (0.0, t_p if self.params_ratio > 0 else float("inf"))
-        return macs, params
-
-    def within(self, macs, params):
-        """True when an exact cost meets both limits."""
-        (f_lo, f_hi), (p_lo, p_hi) = self.limits()
-        return bool(f_lo <= macs <= f_hi and p_lo <= params <= p_hi)
-
-    def costs(self, space, widths, constrained=False):
-        """The exact cost of ``widths`` in every unit: ``macs``, ``params`` and, with ``hardware``,
-        ``memory_bytes`` and ``bops`` (with ``constrained``, only if one of them has a budget: the
-        repair's many trials skip what they do not need)."""
-        macs, params = space.exact_cost(widths)
-        hardware = self.hardware is not None and (self.units or not constrained)
-        return {"macs": macs, "params": params, **(self.hardware.exact(widths) if hardware else {})}
-
-    def bands(self):
-        """``(unit, scale, low, high)`` per constrained unit: the cost must lie in ``[low, high]``,
-        and ``scale`` (the target) measures how far it lies outside."""
-        (t_f, t_p), ((f_lo, f_hi), (p_lo, p_hi)) = self.targets, self.limits()
-        out = [("macs", t_f, f_lo, f_hi)] if self.flops_ratio > 0 else []
-        out += [("params", t_p, p_lo, p_hi)] if self.params_ratio > 0 else []
-        return out + [(u.unit, u.target, *u.limits()) for u in self.units]
-
-    def violation(self, costs):
-        """How far ``costs`` (:meth:`costs`) lie outside the bands, summed in fractions of the targets."""
-        return sum(max(0.0, (costs[unit] - hi) / t) + max(0.0, (lo - costs[unit]) / t)
-                   for unit, t, lo, hi in self.bands())
-
-    def fits(self, costs, upper_only=False):
-        """True when ``costs`` (:meth:`costs`) meet every band (only its upper limits with ``upper_only``)."""
-        return all(costs[unit] <= hi and (upper_only or lo <= costs[unit]) for unit, _, lo, hi in self.bands())
-
-    def describe(self):
-        """The settings that define the limits, for one-line errors."""
-        text = (f"flops_ratio={self.flops_ratio}, params_ratio={self.params_ratio}, tolerance={self.tolerance}, "
-                f"tolerance_above={self.tolerance_above}")
-        return "".join([text, *(f", {u.describe()}" for u in self.units)])
-
-    def to_dict(self):
-        (t_f, t_p) = self.targets
-        (f_lo, f_hi), (_, p_hi) = self.limits()
-        out = {"original_macs": self.original[0], "original_params": self.original[1],
-               "flops_ratio": self.flops_ratio, "params_ratio": self.params_ratio,
-               "target_macs": t_f, "target_params": t_p, "tolerance": self.tolerance,
-               "tolerance_above": self.tolerance_above,
-               "macs_limits": [f_lo, f_hi] if self.flops_ratio > 0 else None,
-               "params_limit": p_hi if self.params_ratio > 0 else None,
-               "lambda_flops": self.lambda_flops, "lambda_params": self.lambda_params}
-        for u in self.units:
-            out.update(u.to_dict())
-        return out
 
 
 class SuperNet(keras.Model):
@@ -192,7 +87,8 @@ class SuperNet(keras.Model):
         policy: a :class:`nce_tf.models.QuantPolicy` (quantization during the search).
         mode: ``nce`` (8 live candidates, growing to 16) or ``tas`` (fixed space).
         tas_space: ``1x8`` | ``2x8`` | ``2x16`` for ``mode="tas"``.
-        budget: a :class:`Budget` (default: the original cost, ratio 1).
+        budget: a :class:`~nce_tf.search.units.Budget` (default: MACs and PARAMs at the original
+            network's, the config's defaults).
         weight_decay: coupled L2 of conv and dense kernels (live slices).
         seed: seed of the weights' initialisation and of the Gumbel sampling.
         alpha_stddev: std of alpha's initial values (TAS: 0.01).
@@ -220,8 +116,8 @@ class SuperNet(keras.Model):
         self.k_max = int(self.k_caps.max())
         self.table_np = table
         self.table = tf.constant(table)
-        self.budget = budget or Budget(space.exact_cost(space.default_widths()))
-        self.cost_model = CostModel(space, table, hardware=self.budget.hardware)
+        self.budget = budget or Budget.from_config(space, SearchConfig())
+        self.cost_model = CostModel(space, table, units=self.budget.units)
         self.weight_decay = float(weight_decay)
         L = len(space.rows)
         # The layer dicts and lists below are checkpoint paths (``conv_layers/0/kernel``, ...): an
@@ -278,9 +174,10 @@ class SuperNet(keras.Model):
         # checkpoint, and a search checkpointed before they existed must still resume.
         add = lambda name, shape: self.add_weight(name=name, shape=shape, trainable=False,  # noqa: E731
                                                   initializer="zeros", aggregation="only_first_replica")
+        self.cost_units = tuple(UNITS)  # the rows of cost_active_steps: every unit a budget can hold
         self.instruments = types.SimpleNamespace(
             live_steps=add("alpha_live_steps", (L, MAX_CANDIDATES)), grad_norm_sum=add("alpha_grad_norm_sum", (2, L)),
-            cost_active_steps=add("cost_active_steps", (len(COST_UNITS), 2)))
+            cost_active_steps=add("cost_active_steps", (len(self.cost_units), 2)))
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.arch_updates = False
         self.arch_steps = 1
@@ -454,25 +351,19 @@ class SuperNet(keras.Model):
 
     # ---------------------------------------------------------------- cost
     def cost_terms(self):
-        """Expected and argmax ``(macs, params)`` (and of every hardware unit the budget limits) and
-        the constraint loss, as float64 tensors."""
-        probs = self.probs()
-        e_macs, e_params = self.cost_model.expected(probs)
+        """Expected and argmax cost in every unit the budget has an entry for (``expected_<unit>``,
+        ``argmax_<unit>``) and the constraint loss ``sum lambda_u L_u`` over its constrained units
+        (``cost_loss``), as float64 tensors."""
+        names = [e.name for e in self.budget.entries]
         hard = tf.one_hot(tf.argmax(self.masked_alpha(), axis=-1), MAX_CANDIDATES, dtype=tf.float64)
-        a_macs, a_params = self.cost_model.expected(hard)
-        (f_lo, f_hi), (p_lo, p_hi) = self.budget.limits()
-        loss = (self.budget.lambda_flops * constraint_loss(e_macs, a_macs, f_lo, f_hi)
-                if self.budget.flops_ratio > 0 else tf.zeros((), tf.float64))
-        if self.budget.params_ratio > 0:
-            loss += self.budget.lambda_params * constraint_loss(e_params, a_params, p_lo, p_hi)
-        out = {"expected_macs": e_macs, "expected_params": e_params, "argmax_macs": a_macs,
-               "argmax_params": a_params}
-        if self.budget.units:
-            names = [u.unit for u in self.budget.units]
-            expected, argmax = self.cost_model.expected_units(probs, names), self.cost_model.expected_units(hard, names)
-            for u in self.budget.units:
-                loss += u.coefficient * constraint_loss(expected[u.unit], argmax[u.unit], *u.limits())
-                out[f"expected_{u.unit}"], out[f"argmax_{u.unit}"] = expected[u.unit], argmax[u.unit]
+        expected = self.cost_model.expected_units(self.probs(), names)
+        argmax = self.cost_model.expected_units(hard, names)
+        loss = tf.zeros((), tf.float64)
+        for e in self.budget.constrained:
+            loss += e.coefficient * constraint_loss(expected[e.name], argmax[e.name], e.low, e.high)
+        out = {}
+        for name in names:
+            out[f"expected_{name}"], out[f"argmax_{name}"] = expected[name], argmax[name]
         return {**out, "cost_loss": loss}
 
     # ---------------------------------------------------------------- training
@@ -600,17 +491,15 @@ class SuperNet(keras.Model):
         self.instruments.cost_active_steps.assign_add(self._cost_directions(terms))
 
     def _cost_directions(self, terms):
-        """``[len(COST_UNITS), 2]``: per unit, ``[1, 0]`` when its constraint pushes the cost down this
+        """``[len(cost_units), 2]``: per unit, ``[1, 0]`` when its constraint pushes the cost down this
         step (argmax above its band), ``[0, 1]`` when up (below it), zeros when it is inactive (inside
         the band, no budget, or a zero coefficient); the comparisons of ``constraint_loss``."""
-        b = self.budget
-        coefficient = {"macs": b.lambda_flops, "params": b.lambda_params, **{u.unit: u.coefficient for u in b.units}}
-        bands = {unit: (lo, hi) for unit, _, lo, hi in b.bands()}
+        pushing = {e.name: e for e in self.budget.constrained if e.coefficient > 0}
         rows = []
-        for unit in COST_UNITS:
-            if unit in bands and coefficient[unit] > 0:
-                current, (lo, hi) = terms[f"argmax_{unit}"], bands[unit]
-                rows.append(tf.cast(tf.stack([current > hi, current < lo]), tf.float32))
+        for name in self.cost_units:
+            if name in pushing:
+                current, e = terms[f"argmax_{name}"], pushing[name]
+                rows.append(tf.cast(tf.stack([current > e.high, current < e.low]), tf.float32))
             else:
                 rows.append(tf.zeros((2,), tf.float32))
         return tf.stack(rows)
@@ -649,8 +538,8 @@ class SuperNet(keras.Model):
         - ``alpha_grad_norm_ce``, ``alpha_grad_norm_cost``: per row, the mean over the steps of the
           L2 norm of that part's live entries, ``mean_t ||g_t[r, :K_r(t)]||`` (not the norm of the
           mean: it measures each step's push, which cancels out in the mean when it is noise);
-        - ``cost_active``: ``{unit: {"down": f, "up": f}}`` for every budgeted unit of
-          :data:`COST_UNITS`: the fraction of the steps in which its constraint pushed the cost
+        - ``cost_active``: ``{unit: {"down": f, "up": f}}`` for every constrained unit of the budget
+          (in the registry's order, :data:`~nce_tf.search.units.UNITS`): the fraction of the steps in which its constraint pushed the cost
           down (argmax above the band) and up (below it); ``down + up <= 1``, the rest of the steps
           the argmax sat in the band (a unit with a zero coefficient is never active).
         """
@@ -665,9 +554,9 @@ class SuperNet(keras.Model):
         for i, key in enumerate(("ce", "cost")):
             out[f"alpha_grad_norm_{key}"] = [float(v) for v in norms[i]] if steps else []
         active = self.instruments.cost_active_steps.numpy() / max(steps, 1.0)
-        budgeted = {unit for unit, *_ in self.budget.bands()}
+        budgeted = {e.name for e in self.budget.constrained}
         out["cost_active"] = ({unit: {"down": float(active[i, 0]), "up": float(active[i, 1])}
-                               for i, unit in enumerate(COST_UNITS) if unit in budgeted} if steps else {})
+                               for i, unit in enumerate(self.cost_units) if unit in budgeted} if steps else {})
         for var in (self.alpha_ce_grad_sum, self.alpha_cost_grad_sum, self.alpha_grad_steps,
                     *vars(self.instruments).values()):
             var.assign(tf.zeros_like(var))

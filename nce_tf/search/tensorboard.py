@@ -4,7 +4,8 @@
 
 - scalars ``search/<metric>``: the step's losses and accuracies (weight half and architecture half),
   the cost loss, tau;
-- scalars ``cost/expected_macs``, ``cost/argmax_macs``, ``cost/target_macs`` and the same for params;
+- scalars ``cost/expected_<unit>``, ``cost/argmax_<unit>``, ``cost/target_<unit>`` for every unit the
+  budget has an entry for (MACs and params; memory and BOPs when budgeted: :mod:`nce_tf.search.units`);
 - scalars ``candidates/<layer>`` (live candidate count per layer) and ``candidates/expanded_layers``;
 - histograms ``alpha/<layer>``: the layer's softmax(alpha) over its live candidates, as a
   distribution of candidate widths weighted by probability;
@@ -60,16 +61,15 @@ class SearchTensorBoard(keras.callbacks.Callback):
         probs = net.probs().numpy()
         k = net.num_candidates.numpy()
         cost = {name: float(v) for name, v in net.cost_terms().items()}
-        (t_f, t_p) = net.budget.targets
         names = [r.name for r in net.space.rows]
         with self._w().as_default(step=epoch + 1):
             for name, value in (logs or {}).items():
                 tf.summary.scalar(f"search/{name}", float(value))
             tf.summary.scalar("search/tau", float(net.tau.numpy()))
-            for kind, target in (("macs", t_f), ("params", t_p)):
-                tf.summary.scalar(f"cost/expected_{kind}", cost[f"expected_{kind}"])
-                tf.summary.scalar(f"cost/argmax_{kind}", cost[f"argmax_{kind}"])
-                tf.summary.scalar(f"cost/target_{kind}", float(target))
+            for e in net.budget.entries:
+                tf.summary.scalar(f"cost/expected_{e.name}", cost[f"expected_{e.name}"])
+                tf.summary.scalar(f"cost/argmax_{e.name}", cost[f"argmax_{e.name}"])
+                tf.summary.scalar(f"cost/target_{e.name}", float(e.target))
             tf.summary.scalar("candidates/expanded_layers", int((k > 8).sum()) if net.mode == "nce" else 0)
             for row, name in enumerate(names):
                 tf.summary.scalar(f"candidates/{name}", int(k[row]))
