@@ -87,6 +87,25 @@ class CompressConfig:
         return dataclasses.asdict(self)
 
 
+def check_train_config(tcfg):
+    """``tcfg`` (a :class:`~nce_tf.train.TrainConfig`) validated as a compression reads it: ``epochs = 0``
+    allowed (no fine-tuning), no ``arch`` or ``init_from`` (the trained network is where it starts; a
+    ``model`` from a flagfile is ignored), one device."""
+    for field in ("arch", "init_from"):
+        if getattr(tcfg, field):
+            raise UsageError(f"A compression starts from --trained. Received: {field}={getattr(tcfg, field)!r}. "
+                             f"Allowed: no --{field} (pass the trained network as --trained).")
+    if tcfg.strategy != "default":
+        raise UsageError(f"A compression runs on one device. Received: strategy={tcfg.strategy!r}. Allowed: default.")
+    if tcfg.epochs < 0:
+        raise UsageError(f"Invalid epochs. Received: epochs={tcfg.epochs}. Allowed: >= 0 (0 = no fine-tuning).")
+    # The distillation's teacher is the trained network unless one is given (set by the pipeline).
+    teacher = tcfg.teacher or ("trained" if tcfg.kd_weight > 0 else "")
+    dataclasses.replace(tcfg, epochs=max(tcfg.epochs, 1), model="", teacher=teacher,
+                        warmup_epochs=tcfg.warmup_epochs if tcfg.epochs else 0).validate()
+    return tcfg
+
+
 def check_budget_settings(scfg):
     """A one-line :class:`UsageError` unless the budget fields of ``scfg`` set at least one ceiling and
     every ratio set lies below the original (1); absolute memory / BOPs budgets are checked against the
