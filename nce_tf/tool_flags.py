@@ -13,9 +13,9 @@ from absl import flags
 
 from nce_tf import choices, distribute
 from nce_tf.choices import DATASETS
-from nce_tf.compress.config import HELP as COMPRESS_HELP
-from nce_tf.compress.config import TOOL_DEFAULTS as COMPRESS_DEFAULTS
-from nce_tf.compress.config import CompressConfig, check_budget_settings, check_train_config
+from nce_tf.compression.config import HELP as COMPRESS_HELP
+from nce_tf.compression.config import TOOL_DEFAULTS as COMPRESS_DEFAULTS
+from nce_tf.compression.config import CompressConfig, check_budget_settings, check_train_config
 from nce_tf.search.config import HELP as SEARCH_HELP
 from nce_tf.search.config import SearchConfig
 from nce_tf.train.config import DEFAULT_MODEL, TrainConfig
@@ -84,7 +84,7 @@ _CONFIGS = ((TrainConfig, HELP), (SearchConfig, SEARCH_HELP))
 def define_flags(flag_values=flags.FLAGS, compress=False):
     """Defines one absl flag per config field (idempotent per ``flag_values``).
 
-    With ``compress`` (``nce-tf compress``): the :class:`~nce_tf.compress.config.CompressConfig` fields
+    With ``compress`` (``nce-tf compress``): the :class:`~nce_tf.compression.config.CompressConfig` fields
     too, and a compression's own defaults where they differ (``COMPRESS_DEFAULTS``: a short distilled
     fine-tuning, no budget until one is given).
     """
@@ -127,7 +127,7 @@ def search_config_from_flags(flag_values=flags.FLAGS):
 
 def compress_configs_from_flags(flag_values=flags.FLAGS):
     """``nce-tf compress``'s ``(TrainConfig, SearchConfig, CompressConfig)``, validated as a compression
-    reads them (:mod:`nce_tf.compress.config`; no TensorFlow)."""
+    reads them (:mod:`nce_tf.compression.config`; no TensorFlow)."""
     tcfg = check_train_config(config_from_flags(flag_values))
     scfg = check_budget_settings(search_config_from_flags(flag_values))
     return tcfg, scfg, config_from_flags(flag_values, CompressConfig).validate()

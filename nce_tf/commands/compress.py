@@ -29,6 +29,6 @@ def main(argv):
     cli.no_positional(argv)
     settings = tool_flags.compress_configs_from_flags()  # validated before TensorFlow loads
     cli.load_tensorflow()
-    from nce_tf.compress.pipeline import run_compress
+    from nce_tf.compression.pipeline import run_compress
 
     run_compress(*settings)

@@ -6,11 +6,11 @@ trained weights (``method="nce"``) or by L1-norm pruning (``l1_uniform``: one ke
 layer; ``l1_global``: one threshold over normalised filter norms), its weights inherited (the
 largest-L1 filters) with BN statistics re-estimated, or trained from scratch at the same widths
 (``scratch``); then a short fine-tuning distilled from the original, an export, and a report of
-accuracy before and after, costs, widths and time per phase (:mod:`nce_tf.compress.pipeline`).
+accuracy before and after, costs, widths and time per phase (:mod:`nce_tf.compression.pipeline`).
 
-Modules: :mod:`~nce_tf.compress.config` (the settings, TF-free), :mod:`~nce_tf.compress.budget`,
-:mod:`~nce_tf.compress.l1`, :mod:`~nce_tf.compress.derive`, :mod:`~nce_tf.compress.pipeline`,
-:mod:`~nce_tf.compress.report`.
+Modules: :mod:`~nce_tf.compression.config` (the settings, TF-free), :mod:`~nce_tf.compression.budget`,
+:mod:`~nce_tf.compression.l1`, :mod:`~nce_tf.compression.derive`, :mod:`~nce_tf.compression.pipeline`,
+:mod:`~nce_tf.compression.report`.
 
 Example::
 
@@ -48,9 +48,9 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
             ``compress.json``, ``model.keras`` and (``export=True``) ``export/``.
         verbose: print progress lines.
         **settings: any other field of :class:`~nce_tf.train.TrainConfig`,
-            :class:`~nce_tf.search.SearchConfig` or :class:`~nce_tf.compress.config.CompressConfig`
+            :class:`~nce_tf.search.SearchConfig` or :class:`~nce_tf.compression.config.CompressConfig`
             (``epochs``, ``kd_weight``, ``search_epochs``, ``export``, ...); defaults as the tool's
-            (:data:`~nce_tf.compress.config.TOOL_DEFAULTS`).
+            (:data:`~nce_tf.compression.config.TOOL_DEFAULTS`).
 
     Raises:
         UsageError: a budget at or above the original's cost or out of reach, a model that does not
@@ -58,8 +58,8 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
     """
     import numpy as np
 
-    from nce_tf.compress.config import TOOL_DEFAULTS, CompressConfig
-    from nce_tf.compress.pipeline import run_compress
+    from nce_tf.compression.config import TOOL_DEFAULTS, CompressConfig
+    from nce_tf.compression.pipeline import run_compress
     from nce_tf.search.config import SearchConfig
     from nce_tf.train.config import TrainConfig
 

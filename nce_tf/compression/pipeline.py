@@ -4,21 +4,21 @@ Phases (each one's wall and CPU time in ``DIR/times.json`` and the report):
 
 1. ``setup``: the trained network loaded (a ``.keras`` file or a finished run's ``model.keras``) and
    adapted (:func:`nce_tf.adapt`; a model that does not adapt is a one-line error), the data checked
-   against it, the budget (:mod:`nce_tf.compress.budget`) checked against the original's cost and
+   against it, the budget (:mod:`nce_tf.compression.budget`) checked against the original's cost and
    against the narrowest width list the method allows, and for the L1 methods their widths chosen
-   (:mod:`nce_tf.compress.l1`): every bad input fails here, before anything is written;
+   (:mod:`nce_tf.compression.l1`): every bad input fails here, before anything is written;
 2. ``search`` (``method=nce``, or ``scratch`` of the search's widths): the width search from the
    trained weights, the search job of ``nce-tf search --init_from`` (:mod:`nce_tf.jobs.search`) in
    ``DIR/search/`` with the budget's ceilings (resumable as any search);
 3. ``derive``: the network at those widths, its weights inherited (largest-L1 filters), PACT clips
-   from statistics, BN statistics re-estimated (:mod:`nce_tf.compress.derive`); ``scratch``: fresh;
+   from statistics, BN statistics re-estimated (:mod:`nce_tf.compression.derive`); ``scratch``: fresh;
 4. ``finetune`` (``epochs >= 1``): a training of that network (:func:`nce_tf.train.run_training`
    with it as ``model_fn``, in ``DIR/finetune/``, resumable), distilled from the original
    (``kd_weight``, on by default);
 5. ``export`` (``export=True``): ``DIR/export/`` by :func:`nce_tf.export.export_model` (``.keras``,
    SavedModel, int8 / int4 TFLite, model card);
 6. ``report``: ``DIR/model.keras``, ``DIR/compress.json`` and ``DIR/report.md``
-   (:mod:`nce_tf.compress.report`): accuracy before and after, costs against the budget, per-layer
+   (:mod:`nce_tf.compression.report`): accuracy before and after, costs against the budget, per-layer
    widths, time per phase, provenance.
 
 ``epochs=0`` stops after the derivation (a quick look at what the widths keep before any training).
@@ -34,11 +34,11 @@ import os
 import numpy as np
 
 from nce_tf import data, provenance, seeds
-from nce_tf.compress import l1
-from nce_tf.compress.budget import ceiling_budget, check_reachable, meets, narrowest_widths
-from nce_tf.compress.config import check_budget_settings, check_train_config
-from nce_tf.compress.derive import calibrate_clips, inherited_model, reestimate_bn, scratch_model, supernet_of
-from nce_tf.compress.report import write_report
+from nce_tf.compression import l1
+from nce_tf.compression.budget import ceiling_budget, check_reachable, meets, narrowest_widths
+from nce_tf.compression.config import check_budget_settings, check_train_config
+from nce_tf.compression.derive import calibrate_clips, inherited_model, reestimate_bn, scratch_model, supernet_of
+from nce_tf.compression.report import write_report
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.search.candidates import search_table
@@ -143,7 +143,7 @@ def run_compress(train_config, search_config, compress_config, verbose=True):
         train_config: a :class:`~nce_tf.train.TrainConfig`: work directory, data, bits, seed, and the
             fine-tuning (``epochs``, ``lr``, ``kd_weight``, ``kd_temperature``, ...).
         search_config: a :class:`~nce_tf.search.SearchConfig`: the budget, and the search of ``method=nce``.
-        compress_config: a :class:`~nce_tf.compress.config.CompressConfig`.
+        compress_config: a :class:`~nce_tf.compression.config.CompressConfig`.
         verbose: print progress lines.
 
     Returns:

@@ -32,7 +32,7 @@ def write_report(workdir, *, model, original, space, widths, budget, policy, flo
         workdir: the compression's work directory.
         model: the compressed Keras model; original: the trained one.
         space: the adapted space of ``original``; widths: the compressed widths (one per row).
-        budget: the ceilings (:func:`nce_tf.compress.budget.ceiling_budget`).
+        budget: the ceilings (:func:`nce_tf.compression.budget.ceiling_budget`).
         policy, float_bits: the bits the costs are counted at.
         tcfg, scfg, ccfg: the three configs.
         accuracy: ``{"original", "derived", "compressed"}`` test accuracies.

@@ -109,7 +109,7 @@ def check_train_config(tcfg):
 def check_budget_settings(scfg):
     """A one-line :class:`UsageError` unless the budget fields of ``scfg`` set at least one ceiling and
     every ratio set lies below the original (1); absolute memory / BOPs budgets are checked against the
-    original's cost once it is counted (:func:`nce_tf.compress.budget.ceiling_budget`)."""
+    original's cost once it is counted (:func:`nce_tf.compression.budget.ceiling_budget`)."""
     scfg.validate()
     for field in ("flops_ratio", "params_ratio"):
         value = getattr(scfg, field)
