@@ -255,3 +255,15 @@ def test_tool_exit_status_2(tmp_path, trained_file):
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().count("\n") == 0 and "flops_ratio=1.0" in done.stderr
     assert not workdir.exists()
+
+
+def test_compress_api_refusal_leaves_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), np.arange(16) % 10
+    workdir = tmp_path / "c"
+    with pytest.raises(UsageError, match="No width list meets the budget"):
+        nce_tf.compress(residual_cnn(), (x, y), (x, y), budget={"flops_ratio": 0.001}, method="l1_global",
+                        workdir=str(workdir), verbose=False)
+    assert not workdir.exists()
+    with pytest.raises(UsageError, match="Unknown budget field"):
+        nce_tf.compress(residual_cnn(), (x, y), (x, y), budget={"macs": 1000}, workdir=str(workdir))

@@ -45,7 +45,9 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
         w_bits, a_bits: bits of the compressed network (32, 8, 4, 2).
         method: ``nce``, ``l1_uniform``, ``l1_global`` or ``scratch``.
         workdir: the work directory (default: a new temporary directory); it receives ``report.md``,
-            ``compress.json``, ``model.keras`` and (``export=True``) ``export/``.
+            ``compress.json``, ``model.keras``, (``export=True``) ``export/``, and the inputs given in
+            memory (``data.npz``, ``original.keras``; a model saved again has another SHA-256, so a
+            second call on the same directory needs ``overwrite=True``).
         verbose: print progress lines.
         **settings: any other field of :class:`~nce_tf.train.TrainConfig`,
             :class:`~nce_tf.search.SearchConfig` or :class:`~nce_tf.compression.config.CompressConfig`
@@ -58,8 +60,8 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
     """
     import numpy as np
 
-    from nce_tf.compression.config import TOOL_DEFAULTS, CompressConfig
-    from nce_tf.compression.pipeline import run_compress
+    from nce_tf.compression.config import TOOL_DEFAULTS, CompressConfig, check_budget_settings
+    from nce_tf.compression.pipeline import SETTINGS_FILE, run_compress
     from nce_tf.search.config import SearchConfig
     from nce_tf.train.config import TrainConfig
 
@@ -71,9 +73,12 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
     if unknown:
         raise UsageError(f"Unknown setting. Received: {unknown}. Allowed: fields of TrainConfig, SearchConfig or "
                          "CompressConfig.")
-    workdir = workdir or tempfile.mkdtemp(prefix="nce_tf_compress_")
-    values = {**TOOL_DEFAULTS, **settings, **budget, "w_bits": w_bits, "a_bits": a_bits, "method": method,
-              "workdir": workdir}
+    values = {**TOOL_DEFAULTS, **settings, **budget, "w_bits": w_bits, "a_bits": a_bits, "method": method}
+    check_budget_settings(SearchConfig(**{k: v for k, v in values.items() if k in fields[SearchConfig]}))
+    workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="nce_tf_compress_"))
+    created = not os.path.exists(workdir)
+    written = []  # the inputs saved for the run: removed again if it refuses them
+    values["workdir"] = workdir
     if isinstance(train, str):
         if validation is not None:
             raise UsageError("A dataset name brings its own test split. Received: validation=... with train="
@@ -82,18 +87,27 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
     else:
         os.makedirs(workdir, exist_ok=True)
         (x, y), (xv, yv) = train, validation
-        path = os.path.join(os.path.abspath(workdir), "data.npz")
-        np.savez(path, x_train=np.asarray(x), y_train=np.asarray(y), x_test=np.asarray(xv), y_test=np.asarray(yv))
-        values["dataset"] = f"npz:{path}"
+        written.append(os.path.join(workdir, "data.npz"))
+        np.savez(written[-1], x_train=np.asarray(x), y_train=np.asarray(y), x_test=np.asarray(xv),
+                 y_test=np.asarray(yv))
+        values["dataset"] = f"npz:{written[-1]}"
     if not isinstance(model, str):
         os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(os.path.abspath(workdir), "original.keras")
-        model.save(path)
-        model = path
+        written.append(os.path.join(workdir, "original.keras"))
+        model.save(written[-1])
+        model = written[-1]
     values["trained"] = model
     configs = [cls(**{k: v for k, v in values.items() if k in fields[cls]})
                for cls in (TrainConfig, SearchConfig, CompressConfig)]
-    compressed, _ = run_compress(*configs, verbose=verbose)
+    try:
+        compressed, _ = run_compress(*configs, verbose=verbose)
+    except UsageError:
+        if not os.path.exists(os.path.join(workdir, SETTINGS_FILE)):  # refused before it started
+            for path in written:
+                os.remove(path)
+            if created and not os.listdir(workdir):
+                os.rmdir(workdir)
+        raise
     return compressed
 
 
