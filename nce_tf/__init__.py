@@ -13,6 +13,9 @@ Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the to
 - :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``nce-tf export``);
 - :mod:`nce_tf.adapter`: ``nce_tf.adapt(model)`` turns a user's Keras CNN into a search space;
   ``nce_tf.derive_model`` gives its derived network;
+- :mod:`nce_tf.compression`: ``nce_tf.compress(model, train, validation, budget=...)`` compresses a trained
+  network to a budget (``nce-tf compress``): searched or L1-pruned widths, inherited weights, distilled
+  fine-tuning, export, report;
 - :mod:`nce_tf.commands`: the ``nce-tf`` command, a subcommand per tool (``tools/*.py`` in a checkout);
   :mod:`nce_tf.flagfiles`: ``--flagfile`` by path or preset name.
 
@@ -33,7 +36,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = ("adapter", "arch", "cost", "data", "export", "layers", "models", "pipeline", "quant", "search",
                 "train")
-_FUNCTIONS = {"adapt": "nce_tf.adapter", "derive_model": "nce_tf.adapter"}
+_FUNCTIONS = {"adapt": "nce_tf.adapter", "derive_model": "nce_tf.adapter", "compress": "nce_tf.compression"}
 
 
 def __getattr__(name):
@@ -44,4 +47,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'nce_tf' has no attribute {name!r}")
 
 
-__all__ = ["UsageError", "__version__", "adapt", "derive_model", *_SUBPACKAGES]
+__all__ = ["UsageError", "__version__", "adapt", "compress", "derive_model", *_SUBPACKAGES]

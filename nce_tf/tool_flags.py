@@ -13,6 +13,9 @@ from absl import flags
 
 from nce_tf import choices, distribute
 from nce_tf.choices import DATASETS
+from nce_tf.compression.config import HELP as COMPRESS_HELP
+from nce_tf.compression.config import TOOL_DEFAULTS as COMPRESS_DEFAULTS
+from nce_tf.compression.config import CompressConfig, check_budget_settings, check_train_config
 from nce_tf.search.config import HELP as SEARCH_HELP
 from nce_tf.search.config import SearchConfig
 from nce_tf.train.config import DEFAULT_MODEL, TrainConfig
@@ -78,16 +81,22 @@ HELP = {
 _CONFIGS = ((TrainConfig, HELP), (SearchConfig, SEARCH_HELP))
 
 
-def define_flags(flag_values=flags.FLAGS):
-    """Defines one absl flag per config field (idempotent per ``flag_values``)."""
-    for cls, helps in _CONFIGS:
+def define_flags(flag_values=flags.FLAGS, compress=False):
+    """Defines one absl flag per config field (idempotent per ``flag_values``).
+
+    With ``compress`` (``nce-tf compress``): the :class:`~nce_tf.compression.config.CompressConfig` fields
+    too, and a compression's own defaults where they differ (``COMPRESS_DEFAULTS``: a short distilled
+    fine-tuning, no budget until one is given).
+    """
+    configs = (*_CONFIGS, (CompressConfig, COMPRESS_HELP)) if compress else _CONFIGS
+    for cls, helps in configs:
         for field in dataclasses.fields(cls):
             if field.name not in flag_values:
-                _define(field, helps[field.name], flag_values)
+                default = COMPRESS_DEFAULTS.get(field.name, field.default) if compress else field.default
+                _define(field, helps[field.name], flag_values, default)
 
 
-def _define(field, help_text, flag_values):
-    default = field.default
+def _define(field, help_text, flag_values, default):
     if isinstance(default, bool):
         define = flags.DEFINE_boolean
     elif isinstance(default, int):
@@ -114,3 +123,11 @@ def config_from_flags(flag_values=flags.FLAGS, cls=TrainConfig):
 def search_config_from_flags(flag_values=flags.FLAGS):
     """A :class:`SearchConfig` holding the parsed flag values."""
     return config_from_flags(flag_values, SearchConfig)
+
+
+def compress_configs_from_flags(flag_values=flags.FLAGS):
+    """``nce-tf compress``'s ``(TrainConfig, SearchConfig, CompressConfig)``, validated as a compression
+    reads them (:mod:`nce_tf.compression.config`; no TensorFlow)."""
+    tcfg = check_train_config(config_from_flags(flag_values))
+    scfg = check_budget_settings(search_config_from_flags(flag_values))
+    return tcfg, scfg, config_from_flags(flag_values, CompressConfig).validate()

@@ -11,9 +11,9 @@ from absl import flags
 from nce_tf import flagfiles, tool_flags
 
 
-def _parsed(args):
+def _parsed(args, compress=False):
     values = flags.FlagValues()
-    tool_flags.define_flags(values)
+    tool_flags.define_flags(values, compress=compress)
     values(flagfiles.expand(["tool", *args]))
     return values
 
@@ -27,3 +27,8 @@ def search_configs(args):
     """The validated ``(TrainConfig, SearchConfig)`` that ``tools/search.py`` and ``tools/nce.py`` run for ``args``."""
     values = _parsed(args)
     return tool_flags.config_from_flags(values).validate(), tool_flags.search_config_from_flags(values).validate()
+
+
+def compress_configs(args):
+    """The validated ``(TrainConfig, SearchConfig, CompressConfig)`` that ``nce-tf compress`` runs for ``args``."""
+    return tool_flags.compress_configs_from_flags(_parsed(args, compress=True))

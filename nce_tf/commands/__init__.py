@@ -22,6 +22,8 @@ COMMANDS = {
     "search": ("search", "search channel widths (NCE, TAS, random, WRPN) -> arch.json"),
     "train": ("train", "train a zoo model or an arch.json network, float or WxAy QAT"),
     "count": ("count", "exact MACs, parameters, weight memory and BOPs, per layer"),
+    "compress": ("compress", "compress a trained network to a MACs / PARAMs / memory / BOPs budget: search or L1 "
+                             "pruning, inherited weights, distilled fine-tuning, export, report"),
     "export": ("export", "export a trained work directory: .keras, SavedModel, int8 and int4 TFLite, 2-bit weights"),
     "analyze": ("analyze", "the paper's figures from a work directory (channels, stdev, tradeoff, kendall)"),
     "bench": ("bench", "benchmarks: search step, QAT step, tfmot"),

@@ -1,0 +1,114 @@
+"""Compress a trained Keras CNN to a budget: ``nce-tf compress`` and :func:`compress`.
+
+From a trained network (a ``.keras`` file or a finished run) and a budget (ceilings on MACs, PARAMs,
+weight memory or BOPs, at any bits), the compressed network: its widths chosen by a search from the
+trained weights (``method="nce"``) or by L1-norm pruning (``l1_uniform``: one keep ratio for every
+layer; ``l1_global``: one threshold over normalised filter norms), its weights inherited (the
+largest-L1 filters) with BN statistics re-estimated, or trained from scratch at the same widths
+(``scratch``); then a short fine-tuning distilled from the original, an export, and a report of
+accuracy before and after, costs, widths and time per phase (:mod:`nce_tf.compression.pipeline`).
+
+Modules: :mod:`~nce_tf.compression.config` (the settings, TF-free), :mod:`~nce_tf.compression.budget`,
+:mod:`~nce_tf.compression.l1`, :mod:`~nce_tf.compression.derive`, :mod:`~nce_tf.compression.pipeline`,
+:mod:`~nce_tf.compression.report`.
+
+Example::
+
+    import nce_tf
+    small = nce_tf.compress(model, (x_train, y_train), (x_val, y_val), budget={"flops_ratio": 0.5},
+                            w_bits=8, a_bits=8, workdir="runs/compressed")
+"""
+
+import dataclasses
+import os
+import tempfile
+
+from nce_tf.errors import UsageError
+
+BUDGET_FIELDS = ("flops_ratio", "params_ratio", "memory_bytes", "memory_ratio", "bops", "bops_ratio")
+
+
+def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, method="nce", workdir=None,
+             verbose=True, **settings):
+    """Compresses a trained Keras model to ``budget``; returns the compressed ``keras.Model``.
+
+    Args:
+        model: the trained ``keras.Model`` (functional or Sequential, logits or softmax out), or the
+            path of a ``.keras`` file or of a finished run's work directory.
+        train: ``(x_train, y_train)``: uint8 images ``(N, H, W, 3)`` and integer labels, normalised by the
+            pipeline as nce-tf trains (CIFAR statistics for 32 x 32 images, ImageNet's otherwise: see
+            :mod:`nce_tf.data.npz`); or a dataset name as ``--dataset`` takes it (``"synthetic"``,
+            ``"cifar10"``, ``"npz:PATH"``), with ``validation=None`` (its test split).
+        validation: ``(x_val, y_val)``, the images accuracy is measured on (before and after).
+        budget: ``{field: value}`` with fields of :data:`BUDGET_FIELDS` (``{"flops_ratio": 0.5}``,
+            ``{"memory_bytes": "64Ki"}``): ceilings below the original's cost.
+        w_bits, a_bits: bits of the compressed network (32, 8, 4, 2).
+        method: ``nce``, ``l1_uniform``, ``l1_global`` or ``scratch``.
+        workdir: the work directory (default: a new temporary directory); it receives ``report.md``,
+            ``compress.json``, ``model.keras``, (``export=True``) ``export/``, and the inputs given in
+            memory (``data.npz``, ``original.keras``; a model saved again has another SHA-256, so a
+            second call on the same directory needs ``overwrite=True``).
+        verbose: print progress lines.
+        **settings: any other field of :class:`~nce_tf.train.TrainConfig`,
+            :class:`~nce_tf.search.SearchConfig` or :class:`~nce_tf.compression.config.CompressConfig`
+            (``epochs``, ``kd_weight``, ``search_epochs``, ``export``, ...); defaults as the tool's
+            (:data:`~nce_tf.compression.config.TOOL_DEFAULTS`).
+
+    Raises:
+        UsageError: a budget at or above the original's cost or out of reach, a model that does not
+            adapt, an unknown setting (one line; nothing written).
+    """
+    import numpy as np
+
+    from nce_tf.compression.config import TOOL_DEFAULTS, CompressConfig, check_budget_settings
+    from nce_tf.compression.pipeline import SETTINGS_FILE, run_compress
+    from nce_tf.search.config import SearchConfig
+    from nce_tf.train.config import TrainConfig
+
+    unknown = sorted(set(budget) - set(BUDGET_FIELDS))
+    if unknown:
+        raise UsageError(f"Unknown budget field. Received: {unknown}. Allowed: {', '.join(BUDGET_FIELDS)}.")
+    fields = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (TrainConfig, SearchConfig, CompressConfig)}
+    unknown = sorted(set(settings) - set().union(*fields.values()))
+    if unknown:
+        raise UsageError(f"Unknown setting. Received: {unknown}. Allowed: fields of TrainConfig, SearchConfig or "
+                         "CompressConfig.")
+    values = {**TOOL_DEFAULTS, **settings, **budget, "w_bits": w_bits, "a_bits": a_bits, "method": method}
+    check_budget_settings(SearchConfig(**{k: v for k, v in values.items() if k in fields[SearchConfig]}))
+    workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="nce_tf_compress_"))
+    created = not os.path.exists(workdir)
+    written = []  # the inputs saved for the run: removed again if it refuses them
+    values["workdir"] = workdir
+    if isinstance(train, str):
+        if validation is not None:
+            raise UsageError("A dataset name brings its own test split. Received: validation=... with train="
+                             f"{train!r}. Allowed: validation=None.")
+        values["dataset"] = train
+    else:
+        os.makedirs(workdir, exist_ok=True)
+        (x, y), (xv, yv) = train, validation
+        written.append(os.path.join(workdir, "data.npz"))
+        np.savez(written[-1], x_train=np.asarray(x), y_train=np.asarray(y), x_test=np.asarray(xv),
+                 y_test=np.asarray(yv))
+        values["dataset"] = f"npz:{written[-1]}"
+    if not isinstance(model, str):
+        os.makedirs(workdir, exist_ok=True)
+        written.append(os.path.join(workdir, "original.keras"))
+        model.save(written[-1])
+        model = written[-1]
+    values["trained"] = model
+    configs = [cls(**{k: v for k, v in values.items() if k in fields[cls]})
+               for cls in (TrainConfig, SearchConfig, CompressConfig)]
+    try:
+        compressed, _ = run_compress(*configs, verbose=verbose)
+    except UsageError:
+        if not os.path.exists(os.path.join(workdir, SETTINGS_FILE)):  # refused before it started
+            for path in written:
+                os.remove(path)
+            if created and not os.listdir(workdir):
+                os.rmdir(workdir)
+        raise
+    return compressed
+
+
+__all__ = ["BUDGET_FIELDS", "compress"]

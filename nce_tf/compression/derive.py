@@ -1,0 +1,127 @@
+"""The compressed network at chosen widths: weights inherited from the trained one, BN re-estimated.
+
+1. **Inherit** (:func:`inherited_model`).  The trained network is read into a super-net of its own
+   adapted space (:func:`nce_tf.adapt`; :func:`~nce_tf.adapter.from_trained.load_trained_weights`:
+   each row's channels ordered most important first by the L1 score, rows added index by index at a
+   residual add sharing one order), and the derived network at the chosen widths takes the super-net's
+   leading channels (:func:`nce_tf.derive_model` with ``inherit=True``): every layer keeps its
+   largest-L1 filters and its consumers the matching input columns.  Where a residual add's identity
+   input gets a projection (its width differs from the add's main branch), the 1x1 projection starts
+   as the super-net's add does: output channel ``k`` is input channel ``k`` (both in the shared
+   order), its BN the identity, so the network computes exactly the trained one with the dropped
+   channels' contributions removed (tested in float).  Rows wider than the trained network (a search
+   may widen a layer) keep fresh filters that output 0 (gamma = beta = 0: rule 3 of
+   :mod:`~nce_tf.adapter.from_trained`).
+2. **PACT clips** (``pact_init="stats"``, quantized activations): set from activation statistics
+   (:func:`nce_tf.train.float_init.calibrate_pact`); a quantized checkpoint's own clips are
+   inherited otherwise.
+3. **BN re-estimation** (:func:`reestimate_bn`): a narrower layer's consumers see other sums than
+   the trained ones did, so every BatchNormalization's moving mean and variance are replaced by the
+   mean of its batch statistics over a few training batches (training-mode forwards at momentum 0),
+   as one-shot NAS recalibrates a sub-network.
+
+``scratch`` networks are the same Keras graph at the same widths, freshly initialised
+(:func:`scratch_model`).
+
+Example::
+
+    model = inherited_model(trained, space_widths, policy)
+    reestimate_bn(model, [x for x, _ in train_batches.take(20)])
+"""
+
+import keras
+import numpy as np
+
+from nce_tf.adapter import adapt, derive_model
+from nce_tf.adapter.from_trained import load_trained_weights
+from nce_tf.search.ops import Add
+from nce_tf.train.float_init import calibrate_pact
+
+
+def supernet_of(trained, policy):
+    """The super-net of ``trained``'s adapted space under ``policy``, holding its weights (L1 order)."""
+    net = adapt(trained, policy=policy)
+    load_trained_weights(net, trained, received=f"trained={trained.name!r}")
+    return net
+
+
+def inherited_model(trained, widths, policy, weight_decay=None, net=None):
+    """The derived network of ``trained`` at ``widths``, its weights inherited (module doc, step 1).
+
+    Args:
+        trained: the trained Keras model.
+        widths: one width per row of its adapted space.
+        policy: the :class:`~nce_tf.models.QuantPolicy` of the compressed network.
+        weight_decay: coupled L2 of its kernels (``None``: the trained model's regularizers).
+        net: the super-net of :func:`supernet_of` (made here if not given).
+    """
+    net = net or supernet_of(trained, policy)
+    model = derive_model(net, widths, inherit=True, policy=policy, weight_decay=weight_decay, name=trained.name)
+    init_projections(model, net.space)
+    return model
+
+
+def scratch_model(trained, widths, policy, weight_decay=None):
+    """The derived network of ``trained`` at ``widths``, freshly initialised (``method="scratch"``)."""
+    return derive_model(adapt(trained, policy=policy), widths, policy=policy, weight_decay=weight_decay,
+                        name=trained.name)
+
+
+def init_projections(model, space):
+    """Each projection the derived network inserted at a residual add starts as the super-net's add:
+    channel ``k`` to channel ``k`` (1x1 kernel of ones on the diagonal), BN the identity."""
+    refs = {r.name: r for r in space.source["refs"]}
+    for node in space.nodes:
+        if not isinstance(node.kind, Add):
+            continue
+        for k in range(len(refs[node.layer].inputs)):
+            try:
+                conv = model.get_layer(f"{node.layer}_proj{k}")
+            except ValueError:
+                continue  # this input has the add's width: no projection
+            kernel = np.zeros(conv.kernel.shape, "float32")
+            c_in, c_out = kernel.shape[-2:]
+            kernel[0, 0, np.arange(min(c_in, c_out)), np.arange(min(c_in, c_out))] = 1.0
+            conv.kernel.assign(kernel)
+            bn = model.get_layer(f"{node.layer}_proj{k}_bn")
+            bn.gamma.assign(np.ones(c_out, "float32"))
+            bn.beta.assign(np.zeros(c_out, "float32"))
+            bn.moving_mean.assign(np.zeros(c_out, "float32"))
+            bn.moving_variance.assign(np.full(c_out, 1.0 - bn.epsilon, "float32"))  # sqrt(var + eps) = 1
+
+
+def calibrate_clips(model, images, seed=0):
+    """PACT clips of least squared error from ``images`` (module doc, step 2); ``{}`` without PACT."""
+    if not any(getattr(layer, "alpha", None) is not None for layer in model.layers):
+        return {}
+    return calibrate_pact(model, images, seed=seed)
+
+
+def reestimate_bn(model, images):
+    """Every BatchNormalization's moving mean and variance := the mean of its batch statistics over
+    ``images`` (a list of input batches), read in training mode at momentum 0 (module doc, step 3).
+
+    Returns:
+        The number of BN layers re-estimated.
+    """
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers or not images:
+        return 0
+    saved = [layer.momentum for layer in layers]
+    sums = [[np.zeros(layer.moving_mean.shape, "float64"), np.zeros(layer.moving_variance.shape, "float64")]
+            for layer in layers]
+    try:
+        for layer in layers:
+            layer.momentum = 0.0  # each forward leaves exactly its batch's statistics
+        for x in images:
+            model(x, training=True)
+            for acc, layer in zip(sums, layers):
+                acc[0] += layer.moving_mean.numpy()
+                acc[1] += layer.moving_variance.numpy()
+    finally:
+        for layer, m in zip(layers, saved):
+            layer.momentum = m
+    for acc, layer in zip(sums, layers):
+        layer.moving_mean.assign((acc[0] / len(images)).astype("float32"))
+        layer.moving_variance.assign((acc[1] / len(images)).astype("float32"))
+    return len(layers)

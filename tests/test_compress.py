@@ -1,0 +1,269 @@
+"""``nce-tf compress`` / ``nce_tf.compress``: a trained network to a budget (nce_tf/compression/).
+
+Small functional CNNs on the synthetic task (32 x 32, 10 classes), a step or two of everything.
+References are worked out independently: kept channels by numpy L1 norms, a masked copy of the
+original (the dropped channels' input columns zeroed) as what the compressed network must compute,
+costs by ``nce-tf count``'s own counting of the saved model.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import nce_tf
+from nce_tf import cost
+from nce_tf.compression import l1
+from nce_tf.compression.budget import ceiling_budget, meets
+from nce_tf.compression.derive import inherited_model, reestimate_bn, scratch_model, supernet_of
+from nce_tf.compression.pipeline import run_compress
+from nce_tf.errors import UsageError
+from nce_tf.models import QuantPolicy
+from nce_tf.search.config import SearchConfig
+from tool_settings import compress_configs
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = ["--dataset=synthetic", "--synthetic_train_size=128", "--synthetic_test_size=64", "--batch_size=32",
+         "--steps_per_epoch=2", "--bn_batches=2", "--noexport", "--verbose=0"]
+
+
+def _cbr(x, filters, name, act=True):
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=name)(x)
+    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x) if act else x
+
+
+def residual_cnn(seed=0):
+    """stem -> a -> b, add(stem, b) (an identity input: a projection where widths differ) -> c -> GAP -> fc,
+    with random BN statistics so that inference-mode BN is not the identity."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((32, 32, 3))
+    s = _cbr(inputs, 8, "stem")
+    b = _cbr(_cbr(s, 8, "a"), 8, "b", act=False)
+    x = keras.layers.ReLU(name="add_relu")(keras.layers.Add(name="add")([s, b]))
+    c = _cbr(x, 16, "c")
+    model = keras.Model(inputs, keras.layers.Dense(10, name="fc")(keras.layers.GlobalAveragePooling2D()(c)),
+                        name="tiny")
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(0.5, 1.5, n))
+            layer.beta.assign(rng.normal(0, 0.1, n))
+            layer.moving_mean.assign(rng.normal(0, 0.1, n))
+            layer.moving_variance.assign(rng.uniform(0.5, 1.5, n))
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained_file(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("trained") / "tiny.keras")
+    residual_cnn().save(path)
+    return path
+
+
+def _normalised_l1(model, name):
+    k = model.get_layer(name).kernel.numpy()
+    v = np.abs(k).reshape(-1, k.shape[-1]).sum(0)
+    return v / v.mean()
+
+
+def test_derived_network_computes_the_original_on_its_kept_channels():
+    # The widths of a compression at --epochs=0, float, before BN re-estimation: every kept channel
+    # computes what the original's did once the dropped channels' contributions are removed, and the
+    # logits are those of the original with the dropped channels' input columns zeroed.
+    original = residual_cnn()
+    widths = [8, 4, 6, 6]  # stem (pinned), a, b (added to the stem: one channel order), c
+    derived = inherited_model(original, widths, QuantPolicy())
+    keep_a = np.argsort(-_normalised_l1(original, "a"), kind="stable")[:4]
+    keep_b = np.argsort(-(_normalised_l1(original, "stem") + _normalised_l1(original, "b")), kind="stable")[:6]
+    keep_c = np.argsort(-_normalised_l1(original, "c"), kind="stable")[:6]
+    masked = keras.models.clone_model(original)
+    masked.set_weights(original.get_weights())
+    for consumer, kept in (("b", keep_a), ("c", keep_b), ("fc", keep_c)):
+        kernel = masked.get_layer(consumer).kernel.numpy()
+        dropped = np.setdiff1d(np.arange(kernel.shape[-2]), kept)
+        kernel[..., dropped, :] = 0.0
+        masked.get_layer(consumer).kernel.assign(kernel)
+    x = np.random.default_rng(1).normal(size=(4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(derived(x, training=False), masked(x, training=False), atol=1e-5)
+    assert np.abs(np.asarray(masked(x)) - np.asarray(original(x))).max() > 1e-2  # the masking matters
+    for layer, kept in (("a_relu", keep_a), ("add_relu", keep_b), ("c_relu", keep_c)):
+        mine = keras.Model(derived.input, derived.get_layer(layer).output)(x)
+        theirs = keras.Model(masked.input, masked.get_layer(layer).output)(x)
+        np.testing.assert_allclose(mine, np.asarray(theirs)[..., kept], atol=1e-5)
+
+
+def test_bn_reestimation_sets_the_batch_statistics_and_scratch_is_fresh():
+    original = residual_cnn()
+    model = inherited_model(original, [8, 4, 6, 6], QuantPolicy())
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(8, 32, 32, 3)).astype("float32") for _ in range(3)]
+    reestimate_bn(model, batches)
+    tap = keras.Model(model.input, model.get_layer("stem").output)  # the first BN's input: no BN above it
+    stats = [np.asarray(tap(x)).reshape(-1, 8) for x in batches]
+    bn = model.get_layer("stem_bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([s.mean(0) for s in stats], 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([s.var(0) for s in stats], 0), rtol=1e-3)
+    assert bn.momentum == original.get_layer("stem_bn").momentum  # restored
+    fresh = scratch_model(original, [8, 4, 6, 6], QuantPolicy())
+    assert [w.shape for w in fresh.weights] == [w.shape for w in model.weights]
+    assert not np.allclose(fresh.get_layer("a").kernel.numpy(), model.get_layer("a").kernel.numpy())
+
+
+# Filter L1 norms chosen by hand, no two alike: a keeps 3, 4, 6, 1 (in that order), b keeps 5, 0.
+HAND_L1 = {"a": [1.0, 3.0, 0.9, 3.6, 3.4, 0.8, 3.2, 0.7], "b": [5.0, 1.0, 0.9, 0.8, 0.7, 5.5, 0.6, 0.5]}
+
+
+def hand_cnn():
+    """stem(4) -> a(8) -> b(8) -> GAP -> fc, no adds; a's and b's filters at the L1 norms of ``HAND_L1``."""
+    inputs = keras.Input((32, 32, 3))
+    x = _cbr(_cbr(_cbr(inputs, 4, "stem"), 8, "a"), 8, "b")
+    model = keras.Model(inputs, keras.layers.Dense(10, name="fc")(keras.layers.GlobalAveragePooling2D()(x)))
+    for name, norms in HAND_L1.items():
+        layer = model.get_layer(name)
+        shape = layer.kernel.shape
+        kernel = np.random.default_rng(len(name)).uniform(0.5, 1.5, shape)
+        kernel *= np.array(norms) / np.abs(kernel).reshape(-1, shape[-1]).sum(0)
+        layer.kernel.assign(kernel.astype("float32"))
+    return model
+
+
+def test_l1_baselines_keep_the_channels_chosen_by_hand():
+    model = hand_cnn()
+    net = supernet_of(model, QuantPolicy())
+    space = net.space
+    scores = l1.row_scores(space, model)
+    for row, name in ((1, "a"), (2, "b")):
+        np.testing.assert_allclose(scores[row], np.array(HAND_L1[name]) / np.mean(HAND_L1[name]), rtol=1e-5)
+    # A MACs ceiling at the cost of a = 4, b = 2.  Global: the lowest threshold that fits is a's fourth
+    # largest score (3.0 / 2.075): a keeps its 4 large filters and b its 2; lower ones keep 3+ in b.
+    # Uniform: (4, 4) costs 9 * 4 * 4 per position in a and in b, 288 against 216 at (4, 2); the ratio
+    # 3/8 gives (3, 3): 108 + 81 = 189, the largest that fits.
+    original = space.exact_cost(space.default_widths())[0]
+    ratio = (space.exact_cost([4, 4, 2])[0] + 0.5) / original
+    budget = ceiling_budget(space, QuantPolicy(), SearchConfig(flops_ratio=ratio, params_ratio=0.0))
+    fits = lambda w: meets(budget, space, w)  # noqa: E731
+    pinned = [r.frozen for r in space.rows]
+    assert l1.global_widths(scores, pinned, fits) == [4, 4, 2]
+    assert l1.uniform_widths([r.n for r in space.rows], pinned, fits) == [4, 3, 3]
+    derived = inherited_model(model, [4, 4, 2], QuantPolicy(), net=net)
+    # The pinned stem keeps its 4 filters, reordered by L1 (a permutation: its consumer's columns follow).
+    stem_order = np.argsort(-_normalised_l1(model, "stem"), kind="stable")
+    stem, a, b = (model.get_layer(n).kernel.numpy() for n in ("stem", "a", "b"))
+    np.testing.assert_array_equal(derived.get_layer("stem").kernel.numpy(), stem[..., stem_order])
+    np.testing.assert_array_equal(derived.get_layer("a").kernel.numpy(), a[:, :, stem_order][..., [3, 4, 6, 1]])
+    np.testing.assert_array_equal(derived.get_layer("b").kernel.numpy(), b[:, :, [3, 4, 6, 1]][..., [5, 0]])
+
+
+def _read(workdir, name):
+    with open(os.path.join(workdir, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_compress_api_meets_the_budget_and_equals_nce_tf_count(tmp_path):
+    # The library call on arrays, l1_uniform, one distilled fine-tuning epoch of two steps.
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 96)
+    xv, yv = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 32)
+    original = residual_cnn()
+    workdir = str(tmp_path / "c")
+    small = nce_tf.compress(original, (x, y), (xv, yv), budget={"flops_ratio": 0.5}, method="l1_uniform",
+                            workdir=workdir, epochs=1, steps_per_epoch=2, batch_size=32, bn_batches=2,
+                            export=False, verbose=False)
+    assert isinstance(small, keras.Model)
+    result = _read(workdir, "compress.json")
+    counted = cost.count_arch("keras:" + os.path.join(workdir, "model.keras"))  # what nce-tf count --model= prints
+    limit = 0.5 * cost.count_model(original).macs
+    assert counted.macs == result["costs"]["compressed"]["macs"] == cost.count_model(small).macs <= limit
+    assert counted.params == result["costs"]["compressed"]["params"]
+    assert result["within_budget"] and result["counts_agree"] and result["kd_weight"] == 0.5
+    assert result["finetune"]["epochs"] == 1 and os.path.isfile(os.path.join(workdir, "finetune", "metrics.json"))
+    assert set(result["provenance"]["times"]["phases"]) >= {"setup", "derive", "finetune", "report"}
+    with open(os.path.join(workdir, "report.md"), encoding="utf-8") as f:
+        assert "| a | 8 |" in f.read()
+
+
+def test_epochs_0_stops_after_derivation(tmp_path, trained_file):
+    workdir = str(tmp_path / "look")
+    model, result = run_compress(*compress_configs(
+        [f"--trained={trained_file}", "--method=l1_global", "--flops_ratio=0.5", "--epochs=0", *SMALL,
+         f"--workdir={workdir}"]))
+    assert not os.path.exists(os.path.join(workdir, "finetune")) and "finetune" not in result
+    assert result["accuracy"]["derived"] == result["accuracy"]["compressed"]
+    assert result["costs"]["compressed"]["macs"] <= result["budget"]["ceilings"]["macs"]
+    saved = keras.saving.load_model(os.path.join(workdir, "model.keras"))
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(saved(x), model(x), atol=1e-6)
+
+
+@pytest.mark.heavy
+def test_nce_search_from_the_trained_network_meets_the_budget(tmp_path, trained_file):
+    workdir = str(tmp_path / "nce")
+    model, result = run_compress(*compress_configs(
+        [f"--trained={trained_file}", "--method=nce", "--flops_ratio=0.5", "--epochs=0", "--search_warmup_epochs=1",
+         "--search_epochs=1", "--search_batch_size=32", "--search_steps_per_epoch=2", *SMALL, f"--workdir={workdir}"]))
+    arch = _read(os.path.join(workdir, "search"), "arch.json")
+    assert arch["search"]["tolerance_above"] == 0.0 and arch["init_from"]["file"] == trained_file
+    assert [w["compressed"] for w in result["widths"]] == arch["widths"]
+    counted = cost.count_arch("keras:" + os.path.join(workdir, "model.keras"))
+    assert counted.macs == cost.count_model(model).macs == result["costs"]["compressed"]["macs"]
+    assert counted.macs <= 0.5 * result["costs"]["original"]["macs"]
+
+
+def _nonadaptable(path):
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, dilation_rate=2, name="dilated")(inputs)
+    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalAveragePooling2D()(x))).save(path)
+
+
+@pytest.mark.parametrize("args, setup, expected", [
+    (["--flops_ratio=1.0"], None, "flops_ratio=1.0"),
+    (["--params_ratio=1.5"], None, "params_ratio=1.5"),
+    (["--flops_ratio=0"], None, "needs a budget"),
+    (["--memory_bytes=1G"], None, "at or above the original"),
+    (["--flops_ratio=0.001", "--method=l1_uniform"], None, "No width list meets the budget"),
+    (["--flops_ratio=0.001", "--method=nce"], None, "flops_ratio >= 0.1"),
+    (["--flops_ratio=0.5", "--trained={d}/dilated.keras"], _nonadaptable, "dilated"),
+    (["--flops_ratio=0.5", "--method=pruning"], None, "method='pruning'"),
+    (["--flops_ratio=0.5", "--init_from={trained}"], None, "init_from"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, trained_file, args, setup, expected):
+    # In this process through the tool's own flag parsing (a tool subprocess spends seconds importing
+    # TensorFlow); the exit status of one case is checked end to end below.
+    if setup:
+        setup(str(tmp_path / "dilated.keras"))
+    args = [a.format(d=tmp_path, trained=trained_file) for a in args]
+    if not any(a.startswith("--trained=") for a in args):
+        args.append(f"--trained={trained_file}")
+    workdir = tmp_path / "out"
+    with pytest.raises(UsageError) as error:
+        run_compress(*compress_configs([*args, *SMALL, f"--workdir={workdir}"]))
+    assert expected in str(error.value) and "\n" not in str(error.value)
+    assert not workdir.exists()
+
+
+def test_tool_exit_status_2(tmp_path, trained_file):
+    workdir = tmp_path / "out"
+    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "compress.py"), f"--trained={trained_file}",
+                           "--flops_ratio=1.0", f"--workdir={workdir}"], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": REPO})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "flops_ratio=1.0" in done.stderr
+    assert not workdir.exists()
+
+
+def test_compress_api_refusal_leaves_nothing(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), np.arange(16) % 10
+    workdir = tmp_path / "c"
+    with pytest.raises(UsageError, match="No width list meets the budget"):
+        nce_tf.compress(residual_cnn(), (x, y), (x, y), budget={"flops_ratio": 0.001}, method="l1_global",
+                        workdir=str(workdir), verbose=False)
+    assert not workdir.exists()
+    with pytest.raises(UsageError, match="Unknown budget field"):
+        nce_tf.compress(residual_cnn(), (x, y), (x, y), budget={"macs": 1000}, workdir=str(workdir))
