@@ -1,10 +1,9 @@
 """The compression budget: ceilings on the compressed network's exact cost, in every unit it names.
 
-The budget is the search's own :class:`~nce_tf.search.supernet.Budget` (MACs and PARAMs relative to
-the original, weight memory and BOPs as :class:`~nce_tf.search.units.UnitBudget`) built as the search
+The budget is the search's own :class:`~nce_tf.search.units.Budget` (one
+:class:`~nce_tf.search.units.UnitBudget` per unit it limits) built as the search
 job builds it, with nothing allowed above a target (``tolerance_above = 0``): a width list *meets* the
-budget when its exact cost (:meth:`~nce_tf.search.space.SearchSpace.exact_cost`, memory and BOPs by
-:class:`~nce_tf.search.units.HardwareCost` at ``float_bits``) is at or under every target.  The same
+budget when its exact cost (each unit's ``exact``; memory and BOPs at ``float_bits``) is at or under every target.  The same
 space counts what the built Keras model costs (``nce_tf.cost.count_model``), so a width list that
 meets the budget here gives a compressed model that meets it there.
 
@@ -13,33 +12,30 @@ above the original's cost (nothing to compress), and a budget that even the narr
 allowed misses.
 """
 
+import dataclasses
+
 import numpy as np
 
 from nce_tf.errors import UsageError
-from nce_tf.search.supernet import Budget
-from nce_tf.search.units import HardwareCost, unit_budgets
+from nce_tf.search.units import Budget
 
 _UNITS = {"macs": ("flops_ratio", "MACs"), "params": ("params_ratio", "PARAMs"),
           "memory_bytes": ("memory_ratio", "bytes"), "bops": ("bops_ratio", "BOPs")}
 
 
 def ceiling_budget(space, policy, scfg):
-    """The :class:`~nce_tf.search.supernet.Budget` of ``scfg``'s ceilings on ``space`` under ``policy``.
+    """The :class:`~nce_tf.search.units.Budget` of ``scfg``'s ceilings on ``space`` under ``policy``.
 
     Raises:
         UsageError: an absolute memory / BOPs budget at or above the original's cost.
     """
-    hardware = HardwareCost(space, policy, scfg.float_bits)
-    original = hardware.exact(space.default_widths())
-    budget = Budget(space.exact_cost(space.default_widths()), scfg.flops_ratio, scfg.params_ratio, scfg.tolerance,
-                    scfg.lambda_flops, scfg.lambda_params, 0.0, hardware=hardware,
-                    units=unit_budgets(scfg, original))
-    for u in budget.units:
-        if u.target >= u.original:
-            name = _UNITS[u.unit][0].split("_")[0]
+    budget = Budget.from_config(space, dataclasses.replace(scfg, tolerance_above=0.0), policy)
+    for e in budget.constrained:
+        if e.target >= e.original:
+            name, symbol = _UNITS[e.name][0].split("_")[0], _UNITS[e.name][1]
             raise UsageError(f"The {name} budget is at or above the original's cost: nothing to compress. Received: "
-                             f"{u.describe()} ({u.target:,.0f} {_UNITS[u.unit][1]}). Allowed: below the original's "
-                             f"{u.original:,.0f} {_UNITS[u.unit][1]} ({name}_ratio < 1).")
+                             f"{e.describe()} ({e.target:,.0f} {symbol}). Allowed: below the original's "
+                             f"{e.original:,.0f} {symbol} ({name}_ratio < 1).")
     return budget
 
 
@@ -52,16 +48,13 @@ def check_reachable(budget, space, narrowest, what):
     """A one-line :class:`UsageError` when ``narrowest`` (every searchable row at the narrowest width the
     method allows, ``what`` says which) misses a ceiling of ``budget``."""
     costs = budget.costs(space, narrowest)
-    original = {"macs": budget.original[0], "params": budget.original[1],
-                **{u.unit: u.original for u in budget.units}}
-    for unit, _, _, high in budget.bands():
-        if costs[unit] > high:
-            field, symbol = _UNITS[unit]
-            given = (f"{field}={getattr(budget, field)}" if unit in ("macs", "params")
-                     else next(u.describe() for u in budget.units if u.unit == unit))
+    for e in budget.constrained:
+        if costs[e.name] > e.high:
+            field, symbol = _UNITS[e.name]
+            given = f"{field}={e.settings[field]}" if field in e.settings else e.describe()
             raise UsageError(
-                f"No width list meets the budget. Received: {given} ({high:,.0f} {symbol}). Allowed: at least "
-                f"{costs[unit]:,.0f} {symbol} ({field} >= {costs[unit] / original[unit]:.4f}: {what}).")
+                f"No width list meets the budget. Received: {given} ({e.high:,.0f} {symbol}). Allowed: at least "
+                f"{costs[e.name]:,.0f} {symbol} ({field} >= {costs[e.name] / e.original:.4f}: {what}).")
 
 
 def narrowest_widths(space, table=None):

@@ -29,7 +29,6 @@ Example::
     reestimate_bn(model, [x for x, _ in train_batches.take(20)])
 """
 
-import keras
 import numpy as np
 
 from nce_tf.adapter import adapt, derive_model
@@ -104,7 +103,9 @@ def reestimate_bn(model, images):
     Returns:
         The number of BN layers re-estimated.
     """
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    # Duck-typed (moving statistics and a momentum): only the op registry tests Keras layer classes.
+    stats = ("moving_mean", "moving_variance", "momentum")
+    layers = [layer for layer in model.layers if all(hasattr(layer, a) for a in stats)]
     if not layers or not images:
         return 0
     saved = [layer.momentum for layer in layers]

@@ -2,7 +2,7 @@
 
 The costs are counted twice and must agree: on the compressed Keras model as built
 (:func:`nce_tf.cost.count_model`, the count ``nce-tf count`` prints) and by the adapted space that
-chose the widths (:meth:`~nce_tf.search.supernet.Budget.costs`).  ``within_budget`` is the model's
+chose the widths (:meth:`~nce_tf.search.units.Budget.costs`).  ``within_budget`` is the model's
 count against every ceiling.  The record holds the accuracy of the original, of the derived network
 before fine-tuning (inherited weights, BN re-estimated) and of the compressed one, on the same test
 images; each row's original and compressed width; each phase's wall and CPU time (``provenance``'s
