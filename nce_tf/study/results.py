@@ -60,13 +60,13 @@ CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy
               "search_seconds")
 
 
-def run_record(run, wall_seconds):
-    """What a finished run produced, read from its work directory (``<run>.done.json``)."""
+def run_record(run):
+    """What a finished run produced, read from its work directory: the study's part of its
+    ``<run>.done.json`` (the planner adds the wall time, :mod:`nce_tf.plans`)."""
     from nce_tf import arch as arch_lib
 
     record = {"key": run.key, "method": run.method, "structure": run.structure, "kind": run.kind,
-              "search_seed": run.search_seed, "train_seed": run.train_seed, "workdir": run.workdir,
-              "wall_seconds": round(wall_seconds, 1)}
+              "search_seed": run.search_seed, "train_seed": run.train_seed, "workdir": run.workdir}
     if run.kind == "search":
         arch = arch_lib.load_arch(os.path.join(run.workdir, "arch.json"))
         expanded = []
