@@ -30,6 +30,19 @@ from nce_tf.errors import UsageError
 OUTPUTS = {"train": "metrics.json", "nce": "metrics.json", "search": "arch.json"}
 
 
+def done_path(workdir):
+    """Where the planner keeps the record of the run in ``workdir``: ``<workdir>.done.json``."""
+    return workdir + ".done.json"
+
+
+def read_done(workdir):
+    """The record the planner wrote for the run in ``workdir`` (``None`` before it finished)."""
+    if not os.path.isfile(done_path(workdir)):
+        return None
+    with open(done_path(workdir), encoding="utf-8") as f:
+        return json.load(f)
+
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     """One child process of a plan.
@@ -79,7 +92,7 @@ class Run:
 
     @property
     def done_path(self):
-        return self.workdir + ".done.json"
+        return done_path(self.workdir)
 
     @property
     def spec_path(self):
@@ -91,10 +104,7 @@ class Run:
 
     def record(self):
         """The run's ``.done.json`` (``None`` before the planner wrote it)."""
-        if not os.path.isfile(self.done_path):
-            return None
-        with open(self.done_path, encoding="utf-8") as f:
-            return json.load(f)
+        return read_done(self.workdir)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -53,6 +53,7 @@ import os
 import statistics
 
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
+from nce_tf.plans.plan import read_done
 from nce_tf.stats import compare
 
 CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
@@ -88,12 +89,12 @@ def run_record(run):
 
 
 def finished(runs):
-    """``{key: record}`` of the runs that finished (have their ``.done.json``)."""
+    """``{key: record}`` of the runs that finished (have the planner's ``.done.json``)."""
     done = {}
     for run in runs:
-        if os.path.exists(run.done_path):
-            with open(run.done_path, encoding="utf-8") as f:
-                done[run.key] = json.load(f)
+        record = read_done(run.workdir)
+        if record is not None:
+            done[run.key] = record
     return done
 
 
