@@ -30,11 +30,11 @@ def execute(kind, train_config, search_config=None):
 
         run_search(train_config, search_config, verbose=train_config.verbose > 0)
     elif kind == "nce":
-        from nce_tf.pipeline import run_nce
+        from nce_tf.pipeline import run_nce  # as above: TensorFlow only in a run's process
 
         run_nce(train_config, search_config, verbose=train_config.verbose > 0)
     else:
-        from nce_tf.train.trainer import run_training
+        from nce_tf.train.trainer import run_training  # as above
 
         run_training(train_config)
 
