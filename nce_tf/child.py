@@ -25,6 +25,11 @@ def env(extra=None):
     return out
 
 
+def python(*args, extra_env=None):
+    """``(command, environment)`` running ``python args`` (``-m module ...``, ``-c code ...``) with this ``nce_tf``."""
+    return [sys.executable, *args], env(extra_env)
+
+
 def python_module(module, *args, extra_env=None):
     """``(command, environment)`` running ``python -m module args`` with this ``nce_tf``."""
-    return [sys.executable, "-m", module, *args], env(extra_env)
+    return python("-m", module, *args, extra_env=extra_env)

@@ -293,41 +293,45 @@ def test_a_w2a2_run_from_a_float_checkpoint_with_a_teacher(tmp_path, colour_task
 
 
 _TABLE_SCRIPT = r"""
-import json, threading, time
+import dataclasses, json, sys
+sys.path.insert(0, sys.argv[2])
+from fake_runs import fake, times
 import nce_tf.commands.cifar_subset_table as table
-runs = table.plan("/out", [0, 1])
-events, lock = [], threading.Lock()
-def fake(run):  # a run that takes a moment; the float run of seed 1 fails
-    with lock:
-        events.append(["start", run.workdir])
-    time.sleep(0.05)
-    with lock:
-        events.append(["end", run.workdir])
-    return "failed" if run.workdir == "/out/w32a32_s1" else None
-table._run = fake
-errors = table.run_all(runs, 2)
-print(json.dumps({"runs": [r._asdict() for r in runs], "events": events, "errors": errors}))
+from nce_tf.plans import run_plan
+plan = table.plan(sys.argv[1], [0, 1])
+# The table's plan with every run a moment's child; the float run of seed 1 fails.
+runs = [fake(r, seconds=0.05, fail=r.key == "w32a32_s1") for r in plan.runs]
+outcome = run_plan(dataclasses.replace(plan, runs=tuple(runs)), jobs=2, verbose=False)
+print(json.dumps({"runs": [dataclasses.asdict(r) for r in plan.runs],
+                  "times": {r.key: times(r) for r in runs if r.finished()},
+                  "failed": outcome.failed, "skipped": outcome.skipped}))
 """
 
 
-def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of_their_seed():
+def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of_their_seed(tmp_path):
     # In a child process: the table's module defines absl flags (out, jobs) that other commands define too.
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-c", _TABLE_SCRIPT], cwd=repo, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": repo})
+    out = str(tmp_path / "out")
+    proc = subprocess.run([sys.executable, "-c", _TABLE_SCRIPT, out, os.path.join(repo, "tests")], cwd=repo,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": repo})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    runs = {r["workdir"]: r for r in result["runs"]}
+    runs = {r["key"]: r for r in result["runs"]}
+    assert len(runs) == 14 and all(r["cwd"] == repo for r in runs.values())  # the presets' data paths: the checkout
     for seed in (0, 1):
-        float_run = f"/out/w32a32_s{seed}"
-        assert runs[f"/out/w2a2_float_init_s{seed}"]["extra"] == [f"--init_from={float_run}"]
-        kd = runs[f"/out/w2a2_float_init_kd_s{seed}"]
-        assert kd["extra"] == [f"--init_from={float_run}", f"--teacher={float_run}"]
-        assert runs[f"/out/w2a2_s{seed}"]["extra"] == []
-    events = [tuple(e) for e in result["events"]]
-    for dependent in ("/out/w2a2_float_init_s0", "/out/w2a2_float_init_kd_s0"):  # after the float run of seed 0
-        assert events.index(("start", dependent)) > events.index(("end", "/out/w32a32_s0"))
-    started = {w for kind, w in events if kind == "start"}
-    assert not started & {"/out/w2a2_float_init_s1", "/out/w2a2_float_init_kd_s1"}  # their float run failed
-    assert len(started) == len(runs) - 2
-    assert result["errors"][0] == "failed" and sum("the run it starts from failed" in e for e in result["errors"]) == 2
+        float_run = os.path.join(out, f"w32a32_s{seed}")
+        for key, tool, flags, needs in (
+                (f"w2a2_float_init_s{seed}", "train", [f"--init_from={float_run}"], [f"w32a32_s{seed}"]),
+                (f"w2a2_float_init_kd_s{seed}", "train", [f"--init_from={float_run}", f"--teacher={float_run}"],
+                 [f"w32a32_s{seed}"]),
+                (f"w2a2_s{seed}", "train", [], []), (f"nce_w2a2_s{seed}", "nce", [], [])):
+            run, preset = runs[key], key.rsplit("_s", 1)[0]
+            assert run["workdir"] == os.path.join(out, key) and run["needs"] == needs
+            assert run["argv"] == ["-m", "nce_tf", tool, f"--flagfile=cifar_subset/{preset}", f"--seed={seed}",
+                                   *flags, f"--workdir={run['workdir']}", "--verbose=0"]
+    times = result["times"]
+    for dependent in ("w2a2_float_init_s0", "w2a2_float_init_kd_s0"):  # after the float run of seed 0
+        assert times[dependent][0] > times["w32a32_s0"][1]
+    assert result["failed"] == [["w32a32_s1", "error: this run was told to fail", os.path.join(out, "w32a32_s1.log")]]
+    assert result["skipped"] == [["w2a2_float_init_s1", "w32a32_s1"], ["w2a2_float_init_kd_s1", "w32a32_s1"]]
+    assert sorted(times) == sorted(set(runs) - {"w32a32_s1", "w2a2_float_init_s1", "w2a2_float_init_kd_s1"})

@@ -21,18 +21,23 @@ expansion) and scores each layer's gradient preference for more channels; with -
 nothing and scores finished searches instead (Fig. 4c's protocol: TAS 1x8 searches with and without
 quantization, optionally NCE ones, the same seeds in every group), printing per layer each group's
 score (mean +- std over its seeds) and size measure gap_t (nce_tf/analysis/kendall.py) and writing
-them to --out. Each run is a child process in the working directory (relative paths in the run's
-settings resolve as they did for the run). From a checkout, python tools/analyze.py takes the same
+them to --out. The runs of stdev, tradeoff and kendall are a plan of the run planner (nce_tf.plans):
+--jobs child processes at a time in the working directory (relative paths in the run's settings
+resolve as they did for the run), a run that finished is not redone, each run's output in
+<run directory>.log. From a checkout, python tools/analyze.py takes the same
 arguments.
 """
 
+import dataclasses
 import json
 import os
 
 from absl import flags
 
-from nce_tf import child, cli
+from nce_tf import cli, plans
 from nce_tf.commands import sensitivity
+from nce_tf.search.config import SearchConfig
+from nce_tf.train.config import TrainConfig
 
 SUBCOMMANDS = ("channels", "stdev", "tradeoff", "kendall", "sensitivity", "known-answer")
 flags.DEFINE_string("workdir", "", "Work directory of a finished nce-tf nce run (required).")
@@ -49,7 +54,7 @@ flags.DEFINE_enum("schedule", "demo", ["demo", "run"],
                   f"{DEMO['steps_per_epoch']} steps, minutes "
                   "in all on 2 CPU cores (a demonstration of the method); 'run' = the run's own schedule (one whole "
                   "pipeline per point). --epochs / --search_epochs override either.")
-flags.DEFINE_integer("jobs", 2, "tradeoff / kendall: runs at a time (each is its own process).")
+flags.DEFINE_integer("jobs", 2, "tradeoff / kendall / stdev: runs at a time (each is its own process).")
 flags.DEFINE_multi_string("group", [], "kendall: LABEL=DIR[,DIR...], a group of finished searches (work "
                           "directories, one per seed) scored instead of running searches; repeat per group.")
 flags.DEFINE_float("min_ratio", 0.0, "kendall: rank only the candidates at least this many times the layer's "
@@ -122,11 +127,6 @@ def _known_answer():
 
 def _settings_flags(workdir, **overrides):
     """The run's resolved settings (search_config.json) as command-line flags, with overrides."""
-    import dataclasses
-
-    from nce_tf.search.config import SearchConfig
-    from nce_tf.train.config import TrainConfig
-
     with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
         settings = {**json.load(f), **overrides}
     # Only what is a flag: the record also holds derived keys (a user model's model_sha256).
@@ -142,33 +142,19 @@ def _settings_flags(workdir, **overrides):
     return args
 
 
-def _tool(name, args):
-    import subprocess
-
-    command, env = child.python_module("nce_tf", name, *args)
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        return f"An nce-tf {name} run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {args[-1]}"
-    return None
-
-
-def _run_all(jobs):
-    """Runs ``(label, tool, args)`` jobs, ``--jobs`` at a time (TF start-up and tracing are mostly
-    single-threaded, so two processes keep both cores busy); fails on the first error."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    for label, _, _ in jobs:
-        print(f"nce-tf: {label}", flush=True)
-    with ThreadPoolExecutor(max(1, FLAGS.jobs)) as pool:
-        errors = [e for e in pool.map(lambda job: _tool(job[1], job[2]), jobs) if e]
-    if errors:
-        cli.fail(errors[0])
+def _run_plan(directory, runs):
+    """Runs ``runs`` as a plan in ``directory``, ``--jobs`` at a time (TF start-up and tracing are mostly
+    single-threaded, so two processes keep both cores busy); the runs done before are not redone; fails
+    naming every failed run's log."""
+    outcome = plans.run_plan(plans.Plan(directory, tuple(runs), name="analyze"), FLAGS.jobs)
+    if not outcome.ok:
+        cli.fail(f"Runs failed: {outcome.message()}. Re-run the same command to retry them.")
 
 
 def _short(workdir):
     with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
         saved = json.load(f)
-    out = {"verbose": 0, **(DEMO if FLAGS.schedule == "demo" else {})}
+    out = dict(DEMO if FLAGS.schedule == "demo" else {})
     if FLAGS.search_epochs:
         out.update(search_epochs=FLAGS.search_epochs,
                    search_warmup_epochs=min(saved["search_warmup_epochs"], FLAGS.search_epochs))
@@ -183,10 +169,10 @@ def _tradeoff(workdir, out):
     _need(os.path.join(workdir, "search_config.json"), "search_config.json (run nce-tf nce first)")
     points = [(mode, budget, os.path.join(out, "tradeoff", f"{mode}_{budget}"))
               for budget in FLAGS.budgets for mode in ("nce", "wrpn")]
-    _run_all([(f"{mode} at {budget}x the original FLOPs -> {run_dir}", "nce",
-               _settings_flags(workdir, mode=mode, flops_ratio=float(budget), params_ratio=0, **_short(workdir))
-               + [f"--workdir={run_dir}"])
-              for mode, budget, run_dir in points if not os.path.exists(os.path.join(run_dir, "metrics.json"))])
+    _run_plan(os.path.join(out, "tradeoff"), [
+        plans.Run.tool(os.path.basename(run_dir), run_dir, "nce", _settings_flags(
+            workdir, mode=mode, flops_ratio=float(budget), params_ratio=0, **_short(workdir)), group=mode)
+        for mode, budget, run_dir in points])
     runs = []
     for mode, budget, run_dir in points:
         with open(os.path.join(run_dir, "metrics.json"), encoding="utf-8") as f:
@@ -199,16 +185,14 @@ def _kendall(workdir, out):
     from nce_tf.analysis import kendall
 
     _need(os.path.join(workdir, "search_config.json"), "search_config.json (run nce-tf nce first)")
-    logs, jobs = {}, []
+    logs, runs = {}, []
     for label, bits, mode in (("W2A2, NCE", 2, "nce"), ("W2A2, no expansion", 2, "tas"),
                               ("W32A32, NCE", 32, "nce"), ("W32A32, no expansion", 32, "tas")):
         run_dir = os.path.join(out, "kendall", label.replace(", ", "_").replace(" ", "_").lower())
-        if not os.path.exists(os.path.join(run_dir, "arch.json")):
-            jobs.append((f"search {label} -> {run_dir}", "search",
-                         _settings_flags(workdir, w_bits=bits, a_bits=bits, mode=mode, tas_space="1x8",
-                                         **_short(workdir)) + [f"--workdir={run_dir}"]))
+        runs.append(plans.Run.tool(os.path.basename(run_dir), run_dir, "search", _settings_flags(
+            workdir, w_bits=bits, a_bits=bits, mode=mode, tas_space="1x8", **_short(workdir)), group=mode))
         logs[label] = os.path.join(run_dir, "search_log.jsonl")
-    _run_all(jobs)
+    _run_plan(os.path.join(out, "kendall"), runs)
     summary = kendall.run(logs, out, min_ratio=FLAGS.min_ratio)
     print("nce-tf: mean Kendall score of the cross-entropy's alpha gradient " + ", ".join(f"{k} {v:.3f}" for k, v in summary["mean"].items() if v is not None)
           + f" -> {out}/kendall.png", flush=True)
@@ -240,31 +224,29 @@ def _kendall_groups():
           flush=True)
 
 
-def _stdev(workdir, out):
-    import dataclasses
+def _reference_runs(workdir, out):
+    """The original network trained in W32A32 and W2A2 with the run's final-training settings
+    (``train/config.json``; ``--epochs`` to shorten), as plan runs in ``out/w32a32``, ``out/w2a2``."""
+    with open(os.path.join(workdir, "train", "config.json"), encoding="utf-8") as f:
+        saved = json.load(f)
+    base = TrainConfig.from_settings(saved, arch="", model=saved["resolved_model"], verbose=0)
+    if FLAGS.epochs:
+        base = dataclasses.replace(base, epochs=FLAGS.epochs, warmup_epochs=min(base.warmup_epochs, FLAGS.epochs - 1))
+    return base, [plans.Run.job(label, "train", dataclasses.replace(
+        base, workdir=os.path.join(out, label), w_bits=bits, a_bits=bits)) for label, bits in (("w32a32", 32),
+                                                                                              ("w2a2", 2))]
 
-    import numpy as np
+
+def _stdev(workdir, out):
+    import numpy as np  # with TensorFlow's modules: loaded once the flags are checked
 
     from nce_tf import data
     from nce_tf.analysis import stdev
     from nce_tf.export.exporter import load_model
-    from nce_tf.train.config import TrainConfig
-    from nce_tf.train.trainer import run_training
 
-    with open(os.path.join(workdir, "train", "config.json"), encoding="utf-8") as f:
-        saved = json.load(f)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    base = TrainConfig(**{k: v for k, v in saved.items() if k in fields})
-    base = dataclasses.replace(base, arch="", model=saved["resolved_model"], verbose=0,
-                               **({"epochs": FLAGS.epochs, "warmup_epochs": min(base.warmup_epochs, FLAGS.epochs - 1)}
-                                  if FLAGS.epochs else {}))
-    models = {}
-    for label, bits in (("W32A32", 32), ("W2A2", 2)):
-        run_dir = os.path.join(out, label.lower())
-        if not os.path.exists(os.path.join(run_dir, "metrics.json")):
-            print(f"nce-tf: training the original network in {label} for the comparison -> {run_dir}", flush=True)
-            run_training(dataclasses.replace(base, workdir=run_dir, w_bits=bits, a_bits=bits))
-        models[f"original {label}"] = load_model(os.path.join(run_dir, "model.keras"))
+    base, runs = _reference_runs(workdir, out)
+    _run_plan(out, runs)
+    models = {f"original {run.key.upper()}": load_model(os.path.join(run.workdir, "model.keras")) for run in runs}
     models["NCE W2A2"] = load_model(os.path.join(workdir, "train", "model.keras"))
     source = data.source_for(base)
     images = np.concatenate([x.numpy() for x, _ in data.make_pipeline(
@@ -274,4 +256,3 @@ def _stdev(workdir, out):
                  for label, s in result["stats"].items()}
     print("nce-tf: mean SQNR of PACT sites (dB): " + ", ".join(f"{k} {v:.2f}" for k, v in mean_sqnr.items())
           + f" -> {out}/stdev.png", flush=True)
-

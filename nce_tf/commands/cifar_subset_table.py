@@ -8,7 +8,10 @@ Example:
 Each run is `nce-tf train` or `nce-tf nce` with a preset of cifar_subset/ and --seed; a run whose
 work directory already holds metrics.json is not redone, so an interrupted table resumes. The
 float-init rows start from the W32A32 run of the same seed (passed as --init_from and --teacher);
-each waits for that run, which starts first.
+each waits for that run, which starts first; when a run fails, the runs that start from it are skipped
+and the others go on. The runs are a plan of the run planner (nce_tf.plans): --jobs processes at a
+time, a line per run with runs done / total and the time left, each run's output in OUT/<run>.log,
+its record in OUT/<run>.done.json and OUT/records.jsonl, one table process per OUT at a time.
 Writes OUT/table.md (mean +- std of the test accuracy, MACs and PARAMs of the trained networks) and,
 with --update_readme, the same table into README.md between its cifar-subset-table markers.
 The runs start in the repository root of a checkout (the presets' data path is relative to it),
@@ -16,17 +19,13 @@ else in the working directory. From a checkout, python tools/cifar_subset_table.
 flags.
 """
 
-import collections
 import json
 import os
 import statistics
-import subprocess
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 from absl import flags
 
-from nce_tf import child, cli, flagfiles
+from nce_tf import cli, flagfiles, plans
 
 CONFIGS = (  # (label, command, preset under cifar_subset/[, {flag: the preset whose run of the same seed it names}])
     ("W32A32", "train", "w32a32"),
@@ -47,60 +46,24 @@ flags.DEFINE_boolean("finished_only", False, "Start no run: tabulate the runs th
 FLAGS = flags.FLAGS
 
 
-Run = collections.namedtuple("Run", "label tool preset seed workdir extra needs")
-
-
 def workdir_of(out, preset, seed):
     return os.path.join(out, f"{preset}_s{seed}")
 
 
 def plan(out, seeds):
-    """Every run of the table in the order they start: a :data:`Run` with the flags naming the runs it
-    starts from (``extra``) and their work directories (``needs``, runs planned before it)."""
-    runs, planned = [], set()
+    """Every run of the table as a :class:`nce_tf.plans.Plan`, in the order they start: ``nce-tf train``
+    or ``nce`` with its preset and seed, plus the flags naming the runs it starts from (``--init_from``,
+    ``--teacher``: the W32A32 run of its seed), which it ``needs``. The runs start in :func:`_root`."""
+    runs = []
     for label, tool, preset, *uses in CONFIGS:
         uses = uses[0] if uses else {}
         for seed in seeds:
-            needs = sorted({workdir_of(out, dep, seed) for dep in uses.values()})
-            assert planned.issuperset(needs), f"{preset} needs a run planned after it"
             extra = [f"{flag}={workdir_of(out, dep, seed)}" for flag, dep in uses.items()]
-            runs.append(Run(label, tool, preset, seed, workdir_of(out, preset, seed), extra, needs))
-            planned.add(runs[-1].workdir)
-    return runs
-
-
-def run_all(runs, jobs):
-    """Runs ``runs`` ``jobs`` at a time in plan order, each after the runs it needs; returns the errors.
-
-    A run waits for its needs inside its worker; they were submitted before it, so they are running
-    or done by the time it is given a worker (no deadlock)."""
-    futures = {}
-
-    def after(needs, run):
-        for need in needs:
-            if futures[need].result():
-                return f"Run not started: the run it starts from failed. Received: {need}"
-        return _run(run)
-
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for run in runs:
-            futures[run.workdir] = pool.submit(after, run.needs, run)
-        return [e for e in (f.result() for f in futures.values()) if e]
-
-
-def _run(run):
-    label, tool, flagfile, seed, workdir = run[:5]
-    if os.path.exists(os.path.join(workdir, "metrics.json")):
-        return None
-    print(f"nce-tf: {label}, seed {seed}", flush=True)
-    cmd, env = child.python_module("nce_tf", tool, f"--flagfile=cifar_subset/{flagfile}", f"--seed={seed}",
-                                   *run.extra, f"--workdir={workdir}", "--verbose=0")
-    start = time.time()
-    proc = subprocess.run(cmd, cwd=_root(), env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        return f"Run failed ({(proc.stderr.strip().splitlines() or ['?'])[-1]}). Received: {' '.join(cmd[3:])}"
-    print(f"  done in {time.time() - start:.0f} s: {workdir}", flush=True)
-    return None
+            needs = sorted({f"{dep}_s{seed}" for dep in uses.values()})
+            runs.append(plans.Run.tool(f"{preset}_s{seed}", workdir_of(out, preset, seed), tool,
+                                       [f"--flagfile=cifar_subset/{preset}", f"--seed={seed}", *extra],
+                                       needs=needs, group=label, cwd=_root()))
+    return plans.Plan(out, tuple(runs), name="cifar-subset-table")
 
 
 def _root():
@@ -120,24 +83,31 @@ def main(argv):
     if not 1 <= FLAGS.jobs <= (os.cpu_count() or 1):
         cli.fail(f"Invalid jobs. Received: jobs={FLAGS.jobs}. Allowed: 1..{os.cpu_count() or 1} (this machine's cores).")
     if not FLAGS.finished_only:
-        errors = run_all(plan(out, seeds), FLAGS.jobs)
-        if errors:
-            cli.fail(errors[0])
-    rows = []
-    for label, tool, flagfile, *_ in CONFIGS:
-        results = []
-        for seed in seeds:
-            workdir = workdir_of(out, flagfile, seed)
-            if not os.path.exists(os.path.join(workdir, "metrics.json")):
-                continue
-            with open(os.path.join(workdir, "metrics.json"), encoding="utf-8") as f:
-                results.append(json.load(f))
-        rows.append((label, results))
+        outcome = plans.run_plan(plan(out, seeds), FLAGS.jobs)  # another table process in --out: one line
+        if not outcome.ok:
+            cli.fail(f"Runs failed: {outcome.message()}. Re-run the same command to retry them.")
+    table = _table(out, seeds)
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as f:
+        f.write(table)
+    print(table, flush=True)
+    if FLAGS.update_readme:
+        _update_readme(table)
+
+
+def _table(out, seeds):
+    """The markdown table of the finished runs: a row per configuration, mean +- std over its seeds."""
     lines = [
         f"| ResNet-20, CIFAR-10 subset ({len(seeds)} seeds) | test accuracy (%) | MACs (M) | PARAMs (K) |",
         "|---|---|---|---|",
     ]
-    for label, results in rows:
+    for label, _, preset, *_ in CONFIGS:
+        results = []
+        for seed in seeds:
+            path = os.path.join(workdir_of(out, preset, seed), "metrics.json")
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    results.append(json.load(f))
         if not results:
             lines.append(f"| {label} | not measured yet | | |")
             continue
@@ -145,21 +115,18 @@ def main(argv):
             label = f"{label} ({len(results)} of {len(seeds)} seeds)"
         lines.append(f"| {label} | {_fmt([r['test_accuracy'] for r in results], 100)} | "
                      f"{_fmt([r['macs'] for r in results], 1e-6)} | {_fmt([r['params'] for r in results], 1e-3, 1)} |")
-    table = "\n".join(lines) + "\n"
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as f:
-        f.write(table)
-    print(table, flush=True)
-    if FLAGS.update_readme:
-        path = os.path.join(_root(), "README.md")
-        if not os.path.isfile(path):
-            cli.fail(f"No README.md to update. Received: {path!r} (--update_readme works in a checkout).")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        if BEGIN not in text or END not in text:
-            cli.fail(f"README.md has no table markers. Received: {path!r}")
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f"{head}{BEGIN}\n{table}{END}{tail}")
+    return "\n".join(lines) + "\n"
 
+
+def _update_readme(table):
+    path = os.path.join(_root(), "README.md")
+    if not os.path.isfile(path):
+        cli.fail(f"No README.md to update. Received: {path!r} (--update_readme works in a checkout).")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        cli.fail(f"README.md has no table markers. Received: {path!r}")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"{head}{BEGIN}\n{table}{END}{tail}")

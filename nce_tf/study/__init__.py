@@ -3,7 +3,8 @@ several times (the paper's toy experiment, Fig. 3), with honest statistics.
 
 - :class:`StudyConfig` (``config.py``): methods, searches and trainings, their seeds, ``jobs``;
 - :func:`plan` (``plan.py``): the runs and the study directory's layout;
-- :func:`run_study` (``runner.py``): runs them in child processes, resumable, with progress;
+- :func:`run_study` (``runner.py``): runs them as a plan of the run planner (:mod:`nce_tf.plans`: child
+  processes, resumable, with progress), checks the run settings a study directory holds;
 - ``results.py``: rows, per-method summary, the reference method against the others
   (``stats.py``: permutation tests, Welch t intervals, minimum detectable differences),
   ``figure.py``: the Fig. 3-style PNG.

@@ -38,14 +38,6 @@ class Run:
     train_config: object  # nce_tf.train.TrainConfig
     search_config: object = None  # nce_tf.search.SearchConfig (searches only)
 
-    @property
-    def log_path(self):
-        return self.workdir + ".log"
-
-    @property
-    def done_path(self):
-        return self.workdir + ".done.json"
-
 
 def plan(study, train_config, search_config):
     """Every run of ``study`` (a validated :class:`StudyConfig`), in the order they are started."""

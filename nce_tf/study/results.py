@@ -53,6 +53,7 @@ import os
 import statistics
 
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
+from nce_tf.plans.plan import read_done
 from nce_tf.stats import compare
 
 CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
@@ -60,13 +61,13 @@ CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy
               "search_seconds")
 
 
-def run_record(run, wall_seconds):
-    """What a finished run produced, read from its work directory (``<run>.done.json``)."""
+def run_record(run):
+    """What a finished run produced, read from its work directory: the study's part of its
+    ``<run>.done.json`` (the planner adds the wall time, :mod:`nce_tf.plans`)."""
     from nce_tf import arch as arch_lib
 
     record = {"key": run.key, "method": run.method, "structure": run.structure, "kind": run.kind,
-              "search_seed": run.search_seed, "train_seed": run.train_seed, "workdir": run.workdir,
-              "wall_seconds": round(wall_seconds, 1)}
+              "search_seed": run.search_seed, "train_seed": run.train_seed, "workdir": run.workdir}
     if run.kind == "search":
         arch = arch_lib.load_arch(os.path.join(run.workdir, "arch.json"))
         expanded = []
@@ -88,12 +89,12 @@ def run_record(run, wall_seconds):
 
 
 def finished(runs):
-    """``{key: record}`` of the runs that finished (have their ``.done.json``)."""
+    """``{key: record}`` of the runs that finished (have the planner's ``.done.json``)."""
     done = {}
     for run in runs:
-        if os.path.exists(run.done_path):
-            with open(run.done_path, encoding="utf-8") as f:
-                done[run.key] = json.load(f)
+        record = read_done(run.workdir)
+        if record is not None:
+            done[run.key] = record
     return done
 
 
