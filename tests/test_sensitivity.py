@@ -163,6 +163,12 @@ def test_ground_truth_trains_each_change_with_the_runs_recipe_and_ranks_against_
     # Retrained: s3 0.5 (-0.032) < stem 0.5 (-0.008) < the two widenings (0, 0: tied). The probe's order
     # agrees on every untied pair: tau-b = 5 / sqrt(6 * 5).
     assert found["kendall_tau"] == pytest.approx(5 / np.sqrt(30))
+    # Of the 24 pairings of the retrained values (two tied zeros) with the probe's order, 2 put them in
+    # ascending order (the zeros swapped) and 2 in descending: p = 4 / 24.
+    assert found["p"] == pytest.approx(4 / 24)
+    text = "\n".join(ground_truth.markdown("W2A2", found, d))
+    assert "| s3_b0_a_conv | 0.5x | -5.00 | -3.20, -3.20 | -3.20 |" in text
+    assert "over 4 changes: +0.91, exact permutation p = 0.167" in text
 
 
 def test_the_overall_row_averages_each_network_over_layers_first():

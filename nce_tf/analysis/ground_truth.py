@@ -6,7 +6,7 @@ measurement, not an assumption.  :func:`run` trains, with a trained run's own re
 ``config.json``: data, epochs, learning rate, bits, ``init_from``), the original widths and every
 one-layer change of a handful of layers, each with several seeds; :func:`agreement` compares
 the retrained accuracy changes (seed-matched differences from the original's trainings, averaged)
-with the probe's, by Kendall's tau over the changes.
+with the probe's, by Kendall's tau over the changes and its exact permutation p.
 
 Each training is an ordinary ``nce-tf train`` work directory (``OUT/LABEL/NAME_sSEED``), resumed or
 skipped when it exists, so a stopped ground truth continues where it stopped.
@@ -26,6 +26,7 @@ import numpy as np
 from nce_tf.analysis.metrics import kendall_tau
 from nce_tf.analysis.probe_config import one_layer_widths
 from nce_tf.arch import Arch
+from nce_tf.stats import rank_correlation_test
 from nce_tf.train.config import TrainConfig
 
 REFERENCE = ("original", 1.0)
@@ -82,5 +83,23 @@ def agreement(one_shot, retrained):
     keys = sorted(k for k in one_shot if retrained.get(k))
     a = [one_shot[k] for k in keys]
     b = [float(np.mean(retrained[k])) for k in keys]
+    # The exact permutation p of "no association" (n <= 9); with 4 changes it cannot go below 1/12.
+    test = rank_correlation_test(a, b) if len(keys) >= 3 else {}
     return {"changes": [list(k) for k in keys], "one_shot": a, "retrained": b,
-            "kendall_tau": kendall_tau(a, b) if len(keys) >= 2 else None}
+            "kendall_tau": kendall_tau(a, b) if len(keys) >= 2 else None,
+            "p": test.get("p"), "p_min": test.get("p_min")}
+
+
+def markdown(label, found, retrained):
+    """``ground_truth.md``'s lines for one precision: each change's probe and retrained accuracy
+    change (points; per seed and mean), then Kendall's tau and its exact p."""
+    lines = [f"## {label}", "", "| layer | width | probe (mean over networks) | retrained, per seed | retrained, mean |",
+             "|---|---|---|---|---|"]
+    for (layer, ratio), probe, mean in zip(found["changes"], found["one_shot"], found["retrained"]):
+        seeds = ", ".join(f"{100 * d:+.2f}" for d in retrained[(layer, ratio)])
+        lines.append(f"| {layer} | {ratio}x | {100 * probe:+.2f} | {seeds} | {100 * mean:+.2f} |")
+    tau, p = found["kendall_tau"], found.get("p")
+    lines += ["", f"Kendall tau (probe vs retrained) over {len(found['changes'])} changes: "
+              + ("-" if tau is None else f"{tau:+.2f}")
+              + ("" if p is None else f", exact permutation p = {p:.3g} (smallest possible {found['p_min']:.3g})"), ""]
+    return lines

@@ -156,7 +156,7 @@ def _ground_truth(runs, plan, rows):
     from nce_tf.train import run_training
 
     seeds, ratios, labels = plan
-    out, lines = {}, ["| precision | changes | Kendall tau (probe vs retrained) |", "|---|---|---|"]
+    out, lines = {}, []
     for label in labels:
         run, _, settings = next(r for r in runs if label_of(r[2]) == label)
         space = build_space(settings["resolved_model"])
@@ -171,8 +171,7 @@ def _ground_truth(runs, plan, rows):
         found = ground_truth.agreement(one_shot, ground_truth.deltas(results))
         out[label] = {"template_run": run, "seeds": seeds,
                       "accuracy": {f"{k[0]}@{k[1]}": v for k, v in results.items()}, **found}
-        tau = found["kendall_tau"]
-        lines.append(f"| {label} | {len(found['changes'])} | {'-' if tau is None else f'{tau:+.2f}'} |")
+        lines += ground_truth.markdown(label, found, ground_truth.deltas(results))
     atomic_write_text(os.path.join(FLAGS.out, "ground_truth.json"), json.dumps(out, indent=1))
     atomic_write_text(os.path.join(FLAGS.out, "ground_truth.md"), "\n".join(lines) + "\n")
     print(f"nce-tf: ground truth -> {FLAGS.out}/ground_truth.md", flush=True)
