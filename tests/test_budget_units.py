@@ -10,6 +10,7 @@
   through a real search step.
 """
 
+import functools
 import itertools
 
 import keras
@@ -46,16 +47,27 @@ def _tiny_space():
     return build_adapted_space(read_graph(model), num_classes=10, input_shape=(8, 8, 3), name="tiny")
 
 
+@functools.cache
 def _space(name):
+    """One space per name for the whole module: building ResNet-8's takes a second, and no test (nor
+    the budgets and super-nets built on it) changes a space."""
     return _tiny_space() if name == "tiny" else build_space(name)
 
 
-def _keras_counts(space, widths, float_bits=8):
-    """``{unit: cost}`` of the derived Keras network with ``widths``, by nce_tf.cost's count."""
+@functools.cache
+def _counted(space, widths):
     built = (build_derived(space, widths, W2A2, None, "derived") if space.source is not None
              else models.build_model(space.model, widths, policy=W2A2))
-    counted = cost.count_model(built, float_bits)
+    counted = cost.count_model(built, 8)  # float (first/last) layers at 8 bits, as the budgets count them
     return {name: getattr(counted, name) for name in NAMES}, built
+
+
+def _keras_counts(space, widths):
+    """``{unit: cost}`` of the derived Keras network with ``widths``, by nce_tf.cost's count, and that
+    network.  Each network is built and counted once per module (the enumerations and the originals
+    repeat width lists); callers get their own copy of the counts and only read the network."""
+    counted, built = _counted(space, tuple(int(w) for w in widths))
+    return dict(counted), built
 
 
 def _all_units_budget(space, **settings):
@@ -80,10 +92,10 @@ def test_each_unit_exact_cost_is_the_keras_count(name):
             assert record[unit.ratio_key] == pytest.approx(counted[n] / original[n], rel=1e-15)
 
 
-def _net_at(space, budget, probs_of_rows, base):
-    """A super-net whose probabilities are one-hot on ``base`` except the rows of ``probs_of_rows``
-    (``{row: {width: p}}``); returns the net and its probabilities as the cost model reads them."""
-    net = SuperNet(space, policy=W2A2, seed=0, budget=budget)
+def _set_probs(net, probs_of_rows, base):
+    """Sets ``net``'s probabilities one-hot on ``base`` except the rows of ``probs_of_rows``
+    (``{row: {width: p}}``); returns them as the cost model reads them.  Every alpha entry is
+    assigned, so one net serves several states as a fresh one would."""
     table = net.table_np
     alpha = np.full(table.shape, -1e4, "float32")  # exp underflows to exactly 0: a one-hot row
     for r, w in enumerate(base):
@@ -93,7 +105,7 @@ def _net_at(space, budget, probs_of_rows, base):
         for w, p in dist.items():
             alpha[r, list(table[r]).index(w)] = np.log(p)
     net.alpha.assign(alpha)
-    return net, net.probs().numpy().astype("float64")
+    return net.probs().numpy().astype("float64")
 
 
 def _expected_by_enumeration(space, table, probs, base, rows):
@@ -150,9 +162,10 @@ def test_expected_costs_and_the_constraint_loss_against_enumeration(name):
                     lambda_params=3.0, memory_bytes=str(int(argmax_cost["memory_bytes"] * 1.02)),
                     memory_tolerance=0.1, bops_ratio="0.5", bops_tolerance=0.2, lambda_memory=1.5, lambda_bops=0.5)
     budget = _all_units_budget(space, **settings)
+    net = SuperNet(space, policy=W2A2, seed=0, budget=budget)  # one per space: its eager build takes seconds
     sides = None
     for state in states:
-        net, probs = _net_at(space, budget, state, base)
+        probs = _set_probs(net, state, base)
         # the argmax of an uncertain row is its most probable width
         argmax = [max(state[r], key=state[r].get) if r in state else w for r, w in enumerate(base)]
         assert [int(w) for w in net.argmax_widths().numpy()] == argmax
@@ -174,7 +187,7 @@ def test_expected_costs_and_the_constraint_loss_against_enumeration(name):
 
 
 def test_no_budget_limits_nothing_and_logs_only_macs_and_params():
-    space = build_space("resnet8")
+    space = _space("resnet8")
     budget = _all_units_budget(space, flops_ratio=0, params_ratio=0)
     assert [e.name for e in budget.entries] == ["macs", "params"] and budget.constrained == ()
     assert [u.name for u in budget.units] == list(NAMES)  # still counted for arch.json
@@ -186,7 +199,7 @@ def test_no_budget_limits_nothing_and_logs_only_macs_and_params():
 
 
 def test_the_short_form_is_macs_and_params_at_the_default_settings():
-    space = build_space("resnet8")
+    space = _space("resnet8")
     macs, params = space.exact_cost(space.default_widths())
     short = Budget((macs, params))  # the README's example
     assert (short.limits("macs"), short.limits("params")) == ((macs - 0.05 * macs, macs + 0.06 * macs), (0.0, params))
@@ -225,7 +238,7 @@ def _kernels_of(model):
 
 
 def test_a_unit_registered_in_a_test_is_counted_budgeted_logged_and_recorded(kernel_weights_unit, tmp_path):
-    space = build_space("resnet8")
+    space = _space("resnet8")
     budget = _all_units_budget(space, flops_ratio=0, params_ratio=0)
     assert [e.name for e in budget.constrained] == ["kernel_weights"]
     for widths in (space.default_widths(), [12, 16, 14, 28, 32, 56, 64]):

@@ -205,7 +205,7 @@ def test_epochs_0_stops_after_derivation(tmp_path, trained_file):
 def test_nce_search_from_the_trained_network_meets_the_budget(tmp_path, trained_file):
     workdir = str(tmp_path / "nce")
     model, result = run_compress(*compress_configs(
-        [f"--trained={trained_file}", "--method=nce", "--flops_ratio=0.5", "--epochs=0", "--search_warmup_epochs=1",
+        [f"--trained={trained_file}", "--method=nce", "--flops_ratio=0.5", "--epochs=0", "--search_warmup_epochs=0",
          "--search_epochs=1", "--search_batch_size=32", "--search_steps_per_epoch=2", *SMALL, f"--workdir={workdir}"]))
     arch = _read(os.path.join(workdir, "search"), "arch.json")
     assert arch["search"]["tolerance_above"] == 0.0 and arch["init_from"]["file"] == trained_file

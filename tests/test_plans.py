@@ -32,8 +32,9 @@ def _overlap(a, b):
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_runs_start_after_their_needs_and_jobs_at_a_time(tmp_path, jobs):
-    # a is long and b short: with two slots, c (needs a) waits while d (needs b) starts beside a.
-    a, b = _run(tmp_path, "a", seconds=2.0), _run(tmp_path, "b", seconds=0.2)
+    # a is long and b short: with two slots, c (needs a) waits while d (needs b) starts beside a (a's
+    # 2 s cover b's and d's starts under load).  One slot runs them one after another whatever a's length.
+    a, b = _run(tmp_path, "a", seconds=2.0 if jobs == 2 else 0.5), _run(tmp_path, "b", seconds=0.2)
     c, d = _run(tmp_path, "c", ["a"], seconds=0.2), _run(tmp_path, "d", ["b"], seconds=0.2)
     e = _run(tmp_path, "e", ["a", "b"], seconds=0.2)
     outcome = run_plan(Plan(str(tmp_path), (a, b, c, d, e), name="test"), jobs=jobs, verbose=False)
