@@ -237,6 +237,7 @@ def _kernels_of(model):
                if w.path.rsplit("/", 1)[-1] in ("kernel", "depthwise_kernel"))
 
 
+@pytest.mark.heavy  # a ResNet-8 train step traced: 20-30 s under load
 def test_a_unit_registered_in_a_test_is_counted_budgeted_logged_and_recorded(kernel_weights_unit, tmp_path):
     space = _space("resnet8")
     budget = _all_units_budget(space, flops_ratio=0, params_ratio=0)
