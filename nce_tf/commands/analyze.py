@@ -240,7 +240,7 @@ def _reference_runs(workdir, out):
 def _stdev(workdir, out):
     import numpy as np  # with TensorFlow's modules: loaded once the flags are checked
 
-    from nce_tf import data
+    from nce_tf import data, sources
     from nce_tf.analysis import stdev
     from nce_tf.export.exporter import load_model
 
@@ -248,7 +248,7 @@ def _stdev(workdir, out):
     _run_plan(out, runs)
     models = {f"original {run.key.upper()}": load_model(os.path.join(run.workdir, "model.keras")) for run in runs}
     models["NCE W2A2"] = load_model(os.path.join(workdir, "train", "model.keras"))
-    source = data.source_for(base)
+    source = sources.source_for(base)
     images = np.concatenate([x.numpy() for x, _ in data.make_pipeline(
         source.test.take(FLAGS.samples), source.info, training=False, batch_size=128)])
     result = stdev.run(models, images, out)

@@ -33,7 +33,7 @@ import os
 
 import numpy as np
 
-from nce_tf import data, provenance, seeds
+from nce_tf import data, provenance, seeds, sources
 from nce_tf.compression import l1
 from nce_tf.compression.budget import ceiling_budget, check_reachable, meets, narrowest_widths
 from nce_tf.compression.config import check_budget_settings, check_train_config
@@ -70,7 +70,7 @@ def _setup(tcfg, scfg, ccfg):
     received = f"trained={ccfg.trained!r}"
     path, _ = finished_model(ccfg.trained, "trained")
     trained = load_keras_file(path, received)
-    source = data.source_for(dataclasses.replace(tcfg, model=""))
+    source = sources.source_for(dataclasses.replace(tcfg, model=""))
     info = source.info
     shape, classes = tuple(trained.inputs[0].shape[1:]), trained.outputs[0].shape[-1]
     if shape != tuple(info.image_shape) or classes != info.num_classes:

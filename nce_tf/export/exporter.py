@@ -39,7 +39,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nce_tf import cost, data, mixed_precision, provenance
+from nce_tf import cost, data, mixed_precision, provenance, sources
 from nce_tf.errors import UsageError
 from nce_tf.export.delegation import REFUSED, interpreter, one_line, runners
 from nce_tf.export.int4 import to_int4
@@ -115,7 +115,7 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     if not isinstance(config, dict) or "dataset" not in config:
         raise UsageError(f"The training run's config.json names no dataset. Received: {config_path!r}")
     trained = TrainConfig.from_settings(config)
-    source = data.source_for(trained)
+    source = sources.source_for(trained)
     take = lambda ds, n: [a.numpy() for a in next(iter(  # noqa: E731
         data.make_pipeline(ds.take(n), source.info, training=False, batch_size=n)))]
     calib = take(source.train, calibration_samples)[0]

@@ -15,7 +15,7 @@ Example:
 import dataclasses
 import os
 
-from nce_tf.choices import check_dataset_name
+from nce_tf.data.registry import check_dataset_name
 from nce_tf.errors import UsageError
 
 DEFAULT_MODEL = "resnet20"

@@ -137,7 +137,7 @@ class _Training(Job):
         config = self.config
         distribute.check_global_batch(strategy, config.batch_size)
         self.name, self.widths = ("custom", None) if self.model_fn is not None else _model_and_widths(config, self.arch)
-        self.source = data.source_for(config)
+        self.source = sources.source_for(config)
         self.info = self.source.info
         self.steps = _steps_per_epoch(config, self.info)
         # The float network and the teacher: their files checked, described for metrics.json.
