@@ -60,6 +60,7 @@ def _config():
 
 
 def _run_settings(run):
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.train.float_init import finished_model
 
     model, metrics = finished_model(run, "runs")
@@ -91,6 +92,7 @@ def main():
     plan = _ground_truth_plan(config, labels) if FLAGS.ground_truth_rows else None
     code = provenance.code_state()  # the code this process loaded, not the checkout's state when a probe ends
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf import sources
     from nce_tf.analysis import sensitivity, sensitivity_report
     from nce_tf.sources.user import file_sha256, load_keras_file
@@ -151,6 +153,7 @@ def _ground_truth_plan(config, labels):
 
 def _ground_truth(runs, plan, rows):
     """Trains the ground truth of each precision with its first run's recipe; writes ``ground_truth.{json,md}``."""
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import ground_truth
     from nce_tf.sources import build_space
     from nce_tf.train import run_training

@@ -1,5 +1,4 @@
 """Candidate widths of a searchable layer: the width grid and the tables of each search mode.
-
 A layer of original width ``n`` starts with the candidates of a **width grid** of ratios up to
 1X, ``C = r n`` for ``r`` in the grid:
 
@@ -25,6 +24,8 @@ Example:
 >>> row_grid(16, ratios="tas")[0][:8]
 [4, 6, 8, 9, 11, 12, 14, 16]
 """
+
+import numpy as np
 
 from nce_tf.errors import UsageError
 from nce_tf.search.methods import method_for
@@ -101,8 +102,6 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
         tas_space: ``1x8`` | ``2x8`` | ``2x16``.
         ratios: the width grid (see the module doc).
     """
-    import numpy as np
-
     fixed = method_for(mode).candidates == "tas"
     if fixed and tas_space not in ("1x8", "2x8", "2x16"):
         raise UsageError(f"Unknown TAS space. Received: tas_space={tas_space!r}. Allowed: 1x8, 2x8, 2x16.")
@@ -128,8 +127,6 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
 
 def capped(table, k_cap):
     """``table`` with every entry beyond a row's cap replaced by its widest allowed width."""
-    import numpy as np
-
     table = np.asarray(table)
     cols = np.arange(table.shape[1])[None, :]
     last = table[np.arange(len(table)), np.asarray(k_cap) - 1][:, None]

@@ -23,6 +23,7 @@ import re
 from nce_tf.choices import FLOAT_BITS
 from nce_tf.data.registry import check_dataset_name
 from nce_tf.errors import UsageError
+from nce_tf.search.candidates import parse_ratios
 from nce_tf.search.methods import METHODS, help_text
 from nce_tf.search.units import UNITS
 
@@ -174,7 +175,6 @@ class SearchConfig:
         for unit in UNITS.values():  # every budget unit checks its own fields
             unit.check_config(self, need)
         need(1 <= self.arch_steps <= 64, "arch_steps", "an integer in [1, 64]")
-        from nce_tf.search.candidates import parse_ratios
 
         parse_ratios(self.width_ratios)
         need(self.float_bits in FLOAT_BITS, "float_bits", ", ".join(map(str, FLOAT_BITS)))

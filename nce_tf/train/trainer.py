@@ -22,6 +22,7 @@ A run may start from a trained float network (``init_from``, ``pact_init``:
 touched, their files' SHA-256 are part of the run's settings, and ``metrics.json`` records them.
 """
 
+import csv
 import json
 import os
 import time
@@ -278,8 +279,6 @@ class _Training(Job):
 
 
 def _last_csv_value(path, key):
-    import csv
-
     with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
