@@ -61,6 +61,7 @@ def load_arch(path, expected_model=None):
     Returns:
         An :class:`Arch` whose widths passed :func:`nce_tf.models.check_widths`.
     """
+    # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
     from nce_tf.sources import check_widths, get_spec
 
     data = read_record(path)
@@ -100,6 +101,7 @@ def read_record(path):
 
 def save_arch(path, model, widths, **extra):
     """Writes an ``arch.json`` atomically (a crash never leaves half a file)."""
+    # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
     from nce_tf.sources import check_widths, width_names
 
     widths = check_widths(model, widths)

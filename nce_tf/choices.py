@@ -1,7 +1,8 @@
 """The allowed values of nce-tf's settings, importable without TensorFlow.
 
 Tools validate every flag against these before any heavy import, so a typo costs a
-fraction of a second; the quantizer and model registries check they agree with them.
+fraction of a second; the quantizer and model registries check they agree with them.  The dataset
+names and their check are :mod:`nce_tf.data.registry`'s (one class per dataset), also TF-free.
 """
 
 from nce_tf.errors import UsageError
@@ -35,18 +36,3 @@ def check_choice(value, name, allowed):
 def check_mixed_precision(value):
     """Returns ``value`` if it names a policy of :data:`MIXED_PRECISION`, else raises a one-line error."""
     return check_choice(value, "mixed_precision", MIXED_PRECISION)
-
-
-DATASETS = ("synthetic", "cifar10", "imagenet2012", "imagenet2012_subset", "npz:PATH", "tfds:NAME")
-_PREFIXED = ("npz:", "tfds:")
-
-
-def check_dataset_name(name):
-    """Validates the ``--dataset`` value (not the files or the TFDS catalog; the data module checks those)."""
-    if name == "npz:":
-        raise UsageError("The npz dataset needs a path. Received: dataset='npz:'. Expected e.g. npz:/data/cifar.npz.")
-    if name == "tfds:":
-        raise UsageError("The tfds dataset needs a name. Received: dataset='tfds:'. Expected e.g. tfds:cifar100.")
-    if name in DATASETS[:4] or (isinstance(name, str) and name.startswith(_PREFIXED)):
-        return name
-    raise UsageError(f"Unknown dataset. Received: dataset={name!r}. Allowed: {', '.join(DATASETS)}.")

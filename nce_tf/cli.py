@@ -114,6 +114,7 @@ def no_positional(argv):
 
 def tool_configs(argv):
     """What ``search.py`` / ``nce.py`` start with: both configs validated, then TensorFlow loaded."""
+    # the flag definitions of the tools that use them (absl flags are per command)
     from nce_tf import tool_flags
 
     no_positional(argv)

@@ -107,6 +107,7 @@ def get_strategy(strategy="default", cpu_replicas=0):
     key = (strategy, cpu_replicas)
     if key in _CACHE:
         return _CACHE[key]
+    # TensorFlow on first use: the strategy settings are checked without it
     import tensorflow as tf
 
     if strategy == "default":
@@ -186,6 +187,7 @@ def shard_by_data(dataset):
     In-memory datasets have no files to shard by; naming the policy avoids the FILE attempt
     (and its warning) under ``multi_worker``.  Harmless on one machine.
     """
+    # TensorFlow on first use: the strategy settings are checked without it
     import tensorflow as tf
 
     options = tf.data.Options()

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 
+from nce_tf import arch as arch_lib
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 
 
@@ -43,7 +44,7 @@ def run_nce(train_config, search_config, verbose=True, strategy=None):
         verbose: print the search's progress lines.
         strategy: a ``tf.distribute.Strategy`` for both; default: the one ``train_config.strategy`` names.
     """
-    from nce_tf import arch as arch_lib
+    # the jobs load TensorFlow: nce_tf.pipeline (listed by nce_tf) stays light until run
     from nce_tf.jobs.search import check_resumable, run_search
     from nce_tf.train.trainer import run_training
 
@@ -99,6 +100,7 @@ def write_report(path, arch, metrics, policy, derived):
         policy: the :class:`nce_tf.models.QuantPolicy` of the training.
         derived: the trained network's :class:`nce_tf.cost.ModelCost` (the training's own count).
     """
+    # the jobs load TensorFlow: nce_tf.pipeline (listed by nce_tf) stays light until run
     from nce_tf import cost
 
     # The original at the search's input and classes (an ImageNet-family model may be searched on

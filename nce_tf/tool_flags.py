@@ -12,10 +12,10 @@ import dataclasses
 from absl import flags
 
 from nce_tf import choices, distribute
-from nce_tf.choices import DATASETS
 from nce_tf.compression.config import HELP as COMPRESS_HELP
 from nce_tf.compression.config import TOOL_DEFAULTS as COMPRESS_DEFAULTS
 from nce_tf.compression.config import CompressConfig, check_budget_settings, check_train_config
+from nce_tf.data.registry import DATASETS
 from nce_tf.search.config import HELP as SEARCH_HELP
 from nce_tf.search.config import SearchConfig
 from nce_tf.train.config import DEFAULT_MODEL, TrainConfig
@@ -24,7 +24,7 @@ HELP = {
     "workdir": "Work directory for checkpoints, logs and results (required; created if missing).",
     "model": f"Zoo model name, or keras:PATH.keras for your own functional / Sequential Keras model (adapted as nce_tf.adapt does); default {DEFAULT_MODEL}, or the model of --arch.",
     "arch": "arch.json whose per-layer widths define the network (e.g. from a search).",
-    "dataset": f"Dataset: {' | '.join(DATASETS)}.",
+    "dataset": f"Dataset: {' | '.join(d.shown for d in DATASETS.values())}.",
     "tfds_data_dir": "TensorFlow Datasets data directory (cifar10, imagenet2012*, tfds:NAME); empty = TFDS's "
                      "default (~/tensorflow_datasets or $TFDS_DATA_DIR). A dataset missing there is downloaded "
                      "and prepared on first use.",

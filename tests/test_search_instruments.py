@@ -15,7 +15,7 @@ import tensorflow as tf
 from test_search import _configs
 
 import nce_tf
-from nce_tf import data, distribute
+from nce_tf import data, distribute, sources
 from nce_tf.analysis import kendall
 from nce_tf.errors import UsageError
 from nce_tf.jobs.search import PROBE_IMAGES, _Search, run_search, split_halves
@@ -260,7 +260,7 @@ def test_search_log_records_the_instruments_of_a_real_search(tmp_path):
     net = job.net
     assert record["pact_clips"] == {a.name: pytest.approx(float(a.alpha.numpy()), abs=0) for a in net.act_layers}
     assert len(record["pact_clips"]) == 7 and all(v != 4.0 for v in record["pact_clips"].values())  # trained
-    source = data.source_for(tcfg)
+    source = sources.source_for(tcfg)
     _, ds_a, _ = split_halves(source, scfg.split_seed)
     widths = [r.n for r in net.space.rows]
     index = [int(np.flatnonzero(net.table_np[r] == w)[0]) for r, w in enumerate(widths)]

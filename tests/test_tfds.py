@@ -15,8 +15,9 @@ import pytest
 import tensorflow as tf
 
 import tfds_fakes  # noqa: F401  registers the fake datasets with TFDS
-from nce_tf.data import get_source, make_pipeline, source_for
+from nce_tf.data import get_source, make_pipeline
 from nce_tf.errors import UsageError
+from nce_tf.sources import source_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

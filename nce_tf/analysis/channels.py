@@ -8,13 +8,13 @@ import numpy as np
 
 from nce_tf import arch as arch_lib
 from nce_tf.analysis import plots
+from nce_tf.sources import default_widths, width_names
+from nce_tf.sources.user import keras_name
 
 
 def run(arch_path, out_dir):
     """Writes ``channels.png``, ``channels.csv`` and ``channels.json`` from an ``arch.json``."""
     arch = arch_lib.load_arch(arch_path)
-    from nce_tf.sources import default_widths, width_names
-    from nce_tf.sources.user import keras_name
 
     names, original, derived = width_names(arch.model), default_widths(arch.model), arch.widths
     rows = [{"layer": n, "original": o, "derived": d, "ratio": d / o} for n, o, d in zip(names, original, derived)]

@@ -27,7 +27,7 @@ import os
 import keras
 import numpy as np
 
-from nce_tf import data, models, provenance
+from nce_tf import data, models, provenance, sources
 from nce_tf.analysis.probe_config import ProbeConfig
 from nce_tf.analysis.sensitivity import probe
 from nce_tf.train.config import TrainConfig
@@ -49,7 +49,7 @@ def neck_model(neck=2):
 
 def source(seed=0):
     """The synthetic task the network is trained on (2048 training, 512 test images)."""
-    return data.source_for(TrainConfig(synthetic_train_size=2048, synthetic_test_size=512, seed=seed))
+    return sources.source_for(TrainConfig(synthetic_train_size=2048, synthetic_test_size=512, seed=seed))
 
 
 def train_neck(neck, seed, src, epochs=8, steps=32):

@@ -134,6 +134,26 @@ def train_supernet(net, train, info, config, options, steps=None, verbose=True):
                               config.seed, verbose=verbose, label="probe super-net")
 
 
+def _probe_net(trained, model, policy, info, config):
+    """The super-net of ``model`` over the probed ratios (a fixed TAS space up to 2X) with ``trained``'s weights."""
+    space = build_space(model, num_classes=info.num_classes, input_shape=info.image_shape)
+    below = sorted(r for r in config.ratios if r < 1)
+    net = SuperNet(space, policy, mode="tas", tas_space="2x16", seed=config.seed,
+                   width_ratios=",".join(str(r) for r in [*below, 1]))
+    load_trained_weights(net, trained, received=f"trained={trained.name!r}")
+    return net
+
+
+def _change(space, r, ratio, widths, measured, reference):
+    """One change's entry of the probe's result: row ``r`` at ``widths[r]``, its accuracy and CE against the
+    reference's, and the paired counts ``n01`` / ``n10``."""
+    (ok, ce), (ref_ok, ref_ce) = measured, reference
+    return {"row": r, "layer": space.rows[r].name, "n": space.default_widths()[r], "width": widths[r], "ratio": ratio,
+            "accuracy": float(ok.mean()), "ce": float(ce.mean()),
+            "delta_accuracy": float(ok.mean() - ref_ok.mean()), "delta_ce": float(ce.mean() - ref_ce.mean()),
+            "n01": int((~ref_ok & ok).sum()), "n10": int((ref_ok & ~ok).sum())}
+
+
 def probe(trained, model, policy, source, config, verbose=True):
     """One-shot per-layer width sensitivity of one trained network (see the module doc).
 
@@ -153,12 +173,9 @@ def probe(trained, model, policy, source, config, verbose=True):
     """
     config.validate()
     info = source.info
-    space = build_space(model, num_classes=info.num_classes, input_shape=info.image_shape)
+    net = _probe_net(trained, model, policy, info, config)
+    space = net.space
     rows = _rows(space, config.rows)
-    below = sorted(r for r in config.ratios if r < 1)
-    net = SuperNet(space, policy, mode="tas", tas_space="2x16", seed=config.seed,
-                   width_ratios=",".join(str(r) for r in [*below, 1]))
-    load_trained_weights(net, trained, received=f"trained={trained.name!r}")
     # BN statistics are re-estimated on augmented training batches, as the network saw in training: on a
     # trained ResNet-20 (73.75% with its own statistics) 8 x 256 augmented images give 73.65%, unaugmented 71.1%.
     images = [x for x, _ in data.make_pipeline(source.train, info, training=True, batch_size=config.eval_batch_size,
@@ -188,11 +205,7 @@ def probe(trained, model, policy, source, config, verbose=True):
     for r in rows:
         for ratio in config.ratios:
             widths = one_layer_widths(base, r, ratio)
-            ok, ce = measure(widths)
-            change = {"row": r, "layer": space.rows[r].name, "n": base[r], "width": widths[r], "ratio": ratio,
-                      "accuracy": float(ok.mean()), "ce": float(ce.mean()),
-                      "delta_accuracy": float(ok.mean() - ref_ok.mean()), "delta_ce": float(ce.mean() - ref_ce.mean()),
-                      "n01": int((~ref_ok & ok).sum()), "n10": int((ref_ok & ~ok).sum())}
+            change = _change(space, r, ratio, widths, measure(widths), (ref_ok, ref_ce))
             out["changes"].append(change)
             if verbose:
                 print(f"nce-tf: probe {change['layer']} {base[r]} -> {widths[r]} ({ratio}x): accuracy "

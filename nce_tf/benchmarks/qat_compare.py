@@ -32,6 +32,7 @@ import numpy as np
 
 
 def _data(batch_size, seed=0):
+    # TensorFlow after argparse: this comparison runs as its own process
     import tensorflow as tf
 
     from nce_tf import data
@@ -43,10 +44,22 @@ def _data(batch_size, seed=0):
 
 
 def _tfmot_model(seed):
+    # Optional dependencies (tensorflow-model-optimization and tf_keras): imported only by this comparison.
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot
     import tf_keras as k2
 
+    WeightConfig, ActivationConfig = _tfmot_configs(tfmot)
+    inputs, outputs = _tfmot_resnet20(tfmot, k2, WeightConfig, ActivationConfig, seed)
+    annotated = k2.Model(inputs, outputs)  # only the layers annotated get quantized
+    with tfmot.quantization.keras.quantize_scope({"WeightConfig": WeightConfig, "ActivationConfig": ActivationConfig}):
+        model = tfmot.quantization.keras.quantize_apply(annotated)
+    return model, k2, tf
+
+
+def _tfmot_configs(tfmot):
+    """TFMOT's quantize configs of nce-tf's W2A2 setting: 2-bit symmetric per-tensor weights (convs), 2-bit
+    activations (ReLUs)."""
     quantizers = tfmot.quantization.keras.quantizers
 
     class WeightConfig(tfmot.quantization.keras.QuantizeConfig):
@@ -79,6 +92,11 @@ def _tfmot_model(seed):
         def get_output_quantizers(self, layer):
             return [quantizers.MovingAverageQuantizer(num_bits=2, symmetric=False, narrow_range=False, per_axis=False)]
 
+    return WeightConfig, ActivationConfig
+
+
+def _tfmot_resnet20(tfmot, k2, WeightConfig, ActivationConfig, seed):
+    """ResNet-20 in tf_keras, annotated for TFMOT as nce-tf's zoo quantizes it: ``(inputs, logits)``."""
     annotate = tfmot.quantization.keras.quantize_annotate_layer
     reg = k2.regularizers.L2(5e-4 / 2)
     # One initialiser per layer, each with its own seed drawn from the run's seed, as nce-tf's zoo makes
@@ -119,13 +137,11 @@ def _tfmot_model(seed):
     outputs = k2.layers.Dense(10, kernel_initializer=k2.initializers.RandomNormal(
                                   stddev=0.01, seed=int(layer_seeds.integers(2**31 - 1))),
                               kernel_regularizer=reg)(x)
-    annotated = k2.Model(inputs, outputs)  # only the layers annotated above get quantized
-    with tfmot.quantization.keras.quantize_scope({"WeightConfig": WeightConfig, "ActivationConfig": ActivationConfig}):
-        model = tfmot.quantization.keras.quantize_apply(annotated)
-    return model, k2, tf
+    return inputs, outputs
 
 
 def _nce_model():
+    # TensorFlow after argparse: this comparison runs as its own process
     import keras
 
     from nce_tf import models
@@ -135,11 +151,13 @@ def _nce_model():
 
 def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, seed=0):
     if framework == "tfmot":
+        # optional dependency (tf_keras, for TFMOT)
         import tf_keras
 
         tf_keras.utils.set_random_seed(seed)
         model, k, _ = _tfmot_model(seed)
     else:
+        # TensorFlow after argparse: this comparison runs as its own process
         import keras
 
         keras.utils.set_random_seed(seed)

@@ -50,6 +50,7 @@ def launch(name, argv=None):
         name: a key of :data:`COMMANDS`.
         argv: its command line, program name first (default ``sys.argv``).
     """
+    # absl and the tool wiring only when a command runs (python -m nce_tf --help stays instant)
     from absl import flags
 
     from nce_tf import cli
@@ -66,6 +67,7 @@ def launch(name, argv=None):
 
 def main(argv=None):
     """``nce-tf COMMAND [flags]``: the console entry point."""
+    # absl and the tool wiring only when a command runs (python -m nce_tf --help stays instant)
     from nce_tf import cli
 
     argv = list(sys.argv if argv is None else argv)

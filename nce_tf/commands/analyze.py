@@ -36,6 +36,7 @@ from absl import flags
 
 from nce_tf import cli, plans
 from nce_tf.commands import sensitivity
+from nce_tf.io_utils import atomic_write_text
 from nce_tf.search.config import SearchConfig
 from nce_tf.train.config import TrainConfig
 
@@ -97,6 +98,7 @@ def main(argv):
     out = os.path.join(workdir, "analysis")
     os.makedirs(out, exist_ok=True)
     if argv[1] == "channels":
+        # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
         from nce_tf.analysis import channels
 
         summary = channels.run(arch_path, out)
@@ -116,8 +118,8 @@ def _known_answer():
     if not FLAGS.out:
         cli.fail("known-answer needs --out. Received: out=''.")
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import known_answer
-    from nce_tf.io_utils import atomic_write_text
 
     result = known_answer.run(out_dir=FLAGS.out)
     atomic_write_text(os.path.join(FLAGS.out, "known_answer.json"), json.dumps(result, indent=1))
@@ -164,6 +166,7 @@ def _short(workdir):
 
 
 def _tradeoff(workdir, out):
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import tradeoff
 
     _need(os.path.join(workdir, "search_config.json"), "search_config.json (run nce-tf nce first)")
@@ -182,6 +185,7 @@ def _tradeoff(workdir, out):
 
 
 def _kendall(workdir, out):
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import kendall
 
     _need(os.path.join(workdir, "search_config.json"), "search_config.json (run nce-tf nce first)")
@@ -200,6 +204,7 @@ def _kendall(workdir, out):
 
 def _kendall_groups():
     """``kendall --group=...``: scores finished searches, group by group, over their seeds."""
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import kendall
 
     groups = {}
@@ -240,7 +245,7 @@ def _reference_runs(workdir, out):
 def _stdev(workdir, out):
     import numpy as np  # with TensorFlow's modules: loaded once the flags are checked
 
-    from nce_tf import data
+    from nce_tf import data, sources
     from nce_tf.analysis import stdev
     from nce_tf.export.exporter import load_model
 
@@ -248,7 +253,7 @@ def _stdev(workdir, out):
     _run_plan(out, runs)
     models = {f"original {run.key.upper()}": load_model(os.path.join(run.workdir, "model.keras")) for run in runs}
     models["NCE W2A2"] = load_model(os.path.join(workdir, "train", "model.keras"))
-    source = data.source_for(base)
+    source = sources.source_for(base)
     images = np.concatenate([x.numpy() for x, _ in data.make_pipeline(
         source.test.take(FLAGS.samples), source.info, training=False, batch_size=128)])
     result = stdev.run(models, images, out)

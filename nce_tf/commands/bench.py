@@ -20,6 +20,7 @@ From a checkout, python tools/bench.py takes the same arguments.
 """
 
 import json
+import subprocess
 import sys
 
 from absl import flags
@@ -54,6 +55,7 @@ def main(argv):
     if argv[1] == "tfmot":
         return _tfmot(log)
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.benchmarks import mixed_step, qat_step, search_step
 
     log = (lambda m: print(m, file=sys.stderr, flush=True)) if FLAGS.json else print
@@ -72,8 +74,6 @@ def main(argv):
 
 
 def _tfmot(log):
-    import subprocess
-
     results = {}
     for framework, python in (("nce", sys.executable), ("tfmot", FLAGS.tfmot_python)):
         log(f"running {framework} ({FLAGS.train_epochs} epochs of training after {FLAGS.steps} timed steps)...")

@@ -29,6 +29,7 @@ def main(argv):
     cli.no_positional(argv)
     settings = tool_flags.compress_configs_from_flags()  # validated before TensorFlow loads
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.compression.pipeline import run_compress
 
     run_compress(*settings)

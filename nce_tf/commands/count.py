@@ -16,7 +16,9 @@ import json
 
 from absl import flags
 
+from nce_tf import arch as arch_lib
 from nce_tf import choices, cli, sources
+from nce_tf.models import QuantPolicy
 
 flags.DEFINE_string("model", "", f"Model: {sources.MODEL_HELP}; or the model of --arch.")
 flags.DEFINE_string("arch", "", "arch.json giving the per-layer widths.")
@@ -37,8 +39,6 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"Unexpected positional arguments. Received: {argv[1:]!r}.")
-    from nce_tf import arch as arch_lib
-    from nce_tf.models import QuantPolicy
 
     if FLAGS.num_classes < 0 or FLAGS.num_classes == 1:
         cli.fail(f"Invalid num_classes. Received: num_classes={FLAGS.num_classes}. Allowed: 0 or >= 2.")
@@ -66,6 +66,7 @@ def main(argv):
         quantize_shortcut=FLAGS.quantize_shortcut,
     )
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf import cost
 
     result = cost.count_arch(name, widths, FLAGS.float_bits, policy=policy, **at)

@@ -35,11 +35,13 @@ def main(argv):
     for name in ("parity_samples", "calibration_samples"):
         if FLAGS[name].value < 1:
             cli.fail(f"Invalid {name}. Received: {name}={FLAGS[name].value}. Allowed: >= 1.")
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.export.workdir import check_export_dir, find_trained_model
 
     find_trained_model(os.path.abspath(FLAGS.workdir))  # both before TensorFlow loads
     check_export_dir(os.path.join(FLAGS.workdir, "export"))
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.export.exporter import run_export
 
     run_export(FLAGS.workdir, int8_io=FLAGS.int8_io, parity_samples=FLAGS.parity_samples,

@@ -21,6 +21,7 @@ flags.adopt_module_key_flags(tool_flags)
 
 def main(argv):
     configs = cli.tool_configs(argv)  # the training's and the search's, validated before TensorFlow loads
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.pipeline import run_nce
 
     run_nce(*configs)

@@ -40,6 +40,7 @@ def _root():
 def main(argv):
     if len(argv) < 2 or argv[1] not in SUBCOMMANDS:
         cli.fail(f"Expected a subcommand. Received: {argv[1:]!r}. Allowed: {', '.join(SUBCOMMANDS)}.")
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.results import readme, records
 
     if argv[1] == "collect":

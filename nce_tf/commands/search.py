@@ -21,6 +21,7 @@ flags.adopt_module_key_flags(tool_flags)
 
 def main(argv):
     config, search = cli.tool_configs(argv)
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.jobs.search import run_search
 
     run_search(config, search)

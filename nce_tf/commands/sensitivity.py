@@ -60,6 +60,7 @@ def _config():
 
 
 def _run_settings(run):
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.train.float_init import finished_model
 
     model, metrics = finished_model(run, "runs")
@@ -91,7 +92,8 @@ def main():
     plan = _ground_truth_plan(config, labels) if FLAGS.ground_truth_rows else None
     code = provenance.code_state()  # the code this process loaded, not the checkout's state when a probe ends
     cli.load_tensorflow()
-    from nce_tf import data
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
+    from nce_tf import sources
     from nce_tf.analysis import sensitivity, sensitivity_report
     from nce_tf.sources.user import file_sha256, load_keras_file
     from nce_tf.train.config import TrainConfig
@@ -115,7 +117,7 @@ def main():
         started, cpu = time.time(), time.process_time()
         try:
             trained = load_keras_file(model_file, f"runs={run!r}")
-            result = sensitivity.probe(trained, settings["resolved_model"], tcfg.policy(), data.source_for(tcfg), config)
+            result = sensitivity.probe(trained, settings["resolved_model"], tcfg.policy(), sources.source_for(tcfg), config)
         except UsageError as e:
             cli.fail(e)
         # The code that probed and its wall / CPU time, as a run records its own (nce_tf.provenance).
@@ -151,6 +153,7 @@ def _ground_truth_plan(config, labels):
 
 def _ground_truth(runs, plan, rows):
     """Trains the ground truth of each precision with its first run's recipe; writes ``ground_truth.{json,md}``."""
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import ground_truth
     from nce_tf.sources import build_space
     from nce_tf.train import run_training

@@ -37,6 +37,7 @@ def main(argv):
     train = tool_flags.config_from_flags().validate()
     search = tool_flags.search_config_from_flags().validate()
     cli.load_tensorflow()  # the dataset check may load it; quietly
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.study.runner import StudyFailed, run_study
 
     try:

@@ -23,6 +23,7 @@ def main(argv):
     cli.no_positional(argv)
     config = tool_flags.config_from_flags().validate()
     cli.load_tensorflow()
+    # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.train import run_training
 
     run_training(config)

@@ -23,7 +23,12 @@ import dataclasses
 import os
 import tempfile
 
+import numpy as np
+
+from nce_tf.compression.config import TOOL_DEFAULTS, CompressConfig, check_budget_settings
 from nce_tf.errors import UsageError
+from nce_tf.search.config import SearchConfig
+from nce_tf.train.config import TrainConfig
 
 BUDGET_FIELDS = ("flops_ratio", "params_ratio", "memory_bytes", "memory_ratio", "bops", "bops_ratio")
 
@@ -58,13 +63,32 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
         UsageError: a budget at or above the original's cost or out of reach, a model that does not
             adapt, an unknown setting (one line; nothing written).
     """
-    import numpy as np
-
-    from nce_tf.compression.config import TOOL_DEFAULTS, CompressConfig, check_budget_settings
+    # TensorFlow, loaded when called: nce_tf.compression (and its config, which the tools' flags read)
+    # stays importable without it.
     from nce_tf.compression.pipeline import SETTINGS_FILE, run_compress
-    from nce_tf.search.config import SearchConfig
-    from nce_tf.train.config import TrainConfig
 
+    values, fields = _settings(budget, settings, w_bits=w_bits, a_bits=a_bits, method=method)
+    workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="nce_tf_compress_"))
+    created = not os.path.exists(workdir)
+    values["workdir"] = workdir
+    written = _save_inputs(model, train, validation, workdir, values)
+    configs = [cls(**{k: v for k, v in values.items() if k in fields[cls]})
+               for cls in (TrainConfig, SearchConfig, CompressConfig)]
+    try:
+        compressed, _ = run_compress(*configs, verbose=verbose)
+    except UsageError:
+        if not os.path.exists(os.path.join(workdir, SETTINGS_FILE)):  # refused before it started
+            for path in written:
+                os.remove(path)
+            if created and not os.listdir(workdir):
+                os.rmdir(workdir)
+        raise
+    return compressed
+
+
+def _settings(budget, settings, **given):
+    """Every setting of the run (the tool's defaults, ``settings``, ``budget``, ``given``) and each config
+    class's field names; one-line errors for an unknown budget field or setting and a bad budget."""
     unknown = sorted(set(budget) - set(BUDGET_FIELDS))
     if unknown:
         raise UsageError(f"Unknown budget field. Received: {unknown}. Allowed: {', '.join(BUDGET_FIELDS)}.")
@@ -73,12 +97,15 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
     if unknown:
         raise UsageError(f"Unknown setting. Received: {unknown}. Allowed: fields of TrainConfig, SearchConfig or "
                          "CompressConfig.")
-    values = {**TOOL_DEFAULTS, **settings, **budget, "w_bits": w_bits, "a_bits": a_bits, "method": method}
+    values = {**TOOL_DEFAULTS, **settings, **budget, **given}
     check_budget_settings(SearchConfig(**{k: v for k, v in values.items() if k in fields[SearchConfig]}))
-    workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="nce_tf_compress_"))
-    created = not os.path.exists(workdir)
-    written = []  # the inputs saved for the run: removed again if it refuses them
-    values["workdir"] = workdir
+    return values, fields
+
+
+def _save_inputs(model, train, validation, workdir, values):
+    """Sets ``values``'s ``dataset`` and ``trained``; the inputs given in memory are saved into ``workdir``
+    (``data.npz``, ``original.keras``). Returns the paths written (removed again if the run refuses them)."""
+    written = []
     if isinstance(train, str):
         if validation is not None:
             raise UsageError("A dataset name brings its own test split. Received: validation=... with train="
@@ -97,18 +124,7 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
         model.save(written[-1])
         model = written[-1]
     values["trained"] = model
-    configs = [cls(**{k: v for k, v in values.items() if k in fields[cls]})
-               for cls in (TrainConfig, SearchConfig, CompressConfig)]
-    try:
-        compressed, _ = run_compress(*configs, verbose=verbose)
-    except UsageError:
-        if not os.path.exists(os.path.join(workdir, SETTINGS_FILE)):  # refused before it started
-            for path in written:
-                os.remove(path)
-            if created and not os.listdir(workdir):
-                os.rmdir(workdir)
-        raise
-    return compressed
+    return written
 
 
 __all__ = ["BUDGET_FIELDS", "compress"]

@@ -31,22 +31,26 @@ import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 
-from nce_tf import data, provenance, seeds
+from nce_tf import data, provenance, seeds, sources
 from nce_tf.compression import l1
 from nce_tf.compression.budget import ceiling_budget, check_reachable, meets, narrowest_widths
 from nce_tf.compression.config import check_budget_settings, check_train_config
 from nce_tf.compression.derive import calibrate_clips, inherited_model, reestimate_bn, scratch_model, supernet_of
 from nce_tf.compression.report import write_report
 from nce_tf.errors import UsageError
+from nce_tf.export import export_model
 from nce_tf.io_utils import atomic_write_json
+from nce_tf.jobs.search import run_search
 from nce_tf.search.candidates import search_table
 from nce_tf.sources.user import PREFIX, file_sha256, load_keras_file
 from nce_tf.train.checkpoint import check_settings, remove_outputs
 from nce_tf.train.config import prepare_workdir
+from nce_tf.train.distill import load_teacher
 from nce_tf.train.float_init import finished_model
-from nce_tf.train.trainer import PACT_STATS_BATCHES
+from nce_tf.train.trainer import PACT_STATS_BATCHES, run_training
 
 SETTINGS_FILE, RESULT_FILE = "compress_config.json", "compress.json"
 # Everything a compression writes: what --overwrite removes before starting afresh.
@@ -70,7 +74,7 @@ def _setup(tcfg, scfg, ccfg):
     received = f"trained={ccfg.trained!r}"
     path, _ = finished_model(ccfg.trained, "trained")
     trained = load_keras_file(path, received)
-    source = data.source_for(dataclasses.replace(tcfg, model=""))
+    source = sources.source_for(dataclasses.replace(tcfg, model=""))
     info = source.info
     shape, classes = tuple(trained.inputs[0].shape[1:]), trained.outputs[0].shape[-1]
     if shape != tuple(info.image_shape) or classes != info.num_classes:
@@ -95,8 +99,6 @@ def _setup(tcfg, scfg, ccfg):
                   else l1.global_widths(l1.row_scores(space, trained), pinned, fits))
     teacher = ""
     if tcfg.kd_weight > 0:
-        from nce_tf.train.distill import load_teacher
-
         teacher = tcfg.teacher or path
         load_teacher(teacher, info.image_shape, info.num_classes)  # logits out, same images: checked now
     return _Setup(path, trained, net, budget, source, widths, teacher)
@@ -127,8 +129,6 @@ def accuracy(model, batches):
 
 
 def _search(tcfg, scfg, setup, workdir, verbose):
-    from nce_tf.jobs.search import run_search
-
     search_tcfg = dataclasses.replace(
         tcfg, workdir=os.path.join(workdir, "search"), model=PREFIX + setup.path, init_from=setup.path,
         teacher="", kd_weight=0.0, epochs=max(tcfg.epochs, 1), warmup_epochs=0)
@@ -191,8 +191,6 @@ def _run(tcfg, scfg, ccfg, setup, workdir, clock, verbose):
     policy = tcfg.policy()
     fresh = ccfg.method == "scratch"
     if fresh:
-        import keras
-
         keras.utils.set_random_seed(seeds.structure_seed(tcfg.seed, space.model, widths))
         model = scratch_model(setup.trained, widths, policy, tcfg.weight_decay)
     else:
@@ -207,8 +205,6 @@ def _run(tcfg, scfg, ccfg, setup, workdir, clock, verbose):
     finetune = None
     if tcfg.epochs:
         clock.phase("finetune")
-        from nce_tf.train.trainer import run_training
-
         ft = dataclasses.replace(tcfg, workdir=os.path.join(workdir, "finetune"), model="", teacher=setup.teacher,
                                  pact_init="fixed")
         finetune = run_training(ft, model_fn=lambda **_: model)
@@ -238,8 +234,6 @@ def _run(tcfg, scfg, ccfg, setup, workdir, clock, verbose):
 
 
 def _export(model, source, tcfg, widths, out_dir, verbose):
-    from nce_tf.export import export_model
-
     take = lambda ds, n: [a.numpy() for a in next(iter(  # noqa: E731
         data.make_pipeline(ds.take(n), source.info, training=False, batch_size=n)))]
     calib = take(source.train, 256)[0]

@@ -167,6 +167,7 @@ def count_model(model, float_bits=_FLOAT_BITS):
 
 def count_arch(name, widths=None, float_bits=_FLOAT_BITS, **build_kwargs):
     """Builds zoo model ``name`` from ``widths`` and counts it (see :func:`count_model`)."""
+    # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
     from nce_tf.sources import build_model
 
     return count_model(build_model(name, widths, **build_kwargs), float_bits)

@@ -8,6 +8,8 @@ Getting data into a model takes two steps:
    Sources: a generated ``synthetic`` task, an ``npz:PATH`` file, or the TFDS datasets
    ``cifar10``, ``imagenet2012``, ``imagenet2012_subset`` and ``tfds:NAME`` (any image
    classification dataset of TFDS), downloaded and prepared on first use.
+   Each name is a :class:`Dataset` class in the registry :data:`DATASETS` (:mod:`nce_tf.data.registry`);
+   adding a dataset is one class decorated with :func:`register_dataset`.
 2. :func:`make_pipeline` shuffles, augments (training only), normalises, batches and
    prefetches.
 
@@ -26,42 +28,27 @@ Example::
     idx_weights, idx_arch = split_per_class(y, fraction=0.5, seed=111)
 """
 
-from nce_tf.data.augment import (
-    imagenet_eval_crop,
-    normalize,
-    normalize_for_model,
-    preprocess_eval,
-    preprocess_train,
-)
-from nce_tf.data.info import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    DatasetInfo,
-    Source,
-)
-from nce_tf.data.pipeline import epoch_stream, make_pipeline
-from nce_tf.data.sources import NAMES, get_source, source_for
-from nce_tf.data.split import select_per_class, split_per_class
+import importlib
 
-__all__ = [
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "NAMES",
-    "DatasetInfo",
-    "Source",
-    "get_source",
-    "source_for",
-    "epoch_stream",
-    "imagenet_eval_crop",
-    "make_pipeline",
-    "normalize",
-    "normalize_for_model",
-    "preprocess_eval",
-    "preprocess_train",
-    "select_per_class",
-    "split_per_class",
-]
+from nce_tf.data.registry import DATASETS, Dataset, register_dataset
+
+# The rest loads TensorFlow, so it is imported on first use: the dataset registry (names, checks,
+# ``--help``) stays importable without it, for the tools' fast flag checks.
+_HOMES = {
+    "imagenet_eval_crop": "augment", "normalize": "augment", "normalize_for_model": "augment",
+    "preprocess_eval": "augment", "preprocess_train": "augment",
+    "CIFAR10_MEAN": "info", "CIFAR10_STD": "info", "IMAGENET_MEAN": "info", "IMAGENET_STD": "info",
+    "DatasetInfo": "info", "Source": "info",
+    "epoch_stream": "pipeline", "make_pipeline": "pipeline",
+    "get_source": "sources",
+    "select_per_class": "split", "split_per_class": "split",
+}
+
+
+def __getattr__(name):
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"nce_tf.data.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'nce_tf.data' has no attribute {name!r}")
+
+
+__all__ = ["DATASETS", "Dataset", "register_dataset", *_HOMES]

@@ -98,34 +98,37 @@ def make_pipeline(
     _check_element_spec(ds, info)
     if drop_remainder is None:
         drop_remainder = bool(training)
-    autotune = tf.data.AUTOTUNE
-
     if training:
-        if epoch is not None:
-            if seed is None:
-                raise UsageError("A per-epoch pipeline needs a seed. Received: seed=None.")
-            seed = epoch_seed(seed, epoch)
-        # A per-epoch pipeline is one fixed pass (tf.data cannot re-shuffle from a tensor seed);
-        # epoch_stream gives every pass its own seed instead.
-        again = epoch is None
-        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=again)
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=again).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds))
-
-        def train_map(element, element_seed):
-            image, label = element
-            return preprocess_train(image, element_seed, info), label
-
-        ds = ds.map(train_map, num_parallel_calls=autotune)
+        ds = _augmented(ds, info, seed, shuffle_buffer, epoch)
     else:
 
         def eval_map(image, label):
             return preprocess_eval(image, info), label
 
-        ds = ds.map(eval_map, num_parallel_calls=autotune)
+        ds = ds.map(eval_map, num_parallel_calls=tf.data.AUTOTUNE)
 
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
-    return ds.prefetch(autotune)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _augmented(ds, info, seed, shuffle_buffer, epoch):
+    """``ds`` shuffled and augmented, each element with its own seed pair (see :func:`make_pipeline`)."""
+    if epoch is not None:
+        if seed is None:
+            raise UsageError("A per-epoch pipeline needs a seed. Received: seed=None.")
+        seed = epoch_seed(seed, epoch)
+    # A per-epoch pipeline is one fixed pass (tf.data cannot re-shuffle from a tensor seed);
+    # epoch_stream gives every pass its own seed instead.
+    again = epoch is None
+    ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=again)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=again).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds))
+
+    def train_map(element, element_seed):
+        image, label = element
+        return preprocess_train(image, element_seed, info), label
+
+    return ds.map(train_map, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def epoch_seed(seed, epoch):

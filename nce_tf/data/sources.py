@@ -1,6 +1,6 @@
 """Pick a data source by name: the single entry point the tools and training code use.
 
-Names::
+The names are the registry's (:mod:`nce_tf.data.registry`, one class per dataset)::
 
     synthetic              generated stripes task, no files (see synthetic.py)
     npz:PATH               arrays x_train, y_train, x_test, y_test in one .npz file
@@ -20,24 +20,10 @@ Example::
     source = get_source("tfds:cifar100", tfds_data_dir="/data/tfds")
 """
 
-import numbers
 from typing import Callable, Optional
 
 from nce_tf.data.info import DatasetInfo, Source
-from nce_tf.data.npz import npz_source
-from nce_tf.data.synthetic import synthetic_source
-from nce_tf.data.tfds_images import PREFIX as _TFDS_PREFIX
-from nce_tf.data.tfds_images import tfds_image_source
-from nce_tf.errors import UsageError
-
-NAMES = ("synthetic", "npz:PATH", "cifar10", "imagenet2012", "imagenet2012_subset", "tfds:NAME")
-_NPZ_PREFIX = "npz:"
-
-
-def _check_count(name: str, value) -> None:
-    # numbers.Integral admits numpy integers from configs; bool is excluded on purpose.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise UsageError(f"{name} must be an integer >= 1. Received: {name}={value!r}.")
+from nce_tf.data.registry import LoadOptions, dataset_for
 
 
 def get_source(
@@ -54,8 +40,9 @@ def get_source(
     """Returns the unbatched train/test splits and description of a dataset.
 
     Args:
-        name: One of ``synthetic``, ``npz:PATH``, ``cifar10``, ``imagenet2012``,
-            ``imagenet2012_subset``, ``tfds:NAME`` (``tfds:NAME:VERSION``).
+        name: A name of :data:`nce_tf.data.registry.DATASETS`: ``synthetic``, ``npz:PATH``,
+            ``cifar10``, ``imagenet2012``, ``imagenet2012_subset``, ``tfds:NAME``
+            (``tfds:NAME:VERSION``), or one registered with ``register_dataset``.
         tfds_data_dir: TFDS data directory for the TFDS datasets; None means the
             TFDS default (``~/tensorflow_datasets`` or ``$TFDS_DATA_DIR``).
         seed: Seed for generated data (synthetic), the subset choice
@@ -75,62 +62,7 @@ def get_source(
             dataset that is not image classification, does not fit ``check`` or cannot be
             prepared.
     """
-    if not isinstance(name, str):
-        raise UsageError(
-            f"dataset name must be a string. Received: name={name!r}. "
-            f"Expected one of {', '.join(NAMES)}."
-        )
-    if name == _TFDS_PREFIX:
-        raise UsageError(
-            f"tfds dataset needs a name. Received: name={name!r}. Expected e.g. 'tfds:cifar100'."
-        )
-    if name == "synthetic":
-        _check_count("synthetic_train_size", synthetic_train_size)
-        _check_count("synthetic_test_size", synthetic_test_size)
-        return synthetic_source(seed, int(synthetic_train_size), int(synthetic_test_size))
-    if name.startswith(_NPZ_PREFIX):
-        path = name[len(_NPZ_PREFIX) :]
-        if not path:
-            raise UsageError(
-                f"npz dataset needs a path. Received: name={name!r}. "
-                "Expected e.g. 'npz:/data/cifar10_subset.npz'."
-            )
-        return npz_source(path)
-    # Imported here so the in-memory sources never pay for importing TFDS.
-    from nce_tf.data import tfds_sources
-
-    if name == "cifar10" or name.startswith(_TFDS_PREFIX):
-        tfds_name = name.removeprefix(_TFDS_PREFIX)
-        return tfds_image_source(tfds_name, tfds_data_dir, download=download, check=check, shown=name)
-    if name == "imagenet2012":
-        return tfds_sources.imagenet_source(tfds_data_dir, seed=seed, download=download)
-    if name == "imagenet2012_subset":
-        _check_count("subset_per_class", subset_per_class)
-        return tfds_sources.imagenet_subset_source(tfds_data_dir, int(subset_per_class), seed, download=download)
-    example = f"tfds:{name}" if name.isidentifier() else "tfds:cifar100"
-    raise UsageError(
-        f"Unknown dataset. Received: name={name!r}. Expected one of {', '.join(NAMES)} "
-        f"(tfds:NAME for any TFDS image classification dataset, e.g. {example})."
-    )
-
-
-def _fits_model(model):
-    """The check of a user's model (``keras:PATH``) against a TFDS dataset before it is downloaded,
-    or None: zoo models are built at whatever image size and class count the data has."""
-    if not (isinstance(model, str) and model.startswith("keras:")):
-        return None
-    from nce_tf import sources  # the model side; imported only for a user's model
-
-    spec = sources.get_spec(model)
-    return lambda info: spec.check_data(info.image_shape, info.num_classes)
-
-
-def source_for(config, dataset=None) -> Source:
-    """The source of a run's config (a :class:`~nce_tf.train.TrainConfig` or anything with its
-    data fields): ``dataset`` if given (a search's ``--search_dataset``), else ``config.dataset``.
-    A TFDS dataset is prepared on first use unless ``config.download`` is False."""
-    return get_source(
-        dataset or config.dataset, tfds_data_dir=config.tfds_data_dir or None, seed=config.seed,
-        synthetic_train_size=config.synthetic_train_size, synthetic_test_size=config.synthetic_test_size,
-        subset_per_class=config.subset_per_class, download=getattr(config, "download", True),
-        check=_fits_model(getattr(config, "model", "")))
+    options = LoadOptions(tfds_data_dir=tfds_data_dir, seed=seed, synthetic_train_size=synthetic_train_size,
+                          synthetic_test_size=synthetic_test_size, subset_per_class=subset_per_class,
+                          download=download, check=check)
+    return dataset_for(name, "name").load(name, options)

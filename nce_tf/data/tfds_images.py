@@ -46,6 +46,7 @@ def describe(builder, shown: str) -> DatasetInfo:
         UsageError: If it lacks the features, its images are not RGB uint8, or it has
             fewer than 2 classes.
     """
+    # TFDS (slow to import) only when a TFDS dataset is read
     import tensorflow_datasets as tfds
 
     features = builder.info.features

@@ -28,6 +28,8 @@ import difflib
 import os
 from typing import Optional
 
+from absl import logging
+
 from nce_tf.errors import UsageError
 
 MANUAL_FILES = {"imagenet2012": "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar (from image-net.org)"}
@@ -38,8 +40,6 @@ _REASON_CHARS = 200
 def absl_quiet(quiet=True):
     """Lowers absl logging to errors: on an unprepared data dir TFDS logs INFO and WARNING
     lines (no dataset_info.json, constructing the dataset) before we report one line."""
-    from absl import logging
-
     verbosity = logging.get_verbosity()
     if quiet:
         logging.set_verbosity(logging.ERROR)
@@ -69,6 +69,7 @@ def open_builder(name: str, data_dir: Optional[str], shown: Optional[str] = None
     Raises:
         UsageError: If TFDS knows no such dataset or cannot build that version.
     """
+    # TFDS (slow to import) only when a TFDS dataset is read
     import tensorflow_datasets as tfds
 
     shown = shown or name

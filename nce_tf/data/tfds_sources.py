@@ -68,6 +68,7 @@ def imagenet_source(tfds_data_dir: Optional[str] = None, seed: int = 0, download
         UsageError: If imagenet2012 is not prepared and its tar files are not in
             ``DATA_DIR/downloads/manual``.
     """
+    # TFDS (slow to import) only when a TFDS dataset is read
     import tensorflow_datasets as tfds
 
     builder = _open(IMAGENET_NAME, tfds_data_dir, download)
@@ -101,6 +102,7 @@ def _imagenet_info(builder, name: str, num_train, num_test) -> DatasetInfo:
 
 def _read_labels(builder, split: str) -> np.ndarray:
     """All labels of a split in file order, without decoding a single image."""
+    # TFDS (slow to import) only when a TFDS dataset is read
     import tensorflow_datasets as tfds
 
     ds = read_split(builder, split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
@@ -145,6 +147,7 @@ def imagenet_subset_source(
     Raises:
         UsageError: If the dataset is not prepared and cannot be, or per_class < 1.
     """
+    # TFDS (slow to import) only when a TFDS dataset is read
     import tensorflow_datasets as tfds
 
     if isinstance(per_class, bool) or not isinstance(per_class, numbers.Integral) or per_class < 1:

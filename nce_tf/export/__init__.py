@@ -8,10 +8,10 @@
 - :mod:`~nce_tf.export.exporter`: ``run_export`` behind ``tools/export.py``.
 """
 
+import importlib
+
 
 def __getattr__(name):
-    import importlib
-
     homes = {"run_export": "exporter", "export_model": "exporter", "read_packed": "packed", "write_packed": "packed",
              "convert": "tflite_graph", "integer_grid": "grid", "run_tflite": "exporter", "to_int4": "int4"}
     if name in homes:

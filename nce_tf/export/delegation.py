@@ -25,6 +25,7 @@ def interpreter(flatbuffer, kernels="auto"):
     or ``"auto"``: XNNPACK, or the builtin kernels when XNNPACK refuses the graph (measured: a
     hidden FULLY_CONNECTED feeding a PACT clip fails XNNPACK's preparation).
     """
+    # LiteRT only when a TFLite file is run
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     if kernels not in KERNELS:

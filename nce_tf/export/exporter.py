@@ -29,6 +29,7 @@ float32), so every file, calibration range and parity check is the float32 expor
 """
 
 import contextlib
+import importlib.metadata
 import io
 import json
 import os
@@ -39,9 +40,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nce_tf import cost, data, mixed_precision, provenance
+from nce_tf import cost, data, mixed_precision, provenance, sources
 from nce_tf.errors import UsageError
 from nce_tf.export.delegation import REFUSED, interpreter, one_line, runners
+from nce_tf.export.grid import integer_grid
 from nce_tf.export.int4 import to_int4
 from nce_tf.export.packed import quantized_layers, read_packed, write_packed
 from nce_tf.export.tflite_graph import convert, kernel_tag
@@ -84,6 +86,7 @@ def run_tflite(flatbuffer, images, kernels="auto"):
 
 
 def _output_step(flatbuffer):
+    # LiteRT only when a TFLite file is run
     from ai_edge_litert.interpreter import Interpreter
 
     with warnings.catch_warnings():  # keeping every tensor is meant for debugging; this reads one scale
@@ -115,7 +118,7 @@ def run_export(workdir, *, int8_io=False, parity_samples=512, calibration_sample
     if not isinstance(config, dict) or "dataset" not in config:
         raise UsageError(f"The training run's config.json names no dataset. Received: {config_path!r}")
     trained = TrainConfig.from_settings(config)
-    source = data.source_for(trained)
+    source = sources.source_for(trained)
     take = lambda ds, n: [a.numpy() for a in next(iter(  # noqa: E731
         data.make_pipeline(ds.take(n), source.info, training=False, batch_size=n)))]
     calib = take(source.train, calibration_samples)[0]
@@ -199,42 +202,13 @@ def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
     log = (lambda m: print(f"nce-tf: export: {m}", flush=True)) if verbose else (lambda m: None)
     reference = model.predict(images, verbose=0, batch_size=64)
 
-    log("model.keras")
-    keras_path = os.path.join(out, "model.keras")
-    model.save(keras_path)
-    reloaded = load_model(keras_path)
-    keras_diff = float(np.abs(reloaded.predict(images, verbose=0, batch_size=64) - reference).max())
-
-    log("SavedModel")
-    saved_path = os.path.join(out, "saved_model")
-    model.export(saved_path, verbose=False)
-    loaded = tf.saved_model.load(saved_path)  # keep a reference: serve's variables live on it
-    saved = np.concatenate([loaded.serve(tf.constant(images[i:i + 64])).numpy() for i in range(0, len(images), 64)])
-    saved_diff = float(np.abs(saved - reference).max())
-
-    log("int8 TFLite")
-    flat, _ = convert(model, calib, int8_io=int8_io)
-    with open(os.path.join(out, "model_int8.tflite"), "wb") as f:
-        f.write(flat)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel's signature
-        float_flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    with open(os.path.join(out, "model_float.tflite"), "wb") as f:
-        f.write(float_flat)
-    lite, _ = run_tflite(flat, images)
-    step = _output_step(flat)
-
+    keras_diff, saved_diff = _keras_files(out, model, images, reference, log)
+    flat, lite, step = _int8_files(out, model, calib, images, int8_io, log)
     log("int4 TFLite")
     flat4, packing = to_int4(flat, {kernel_tag(layer): layer.name for layer in quantized_layers(model)})
     with open(os.path.join(out, "model_int4.tflite"), "wb") as f:
         f.write(flat4)
-
-    log("packed weights")
-    packed_path = os.path.join(out, "weights_2bit.npz")
-    meta = write_packed(model, packed_path, model_name=metadata.get("model", model.name),
-                        widths=metadata.get("widths"))
-    for name, g in read_packed(packed_path).items():  # the file reproduces the quantized weights
-        if not np.array_equal(g.values(), _grid_values(model.get_layer(name))):
-            raise AssertionError(f"packed weights of {name} do not round-trip")
+    meta = _packed_file(out, model, metadata, log)
 
     model_cost = cost.count_model(model)
     accuracy = (lambda y: float((y.argmax(1) == np.asarray(labels)).mean())) if labels is not None else (
@@ -265,6 +239,49 @@ def _export_into(out, model, metadata, calib, images, labels, int8_io, verbose):
     with open(os.path.join(out, "model_card.json"), "w", encoding="utf-8") as f:
         json.dump(card, f, indent=2)
     return card
+
+
+def _keras_files(out, model, images, reference, log):
+    """``model.keras`` and ``saved_model/``, each read back: the largest output difference of each."""
+    log("model.keras")
+    keras_path = os.path.join(out, "model.keras")
+    model.save(keras_path)
+    reloaded = load_model(keras_path)
+    keras_diff = float(np.abs(reloaded.predict(images, verbose=0, batch_size=64) - reference).max())
+
+    log("SavedModel")
+    saved_path = os.path.join(out, "saved_model")
+    model.export(saved_path, verbose=False)
+    loaded = tf.saved_model.load(saved_path)  # keep a reference: serve's variables live on it
+    saved = np.concatenate([loaded.serve(tf.constant(images[i:i + 64])).numpy() for i in range(0, len(images), 64)])
+    return keras_diff, float(np.abs(saved - reference).max())
+
+
+def _int8_files(out, model, calib, images, int8_io, log):
+    """``model_int8.tflite`` and ``model_float.tflite``: the int8 flatbuffer, its outputs on ``images``
+    and its output step."""
+    log("int8 TFLite")
+    flat, _ = convert(model, calib, int8_io=int8_io)
+    with open(os.path.join(out, "model_int8.tflite"), "wb") as f:
+        f.write(flat)
+    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel's signature
+        float_flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with open(os.path.join(out, "model_float.tflite"), "wb") as f:
+        f.write(float_flat)
+    lite, _ = run_tflite(flat, images)
+    return flat, lite, _output_step(flat)
+
+
+def _packed_file(out, model, metadata, log):
+    """``weights_2bit.npz``, checked to reproduce the quantized weights; its metadata."""
+    log("packed weights")
+    packed_path = os.path.join(out, "weights_2bit.npz")
+    meta = write_packed(model, packed_path, model_name=metadata.get("model", model.name),
+                        widths=metadata.get("widths"))
+    for name, g in read_packed(packed_path).items():  # the file reproduces the quantized weights
+        if not np.array_equal(g.values(), _grid_values(model.get_layer(name))):
+            raise AssertionError(f"packed weights of {name} do not round-trip")
+    return meta
 
 
 def _agreement(entry):
@@ -301,15 +318,11 @@ def _int4_card(flat, flat4, packing, images, accuracy):
 
 
 def _grid_values(layer):
-    from nce_tf.export.grid import integer_grid
-
     return integer_grid(layer).values()
 
 
 def _litert_version():
     try:
-        from importlib.metadata import version
-
-        return version("ai-edge-litert")
+        return importlib.metadata.version("ai-edge-litert")
     except Exception:  # noqa: BLE001
         return None

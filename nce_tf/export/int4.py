@@ -59,6 +59,7 @@ def unpack_int4(packed, count):
 
 
 def _schema():
+    # LiteRT's flatbuffer schema only when an int4 file is written
     from ai_edge_litert import schema_py_generated
 
     return schema_py_generated

@@ -13,7 +13,8 @@ What it writes into the work directory (see WORKSPACE.md):
   per phase over every sitting; ``search/times.json`` keeps those times as they accrue), written
   last and atomically.
 
-Modes ``random`` and ``wrpn`` need no super-net: they write ``arch.json`` straight away.
+A method without a search (``random``, ``wrpn``: :mod:`nce_tf.search.methods`) needs no super-net: it
+writes ``arch.json`` straight away.
 
 The search is a :class:`~nce_tf.train.lifecycle.Job`: the lifecycle every job shares (settings
 check, run state, finite-only checkpoints, the divergence error, resume) is
@@ -37,16 +38,16 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf import arch as arch_lib
-from nce_tf import data, distribute, seeds
+from nce_tf import data, distribute, seeds, sources
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
 from nce_tf.jobs.search_log import SearchLog, one_x_widths
-from nce_tf.search import baselines
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
 from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import arch_record, derive_widths, fit_to_budget
+from nce_tf.search.methods import method_for
 from nce_tf.search.single_path import train_single_paths
 from nce_tf.search.supernet import SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard
@@ -107,7 +108,7 @@ def search_settings(tcfg, scfg):
     training = {k: v for k, v in tcfg.run_settings().items()
                 if k not in FINAL_TRAINING_FIELDS or k in SEARCH_START_FIELDS}
     settings = {"model": tcfg.model or DEFAULT_MODEL, **training, **scfg.to_dict()}
-    if tcfg.init_from and scfg.mode not in ("random", "wrpn"):  # another file under the same path is another search
+    if tcfg.init_from and method_for(scfg.mode).trains:  # another file under the same path is another search
         settings["init_from_sha256"] = describe_source(tcfg.init_from, "init_from")["sha256"]
     return {**settings, **model_fingerprint(settings["model"])}
 
@@ -129,10 +130,11 @@ class _Search(Job):
     def __init__(self, train_config, search_config, verbose):
         super().__init__(train_config.validate())
         self.scfg, self.verbose = search_config.validate(), verbose
+        self.method = method_for(self.scfg.mode)
 
     @property
     def trains(self):
-        return self.scfg.mode not in ("random", "wrpn")
+        return self.method.trains
 
     def prepare(self, strategy):
         tcfg, scfg = self.config, self.scfg
@@ -140,7 +142,7 @@ class _Search(Job):
             raise UsageError("A search starts from a zoo model, not an architecture file. "
                              f"Received: arch={tcfg.arch!r}.")
         self.model, self.policy = tcfg.model or DEFAULT_MODEL, tcfg.policy()
-        source = data.source_for(tcfg, scfg.search_dataset)
+        source = sources.source_for(tcfg, scfg.search_dataset)
         self.info = source.info
         space = self.space = build_space(self.model, lane=scfg.lane, num_classes=self.info.num_classes,
                                          input_shape=self.info.image_shape)
@@ -204,8 +206,7 @@ class _Search(Job):
         if self.verbose:
             if run.start:
                 print(f"nce-tf: resuming the search at epoch {run.start + 1} from {run.state.latest}", flush=True)
-            print(f"nce-tf: searching {self.model} {tcfg.quant_name} ({scfg.mode}"
-                  f"{' ' + scfg.tas_space if scfg.mode == 'tas' else ''}) on {self.info.name}: "
+            print(f"nce-tf: searching {self.model} {tcfg.quant_name} ({self.method.label(scfg)}) on {self.info.name}: "
                   f"{len(self.space.rows)} rows, {scfg.search_warmup_epochs} warm-up + {scfg.search_epochs} search "
                   f"epochs x {steps} steps of {batch} + {scfg.arch_steps} x {batch} images; target "
                   f"{_targets(self.budget)}; workdir {run.workdir}", flush=True)
@@ -278,9 +279,7 @@ class _Search(Job):
                 found["pact_init"] = {"kind": self.config.pact_init, "initial_clips": self.pact_clips}
         else:
             found = {}
-            widths = (baselines.random_widths(space, budget, seed=self.config.seed, table=self.table,
-                                              k_caps=self.k_caps)
-                      if scfg.mode == "random" else baselines.wrpn_widths(space, budget))
+            widths = self.method.widths(space, budget, seed=self.config.seed, table=self.table, k_caps=self.k_caps)
         grid = {"width_ratios": scfg.width_ratios, "lane": scfg.lane,
                 "candidates": [[int(w) for w in row[:cap]] for row, cap in zip(self.table, self.k_caps)]}
         path = os.path.join(run.workdir, "arch.json")

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from nce_tf.analysis.metrics import kendall_tau
+from nce_tf.search.methods import method_for
 from nce_tf.search.units import UNITS
 
 
@@ -80,7 +81,7 @@ class SearchLog(keras.callbacks.Callback):
             **{f"target_{e.name}": e.target for e in net.budget.entries},
             "argmax_widths": [int(w) for w in net.argmax_widths().numpy()],
             "num_candidates": k.tolist(), "expanded_rows": self.expansion.rows_expanded_in(epoch),
-            "layers_expanded": int((k > 8).sum()) if net.mode == "nce" else 0,
+            "layers_expanded": int((k > 8).sum()) if method_for(net.mode).expands else 0,
             "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
             **net.take_arch_diagnostics(),
             **({"subnet_1x_accuracy": subnet_accuracy(net, self.probe), "subnet_1x_statistics": "batch"}

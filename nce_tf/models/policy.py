@@ -73,12 +73,14 @@ class QuantPolicy:
 
     def kernel_quantizer(self, role):
         """A fresh weight quantizer for a layer with ``role`` (``None`` = float)."""
+        # quantizers and layers load Keras: a policy is a TF-free settings object until it builds one
         from nce_tf import quant
 
         return quant.get_weight_quantizer(self.weight_quantizer, self.weight_bits(role))
 
     def activation(self, name):
         """A fresh activation layer: PACT at ``a_bits``, or ReLU at 32 bits."""
+        # quantizers and layers load Keras: a policy is a TF-free settings object until it builds one
         import keras
 
         from nce_tf import layers, quant

@@ -19,6 +19,7 @@ def width_names():
 
 
 def build(widths, input_shape, num_classes, policy, weight_decay, name):
+    # Keras when a network is built: nce_tf.models (names, widths, policies) stays importable without TensorFlow
     import keras
 
     from nce_tf.models.blocks import Builder

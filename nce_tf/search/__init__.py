@@ -11,13 +11,15 @@
   bits), one class each in a registry, their budgets (``UnitBudget``) and the search's ``Budget``;
 - :mod:`~nce_tf.search.supernet`: ``SuperNet`` (a ``keras.Model`` with the bi-level ``train_step``);
 - :mod:`~nce_tf.search.expansion`: NCE's channel expansion rule;
+- :mod:`~nce_tf.search.methods`: the search methods (``--mode``), one class each in a registry;
 - :mod:`~nce_tf.search.baselines`: the ``random`` and ``wrpn`` width assignments;
 
 The search job behind ``tools/search.py`` is :func:`nce_tf.jobs.search.run_search`.
 """
 
 from nce_tf.search.candidates import candidate_widths, search_table
-from nce_tf.search.config import MODES, SearchConfig
+from nce_tf.search.config import SearchConfig
+from nce_tf.search.methods import METHODS, SearchMethod, register_method
 
 
 def __getattr__(name):
@@ -32,6 +34,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'nce_tf.search' has no attribute {name!r}")
 
 
-__all__ = ["MODES", "SearchConfig", "SearchSpace", "candidate_widths", "search_table",
+__all__ = ["METHODS", "SearchConfig", "SearchMethod", "register_method", "SearchSpace", "candidate_widths", "search_table",
            "SuperNet", "Budget", "CostModel", "SearchConv2D", "SearchDense", "expand",
            "derive_widths", "Unit", "UnitBudget"]

@@ -38,6 +38,7 @@ def random_widths(space, budget, seed=0, max_draws=200_000, table=None, k_caps=N
     """
     rng = np.random.default_rng(seed)
     if table is None:
+        # import circle: candidates -> methods -> baselines
         from nce_tf.search.candidates import search_table
 
         table, _, k_caps = search_table(space, "nce")

@@ -30,6 +30,7 @@ import math
 import keras
 
 from nce_tf.search.expansion import expand
+from nce_tf.search.methods import method_for
 
 
 def tau_at(epoch, total, tau_max=5.0, tau_min=0.1, first=0):
@@ -99,7 +100,7 @@ class ChannelExpansion(keras.callbacks.Callback):
         return sorted({row for e, rows in self.expanded if e == epoch for row in rows})
 
     def _check(self):
-        if self.model.mode == "nce" and self.model.arch_updates:
+        if method_for(self.model.mode).expands and self.model.arch_updates:
             rows = expand(self.model, self.threshold, seed=self.seed, step=self._step)
             if rows:
                 self.expanded.append((self._epoch, rows))

@@ -1,5 +1,4 @@
 """Candidate widths of a searchable layer: the width grid and the tables of each search mode.
-
 A layer of original width ``n`` starts with the candidates of a **width grid** of ratios up to
 1X, ``C = r n`` for ``r`` in the grid:
 
@@ -26,7 +25,10 @@ Example:
 [4, 6, 8, 9, 11, 12, 14, 16]
 """
 
+import numpy as np
+
 from nce_tf.errors import UsageError
+from nce_tf.search.methods import method_for
 
 BASE_CANDIDATES = 8
 MAX_CANDIDATES = 16
@@ -85,8 +87,10 @@ def candidate_widths(n, lane=1, ratios="nce"):
 def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
     """The candidate table of a search: ``(table [L, 16], initial K per row, K cap per row)``.
 
-    - ``nce`` (and ``random`` / ``wrpn``): the grid up to 1X live, growing by expansion to 2X;
-    - ``tas`` with ``tas_space`` ``1x8`` (the grid up to 1X), ``2x8`` (the grid of ``2 n``: TAS
+    The table is the method's (:mod:`nce_tf.search.methods`: ``candidates``):
+
+    - ``nce`` (the methods ``nce``, ``random``, ``wrpn``): the grid up to 1X live, growing by expansion to 2X;
+    - ``tas`` (the method ``tas``) with ``tas_space`` ``1x8`` (the grid up to 1X), ``2x8`` (the grid of ``2 n``: TAS
       pruning a 2X network) or ``2x16`` (the whole NCE table up to 2X, every entry live): a fixed
       space, the rows of the paper's Table 1.
 
@@ -94,26 +98,25 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
 
     Args:
         space: a :class:`nce_tf.search.space.SearchSpace` (its rows and lane width).
-        mode: ``nce``, ``tas``, ``random`` or ``wrpn``.
+        mode: a registered search method (``nce``, ``tas``, ``random``, ``wrpn``, ...).
         tas_space: ``1x8`` | ``2x8`` | ``2x16``.
         ratios: the width grid (see the module doc).
     """
-    import numpy as np
-
-    if mode == "tas" and tas_space not in ("1x8", "2x8", "2x16"):
+    fixed = method_for(mode).candidates == "tas"
+    if fixed and tas_space not in ("1x8", "2x8", "2x16"):
         raise UsageError(f"Unknown TAS space. Received: tas_space={tas_space!r}. Allowed: 1x8, 2x8, 2x16.")
     lane = getattr(space, "lane", 1)
     table, k_init, k_cap = [], [], []
     for row in space.rows:
         if row.frozen:
             widths, k0, k1 = [row.n], 1, 1
-        elif mode == "tas" and tas_space == "2x8":
+        elif fixed and tas_space == "2x8":
             widths, k0, _ = row_grid(row.n, lane, ratios, scale=2)
             widths = widths[:k0]
             k1 = k0
         else:
             widths, k0, k1 = row_grid(row.n, lane, ratios)
-            if mode == "tas":
+            if fixed:
                 k0 = k1 = k0 if tas_space == "1x8" else k1
                 widths = widths[:k1]
         table.append(_padded(widths))
@@ -124,8 +127,6 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
 
 def capped(table, k_cap):
     """``table`` with every entry beyond a row's cap replaced by its widest allowed width."""
-    import numpy as np
-
     table = np.asarray(table)
     cols = np.arange(table.shape[1])[None, :]
     last = table[np.arange(len(table)), np.asarray(k_cap) - 1][:, None]

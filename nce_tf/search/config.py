@@ -21,18 +21,19 @@ import math
 import re
 
 from nce_tf.choices import FLOAT_BITS
+from nce_tf.data.registry import check_dataset_name
 from nce_tf.errors import UsageError
+from nce_tf.search.candidates import parse_ratios
+from nce_tf.search.methods import METHODS, help_text
 from nce_tf.search.units import UNITS
 
-MODES = ("nce", "tas", "random", "wrpn")
 TAS_SPACES = ("1x8", "2x8", "2x16")
 EXPANSION_INITS = ("fresh", "warm")
 SAWB_SCOPES = ("pair", "candidate")
 ARCH_BALANCES = ("shared", "split")
 
 HELP = {
-    "mode": "Search mode: nce (expansion on), tas (fixed space, see --tas_space), random (random widths "
-            "under the budget), wrpn (uniform width multiplier meeting the budget).",
+    "mode": help_text(),  # the registered methods (nce_tf/search/methods.py)
     "tas_space": "Space of --mode=tas: 1x8 (8 candidates up to 1X), 2x8 (8 candidates up to 2X), "
                  "2x16 (16 candidates up to 2X).",
     "threshold": "NCE channel-preference threshold T: a layer expands when its largest candidate's "
@@ -162,11 +163,9 @@ class SearchConfig:
             if not ok:
                 raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
 
-        need(self.mode in MODES, "mode", ", ".join(MODES))
+        need(self.mode in METHODS, "mode", ", ".join(METHODS))
         if self.search_dataset:
-            from nce_tf.choices import check_dataset_name
-
-            check_dataset_name(self.search_dataset)
+            check_dataset_name(self.search_dataset, "search_dataset")
         need(self.tas_space in TAS_SPACES, "tas_space", ", ".join(TAS_SPACES))
         need(0.125 < self.threshold < 1, "threshold", "1/8 < threshold < 1 (above the uniform probability)")
         need(self.expand_every_steps >= 0, "expand_every_steps", ">= 0")
@@ -176,7 +175,6 @@ class SearchConfig:
         for unit in UNITS.values():  # every budget unit checks its own fields
             unit.check_config(self, need)
         need(1 <= self.arch_steps <= 64, "arch_steps", "an integer in [1, 64]")
-        from nce_tf.search.candidates import parse_ratios
 
         parse_ratios(self.width_ratios)
         need(self.float_bits in FLOAT_BITS, "float_bits", ", ".join(map(str, FLOAT_BITS)))

@@ -35,58 +35,19 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     would be moved instead (and then walked down for free through its improbable widths).
     Stops at ``v = 0``; returns the widths unchanged when they already fit.
     """
-    probs = np.asarray(probs, "float64")
-    # Every candidate of the table may be used; those the search never made live (probability 0:
-    # a budget above 1X whose layers did not expand far enough) cost ~69 nats each, so they are
-    # taken only where the live candidates cannot reach the band.
-    logp = np.log(np.maximum(probs, 1e-30))
-    live = np.ones_like(probs, bool)
-    widths = list(widths)
-
-    def violation(w):
-        return budget.violation(budget.costs(space, w, constrained=True))
-
-    def moves(l, w, adjacent):
-        for pick in (live[l] & (table[l] < w), live[l] & (table[l] > w)):
-            if not pick.any():
-                continue
-            targets = np.unique(table[l][pick])
-            if adjacent:
-                targets = targets[-1:] if (targets < w).all() else targets[:1]
-            for target in targets:
-                yield int(target), logp[l, np.flatnonzero(pick & (table[l] == target))].max()
-
-    def options(w, adjacent=False):
-        for l, c in enumerate(w):
-            cur = np.flatnonzero(live[l] & (table[l] == c))
-            here = logp[l, cur].max() if cur.size else 0.0
-            for target, there in moves(l, c, adjacent):
-                yield l, target, max(here - there, 0.0)
-
-    def best_move(w, v, combos):
-        best = None
-        for combo in combos:
-            trial = list(w)
-            for l, target, _ in combo:
-                trial[l] = target
-            gain = v - violation(trial)
-            if gain > 0:
-                score = max(sum(c[2] for c in combo), 1e-9) / gain
-                if best is None or score < best[0]:
-                    best = (score, trial)
-        return best
-
+    repair, widths = _Repair(space, table, probs, budget), list(widths)
     for _ in range(max_moves):
-        v = violation(widths)
+        v = repair.violation(widths)
         if v == 0:
             return widths
         # One row at a time can get stuck between the two costs (e.g. PARAMs under the band while
         # MACs are at the target): then move two rows at once, one of them each way if need be
         # (to their neighbouring widths: pairs of jumps would be quadratic in the candidates too).
-        best = best_move(widths, v, ((o,) for o in options(widths)))
+        best = repair.best_move(widths, v, ((o,) for o in repair.options(widths)))
         if best is None:
-            step = list(options(widths, adjacent=True))
-            best = best_move(widths, v, ((a, b) for i, a in enumerate(step) for b in step[i + 1:] if a[0] != b[0]))
+            step = list(repair.options(widths, adjacent=True))
+            best = repair.best_move(widths, v, ((a, b) for i, a in enumerate(step) for b in step[i + 1:]
+                                                if a[0] != b[0]))
         if best is None:
             break
         widths = best[1]
@@ -94,6 +55,57 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
         f"The derived architecture cannot be moved into the budget band. Received: {budget.describe()}. "
         "Allowed: a wider --tolerance / --tolerance_above (--memory_tolerance, --bops_tolerance), or "
         "--enforce_budget=false to keep the raw argmax.")
+
+
+class _Repair:
+    """The moves :func:`fit_to_budget` chooses from, and what each costs in log-probability."""
+
+    def __init__(self, space, table, probs, budget):
+        self.space, self.table, self.budget = space, table, budget
+        probs = np.asarray(probs, "float64")
+        # Every candidate of the table may be used; those the search never made live (probability 0:
+        # a budget above 1X whose layers did not expand far enough) cost ~69 nats each, so they are
+        # taken only where the live candidates cannot reach the band.
+        self.logp = np.log(np.maximum(probs, 1e-30))
+        self.live = np.ones_like(probs, bool)
+
+    def violation(self, w):
+        return self.budget.violation(self.budget.costs(self.space, w, constrained=True))
+
+    def moves(self, l, w, adjacent):
+        """``(width, log-probability)`` of row ``l``'s other widths (only the neighbours if ``adjacent``)."""
+        live, table = self.live[l], self.table[l]
+        for pick in (live & (table < w), live & (table > w)):
+            if not pick.any():
+                continue
+            targets = np.unique(table[pick])
+            if adjacent:
+                targets = targets[-1:] if (targets < w).all() else targets[:1]
+            for target in targets:
+                yield int(target), self.logp[l, np.flatnonzero(pick & (table == target))].max()
+
+    def options(self, w, adjacent=False):
+        """Every single-row move ``(row, width, log-probability lost)`` from widths ``w``."""
+        for l, c in enumerate(w):
+            cur = np.flatnonzero(self.live[l] & (self.table[l] == c))
+            here = self.logp[l, cur].max() if cur.size else 0.0
+            for target, there in self.moves(l, c, adjacent):
+                yield l, target, max(here - there, 0.0)
+
+    def best_move(self, w, v, combos):
+        """``(score, widths)`` of the combination of moves losing the least log-probability per unit of
+        violation removed, or None when none lowers the violation ``v``."""
+        best = None
+        for combo in combos:
+            trial = list(w)
+            for l, target, _ in combo:
+                trial[l] = target
+            gain = v - self.violation(trial)
+            if gain > 0:
+                score = max(sum(c[2] for c in combo), 1e-9) / gain
+                if best is None or score < best[0]:
+                    best = (score, trial)
+        return best
 
 
 def arch_record(space, widths, *, policy, budget, settings, **extra):

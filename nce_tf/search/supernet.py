@@ -119,14 +119,27 @@ class SuperNet(keras.Model):
         self.budget = budget or Budget.from_config(space, SearchConfig())
         self.cost_model = CostModel(space, table, units=self.budget.units)
         self.weight_decay = float(weight_decay)
-        L = len(space.rows)
+        self._seed = seed
+        self._make_layers(space)
+        self._add_arch_weights(space, k_init, alpha_stddev, seed)
+        self._add_instruments(len(space.rows))
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.arch_updates = False
+        self.arch_steps = 1
+        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "arch_loss", "cost_loss")}
+        self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self._arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
+        self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self(np.zeros((1, *space.input_shape), "float32"))  # builds every layer eagerly
+
+    def _make_layers(self, space):
+        """Each node's super-net layer, from its op, in the group its op names."""
         # The layer dicts and lists below are checkpoint paths (``conv_layers/0/kernel``, ...): an
         # op names the group its layer belongs to, so search checkpoints stay restorable.
         self._conv_layers, self._act_layers, self._other_layers, self.dense = {}, {}, {}, None
         self._dense_node = None
         self._layouts = self._node_layouts()
         max_ch = [sum(cap for _, cap in segs) for segs, _ in self._layouts]
-        self._seed = seed
         groups = {"conv": self._conv_layers, "act": self._act_layers, "other": self._other_layers}
         for i, node in enumerate(space.nodes):
             src_max, src_spatial = (max_ch[node.src[0]], self._layouts[node.src[0]][1]) if node.src else (0, 1)
@@ -138,6 +151,11 @@ class SuperNet(keras.Model):
         self.conv_layers = list(self._conv_layers.values())  # tracked by Keras
         self.act_layers = list(self._act_layers.values())
         self.other_layers = list(self._other_layers.values())
+
+    def _add_arch_weights(self, space, k_init, alpha_stddev, seed):
+        """alpha (N(0, alpha_stddev) on the live candidates, 0 elsewhere and on pinned rows), the live
+        candidate counts, tau and the running width sums."""
+        L = len(space.rows)
         frozen = np.array([r.frozen for r in space.rows], bool)
         k_rows = k_init.astype("int32")
         rng = np.random.default_rng(seed)
@@ -154,6 +172,9 @@ class SuperNet(keras.Model):
                                    initializer=keras.initializers.Constant(5.0))
         self.width_sum = self.add_weight(name="width_sum", shape=(L,), trainable=False, initializer="zeros")
         self.width_steps = self.add_weight(name="width_steps", shape=(), trainable=False, initializer="zeros")
+
+    def _add_instruments(self, L):
+        """The sums the arch steps' instruments accumulate (see below)."""
         # The architecture gradient's two parts, the cross-entropy's and the cost constraint's,
         # summed over the arch steps since the last reset (Fig. 4's channel preference is the CE
         # part: the cost part is monotone in width by construction).  The step all-reduces the
@@ -178,14 +199,6 @@ class SuperNet(keras.Model):
         self.instruments = types.SimpleNamespace(
             live_steps=add("alpha_live_steps", (L, MAX_CANDIDATES)), grad_norm_sum=add("alpha_grad_norm_sum", (2, L)),
             cost_active_steps=add("cost_active_steps", (len(self.cost_units), 2)))
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.arch_updates = False
-        self.arch_steps = 1
-        self._trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "arch_loss", "cost_loss")}
-        self._accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-        self._arch_accuracy = keras.metrics.SparseCategoricalAccuracy(name="arch_accuracy")
-        self.ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        self(np.zeros((1, *space.input_shape), "float32"))  # builds every layer eagerly
 
     def init_seed(self, node):
         """The integer seed of ``node``'s weight initialisation, or ``None`` for an unseeded net.

@@ -28,6 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nce_tf.search.methods import method_for
+
 
 def heatmap_image(probs):
     """``[1, L * 8, 16 * 8, 1]`` uint8 image of a ``[L, 16]`` probability table (8x8 pixels a cell)."""
@@ -70,7 +72,7 @@ class SearchTensorBoard(keras.callbacks.Callback):
                 tf.summary.scalar(f"cost/expected_{e.name}", cost[f"expected_{e.name}"])
                 tf.summary.scalar(f"cost/argmax_{e.name}", cost[f"argmax_{e.name}"])
                 tf.summary.scalar(f"cost/target_{e.name}", float(e.target))
-            tf.summary.scalar("candidates/expanded_layers", int((k > 8).sum()) if net.mode == "nce" else 0)
+            tf.summary.scalar("candidates/expanded_layers", int((k > 8).sum()) if method_for(net.mode).expands else 0)
             for row, name in enumerate(names):
                 tf.summary.scalar(f"candidates/{name}", int(k[row]))
                 live = int(k[row])

@@ -7,7 +7,8 @@ them imports it, so the zoo knows nothing of user files or of the search.
 
 - :func:`get_spec`, :func:`default_widths`, :func:`width_names`, :func:`check_widths`,
   :func:`build_model`: the zoo's functions, for either kind of name;
-- :func:`build_space`: the search space of a name (:mod:`nce_tf.sources.spaces`).
+- :func:`build_space`: the search space of a name (:mod:`nce_tf.sources.spaces`);
+- :func:`source_for`: the data of a run's config, checked against a user's model (:mod:`nce_tf.sources.data`).
 
 Example:
 
@@ -69,5 +70,7 @@ def build_model(name, widths=None, *, policy=None, input_shape=None, num_classes
                                num_classes=num_classes, weight_decay=weight_decay)
 
 
-__all__ = ["MODEL_HELP", "build_model", "build_space", "check_widths", "default_widths", "get_spec",
+from nce_tf.sources.data import source_for  # noqa: E402  (it calls get_spec: defined above)
+
+__all__ = ["MODEL_HELP", "source_for", "build_model", "build_space", "check_widths", "default_widths", "get_spec",
            "is_user_model", "width_names"]

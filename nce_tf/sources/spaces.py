@@ -20,6 +20,7 @@ Example:
 """
 
 from nce_tf.errors import UsageError
+from nce_tf.models import zoo
 
 
 def build_space(model, *, lane=1, num_classes=None, input_shape=None):
@@ -32,7 +33,7 @@ def build_space(model, *, lane=1, num_classes=None, input_shape=None):
         num_classes: classifier width (default: the model's dataset).
         input_shape: ``(H, W, 3)`` with ``H == W`` (default: the model's dataset).
     """
-    from nce_tf.models import zoo
+    # import circle: nce_tf.sources' __init__ imports this module
     from nce_tf.sources import get_spec
 
     spec = get_spec(model)
@@ -41,6 +42,7 @@ def build_space(model, *, lane=1, num_classes=None, input_shape=None):
     input_shape = tuple(input_shape or spec.input_shape)
     if len(input_shape) != 3 or input_shape[0] != input_shape[1] or input_shape[2] != 3:
         raise UsageError(f"The search needs square RGB inputs. Received: input_shape={input_shape}.")
+    # the adapter loads TensorFlow: nce_tf.sources stays TF-free for the tools' flag checks
     from nce_tf.adapter.graph import read_graph
     from nce_tf.adapter.space import build_adapted_space
 

@@ -91,6 +91,7 @@ def _load_failure(error):
 def load_keras_file(path, received):
     """``keras.saving.load_model(path, safe_mode=True, compile=False)`` with nce-tf's layers registered;
     a file Keras refuses is a one-line :class:`UsageError` ending in ``Received: {received}.``"""
+    # the adapter and Keras load TensorFlow: nce_tf.sources stays TF-free for the tools' flag checks
     import keras
 
     import nce_tf.layers  # noqa: F401  nce-tf's own layers load by their registered names
@@ -120,6 +121,7 @@ class UserModelSpec:
         return load_keras_file(self.path, f"model={self.name!r}")
 
     def _build_space(self, lane=1):
+        # the adapter and Keras load TensorFlow: nce_tf.sources stays TF-free for the tools' flag checks
         from nce_tf.adapter.graph import read_graph
         from nce_tf.adapter.space import build_adapted_space
 
@@ -160,6 +162,7 @@ class UserModelSpec:
         return self._space if lane == 1 else self._build_space(lane)
 
     def builder(self, widths, input_shape, num_classes, policy, weight_decay, name):
+        # the adapter and Keras load TensorFlow: nce_tf.sources stays TF-free for the tools' flag checks
         from nce_tf.adapter.derive import build_derived
 
         self.check_data(input_shape, num_classes)

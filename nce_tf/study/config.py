@@ -22,6 +22,7 @@ import dataclasses
 import os
 
 from nce_tf.errors import UsageError
+from nce_tf.search.candidates import parse_ratios
 
 SEARCHED = ("random", "tas", "nce")
 FIXED = ("wrpn", "original")
@@ -79,8 +80,6 @@ class StudyConfig:
         need(isinstance(self.jobs, int) and 1 <= self.jobs <= cores, "jobs",
              f"1..{cores} (this machine's cores: each run needs one)")
         if self.tas_width_ratios:
-            from nce_tf.search.candidates import parse_ratios
-
             parse_ratios(self.tas_width_ratios)
         need(not self.reference or self.reference in methods, "reference",
              f"one of the study's methods ({', '.join(methods)})")

@@ -11,6 +11,7 @@ from nce_tf.analysis import plots
 
 
 def plot(study_rows, methods, path):
+    # import circle: results imports this module (lazily, for matplotlib)
     from nce_tf.study.results import by_structure
 
     present = [m for m in methods if any(r["method"] == m for r in study_rows)]

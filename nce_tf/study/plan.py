@@ -21,6 +21,7 @@ import os
 from typing import Optional
 
 from nce_tf.study.config import FIXED
+from nce_tf.train.config import DEFAULT_MODEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,8 +42,6 @@ class Run:
 
 def plan(study, train_config, search_config):
     """Every run of ``study`` (a validated :class:`StudyConfig`), in the order they are started."""
-    from nce_tf.train.config import DEFAULT_MODEL
-
     root = os.path.join(os.path.abspath(study.workdir), "runs")
     base = dataclasses.replace(train_config, overwrite=False, arch="")
     model = train_config.model or DEFAULT_MODEL

@@ -52,6 +52,7 @@ import json
 import os
 import statistics
 
+from nce_tf import arch as arch_lib
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.plans.plan import read_done
 from nce_tf.stats import compare
@@ -64,14 +65,13 @@ CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy
 def run_record(run):
     """What a finished run produced, read from its work directory: the study's part of its
     ``<run>.done.json`` (the planner adds the wall time, :mod:`nce_tf.plans`)."""
-    from nce_tf import arch as arch_lib
-
     record = {"key": run.key, "method": run.method, "structure": run.structure, "kind": run.kind,
               "search_seed": run.search_seed, "train_seed": run.train_seed, "workdir": run.workdir}
     if run.kind == "search":
         arch = arch_lib.load_arch(os.path.join(run.workdir, "arch.json"))
         expanded = []
         if os.path.exists(os.path.join(run.workdir, "search_log.jsonl")):
+            # the analysis loads matplotlib: a study's records are read without it
             from nce_tf.analysis import searches
 
             expanded = searches.summarize(run.workdir)["expanded"]
@@ -189,8 +189,6 @@ def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
 def width_table(runs, methods):
     """Per method and layer: the mean width over its structures as a multiple of the original's,
     and how many structures are wider than the original there (``None`` before any search)."""
-    from nce_tf import arch as arch_lib
-
     searches = [d for d in finished(runs).values() if d["kind"] == "search"]
     if not searches:
         return None
@@ -288,6 +286,7 @@ def write(workdir, study, runs, figure=True):
     atomic_write_text(os.path.join(workdir, "study.csv"), buf.getvalue())
     atomic_write_text(os.path.join(workdir, "summary.md"), markdown(summ, comps, widths))
     if figure and study_rows:
+        # matplotlib only when a figure is drawn
         from nce_tf.study.figure import plot
 
         plot(study_rows, study.methods, os.path.join(workdir, "study.png"))

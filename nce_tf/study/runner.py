@@ -48,11 +48,11 @@ def run_settings(study, train_config, search_config):
 
 def check_fits(train_config):
     """Refuses a dataset whose kind (CIFAR-sized or ImageNet-sized images) is not the zoo model's."""
-    from nce_tf import data, sources  # they load TensorFlow: not at import, so bad flags fail fast
+    from nce_tf import sources  # it loads TensorFlow: not at import, so bad flags fail fast
 
     model = train_config.model or DEFAULT_MODEL
     spec = sources.get_spec(model)
-    info = data.source_for(train_config).info
+    info = sources.source_for(train_config).info
     if spec.kind in ("cifar", "imagenet") and info.kind != spec.kind:
         size = "x".join(str(s) for s in info.image_shape[:2])
         raise UsageError(f"The dataset does not fit the model: {model} takes {spec.kind}-sized images "

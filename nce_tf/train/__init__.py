@@ -8,6 +8,8 @@ Starting from a trained float network and distilling from a teacher, in a run
 use, so ``TrainConfig`` stays free of TensorFlow.
 """
 
+import importlib
+
 from nce_tf.train.config import TrainConfig, prepare_workdir
 
 _LAZY = {"Distiller": "distill", "kd_loss": "distill", "load_float_weights": "float_init",
@@ -16,6 +18,7 @@ _LAZY = {"Distiller": "distill", "kd_loss": "distill", "load_float_weights": "fl
 
 def run_training(config, strategy=None, model_fn=None, arch=None):
     """Runs one training job; see :func:`nce_tf.train.trainer.run_training`."""
+    # TensorFlow: nce_tf.train (its TF-free config) stays importable without it
     from nce_tf.train.trainer import run_training as _run
 
     return _run(config, strategy=strategy, model_fn=model_fn, arch=arch)
@@ -23,8 +26,6 @@ def run_training(config, strategy=None, model_fn=None, arch=None):
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f"nce_tf.train.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'nce_tf.train' has no attribute {name!r}")
 

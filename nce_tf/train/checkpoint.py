@@ -77,6 +77,7 @@ class RunState:
     """
 
     def __init__(self, directory, max_to_keep=2, **objects):
+        # TensorFlow on first use: the settings check runs without it
         import tensorflow as tf
 
         self.directory = directory
@@ -95,6 +96,7 @@ class RunState:
         A checkpoint that does not load (truncated, corrupt, from another model) is a one-line
         :class:`UsageError`: nothing is overwritten, the user decides (``--overwrite``).
         """
+        # TensorFlow on first use: the settings check runs without it
         import tensorflow as tf
 
         path = self.latest

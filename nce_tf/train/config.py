@@ -15,8 +15,10 @@ Example:
 import dataclasses
 import os
 
-from nce_tf.choices import check_dataset_name
+from nce_tf import choices, distribute
+from nce_tf.data.registry import check_dataset_name
 from nce_tf.errors import UsageError
+from nce_tf.models import QuantPolicy
 
 DEFAULT_MODEL = "resnet20"
 @dataclasses.dataclass
@@ -67,8 +69,6 @@ class TrainConfig:
 
     def policy(self):
         """The :class:`nce_tf.models.QuantPolicy` these settings describe."""
-        from nce_tf.models import QuantPolicy
-
         return QuantPolicy(
             w_bits=self.w_bits, a_bits=self.a_bits, weight_quantizer=self.weight_quantizer,
             activation_quantizer=self.activation_quantizer, pact_alpha_init=self.pact_alpha_init,
@@ -78,7 +78,6 @@ class TrainConfig:
 
     def validate(self):
         """Checks every field; raises a one-line :class:`UsageError`; returns ``self``."""
-        from nce_tf import choices
         def need(ok, field, allowed):
             if not ok:
                 raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")
@@ -113,7 +112,6 @@ class TrainConfig:
         need(self.steps_per_epoch >= 0, "steps_per_epoch", ">= 0 (0 = one pass over the data)")
         choices.check_mixed_precision(self.mixed_precision)
         need(self.verbose in (0, 1, 2), "verbose", "0, 1 or 2")
-        from nce_tf import distribute
 
         distribute.check(self.strategy, self.cpu_replicas)
         if not self.workdir:
@@ -183,6 +181,7 @@ def check_distillation(kd_weight, kd_temperature):
 def model_fingerprint(model):
     """``{"model_sha256": ...}`` for a ``keras:PATH`` model (its file is part of what defines a
     run), ``{}`` for a zoo name."""
+    # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
     from nce_tf.sources import user
 
     return {"model_sha256": user.fingerprint(model)} if user.is_user_model(model) else {}

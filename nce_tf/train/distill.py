@@ -139,6 +139,7 @@ def load_teacher(value, input_shape, num_classes, field="teacher"):
     Raises:
         UsageError: not loadable, another image shape or class count, or probabilities instead of logits.
     """
+    # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
     from nce_tf.sources.user import load_keras_file
     from nce_tf.train.float_init import finished_model
 

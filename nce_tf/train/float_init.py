@@ -128,6 +128,7 @@ def _read_json(path):
 def describe_source(value, field):
     """What ``metrics.json`` records of a float checkpoint or a teacher: the path as given, the file read,
     its SHA-256, and the test accuracy of the run that wrote it (``None`` if unknown)."""
+    # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
     from nce_tf.sources.user import file_sha256
 
     path, metrics = finished_model(value, field)
@@ -359,6 +360,7 @@ def load_float_weights(model, source, *, rule="l1", received=None):
     if rule not in RULES:
         raise UsageError(f"Invalid rule. Received: rule={rule!r}. Allowed: {', '.join(RULES)}.")
     if isinstance(source, str):
+        # nce_tf.sources sits above this package: reached lazily, to resolve a model name (WORKSPACE.md)
         from nce_tf.sources.user import load_keras_file
 
         received = received or f"source={source!r}"
@@ -377,37 +379,43 @@ def load_float_weights(model, source, *, rule="l1", received=None):
         if src.kinds.get(name) == "act":
             target.layers[name].alpha.assign(src.layers[name].alpha.numpy())
     for name in target.weighted():
-        layer = target.layers[name]
         if name not in src.kinds:
             report["fresh"].append(name)
             continue
-        s_layer = src.layers[name]
-        if target.kinds[name] == "producer":
-            out = selection[target._find(name)]
-            out = np.where(out < s_layer.kernel.shape[-1], out, -1)
-        else:
-            out = _columns(target, src, name, chosen, received)
-        cols = _columns(target, src, name, chosen, received) if target.kinds[name] == "producer" else None
-        theirs = {v.name: np.asarray(v.numpy()) for v in s_layer.weights}
-        whole = True
-        for variable in layer.weights:
-            if variable.name not in theirs:
-                whole = False
-                continue
-            value = theirs[variable.name]
-            if variable.name == "kernel" and cols is not None:
-                maps = {value.ndim - 2: cols, value.ndim - 1: out}
-            elif variable.name == "kernel":  # depthwise: [k, k, channels, multiplier]
-                maps = {2: out}
-            else:
-                maps = {0: out}
-            try:
-                whole = _assign(variable, value, maps) and whole
-            except ValueError as e:
-                raise UsageError(f"The float checkpoint is of another model: {_describe(src, name)}'s "
-                                 f"{variable.name} does not fit ({e}). Received: {received}.") from None
+        whole = _copy_layer(target, src, name, chosen, selection, received)
         report["loaded" if whole else "partial"].append(name)
     return report
+
+
+def _copy_layer(target, src, name, chosen, selection, received):
+    """Copies layer ``name``'s weights from ``src`` into ``target`` on the chosen channels (output
+    channels, and a producer's input columns); True if every variable was copied whole."""
+    layer, s_layer = target.layers[name], src.layers[name]
+    if target.kinds[name] == "producer":
+        out = selection[target._find(name)]
+        out = np.where(out < s_layer.kernel.shape[-1], out, -1)
+    else:
+        out = _columns(target, src, name, chosen, received)
+    cols = _columns(target, src, name, chosen, received) if target.kinds[name] == "producer" else None
+    theirs = {v.name: np.asarray(v.numpy()) for v in s_layer.weights}
+    whole = True
+    for variable in layer.weights:
+        if variable.name not in theirs:
+            whole = False
+            continue
+        value = theirs[variable.name]
+        if variable.name == "kernel" and cols is not None:
+            maps = {value.ndim - 2: cols, value.ndim - 1: out}
+        elif variable.name == "kernel":  # depthwise: [k, k, channels, multiplier]
+            maps = {2: out}
+        else:
+            maps = {0: out}
+        try:
+            whole = _assign(variable, value, maps) and whole
+        except ValueError as e:
+            raise UsageError(f"The float checkpoint is of another model: {_describe(src, name)}'s "
+                             f"{variable.name} does not fit ({e}). Received: {received}.") from None
+    return whole
 
 
 # ------------------------------------------------------------------ PACT clips
@@ -429,6 +437,7 @@ def calibrate_pact(model, batches, *, sample=1 << 14, seed=0):
     Returns:
         ``{site name: clip}`` of the sites set (a site that saw no positive value keeps its clip).
     """
+    # Keras only when clips are computed (this helper is TF-free otherwise)
     import keras
 
     images = [b[0] if isinstance(b, (tuple, list)) else b for b in batches]

@@ -22,6 +22,7 @@ A run may start from a trained float network (``init_from``, ``pact_init``:
 touched, their files' SHA-256 are part of the run's settings, and ``metrics.json`` records them.
 """
 
+import csv
 import json
 import os
 import time
@@ -137,7 +138,7 @@ class _Training(Job):
         config = self.config
         distribute.check_global_batch(strategy, config.batch_size)
         self.name, self.widths = ("custom", None) if self.model_fn is not None else _model_and_widths(config, self.arch)
-        self.source = data.source_for(config)
+        self.source = sources.source_for(config)
         self.info = self.source.info
         self.steps = _steps_per_epoch(config, self.info)
         # The float network and the teacher: their files checked, described for metrics.json.
@@ -278,8 +279,6 @@ class _Training(Job):
 
 
 def _last_csv_value(path, key):
-    import csv
-
     with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
