@@ -15,8 +15,9 @@ L = keras.layers
 
 def _net(tail):
     i = keras.Input((8, 8, 3), name="image")
-    x = L.ReLU(name="r0")(L.BatchNormalization(name="bn0")(L.Conv2D(8, 3, padding="same", use_bias=False, name="c0")(i)))
-    x = L.ReLU(name="r1")(L.BatchNormalization(name="bn1")(L.Conv2D(16, 3, padding="same", use_bias=False, name="c1")(x)))
+    for k, width in enumerate((8, 16)):
+        x = L.Conv2D(width, 3, padding="same", use_bias=False, name=f"c{k}")(i if k == 0 else x)
+        x = L.ReLU(name=f"r{k}")(L.BatchNormalization(name=f"bn{k}")(x))
     x = L.Dropout(0.2, name="drop")(L.GlobalAveragePooling2D(keepdims=True, name="pool")(x))
     x = L.Conv2D(5, 1, name="logits")(x)
     if tail == "flatten":  # MobileNetV3

@@ -40,9 +40,29 @@ def test_float_activations_search_derive_and_export():
     assert acts == {"c0_hard_silu": "hard_silu", "a_sigmoid": "sigmoid", "a_swish": "silu", "a_hsig": "hard_sigmoid",
                     "ops_relu6": "hard_sigmoid", "a_last": "hard_silu"}
     assert (count_model(derived).macs, count_model(derived).params) == net.space.exact_cost(widths)
-    head = derived.get_layer("logits")
-    head.kernel.assign(np.random.default_rng(1).normal(size=head.kernel.shape).astype("float32"))
     int8_matches_keras(derived, x)
+
+
+def _one(name):
+    """A 1x1 conv, the activation, a dense layer reading every activated value."""
+    i = keras.Input((4, 4, 3), name="image")
+    x = L.Conv2D(8, 1, name="c0")(i)
+    x = L.ReLU(6.0, name="relu6")(x + 3.0) * (1.0 / 6.0) if name == "ops" else L.Activation(name, name="act")(x)
+    return keras.Model(i, L.Dense(4, name="logits")(L.Flatten(name="flat")(x)))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "hard_sigmoid", "swish", "hard_swish", "ops"])
+def test_each_float_activation_exports_as_itself(name):
+    """Unit-variance kernels put the activation's inputs over its whole curve (about -6..6): the
+    int8 file is within 3% of Keras (measured 1.0-1.5%); swish exported as hard swish is 6.5% off,
+    hard sigmoid as sigmoid 8.5%."""
+    net = nce_tf.adapt(_one(name), w_bits=32, a_bits=32, search_first=True)
+    derived = nce_tf.derive_model(net, [8])
+    rng = np.random.default_rng(0)
+    for layer in ("c0", "logits"):
+        kernel = derived.get_layer(layer).kernel
+        kernel.assign(rng.normal(size=kernel.shape).astype("float32"))
+    int8_matches_keras(derived, rng.normal(size=(48, 4, 4, 3)).astype("float32"), rel=0.03)
 
 
 def test_an_activation_the_export_cannot_write_is_refused():

@@ -50,7 +50,8 @@ def test_rescaling_and_normalization_at_the_input():
     # The super-net scales as the user's layers do; the derived network keeps the adapted statistics.
     widths, derived = supernet_matches_derived(net, x[:8], [0, 3])
     np.testing.assert_array_equal(derived.get_layer("norm").get_weights()[0], user.get_layer("norm").get_weights()[0])
-    assert (count_model(derived).macs, count_model(derived).params) == net.space.exact_cost(widths) == _by_hand(widths[1])
+    cost = count_model(derived)
+    assert (cost.macs, cost.params) == net.space.exact_cost(widths) == _by_hand(widths[1])
     int8_matches_keras(derived, x)
 
 

@@ -17,13 +17,15 @@ L = keras.layers
 
 def _se_net():
     i = keras.Input((8, 8, 3), name="image")
-    x = L.ReLU(name="r0")(L.BatchNormalization(name="bn0")(L.Conv2D(8, 3, padding="same", use_bias=False, name="c0")(i)))
+    x = L.Conv2D(8, 3, padding="same", use_bias=False, name="c0")(i)
+    x = L.ReLU(name="r0")(L.BatchNormalization(name="bn0")(x))
     x = L.ReLU(name="r1")(L.BatchNormalization(name="bn1")(L.Conv2D(16, 1, use_bias=False, name="c1")(x)))
     s = L.GlobalAveragePooling2D(keepdims=True, name="a_pool")(x)  # MobileNetV3's block
     s = L.ReLU(name="a_relu")(L.Conv2D(4, 1, name="a_reduce")(s))
     s = L.ReLU(6.0, name="a_relu6")(L.Conv2D(16, 1, name="a_expand")(s) + 3.0) * (1.0 / 6.0)
     x = L.Multiply(name="a_gate")([x, s])
-    y = L.Activation("swish", name="s2")(L.BatchNormalization(name="bn2")(L.Conv2D(16, 1, use_bias=False, name="c2")(x)))
+    y = L.BatchNormalization(name="bn2")(L.Conv2D(16, 1, use_bias=False, name="c2")(x))
+    y = L.Activation("swish", name="s2")(y)
     t = L.Reshape((1, 1, 16), name="b_reshape")(L.GlobalAveragePooling2D(name="b_pool")(y))  # EfficientNet's
     t = L.Conv2D(4, 1, activation="swish", name="b_reduce")(t)
     t = L.Conv2D(16, 1, activation="sigmoid", name="b_expand")(t)

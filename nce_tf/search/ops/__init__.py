@@ -25,5 +25,5 @@ from nce_tf.search.ops.excite import Gate
 from nce_tf.search.ops.structure import INPUT, Add, Concat, Input
 from nce_tf.search.ops.weighted import Classifier, Conv
 
-__all__ = ["OPS", "KERAS_OPS", "Op", "op_of", "keras_op", "register", "CostTerms", "Forward", "DeriveContext", "InheritContext",
-           "INPUT", "Input", "Add", "Concat", "Gate", "Act", "Conv", "Classifier"]
+__all__ = ["OPS", "KERAS_OPS", "Op", "op_of", "keras_op", "register", "CostTerms", "Forward", "DeriveContext",
+           "InheritContext", "INPUT", "Input", "Add", "Concat", "Gate", "Act", "Conv", "Classifier"]
