@@ -55,6 +55,14 @@ class _Builder:
     def src(self, ref):
         return tuple(self.node_of[n] for n in ref.inputs)
 
+    def consumer_counts(self):
+        """Per node, how many input slots of other nodes read it."""
+        counts = [0] * len(self.nodes)
+        for node in self.nodes:
+            for s in node.src:
+                counts[s] += 1
+        return counts
+
     def reads_image(self, node_index):
         """Whether the node is the image, or reads it through ``image_side`` ops only (padding,
         rescaling): a conv reading it is the network's ``first``."""
@@ -99,10 +107,7 @@ def _tie_adds(b):
     """Ties: the fresh convs of one add share the first one's row (later ones are its shortcuts);
     each add's inputs are ordered (main, ...), the main branch's row being the add's width.
     Returns ``{tied conv node: the node whose row it takes}``."""
-    consumers = [0] * len(b.nodes)
-    for node in b.nodes:
-        for s in node.src:
-            consumers[s] += 1
+    consumers = b.consumer_counts()
     tie = {}
     for node in b.nodes:
         if not isinstance(node.kind, Add):
@@ -132,10 +137,7 @@ def _tie_gates(b, tie):
     """Squeeze-and-excitation: a gate's conv (``Gate``'s second input, through activations) takes
     the row of the tensor it gates, so its width follows its block's.  Returns ``{gate conv:
     the node whose row it takes}``; a gate that is not a conv used only by its multiply is refused."""
-    consumers = [0] * len(b.nodes)
-    for node in b.nodes:
-        for s in node.src:
-            consumers[s] += 1
+    consumers = b.consumer_counts()
     gates = {}
     for node in b.nodes:
         if not isinstance(node.kind, Gate):
