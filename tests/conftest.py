@@ -27,8 +27,9 @@ def pytest_addoption(parser):
                           "fresh venv, run the installed commands; about a minute), which are deselected otherwise")
     parser.addoption("--slow", action="store_true",
                      help="run the tests marked `slow` (the longest end-to-end runs: distribution, multi-worker, "
-                          "a study, a keras.applications-style adaptation, the README's API example; about 5 "
-                          "minutes on 2 cores), which are deselected otherwise")
+                          "a study, a keras.applications-style adaptation, the README's API example: about 5 "
+                          "minutes on 2 cores; the four keras.applications networks of test_applications.py: "
+                          "about 23 minutes more on 2 busy cores), which are deselected otherwise")
 
 
 def pytest_configure(config):

@@ -10,11 +10,15 @@ searches with the same bi-level ``fit``, expansion callbacks and cost constraint
 and ``nce_tf.export.export_model`` take.
 
 Supported layers: ``Conv2D``, ``DepthwiseConv2D`` (multiplier 1), ``Dense``,
-``BatchNormalization``, ``ReLU`` / ReLU6 / ``Activation``, ``Add``, ``Concatenate`` (channels),
-``MaxPooling2D``, ``AveragePooling2D``, ``GlobalAveragePooling2D``, ``GlobalMaxPooling2D``,
-``ZeroPadding2D``, ``Flatten``, dropout layers, and nce-tf's own quantized layers (each read by its
-op: :func:`nce_tf.search.ops.keras_op`); channels-last, square kernels,
-one input, a ``Dense`` classifier as the output.  Anything else (a subclassed layer, a
+``BatchNormalization``, ``ReLU`` / ReLU6 / ``Activation`` (sigmoid, swish and their hard versions
+kept float), ``Add``, ``Concatenate`` (channels), ``MaxPooling2D``, ``AveragePooling2D``,
+``GlobalAveragePooling2D`` (``keepdims`` too), ``GlobalMaxPooling2D``, ``ZeroPadding2D``,
+``Flatten``, dropout layers, ``Rescaling`` / ``Normalization`` at the input, squeeze-and-excitation
+(``Multiply`` by a conv gate, ``Reshape`` between a vector and a ``(1, 1, C)`` map), MobileNetV3's
+hard sigmoid in ``keras.ops``, and nce-tf's own quantized layers (each read by its op:
+:func:`nce_tf.search.ops.keras_op`); channels-last, square kernels, one input, a ``Dense``
+classifier (or MobileNet's 1x1 conv classifier) as the output: ``keras.applications`` ResNet50,
+MobileNetV2, MobileNetV3Small and EfficientNetB0 adapt.  Anything else (a subclassed layer, a
 ``Reshape`` that depends on a channel count, a layer used at two places, a nested model) is a
 one-line ``UsageError`` naming the layer.
 

@@ -24,8 +24,8 @@ def build_derived(space, widths, policy, weight_decay=None, name=None):
     """A Keras functional model of the adapted ``space`` at ``widths`` (fresh weights).
 
     Every user layer that a node of the space stands for is rebuilt by that node's op
-    (:meth:`nce_tf.search.ops.Op.derive`); a BatchNormalization folded into its conv, and the
-    layers the search passes through, from their own config.
+    (:meth:`nce_tf.search.ops.Op.derive`); a layer folded into another's node (a BatchNormalization
+    into its conv, a classifier's flatten and softmax) by that node's op (``Op.derive_folded``).
 
     Args:
         space: an adapted :class:`~nce_tf.search.space.SearchSpace` (``space.source`` set).
@@ -47,8 +47,9 @@ def build_derived(space, widths, policy, weight_decay=None, name=None):
         args = [ctx.tensors[n] for n in ref.inputs]
         x = args[0] if len(args) == 1 else args
         node = first.get(ref.name)
-        if node is None:  # folded into its conv, or the search's identity
-            ctx.tensors[ref.name] = type(ref.layer).from_config(ref.layer.get_config())(x)
+        if node is None:  # folded into another layer's node when read: that node's op rebuilds it
+            owner = space.nodes[space.source["node_of"][ref.name]]
+            ctx.tensors[ref.name] = owner.kind.derive_folded(owner, ref, x, ctx)
         else:
             ctx.tensors[ref.name] = node.kind.derive(node, ref, x, ctx)
     return keras.Model(inputs, ctx.tensors[refs[-1].name], name=name or f"{space.keras_name}_derived")

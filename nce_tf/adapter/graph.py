@@ -3,8 +3,9 @@
 The functional model's serialized config (``model.get_config()``: every layer with its
 ``inbound_nodes``, each input a ``keras_history`` of ``[layer, node, tensor]``) is Keras's
 public description of the graph, so the adapter never touches private attributes.  A
-``Sequential`` model is a chain.  Layer objects come from ``model.get_layer`` for their
-configs, weights and output shapes.
+``Sequential`` model is a chain.  Layer objects come from ``model.operations`` for their
+configs, weights and output shapes (``keras.ops`` arithmetic on symbolic tensors, ``x + 3.0``,
+is an operation there, with its numbers in the call's arguments).
 """
 
 import dataclasses
@@ -19,9 +20,10 @@ class LayerRef:
     """One layer of the user's graph: its object, class name and the layers it reads."""
 
     name: str
-    layer: object
+    layer: object  # a Keras layer, or a ``keras.ops`` operation (``x + 3.0``: ``model.operations``)
     inputs: list
     shape: tuple  # output shape without the batch axis
+    consts: list = dataclasses.field(default_factory=list)  # numbers among the call's arguments (3.0)
 
     @property
     def kind(self):
@@ -65,19 +67,21 @@ def read_graph(model):
         raise UsageError(f"adapt() takes a functional or Sequential model, not a subclassed one. "
                          f"Received: {type(model).__name__} {model.name!r}.")
     refs = []
+    operations = {op.name: op for op in model.operations}  # layers and keras.ops operations
     for entry in config["layers"]:
         name = entry["name"]
         nodes = entry.get("inbound_nodes", [])
         if len(nodes) > 1:
             raise UsageError(f"Layer {name!r} is used at {len(nodes)} places; the adapter needs each layer "
                              "once (a shared layer cannot take two widths). Received: a shared layer.")
-        layer = model.get_layer(name)
+        layer = operations[name]
         inputs = _history([nodes[0]["args"], list(nodes[0].get("kwargs", {}).values())]) if nodes else []
+        consts = [float(a) for a in nodes[0]["args"] if isinstance(a, (int, float))] if nodes else []
         if not nodes:  # the input layer: nothing feeds it
             layer = None
         elif isinstance(layer, keras.Model):
             raise UsageError(f"Layer {name!r} is a nested model; the adapter needs a flat graph of layers. "
                              "Received: a nested model (rebuild it as one functional model).")
-        shape = tuple(model.get_layer(name).output.shape[1:])
-        refs.append(LayerRef(name, layer, inputs, shape))
+        shape = tuple(operations[name].output.shape[1:])
+        refs.append(LayerRef(name, layer, inputs, shape, consts))
     return refs

@@ -26,7 +26,7 @@ one-line ``UsageError`` naming the layer.
 
 from nce_tf.errors import UsageError
 from nce_tf.search.candidates import MAX_CANDIDATES, candidate_widths
-from nce_tf.search.ops import INPUT, OPS, Add, Classifier, Concat, Conv, Input
+from nce_tf.search.ops import INPUT, OPS, Add, Classifier, Concat, Conv, Gate, Input
 from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name
 from nce_tf.search.ops.keras_read import reader_of
 from nce_tf.search.space import Node, Row, SearchSpace
@@ -55,6 +55,22 @@ class _Builder:
     def src(self, ref):
         return tuple(self.node_of[n] for n in ref.inputs)
 
+    def consumer_counts(self):
+        """Per node, how many input slots of other nodes read it."""
+        counts = [0] * len(self.nodes)
+        for node in self.nodes:
+            for s in node.src:
+                counts[s] += 1
+        return counts
+
+    def reads_image(self, node_index):
+        """Whether the node is the image, or reads it through ``image_side`` ops only (padding,
+        rescaling): a conv reading it is the network's ``first``."""
+        node = self.nodes[node_index]
+        while node.kind.image_side:
+            node = self.nodes[node.src[0]]
+        return isinstance(node.kind, Input)
+
     def only_consumer(self, name):
         mine = self.consumers.get(name, [])
         return mine[0] if len(mine) == 1 else None
@@ -70,8 +86,11 @@ class _Builder:
 
 
 def _build_nodes(b):
-    """Every layer read by its op (``Op.from_keras``; the input's ``ref.layer`` is ``None``)."""
+    """Every layer read by its op (``Op.from_keras``; the input's ``ref.layer`` is ``None``), but
+    the layers an earlier layer's op folded into its node (a BN into its conv)."""
     for ref in b.order:
+        if ref.name in b.node_of:
+            continue
         op = OPS["input"] if ref.layer is None else reader_of(ref)
         op.from_keras(ref, b)
 
@@ -88,10 +107,7 @@ def _tie_adds(b):
     """Ties: the fresh convs of one add share the first one's row (later ones are its shortcuts);
     each add's inputs are ordered (main, ...), the main branch's row being the add's width.
     Returns ``{tied conv node: the node whose row it takes}``."""
-    consumers = [0] * len(b.nodes)
-    for node in b.nodes:
-        for s in node.src:
-            consumers[s] += 1
+    consumers = b.consumer_counts()
     tie = {}
     for node in b.nodes:
         if not isinstance(node.kind, Add):
@@ -104,6 +120,34 @@ def _tie_adds(b):
         node.src = (node.src[main],) + tuple(s for k, s in enumerate(node.src) if k != main)
         node.proj_area = node.area if any(f is None for f in fresh) else 0
     return tie
+
+
+def _row_root(b, i, tie):
+    """The row node (a conv or hidden dense layer) whose width node ``i``'s output follows, through
+    the ops that keep their main input's width; ``None`` for the image or a concatenation."""
+    while not b.nodes[i].kind.has_row:
+        node = b.nodes[i]
+        if not node.src or not _follows_input(node):
+            return None
+        i = node.src[0]
+    return tie.get(i, i)
+
+
+def _tie_gates(b, tie):
+    """Squeeze-and-excitation: a gate's conv (``Gate``'s second input, through activations) takes
+    the row of the tensor it gates, so its width follows its block's.  Returns ``{gate conv:
+    the node whose row it takes}``; a gate that is not a conv used only by its multiply is refused."""
+    consumers = b.consumer_counts()
+    gates = {}
+    for node in b.nodes:
+        if not isinstance(node.kind, Gate):
+            continue
+        conv, root = _fresh_conv(b, node.src[1], consumers), _row_root(b, node.src[0], tie)
+        if conv is None or root is None or conv in tie:
+            raise UsageError(f"adapt() cannot adapt layer {node.layer!r} (Multiply): its gate must be a Conv2D "
+                             "(through activations) used only by it, gating a tensor of one conv's width.")
+        gates[conv] = gates.get(root, root)
+    return gates
 
 
 def _follows_input(node):
@@ -123,24 +167,27 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     b = _Builder(refs, frozen)
     _build_nodes(b)
     if not isinstance(b.nodes[b.node_of[output_name]].kind, Classifier):
-        raise UsageError(f"adapt() needs a Dense classifier as the model's output. Received: layer "
+        raise UsageError(f"adapt() needs a Dense classifier (or a 1x1 Conv2D classifier on a 1 x 1 map, then "
+                         f"Flatten / Reshape and softmax) as the model's output. Received: layer "
                          f"{output_name!r} ({refs[-1].kind}).")
     for node in b.nodes:  # spatial sizes of the nodes added for folded activations
         if not node.area and node.src and not node.kind.flat_output:
             node.area = b.nodes[node.src[0]].area
     tie = _tie_adds(b)
+    gates = _tie_gates(b, tie)
     rows, row_index = [], {}
     for i, node in enumerate(b.nodes):
-        if i not in b.searchable or i in tie:
+        if i not in b.searchable or i in tie or i in gates:
             continue
         layer = b.refs[node.layer].layer
         n = int(layer.filters if isinstance(node.kind, Conv) else layer.units)
         pinned = node.layer in b.frozen or (node.role == "first" and not search_first)
         row_index[i] = len(rows)
         rows.append(Row(node.layer, n, [n] * MAX_CANDIDATES if pinned else candidate_widths(n, lane), pinned))
-    for i, root in tie.items():
+    for i, root in [*tie.items(), *gates.items()]:
         row_index[i] = row_index[root]
-        b.nodes[i].role = "shortcut" if b.nodes[i].role != "first" else "first"
+        if i in tie:  # a shortcut conv (float by the paper's rule); a gate's conv keeps its role
+            b.nodes[i].role = "shortcut" if b.nodes[i].role != "first" else "first"
         if b.nodes[i].layer in b.frozen:
             rows[row_index[root]].frozen = True
             rows[row_index[root]].candidates = [rows[row_index[root]].n] * MAX_CANDIDATES

@@ -131,6 +131,8 @@ class Op(abc.ABC):
             activations between a conv and an add).
         layer_group: which of the super-net's layer lists tracks its layer (``conv``, ``act``,
             ``other`` or ``dense``); the lists' names are checkpoint paths, kept stable.
+        image_side: may stand between the image and the first conv without making it a body
+            conv (zero padding, rescaling): a conv reading the image through such ops is ``first``.
     """
 
     kind = ""
@@ -139,6 +141,7 @@ class Op(abc.ABC):
     flat_output = False
     transparent = False
     layer_group = None
+    image_side = False
 
     # ------------------------------------------------------------------ graph rules
     def width_rows(self, node, srcs):
@@ -180,6 +183,12 @@ class Op(abc.ABC):
     # ------------------------------------------------------------------ derived network
     def derive(self, node, ref, x, ctx):
         """The derived network's output for the user's layer ``ref`` (default: the layer as it is)."""
+        return type(ref.layer).from_config(ref.layer.get_config())(x)
+
+    def derive_folded(self, node, ref, x, ctx):
+        """The derived network's output for a user layer ``ref`` that ``node`` folded in when it was
+        read (``b.node_of[ref.name]`` set to ``node`` by this op's ``from_keras``): by default the
+        layer rebuilt from its config after the node's own (a BatchNormalization after its conv)."""
         return type(ref.layer).from_config(ref.layer.get_config())(x)
 
     def inherit(self, node, sn_layer, ctx):

@@ -88,15 +88,33 @@ class Act(Op):
         return pact
 
 
+# The float activations the int8 export writes (Keras names: ``swish`` is ``silu``, ``hard_swish``
+# ``hard_silu``); the converter lowers each to int8 TFLite ops (LOGISTIC, HARD_SWISH, MUL, ...).
+FLOAT_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "silu", "hard_silu", "tanh")
+
+
 @register
 class Fn(Op):
-    """Any other activation (``node.fn``, a Keras activation name), unquantized."""
+    """Any other activation (``node.fn``, a Keras activation name), kept float: sigmoid, swish and
+    their hard versions in MobileNetV3 and EfficientNet.  A quantized grid would be a choice of
+    its own (PACT is a clipped ReLU), so these are left as the network defines them."""
 
     kind, transparent = "fn", True
     keras_types = (keras.layers.Activation,)
 
     def call(self, node, layer, inputs, run):
         return keras.activations.get(node.fn)(inputs[0])
+
+    def export_step(self, layer, plan):
+        """The activation in float, its output requantized to its calibrated int8 range."""
+        name = activation_name(layer.activation)
+        if name not in FLOAT_ACTIVATIONS:
+            plan.refuse(layer)
+        fn = keras.activations.get(name)
+
+        def step(values):
+            values[layer.output] = plan.requant(fn(values[layer.input]), layer)
+        return step
 
     def from_keras(self, ref, b):
         """An ``Activation`` layer: a ReLU site (``act``) for ReLU and ReLU6, else kept as it is."""
@@ -126,8 +144,13 @@ def _read_pool(op, ref, b):
 
 
 def _read_global_pool(op, ref, b):
+    """A flat global pooling; an average one with ``keepdims=True`` is a 1 x 1 map (``gap_keep``:
+    squeeze-and-excitation's and MobileNetV3's head)."""
     if getattr(ref.layer, "keepdims", False):
-        keras_read.fail(ref, "keepdims=True is not supported")
+        if op.kind != "gap":
+            keras_read.fail(ref, "keepdims=True is supported for global average pooling only")
+        b.node_of[ref.name] = b.add(name=ref.name, op="gap_keep", src=b.src(ref), area=1, layer=ref.name)
+        return
     Op.from_keras(op, ref, b)
 
 
@@ -176,7 +199,8 @@ class GlobalAvgPool(Op):
 
     def export_step(self, layer, plan):
         def step(values):
-            values[layer.output] = plan.requant(tf.reduce_mean(values[layer.input], axis=[1, 2]), layer)
+            y = tf.reduce_mean(values[layer.input], axis=[1, 2], keepdims=layer.keepdims)
+            values[layer.output] = plan.requant(y, layer)
         return step
 
 
@@ -199,7 +223,7 @@ class ZeroPad(_Selects):
     right))``).  No cost; a zero is a level of every PACT grid, so quantized inputs stay on it, and
     int8 TFLite pads with the zero point, which stands for 0 exactly."""
 
-    kind = "zeropad"
+    kind, image_side = "zeropad", True
     keras_types = (keras.layers.ZeroPadding2D,)
 
     def from_keras(self, ref, b):

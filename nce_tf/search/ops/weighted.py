@@ -16,7 +16,7 @@ from nce_tf.errors import UsageError
 from nce_tf.layers import QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.search.layers import SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D
 from nce_tf.search.ops import keras_args, keras_read
-from nce_tf.search.ops.base import Op, keras_op, register
+from nce_tf.search.ops.base import OPS, Op, keras_op, register
 
 
 def _row_layout(node, net):
@@ -30,7 +30,7 @@ def _read_conv(op, ref, b, bn_ref=None):
     bn = {"epsilon": float(bn_ref.layer.epsilon)} if bn_ref is not None else {}
     return b.add(name=ref.name, op=op.kind, src=src, kernel=k, stride=s, area=keras_read.area(ref.shape),
                  padding=layer.padding.upper(), use_bn=bn_ref is not None, use_bias=bool(layer.use_bias),
-                 role="first" if b.nodes[src[0]].op == "input" else "body", layer=ref.name, **bn)
+                 role="first" if b.reads_image(src[0]) else "body", layer=ref.name, **bn)
 
 
 def _kernel_cost(layer, count, kind, macs_per_position):
@@ -111,7 +111,12 @@ class Conv(Op):
 
     def from_keras(self, ref, b):
         """A searchable conv (a row); a BatchNormalization that is its only consumer, after no
-        activation of its own, is folded into it."""
+        activation of its own, is folded into it.  A 1x1 conv classifier (MobileNet's head) is the
+        ``conv_classifier`` op's (:mod:`nce_tf.search.ops.conv_head`)."""
+        head = OPS["conv_classifier"]
+        if head.tail(ref, b) is not None:
+            head.from_keras(ref, b)
+            return
         bn_ref = b.only_consumer(ref.name)
         if (bn_ref is None or not isinstance(keras_op(bn_ref.layer, exact=True), BatchNorm)
                 or keras_args.activation_name(ref.layer.activation)):
