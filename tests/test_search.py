@@ -417,6 +417,7 @@ def _configs(tmp_path, **search):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 53 s in the suite (.ci/run runs it with --slow)
 def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     # On this tiny task the argmax's MACs swing while alpha settles (seed 0, one intra-op thread:
     # 0.66, 0.17, 0.48, 0.58, 0.66, 0.42 of the original over search epochs 1-6), then hold inside the

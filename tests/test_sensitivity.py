@@ -46,6 +46,7 @@ def test_bn_reestimation_leaves_the_mean_of_the_batch_statistics():
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 66 s in the suite (.ci/run runs it with --slow)
 def test_the_probe_ranks_a_bottleneck_first(tmp_path):
     # The constructed network of nce_tf/analysis/known_answer.py (its widening is measured there against
     # retraining: the probe does not see it, so only the narrowing is asserted here).

@@ -298,6 +298,7 @@ def test_study_of_two_methods_two_searches_two_trainings(tmp_path, figure_data):
 # --- a killed study, re-run ----------------------------------------------------------------------
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 48 s in the suite (.ci/run runs it with --slow)
 def test_killed_study_continues_without_redoing_finished_runs(tmp_path):
     workdir = str(tmp_path / "study")
     cmd = [sys.executable, TOOL, f"--workdir={workdir}", "--methods=random", "--searches=1", "--trainings=2",

@@ -109,6 +109,7 @@ def _hand_count_cifar_resnet(n, num_classes=10, widths=(16, 32, 64), in_channels
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 35 s in the suite (.ci/run runs it with --slow)
 def test_an_imagenet_model_on_32x32_images_is_counted_at_32x32_everywhere(tmp_path):
     # ResNet-18 (224 x 224 by default) on the synthetic 32 x 32 task: every spatial size is the
     # 224 network's divided by 7 (112/56/56/28/14/7 -> 16/8/8/4/2/1), so each conv's MACs are
@@ -769,6 +770,7 @@ def _parse_report(text):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 45 s in the suite (.ci/run runs it with --slow)
 def test_nce_pipeline_on_the_quickstart_flagfile(tmp_path, colour_task):
     """The main job end to end (shortened): arch.json, metrics.json, report.md complete and consistent."""
     run = str(tmp_path / "run")

@@ -51,6 +51,7 @@ def _run(*args):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # 61 s in the suite (.ci/run runs it with --slow)
 def test_a_saved_model_searches_trains_counts_and_exports(tmp_path, colour_task):
     short = [*SHORT, f"--dataset=npz:{colour_task.path}"]
     path = str(tmp_path / "edge.keras")
