@@ -7,7 +7,8 @@ Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the to
 - :mod:`nce_tf.models`: the model zoo built from per-layer width lists (``build_model``);
 - :mod:`nce_tf.cost`: exact MACs / parameter counts and a per-layer summary table;
 - :mod:`nce_tf.data`: tf.data pipelines (synthetic, npz, CIFAR-10, ImageNet);
-- :mod:`nce_tf.train`: the QAT trainer behind ``nce-tf train``;
+- :mod:`nce_tf.train`: the training's parts (``TrainConfig``, float initialisation, distillation);
+- :mod:`nce_tf.jobs`: what the tools run on one lifecycle: ``run_training`` (``nce-tf train``), ``run_search``;
 - :mod:`nce_tf.search`: the NCE super-net, bi-level search, expansion and derivation (``nce-tf search``);
 - :mod:`nce_tf.pipeline`: search + final training + report (``nce-tf nce``);
 - :mod:`nce_tf.export`: ``.keras``, SavedModel, int8 TFLite and packed 2-bit weights (``nce-tf export``);
@@ -17,7 +18,7 @@ Sub-packages (imported on first use, so ``import nce_tf`` stays cheap for the to
   network to a budget (``nce-tf compress``): searched or L1-pruned widths, inherited weights, distilled
   fine-tuning, export, report;
 - :mod:`nce_tf.commands`: the ``nce-tf`` command, a subcommand per tool (``tools/*.py`` in a checkout);
-  :mod:`nce_tf.flagfiles`: ``--flagfile`` by path or preset name.
+  :mod:`nce_tf.cli`: how every tool starts (flags from the configs, ``--flagfile`` by path or preset name).
 
 Example:
 
@@ -34,7 +35,7 @@ from nce_tf.errors import UsageError
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("adapter", "arch", "cost", "data", "export", "layers", "models", "pipeline", "quant", "search",
+_SUBPACKAGES = ("adapter", "arch", "cost", "data", "export", "jobs", "layers", "models", "pipeline", "quant", "search",
                 "train")
 _FUNCTIONS = {"adapt": "nce_tf.adapter", "derive_model": "nce_tf.adapter", "compress": "nce_tf.compression"}
 

@@ -46,7 +46,7 @@ def run_nce(train_config, search_config, verbose=True, strategy=None):
     """
     # the jobs load TensorFlow: nce_tf.pipeline (listed by nce_tf) stays light until run
     from nce_tf.jobs.search import check_resumable, run_search
-    from nce_tf.train.trainer import run_training
+    from nce_tf.jobs.train import run_training
 
     tcfg, scfg = train_config.validate(), search_config.validate()
     workdir = os.path.abspath(tcfg.workdir)

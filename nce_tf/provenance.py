@@ -12,7 +12,7 @@ Every run records a ``provenance`` entry beside its result (``metrics.json`` of 
                              "nce_tf": "0.1.0", "commit": "d5a41a2...", "dirty": false}, ...]}}
 
 - **Code** (:func:`code_state`): the nce-tf version; from a checkout (a ``setup.py`` beside the
-  package, as :func:`nce_tf.flagfiles.checkout_root` reads it) the git commit and whether tracked
+  package, as :func:`checkout_root` reads it) the git commit and whether tracked
   files differ from it (``dirty``, as ``git describe --dirty``: untracked files such as run
   directories do not count). An installed package has no commit (``source: "installed"``); when
   git is missing or fails, ``commit`` and ``dirty`` are ``None`` and ``git`` says why. Taken when
@@ -44,7 +44,8 @@ import subprocess
 import sys
 import time
 
-from nce_tf import __version__, flagfiles
+from nce_tf import __version__
+
 from nce_tf.io_utils import atomic_write_json
 
 FORMAT = "nce_tf.provenance/1"
@@ -57,6 +58,14 @@ LIBRARIES = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy"}
 
 def _package_dir():
     return os.path.dirname(os.path.abspath(__file__))
+
+
+def checkout_root(package_dir=None):
+    """The repository root when nce-tf (or the ``nce_tf`` package at ``package_dir``) runs from a
+    checkout (editable or not), else None."""
+    root = os.path.dirname((package_dir or _package_dir()).rstrip(os.sep))
+    markers = (os.path.join(root, "setup.py"), os.path.join(root, "flags"))
+    return root if all(os.path.exists(m) for m in markers) else None
 
 
 def _git(root, *args):
@@ -91,7 +100,7 @@ def code_state(package_dir=None):
     package_dir = os.path.abspath(package_dir or _package_dir())
     state = {"nce_tf": _version_of(package_dir, __version__), "source": "installed", "commit": None, "dirty": None,
              "git": None}
-    root = flagfiles.checkout_root(package_dir)
+    root = checkout_root(package_dir)
     if root is None:
         state["git"] = "not a checkout"
         return state

@@ -21,7 +21,8 @@ from nce_tf.export.exporter import run_tflite
 from nce_tf.search import derive_widths
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 from nce_tf.sources import build_space
-from nce_tf.train import TrainConfig, run_training
+from nce_tf.jobs import run_training
+from nce_tf.train import TrainConfig
 
 L = keras.layers
 

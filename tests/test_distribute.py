@@ -20,7 +20,8 @@ from nce_tf.search import SearchConfig
 from nce_tf.search.expansion import expand
 from nce_tf.search.supernet import SuperNet
 from nce_tf.sources import build_space
-from nce_tf.train import TrainConfig, run_training
+from nce_tf.jobs import run_training
+from nce_tf.train import TrainConfig
 
 
 @pytest.fixture(scope="module")

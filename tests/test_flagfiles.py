@@ -6,7 +6,7 @@ import os
 import pytest
 from absl import flags
 
-from nce_tf.tool_flags import config_from_flags, define_flags, search_config_from_flags
+from nce_tf.cli.config_flags import config_from_flags, define_flags, search_config_from_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILES = sorted(f for f in os.listdir(os.path.join(ROOT, "flags"))

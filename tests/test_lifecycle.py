@@ -1,4 +1,4 @@
-"""The shared job lifecycle (``nce_tf.train.lifecycle``) and the typed hand-overs between jobs:
+"""The shared job lifecycle (``nce_tf.jobs.lifecycle``) and the typed hand-overs between jobs:
 a training of an in-memory ``Arch``, the cost a training returns, the exporter's typed config."""
 
 import dataclasses
@@ -7,8 +7,9 @@ import os
 
 from nce_tf import arch as arch_lib
 from nce_tf import cost
-from nce_tf.train import TrainConfig, run_training
-from nce_tf.train.lifecycle import keep_epochs
+from nce_tf.jobs import run_training
+from nce_tf.train import TrainConfig
+from nce_tf.jobs.lifecycle import keep_epochs
 
 WIDTHS = [12, 8, 16, 24, 64, 48, 40]  # resnet8, narrower layers and one at 2X
 
@@ -73,7 +74,7 @@ def test_a_compiled_model_fits_with_one_trace_of_its_step_and_the_same_numbers()
     import keras
     import numpy as np
 
-    from nce_tf.train.trainer import build_compiled_state
+    from nce_tf.jobs.train import build_compiled_state
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 8, 8, 3)).astype("float32"), rng.integers(0, 10, 64)

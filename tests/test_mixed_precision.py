@@ -26,7 +26,8 @@ from nce_tf.models import QuantPolicy, build_model
 from nce_tf.search import SuperNet
 from nce_tf.search.layers import SearchConv2D, SearchDense, SearchDepthwiseConv2D
 from nce_tf.sources import build_space
-from nce_tf.train import TrainConfig, run_training
+from nce_tf.jobs import run_training
+from nce_tf.train import TrainConfig
 from tool_settings import search_configs, train_config
 
 MIXED = ("mixed_float16", "mixed_bfloat16")

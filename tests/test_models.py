@@ -12,8 +12,8 @@ from nce_tf.errors import UsageError
 from nce_tf.layers import QuantActivation, QuantConv2D
 from nce_tf.models import QuantPolicy
 from nce_tf.train import TrainConfig
-from nce_tf.train.lifecycle import run_job
-from nce_tf.train.trainer import _Training
+from nce_tf.jobs.lifecycle import run_job
+from nce_tf.jobs.train import _Training
 
 SMALL_INPUT = {"cifar": (32, 32, 3), "imagenet": (64, 64, 3)}
 

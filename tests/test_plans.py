@@ -13,7 +13,7 @@ import time
 import pytest
 
 from fake_runs import fake, times
-from nce_tf import child
+from nce_tf.cli import child
 from nce_tf.errors import UsageError
 from nce_tf.plans import Outcome, Plan, PlanLock, Run, run_plan
 from nce_tf.results import records

@@ -14,8 +14,9 @@ import pytest
 import tensorflow as tf
 
 from nce_tf import provenance
-from nce_tf.train import TrainConfig, run_training
-from nce_tf.train.lifecycle import FiniteCheckpoint
+from nce_tf.jobs import run_training
+from nce_tf.train import TrainConfig
+from nce_tf.jobs.lifecycle import FiniteCheckpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

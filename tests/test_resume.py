@@ -164,7 +164,7 @@ TRAIN_ARGS = [os.path.join("tools", "train.py"), "--model=resnet8", "--w_bits=2"
 @pytest.mark.heavy
 def test_training_killed_mid_epoch_resumes_to_the_uninterrupted_metrics(tmp_path, capsys):
     # As the search: the killed run is the tool, the reference and the resumed run run here.
-    from nce_tf.train import run_training
+    from nce_tf.jobs import run_training
 
     ref_dir, run_dir = tmp_path / "reference", tmp_path / "killed"
     killed = _start([*TRAIN_ARGS, f"--workdir={run_dir}"])

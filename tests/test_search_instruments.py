@@ -22,7 +22,7 @@ from nce_tf.jobs.search import PROBE_IMAGES, _Search, run_search, split_halves
 from nce_tf.jobs.search_log import subnet_accuracy
 from nce_tf.search import SearchConfig
 from nce_tf.search.expansion import expand
-from nce_tf.train.checkpoint import RunState
+from nce_tf.jobs.checkpoint import RunState
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -143,13 +143,13 @@ def test_data_that_does_not_fit_a_users_model_is_refused_before_the_download(tmp
 def test_the_nodownload_flag_is_a_runtime_setting():
     from absl import flags
 
-    from nce_tf import tool_flags
+    from nce_tf.cli import config_flags
     from nce_tf.train import TrainConfig
 
     values = flags.FlagValues()
-    tool_flags.define_flags(values)
+    config_flags.define_flags(values)
     values(["prog", "--nodownload", "--dataset=tfds:cifar100"])
-    config = tool_flags.config_from_flags(values)
+    config = config_flags.config_from_flags(values)
     assert config.download is False and config.dataset == "tfds:cifar100"
     assert "download" not in config.run_settings()  # a run may resume with or without it
 

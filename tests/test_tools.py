@@ -581,7 +581,7 @@ def _run_tool_in_process(cmd):
     """What ``tools/{train,search,nce}.py`` do with ``cmd``'s flags, in this process."""
     from nce_tf.jobs.search import run_search
     from nce_tf.pipeline import run_nce
-    from nce_tf.train import run_training
+    from nce_tf.jobs import run_training
     from tool_settings import search_configs, train_config
 
     tool, *args = cmd

@@ -72,8 +72,8 @@ def _in(venv, cwd, program, *args):
 
 
 def test_the_installed_package_is_the_wheel_and_finds_its_presets(venv, tmp_path):
-    code = ("import os, nce_tf; from nce_tf import flagfiles; print(os.path.realpath(nce_tf.__file__)); "
-            "print(flagfiles.checkout_root()); "
+    code = ("import os, nce_tf; from nce_tf.cli import flagfiles; from nce_tf.provenance import checkout_root; print(os.path.realpath(nce_tf.__file__)); "
+            "print(checkout_root()); "
             "print(' '.join(flagfiles.expand(['t', '--flagfile=paper/table2_resnet32_nce_w2a2'])[1:]))")
     where, root, expanded = _check(_in(venv, tmp_path, "python", "-c", code)).stdout.splitlines()
     assert where.startswith(os.path.realpath(venv[0].parent)) and not where.startswith(REPO), where

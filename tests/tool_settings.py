@@ -8,27 +8,27 @@ as the tools expand them (``nce_tf.cli``).
 
 from absl import flags
 
-from nce_tf import flagfiles, tool_flags
+from nce_tf.cli import config_flags, flagfiles
 
 
 def _parsed(args, compress=False):
     values = flags.FlagValues()
-    tool_flags.define_flags(values, compress=compress)
+    config_flags.define_flags(values, compress=compress)
     values(flagfiles.expand(["tool", *args]))
     return values
 
 
 def train_config(args):
     """The validated ``TrainConfig`` that ``tools/train.py`` runs for ``args`` (flags, no program name)."""
-    return tool_flags.config_from_flags(_parsed(args)).validate()
+    return config_flags.config_from_flags(_parsed(args)).validate()
 
 
 def search_configs(args):
     """The validated ``(TrainConfig, SearchConfig)`` that ``tools/search.py`` and ``tools/nce.py`` run for ``args``."""
     values = _parsed(args)
-    return tool_flags.config_from_flags(values).validate(), tool_flags.search_config_from_flags(values).validate()
+    return config_flags.config_from_flags(values).validate(), config_flags.search_config_from_flags(values).validate()
 
 
 def compress_configs(args):
     """The validated ``(TrainConfig, SearchConfig, CompressConfig)`` that ``nce-tf compress`` runs for ``args``."""
-    return tool_flags.compress_configs_from_flags(_parsed(args, compress=True))
+    return config_flags.compress_configs_from_flags(_parsed(args, compress=True))

@@ -52,7 +52,7 @@ def run(settings, model, names, default_widths, rows, ratios, seeds, out_dir, tr
         names, default_widths: the rows' names and original widths.
         rows, ratios, seeds: the layers, width changes and training seeds.
         out_dir: where the trainings' work directories go.
-        train_fn: ``nce_tf.train.run_training`` (or a stand-in with its signature).
+        train_fn: ``nce_tf.jobs.run_training`` (or a stand-in with its signature).
     """
     results = {}
     for key, widths, seed in plan(names, default_widths, rows, ratios, seeds):

@@ -161,7 +161,7 @@ def probe(trained, model, policy, source, config, verbose=True):
         trained: the trained ``keras.Model`` (same model as ``model``, its original widths).
         model: the model name (zoo or ``keras:PATH``) the search space is built from.
         policy: the :class:`~nce_tf.models.QuantPolicy` the network was trained at.
-        source: the data :class:`~nce_tf.data.sources.Source` (train and test splits).
+        source: the data :class:`~nce_tf.data.info.Source` (train and test splits).
         config: a :class:`ProbeConfig`.
         verbose: print one line per super-net epoch and per sub-network.
 

@@ -25,7 +25,7 @@ import statistics
 
 from absl import flags
 
-from nce_tf import cli, flagfiles, plans
+from nce_tf import cli, plans, provenance
 
 CONFIGS = (  # (label, command, preset under cifar_subset/[, {flag: the preset whose run of the same seed it names}])
     ("W32A32", "train", "w32a32"),
@@ -67,7 +67,7 @@ def plan(out, seeds):
 
 
 def _root():
-    return flagfiles.checkout_root() or os.getcwd()
+    return provenance.checkout_root() or os.getcwd()
 
 
 def _fmt(values, scale=1.0, digits=2):

@@ -19,15 +19,16 @@ From a checkout, python tools/compress.py takes the same flags.
 
 from absl import flags
 
-from nce_tf import cli, tool_flags
+from nce_tf import cli
+from nce_tf.cli import config_flags
 
-tool_flags.define_flags(compress=True)
-flags.adopt_module_key_flags(tool_flags)
+config_flags.define_flags(compress=True)
+flags.adopt_module_key_flags(config_flags)
 
 
 def main(argv):
     cli.no_positional(argv)
-    settings = tool_flags.compress_configs_from_flags()  # validated before TensorFlow loads
+    settings = config_flags.compress_configs_from_flags()  # validated before TensorFlow loads
     cli.load_tensorflow()
     # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.compression.pipeline import run_compress

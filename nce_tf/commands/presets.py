@@ -7,13 +7,14 @@ Example:
     nce-tf nce --flagfile=quickstart --workdir=runs/quickstart
 
 A name is the file's path under the repository's flags/ without .flags; a --flagfile value that
-is an existing file is read as that file instead (nce_tf/flagfiles.py). From a checkout,
+is an existing file is read as that file instead (nce_tf/cli/flagfiles.py). From a checkout,
 python tools/presets.py lists the same.
 """
 
 from absl import flags
 
-from nce_tf import cli, flagfiles
+from nce_tf import cli
+from nce_tf.cli import flagfiles
 
 flags.DEFINE_boolean("paths", False, "Print each preset's file instead of its first comment line.")
 FLAGS = flags.FLAGS

@@ -20,7 +20,7 @@ import sys
 
 from absl import flags
 
-from nce_tf import cli, flagfiles
+from nce_tf import cli, provenance
 
 SUBCOMMANDS = ("collect", "readme")
 flags.DEFINE_string("out", "", "collect: the records file to append to (results/NAME.jsonl; required).")
@@ -34,7 +34,7 @@ FLAGS = flags.FLAGS
 
 
 def _root():
-    return flagfiles.checkout_root() or os.getcwd()
+    return provenance.checkout_root() or os.getcwd()
 
 
 def main(argv):

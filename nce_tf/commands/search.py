@@ -13,10 +13,11 @@ From a checkout, python tools/search.py takes the same flags.
 
 from absl import flags
 
-from nce_tf import cli, tool_flags
+from nce_tf import cli
+from nce_tf.cli import config_flags
 
-tool_flags.define_flags()
-flags.adopt_module_key_flags(tool_flags)
+config_flags.define_flags()
+flags.adopt_module_key_flags(config_flags)
 
 
 def main(argv):

@@ -156,7 +156,7 @@ def _ground_truth(runs, plan, rows):
     # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.analysis import ground_truth
     from nce_tf.sources import build_space
-    from nce_tf.train import run_training
+    from nce_tf.jobs import run_training
 
     seeds, ratios, labels = plan
     out, lines = {}, []

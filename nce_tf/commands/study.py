@@ -20,11 +20,12 @@ import sys
 
 from absl import flags
 
-from nce_tf import cli, tool_flags
+from nce_tf import cli
+from nce_tf.cli import config_flags
 from nce_tf.study import flags as study_flags
 
 study_flags.define_flags()
-flags.adopt_module_key_flags(tool_flags)
+flags.adopt_module_key_flags(config_flags)
 flags.adopt_module_key_flags(study_flags)
 flags.DEFINE_boolean("summarize_only", False, "Start no run: write study.json, study.csv, summary.md and study.png "
                      "from the runs finished so far (also while the study runs in another process).")
@@ -34,8 +35,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     cli.no_positional(argv)
     study = study_flags.study_config_from_flags().validate()
-    train = tool_flags.config_from_flags().validate()
-    search = tool_flags.search_config_from_flags().validate()
+    train = config_flags.config_from_flags().validate()
+    search = config_flags.search_config_from_flags().validate()
     cli.load_tensorflow()  # the dataset check may load it; quietly
     # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
     from nce_tf.study.runner import StudyFailed, run_study

@@ -13,17 +13,18 @@ run. From a checkout, python tools/train.py takes the same flags.
 
 from absl import flags
 
-from nce_tf import cli, tool_flags
+from nce_tf import cli
+from nce_tf.cli import config_flags
 
-tool_flags.define_flags()
-flags.adopt_module_key_flags(tool_flags)  # so --help lists them, not only --helpfull
+config_flags.define_flags()
+flags.adopt_module_key_flags(config_flags)  # so --help lists them, not only --helpfull
 
 
 def main(argv):
     cli.no_positional(argv)
-    config = tool_flags.config_from_flags().validate()
+    config = config_flags.config_from_flags().validate()
     cli.load_tensorflow()
     # loaded after the flags are checked: a bad flag fails before TensorFlow and the jobs load
-    from nce_tf.train import run_training
+    from nce_tf.jobs import run_training
 
     run_training(config)

@@ -12,7 +12,7 @@ Phases (each one's wall and CPU time in ``DIR/times.json`` and the report):
    ``DIR/search/`` with the budget's ceilings (resumable as any search);
 3. ``derive``: the network at those widths, its weights inherited (largest-L1 filters), PACT clips
    from statistics, BN statistics re-estimated (:mod:`nce_tf.compression.derive`); ``scratch``: fresh;
-4. ``finetune`` (``epochs >= 1``): a training of that network (:func:`nce_tf.train.run_training`
+4. ``finetune`` (``epochs >= 1``): a training of that network (:func:`nce_tf.jobs.run_training`
    with it as ``model_fn``, in ``DIR/finetune/``, resumable), distilled from the original
    (``kd_weight``, on by default);
 5. ``export`` (``export=True``): ``DIR/export/`` by :func:`nce_tf.export.export_model` (``.keras``,
@@ -46,11 +46,11 @@ from nce_tf.io_utils import atomic_write_json
 from nce_tf.jobs.search import run_search
 from nce_tf.search.candidates import search_table
 from nce_tf.sources.user import PREFIX, file_sha256, load_keras_file
-from nce_tf.train.checkpoint import check_settings, remove_outputs
+from nce_tf.jobs.checkpoint import check_settings, remove_outputs
 from nce_tf.train.config import prepare_workdir
 from nce_tf.train.distill import load_teacher
 from nce_tf.train.float_init import finished_model
-from nce_tf.train.trainer import PACT_STATS_BATCHES, run_training
+from nce_tf.jobs.train import PACT_STATS_BATCHES, run_training
 
 SETTINGS_FILE, RESULT_FILE = "compress_config.json", "compress.json"
 # Everything a compression writes: what --overwrite removes before starting afresh.

@@ -30,7 +30,7 @@ Example::
 
 import importlib
 
-from nce_tf.data.registry import DATASETS, Dataset, register_dataset
+from nce_tf.data.registry import DATASETS, Dataset, get_source, register_dataset
 
 # The rest loads TensorFlow, so it is imported on first use: the dataset registry (names, checks,
 # ``--help``) stays importable without it, for the tools' fast flag checks.
@@ -40,7 +40,6 @@ _HOMES = {
     "CIFAR10_MEAN": "info", "CIFAR10_STD": "info", "IMAGENET_MEAN": "info", "IMAGENET_STD": "info",
     "DatasetInfo": "info", "Source": "info",
     "epoch_stream": "pipeline", "make_pipeline": "pipeline",
-    "get_source": "sources",
     "select_per_class": "split", "split_per_class": "split",
 }
 
@@ -51,4 +50,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'nce_tf.data' has no attribute {name!r}")
 
 
-__all__ = ["DATASETS", "Dataset", "register_dataset", *_HOMES]
+__all__ = ["DATASETS", "Dataset", "get_source", "register_dataset", *_HOMES]

@@ -108,6 +108,55 @@ def dataset_for(value, field="dataset"):
     raise UsageError(f"Unknown dataset. Received: {field}={value!r}. Allowed: {allowed()}{example}.")
 
 
+def get_source(
+    name: str,
+    *,
+    tfds_data_dir: Optional[str] = None,
+    seed: int = 0,
+    synthetic_train_size: int = 2048,
+    synthetic_test_size: int = 512,
+    subset_per_class: int = 50,
+    download: bool = True,
+    check: Optional[Callable[["DatasetInfo"], None]] = None,
+) -> "Source":
+    """Returns the unbatched train/test splits and description of a dataset: the one entry point
+    the tools, the jobs and the library use (each dataset's TensorFlow reader loads here).
+
+    Example::
+
+        source = get_source("npz:/data/cifar10_subset.npz")
+        source = get_source("synthetic", seed=3, synthetic_train_size=512)
+        source = get_source("tfds:cifar100", tfds_data_dir="/data/tfds")
+
+    Args:
+        name: A name of :data:`nce_tf.data.registry.DATASETS`: ``synthetic``, ``npz:PATH``,
+            ``cifar10``, ``imagenet2012``, ``imagenet2012_subset``, ``tfds:NAME``
+            (``tfds:NAME:VERSION``), or one registered with ``register_dataset``.
+        tfds_data_dir: TFDS data directory for the TFDS datasets; None means the
+            TFDS default (``~/tensorflow_datasets`` or ``$TFDS_DATA_DIR``).
+        seed: Seed for generated data (synthetic), the subset choice
+            (imagenet2012_subset) and the file order of imagenet2012 training.
+        synthetic_train_size: Training images of the synthetic task.
+        synthetic_test_size: Test images of the synthetic task.
+        subset_per_class: Training images per class of imagenet2012_subset.
+        download: If False, an unprepared TFDS dataset is an error instead of a download.
+        check: Called with a ``tfds:NAME`` dataset's :class:`DatasetInfo` before it is
+            downloaded (raises :class:`UsageError` if it does not fit the model).
+
+    Returns:
+        A :class:`~nce_tf.data.info.Source`.
+
+    Raises:
+        UsageError: For an unknown name, bad sizes, missing/malformed data, or a TFDS
+            dataset that is not image classification, does not fit ``check`` or cannot be
+            prepared.
+    """
+    options = LoadOptions(tfds_data_dir=tfds_data_dir, seed=seed, synthetic_train_size=synthetic_train_size,
+                          synthetic_test_size=synthetic_test_size, subset_per_class=subset_per_class,
+                          download=download, check=check)
+    return dataset_for(name, "name").load(name, options)
+
+
 def check_dataset_name(value, field="dataset"):
     """Validates a ``--dataset`` value (not the files or the TFDS catalog: loading checks those)."""
     dataset_for(value, field)
@@ -153,7 +202,7 @@ class Imagenet2012(Dataset):
     name, help = "imagenet2012", "TFDS imagenet2012, train/validation"
 
     def load(self, value, options):
-        from nce_tf.data.tfds_sources import imagenet_source  # TensorFlow: see the comment above
+        from nce_tf.data.tfds_imagenet import imagenet_source  # TensorFlow: see the comment above
 
         return imagenet_source(options.tfds_data_dir, seed=options.seed, download=options.download)
 
@@ -163,7 +212,7 @@ class Imagenet2012Subset(Dataset):
     name, help = "imagenet2012_subset", "NCE's search subset: subset_per_class images per class"
 
     def load(self, value, options):
-        from nce_tf.data.tfds_sources import imagenet_subset_source  # TensorFlow: see the comment above
+        from nce_tf.data.tfds_imagenet import imagenet_subset_source  # TensorFlow: see the comment above
 
         per_class = check_count("subset_per_class", options.subset_per_class)
         return imagenet_subset_source(options.tfds_data_dir, per_class, options.seed, download=options.download)

@@ -16,9 +16,9 @@ What it writes into the work directory (see WORKSPACE.md):
 A method without a search (``random``, ``wrpn``: :mod:`nce_tf.search.methods`) needs no super-net: it
 writes ``arch.json`` straight away.
 
-The search is a :class:`~nce_tf.train.lifecycle.Job`: the lifecycle every job shares (settings
+The search is a :class:`~nce_tf.jobs.lifecycle.Job`: the lifecycle every job shares (settings
 check, run state, finite-only checkpoints, the divergence error, resume) is
-:func:`~nce_tf.train.lifecycle.run_job`'s; tau and expansion are the library's own callbacks
+:func:`~nce_tf.jobs.lifecycle.run_job`'s; tau and expansion are the library's own callbacks
 (:mod:`nce_tf.search.callbacks`), the log is :class:`~nce_tf.jobs.search_log.SearchLog`.
 
 Example (library use, on your own data)::
@@ -54,12 +54,12 @@ from nce_tf.search.tensorboard import SearchTensorBoard
 from nce_tf.search.units import Budget
 from nce_tf.sources import build_space
 from nce_tf.sources.user import load_keras_file
-from nce_tf.train.checkpoint import check_settings
+from nce_tf.jobs.checkpoint import check_settings
 from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, SEARCH_START_FIELDS, model_fingerprint
 from nce_tf.train.float_init import describe_source
-from nce_tf.train.lifecycle import Job, run_job
+from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
-from nce_tf.train.trainer import PACT_STATS_BATCHES
+from nce_tf.jobs.train import PACT_STATS_BATCHES
 
 
 def check_budget(space, table, k_caps, budget):

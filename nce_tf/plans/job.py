@@ -34,7 +34,7 @@ def execute(kind, train_config, search_config=None):
 
         run_nce(train_config, search_config, verbose=train_config.verbose > 0)
     else:
-        from nce_tf.train.trainer import run_training  # as above
+        from nce_tf.jobs.train import run_training  # as above
 
         run_training(train_config)
 

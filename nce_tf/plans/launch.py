@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from nce_tf import child
+from nce_tf.cli import child
 from nce_tf.io_utils import atomic_write_json
 from nce_tf.plans.job import run_inline
 

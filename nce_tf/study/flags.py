@@ -7,14 +7,14 @@ and the study's (methods, searches, trainings, seeds, jobs).
 from absl import flags
 
 from nce_tf.study.config import HELP, StudyConfig
-from nce_tf import tool_flags
+from nce_tf.cli import config_flags
 
 _DEFAULT = StudyConfig()
 
 
 def define_flags(flag_values=flags.FLAGS):
     """Defines the run flags and the study flags (idempotent per ``flag_values``)."""
-    tool_flags.define_flags(flag_values)
+    config_flags.define_flags(flag_values)
     if "methods" in flag_values:
         return
     flags.DEFINE_list("methods", list(_DEFAULT.methods), HELP["methods"], flag_values=flag_values)

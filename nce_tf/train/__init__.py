@@ -1,5 +1,7 @@
-"""Training: the ``TrainConfig`` and ``run_training`` behind ``tools/train.py``; the job lifecycle
-every job shares is :mod:`nce_tf.train.lifecycle`.
+"""Training's parts: the ``TrainConfig`` of ``nce-tf train``, the schedule, float initialisation and
+distillation.  The training job that runs them is :func:`nce_tf.jobs.run_training`
+(:mod:`nce_tf.jobs.train`), beside the search job, on the lifecycle every job shares
+(:mod:`nce_tf.jobs.lifecycle`).
 
 Starting from a trained float network and distilling from a teacher, in a run
 (``TrainConfig(init_from=..., pact_init="stats", teacher=..., kd_weight=...)``) or with your own
@@ -16,19 +18,10 @@ _LAZY = {"Distiller": "distill", "kd_loss": "distill", "load_float_weights": "fl
          "calibrate_pact": "float_init"}
 
 
-def run_training(config, strategy=None, model_fn=None, arch=None):
-    """Runs one training job; see :func:`nce_tf.train.trainer.run_training`."""
-    # TensorFlow: nce_tf.train (its TF-free config) stays importable without it
-    from nce_tf.train.trainer import run_training as _run
-
-    return _run(config, strategy=strategy, model_fn=model_fn, arch=arch)
-
-
 def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(f"nce_tf.train.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'nce_tf.train' has no attribute {name!r}")
 
 
-__all__ = ["Distiller", "TrainConfig", "calibrate_pact", "kd_loss", "load_float_weights", "prepare_workdir",
-           "run_training"]
+__all__ = ["Distiller", "TrainConfig", "calibrate_pact", "kd_loss", "load_float_weights", "prepare_workdir"]

@@ -30,24 +30,19 @@ import os
 
 from nce_tf.errors import UsageError
 
+
 SUFFIX = ".flags"
 _DIRECTIVES = ("--flagfile", "-flagfile")
+# The nce_tf package directory (this module is nce_tf/cli/flagfiles.py).
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _HINT = "see `nce-tf presets`, or `python tools/presets.py` in a checkout"
 
 
 def presets_dir():
     """The directory of the presets: the wheel's ``nce_tf/presets/``, else a checkout's ``flags/``."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = _PACKAGE
     installed = os.path.join(package, "presets")
     return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(package), "flags")
-
-
-def checkout_root(package_dir=None):
-    """The repository root when nce-tf (or the ``nce_tf`` package at ``package_dir``) runs from a
-    checkout (editable or not), else None."""
-    root = os.path.dirname(package_dir.rstrip(os.sep) if package_dir else os.path.dirname(os.path.abspath(__file__)))
-    markers = (os.path.join(root, "setup.py"), os.path.join(root, "flags"))
-    return root if all(os.path.exists(m) for m in markers) else None
 
 
 def preset_name(value):

@@ -16,7 +16,7 @@ runs:
 4. the work directory's settings file (``config.json`` / ``search_config.json``) decides: absent
    starts afresh, the same settings resume, other settings are refused unless ``--overwrite``
    (which removes only the files the job lists as its own);
-5. the run state (a :class:`~nce_tf.train.checkpoint.RunState` of the trackables) is restored,
+5. the run state (a :class:`~nce_tf.jobs.checkpoint.RunState` of the trackables) is restored,
    the per-epoch log cut to the epochs restored, and ``job.fit`` continues from there;
    :meth:`Run.fit` checkpoints every epoch, only from a finite state, and turns a diverged fit
    into one :class:`~nce_tf.errors.UsageError` naming the last good state;
@@ -58,7 +58,7 @@ import numpy as np
 from nce_tf import distribute, mixed_precision, provenance
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
-from nce_tf.train.checkpoint import RunState, all_finite, check_settings, remove_outputs
+from nce_tf.jobs.checkpoint import RunState, all_finite, check_settings, remove_outputs
 from nce_tf.train.config import prepare_workdir
 
 
@@ -124,7 +124,7 @@ class FiniteCheckpoint(keras.callbacks.Callback):
     """Saves the run state after every epoch, only from a finite state (a diverged run keeps its last good one).
 
     Args:
-        state: the :class:`~nce_tf.train.checkpoint.RunState`.
+        state: the :class:`~nce_tf.jobs.checkpoint.RunState`.
         weights_path: also keep the latest weights in this ``.weights.h5`` file (written whole or not at all).
         clock: a :class:`~nce_tf.provenance.PhaseClock` whose times file is rewritten with each checkpoint.
     """
@@ -155,7 +155,7 @@ class Run:
     Attributes:
         workdir: the absolute work directory.
         strategy: the ``tf.distribute.Strategy`` the job was built in.
-        state: the :class:`~nce_tf.train.checkpoint.RunState` (``None`` for a job with nothing to train).
+        state: the :class:`~nce_tf.jobs.checkpoint.RunState` (``None`` for a job with nothing to train).
         start: the epochs already done (restored from the last checkpoint; 0 afresh).
         resuming: the work directory held this run's settings.
         weights_path: where the finite-only checkpoint also keeps the latest weights (``Job.weights_file``).

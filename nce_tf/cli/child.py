@@ -20,7 +20,7 @@ import sys
 def env(extra=None):
     """The current environment with this ``nce_tf`` first on ``PYTHONPATH``, plus ``extra``."""
     out = dict(os.environ, **(extra or {}))
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # nce_tf/cli/child.py -> checkout
     out["PYTHONPATH"] = os.pathsep.join(p for p in (root, out.get("PYTHONPATH", "")) if p)
     return out
 

@@ -3,7 +3,7 @@
 What a run writes into its work directory (see WORKSPACE.md):
 
 - ``config.json``: the resolved settings, written first; a re-run with other settings is
-  refused unless ``--overwrite`` (:mod:`nce_tf.train.checkpoint`);
+  refused unless ``--overwrite`` (:mod:`nce_tf.jobs.checkpoint`);
 - ``backup/`` (every epoch: model, optimizer with its step counter, epoch; a
   ``tf.train.CheckpointManager``) and ``checkpoints/last.weights.h5``: re-running the same
   command after a crash resumes from the last finished epoch, exactly (the data of an epoch
@@ -39,7 +39,7 @@ from nce_tf.sources.user import load_keras_file
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
 from nce_tf.train.distill import Distiller, load_teacher
 from nce_tf.train.float_init import calibrate_pact, describe_source, load_float_weights
-from nce_tf.train.lifecycle import Job, run_job
+from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
 
 

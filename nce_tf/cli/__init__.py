@@ -8,7 +8,7 @@
   unwritable work directory) prints ``error: <message>`` and exits with status 2;
 - Ctrl-C exits with status 130 after saying where the run can be resumed from.
 
-``--flagfile`` values are expanded first (:func:`nce_tf.flagfiles.expand`): a path or a
+``--flagfile`` values are expanded first (:func:`nce_tf.cli.flagfiles.expand`): a path or a
 preset name, nested flagfiles resolved from any working directory.
 
 TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is kept off the terminal unless
@@ -24,7 +24,8 @@ import sys
 
 from absl import app, flags
 
-from nce_tf import flagfiles, onednn
+from nce_tf import onednn
+from nce_tf.cli import flagfiles
 from nce_tf.errors import UsageError
 
 USAGE_EXIT = 2
@@ -115,11 +116,11 @@ def no_positional(argv):
 def tool_configs(argv):
     """What ``search.py`` / ``nce.py`` start with: both configs validated, then TensorFlow loaded."""
     # the flag definitions of the tools that use them (absl flags are per command)
-    from nce_tf import tool_flags
+    from nce_tf.cli import config_flags
 
     no_positional(argv)
-    config = tool_flags.config_from_flags().validate()
-    search = tool_flags.search_config_from_flags().validate()
+    config = config_flags.config_from_flags().validate()
+    search = config_flags.search_config_from_flags().validate()
     load_tensorflow()
     return config, search
 
