@@ -195,10 +195,6 @@ def test_the_class_test_check_sees_each_form():
 
 # ------------------------------------------------------------------ imports inside functions say why
 
-# Being reworked by other changes (issue 27 item 1); the rule applies there once they land.
-NOT_YET = (os.path.join("adapter", ""), os.path.join("search", "ops", ""), os.path.join("export", "tflite_graph.py"))
-
-
 def _unexplained_imports(source):
     """``(line, code)`` of every import inside a function without a comment saying why: on its line, or
     on the line above its block (consecutive imports, isort's blank lines between groups included)."""
@@ -225,8 +221,6 @@ def _unexplained_imports(source):
 def test_every_import_inside_a_function_says_why():
     offenders = {}
     for module, path in _modules().items():
-        if os.path.relpath(path, PACKAGE).startswith(NOT_YET):
-            continue
         unexplained = _unexplained_imports(open(path, encoding="utf-8").read())
         if unexplained:
             offenders[module] = unexplained

@@ -38,7 +38,15 @@ Example:
 True
 """
 
+from nce_tf.adapter.derive import build_derived, inherit_weights
+from nce_tf.adapter.graph import read_graph
+from nce_tf.adapter.space import build_adapted_space
 from nce_tf.errors import UsageError
+from nce_tf.models import QuantPolicy
+from nce_tf.search.config import SearchConfig
+from nce_tf.search.derive import derive_widths
+from nce_tf.search.supernet import SuperNet
+from nce_tf.search.units import Budget
 
 
 def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=False, lane=1, mode="nce",
@@ -68,13 +76,6 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
     Returns:
         A ``SuperNet``; call ``configure_optimizers`` and ``fit`` it as in the README.
     """
-    from nce_tf.adapter.graph import read_graph
-    from nce_tf.adapter.space import build_adapted_space
-    from nce_tf.models import QuantPolicy
-    from nce_tf.search.config import SearchConfig
-    from nce_tf.search.supernet import SuperNet
-    from nce_tf.search.units import Budget
-
     refs = read_graph(model)
     units = refs[-1].shape[-1]
     input_shape = refs[0].shape
@@ -101,9 +102,6 @@ def derive_model(net, widths=None, *, inherit=False, policy=None, weight_decay=N
         weight_decay: coupled L2 of its kernels (default: the user's regularizers).
         name: the model's name.
     """
-    from nce_tf.adapter.derive import build_derived, inherit_weights
-    from nce_tf.search.derive import derive_widths
-
     if getattr(net.space, "source", None) is None:
         raise UsageError(f"derive_model() takes a super-net made by adapt(). Received: the zoo super-net of "
                          f"{net.space.model!r} (build it with nce_tf.models.build_model).")
