@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nce_tf import cost, models
-from nce_tf.adapter.derive import build_derived
+from nce_tf.adapter.derived_model import build_derived
 from nce_tf.adapter.graph import read_graph
 from nce_tf.adapter.space import build_adapted_space
 from nce_tf.jobs.search import run_search

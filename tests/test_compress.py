@@ -19,7 +19,7 @@ import nce_tf
 from nce_tf import cost
 from nce_tf.compression import l1
 from nce_tf.compression.budget import ceiling_budget, meets
-from nce_tf.compression.derive import inherited_model, reestimate_bn, scratch_model, supernet_of
+from nce_tf.compression.inherit import inherited_model, reestimate_bn, scratch_model, supernet_of
 from nce_tf.compression.pipeline import run_compress
 from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy

@@ -38,7 +38,7 @@ Example:
 True
 """
 
-from nce_tf.adapter.derive import build_derived, inherit_weights
+from nce_tf.adapter.derived_model import build_derived, inherit_weights
 from nce_tf.adapter.graph import read_graph
 from nce_tf.adapter.space import build_adapted_space
 from nce_tf.errors import UsageError

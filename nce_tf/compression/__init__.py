@@ -9,7 +9,7 @@ largest-L1 filters) with BN statistics re-estimated, or trained from scratch at 
 accuracy before and after, costs, widths and time per phase (:mod:`nce_tf.compression.pipeline`).
 
 Modules: :mod:`~nce_tf.compression.config` (the settings, TF-free), :mod:`~nce_tf.compression.budget`,
-:mod:`~nce_tf.compression.l1`, :mod:`~nce_tf.compression.derive`, :mod:`~nce_tf.compression.pipeline`,
+:mod:`~nce_tf.compression.l1`, :mod:`~nce_tf.compression.inherit`, :mod:`~nce_tf.compression.pipeline`,
 :mod:`~nce_tf.compression.report`.
 
 Example::

@@ -11,7 +11,7 @@ Phases (each one's wall and CPU time in ``DIR/times.json`` and the report):
    trained weights, the search job of ``nce-tf search --init_from`` (:mod:`nce_tf.jobs.search`) in
    ``DIR/search/`` with the budget's ceilings (resumable as any search);
 3. ``derive``: the network at those widths, its weights inherited (largest-L1 filters), PACT clips
-   from statistics, BN statistics re-estimated (:mod:`nce_tf.compression.derive`); ``scratch``: fresh;
+   from statistics, BN statistics re-estimated (:mod:`nce_tf.compression.inherit`); ``scratch``: fresh;
 4. ``finetune`` (``epochs >= 1``): a training of that network (:func:`nce_tf.jobs.run_training`
    with it as ``model_fn``, in ``DIR/finetune/``, resumable), distilled from the original
    (``kd_weight``, on by default);
@@ -38,7 +38,7 @@ from nce_tf import data, provenance, seeds, sources
 from nce_tf.compression import l1
 from nce_tf.compression.budget import ceiling_budget, check_reachable, meets, narrowest_widths
 from nce_tf.compression.config import check_budget_settings, check_train_config
-from nce_tf.compression.derive import calibrate_clips, inherited_model, reestimate_bn, scratch_model, supernet_of
+from nce_tf.compression.inherit import calibrate_clips, inherited_model, reestimate_bn, scratch_model, supernet_of
 from nce_tf.compression.report import write_report
 from nce_tf.errors import UsageError
 from nce_tf.export import export_model

@@ -163,7 +163,7 @@ class UserModelSpec:
 
     def builder(self, widths, input_shape, num_classes, policy, weight_decay, name):
         # the adapter and Keras load TensorFlow: nce_tf.sources stays TF-free for the tools' flag checks
-        from nce_tf.adapter.derive import build_derived
+        from nce_tf.adapter.derived_model import build_derived
 
         self.check_data(input_shape, num_classes)
         for row, w in zip(self._space.rows, widths):
