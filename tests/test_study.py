@@ -283,6 +283,31 @@ def test_resolved_is_p_below_alpha_on_spread_out_data():
         assert c["p"] == pytest.approx(p, rel=1e-6) and c["resolved"] is resolved and (p < 0.05) is resolved
 
 
+def test_study_figure_shows_each_structures_trainings(tmp_path, figure_data):
+    """Fig. 3 from rows worked out here: per method a point per structure at the mean of its trainings
+    (spread over -0.3..+0.3 in row order, one structure at the method's x), a bar from its lowest to its
+    highest training, and a line over x +- 0.38 at the mean of the structure means (not of the trainings:
+    the structures here have 3, 2 and 2 trainings, so the two differ)."""
+    from nce_tf.study.figure import plot
+
+    accs = {"nce_s0": [0.61, 0.64, 0.58], "nce_s1": [0.66, 0.62], "nce_s2": [0.55, 0.57],
+            "original": [0.50, 0.56, 0.53]}
+    rows = [_row(name.split("_")[0], int(name[-1]) if "_s" in name else None, 1000 + t, acc)
+            for name, values in accs.items() for t, acc in enumerate(values)]
+    plot(rows, ("random", "nce", "original"), str(tmp_path / "study.png"))  # random: no rows, no column
+    (ax,) = figure_data["study.png"]
+    assert ax["xticklabels"] == ["nce", "original"]
+    places = {"nce_s0": -0.3, "nce_s1": 0.0, "nce_s2": 0.3, "original": 1.0}
+    means = {k: 100 * sum(v) / len(v) for k, v in accs.items()}  # 61, 64, 56, 53
+    points = [(float(x[0]), float(y[0])) for marker, x, y in ax["lines"] if marker == "o"]
+    assert points == [pytest.approx((places[k], means[k])) for k in accs]
+    nce_line = (means["nce_s0"] + means["nce_s1"] + means["nce_s2"]) / 3  # 60.33; the trainings' mean is 60.43
+    expected = [((places[k], 100 * min(v)), (places[k], 100 * max(v))) for k, v in accs.items()]
+    expected += [((-0.38, nce_line), (0.38, nce_line)), ((0.62, means["original"]), (1.38, means["original"]))]
+    shown = sorted(tuple(np.ravel(seg)) for seg in ax["segments"])
+    np.testing.assert_allclose(shown, sorted(tuple(np.ravel(seg)) for seg in expected), rtol=0, atol=1e-9)
+
+
 # --- the plan ------------------------------------------------------------------------------------
 
 def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
