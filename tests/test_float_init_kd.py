@@ -311,6 +311,17 @@ def _best_clip_on_a_grid(values):
     return float(grid[int(np.argmin(errors))]), float(min(errors))
 
 
+def _assert_least_error_clip(model, layer, batches, clip):
+    """``clip`` is within 2% of the grid's least-error clip over the positive outputs of ``model``'s
+    ``layer`` on ``batches``, and its error within 0.5% of the least."""
+    tap = keras.Model(model.input, model.get_layer(layer).output)
+    values = np.concatenate([np.asarray(tap(x, training=False)).ravel() for x, _ in batches])
+    values = values[values > 0]
+    grid_clip, least = _best_clip_on_a_grid(values)
+    assert clip == pytest.approx(grid_clip, rel=0.02), layer
+    assert _quantization_mse(values, clip) <= 1.005 * least, layer
+
+
 @pytest.mark.heavy  # 18-22 s alone (two short runs), before and after the clips' grid search (about 1 s)
 def test_a_w2a2_run_from_a_float_checkpoint_with_a_teacher(tmp_path, colour_task):
     float_net = _float_net_file(str(tmp_path / "float.keras"), 3)
@@ -325,27 +336,17 @@ def test_a_w2a2_run_from_a_float_checkpoint_with_a_teacher(tmp_path, colour_task
     source = data.get_source(f"npz:{colour_task.path}", seed=config.seed)
     batches = data.make_pipeline(source.train, source.info, training=True, batch_size=32, seed=config.seed,
                                  epoch=0).take(PACT_STATS_BATCHES)
-    tap = keras.Model(float_net.input, float_net.get_layer("stem_bn").output)
-    stem = np.concatenate([np.asarray(tap(x, training=False)).ravel() for x, _ in batches])
-    stem = stem[stem > 0]
     # The rule (the least squared error) found by a grid search over all of those activations: the recorded
     # clip is within 2% of the grid's best and its error within 0.5% of the least (measured: 0.13% and
     # 0.001%; the calibration scores percentiles of a 2^14-value subset per batch).
-    grid_clip, least = _best_clip_on_a_grid(stem)
-    assert clips["stem_act"] == pytest.approx(grid_clip, rel=0.02)
-    assert _quantization_mse(stem, clips["stem_act"]) <= 1.005 * least
+    _assert_least_error_clip(float_net, "stem_bn", batches, clips["stem_act"])
     # The body's site sees the student at its start: the W2 body conv from the float weights, after the
     # stem's PACT at its recorded clip (sites are calibrated in graph order, each after the ones upstream).
     # Measured: 0.5% from the grid's best clip, error 0.03% above the least.
     student = _tiny_zoo_style(policy=models.QuantPolicy(w_bits=2, a_bits=2))
     load_float_weights(student, str(tmp_path / "float.keras"))
     student.get_layer("stem_act").alpha.assign(clips["stem_act"])
-    tap = keras.Model(student.input, student.get_layer("body_bn").output)
-    body = np.concatenate([np.asarray(tap(x, training=False)).ravel() for x, _ in batches])
-    body = body[body > 0]
-    grid_clip, least = _best_clip_on_a_grid(body)
-    assert clips["body_act"] == pytest.approx(grid_clip, rel=0.02)
-    assert _quantization_mse(body, clips["body_act"]) <= 1.005 * least
+    _assert_least_error_clip(student, "body_bn", batches, clips["body_act"])
     assert metrics["macs"] == 16 * 16 * 27 * 8 + 8 * 8 * 72 * 16 + 160  # the student's cost only
     with open(tmp_path / "run" / "config.json", encoding="utf-8") as f:
         settings = json.load(f)

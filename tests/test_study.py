@@ -201,12 +201,12 @@ def _flips_by_enumeration(d):
 def _t_quantile_by_integration(p, nu):
     """Student's t quantile from its density, ``f(x) = G((nu+1)/2) / (sqrt(nu pi) G(nu/2)) (1 + x^2/nu)^(-(nu+1)/2)``,
     integrated by the trapezoid rule from 0 (``F(x) = 1/2 + int_0^x f``) and inverted by interpolation: a path
-    that shares nothing with the library's incomplete beta function (accurate to ~1e-9 for p <= 0.99)."""
-    x = np.linspace(0.0, 12.0, 1_200_001)
+    that shares nothing with the library's incomplete beta function (a step of 3e-5: error ~1e-9 for p <= 0.99)."""
+    x = np.linspace(0.0, 12.0, 400_001)
     f = math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / math.sqrt(nu * math.pi) * (1 + x * x / nu) ** (
         -(nu + 1) / 2)
     cdf = 0.5 + np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) / 2) * (x[1] - x[0])])
-    return float(np.interp(p, cdf, x))
+    return np.interp(p, cdf, x)
 
 
 def _welch_by_hand(a, b):
@@ -242,12 +242,12 @@ def test_welch_interval_end_points_against_an_integrated_t_density():
         a, b = rng.normal(0.7, 0.03, n).tolist(), rng.normal(0.68, 0.06, m).tolist()
         diff, se, nu = _welch_by_hand(a, b)
         assert nu != round(nu)  # a fractional nu: no table to read it from
-        half = _t_quantile_by_integration(0.975, nu) * se
+        t975, t80 = _t_quantile_by_integration([0.975, 0.8], nu)
+        half = t975 * se
         c = stats.compare(a, b)
         assert (c["difference"], c["se"], c["df"]) == pytest.approx((diff, se, nu), rel=1e-9)
         assert (c["low"], c["high"]) == pytest.approx((diff - half, diff + half), rel=1e-7, abs=1e-9)
-        mdd = (_t_quantile_by_integration(0.975, nu) + _t_quantile_by_integration(0.8, nu)) * se
-        assert c["mdd"] == pytest.approx(mdd, rel=1e-7)
+        assert c["mdd"] == pytest.approx((t975 + t80) * se, rel=1e-7)
         assert stats.welch_interval(a, b) == pytest.approx((diff, diff - half, diff + half), rel=1e-7, abs=1e-9)
 
 
