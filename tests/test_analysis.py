@@ -49,6 +49,64 @@ def test_activation_stats_by_hand():
     assert stats["sqnr_db"] == pytest.approx(10 * math.log10((relu**2).sum() / ((relu - q) ** 2).sum()), rel=1e-6)
 
 
+def _two_site_net(activation):
+    """x (6) -> Dense d1 (4) -> site a_act -> Dense d2 (3) -> site b_act, with fixed weights."""
+    rng = np.random.default_rng(2)
+    inputs = keras.Input((6,))
+    d1, d2 = keras.layers.Dense(4, name="d1"), keras.layers.Dense(3, name="d2")
+    model = keras.Model(inputs, activation("b_act")(d2(activation("a_act")(d1(inputs)))))
+    d1.set_weights([rng.normal(size=(6, 4)), rng.normal(0.3, 0.2, 4)])
+    d2.set_weights([rng.normal(size=(4, 3)), rng.normal(0.3, 0.2, 3)])
+    return model, [w.astype(np.float64) for w in d1.get_weights() + d2.get_weights()]
+
+
+def test_stdev_numbers_and_figure_by_hand(tmp_path, figure_data):
+    """Fig. 1's numbers: each site's output std, and for PACT sites the SQNR of the output against the
+    ReLU of the same input, worked out in numpy through both layers; the JSON, the CSV and both panels."""
+    float_net, (w1, b1, w2, b2) = _two_site_net(lambda name: keras.layers.ReLU(name=name))
+    pact_net, _ = _two_site_net(lambda name: QuantActivation(PACT(bits=2, alpha_init=1.5), name=name))
+    x = np.random.default_rng(3).normal(size=(40, 6)).astype("float32")
+
+    def pact(v):  # levels k * 1.5 / 3, k = 0..3
+        return np.round(np.clip(v, 0, 1.5) / 0.5) * 0.5
+
+    relu = lambda v: np.maximum(v, 0)  # noqa: E731
+    sqnr = lambda pre, out: 10 * math.log10((relu(pre) ** 2).sum() / ((relu(pre) - out) ** 2).sum())  # noqa: E731
+    a_float = relu(x @ w1 + b1)
+    b_float = relu(a_float @ w2 + b2)
+    pre_a = x @ w1 + b1
+    pre_b = pact(pre_a) @ w2 + b2
+    expect = {"W32A32": {"a_act": {"std": a_float.std(), "sqnr_db": None},
+                         "b_act": {"std": b_float.std(), "sqnr_db": None}},
+              "W2A2": {"a_act": {"std": pact(pre_a).std(), "sqnr_db": sqnr(pre_a, pact(pre_a))},
+                       "b_act": {"std": pact(pre_b).std(), "sqnr_db": sqnr(pre_b, pact(pre_b))}}}
+    assert len({round(s["std"], 3) for v in expect.values() for s in v.values()}) == 4  # four different values
+    out = stdev.run({"W32A32": float_net, "W2A2": pact_net}, x, str(tmp_path))
+    with open(tmp_path / "stdev.json", encoding="utf-8") as f:
+        written = json.load(f)
+    assert written == out and written["sites"] == ["a_act", "b_act"]
+    for label, sites in expect.items():
+        for site, values in sites.items():
+            got = written["stats"][label][site]
+            assert got["std"] == pytest.approx(values["std"], rel=1e-5)
+            assert got["sqnr_db"] == (None if values["sqnr_db"] is None else pytest.approx(values["sqnr_db"], rel=1e-5))
+    with open(tmp_path / "stdev.csv", encoding="utf-8") as f:
+        header, *rows = [line.split(",") for line in f.read().splitlines()]
+    assert header == ["site", "std_W32A32", "sqnr_db_W32A32", "std_W2A2", "sqnr_db_W2A2"]
+    for row, site in zip(rows, ("a_act", "b_act"), strict=True):
+        assert row[0] == site and row[2] == ""
+        assert [float(row[1]), float(row[3]), float(row[4])] == pytest.approx(
+            [expect["W32A32"][site]["std"], expect["W2A2"][site]["std"], expect["W2A2"][site]["sqnr_db"]], rel=1e-5)
+    # Top: each network's std per site; bottom: the SQNR of the network with PACT sites only.
+    top, bottom = figure_data["stdev.png"]
+    std_of = lambda label: [expect[label][s]["std"] for s in ("a_act", "b_act")]  # noqa: E731
+    assert [(list(x), list(y)) for _, x, y in top["lines"]] == [
+        ([0, 1], pytest.approx(std_of("W32A32"), rel=1e-5)), ([0, 1], pytest.approx(std_of("W2A2"), rel=1e-5))]
+    assert [(list(x), list(y)) for _, x, y in bottom["lines"]] == [
+        ([0, 1], pytest.approx([expect["W2A2"][s]["sqnr_db"] for s in ("a_act", "b_act")], rel=1e-5))]
+    assert bottom["xticklabels"] == ["a", "b"]
+
+
 def test_channels_figure_and_numbers(tmp_path, figure_data):
     widths = [12, 16, 20, 32, 48, 64, 128]
     original = [16, 16, 16, 32, 32, 64, 64]  # resnet8's 1X widths

@@ -3,7 +3,9 @@ simulation, a study end to end, a killed study resumed, and bad input refused wi
 
 import csv
 import dataclasses
+import itertools
 import json
+import math
 import os
 import signal
 import statistics
@@ -171,6 +173,139 @@ def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method(
     table = markdown([], list(by.values()))
     assert "| tas | +4.50 |" in table and "exact permutation (35 relabelings) | 3 vs 4 |" in table
     assert "| 3 vs 1 (3 trainings) |" in table
+
+
+# --- the statistics on spread-out data, against enumerations written out here ------------------------
+
+def _splits_by_enumeration(a, b):
+    """``(p, p_min)`` of the two-sided permutation test by listing every split of the pooled units into
+    groups of ``len(a)`` and ``len(b)`` and comparing the difference of the two means (not the sums the
+    library compares), the observed split included."""
+    pooled, n = list(a) + list(b), len(a)
+    diffs = []
+    for chosen in itertools.combinations(range(len(pooled)), n):
+        rest = [v for i, v in enumerate(pooled) if i not in chosen]
+        diffs.append(abs(statistics.fmean(pooled[i] for i in chosen) - statistics.fmean(rest)))
+    observed, tol = abs(statistics.fmean(a) - statistics.fmean(b)), 1e-12
+    return (sum(d >= observed - tol for d in diffs) / len(diffs),
+            sum(d >= max(diffs) - tol for d in diffs) / len(diffs))
+
+
+def _flips_by_enumeration(d):
+    """``(p, p_min)`` of the two-sided sign-flip test: every one of the ``2^n`` sign patterns listed."""
+    sums = [abs(sum(s * v for s, v in zip(signs, d))) for signs in itertools.product((1, -1), repeat=len(d))]
+    observed, tol = abs(sum(d)), 1e-12
+    return sum(x >= observed - tol for x in sums) / len(sums), sum(x >= max(sums) - tol for x in sums) / len(sums)
+
+
+def _t_quantile_by_integration(p, nu):
+    """Student's t quantile from its density, ``f(x) = G((nu+1)/2) / (sqrt(nu pi) G(nu/2)) (1 + x^2/nu)^(-(nu+1)/2)``,
+    integrated by the trapezoid rule from 0 (``F(x) = 1/2 + int_0^x f``) and inverted by interpolation: a path
+    that shares nothing with the library's incomplete beta function (a step of 3e-5: error ~1e-9 for p <= 0.99)."""
+    x = np.linspace(0.0, 12.0, 400_001)
+    f = math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / math.sqrt(nu * math.pi) * (1 + x * x / nu) ** (
+        -(nu + 1) / 2)
+    cdf = 0.5 + np.concatenate([[0.0], np.cumsum((f[1:] + f[:-1]) / 2) * (x[1] - x[0])])
+    return np.interp(p, cdf, x)
+
+
+def _welch_by_hand(a, b):
+    """``(difference, SE, nu)`` of two groups from their sample variances (Welch-Satterthwaite)."""
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    nu = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return statistics.fmean(a) - statistics.fmean(b), math.sqrt(va + vb), nu
+
+
+def test_permutation_and_sign_flip_p_values_on_spread_out_data_match_full_enumerations():
+    # Normal draws with a shift (no ties, no zero variance), sizes equal and unequal; each p is neither the
+    # smallest possible nor 1, so a count off by one relabeling shows.
+    rng = np.random.default_rng(11)
+    for n, m, shift in ((3, 4, 0.8), (4, 4, 1.0), (5, 3, 0.6), (2, 6, 1.2), (6, 5, 0.9)):
+        a, b = rng.normal(shift, 1.0, n).tolist(), rng.normal(0.0, 1.5, m).tolist()
+        p, p_min = _splits_by_enumeration(a, b)
+        got = stats.permutation_test(a, b)
+        assert (got["p"], got["p_min"], got["relabelings"]) == (pytest.approx(p, abs=1e-12),
+                                                                 pytest.approx(p_min, abs=1e-12), math.comb(n + m, n))
+        assert p_min < p < 1, (n, m, p)
+    for n in (4, 7, 10):
+        d = rng.normal(0.8, 1.0, n).tolist()
+        p, p_min = _flips_by_enumeration(d)
+        got = stats.sign_flip_test(d)
+        assert (got["p"], got["p_min"], got["relabelings"]) == (pytest.approx(p, abs=1e-12),
+                                                                 pytest.approx(p_min, abs=1e-12), 2 ** n)
+        assert p_min < p < 1, (n, p)
+
+
+def test_welch_interval_end_points_against_an_integrated_t_density():
+    rng = np.random.default_rng(5)
+    for n, m in ((3, 4), (5, 5), (4, 8)):
+        a, b = rng.normal(0.7, 0.03, n).tolist(), rng.normal(0.68, 0.06, m).tolist()
+        diff, se, nu = _welch_by_hand(a, b)
+        assert nu != round(nu)  # a fractional nu: no table to read it from
+        t975, t80 = _t_quantile_by_integration([0.975, 0.8], nu)
+        half = t975 * se
+        c = stats.compare(a, b)
+        assert (c["difference"], c["se"], c["df"]) == pytest.approx((diff, se, nu), rel=1e-9)
+        assert (c["low"], c["high"]) == pytest.approx((diff - half, diff + half), rel=1e-7, abs=1e-9)
+        assert c["mdd"] == pytest.approx((t975 + t80) * se, rel=1e-7)
+        assert stats.welch_interval(a, b) == pytest.approx((diff, diff - half, diff + half), rel=1e-7, abs=1e-9)
+
+
+def test_resolved_is_p_below_alpha_on_spread_out_data():
+    # 3 structures against 7, in points: with S the sum of the first group and T the pooled sum, a split's
+    # |difference of means| is |10 S - 3 T| / 21, so the splits are ranked by |10 S - 3 T| (integers here).
+    nce = [0.66, 0.67, 0.69]
+    # Against these 7 the observed |10 S - 3 T| is 139; the 120 splits' largest are 181, 161, 159, 151, 149,
+    # 139: 6 of 120, p = 0.05 exactly. Not below alpha = 0.05: not resolved.
+    at_alpha = [0.55, 0.56, 0.59, 0.61, 0.62, 0.64, 0.68]
+    # With 0.63 for 0.68 the observed is 154, second of the 120 (166, 154, ...): p = 2/120, resolved.
+    below = [0.55, 0.56, 0.59, 0.61, 0.62, 0.63, 0.64]
+    # With 0.70 for 0.68 the observed is 133, tenth: p = 10/120, not resolved.
+    above = [0.55, 0.56, 0.59, 0.61, 0.62, 0.64, 0.70]
+    for other, p, resolved in ((at_alpha, 6 / 120, False), (below, 2 / 120, True), (above, 10 / 120, False)):
+        assert _splits_by_enumeration(nce, other)[0] == pytest.approx(p)
+        c = stats.compare(nce, other)
+        assert (c["test"], c["p"], c["resolved"]) == ("permutation", pytest.approx(p), resolved)
+        assert c["se"] > 0 and c["low"] < c["difference"] < c["high"]
+    # One structure trained three times against four structures: Welch's t with the single side's error
+    # from its trainings; the two-sided p from the integrated density, p = 2 (1 - F(|t|)) at nu.
+    structures = [0.70, 0.72, 0.71, 0.735]
+    for trainings, resolved in (([0.60, 0.62, 0.64], True), ([0.58, 0.70, 0.76], False)):
+        va, vb = statistics.variance(structures) / 4, statistics.variance(trainings) / 3
+        se, diff = math.sqrt(va + vb), statistics.fmean(structures) - statistics.fmean(trainings)
+        nu = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 2)
+        x = np.linspace(0.0, abs(diff) / se, 400_001)
+        density = math.exp(math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2)) / math.sqrt(nu * math.pi) * (
+            1 + x * x / nu) ** (-(nu + 1) / 2)
+        p = 1 - 2 * float(np.sum((density[1:] + density[:-1]) / 2) * (x[1] - x[0]))
+        c = stats.compare(structures, [statistics.fmean(trainings)], replicates_b=trainings)
+        assert (c["test"], c["df"], c["se"]) == ("welch_t", pytest.approx(nu), pytest.approx(se))
+        assert c["p"] == pytest.approx(p, rel=1e-6) and c["resolved"] is resolved and (p < 0.05) is resolved
+
+
+def test_study_figure_shows_each_structures_trainings(tmp_path, figure_data):
+    """Fig. 3 from rows worked out here: per method a point per structure at the mean of its trainings
+    (spread over -0.3..+0.3 in row order, one structure at the method's x), a bar from its lowest to its
+    highest training, and a line over x +- 0.38 at the mean of the structure means (not of the trainings:
+    the structures here have 3, 2 and 2 trainings, so the two differ)."""
+    from nce_tf.study.figure import plot
+
+    accs = {"nce_s0": [0.61, 0.64, 0.58], "nce_s1": [0.66, 0.62], "nce_s2": [0.55, 0.57],
+            "original": [0.50, 0.56, 0.53]}
+    rows = [_row(name.split("_")[0], int(name[-1]) if "_s" in name else None, 1000 + t, acc)
+            for name, values in accs.items() for t, acc in enumerate(values)]
+    plot(rows, ("random", "nce", "original"), str(tmp_path / "study.png"))  # random: no rows, no column
+    (ax,) = figure_data["study.png"]
+    assert ax["xticklabels"] == ["nce", "original"]
+    places = {"nce_s0": -0.3, "nce_s1": 0.0, "nce_s2": 0.3, "original": 1.0}
+    means = {k: 100 * sum(v) / len(v) for k, v in accs.items()}  # 61, 64, 56, 53
+    points = [(float(x[0]), float(y[0])) for marker, x, y in ax["lines"] if marker == "o"]
+    assert points == [pytest.approx((places[k], means[k])) for k in accs]
+    nce_line = (means["nce_s0"] + means["nce_s1"] + means["nce_s2"]) / 3  # 60.33; the trainings' mean is 60.43
+    expected = [((places[k], 100 * min(v)), (places[k], 100 * max(v))) for k, v in accs.items()]
+    expected += [((-0.38, nce_line), (0.38, nce_line)), ((0.62, means["original"]), (1.38, means["original"]))]
+    shown = sorted(tuple(np.ravel(seg)) for seg in ax["segments"])
+    np.testing.assert_allclose(shown, sorted(tuple(np.ravel(seg)) for seg in expected), rtol=0, atol=1e-9)
 
 
 # --- the plan ------------------------------------------------------------------------------------
