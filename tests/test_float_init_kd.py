@@ -26,12 +26,12 @@ import pytest
 import tensorflow as tf
 
 from nce_tf import data, distribute, models
+from nce_tf.jobs import run_training
+from nce_tf.jobs.train import PACT_STATS_BATCHES
 from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense
 from nce_tf.quant import PACT
-from nce_tf.jobs import run_training
 from nce_tf.train import Distiller, TrainConfig, calibrate_pact, kd_loss, load_float_weights
 from nce_tf.train.float_init import describe_source, mse_clip
-from nce_tf.jobs.train import PACT_STATS_BATCHES
 
 
 def _randomise_bn(model, seed):
