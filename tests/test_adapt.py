@@ -20,10 +20,10 @@ from nce_tf.errors import UsageError
 from nce_tf.export import tflite_graph
 from nce_tf.export.delegation import interpreter
 from nce_tf.export.exporter import run_tflite
+from nce_tf.jobs import run_training
 from nce_tf.search import derive_widths
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 from nce_tf.sources import build_space
-from nce_tf.jobs import run_training
 from nce_tf.train import TrainConfig
 
 L = keras.layers

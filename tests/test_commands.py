@@ -16,8 +16,8 @@ from absl import flags
 
 from nce_tf import commands
 from nce_tf.cli import flagfiles
-from nce_tf.errors import UsageError
 from nce_tf.cli.config_flags import config_from_flags, define_flags
+from nce_tf.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = sorted(f[:-3] for f in os.listdir(os.path.join(REPO, "tools")) if f.endswith(".py"))

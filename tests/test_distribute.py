@@ -14,13 +14,13 @@ import tensorflow as tf
 
 from nce_tf import distribute
 from nce_tf.errors import UsageError
+from nce_tf.jobs import run_training
 from nce_tf.jobs.search import run_search
 from nce_tf.models import QuantPolicy
 from nce_tf.search import SearchConfig
 from nce_tf.search.expansion import expand
 from nce_tf.search.supernet import SuperNet
 from nce_tf.sources import build_space
-from nce_tf.jobs import run_training
 from nce_tf.train import TrainConfig
 
 

@@ -8,8 +8,8 @@ import os
 from nce_tf import arch as arch_lib
 from nce_tf import cost
 from nce_tf.jobs import run_training
-from nce_tf.train import TrainConfig
 from nce_tf.jobs.lifecycle import keep_epochs
+from nce_tf.train import TrainConfig
 
 WIDTHS = [12, 8, 16, 24, 64, 48, 40]  # resnet8, narrower layers and one at 2X
 

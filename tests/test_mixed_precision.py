@@ -21,12 +21,12 @@ from nce_tf import mixed_precision, quant
 from nce_tf.errors import UsageError
 from nce_tf.export.exporter import export_model, load_model, run_tflite
 from nce_tf.export.tflite_graph import convert
+from nce_tf.jobs import run_training
 from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.models import QuantPolicy, build_model
 from nce_tf.search import SuperNet
 from nce_tf.search.layers import SearchConv2D, SearchDense, SearchDepthwiseConv2D
 from nce_tf.sources import build_space
-from nce_tf.jobs import run_training
 from nce_tf.train import TrainConfig
 from tool_settings import search_configs, train_config
 

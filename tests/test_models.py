@@ -9,11 +9,11 @@ import pytest
 
 from nce_tf import arch, models
 from nce_tf.errors import UsageError
+from nce_tf.jobs.lifecycle import run_job
+from nce_tf.jobs.train import _Training
 from nce_tf.layers import QuantActivation, QuantConv2D
 from nce_tf.models import QuantPolicy
 from nce_tf.train import TrainConfig
-from nce_tf.jobs.lifecycle import run_job
-from nce_tf.jobs.train import _Training
 
 SMALL_INPUT = {"cifar": (32, 32, 3), "imagenet": (64, 64, 3)}
 

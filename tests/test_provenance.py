@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from nce_tf import provenance
 from nce_tf.jobs import run_training
-from nce_tf.train import TrainConfig
 from nce_tf.jobs.lifecycle import FiniteCheckpoint
+from nce_tf.train import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

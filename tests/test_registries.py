@@ -18,10 +18,10 @@ from nce_tf.data.info import info_for_images
 from nce_tf.data.memory import source_from_arrays
 from nce_tf.errors import UsageError
 from nce_tf.jobs.search import run_search
+from nce_tf.jobs.train import run_training
 from nce_tf.search import METHODS, SearchConfig, SearchMethod, register_method
 from nce_tf.sources import build_space
 from nce_tf.train import TrainConfig
-from nce_tf.jobs.train import run_training
 
 SIDE, CLASSES = 32, 3
 

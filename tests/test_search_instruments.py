@@ -18,11 +18,11 @@ import nce_tf
 from nce_tf import data, distribute, sources
 from nce_tf.analysis import kendall
 from nce_tf.errors import UsageError
+from nce_tf.jobs.checkpoint import RunState
 from nce_tf.jobs.search import PROBE_IMAGES, _Search, run_search, split_halves
 from nce_tf.jobs.search_log import subnet_accuracy
 from nce_tf.search import SearchConfig
 from nce_tf.search.expansion import expand
-from nce_tf.jobs.checkpoint import RunState
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

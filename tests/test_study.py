@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from nce_tf.errors import UsageError
 from nce_tf import stats
+from nce_tf.errors import UsageError
 from nce_tf.study import StudyConfig, plan, run_study
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

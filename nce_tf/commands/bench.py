@@ -26,8 +26,8 @@ import sys
 from absl import flags
 
 from nce_tf import cli
-from nce_tf.cli import child
 from nce_tf.choices import MIXED_PRECISION
+from nce_tf.cli import child
 from nce_tf.models import zoo
 
 SUBCOMMANDS = ("search", "qat", "tfmot", "mixed")

@@ -43,14 +43,14 @@ from nce_tf.compression.report import write_report
 from nce_tf.errors import UsageError
 from nce_tf.export import export_model
 from nce_tf.io_utils import atomic_write_json
+from nce_tf.jobs.checkpoint import check_settings, remove_outputs
 from nce_tf.jobs.search import run_search
+from nce_tf.jobs.train import PACT_STATS_BATCHES, run_training
 from nce_tf.search.candidates import search_table
 from nce_tf.sources.user import PREFIX, file_sha256, load_keras_file
-from nce_tf.jobs.checkpoint import check_settings, remove_outputs
 from nce_tf.train.config import prepare_workdir
 from nce_tf.train.distill import load_teacher
 from nce_tf.train.float_init import finished_model
-from nce_tf.jobs.train import PACT_STATS_BATCHES, run_training
 
 SETTINGS_FILE, RESULT_FILE = "compress_config.json", "compress.json"
 # Everything a compression writes: what --overwrite removes before starting afresh.

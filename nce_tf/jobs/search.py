@@ -42,7 +42,10 @@ from nce_tf import data, distribute, seeds, sources
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
+from nce_tf.jobs.checkpoint import check_settings
+from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.jobs.search_log import SearchLog, one_x_widths
+from nce_tf.jobs.train import PACT_STATS_BATCHES
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
 from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
 from nce_tf.search.candidates import capped, search_table
@@ -54,12 +57,9 @@ from nce_tf.search.tensorboard import SearchTensorBoard
 from nce_tf.search.units import Budget
 from nce_tf.sources import build_space
 from nce_tf.sources.user import load_keras_file
-from nce_tf.jobs.checkpoint import check_settings
 from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, SEARCH_START_FIELDS, model_fingerprint
 from nce_tf.train.float_init import describe_source
-from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
-from nce_tf.jobs.train import PACT_STATS_BATCHES
 
 
 def check_budget(space, table, k_caps, budget):

@@ -35,11 +35,11 @@ from nce_tf import arch as arch_lib
 from nce_tf import cost, data, distribute, seeds, sources
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
+from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.sources.user import load_keras_file
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
 from nce_tf.train.distill import Distiller, load_teacher
 from nce_tf.train.float_init import calibrate_pact, describe_source, load_float_weights
-from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.train.schedule import warmup_cosine
 
 

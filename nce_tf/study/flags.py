@@ -6,8 +6,8 @@ and the study's (methods, searches, trainings, seeds, jobs).
 
 from absl import flags
 
-from nce_tf.study.config import HELP, StudyConfig
 from nce_tf.cli import config_flags
+from nce_tf.study.config import HELP, StudyConfig
 
 _DEFAULT = StudyConfig()
 
