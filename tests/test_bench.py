@@ -1,13 +1,14 @@
-"""``nce-tf bench search`` measures what it reports: its two timed steps, a super-net search step at K
-candidates and a plain W2A2 training step, run the networks and widths it names (not their speed).
+"""``nce-tf bench search`` and ``bench qat`` measure what they report: their timed steps run the
+networks, widths and bit widths they name (not their speed).  ``search``: a super-net search step at K
+candidates and a plain W2A2 training step; ``qat``: a W2A2 QAT step and a float step of one network.
 
-The smallest configuration: ResNet-8, batches of 2, no warm-up, one timed step, run eagerly (no tracing).
+The smallest configurations: ResNet-8, batches of 2, one or two timed steps, run eagerly (no tracing).
 """
 
 import tensorflow as tf
 
 from nce_tf import models
-from nce_tf.benchmarks import search_step
+from nce_tf.benchmarks import qat_step, search_step
 from nce_tf.search.candidates import candidate_widths
 
 
@@ -61,3 +62,46 @@ def test_search_bench_times_the_supernet_and_the_plain_network_it_reports(monkey
     assert plain.get_layer(names[1]).kernel_quantizer.bits == 2
     # Every step was one of the benchmark's: 1 width-measuring and 1 timed search step; 1 timed plain step.
     assert int(net.weight_optimizer.iterations) == 2 and int(plain.optimizer.iterations) == 1
+
+
+def test_qat_bench_times_a_w2a2_network_against_the_same_network_in_float(monkeypatch):
+    built, calls = [], []
+    compiled = qat_step._compiled
+
+    def recording(name, policy):  # each network's training steps, in the order the benchmark runs them
+        model = compiled(name, policy)
+        index, step = len(built), model.train_on_batch
+
+        def train_on_batch(x, y):
+            calls.append((index, x.shape, y.shape))
+            return step(x, y)
+
+        model.train_on_batch = train_on_batch
+        built.append(model)
+        return model
+
+    monkeypatch.setattr(qat_step, "_compiled", recording)
+    tf.config.run_functions_eagerly(True)
+    try:
+        out = qat_step.run("resnet8", batch_size=2, steps=1, warmup_steps=1, log=lambda message: None)
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+    assert (out["model"], out["batch_size"], out["steps"]) == ("resnet8", 2, 1)
+    assert out["ratio"] == out["qat_step_s"] / out["float_step_s"]
+    qat, flt = built
+    # One warm-up and one timed step of each, interleaved (QAT then float), on one batch of 2 images.
+    assert calls == [(i, (2, 32, 32, 3), (2,)) for _ in range(2) for i in (0, 1)]
+    assert int(qat.optimizer.iterations) == int(flt.optimizer.iterations) == 2
+    # The same network: the zoo's ResNet-8 at its 1X widths, layer for layer.
+    names, n = models.width_names("resnet8"), models.default_widths("resnet8")
+    assert [layer.name for layer in qat.layers] == [layer.name for layer in flt.layers]
+    assert [qat.get_layer(name).filters for name in names] == [flt.get_layer(name).filters for name in names] == n
+    # W2A2 against float: the QAT network's body convs (every searched conv but the stem; the stem, the
+    # shortcut projections and the classifier stay float, as in training) quantize their weights to 2
+    # bits and its every activation is a 2-bit quantizer; the float network has no quantizer at all.
+    assert [qat.get_layer(name).kernel_quantizer.bits for name in names[1:]] == [2] * (len(names) - 1)
+    acts = [layer for layer in qat.layers if layer.name.endswith("_act")]
+    assert acts and {a.quantizer.bits for a in acts} == {2}
+    assert all(getattr(layer, "kernel_quantizer", None) is None and getattr(layer, "quantizer", None) is None
+               for layer in flt.layers)

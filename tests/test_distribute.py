@@ -122,6 +122,9 @@ def test_supernet_on_two_replicas_matches_one_device(bits, atol, strategies):
     # network's average.  Measured here (max / mean): kernels, gamma, beta, PACT clips under 8.3e-4 /
     # 5.1e-5; BN running statistics up to 7.3e-3 / 2.0e-4 (flips); the classifier's kernel, which reads
     # the 2-bit activations, 4.6e-3 / 5.0e-4; the search's counters (candidates, tau, steps) equal.
+    # The two states pair up variable by variable: the same names in the same order (zip alone would
+    # compare whatever two variables share a position).
+    assert [v.path for v in single.weights] == [v.path for v in mirrored.weights]
     if bits == 32:
         for a, b in zip(single.weights, mirrored.weights):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=atol, rtol=1e-4, err_msg=a.path)

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from nce_tf import arch as arch_lib
 from nce_tf import cost, models
+from nce_tf.jobs import search as search_job
 from nce_tf.jobs.search import run_search, tau_at
 from nce_tf.models import QuantPolicy
 from nce_tf.search import SearchConfig, candidate_widths, search_table
@@ -433,18 +434,52 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     # and is the derived network as it stands, not moved there by the budget repair.
     assert record["argmax_widths"] == log[-1]["argmax_widths"] == record["widths"] and not record["budget_repaired"]
     assert band[0] <= record["macs"] <= band[1] and record["within_budget"]
-    # The constraint pulls toward the target: the argmax ends nearer 0.5x than in the first search
-    # epochs, and the expected MACs (the soft cost the constraint acts on, 0.33x after the warm-up)
-    # move toward the target over the search.
-    miss = [abs(r["argmax_macs"] / original - 0.5) for r in log[1:]]
-    assert max(miss[-4:]) < min(max(miss[:4]), 0.06) and np.mean(miss[-4:]) < np.mean(miss[:4]) / 2, miss
+    # The search's own per-epoch argmax, as logged, is what its probabilities and grid give (each row's
+    # most probable candidate j n / 8), and its MACs are what the zoo's network at those widths counts.
+    grid = record["width_grid"]["candidates"]
+    counted = {}
+    for r in log:
+        for row, p in enumerate(r["probs"]):
+            top = sorted(p)[-2:]
+            if top[1] - top[0] > 2e-5:  # not a tie within the log's rounding
+                assert r["argmax_widths"][row] == grid[row][int(np.argmax(p))], (r["epoch"], row, p)
+        key = tuple(r["argmax_widths"])
+        counted.setdefault(key, cost.count_arch("resnet8", list(key)).macs)
+        assert r["argmax_macs"] == pytest.approx(counted[key], rel=1e-12), r["epoch"]
+    # The constraint is TAS's: zero while the argmax is in the band, lambda log E[MACs] above it,
+    # -lambda log E[MACs] below it (the logged cost loss is the epoch's end: its argmax and E).
+    for r in log:
+        above, below = r["argmax_macs"] > band[1], r["argmax_macs"] < band[0]
+        sign = 1.0 if above else -1.0 if below else 0.0
+        assert r["cost_loss"] == pytest.approx(sign * scfg.lambda_flops * np.log(r["expected_macs"]), abs=1e-9), r
+    # ... so its gradient on alpha is exactly zero in an epoch whose steps all had the argmax in the band,
+    # and where it acted in one direction only it moved every row toward the target: the gradient of
+    # +-lambda log E[MACs] in alpha_l,j is +-(lambda / E) p_j (x_j - sum_i p_i x_i), x_j = dE/dp_l,j,
+    # so sum_j g_j C_j = +-(lambda / E) Cov_p(x, C), and x_j = a_l C_j + b_l with a_l > 0 on a row whose
+    # MACs grow with its width (every row but 0 and 2, which share the stem's add chain: a projection
+    # there costs only while their widths differ). Descent (alpha -= g) pushing down therefore has
+    # sum_j g_j C_j > 0 (probability moves to narrower candidates), pushing up < 0.
+    one_way = 0
+    for r in log[1:]:
+        down, up = r["cost_active"]["macs"]["down"], r["cost_active"]["macs"]["up"]
+        g = r["alpha_grad_cost"]
+        if down == up == 0:
+            assert all(v == 0 for row in g for v in row), r["epoch"]
+            continue
+        assert any(v != 0 for row in g for v in row), r["epoch"]
+        if down == 0 or up == 0:
+            one_way += 1
+            moment = [float(np.dot(g[row], grid[row][:len(g[row])])) for row in (1, 3, 4, 5, 6)]
+            assert all(m > 0 if down else m < 0 for m in moment), (r["epoch"], down, up, moment)
+    assert one_way  # the direction check ran (epochs 4 and 13 here)
+    # The expected MACs (0.33x after the warm-up) end nearer the target than at the first search epoch.
     target = 0.5 * original
     assert abs(log[-1]["expected_macs"] - target) < abs(log[1]["expected_macs"] - target)
     assert log[1]["target_macs"] == pytest.approx(target)
     # The derived network, rebuilt by the zoo, costs exactly what arch.json records.
     arch = arch_lib.load_arch(str(tmp_path / "arch.json"))
-    counted = cost.count_arch("resnet8", arch.widths)
-    assert (counted.macs, counted.params) == (arch.extra["macs"], arch.extra["params"]) and counted.macs == record["macs"]
+    final = cost.count_arch("resnet8", arch.widths)
+    assert (final.macs, final.params) == (arch.extra["macs"], arch.extra["params"]) and final.macs == record["macs"]
     assert all(len(p) == k for r in log for p, k in zip(r["probs"], r["num_candidates"]))
     # Architecture gradients, in two parts, are recorded for the search epochs (Kendall reads the CE's).
     for part in ("ce", "cost"):
@@ -459,36 +494,77 @@ def test_short_search_under_a_tight_flops_target_lands_in_the_band(tmp_path):
     assert os.listdir(tmp_path / "tensorboard" / "search")
 
 
+# A constructed preference, per row, against the paper's threshold T = 0.3 (well above the uniform
+# 1/8): alpha is 0 except the entries below, so a row whose widest candidate holds alpha = ln(a)
+# gives it p = a / (7 + a).  Each expansion copies the widest's alpha into the new candidate, so
+# after m expansions the widest holds p_m = a / (7 + (m + 1) a) (7 candidates at e^0 = 1, m + 1 at
+# a), and the row expands again while p_m > T, one candidate per epoch-end check (16 at most).
+_PREFERRED = {1: (7, 4.0), 2: (7, 8.0), 3: (7, 10.0), 4: (0, 100.0), 5: (7, 2.5), 6: (6, 100.0)}  # row: (j, a)
+# Worked out with p_m = a / (7 + (m + 1) a) against T = 0.3:
+#   row 0, uniform:              p_0 = 1/8 = 0.125                          -> no expansion (the control)
+#   row 1, a = 4:   p_0 = 4/11 = 0.364, p_1 = 4/15 = 0.267                  -> 1 new candidate
+#   row 2, a = 8:   p_0 = 0.533, p_1 = 8/23 = 0.348, p_2 = 8/31 = 0.258     -> 2
+#   row 3, a = 10:  p_0 = 0.588, p_1 = 10/27 = 0.370, p_2 = 10/37 = 0.270   -> 2
+#   row 4, the narrowest preferred (a = 100 on j = 0): the widest holds 1/107 -> none
+#   row 5, the widest preferred below T: p_0 = 2.5/9.5 = 0.263              -> none
+#   row 6, the second widest preferred (a = 100 on j = 6): 1/107            -> none
+_EXPANDED_BY_EPOCH = [[1, 2, 3], [2, 3], []]  # epoch 1: the rows with p_0 > T; epoch 2: p_1 > T; epoch 3: none
+_FINAL_K = [8, 9, 10, 10, 8, 8, 8]  # 5 new candidates in all
+
+
+class _PreferringNet(SuperNet):
+    """The search's super-net, started from the constructed alpha above instead of N(0, 0.01)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        alpha = np.zeros((len(self.space.rows), 16), "float32")
+        for row, (j, a) in _PREFERRED.items():
+            alpha[row, j] = np.log(a)
+        self.alpha.assign(alpha)
+
+
+def _hand_probs(row, k):
+    """The row's probabilities over its ``k`` live candidates, from the constructed alpha and the copies
+    the expansions made (each new candidate holds the widest's alpha)."""
+    z = np.ones(k)
+    if row in _PREFERRED:
+        j, a = _PREFERRED[row]
+        z[j if j < 7 else slice(7, k)] = a  # a row preferring its widest (j = 7) keeps a on every copy
+    return z / z.sum()
+
+
 @pytest.mark.heavy
-def test_search_expands_layers_and_records_candidate_counts(tmp_path):
-    # A threshold just above 1/8 makes expansion fire as soon as alpha moves (no warm-up: one trace).
-    threshold = 0.13
-    tcfg, scfg = _configs(tmp_path, threshold=threshold, arch_lr=0.05, search_warmup_epochs=0)
+def test_search_expands_layers_and_records_candidate_counts(tmp_path, monkeypatch):
+    # Expansion fires where the widest candidate is preferred past T and nowhere else: a uniform row,
+    # a row preferring a narrower candidate and a row preferring the widest below T stay at 8. alpha
+    # is held where it was constructed (arch_lr 1e-5: Adam moves an entry by about the rate a step, 6e-5
+    # in 6 steps, against the 0.030 the nearest p_m keeps from T); no budget, so the cost term does not move it either.
+    monkeypatch.setattr(search_job, "SuperNet", _PreferringNet)
+    tcfg, scfg = _configs(tmp_path, threshold=0.3, arch_lr=1e-5, search_warmup_epochs=0, search_epochs=3,
+                          search_steps_per_epoch=2, flops_ratio=0, params_ratio=0)
     record = run_search(tcfg, scfg, verbose=False)
-    assert max(record["num_candidates"]) > 8 and max(record["num_candidates"]) <= 16
     log = [json.loads(line) for line in open(tmp_path / "search_log.jsonl")]
-    assert sum(len(r["expanded_rows"]) for r in log) == sum(k - 8 for k in record["num_candidates"])
-    # The rule, checked on the run's own records. The log is written after the epoch's expansion
-    # check, so an expanded row's probabilities are the post-expansion ones: the new candidate
-    # copied the old widest's alpha, so both hold q = p / (1 + p), and the widest's probability at
-    # the check was p = q / (1 - q). Every expanded row had p > T; every other row that could grow
-    # kept its widest candidate at <= T (the log rounds probabilities to 1e-5).
-    k_before = [8] * 7
+    assert [r["expanded_rows"] for r in log] == _EXPANDED_BY_EPOCH
+    assert record["num_candidates"] == log[-1]["num_candidates"] == _FINAL_K
+    assert sum(len(r["expanded_rows"]) for r in log) == sum(k - 8 for k in _FINAL_K) == 5
+    assert [r["layers_expanded"] for r in log] == [3, 3, 3]
+    # The log, written after each epoch's check, holds the post-expansion probabilities: the hand
+    # values at that epoch's K (the log rounds to 1e-5; a 6e-5 drift of alpha moves p by under 1.2e-4).
+    k = [8] * 7
     for r in log:
-        k, probs = r["num_candidates"], r["probs"]
-        assert [l for l in range(7) if k[l] != k_before[l]] == r["expanded_rows"]
-        for l in range(7):
-            if l in r["expanded_rows"]:
-                assert k[l] == k_before[l] + 1 and probs[l][-1] == pytest.approx(probs[l][-2], abs=2e-5)
-                assert probs[l][-1] / (1 - probs[l][-1]) > threshold, (r["epoch"], l, probs[l])
-            elif k[l] < 16:
-                assert probs[l][-1] <= threshold + 1e-5, (r["epoch"], l, probs[l])
-        k_before = k
-    assert k_before == record["num_candidates"]
+        k = [kk + (row in r["expanded_rows"]) for row, kk in enumerate(k)]
+        assert r["num_candidates"] == k
+        for row in range(7):
+            np.testing.assert_allclose(r["probs"][row], _hand_probs(row, k[row]), atol=2e-4, err_msg=(r["epoch"], row))
+    # The derived widths: the preferred candidate j n / 8 where one candidate leads; where the widest
+    # was copied the copies tie (up to the drift), so the width is one of them; no budget repair.
     n = models.default_widths("resnet8")
-    assert all(w <= 2 * c for w, c in zip(record["widths"], n))
-    # Each row's derived width is one of its live candidates (j n / 8, j <= K), expanded ones included.
-    assert all(w in [j * c // 8 for j in range(1, k + 1)] for w, c, k in zip(record["widths"], n, record["num_candidates"]))
+    w = record["widths"]
+    assert not record["budget_repaired"] and w == record["argmax_widths"]
+    assert (w[4], w[5], w[6]) == (n[4] // 8, n[5], 7 * n[6] // 8)
+    assert all(w[row] in [j * n[row] // 8 for j in range(8, _FINAL_K[row] + 1)] for row in (1, 2, 3))
+    # The grid the record names holds each row's 16 candidates j n / 8.
+    assert record["width_grid"]["candidates"] == [[j * c // 8 for j in range(1, 17)] for c in n]
 
 
 @pytest.mark.parametrize("mode", ["random", "wrpn"])

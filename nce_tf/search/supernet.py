@@ -474,7 +474,10 @@ class SuperNet(keras.Model):
             ce_grad = tf.where(tf.reduce_all(tf.math.is_finite(ce_grad)), ce_grad, tf.zeros_like(ce_grad))
         with tf.GradientTape() as tape:
             terms = self.cost_terms()
-        cost_grad = tf.cast(tape.gradient(terms["cost_loss"], self.alpha), ce_grad.dtype)  # the same on every replica
+        # The same on every replica; without a constrained unit (no budget) the cost loss is a
+        # constant, whose gradient is None: a zero one.
+        cost_grad = tape.gradient(terms["cost_loss"], self.alpha)
+        cost_grad = tf.zeros_like(ce_grad) if cost_grad is None else tf.cast(cost_grad, ce_grad.dtype)
         live = tf.cast(self.live_mask(), ce_grad.dtype)
         self._record_arch_step(tf.distribute.get_replica_context().all_reduce("sum", ce_grad) * live,
                                cost_grad * live, live, terms)
