@@ -68,3 +68,14 @@ def test_past_the_reach_limit_the_file_would_be_wrong(monkeypatch):
     lite, _ = run_tflite(flat, X, "builtin")
     keras_logits = model.predict(X, verbose=0)
     assert np.abs(lite - keras_logits).max() > 0.2 * np.abs(keras_logits).max()
+
+
+def test_a_relu_reading_the_image_is_checked_against_the_input_range():
+    """The image has no layer of its own in the calibrated ranges (``__input__``): a ReLU reading it
+    exports, and its int8 file keeps the Keras logits within 5%."""
+    i = keras.Input((6, 6, 3))
+    model = keras.Model(i, L.Dense(4, name="logits")(L.Flatten()(L.ReLU(name="r")(i))))
+    flat, _ = nce_tf.export.convert(model, X)
+    lite, _ = run_tflite(flat, X, "builtin")
+    keras_logits = model.predict(X, verbose=0)
+    assert np.abs(lite - keras_logits).max() < 0.05 * np.abs(keras_logits).max()

@@ -127,7 +127,7 @@ class Plan:
     def check_reach(self, layer, step):
         """Refuses ``layer`` when the tensor it reads was calibrated to more than :data:`REACH_LIMIT`
         of its own output ``step`` (``max |x| / step``): the int8 file would wrap (module doc)."""
-        lo, hi = self.ranges[self.producer(layer.input).name]
+        lo, hi = self.ranges.get(getattr(self.producer(layer.input), "name", None), self.ranges["__input__"])
         reach = max(abs(lo), abs(hi)) / step
         if reach >= REACH_LIMIT:
             raise UsageError(
