@@ -8,6 +8,16 @@ conv classifier (MobileNetV3).  The expected op counts are the architectures' ow
 6 + 3 residual blocks; MobileNetV2: 10 residual inverted blocks; MobileNetV3Small: 9 of its 11
 blocks with SE, 6 residual; EfficientNetB0: 16 MBConv blocks, each with SE, 9 residual).
 
+The derived network is put in the range a trained one has before the export is checked: the
+search step's gradient is clipped (global norm 1) and the PACT clips are set from the images
+(``calibrate_pact``).  Without the first, MobileNetV2's one step on 4 images at 1 x 1 maps explodes
+(weight gradients up to 6.5e5, BN gammas to 1000, pre-activations to 1e9 before clips of 4: past
+what int8 TFLite can requantize, which the export refuses); without the second its untrained
+clips (4.0) are 3 to 60 times its pre-activations, whose PACT levels then use 1 to 17 of 255
+levels, so the Keras model itself moves by 0.67 of its 3.1 logits under input noise of 1e-5: no
+int8 file can then stay within a tenth of the logits (every op of the file was within one int8
+step of its own inputs).
+
 Slow (minutes per model on 2 busy cores: building the super-net and tracing its first step):
 deselected unless ``--slow``, run by ``.ci/run`` as a step of its own.
 """
@@ -22,6 +32,7 @@ from nce_tf.cost import count_model
 from nce_tf.models import QuantPolicy
 from nce_tf.search import derive_widths
 from nce_tf.search.callbacks import TauSchedule
+from nce_tf.train.float_init import calibrate_pact
 from op_checks import int8_matches_keras
 
 pytestmark = pytest.mark.slow
@@ -41,8 +52,9 @@ EXPECTED_OPS = {  # op kind -> nodes of that kind in the adapted space
 
 def _one_search_step(net, x, y):
     """One weight step and one architecture step (run eagerly: tracing a 50-conv super-net's train
-    step costs minutes and is used once here)."""
-    net.configure_optimizers(keras.optimizers.SGD(0.01), keras.optimizers.Adam(0.01))
+    step costs minutes and is used once here); the weight gradient clipped to global norm 1, as
+    an untrained network's first step on 4 images can explode (module doc)."""
+    net.configure_optimizers(keras.optimizers.SGD(0.01, global_clipnorm=1.0), keras.optimizers.Adam(0.01))
     net.set_arch_updates(True)
     net.run_eagerly = True
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x) // 2, drop_remainder=True)
@@ -52,15 +64,15 @@ def _one_search_step(net, x, y):
     assert np.abs(net.alpha.numpy() - alpha).max() > 0  # the architecture step ran
 
 
-# MobileNetV2 adapts, searches, derives and counts (every assertion before the export passes) and
-# converts, but its int8 file is 22.2 off Keras for logits up to 64 (bound 6.4) at the widths one
-# step derives (6% off at 1X, untrained): the difference grows block by block (0.6% at the stem,
-# 10% by block 4, above 100% by block 13), not at one layer; what compounds is not found yet.
-KNOWN_EXPORT_GAP = pytest.mark.xfail(strict=True, raises=AssertionError,
-                                     reason="MobileNetV2's int8 file vs Keras: 22.2 off, bound 6.4 (open)")
+# MobileNetV2 at the bound's edge (module doc): with the step clipped and the clips calibrated its
+# file was 0.262 off for a bound of 0.323, then 0.243 for 0.215 (logits 2.2 to 3.2; one search step
+# is not seeded); the int8 roundings alone, in float TF (the graph ``convert`` returns), move this
+# untrained network's Keras logits by 0.327.  Not strict: the case passes in some runs.
+EDGE_OF_BOUND = pytest.mark.xfail(strict=False, raises=AssertionError,
+                                  reason="MobileNetV2 untrained: int8 roundings alone move its logits ~10%")
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=KNOWN_EXPORT_GAP) if n == "MobileNetV2" else n
+@pytest.mark.parametrize("name", [pytest.param(n, marks=EDGE_OF_BOUND) if n == "MobileNetV2" else n
                                   for n in sorted(EXPECTED_OPS)])
 def test_a_keras_application_searches_derives_counts_and_exports(name):
     user = getattr(A, name)(input_shape=(32, 32, 3), classes=10, include_top=True, weights=None)
@@ -81,4 +93,5 @@ def test_a_keras_application_searches_derives_counts_and_exports(name):
     # A classifier of unit-variance weights, so the logits stand well above the int8 output step.
     head = derived.layers[-1] if name != "MobileNetV3Small" else derived.get_layer("logits")
     head.kernel.assign(rng.normal(size=head.kernel.shape).astype("float32"))
+    calibrate_pact(derived, [x])  # the clips a trained network would have (module doc)
     int8_matches_keras(derived, x)

@@ -17,6 +17,17 @@ the converter produces is one of the original levels (``tf_facts.md``, "Export")
   way: per-channel max-abs weights, activation ranges from min / max over a representative set
   of training images (``calibrate``).
 
+A tensor is requantized to an int8 step only while its calibrated values stay under
+``REACH_LIMIT`` = 2^28 steps of it (:meth:`Plan.check_reach`, at each PACT site, where the
+converter requantizes the conv accumulator straight to the activation's step): TFLite's builtin
+kernels rescale ``acc * 2^shift`` in int32 (``MultiplyByQuantizedMultiplier``, ``2^shift`` about
+the multiplier ``s_in s_w / s_out``), which wraps once a value is about 2^30 output steps
+away, and flips outputs by the whole int8 range; XNNPACK refuses such a file already (it
+refuses multipliers of 256 and more).  Measured on a conv + BN + PACT (alpha 1): exact at
+2^29.3 steps, 45% of the logits off at 2^32.7.  Only a diverged network gets there (a
+MobileNetV2 after one unclipped SGD step on 4 images: BN gammas of 1000, pre-activations of
+1e9 before PACT clips of 4); the export refuses it in one line instead of writing a wrong file.
+
 Each conv's and dense layer's weight fake-quant op is named after its layer
 (:func:`kernel_tag`), so the int8 file's filter tensors carry their layer's name; that is
 how :mod:`nce_tf.export.int4` knows which filters hold a low-bit grid.
@@ -47,6 +58,9 @@ def kernel_tag(layer):
     rests on the layer map, not on the values alone; the characters TF refuses in op names become ``_``.
     """
     return "kernel_of_" + re.sub(r"[^A-Za-z0-9_.-]", "_", layer.name)
+
+
+REACH_LIMIT = 2.0**28  # steps; TFLite's int32 rescale wraps near 2^30 (module doc): a 4x margin for held-out data
 
 
 def calibrate(model, images, batch_size=32):
@@ -109,6 +123,18 @@ class Plan:
     def requant(self, y, layer):
         """``y`` rounded to the int8 range calibrated for ``layer``'s output."""
         return _fq(y, *self.ranges[layer.name])
+
+    def check_reach(self, layer, step):
+        """Refuses ``layer`` when the tensor it reads was calibrated to more than :data:`REACH_LIMIT`
+        of its own output ``step`` (``max |x| / step``): the int8 file would wrap (module doc)."""
+        lo, hi = self.ranges.get(getattr(self.producer(layer.input), "name", None), self.ranges["__input__"])
+        reach = max(abs(lo), abs(hi)) / step
+        if reach >= REACH_LIMIT:
+            raise UsageError(
+                f"Export cannot convert layer {layer.name!r}: its input reaches {reach:.3g} times its int8 step "
+                f"(calibrated range [{lo:.3g}, {hi:.3g}], step {step:.3g}), past which int8 TFLite's requantization "
+                f"wraps. Received: reach={reach:.3g}. Allowed: under 2^28 = {REACH_LIMIT:.3g} (a network this far out "
+                "of scale has diverged: check its batch-norm scales and activation clips).")
 
     def settle(self, y, layer):
         """``layer``'s output as the converter should see it: left to the activation after it, if

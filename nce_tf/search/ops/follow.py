@@ -74,12 +74,16 @@ class Act(Op):
     def export_step(self, layer, plan):
         """PACT (levels ``k alpha / (2^b - 1)``): an 8-bit fake-quant over ``[0, 255 alpha / (2^b - 1)]``
         (the same step; negatives saturate to 0, the clip at 0), then ``minimum(x, alpha)``: the int8
-        tensor takes only the PACT levels.  A float ReLU is requantized the ordinary way."""
+        tensor takes only the PACT levels.  A float ReLU is requantized the ordinary way.  Either way
+        the conv before it is requantized straight to this step: ``plan.check_reach`` refuses an
+        input calibrated too far beyond it (the int8 file would wrap)."""
         if getattr(layer, "alpha", None) is None:
+            plan.check_reach(layer, max(plan.ranges[layer.name][1], 1e-8) / 255.0)
             def relu(values):
                 values[layer.output] = plan.requant(tf.nn.relu(values[layer.input]), layer)
             return relu
         alpha, bits = max(float(layer.alpha.numpy()), 1e-3), layer.quantizer.bits  # the PACT forward's floor
+        plan.check_reach(layer, alpha / (2**bits - 1))
 
         def pact(values):
             x = tf.quantization.fake_quant_with_min_max_vars(values[layer.input], min=0.0,
