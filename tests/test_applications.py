@@ -64,16 +64,15 @@ def _one_search_step(net, x, y):
     assert np.abs(net.alpha.numpy() - alpha).max() > 0  # the architecture step ran
 
 
-# MobileNetV2 at the bound's edge (module doc): with the step clipped and the clips calibrated its
-# file was 0.262 off for a bound of 0.323, then 0.243 for 0.215 (logits 2.2 to 3.2; one search step
-# is not seeded); the int8 roundings alone, in float TF (the graph ``convert`` returns), move this
-# untrained network's Keras logits by 0.327.  Not strict: the case passes in some runs.
-EDGE_OF_BOUND = pytest.mark.xfail(strict=False, raises=AssertionError,
-                                  reason="MobileNetV2 untrained: int8 roundings alone move its logits ~10%")
+# MobileNetV2's file is checked against the export's own int8 graph, not Keras: with the step clipped
+# and the clips calibrated, the int8 roundings alone (in float TF, the graph ``convert`` returns) move
+# this untrained network's Keras logits by about a tenth of their range (0.327 for a bound of 0.323;
+# its file was 0.262 and 0.243 off Keras for bounds 0.323 and 0.215 in two runs, the search step not
+# being seeded), so the Keras bound would measure the network's sensitivity, not the export.
+AGAINST = {"MobileNetV2": "graph"}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=EDGE_OF_BOUND) if n == "MobileNetV2" else n
-                                  for n in sorted(EXPECTED_OPS)])
+@pytest.mark.parametrize("name", sorted(EXPECTED_OPS))
 def test_a_keras_application_searches_derives_counts_and_exports(name):
     user = getattr(A, name)(input_shape=(32, 32, 3), classes=10, include_top=True, weights=None)
     net = nce_tf.adapt(user, w_bits=2, a_bits=2, seed=0)
@@ -94,4 +93,4 @@ def test_a_keras_application_searches_derives_counts_and_exports(name):
     head = derived.layers[-1] if name != "MobileNetV3Small" else derived.get_layer("logits")
     head.kernel.assign(rng.normal(size=head.kernel.shape).astype("float32"))
     calibrate_pact(derived, [x])  # the clips a trained network would have (module doc)
-    int8_matches_keras(derived, x)
+    int8_matches_keras(derived, x, against=AGAINST.get(name, "keras"))
