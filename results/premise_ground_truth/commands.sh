@@ -11,3 +11,6 @@ note "seed 100 done rc=$?"
 cp -r runs/premise/sensitivity/ground_truth.md runs/gt/ground_truth_s100.md; cp runs/premise/sensitivity/ground_truth.json runs/gt/ground_truth_s100.json
 nce-tf analyze sensitivity --runs=$RUNS --out=runs/premise/sensitivity --ground_truth_rows=$ROWS --ground_truth_ratios=0.5 --ground_truth_labels=W2A2 --ground_truth_seeds=100,101 >> runs/gt/gt.log 2>&1
 note "seeds 100,101 done rc=$?"
+# Session 4: the seed-101 trainings resumed (runs/gt/queue3.sh, the same analyze line with seeds 100,101), then:
+# cp runs/premise/sensitivity/ground_truth.{json,md} results/premise_ground_truth/ and each *_s101 training's
+# metrics.json and config.json into results/premise_ground_truth/w2a2/.
