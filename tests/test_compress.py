@@ -21,6 +21,7 @@ from nce_tf.compression import l1
 from nce_tf.compression.budget import ceiling_budget, meets
 from nce_tf.compression.inherit import inherited_model, reestimate_bn, scratch_model, supernet_of
 from nce_tf.compression.pipeline import run_compress
+from nce_tf.data.info import CIFAR10_MEAN, CIFAR10_STD
 from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
 from nce_tf.search.config import SearchConfig
@@ -182,7 +183,20 @@ def test_compress_api_meets_the_budget_and_equals_nce_tf_count(tmp_path):
     assert counted.macs == result["costs"]["compressed"]["macs"] == cost.count_model(small).macs <= limit
     assert counted.params == result["costs"]["compressed"]["params"]
     assert result["within_budget"] and result["counts_agree"] and result["kd_weight"] == 0.5
-    assert result["finetune"]["epochs"] == 1 and os.path.isfile(os.path.join(workdir, "finetune", "metrics.json"))
+    # The fine-tuning's record is the saved network's, evaluated here on the validation images (32 x 32:
+    # CIFAR's normalisation), and compress.json reports it.
+    finetune = _read(os.path.join(workdir, "finetune"), "metrics.json")
+    assert (finetune["epochs"], finetune["steps_per_epoch"]) == (1, 2)
+    assert result["finetune"] == {k: finetune[k] for k in ("test_accuracy", "test_loss", "final_train_accuracy",
+                                                           "epochs", "steps_per_epoch", "teacher")}
+    saved = keras.saving.load_model(os.path.join(workdir, "finetune", "model.keras"))
+    logits = np.asarray(saved((xv - np.float32(CIFAR10_MEAN)) / np.float32(CIFAR10_STD)), np.float64)
+    assert finetune["test_accuracy"] == np.mean(logits.argmax(1) == yv) == result["accuracy"]["compressed"]
+    top = logits.max(1)
+    ce = top + np.log(np.exp(logits - top[:, None]).sum(1)) - logits[np.arange(32), yv]
+    decay = sum(float(v) for v in saved.losses)  # Keras's evaluate adds the L2 terms to the loss
+    assert decay > 0 and finetune["test_loss"] == pytest.approx(ce.mean() + decay, rel=1e-5)
+    np.testing.assert_allclose(small(xv[:4].astype("float32")), saved(xv[:4].astype("float32")), atol=1e-6)
     assert set(result["provenance"]["times"]["phases"]) >= {"setup", "derive", "finetune", "report"}
     with open(os.path.join(workdir, "report.md"), encoding="utf-8") as f:
         assert "| a | 8 |" in f.read()

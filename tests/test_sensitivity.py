@@ -4,10 +4,14 @@
   computed here independently with ``tf.nn.conv2d`` for the stem;
 - the probe on a constructed network with a known answer: a 2-channel 1x1 bottleneck between wide
   layers, whose narrowing must cost the most (its widening: nce_tf/analysis/known_answer.py);
-- the report's intervals and comparison against hand computations;
+- the report's intervals and comparison against hand computations, and every number its files
+  (``sensitivity.json``, ``.md``, the figure's points and bars) against statistics worked out here;
 - bad input to the command: one line, exit status 2, nothing written.
 """
 
+import collections
+import itertools
+import json
 import os
 import subprocess
 import sys
@@ -21,6 +25,11 @@ from nce_tf.analysis import known_answer, sensitivity_report
 from nce_tf.analysis.sensitivity import ProbeConfig, _SubnetRunner, probe
 from nce_tf.search import SuperNet
 from nce_tf.sources import build_space
+
+# Student t quantiles from a table (scipy.stats.t.ppf), independent of nce_tf.stats: 0.975 at 1, 2 and
+# 4 degrees of freedom, 0.8 at 4.
+T975 = {1: 12.706204736174694, 2: 4.302652729749462, 4: 2.7764451051977934}
+T80_4 = 0.9409645772351816
 
 
 def test_bn_reestimation_leaves_the_mean_of_the_batch_statistics():
@@ -186,7 +195,7 @@ def test_the_overall_row_averages_each_network_over_layers_first():
     assert "| mean over layers | 0.5x | -4.00 [" in sensitivity_report.markdown([row], ["W2A2", "W32A32"])
 
 
-def test_the_report_draws_a_layer_whose_networks_agree_exactly(tmp_path):
+def test_the_report_draws_a_layer_whose_networks_agree_exactly(tmp_path, figure_data):
     # Two networks with the same change: no spread, and the mean rounded to 10 decimals lies 5e-17 below
     # its interval (0.1 + 0.2 in binary); the figure used to refuse the negative error bar.
     same = 0.1 + 0.2
@@ -197,4 +206,141 @@ def test_the_report_draws_a_layer_whose_networks_agree_exactly(tmp_path):
     g = rows[0]["groups"]["W2A2"]
     assert g["mean"] < g["low"] == g["high"] == same  # the case, as the record holds it
     sensitivity_report.write(probes, ["W2A2", "W32A32"], str(tmp_path))
-    assert (tmp_path / "sensitivity.png").stat().st_size > 0 and (tmp_path / "sensitivity.md").exists()
+    # W2A2 is drawn as a point with a bar of length 0, W32A32 with its t interval (1 degree of freedom).
+    (ax,) = figure_data["sensitivity.png"]
+    points = [(x, y) for marker, xs, ys in ax["lines"] if marker == "o" for x, y in zip(xs, ys)]
+    np.testing.assert_allclose(points, [(-0.125, 100 * same), (0.125, 100 * 0.15)], rtol=1e-12)
+    half = 100 * T975[1] * np.std([0.1, 0.2], ddof=1) / np.sqrt(2)
+    bars = [(s[0, 0], s[0, 1], s[1, 1]) for s in ax["segments"]]
+    np.testing.assert_allclose(bars, [(-0.125, 100 * same, 100 * same), (0.125, 15 - half, 15 + half)], rtol=1e-12)
+
+
+LABELS = ["W2A2", "W32A32"]
+LAYERS = [("stem_conv", 16), ("s1_conv", 32), ("neck", 4)]  # neck: probed at W2A2 only
+
+
+def _report_probes():
+    """Three networks a precision, per (layer, ratio) and precision values ``m + s * (-1, 0, 1)``: the
+    spread ``s`` is the same at both precisions, so Welch's degrees of freedom are exactly 4."""
+    rng = np.random.default_rng(3)
+    probes = [{"label": label, "run": f"{label}_s{i}",
+               "reference": {"accuracy": float(rng.uniform(0.4, 0.8)), "ce": float(rng.uniform(0.5, 2.0))},
+               "changes": []} for label in LABELS for i in range(3)]
+    for layer, n in LAYERS:
+        for ratio in (0.5, 1.5):
+            spread = {m: rng.uniform(0.002, 0.02) for m in ("delta_accuracy", "delta_ce")}
+            for label in LABELS[:1] if layer == "neck" else LABELS:
+                mean = {m: rng.uniform(-0.08, 0.02) for m in spread}
+                for i, p in enumerate(q for q in probes if q["label"] == label):
+                    p["changes"].append({"layer": layer, "n": n, "width": int(n * ratio), "ratio": ratio,
+                                         **{m: float(mean[m] + spread[m] * (i - 1)) for m in spread}})
+    return probes
+
+
+def _values(probes, metric):
+    """``{(layer, ratio): {label: [per-network values]}}``, the overall rows under ``("mean over layers", ratio)``:
+    each network's mean over the layers it probed."""
+    out = collections.defaultdict(lambda: collections.defaultdict(list))
+    for p in probes:
+        per_ratio = collections.defaultdict(list)
+        for c in p["changes"]:
+            out[(c["layer"], c["ratio"])][p["label"]].append(c[metric])
+            per_ratio[c["ratio"]].append(c[metric])
+        for ratio, v in per_ratio.items():
+            out[("mean over layers", ratio)][p["label"]].append(float(np.mean(v)))
+    return out
+
+
+def _group(v):
+    """``(mean, low, high)``: a t interval over 3 networks (2 degrees of freedom)."""
+    half = T975[2] * np.std(v, ddof=1) / np.sqrt(3)
+    return np.mean(v), np.mean(v) - half, np.mean(v) + half
+
+
+def _permutation_p(a, b):
+    """Two-sided exact p of the difference of means: the share of the 20 relabelings at least as far apart."""
+    x = np.array(a + b)
+    observed = abs(np.mean(a) - np.mean(b))
+    far = [abs(x[list(i)].mean() - np.delete(x, list(i)).mean()) >= observed - 1e-12
+           for i in itertools.combinations(range(6), 3)]
+    return sum(far) / len(far)
+
+
+def _welch(a, b):
+    """``(difference, low, high, smallest detectable)`` for equal spreads: 4 degrees of freedom."""
+    se = np.sqrt(np.var(a, ddof=1) / 3 + np.var(b, ddof=1) / 3)
+    d = np.mean(a) - np.mean(b)
+    return d, d - T975[4] * se, d + T975[4] * se, (T975[4] + T80_4) * se
+
+
+def _pct(x):
+    return f"{100 * x:+.2f}"
+
+
+def _table(text, title):
+    """The cells of each row of the Markdown table under ``## title``."""
+    lines = text.split(f"## {title}\n\n", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+
+
+def test_the_report_files_show_the_probes_statistics(tmp_path, figure_data):
+    # Every number of sensitivity.json, .md and .png worked out here from the probes' own records.
+    probes = _report_probes()
+    sensitivity_report.write(probes, LABELS, str(tmp_path))
+    with open(tmp_path / "sensitivity.json", encoding="utf-8") as f:
+        record = json.load(f)
+    with open(tmp_path / "sensitivity.md", encoding="utf-8") as f:
+        text = f.read()
+    assert record["probes"] == probes and record["labels"] == LABELS
+    for p in probes:
+        assert (f"- {p['label']} `{p['run']}`: reference (1X, BN re-estimated) accuracy "
+                f"{100 * p['reference']['accuracy']:.2f}%, CE {p['reference']['ce']:.3f}\n") in text
+
+    for metric, key, title in (("delta_accuracy", "delta_accuracy", "Test accuracy"),
+                               ("delta_ce", "delta_ce", "Cross-entropy"),
+                               ("delta_accuracy", "overall", "Mean over layers (test accuracy)")):
+        values = _values(probes, metric)
+        overall = key == "overall"
+        expected = [k for k in values if (k[0] == "mean over layers") == overall]
+        rows, cells = record["summary"][key], _table(text, title)
+        assert [(r["layer"], r["ratio"]) for r in rows] == expected and len(cells) == len(expected)
+        for row, line, (layer, ratio) in zip(rows, cells, expected):
+            n = dict(LAYERS).get(layer)
+            assert line[:2] == ([layer, f"{ratio}x"] if overall else [f"{layer} ({n})", f"{int(n * ratio)} ({ratio}x)"])
+            for k, label in enumerate(LABELS):
+                v = values[(layer, ratio)].get(label)
+                if v is None:  # neck at W32A32
+                    assert label not in row["groups"] and line[2 + k] == "-"
+                    continue
+                mean, low, high = _group(v)
+                g = row["groups"][label]
+                # The record rounds the mean to 10 decimals.
+                assert (g["mean"], g["low"], g["high"]) == pytest.approx((mean, low, high), abs=1e-10)
+                assert g["values"] == pytest.approx(v, abs=1e-15) and g["n"] == 3
+                assert line[2 + k] == f"{_pct(mean)} [{_pct(low)}, {_pct(high)}], 3"
+            if layer == "neck":
+                assert "comparison" not in row and line[4:] == ["-", "-", "-"]
+                continue
+            a, b = values[(layer, ratio)][LABELS[0]], values[(layer, ratio)][LABELS[1]]
+            c, p = row["comparison"], _permutation_p(a, b)
+            assert c["difference"] == pytest.approx(np.mean(a) - np.mean(b), abs=1e-12) and c["p"] == p
+            assert line[5] == f"{p:.3g}"
+            if not overall:  # equal spreads (the overall rows' differ: Welch's df is fractional there)
+                d, low, high, mdd = _welch(a, b)
+                assert (c["low"], c["high"], c["mdd"]) == pytest.approx((low, high, mdd), rel=1e-9)
+                assert line[4] == f"{_pct(d)} [{_pct(low)}, {_pct(high)}]" and line[6] == f"{100 * mdd:.2f}"
+
+    # The figure: one panel per ratio, layers in the probes' order, each precision's means (points of
+    # accuracy) at its offset with its t interval as the bar.
+    values = _values(probes, "delta_accuracy")
+    panels = figure_data["sensitivity.png"]
+    assert len(panels) == 2 and panels[-1]["xticklabels"] == [layer for layer, _ in LAYERS]
+    for ax, ratio in zip(panels, (0.5, 1.5)):
+        shown = [(x, y) for marker, xs, ys in ax["lines"] if marker == "o" for x, y in zip(xs, ys)]
+        bars = sorted((s[0, 0], s[0, 1], s[1, 1]) for s in ax["segments"])
+        want = [(i + (k - 0.5) * 0.25, [100 * e for e in _group(values[(layer, ratio)][label])])
+                for k, label in enumerate(LABELS) for i, (layer, _) in enumerate(LAYERS)
+                if label in values[(layer, ratio)]]
+        # Points of accuracy: the record's mean rounded to 10 decimals, 1e-8 here.
+        np.testing.assert_allclose(shown, [(x, mean) for x, (mean, _, _) in want], rtol=0, atol=1e-8)
+        np.testing.assert_allclose(bars, sorted((x, low, high) for x, (_, low, high) in want), rtol=0, atol=1e-8)
