@@ -257,12 +257,14 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, col
     off = float(np.abs(lite - on_file_biases).max()) / step
     assert off <= 1 + 1e-4, f"the int8 file is {off:.2f} output steps off the export's int8 graph"
     # (2) With the model's own biases the int8 graph is the Keras model up to the int8 rounding of
-    # its float tensors: top-1 agreement measured 1.00 (concat, three runs) and 0.91 (mobile, one run:
-    # its residual adds and hidden dense are float tensors too); a 2-bit layer's grid bound without
-    # its BN scale gave 0.83 on concat.
+    # its float tensors, which moves an activation across a PACT level now and then: the logits'
+    # mean difference is a small part of their spread. Top-1 agreement is not the measure here (it
+    # counted near-ties: 1.00 in three runs, 0.90 in a suite run, 0.91 on mobile); a 2-bit layer's
+    # grid bound without its BN scale (a broken fold) gave agreement 0.83 on concat. Measured on concat:
+    # 0.009 of the spread; with the broken fold 0.43.
     exact_biases = _int8_graph(derived, cx[:64], cxt, monkeypatch)
-    graph_agreement = float(np.mean(exact_biases.argmax(1) == keras_logits.argmax(1)))
-    assert graph_agreement >= {concat_net: 0.95, mobile_net: 0.85}[build], graph_agreement
+    rel_error = float(np.abs(exact_biases - keras_logits).mean() / keras_logits.std())
+    assert rel_error < 0.1, f"graph vs Keras: mean |logit difference| / logit std = {rel_error:.3f}"
     # (3) What is left between the graph and the file is the bias rounding (an export limitation:
     # the int32 bias grid is too coarse for a biased conv reading a PACT tensor).
     # Agreement: each bound sits under the lowest measured (concat 0.60 in one of seven runs; concat

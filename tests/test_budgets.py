@@ -114,7 +114,7 @@ def test_one_layer_and_the_whole_network_counted_by_hand():
     assert WeightMemory(W2A2, 8).exact(space, space.default_widths()) == by_hand
 
 
-@pytest.mark.heavy
+@pytest.mark.slow  # 35 s in the suite (issue 30's stronger tests took the suite to 10:25 under load): CI's slow step
 def test_search_under_a_memory_only_budget_ends_inside_it(tmp_path):
     # The tiny search of tests/test_search.py without its warm-up (one trace of the step), its FLOPs and
     # PARAMs budgets off, 16,000 bytes of weights.
