@@ -30,7 +30,6 @@ import os
 
 from nce_tf.errors import UsageError
 
-
 SUFFIX = ".flags"
 _DIRECTIVES = ("--flagfile", "-flagfile")
 # The nce_tf package directory (this module is nce_tf/cli/flagfiles.py).
@@ -40,9 +39,8 @@ _HINT = "see `nce-tf presets`, or `python tools/presets.py` in a checkout"
 
 def presets_dir():
     """The directory of the presets: the wheel's ``nce_tf/presets/``, else a checkout's ``flags/``."""
-    package = _PACKAGE
-    installed = os.path.join(package, "presets")
-    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(package), "flags")
+    installed = os.path.join(_PACKAGE, "presets")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(_PACKAGE), "flags")
 
 
 def preset_name(value):
