@@ -11,7 +11,9 @@ the converter produces is one of the original levels (``tf_facts.md``, "Export")
   ``{-3, -1, 1, 3}``: at most 4 distinct values per layer);
 - **PACT activations** (levels ``k alpha / (2^b - 1)``): 8-bit fake-quant over
   ``[0, 255 alpha / (2^b - 1)]`` (the same step; negatives saturate to 0, which is the clip at 0),
-  then ``minimum(x, alpha)``: the int8 tensor takes only the PACT levels;
+  then ``minimum(x, alpha)``: the int8 tensor takes only the PACT levels; those are restated
+  exactly at ``1 / (255 // (2^b - 1))`` of a level for the layers reading them, whose int32
+  biases (at ``s_in * s_w``) would otherwise round by up to 0.3 of a PACT level (``Act.export_step``);
 - everything kept at full precision in the Keras model (first conv, classifier, shortcuts,
   the residual branch before its add, pooling outputs, the input) is converted the ordinary int8
   way: per-channel max-abs weights, activation ranges from min / max over a representative set
