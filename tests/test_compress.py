@@ -24,6 +24,7 @@ from nce_tf.compression.pipeline import run_compress
 from nce_tf.data.info import CIFAR10_MEAN, CIFAR10_STD
 from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
+from nce_tf.results.records import record_of
 from nce_tf.search.config import SearchConfig
 from tool_settings import compress_configs
 
@@ -200,6 +201,13 @@ def test_compress_api_meets_the_budget_and_equals_nce_tf_count(tmp_path):
     assert set(result["provenance"]["times"]["phases"]) >= {"setup", "derive", "finetune", "report"}
     with open(os.path.join(workdir, "report.md"), encoding="utf-8") as f:
         assert "| a | 8 |" in f.read()
+    # Its results record (nce-tf results collect): the saved network's widths and count, the accuracies.
+    rec = record_of(workdir)
+    searched = [saved.get_layer(w["layer"]) for w in result["widths"]]  # not the projection an add needed
+    assert (rec["kind"], rec["method"], rec["budget"]) == ("compress", "l1_uniform", {"flops_ratio": 0.5})
+    assert rec["widths"] == [layer.filters for layer in searched] and rec["costs"]["macs"] == counted.macs
+    assert rec["accuracy"]["test"] == finetune["test_accuracy"] and rec["seeds"]["seed"] == 0
+    assert set(rec["times"]) >= {"setup", "derive", "finetune"} and all(t >= 0 for t in rec["times"].values())
 
 
 def test_epochs_0_stops_after_derivation(tmp_path, trained_file):

@@ -158,6 +158,34 @@ def test_a_row_never_mixes_recipes():
         TABLES["premise-trained"].render(RECORDS[-2:])
 
 
+def _compressed(method, seed, acc, trained=None):
+    """A compression's record as `collect` writes one (constructed)."""
+    rec = _rec(32, 32, "scratch", seed, acc)
+    rec["settings"] = {"lr": 0.1, "method": method, "seed": seed,
+                       "trained_sha256": trained or f"sha-of-float-net-{seed}"}
+    return {**rec, "kind": "compress", "method": method, "budget": {"flops_ratio": 0.5}, "run": f"c/{method}{seed}"}
+
+
+def test_paired_table_differences_by_seed():
+    table = TABLES["compress-cifar-paired"]
+    records = [_compressed("nce", s, a) for s, a in ((0, 0.70), (1, 0.72), (2, 0.74))]
+    records += [_compressed("l1_uniform", s, a) for s, a in ((0, 0.69), (1, 0.70), (2, 0.71))]
+    records += [_compressed("scratch", 0, 0.40)]
+    rows = table.render(records).split("\n\n")[0].splitlines()[2:]
+    # By hand: d = +1, +2, +3 pp; mean 2; se = 1 / sqrt(3) = 0.5774; t(0.975, 2) = 4.3027 -> +-2.48;
+    # all three of one sign: 2 of the 8 sign patterns, p = p_min = 0.25; detectable at 80% power:
+    # (4.3027 + t(0.8, 2) = 1.0607) * 0.5774 = 3.10.  One shared seed with scratch: nothing to test.
+    assert rows[0] == ("| 0.5x | W32A32 | l1_uniform | 3 | +1.00, +2.00, +3.00 | +2.00 | [-0.48, +4.48] "
+                       "| 0.25 (0.25) | 3.10 | not resolved |")
+    assert rows[1] == "| 0.5x | W32A32 | scratch | 1 | +30.00 | +30.00 | - | - | - | not tested (one seed) |"
+    # A pair whose members started from different networks shares nothing: refused.
+    records[3] = _compressed("l1_uniform", 0, 0.69, trained="another network")
+    with pytest.raises(UsageError, match="does not share its trained_sha256"):
+        table.render(records)
+    with pytest.raises(UsageError, match="Two records of seed 0"):
+        table.render(records[:3] + [records[0]])
+
+
 # --- README blocks ---------------------------------------------------------------------------------
 
 README = """\
@@ -188,13 +216,15 @@ def test_readme_blocks_regenerate_and_drift_is_caught(tmp_path):
     path = tmp_path / "README.md"
     path.write_text(README)
     report = readme_lib.update_readme(str(path), results, check=True)
-    assert [(n, s) for n, s, _ in report] == [("study-r8", "legacy"), ("premise-trained", "drifted")]
+    # (the tables defined but absent from this README come after its blocks, as "not in README")
+    assert [(n, s) for n, s, _ in report][:2] == [("study-r8", "legacy"), ("premise-trained", "drifted")]
+    assert {s for _, s, _ in report[2:]} <= {"not in README"}
     assert path.read_text() == README  # --check writes nothing
 
-    assert [s for _, s, _ in readme_lib.update_readme(str(path), results)] == ["legacy", "regenerated"]
+    assert [s for _, s, _ in readme_lib.update_readme(str(path), results)][:2] == ["legacy", "regenerated"]
     table = TABLES["premise-trained"].render(records_lib.read_records(os.path.join(results, "premise_trained.jsonl")))
     assert path.read_text() == README.replace("stale\n", table)  # only the generated block changed
-    assert [s for _, s, _ in readme_lib.update_readme(str(path), results, check=True)] == ["legacy", "up to date"]
+    assert [s for _, s, _ in readme_lib.update_readme(str(path), results, check=True)][:2] == ["legacy", "up to date"]
 
     # One cell edited by hand: drifted, by the library and by the tool (exit 1, nothing written).
     path.write_text(path.read_text().replace("62.00 +- 2.00", "62.10 +- 2.00"))

@@ -6,7 +6,7 @@ Examples:
     nce-tf results readme            # rewrite every generated README table from results/
     nce-tf results readme --check    # compare only: exit status 1 when a table drifted from its records
 
-`collect` appends one JSON line per finished run directory (nce-tf train, nce or search: kind, model,
+`collect` appends one JSON line per finished run directory (nce-tf train, nce, search or compress: kind, model,
 bits, seeds, widths, costs, accuracy, settings, provenance) to the --out file; a run already in it is
 not added twice, and a run without provenance (made before nce-tf recorded it) is refused. `readme`
 regenerates every block of README.md between <!-- NAME:begin --> and <!-- NAME:end --> markers whose

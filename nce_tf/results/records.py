@@ -16,7 +16,11 @@ Kinds, by what the work directory holds:
 - ``nce``: ``nce-tf nce`` (its search's ``arch.json`` and ``search_config.json``, the final
   training in ``train/``); adds ``search`` (mode, cost ratios, budget check, the search's
   settings and provenance) and the search's seeds;
-- ``search``: ``nce-tf search`` alone (``arch.json``, no accuracy).
+- ``search``: ``nce-tf search`` alone (``arch.json``, no accuracy);
+- ``compress``: ``nce-tf compress`` (``compress.json`` + ``compress_config.json``): adds ``method``,
+  ``budget`` (its ratios and absolute ceilings as given), ``accuracy`` of the compressed network
+  (``test``) beside the original's and the derived network's before fine-tuning, and ``times``
+  (wall seconds per phase, every sitting summed); ``widths`` are the compressed widths.
 
 A run without provenance (made before nce-tf recorded it) is refused: its record could not name
 the commit it ran. ``seeds`` holds every setting named ``seed`` or ``*_seed``; ``init`` is
@@ -38,7 +42,7 @@ from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
 
 FORMAT = "nce_tf.result/1"
-KINDS = ("train", "nce", "search")
+KINDS = ("train", "nce", "search", "compress")
 
 
 def _read_json(path, what):
@@ -55,6 +59,8 @@ def _read_json(path, what):
 def kind_of(run_dir):
     """``"train"``, ``"nce"`` or ``"search"``: what finished in ``run_dir`` (one-line error if nothing did)."""
     has = lambda *names: os.path.isfile(os.path.join(run_dir, *names))  # noqa: E731
+    if has("compress.json") and has("compress_config.json"):
+        return "compress"
     if has("arch.json") and has("search_config.json") and has("train", "metrics.json") and has("metrics.json"):
         return "nce"
     if has("metrics.json") and has("config.json"):
@@ -62,7 +68,7 @@ def kind_of(run_dir):
     if has("arch.json") and has("search_config.json") and not has("metrics.json"):
         return "search"
     raise UsageError("Not a finished run (no metrics.json with its config.json, nor a search's arch.json). "
-                     f"Received: {run_dir!r}. Allowed: work directories of nce-tf train, nce or search that finished.")
+                     f"Received: {run_dir!r}. Allowed: work directories of nce-tf train, nce, search or compress that finished.")
 
 
 def _seeds(settings):
@@ -108,6 +114,30 @@ def _searched(run_dir):
     }
 
 
+BUDGET_KEYS = ("flops_ratio", "params_ratio", "memory_bytes", "memory_ratio", "bops", "bops_ratio")
+
+
+def _compressed(run_dir):
+    """The fields a compression contributes, from ``run_dir/compress.json`` and ``compress_config.json``."""
+    settings = _read_json(os.path.join(run_dir, "compress_config.json"), "compress_config.json")
+    path = os.path.join(run_dir, "compress.json")
+    report = _read_json(path, "compress.json")
+    provenance = _provenance(report.get("provenance"), path, run_dir)
+    phases = (provenance.get("times") or {}).get("phases") or {}
+    accuracy = report.get("accuracy") or {}
+    return {
+        "model": report.get("model_name"), "dataset": report.get("dataset"), "w_bits": report.get("w_bits"),
+        "a_bits": report.get("a_bits"), "method": report.get("method"), "epochs": report.get("epochs"),
+        "budget": {k: v for k, v in (report.get("budget") or {}).items() if k in BUDGET_KEYS and v},
+        "seeds": _seeds(settings), "widths": [w.get("compressed") for w in report.get("widths") or []],
+        "costs": (report.get("costs") or {}).get("compressed"), "within_budget": report.get("within_budget"),
+        "accuracy": {"test": accuracy.get("compressed"), "original": accuracy.get("original"),
+                     "derived": accuracy.get("derived")},
+        "times": {phase: t.get("wall_seconds") for phase, t in phases.items()},
+        "settings": settings, "provenance": provenance,
+    }
+
+
 def _where(run_dir, root):
     """The run directory as the record names it: relative to ``root`` when inside it."""
     path = os.path.abspath(run_dir)
@@ -120,7 +150,7 @@ def record_of(run_dir, root=None):
     """The record of the finished run in ``run_dir`` (see the module doc).
 
     Args:
-        run_dir: a work directory of ``nce-tf train``, ``nce`` or ``search`` that finished.
+        run_dir: a work directory of ``nce-tf train``, ``nce``, ``search`` or ``compress`` that finished.
         root: name the run relative to this directory when it lies inside it (a checkout's root).
     """
     if not os.path.isdir(run_dir):
@@ -128,6 +158,8 @@ def record_of(run_dir, root=None):
     kind = kind_of(run_dir)
     if kind == "train":
         fields = _trained(run_dir)
+    elif kind == "compress":
+        fields = _compressed(run_dir)
     elif kind == "search":
         fields = _searched(run_dir)
         fields["provenance"] = fields["search"]["provenance"]

@@ -24,14 +24,18 @@ Example (a new table: a definition here and the markers in README.md)::
 
 import collections
 import dataclasses
+import math
 import statistics
 from typing import Callable
 
+from nce_tf import stats
 from nce_tf.errors import UsageError
 
 # Settings that differ between the seeds of one configuration: the seeds, and the float network or
-# teacher of the same seed a float-initialised run starts from (its path and its file's hash).
-PER_SEED_SETTINGS = ("init_from", "init_from_sha256", "teacher", "teacher_sha256")
+# teacher of the same seed a float-initialised run starts from, or the trained network a compression
+# starts from (its path and its file's hash).
+PER_SEED_SETTINGS = ("init_from", "init_from_sha256", "teacher", "teacher_sha256", "trained", "trained_file",
+                     "trained_sha256")
 
 
 def is_per_seed(key):
@@ -174,11 +178,108 @@ def _check_one_recipe(table, key, recs):
                              f"{k}={settings.get(k)!r} in {rec['run']!r}. Allowed: one recipe per row.")
 
 
+class PairedTable:
+    """A generated table of paired differences: ``method`` minus each other method, one row per
+    configuration and other method, over the seeds both share.
+
+    The unit is the seed: records of one seed must start from the same network (equal
+    ``pair_on`` setting, e.g. a compression's ``trained_sha256``), which is what makes the pair
+    share something (a paired test without it would claim a correlation the design does not
+    have).  Each row: the per-seed differences, their mean, the t interval of the mean
+    difference (exact coverage for normal differences; at n = 3 wide), the exact two-sided
+    sign-flip p-value with the smallest p the design can give (``p_min``: 2 / 2^n), and the
+    minimum difference detectable at 80% power by the paired t test (``nce_tf.stats``); "not
+    resolved" whenever p is not under 0.05, which at n <= 4 is always.
+
+    Attributes:
+        name, source, about, select: as :class:`Table`.
+        key: ``record -> tuple``: the configuration (without the method).
+        labels: ``(header, key -> str)`` pairs for the configuration's cells.
+        method: ``record -> str``: the method of a record; ``reference`` the method compared.
+        value: ``record -> float``: the compared quantity (scaled for display by ``scale``).
+        pair_on: the setting the two records of a seed must share.
+    """
+
+    def __init__(self, name, source, about, select, key, labels, method, reference, value, pair_on,
+                 scale=100.0, unit="pp"):
+        self.name, self.source, self.about, self.select, self.key = name, source, about, select, key
+        self.labels, self.method, self.reference, self.value = labels, method, reference, value
+        self.pair_on, self.scale, self.unit = pair_on, scale, unit
+
+    def pairs(self, records):
+        """``[(key, other method, [(seed, reference record, other record)])]``, sorted."""
+        cells = collections.defaultdict(dict)
+        for rec in records:
+            if self.select(rec):
+                seed = rec["seeds"].get("seed")
+                slot = cells[self.key(rec)].setdefault(self.method(rec), {})
+                if seed in slot:
+                    raise UsageError(f"Two records of seed {seed} for one method in table {self.name!r}. Received: "
+                                     f"{slot[seed]['run']!r} and {rec['run']!r}. Allowed: one run per seed.")
+                slot[seed] = rec
+        if not cells:
+            raise UsageError(f"No record of results/{self.source} belongs in table {self.name!r} ({self.about}). "
+                             f"Received: {len(records)} records.")
+        out = []
+        for key, methods in sorted(cells.items()):
+            ref = methods.get(self.reference, {})
+            for other in sorted(m for m in methods if m != self.reference):
+                seeds = sorted(set(ref) & set(methods[other]), key=str)
+                for seed in seeds:
+                    a, b = ref[seed]["settings"].get(self.pair_on), methods[other][seed]["settings"].get(self.pair_on)
+                    if a != b:
+                        raise UsageError(f"The pair of seed {seed} in table {self.name!r} does not share its "
+                                         f"{self.pair_on}. Received: {a!r} in {ref[seed]['run']!r}, {b!r} in "
+                                         f"{methods[other][seed]['run']!r}. Allowed: pairs from one network.")
+                out.append((key, other, [(s, ref[s], methods[other][s]) for s in seeds]))
+        return out
+
+    def render(self, records):
+        rows = self.pairs(records)
+        headers = [h for h, _ in self.labels] + [
+            "vs", "seeds", f"differences ({self.unit})", f"mean ({self.unit})", f"95% t interval ({self.unit})",
+            "sign-flip p (p_min)", f"detectable at 80% ({self.unit})", "verdict"]
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        used = []
+        for key, other, trios in rows:
+            used += [r for _, a, b in trios for r in (a, b)]
+            d = [self.scale * (self.value(a) - self.value(b)) for _, a, b in trios]
+            cells = [label(key) for _, label in self.labels] + [other, str(len(d))]
+            cells += [", ".join(f"{v:+.2f}" for v in d)] + _paired_cells(d)
+            lines.append("| " + " | ".join(cells) + " |")
+        recs = list({id(r): r for r in used}.values())
+        count = collections.Counter(c for rec in recs for c in commits_of(rec))
+        main = max(count, key=lambda c: (count[c], c)) if count else "none"
+        note = (f"Generated by `nce-tf results readme` from `results/{self.source}` ({len(recs)} runs): {self.about}; "
+                f"{self.reference} minus the method named, paired by seed (the pair shares its {self.pair_on}). "
+                f"Commit {main}{_versions(recs) if recs else ''}.")
+        others = sorted(c for c in count if c != main)
+        if others:
+            note += f" Also from: {', '.join(others)}."
+        return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def _paired_cells(d):
+    """Mean, t interval, sign-flip p (p_min), minimum detectable difference and verdict of differences ``d``."""
+    n = len(d)
+    mean = statistics.fmean(d) if d else float("nan")
+    if n < 2:
+        return [f"{mean:+.2f}" if d else "-", "-", "-", "-", "not tested (one seed)" if d else "no pairs"]
+    se = statistics.stdev(d) / math.sqrt(n)
+    half = float(stats.t_quantile(0.975, n - 1)) * se
+    test = stats.sign_flip_test(d)
+    mdd = stats.min_detectable_difference(se, n - 1) if se > 0 else 0.0
+    verdict = "resolved" if test["p"] < 0.05 else "not resolved"
+    return [f"{mean:+.2f}", f"[{mean - half:+.2f}, {mean + half:+.2f}]", f"{test['p']:.3g} ({test['p_min']:.3g})",
+            f"{mdd:.2f}", verdict]
+
+
 def _precision(key):
     return f"W{key[0]}A{key[1]}"
 
 
 _INIT = {"scratch": "scratch", "float": "float init"}
+_METHODS = ("nce", "l1_uniform", "l1_global", "scratch")
 
 # marker name -> Table; every README block between markers of these names is generated.
 TABLES = {
@@ -190,6 +291,33 @@ TABLES = {
         key=lambda r: (-r["w_bits"], -r["a_bits"], r["init"] != "scratch", r["kd"]),
         labels=(("precision", lambda k: _precision((-k[0], -k[1]))),
                 ("init", lambda k: _INIT["float" if k[2] else "scratch"] + (" + KD" if k[3] else ""))),
+    ),
+    "compress-cifar": Table(
+        name="compress-cifar", source="compress_cifar.jsonl",
+        about="ResNet-20 trained in float on the CIFAR-10 subset, compressed by each method to a MACs budget "
+              "(the same distilled fine-tuning for all)",
+        select=lambda r: r["kind"] == "compress" and r["model"] == "resnet20" and "cifar10_subset" in r["dataset"],
+        key=lambda r: (-r["budget"]["flops_ratio"], -r["w_bits"], _METHODS.index(r["method"])),
+        labels=(("MACs budget", lambda k: f"{-k[0]:g}x"), ("precision", lambda k: _precision((-k[1], -k[1]))),
+                ("method", lambda k: _METHODS[k[2]])),
+        columns=(SEEDS, ACCURACY,
+                 Column("after derivation (%)", lambda recs: mean_std([r["accuracy"]["derived"] for r in recs], 100)),
+                 Column("original (%)", lambda recs: mean_std([r["accuracy"]["original"] for r in recs], 100)),
+                 Column("MACs ratio", lambda recs: mean_std([r["costs"]["macs_ratio"] for r in recs], 1, 3)),
+                 PARAMS,
+                 Column("search + fine-tune (min)", lambda recs: mean_std(
+                     [(r["times"].get("search", 0) + r["times"].get("finetune", 0)) / 60 for r in recs], 1, 1)),
+                 COMMIT),
+        vary=("method",),
+    ),
+    "compress-cifar-paired": PairedTable(
+        name="compress-cifar-paired", source="compress_cifar.jsonl",
+        about="the compressions of the table above",
+        select=lambda r: r["kind"] == "compress" and r["model"] == "resnet20" and "cifar10_subset" in r["dataset"],
+        key=lambda r: (-r["budget"]["flops_ratio"], -r["w_bits"]),
+        labels=(("MACs budget", lambda k: f"{-k[0]:g}x"), ("precision", lambda k: _precision((-k[1], -k[1])))),
+        method=lambda r: r["method"], reference="nce", value=lambda r: r["accuracy"]["test"],
+        pair_on="trained_sha256",
     ),
 }
 
