@@ -151,7 +151,7 @@ def _file_biases(flat, model):
     With a 2-bit kernel on the int8 grid (``s_w`` the 2-bit step) reading a PACT tensor, that scale
     is coarse unless ``s_in`` is finer than a PACT level: at one level per int8 step it measured
     0.62 of the output step of the concat net's conv ``a`` (a conv with a bias and no BN); the
-    export now reads PACT tensors at 1/85 of a level (``Act.export_step``).
+    export now reads PACT tensors at 1/85 of a level (``tflite_graph.Plan.pact``).
     """
     it = interpreter(flat, "builtin")
     details = {d["index"]: d for d in it.get_tensor_details()}
@@ -251,7 +251,7 @@ def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, col
     # Where the difference comes from, each step checked tightly.  (1) The int8 file computes the
     # export's int8 graph, biases included: within one output step of it (measured 0, 1.00 and 0.00
     # steps in three runs).  Until the export restated PACT outputs on a finer int8 step
-    # (``Act.export_step``), the file's int32 biases (stored at s_in * s_w) sat 12-19 steps off
+    # (``tflite_graph.Plan.pact``), the file's int32 biases (stored at s_in * s_w) sat 12-19 steps off
     # this graph on concat; with the biases read back from such a file the graph reproduced it
     # within one step (``_file_biases``, checked next), so the rounding of the biases was the gap.
     step = parity["int8_output_step"]

@@ -10,7 +10,9 @@ file and every parity check is done, so a crash never leaves half an export):
   grids exactly (:mod:`nce_tf.export.tflite_graph`); float or int8 input/output (``int8_io``);
 - ``model_int4.tflite``: the int8 file with the quantized layers' filters stored as int4, two a
   byte (:mod:`nce_tf.export.int4`); the same outputs as the int8 file on the same kernels;
-- ``model_float.tflite``: the plain float conversion, for the size comparison;
+- ``model_float.tflite``: the same network in float32 ops (BN folded, the quantized kernels as float
+  constants, PACT rounded in float: :func:`~nce_tf.export.tflite_graph.convert_float`), for the size
+  comparison and as a float reference;
 - ``weights_2bit.npz``: packed codes of every quantized layer (:mod:`nce_tf.export.packed`);
 - ``model_card.json``: widths, bits, MACs, PARAMs, weight memory at the layers' bit widths vs
   float32, test accuracy of the Keras and the TFLite model on the same images, the parity
@@ -28,9 +30,7 @@ copy (:func:`nce_tf.mixed_precision.as_float32`: the same float32 variables, eve
 float32), so every file, calibration range and parity check is the float32 export path's.
 """
 
-import contextlib
 import importlib.metadata
-import io
 import json
 import os
 import shutil
@@ -46,7 +46,7 @@ from nce_tf.export.delegation import REFUSED, interpreter, one_line, runners
 from nce_tf.export.grid import integer_grid
 from nce_tf.export.int4 import to_int4
 from nce_tf.export.packed import quantized_layers, read_packed, write_packed
-from nce_tf.export.tflite_graph import convert, kernel_tag
+from nce_tf.export.tflite_graph import convert, convert_float, kernel_tag
 from nce_tf.export.workdir import check_export_dir, find_trained_model
 from nce_tf.train.config import TrainConfig
 
@@ -264,8 +264,7 @@ def _int8_files(out, model, calib, images, int8_io, log):
     flat, _ = convert(model, calib, int8_io=int8_io)
     with open(os.path.join(out, "model_int8.tflite"), "wb") as f:
         f.write(flat)
-    with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the SavedModel's signature
-        float_flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    float_flat = convert_float(model)
     with open(os.path.join(out, "model_float.tflite"), "wb") as f:
         f.write(float_flat)
     lite, _ = run_tflite(flat, images)

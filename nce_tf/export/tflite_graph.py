@@ -13,7 +13,7 @@ the converter produces is one of the original levels (``tf_facts.md``, "Export")
   ``[0, 255 alpha / (2^b - 1)]`` (the same step; negatives saturate to 0, which is the clip at 0),
   then ``minimum(x, alpha)``: the int8 tensor takes only the PACT levels; those are restated
   exactly at ``1 / (255 // (2^b - 1))`` of a level for the layers reading them, whose int32
-  biases (at ``s_in * s_w``) would otherwise round by up to 0.3 of a PACT level (``Act.export_step``);
+  biases (at ``s_in * s_w``) would otherwise round by up to 0.3 of a PACT level (:meth:`Plan.pact`);
 - everything kept at full precision in the Keras model (first conv, classifier, shortcuts,
   the residual branch before its add, pooling outputs, the input) is converted the ordinary int8
   way: per-channel max-abs weights, activation ranges from min / max over a representative set
@@ -100,8 +100,8 @@ class Plan:
     """What each layer's op reads to make its piece of the graph (``Op.export_step``): the model's
     wiring, the calibrated ranges and the int8 building blocks (exact weight grids, requantization)."""
 
-    def __init__(self, model, ranges):
-        self.ranges = ranges
+    def __init__(self, model, ranges, int8=True):
+        self.ranges, self.int8 = ranges, int8
         self._consumers = {}
         for layer in model.layers:
             for t in layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]:
@@ -123,12 +123,48 @@ class Plan:
         return getattr(keras_op(self.only(layer.output)), "kind", None) == "act"
 
     def requant(self, y, layer):
-        """``y`` rounded to the int8 range calibrated for ``layer``'s output."""
-        return _fq(y, *self.ranges[layer.name])
+        """``y`` rounded to the int8 range calibrated for ``layer``'s output (the float graph: ``y``)."""
+        return _fq(y, *self.ranges[layer.name]) if self.int8 else y
+
+    def input(self, images):
+        """The model input as the graph reads it: int8 over its calibrated range (the float graph: as is)."""
+        return _fq(images, *self.ranges["__input__"]) if self.int8 else images
+
+    def pact(self, x, alpha, bits):
+        """PACT's levels ``k alpha / (2^b - 1)`` of ``x``.
+
+        Int8 graph: an 8-bit fake-quant over ``[0, 255 alpha / (2^b - 1)]`` (one level per int8 step;
+        negatives saturate to 0, the clip at 0), then ``minimum(x, alpha)``: the int8 tensor takes
+        only the PACT levels.  Those levels are then restated exactly on a finer int8 step,
+        ``alpha / ((2^b - 1) m)`` with ``m = 255 // (2^b - 1)`` (each level is ``k m`` of it; at 2
+        bits ``m = 85``): a conv reading this tensor stores its bias as int32 at ``s_in * s_w``, and
+        at one PACT level per step that grid was 0.62 of a biased conv's output step (README,
+        Export), m times coarser than now.  The file holds the restatement as a RELU op that
+        requantizes (TFLite's int8 RELU takes its own output scale; back-to-back fake-quants are
+        merged by the converter).
+
+        Float graph: ``floor(clip(x, 0, alpha) / s + 1/2) s`` with ``s = alpha / (2^b - 1)``, the
+        rounding of TF's fake-quant op, which the Keras layer runs (``FLOOR``, not ``ROUND``:
+        TFLite's ``ROUND`` breaks ties to even).
+        """
+        levels = 2**bits - 1
+        if not self.int8:
+            s = alpha / levels
+            return tf.floor(tf.clip_by_value(x, 0.0, alpha) / s + 0.5) * s
+        x = tf.quantization.fake_quant_with_min_max_vars(x, min=0.0, max=255.0 * alpha / levels, num_bits=8)
+        x = tf.minimum(x, alpha)
+        fine = 255 // levels
+        if fine > 1:  # through a ReLU (a no-op here): the converter merges back-to-back fake-quants
+            x = tf.quantization.fake_quant_with_min_max_vars(tf.nn.relu(x), min=0.0,
+                                                             max=255.0 * alpha / (levels * fine), num_bits=8)
+        return x
 
     def check_reach(self, layer, step):
         """Refuses ``layer`` when the tensor it reads was calibrated to more than :data:`REACH_LIMIT`
-        of its own output ``step`` (``max |x| / step``): the int8 file would wrap (module doc)."""
+        of its own output ``step`` (``max |x| / step``): the int8 file would wrap (module doc).
+        The float graph has no such limit."""
+        if not self.int8:
+            return
         lo, hi = self.ranges.get(getattr(self.producer(layer.input), "name", None), self.ranges["__input__"])
         reach = max(abs(lo), abs(hi)) / step
         if reach >= REACH_LIMIT:
@@ -156,9 +192,11 @@ class Plan:
         kernel ``[k, k, C, 1]`` as ``[k, k, 1, C]``: channels last, as a conv's)."""
         return _folded(conv, bn, *self.kernel(conv), depthwise)
 
-    @staticmethod
-    def weights(kernel, bound, layer, per_channel=True):
-        """The int8 narrow-range fake-quant of a kernel, named after its layer (:func:`kernel_tag`)."""
+    def weights(self, kernel, bound, layer, per_channel=True):
+        """The int8 narrow-range fake-quant of a kernel, named after its layer (:func:`kernel_tag`);
+        the float graph's kernel as it is (a quantized layer's already on its grid)."""
+        if not self.int8:
+            return tf.constant(kernel)
         if per_channel:
             return tf.quantization.fake_quant_with_min_max_vars_per_channel(
                 tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
@@ -191,10 +229,13 @@ def _folded(conv, bn, kernel, step, depthwise):
     return kernel.astype("float32"), bias.astype("float32"), np.maximum(bound, 1e-12).astype("float32")
 
 
-def build_graph(model, ranges):
+def build_graph(model, ranges, int8=True):
     """A function ``images -> logits`` implementing ``model`` with int8-exact fake quantization: each
-    layer's op makes its piece (``Op.export_step``), run in the model's layer order."""
-    plan = Plan(model, ranges)
+    layer's op makes its piece (``Op.export_step``), run in the model's layer order.  ``int8=False``:
+    the same network in float32 ops only (BN folded, the quantized kernels as constants on their
+    grids, PACT rounded by ``floor``), which the converter keeps float (fake-quant ops it would
+    turn into QUANTIZE / DEQUANTIZE pairs)."""
+    plan = Plan(model, ranges, int8)
     steps = []
     for layer in model.layers:
         op = keras_op(layer)
@@ -204,12 +245,25 @@ def build_graph(model, ranges):
 
     def graph(images):
         values = Values()
-        values[model.inputs[0]] = _fq(images, *ranges["__input__"])
+        values[model.inputs[0]] = plan.input(images)
         for step in steps:
             step(values)
         return values[model.outputs[0]]
 
     return graph
+
+
+def convert_float(model):
+    """The float32 TFLite flatbuffer (bytes) of ``model``: :func:`build_graph`'s float graph, converted
+    without optimizations.  ``TFLiteConverter.from_keras_model`` is not used: it turns the Keras
+    model's 2-bit fake-quant ops into QUANTIZE / DEQUANTIZE pairs whose file computed other logits
+    (measured on a trained W2A2 ResNet-8: median |logit difference| 0.57)."""
+    graph = build_graph(model, {}, int8=False)
+    shape = (1, *model.inputs[0].shape[1:])
+    fn = tf.function(graph, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+    holder = tf.Module()
+    holder.fn = fn
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder).convert()
 
 
 def convert(model, representative_images, int8_io=False):

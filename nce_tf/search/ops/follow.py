@@ -72,35 +72,22 @@ class Act(Op):
         return "act" if getattr(layer, "alpha", None) is not None else "pass"  # a PACT clip to copy
 
     def export_step(self, layer, plan):
-        """PACT (levels ``k alpha / (2^b - 1)``): an 8-bit fake-quant over ``[0, 255 alpha / (2^b - 1)]``
-        (the same step; negatives saturate to 0, the clip at 0), then ``minimum(x, alpha)``: the int8
-        tensor takes only the PACT levels.  A float ReLU is requantized the ordinary way.  Either way
-        the conv before it is requantized straight to this step: ``plan.check_reach`` refuses an
-        input calibrated too far beyond it (the int8 file would wrap).
-
-        The levels are then restated exactly on a finer int8 step, ``alpha / ((2^b - 1) m)`` with
-        ``m = 255 // (2^b - 1)`` (each level is ``k m`` of it; at 2 bits ``m = 85``): a conv reading
-        this tensor stores its bias as int32 at ``s_in * s_w``, and at one PACT level per step that
-        grid was 0.62 of a biased conv's output step (README, Export), m times coarser than now.  The
-        file holds it as a RELU op that requantizes (TFLite's int8 RELU takes its own output scale)."""
+        """PACT on its levels (:meth:`~nce_tf.export.tflite_graph.Plan.pact`: in the int8 graph an
+        8-bit fake-quant at one level per step, the clip at ``alpha``, the levels restated on a finer
+        step for the layers reading them).  A float ReLU is requantized the ordinary way.  Either
+        way the conv before it is requantized straight to this step: ``plan.check_reach`` refuses an
+        input calibrated too far beyond it (the int8 file would wrap)."""
         if getattr(layer, "alpha", None) is None:
-            plan.check_reach(layer, max(plan.ranges[layer.name][1], 1e-8) / 255.0)
+            if plan.int8:  # the float graph has no ranges
+                plan.check_reach(layer, max(plan.ranges[layer.name][1], 1e-8) / 255.0)
             def relu(values):
                 values[layer.output] = plan.requant(tf.nn.relu(values[layer.input]), layer)
             return relu
         alpha, bits = max(float(layer.alpha.numpy()), 1e-3), layer.quantizer.bits  # the PACT forward's floor
         plan.check_reach(layer, alpha / (2**bits - 1))
-        levels = 2**bits - 1
-        fine = 255 // levels
 
         def pact(values):
-            x = tf.quantization.fake_quant_with_min_max_vars(values[layer.input], min=0.0,
-                                                             max=255.0 * alpha / levels, num_bits=8)
-            x = tf.minimum(x, alpha)
-            if fine > 1:  # through a ReLU (a no-op here): the converter merges back-to-back fake-quants
-                x = tf.quantization.fake_quant_with_min_max_vars(tf.nn.relu(x), min=0.0,
-                                                                 max=255.0 * alpha / (levels * fine), num_bits=8)
-            values[layer.output] = x
+            values[layer.output] = plan.pact(values[layer.input], alpha, bits)
         return pact
 
 
