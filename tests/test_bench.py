@@ -1,14 +1,18 @@
-"""``nce-tf bench search`` and ``bench qat`` measure what they report: their timed steps run the
+"""``nce-tf bench search``, ``bench qat`` and ``bench mixed`` measure what they report: their timed steps run the
 networks, widths and bit widths they name (not their speed).  ``search``: a super-net search step at K
 candidates and a plain W2A2 training step; ``qat``: a W2A2 QAT step and a float step of one network.
+
+``mixed``: a W2A2 training step and a K = 8 search step, each under float32 and a mixed policy.
 
 The smallest configurations: ResNet-8, batches of 2, one or two timed steps, run eagerly (no tracing).
 """
 
+import time
+
 import tensorflow as tf
 
 from nce_tf import models
-from nce_tf.benchmarks import qat_step, search_step
+from nce_tf.benchmarks import mixed_step, qat_step, search_step
 from nce_tf.search.candidates import candidate_widths
 
 
@@ -105,3 +109,45 @@ def test_qat_bench_times_a_w2a2_network_against_the_same_network_in_float(monkey
     assert acts and {a.quantizer.bits for a in acts} == {2}
     assert all(getattr(layer, "kernel_quantizer", None) is None and getattr(layer, "quantizer", None) is None
                for layer in flt.layers)
+
+
+def test_mixed_bench_times_each_policy_on_its_own_network(monkeypatch):
+    # The four networks the bench builds (a float32 and a mixed one per pair), the policy each computes
+    # in, which network every timed step advanced (read off the optimizers' counters at each clock
+    # reading), and the ratios from the medians it reports.
+    built, readings = [], []
+    build_model, build_supernet, perf_counter = mixed_step.models.build_model, mixed_step.supernet_step, time.perf_counter
+
+    def recording_model(*args, **kwargs):
+        built.append(build_model(*args, **kwargs))
+        return built[-1]
+
+    def recording_supernet(*args, **kwargs):
+        net, step, batch = build_supernet(*args, **kwargs)
+        built.append(net)
+        return net, step, batch
+
+    def reading_clock():
+        readings.append([int((n.weight_optimizer if hasattr(n, "weight_optimizer") else n.optimizer).iterations)
+                         for n in built] + [0] * (4 - len(built)))
+        return perf_counter()
+
+    monkeypatch.setattr(mixed_step.models, "build_model", recording_model)
+    monkeypatch.setattr(mixed_step, "supernet_step", recording_supernet)
+    monkeypatch.setattr(mixed_step.time, "perf_counter", reading_clock)
+    tf.config.run_functions_eagerly(True)
+    try:
+        out = mixed_step.run("resnet8", batch_size=2, steps=2, warmup_steps=0, log=lambda message: None)
+    finally:
+        tf.config.run_functions_eagerly(False)
+    assert [n.dtype_policy.name for n in built] == ["float32", "mixed_bfloat16"] * 2
+    assert [n.compute_dtype for n in built] == ["float32", "bfloat16"] * 2
+    # Each (start, stop) pair of clock readings brackets one step of one network, in the order
+    # float32, mixed, float32, mixed for the training pair, then the same for the search pair.
+    moved = [[i for i, (a, b) in enumerate(zip(start, stop)) if b != a]
+             for start, stop in zip(readings[0::2], readings[1::2])]
+    assert moved == [[0], [1], [0], [1], [2], [3], [2], [3]]
+    assert all(int(n.arch_optimizer.iterations) == 2 for n in built[2:])  # search steps: both halves
+    assert all((n.num_candidates.numpy() == 8).all() for n in built[2:])  # at the K it reports
+    assert out["train_ratio"] == out["train_mixed_step_s"] / out["train_float32_step_s"]
+    assert out["search_ratio"] == out["search_mixed_step_s"] / out["search_float32_step_s"]
