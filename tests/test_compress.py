@@ -17,9 +17,11 @@ import pytest
 
 import nce_tf
 from nce_tf import cost
+from nce_tf.calibration import mse_clip
 from nce_tf.compression import l1
 from nce_tf.compression.budget import ceiling_budget, meets
-from nce_tf.compression.inherit import inherited_model, reestimate_bn, scratch_model, supernet_of
+from nce_tf.compression.inherit import (calibrate_clips, inherited_model, reestimate_bn, scratch_model,
+                                        supernet_of)
 from nce_tf.compression.pipeline import run_compress
 from nce_tf.data.info import CIFAR10_MEAN, CIFAR10_STD
 from nce_tf.errors import UsageError
@@ -115,6 +117,24 @@ def test_bn_reestimation_sets_the_batch_statistics_and_scratch_is_fresh():
     fresh = scratch_model(original, [8, 4, 6, 6], QuantPolicy())
     assert [w.shape for w in fresh.weights] == [w.shape for w in model.weights]
     assert not np.allclose(fresh.get_layer("a").kernel.numpy(), model.get_layer("a").kernel.numpy())
+
+
+def test_pact_clips_fit_the_activations_after_bn_reestimation():
+    # The derivation's order: clips calibrated, then BN re-estimated.  The clips must be those of
+    # least squared error for the activations the network computes afterwards (inference mode, BN
+    # re-estimated), each site's input taken with the clips upstream set.  Calibrating through the
+    # inherited moving statistics instead (which describe the trained widths, here random ones)
+    # fits activations the re-estimation then rescales.
+    model = inherited_model(residual_cnn(), [8, 4, 6, 6], QuantPolicy(w_bits=8, a_bits=8))
+    # Two images: at most 2 * 32 * 32 * 8 = 2^14 values per site, so no site's statistic is subsampled.
+    x = np.random.default_rng(2).normal(size=(2, 32, 32, 3)).astype("float32")
+    clips = calibrate_clips(model, [x], seed=0)
+    reestimate_bn(model, [x])  # one batch: the moving statistics become exactly its batch statistics
+    sites = [layer for layer in model.layers if getattr(layer, "alpha", None) is not None]
+    assert sorted(clips) == sorted(site.name for site in sites) and len(sites) == 4
+    for site in sites:
+        seen = np.asarray(keras.Model(model.input, site.input)(x, training=False))
+        assert clips[site.name] == pytest.approx(mse_clip(seen, 8), rel=1e-4), site.name
 
 
 # Filter L1 norms chosen by hand, no two alike: a keeps 3, 4, 6, 1 (in that order), b keeps 5, 0.

@@ -13,7 +13,9 @@
    may widen a layer) keep fresh filters that output 0 (gamma = beta = 0: rule 3 of
    :mod:`~nce_tf.adapter.from_trained`).
 2. **PACT clips** (``pact_init="stats"``, quantized activations): set from activation statistics
-   (:func:`nce_tf.train.float_init.calibrate_pact`); a quantized checkpoint's own clips are
+   (:func:`nce_tf.train.float_init.calibrate_pact`) with BN normalising by batch statistics, as
+   the re-estimation of step 3 will make its moving statistics: the inherited moving statistics
+   describe the trained network's widths, not these; a quantized checkpoint's own clips are
    inherited otherwise.
 3. **BN re-estimation** (:func:`reestimate_bn`): a narrower layer's consumers see other sums than
    the trained ones did, so every BatchNormalization's moving mean and variance are replaced by the
@@ -90,10 +92,11 @@ def init_projections(model, space):
 
 
 def calibrate_clips(model, images, seed=0):
-    """PACT clips of least squared error from ``images`` (module doc, step 2); ``{}`` without PACT."""
+    """PACT clips of least squared error from ``images`` (module doc, step 2); ``{}`` without PACT.
+    BN's moving statistics move with the training-mode forwards: re-estimate them after."""
     if not any(getattr(layer, "alpha", None) is not None for layer in model.layers):
         return {}
-    return calibrate_pact(model, images, seed=seed)
+    return calibrate_pact(model, images, seed=seed, training=True)
 
 
 def reestimate_bn(model, images):
