@@ -9,6 +9,7 @@ The smallest configurations: ResNet-8, batches of 2, one or two timed steps, run
 
 import time
 
+import pytest
 import tensorflow as tf
 
 from nce_tf import models
@@ -111,6 +112,7 @@ def test_qat_bench_times_a_w2a2_network_against_the_same_network_in_float(monkey
                for layer in flt.layers)
 
 
+@pytest.mark.heavy
 def test_mixed_bench_times_each_policy_on_its_own_network(monkeypatch):
     # The four networks the bench builds (a float32 and a mixed one per pair), the policy each computes
     # in, which network every timed step advanced (read off the optimizers' counters at each clock
