@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from nce_tf import arch as arch_lib
 from nce_tf import cost, models
+from nce_tf.errors import UsageError
 from nce_tf.jobs import search as search_job
 from nce_tf.jobs.search import run_search, tau_at
 from nce_tf.models import QuantPolicy
@@ -953,3 +954,25 @@ def test_search_data_streams_are_distinct_across_halves_and_seeds(tmp_path, monk
     weight = [seeds.stream_seed(s, "search/weight_data") for s in range(1001)]
     arch = [seeds.stream_seed(s, "search/arch_data") for s in range(1000)]
     assert all(a not in (weight[s], weight[s + 1]) for s, a in enumerate(arch))
+
+
+class _NanAlphaNet(SuperNet):
+    """The search's super-net whose architecture parameters turn NaN at its first step, the loss staying
+    finite (what a diverged keras.applications MobileNetV2 search did)."""
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        self.alpha.assign(tf.fill(tf.shape(self.alpha), float("nan")))
+        return logs
+
+
+@pytest.mark.heavy
+def test_a_diverging_search_ends_in_its_one_line_error(tmp_path, monkeypatch):
+    # The search's own epoch-end callbacks (TensorBoard's histograms of alpha's probabilities, the
+    # expansion check) must not meet that state: the job ends with its divergence error, naming the
+    # settings (without the guard: ValueError: negative dimensions, from the histogram's np.repeat).
+    monkeypatch.setattr(search_job, "SuperNet", _NanAlphaNet)
+    tcfg, scfg = _configs(tmp_path, search_warmup_epochs=0, search_epochs=2, search_steps_per_epoch=2)
+    with pytest.raises(UsageError, match=r"^The search diverged \(NaN or infinite loss\)\. Received: search_lr="):
+        run_search(tcfg, scfg, verbose=False)
+    assert not os.path.exists(tmp_path / "arch.json")

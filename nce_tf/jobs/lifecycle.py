@@ -148,6 +148,30 @@ class FiniteCheckpoint(keras.callbacks.Callback):
             self.clock.flush()
 
 
+class _Diverged(Exception):
+    """Raised by :class:`DivergenceGuard` out of ``fit``; :meth:`Run.fit` turns it into the job's one-line error."""
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Ends ``fit`` at the end of an epoch whose loss or weights are not finite, before the callbacks
+    after it see that state.
+
+    ``TerminateOnNaN`` stops after the batch, but Keras still calls every callback's ``on_epoch_end``;
+    the job's own callbacks (a search's TensorBoard histograms of alpha's probabilities, its expansion
+    check) then read NaNs and fail on their own (a diverged MobileNetV2 search ended in ``ValueError:
+    negative dimensions`` inside ``np.repeat``), or an architecture parameter turns NaN while the loss
+    is still finite.  Placed first, this callback checks the watched model's weights and raises.
+    """
+
+    def __init__(self, watched):
+        super().__init__()
+        self.watched = watched
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not np.isfinite((logs or {}).get("loss", 0.0)) or not all_finite(self.watched.weights):
+            raise _Diverged(epoch)
+
+
 @dataclasses.dataclass
 class Run:
     """One sitting of a job: where it writes, what it restored, and its checkpointed ``fit``.
@@ -198,10 +222,14 @@ class Run:
             self._checkpoint = FiniteCheckpoint(self.state, self.weights_path, self.clock)
         self._checkpoint.saved = model
         fitted = trainer or model
-        history = fitted.fit(stream(begin, last), epochs=last, initial_epoch=begin, steps_per_epoch=steps,
-                             callbacks=[*callbacks, keras.callbacks.TerminateOnNaN(), self._checkpoint],
-                             verbose=verbose, shuffle=False).history
-        if fitted.stop_training or not np.isfinite(history.get("loss", [0.0])[-1]) or not all_finite(model.weights):
+        try:
+            history = fitted.fit(stream(begin, last), epochs=last, initial_epoch=begin, steps_per_epoch=steps,
+                                 callbacks=[DivergenceGuard(model), *callbacks, keras.callbacks.TerminateOnNaN(),
+                                            self._checkpoint], verbose=verbose, shuffle=False).history
+        except _Diverged:
+            history = None
+        if (history is None or fitted.stop_training or not np.isfinite(history.get("loss", [0.0])[-1])
+                or not all_finite(model.weights)):
             kept = self._checkpoint.last_good or self.start
             raise UsageError(f"{hint} " + (f"The last good state (epoch {kept}) is kept in {self.state.directory}."
                                            if kept else "No epoch finished, so no checkpoint was written."))
