@@ -11,6 +11,8 @@ Every weight quantizer of nce-tf produces values on a uniform grid:
 ``ints`` fit int8 for ``b <= 7`` (zero-free) and ``b <= 8`` (narrow): the exporter keeps the
 same step on an int8 grid, so TFLite's int8 kernels hold exactly these integers, and the
 packed 2-bit file stores their codes (``(ints + 2^b - 1) / 2`` or ``ints + 2^(b-1) - 1``).
+An 8-bit zero-free grid (up to 255 steps) does not fit: the exporter quantizes such a channel
+the ordinary max-abs way (:func:`nce_tf.export.tflite_graph._folded`).
 """
 
 import dataclasses

@@ -8,7 +8,10 @@ the converter produces is one of the original levels (``tf_facts.md``, "Export")
 - **2-bit weights** ``w_q = ints * step`` (:mod:`nce_tf.export.grid`), with the following BN folded
   in (``W' = w_q * c``, ``c = gamma / sqrt(var + eps)`` per output channel): per-channel 8-bit
   narrow-range fake-quant over ``+-127 step |c|``, so the int8 kernel holds ``ints`` (at 2 bits
-  ``{-3, -1, 1, 3}``: at most 4 distinct values per layer);
+  ``{-3, -1, 1, 3}``: at most 4 distinct values per layer).  An 8-bit zero-free grid (SAWB,
+  DoReFa) reaches 255 steps, past int8: there the range is the channel's largest weight
+  (ordinary max-abs int8, off its levels by at most half an int8 step) instead of clipping every
+  weight past 127 steps (which halved a W8A8 MobileNetV2's largest weights);
 - **PACT activations** (levels ``k alpha / (2^b - 1)``): 8-bit fake-quant over
   ``[0, 255 alpha / (2^b - 1)]`` (the same step; negatives saturate to 0, which is the clip at 0),
   then ``minimum(x, alpha)``: the int8 tensor takes only the PACT levels; those are restated
@@ -29,6 +32,9 @@ refuses multipliers of 256 and more).  Measured on a conv + BN + PACT (alpha 1):
 2^29.3 steps, 45% of the logits off at 2^32.7.  Only a diverged network gets there (a
 MobileNetV2 after one unclipped SGD step on 4 images: BN gammas of 1000, pre-activations of
 1e9 before PACT clips of 4); the export refuses it in one line instead of writing a wrong file.
+
+A weight range is also widened where a bias would not fit int32 at the converter's bias step
+``s_in * s_w`` (:meth:`Plan.bias_fit`: a layer whose weights all but died beside a live BN bias).
 
 Each conv's and dense layer's weight fake-quant op is named after its layer
 (:func:`kernel_tag`), so the int8 file's filter tensors carry their layer's name; that is
@@ -63,6 +69,7 @@ def kernel_tag(layer):
 
 
 REACH_LIMIT = 2.0**28  # steps; TFLite's int32 rescale wraps near 2^30 (module doc): a 4x margin for held-out data
+BIAS_LIMIT = 2.0**30  # int32 bias steps: half of int32, the other half for the accumulator's sum (Plan.bias_fit)
 
 
 def calibrate(model, images, batch_size=32):
@@ -159,13 +166,41 @@ class Plan:
                                                              max=255.0 * alpha / (levels * fine), num_bits=8)
         return x
 
+    def _input_range(self, tensor):
+        """The calibrated range of the layer output ``tensor`` is (the model input's if none)."""
+        return self.ranges.get(getattr(self.producer(tensor), "name", None), self.ranges["__input__"])
+
+    def bias_fit(self, bound, bias, source):
+        """``bound`` (a kernel's int8 range, per output channel or one) raised where needed so that
+        ``bias`` fits int32 at the converter's bias step ``s_in * s_w`` (``s_w = bound / 127``):
+        ``|bias| / (s_in s_w) <= BIAS_LIMIT`` = 2^30.
+
+        Why: a layer whose weights have all but died (MobileNetV2's ``block_2_expand`` after
+        compression: kernel 1e-8, folded 3e-7, BN beta 0.7) has a bias of 4e9 such steps.  The
+        converter then widens the filter's scale by itself (which the graph did not model), still
+        saturates the bias at -2^31, and the accumulator wraps to the top of int32 on the first
+        negative product (measured: 510 output steps off).  Raising the bound here keeps the file
+        and the graph the same network: the weights lose precision only where they are below
+        ``|bias| / (s_in 2^30)``, i.e. 1e-9 of the output's scale.  ``s_in`` is bounded below by
+        ``max |x| / 255`` over the calibrated input range (every int8 input step is at least that),
+        which makes the raised bound an upper estimate.  The float graph: ``bound`` as is.
+        """
+        if not self.int8:
+            return bound
+        lo, hi = self._input_range(source)
+        s_in = max(abs(lo), abs(hi), 1e-12) / 255.0
+        need = 127.0 * np.abs(np.asarray(bias, "float64")) / (s_in * BIAS_LIMIT)
+        if np.ndim(bound) == 0:
+            return max(float(bound), float(np.max(need, initial=0.0)))
+        return np.maximum(bound, need).astype("float32")
+
     def check_reach(self, layer, step):
         """Refuses ``layer`` when the tensor it reads was calibrated to more than :data:`REACH_LIMIT`
         of its own output ``step`` (``max |x| / step``): the int8 file would wrap (module doc).
         The float graph has no such limit."""
         if not self.int8:
             return
-        lo, hi = self.ranges.get(getattr(self.producer(layer.input), "name", None), self.ranges["__input__"])
+        lo, hi = self._input_range(layer.input)
         reach = max(abs(lo), abs(hi)) / step
         if reach >= REACH_LIMIT:
             raise UsageError(
@@ -181,7 +216,8 @@ class Plan:
 
     def kernel(self, layer):
         """``(kernel, step)``: a quantized layer's kernel as ``ints * step`` on its grid (``step`` per
-        output channel), a float one's as it is (``step`` ``None``)."""
+        output channel), a float one's as it is (``step`` ``None``).  The int8 range keeps ``step``
+        where ``|ints| <= 127`` and is the largest weight otherwise (:func:`_folded`)."""
         if getattr(layer, "kernel_quantizer", None) is None:
             return layer.kernel.numpy(), None
         g = integer_grid(layer)
@@ -213,8 +249,9 @@ class Plan:
 def _folded(conv, bn, kernel, step, depthwise):
     if depthwise:
         kernel = np.transpose(kernel, (0, 1, 3, 2))
-    if step is not None:
+    if step is not None:  # the grid's reach per channel: 127 steps, or its largest level when that is further
         step = np.broadcast_to(step, kernel.shape[-1:])
+        span = np.maximum(127.0 * step, np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1))))
     bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
     if bn is not None:
         c = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
@@ -222,8 +259,8 @@ def _folded(conv, bn, kernel, step, depthwise):
         bias = (bias - bn.moving_mean.numpy()) * c + bn.beta.numpy()
     else:
         c = np.ones(kernel.shape[-1], "float32")
-    if step is not None:  # the same step on the int8 grid: int8 values are exactly the b-bit integers
-        bound = 127.0 * step * np.abs(c)
+    if step is not None:  # the int8 grid: the same step (exact) where the integers fit int8, else max-abs
+        bound = span * np.abs(c)
     else:
         bound = np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1)))
     return kernel.astype("float32"), bias.astype("float32"), np.maximum(bound, 1e-12).astype("float32")

@@ -149,6 +149,7 @@ class Conv(Op):
             p = pool.pool_size[0]
             kernel, bound = np.tile(kernel / p**2, (p, p, 1, 1)), bound / p**2
             source, stride, padding = pool.input, p, "VALID"
+        bound = plan.bias_fit(bound, bias, source)
 
         def step(values):
             w = plan.weights(kernel, bound, layer)
@@ -222,6 +223,7 @@ class DepthwiseConv(Op):
     def export_step(self, layer, plan):
         bn = _bn_reading(layer, plan)
         kernel, bias, bound = plan.folded(layer, bn, depthwise=True)
+        bound = plan.bias_fit(bound, bias, layer.input)
         out, stride, padding = bn or layer, layer.strides[0], layer.padding.upper()
 
         def step(values):
@@ -357,8 +359,11 @@ class FullyConnected(Op):
 
     def export_step(self, layer, plan):
         kernel, step_ = plan.kernel(layer)
-        bound = float(np.max(step_)) * 127.0 if step_ is not None else float(np.abs(kernel).max())
+        bound = float(np.abs(kernel).max())  # max-abs; a grid's own step where its integers fit int8 (exact)
+        if step_ is not None:
+            bound = max(bound, float(np.max(step_)) * 127.0)
         bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], "float32")
+        bound = plan.bias_fit(bound, bias, layer.input)
 
         def step(values):
             w = plan.weights(kernel, max(bound, 1e-12), layer, per_channel=False)

@@ -1,0 +1,70 @@
+"""The int8 export of 8-bit weight grids and of layers whose weights have all but died.
+
+Two ways a compressed W8A8 MobileNetV2 (``results/compress_mobilenetv2``) lost its int8 file:
+
+- an 8-bit zero-free grid (SAWB) has odd integers up to +-255 steps; an int8 range of +-127 of
+  those steps clipped every weight past it (the graph no longer computed the Keras network);
+- a conv whose kernel decayed to 1e-8 keeps a BN bias of 0.7: at the converter's int32 bias step
+  ``s_in * s_w`` that bias needs 1e10, past int32; the file saturated it at -2^31 and the
+  accumulator wrapped (a PACT output of 0 came out at alpha).
+"""
+
+import keras
+import numpy as np
+
+import nce_tf
+from nce_tf.export import tflite_graph
+from nce_tf.export.exporter import run_tflite
+from nce_tf.export.grid import integer_grid
+from nce_tf.layers import QuantActivation, QuantConv2D
+
+L = keras.layers
+X = np.random.default_rng(0).normal(size=(16, 6, 6, 3)).astype("float32")
+
+
+def _conv_bn(kernel_scale=1.0, beta=None):
+    """conv (8-bit SAWB, 3x3, 3 -> 2) -> BN -> PACT (8 bits, alpha 1): a MobileNetV2 block's conv; returns
+    the model with outputs (PACT, BN); ``beta``: BN offsets with moving variances of 1e-9."""
+    i = keras.Input((6, 6, 3))
+    x = QuantConv2D(2, 3, padding="same", use_bias=False, kernel_quantizer=nce_tf.quant.SAWB(bits=8), name="c0")(i)
+    bn = L.BatchNormalization(name="bn0")(x)
+    y = QuantActivation(nce_tf.quant.PACT(bits=8, alpha_init=1.0), name="act0")(bn)
+    model = keras.Model(i, [y, bn])
+    # normal weights: SAWB's 8-bit clip is 4.1 rms of them, the largest of 54 reach past half of it
+    kernel = np.random.default_rng(1).normal(size=(3, 3, 3, 2)).astype("float32")
+    model.get_layer("c0").kernel.assign(kernel * kernel_scale)
+    if beta is not None:
+        b = model.get_layer("bn0")
+        b.beta.assign(np.asarray(beta, "float32"))
+        b.moving_variance.assign(np.full(2, 1e-9, "float32"))
+    return model
+
+
+def test_an_8bit_zero_free_grid_keeps_its_levels_past_127_steps():
+    """The int8 graph's BN output stays within an int8 step of Keras's (clipped at 127 steps, the
+    largest weights were halved: several steps off)."""
+    model = _conv_bn()
+    ints = integer_grid(model.get_layer("c0")).ints
+    assert np.abs(ints).max() > 127  # the case: levels an int8 range of 127 steps cannot reach
+    ranges = tflite_graph.calibrate(model, X)
+    plan = tflite_graph.Plan(model, ranges)
+    kernel, _, bound = plan.folded(model.get_layer("c0"), model.get_layer("bn0"))
+    assert (np.abs(kernel).max(axis=(0, 1, 2)) <= bound * (1 + 1e-6)).all()
+
+    keras_bn = keras.Model(model.inputs, model.get_layer("bn0").output)(X).numpy()
+    graph_bn = tflite_graph.build_graph(keras.Model(model.inputs, model.get_layer("bn0").output), ranges)(X)
+    lo, hi = ranges["bn0"]
+    step = (max(hi, 0) - min(lo, 0)) / 255
+    assert np.abs(np.asarray(graph_bn) - keras_bn).max() <= 1.5 * step
+
+
+def test_a_dead_kernel_keeps_its_bias_in_the_int8_file():
+    """Kernel 1e-8 (folded 3e-7), BN beta (0.3, -0.7): the PACT outputs are (0.3, 0) everywhere,
+    in Keras and in the builtin kernels' int8 file (the wrapped accumulator gave alpha = 1 for 0)."""
+    model = _conv_bn(kernel_scale=1e-8, beta=[0.3, -0.7])
+    pact = keras.Model(model.inputs, model.outputs[0])
+    keras_out = pact.predict(X, verbose=0)
+    assert np.allclose(keras_out[..., 0], 0.3, atol=1 / 255) and (keras_out[..., 1] == 0).all()
+    flat, _ = nce_tf.export.convert(pact, X)
+    lite, _ = run_tflite(flat, X, "builtin")
+    assert np.abs(lite - keras_out).max() <= 1.5 / 255  # alpha 1, 8 bits: one PACT step is 1 / 255
