@@ -88,6 +88,26 @@ def test_sawb_has_exactly_2_pow_b_levels(bits):
     np.testing.assert_allclose(np.unique(y), levels, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_sawb_clip_never_falls_below_the_rms(bits):
+    # Six weights of nearly one magnitude (rms / mean|w| = 1.0002): at 8 bits the fitted pair gives
+    # a = 31.436 rms - 34.225 mean|w| < 0, which collapsed the grid to +-1e-8 (every weight zeroed).
+    # The clip is held at the RMS, so each weight keeps its sign and size within the clip's reach.
+    w = np.array([1.0, -0.98, 1.02, -1.01, 0.99, 1.0], "float32")
+    rms = float(np.sqrt(np.mean(w.astype("float64") ** 2)))
+    c1, c2 = quant.weights.SAWB_COEFFICIENTS[bits]
+    formula = c1 * rms + c2 * float(np.mean(np.abs(w)))
+    a = float(quant.SAWB(bits=bits).scale(w))
+    assert a == pytest.approx(max(formula, rms), rel=1e-5)
+    if bits == 8:
+        assert formula < 0  # the case the floor is for
+    y = quant.SAWB(bits=bits)(w).numpy()
+    assert np.all(np.sign(y) == np.sign(w)) and np.abs(y - np.clip(w, -a, a)).max() <= a / (2**bits - 1) + 1e-6
+    # Gaussian weights: the floor does not bite (the fitted clip, 1.5 to 4.1 sigma, is above the RMS).
+    g = np.random.default_rng(0).normal(size=4096).astype("float32")
+    assert float(quant.SAWB(bits=bits).scale(g)) == pytest.approx(_sawb_levels(g.astype("float64"), bits)[0], rel=1e-4)
+
+
 def test_sawb_scale_has_no_gradient_through_statistics():
     # d/dw of sum(q(w)) must be exactly the STE mask: no term from the statistics.
     w = np.random.default_rng(1).normal(size=64).astype("float32")
