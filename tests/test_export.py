@@ -149,6 +149,16 @@ def test_int8_tflite_keeps_the_2bit_grids(exported):
     assert sum(n <= 4 for n in kernels) == 6  # the six 2-bit convs: their int8 kernels hold 4 values
     assert len(kernels) > 6 and max(kernels) > 4  # the float convs (stem, shortcuts) use the int8 range
     assert pact and max(pact) <= 4  # every PACT output takes only its 4 levels
+    # ... restated for its readers on a step 85 times finer (a requantizing RELU: tflite_graph.Plan.pact),
+    # so a conv reading it stores its int32 bias at s_in * s_w on a grid 85 times finer, the same levels.
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    restated = []
+    for op in it._get_ops_details():  # noqa: SLF001  LiteRT's only op listing
+        if op["op_name"] == "RELU":
+            src, dst = details[op["inputs"][0]], details[op["outputs"][0]]
+            restated.append(src["quantization"][0] / dst["quantization"][0])
+            assert len(np.unique(it.get_tensor(dst["index"]))) <= 4
+    assert len(restated) == len(pact) and np.allclose(restated, 85.0, rtol=1e-5), restated
     ops = {d["op_name"] for d in it._get_ops_details()}  # noqa: SLF001  no public op listing
     assert "ADD_N" not in ops and "AVERAGE_POOL_2D" not in ops
     outputs, _ = run_tflite(flat, image)
