@@ -295,28 +295,27 @@ def build_graph(model, ranges, int8=True):
     return graph
 
 
+def _converter(model, graph):
+    """A TFLite converter of ``graph`` (``images -> logits``) at the model's input shape, batch 1."""
+    shape = (1, *model.inputs[0].shape[1:])
+    fn = tf.function(graph, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
+    holder = tf.Module()  # the weights are constants of the graph; the converter wants an owner anyway
+    holder.fn = fn
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder)
+
+
 def convert_float(model):
     """The float32 TFLite flatbuffer (bytes) of ``model``: :func:`build_graph`'s float graph, converted
     without optimizations.  ``TFLiteConverter.from_keras_model`` is not used: it turns the Keras
     model's 2-bit fake-quant ops into QUANTIZE / DEQUANTIZE pairs whose file computed other logits
     (measured on a trained W2A2 ResNet-8: median |logit difference| 0.57)."""
-    graph = build_graph(model, {}, int8=False)
-    shape = (1, *model.inputs[0].shape[1:])
-    fn = tf.function(graph, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
-    holder = tf.Module()
-    holder.fn = fn
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder).convert()
+    return _converter(model, build_graph(model, {}, int8=False)).convert()
 
 
 def convert(model, representative_images, int8_io=False):
     """The int8 TFLite flatbuffer (bytes) of ``model``; ranges calibrated on ``representative_images``."""
-    ranges = calibrate(model, representative_images)
-    graph = build_graph(model, ranges)
-    shape = (1, *model.inputs[0].shape[1:])
-    fn = tf.function(graph, input_signature=[tf.TensorSpec(shape, tf.float32, name="images")])
-    holder = tf.Module()  # the weights are constants of the graph; the converter wants an owner anyway
-    holder.fn = fn
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], holder)
+    graph = build_graph(model, calibrate(model, representative_images))
+    converter = _converter(model, graph)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if int8_io:
         converter.inference_input_type = tf.int8
