@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 
+from nce_tf.compression import BUDGET_FIELDS
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
 
@@ -114,9 +115,6 @@ def _searched(run_dir):
     }
 
 
-BUDGET_KEYS = ("flops_ratio", "params_ratio", "memory_bytes", "memory_ratio", "bops", "bops_ratio")
-
-
 def _compressed(run_dir):
     """The fields a compression contributes, from ``run_dir/compress.json`` and ``compress_config.json``."""
     settings = _read_json(os.path.join(run_dir, "compress_config.json"), "compress_config.json")
@@ -128,7 +126,7 @@ def _compressed(run_dir):
     return {
         "model": report.get("model_name"), "dataset": report.get("dataset"), "w_bits": report.get("w_bits"),
         "a_bits": report.get("a_bits"), "method": report.get("method"), "epochs": report.get("epochs"),
-        "budget": {k: v for k, v in (report.get("budget") or {}).items() if k in BUDGET_KEYS and v},
+        "budget": {k: v for k, v in (report.get("budget") or {}).items() if k in BUDGET_FIELDS and v},
         "seeds": _seeds(settings), "widths": [w.get("compressed") for w in report.get("widths") or []],
         "costs": (report.get("costs") or {}).get("compressed"), "within_budget": report.get("within_budget"),
         "accuracy": {"test": accuracy.get("compressed"), "original": accuracy.get("original"),
