@@ -333,6 +333,7 @@ def _nonadaptable(path):
     (["--flops_ratio=0.5", "--trained={d}/dilated.keras"], _nonadaptable, "dilated"),
     (["--flops_ratio=0.5", "--method=pruning"], None, "method='pruning'"),
     (["--flops_ratio=0.5", "--init_from={trained}"], None, "init_from"),
+    (["--flops_ratio=0.5", "--model=resnet20"], None, "model='resnet20', trained="),  # a flagfile's, say
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, trained_file, args, setup, expected):
     # In this process through the tool's own flag parsing (a tool subprocess spends seconds importing
@@ -347,6 +348,15 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, trained_file, args, 
         run_compress(*compress_configs([*args, *SMALL, f"--workdir={workdir}"]))
     assert expected in str(error.value) and "\n" not in str(error.value)
     assert not workdir.exists()
+
+
+def test_model_may_name_the_trained_network(tmp_path, trained_file):
+    # --model set by a flagfile is accepted when it names the network --trained holds (Keras's own read of
+    # the file's name), refused otherwise (above)
+    name = keras.saving.load_model(trained_file, safe_mode=True).name
+    tcfg, _, _ = compress_configs([f"--trained={trained_file}", f"--model={name}", "--flops_ratio=0.5", *SMALL,
+                                   f"--workdir={tmp_path / 'out'}"])
+    assert tcfg.model == name
 
 
 def test_tool_exit_status_2(tmp_path, trained_file):

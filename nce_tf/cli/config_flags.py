@@ -14,7 +14,7 @@ from absl import flags
 from nce_tf import choices, distribute
 from nce_tf.compression.config import HELP as COMPRESS_HELP
 from nce_tf.compression.config import TOOL_DEFAULTS as COMPRESS_DEFAULTS
-from nce_tf.compression.config import CompressConfig, check_budget_settings, check_train_config
+from nce_tf.compression.config import CompressConfig, check_budget_settings, check_model, check_train_config
 from nce_tf.data.registry import DATASETS
 from nce_tf.search.config import HELP as SEARCH_HELP
 from nce_tf.search.config import SearchConfig
@@ -130,4 +130,5 @@ def compress_configs_from_flags(flag_values=flags.FLAGS):
     reads them (:mod:`nce_tf.compression.config`; no TensorFlow)."""
     tcfg = check_train_config(config_from_flags(flag_values))
     scfg = check_budget_settings(search_config_from_flags(flag_values))
-    return tcfg, scfg, config_from_flags(flag_values, CompressConfig).validate()
+    ccfg = config_from_flags(flag_values, CompressConfig).validate()
+    return check_model(tcfg, ccfg), scfg, ccfg

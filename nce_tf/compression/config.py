@@ -26,9 +26,12 @@ nce_tf.errors.UsageError: Invalid flops_ratio. Received: flops_ratio=1.0. Allowe
 """
 
 import dataclasses
+import json
+import zipfile
 
 from nce_tf.errors import UsageError
 from nce_tf.search.config import SearchConfig
+from nce_tf.train.float_init import finished_model
 
 METHODS = ("nce", "l1_uniform", "l1_global", "scratch")
 SCRATCH_WIDTHS = ("l1_uniform", "l1_global", "nce")
@@ -90,7 +93,7 @@ class CompressConfig:
 def check_train_config(tcfg):
     """``tcfg`` (a :class:`~nce_tf.train.TrainConfig`) validated as a compression reads it: ``epochs = 0``
     allowed (no fine-tuning), no ``arch`` or ``init_from`` (the trained network is where it starts; a
-    ``model`` from a flagfile is ignored), one device."""
+    ``model``, often from a flagfile, must name it: :func:`check_model`), one device."""
     for field in ("arch", "init_from"):
         if getattr(tcfg, field):
             raise UsageError(f"A compression starts from --trained. Received: {field}={getattr(tcfg, field)!r}. "
@@ -103,6 +106,24 @@ def check_train_config(tcfg):
     teacher = tcfg.teacher or ("trained" if tcfg.kd_weight > 0 else "")
     dataclasses.replace(tcfg, epochs=max(tcfg.epochs, 1), model="", teacher=teacher,
                         warmup_epochs=tcfg.warmup_epochs if tcfg.epochs else 0).validate()
+    return tcfg
+
+
+def check_model(tcfg, ccfg):
+    """A one-line :class:`UsageError` when ``tcfg.model`` (``--model``, often from a flagfile) names another
+    network than the trained one: a compression reads its network from ``--trained``, so ``--model`` can
+    only repeat its name (the model name in the ``.keras`` archive's ``config.json``, read as JSON without
+    TensorFlow).  Returns ``tcfg``."""
+    if not tcfg.model:
+        return tcfg
+    path, _ = finished_model(ccfg.trained, "trained")
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json")) if "config.json" in archive.namelist() else {}
+    name = config.get("config", {}).get("name")
+    if name != tcfg.model:
+        raise UsageError(f"A compression reads its network from --trained, a model named {name!r}. Received: "
+                         f"model={tcfg.model!r}, trained={ccfg.trained!r}. Allowed: no --model (--model= clears a "
+                         f"flagfile's), or --model={name}.")
     return tcfg
 
 
