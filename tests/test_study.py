@@ -330,6 +330,12 @@ def test_plan_interleaves_methods_and_separates_seeds(tmp_path):
     assert by_key["nce_s6/train_t101"].train_config.arch == os.path.join(by_key["nce_s6/search"].workdir, "arch.json")
     assert by_key["original/train_t100"].train_config.model == "resnet8"
     assert by_key["original/train_t100"].train_config.arch == ""
+    # a trained network starts the searches only; every training is from scratch
+    runs = plan(study, TrainConfig(workdir=str(tmp_path), init_from="runs/r8_w2a2", pact_init="stats", **TINY),
+                SearchConfig(**TINY_SEARCH))
+    starts = {r.key: (r.train_config.init_from, r.train_config.pact_init) for r in runs}
+    assert {k for k, v in starts.items() if v == ("runs/r8_w2a2", "stats")} == {k for k in keys if "search" in k}
+    assert {k for k, v in starts.items() if v == ("", "fixed")} == {k for k in keys if "train_t" in k}
 
 
 # --- a study end to end ----------------------------------------------------------------------------

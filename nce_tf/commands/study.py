@@ -8,7 +8,8 @@ Examples:
         --workdir=runs/study_quick
 
 The runs take every flag of nce-tf nce (model, data, bits, training and search schedule); their
-seeds come from --search_seed and --train_seed, their mode from the method.  Writes WORKDIR/study.json,
+seeds come from --search_seed and --train_seed, their mode from the method; --init_from (and
+--pact_init) start the searches from a trained network, the trainings are from scratch.  Writes WORKDIR/study.json,
 study.csv, summary.md and study.png, and each run's work directory under WORKDIR/runs/ (nce_tf.study
 documents the layout).  Re-running the same command continues a stopped study; --searches and
 --trainings may grow between sittings.  Exit status 1 when runs failed (their logs are named).

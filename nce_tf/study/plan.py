@@ -7,6 +7,9 @@ Layout (see WORKSPACE.md)::
     STUDY/runs/<structure>/<run>.log        the run's output
     STUDY/runs/<structure>/<run>.done.json  written when the run finished: its result and wall time
 
+A trained network given as ``init_from`` (with ``pact_init``) starts the searches; the trainings
+are from scratch whatever it says.
+
 ``<structure>`` is ``<method>_s<search seed>`` for a searched method (``nce_s3``) and the
 method's name for a fixed one (``original``, ``wrpn``).  The original network has no search
 run: its trainings build the zoo model itself.
@@ -43,7 +46,10 @@ class Run:
 def plan(study, train_config, search_config):
     """Every run of ``study`` (a validated :class:`StudyConfig`), in the order they are started."""
     root = os.path.join(os.path.abspath(study.workdir), "runs")
-    base = dataclasses.replace(train_config, overwrite=False, arch="")
+    # A trained network (init_from, pact_init) is where the searches start (a search from a trained
+    # network); every training is from scratch, the paper's protocol.
+    searching = dataclasses.replace(train_config, overwrite=False, arch="")
+    base = dataclasses.replace(searching, init_from="", pact_init="fixed")
     model = train_config.model or DEFAULT_MODEL
     runs = []
     for i in range(study.searches):
@@ -60,7 +66,7 @@ def plan(study, train_config, search_config):
                 if method == "tas" and study.tas_width_ratios:
                     scfg = dataclasses.replace(scfg, width_ratios=study.tas_width_ratios)
                 runs.append(Run(search_key, method, structure, "search", None if method in FIXED else seed, None,
-                                workdir, None, dataclasses.replace(base, model=model, seed=seed, workdir=workdir),
+                                workdir, None, dataclasses.replace(searching, model=model, seed=seed, workdir=workdir),
                                 scfg))
                 arch = os.path.join(workdir, "arch.json")
             for j in range(study.trainings):
