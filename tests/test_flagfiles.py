@@ -189,3 +189,10 @@ def test_study_flagfiles_describe_valid_studies(flagfile):
     if flagfile == "cifar_subset_resnet8_w2a2.flags":  # the paper's toy: ResNet-8 W2A2, TAS pruning 2X
         assert (train.model, train.w_bits, train.a_bits, search.tas_space) == ("resnet8", 2, 2, "2x8")
         assert (search.search_warmup_epochs, search.search_epochs, search.arch_steps) == (4, 12, 4)
+    if flagfile == "cifar_subset_resnet8_w2a2_from_trained.flags":  # issue 26's re-measurement
+        assert (train.model, train.w_bits, train.a_bits, search.tas_space) == ("resnet8", 2, 2, "2x8")
+        assert (search.search_warmup_epochs, search.search_epochs, search.search_lr) == (2, 10, 0.01)
+        assert (train.lr, train.epochs, train.pact_init, study.searches, study.trainings) == (0.1, 30, "stats", 8, 2)
+        # with the trained network given, only the searches start from it
+        runs = plan(study, dataclasses.replace(train, init_from="runs/r8/w2a2_s0"), search)
+        assert {r.kind for r in runs if r.train_config.init_from} == {"search"}
