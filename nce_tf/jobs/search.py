@@ -59,7 +59,7 @@ from nce_tf.sources import build_space
 from nce_tf.sources.user import load_keras_file
 from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, SEARCH_START_FIELDS, model_fingerprint
 from nce_tf.train.float_init import describe_source
-from nce_tf.train.schedule import warmup_cosine
+from nce_tf.train.schedule import sgd, warmup_cosine
 
 
 def check_budget(space, table, k_caps, budget):
@@ -169,8 +169,7 @@ class _Search(Job):
                                   budget=self.budget, weight_decay=tcfg.weight_decay, seed=tcfg.seed,
                                   width_ratios=scfg.width_ratios, expansion_init=scfg.expansion_init, sawb_scope=scfg.sawb_scope)
         net.configure_optimizers(
-            keras.optimizers.SGD(warmup_cosine(scfg.search_lr, scfg.total_epochs * self.steps, 0),
-                                 momentum=tcfg.momentum, nesterov=tcfg.nesterov),
+            sgd(tcfg, warmup_cosine(scfg.search_lr, scfg.total_epochs * self.steps, 0)),
             keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),
             arch_weight_decay=scfg.arch_weight_decay, arch_steps=scfg.arch_steps, arch_balance=scfg.arch_balance)
         self._initialise(net)
@@ -224,8 +223,9 @@ class _Search(Job):
                         probe=self.probe())
         callbacks = [TauSchedule(scfg.search_epochs, scfg.tau_max, scfg.tau_min, first_epoch=scfg.search_warmup_epochs),
                      expansion, log, SearchTensorBoard(os.path.join(run.workdir, "tensorboard", "search"), log)]
-        hint = (f"The search diverged (NaN or infinite loss). Received: search_lr={scfg.search_lr}, "
-                f"arch_lr={scfg.arch_lr}.")
+        hint = (f"The search diverged (NaN or infinite loss); try a smaller --search_lr or a --global_clipnorm. "
+                f"Received: search_lr={scfg.search_lr}, arch_lr={scfg.arch_lr}, "
+                f"global_clipnorm={tcfg.global_clipnorm}.")
         if scfg.supernet_epochs and run.start == 0:  # before the first epoch (a resumed search is past it)
             history = self._train_single_paths()
             atomic_write_text(os.path.join(run.workdir, SUPERNET_LOG), json.dumps(history))

@@ -40,7 +40,7 @@ from nce_tf.sources.user import load_keras_file
 from nce_tf.train.config import DEFAULT_MODEL, model_fingerprint
 from nce_tf.train.distill import Distiller, load_teacher
 from nce_tf.train.float_init import calibrate_pact, describe_source, load_float_weights
-from nce_tf.train.schedule import warmup_cosine
+from nce_tf.train.schedule import sgd, warmup_cosine
 
 
 def _model_and_widths(config, arch):
@@ -165,7 +165,7 @@ class _Training(Job):
             model = sources.build_model(self.name, self.widths, policy=config.policy(), input_shape=info.image_shape,
                                         num_classes=info.num_classes, weight_decay=config.weight_decay)
         self._initialise(model)
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum, nesterov=config.nesterov)
+        optimizer = sgd(config, schedule)
         model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
         # Under mixed_float16 compile wrapped the SGD in a LossScaleOptimizer: that is the optimizer of
@@ -238,7 +238,8 @@ class _Training(Job):
         self.test_ds = distribute.shard_by_data(
             data.make_pipeline(self.source.test, info, training=False, batch_size=config.batch_size))
         start_time = time.time()
-        hint = f"Training loss became NaN or infinite; try a smaller --lr. Received: lr={config.lr}."
+        hint = (f"Training loss became NaN or infinite; try a smaller --lr or a --global_clipnorm. Received: "
+                f"lr={config.lr}, global_clipnorm={config.global_clipnorm}.")
         self.history = run.fit(self.model, stream, 0, config.epochs, steps=self.steps, callbacks=callbacks,
                                verbose=config.verbose, hint=hint, trainer=self.trainer)
         self.train_seconds = time.time() - start_time

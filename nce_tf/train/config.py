@@ -54,6 +54,7 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = True
+    global_clipnorm: float = 0.0
     weight_decay: float = 5e-4
     steps_per_epoch: int = 0
     seed: int = 0
@@ -108,6 +109,7 @@ class TrainConfig:
         need(self.batch_size >= 1, "batch_size", ">= 1")
         need(0 < self.lr <= 10, "lr", "0 < lr <= 10")
         need(0 <= self.momentum < 1, "momentum", "0 <= momentum < 1")
+        need(self.global_clipnorm >= 0, "global_clipnorm", ">= 0 (0 = no clip)")
         need(0 <= self.weight_decay < 1, "weight_decay", "0 <= weight_decay < 1")
         need(self.steps_per_epoch >= 0, "steps_per_epoch", ">= 0 (0 = one pass over the data)")
         choices.check_mixed_precision(self.mixed_precision)
@@ -157,7 +159,7 @@ class TrainConfig:
 # Fields added after runs were recorded, with the default that keeps the earlier behaviour: left out of
 # run_settings at that default (as SearchConfig's _LATER_FIELDS), so an earlier run's config.json and
 # search_config.json are what a re-run records, and it resumes.
-LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("mixed_precision",)}
+LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.name in ("mixed_precision", "global_clipnorm")}
 # Fields that do not change a run's result (the replica count does not: see nce_tf.distribute;
 # whether TFDS may download only decides if a missing dataset is fetched or refused).
 RUNTIME_FIELDS = ("workdir", "verbose", "strategy", "cpu_replicas", "overwrite", "download")

@@ -1,4 +1,5 @@
-"""The learning-rate schedule of the paper's framework (TAS): linear warm-up, then cosine to 0.
+"""The learning-rate schedule of the paper's framework (TAS): linear warm-up, then cosine to 0; the SGD
+that follows it.
 
 Per step ``t`` with ``w`` warm-up steps and ``T`` total steps::
 
@@ -20,3 +21,11 @@ def warmup_cosine(base_lr, total_steps, warmup_steps):
     return keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps, alpha=0.0, warmup_target=base_lr, warmup_steps=warmup_steps
     )
+
+
+def sgd(config, learning_rate):
+    """The run's SGD at ``learning_rate`` (a number or a schedule), with ``config``'s (a
+    :class:`~nce_tf.train.TrainConfig`) ``momentum``, ``nesterov`` and ``global_clipnorm`` (0: no clip): a
+    training's optimizer, and a search's weight optimizer at its ``search_lr``."""
+    return keras.optimizers.SGD(learning_rate, momentum=config.momentum, nesterov=config.nesterov,
+                                global_clipnorm=config.global_clipnorm or None)
