@@ -973,6 +973,7 @@ def test_a_diverging_search_ends_in_its_one_line_error(tmp_path, monkeypatch):
     # settings (without the guard: ValueError: negative dimensions, from the histogram's np.repeat).
     monkeypatch.setattr(search_job, "SuperNet", _NanAlphaNet)
     tcfg, scfg = _configs(tmp_path, search_warmup_epochs=0, search_epochs=2, search_steps_per_epoch=2)
-    with pytest.raises(UsageError, match=r"^The search diverged \(NaN or infinite loss\)\. Received: search_lr="):
+    with pytest.raises(UsageError, match=r"^The search diverged \(NaN or infinite loss\); try a smaller --search_lr or a "
+                                         r"--global_clipnorm\. Received: search_lr="):
         run_search(tcfg, scfg, verbose=False)
     assert not os.path.exists(tmp_path / "arch.json")
