@@ -57,3 +57,30 @@ def test_the_clip_is_recorded_only_when_on_and_never_negative():
     assert sgd(TrainConfig(), 0.1).global_clipnorm is None
     with pytest.raises(UsageError, match=r"global_clipnorm=-1\.0.*>= 0"):
         TrainConfig(workdir="w", global_clipnorm=-1.0).validate()
+
+
+
+def test_a_search_clips_its_weight_steps(tmp_path, monkeypatch):
+    # The search's weight optimizer is the run's SGD with its clip (the clip's effect on a step is the
+    # training test's above); the architecture's Adam is not clipped.
+    from nce_tf.jobs import run_search
+    from nce_tf.jobs import search as search_job
+    from nce_tf.search import SearchConfig
+
+    seen = []
+
+    class Recording(search_job.SuperNet):
+        def configure_optimizers(self, weight_optimizer, arch_optimizer, **kwargs):
+            seen.append((weight_optimizer, arch_optimizer))
+            return super().configure_optimizers(weight_optimizer, arch_optimizer, **kwargs)
+
+    monkeypatch.setattr(search_job, "SuperNet", Recording)
+    tcfg = TrainConfig(workdir=str(tmp_path / "s"), model="resnet8", w_bits=32, a_bits=32, synthetic_train_size=64,
+                       synthetic_test_size=32, global_clipnorm=0.25, verbose=0)
+    run_search(tcfg, SearchConfig(search_warmup_epochs=0, search_epochs=1, search_batch_size=16,
+                                  search_steps_per_epoch=1), verbose=False)
+    (weights, arch), = seen
+    assert weights.global_clipnorm == 0.25 and arch.global_clipnorm is None
+    assert weights.momentum == tcfg.momentum and weights.nesterov == tcfg.nesterov
+    with open(os.path.join(tcfg.workdir, "search_config.json")) as f:
+        assert json.load(f)["global_clipnorm"] == 0.25  # part of what the search is
