@@ -56,3 +56,16 @@ def test_the_history_is_the_sampled_networks_cross_entropy_and_accuracy():
                                  base=base, options=[[] for _ in base], seed=0, keep=1.0, verbose=False)
     assert history[0]["loss"] == pytest.approx(ce, rel=1e-5)
     assert history[0]["accuracy"] == np.mean(logits.argmax(1) == y)
+
+
+def test_a_clipped_single_path_step_moves_the_weights_by_lr_times_the_clip():
+    # SGD with momentum 0.9, first step: dw = -lr g, with g scaled to the clip's norm when longer.
+    net = SuperNet(build_space("resnet8"), mode="tas", tas_space="2x16", seed=0)
+    base = net.space.default_widths()
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(8, 32, 32, 3)).astype("float32"), rng.integers(0, 10, 8)
+    before = [w.numpy().copy() for w in net.weight_variables]
+    train_single_paths(net, lambda epoch: [(tf.constant(x), tf.constant(y))], epochs=1, lr=0.1, base=base,
+                       options=[[] for _ in base], seed=0, keep=1.0, verbose=False, global_clipnorm=1e-3)
+    moved = np.sqrt(sum(np.sum((w.numpy().astype(np.float64) - b) ** 2) for w, b in zip(net.weight_variables, before)))
+    assert moved == pytest.approx(0.1 * 1e-3, rel=1e-3)

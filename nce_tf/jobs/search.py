@@ -247,7 +247,7 @@ class _Search(Job):
             self.ds_w, self.info, training=True, batch_size=self.scfg.search_batch_size, seed=stream,
             epoch=epoch).take(self.steps)
         return train_single_paths(net, batches, scfg.supernet_epochs, scfg.supernet_lr, base, options, tcfg.seed,
-                                  verbose=self.verbose)
+                                  verbose=self.verbose, global_clipnorm=tcfg.global_clipnorm or None)
 
     def probe(self):
         """The fixed slice of the architecture half the log measures the 1X sub-network on: its first

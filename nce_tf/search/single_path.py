@@ -47,7 +47,8 @@ def sample_spec(net):
     return [tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.int32), tf.TensorSpec([rows, 2], tf.float32)]
 
 
-def train_single_paths(net, batches, epochs, lr, base, options, seed, keep=0.5, verbose=True, label="super-net"):
+def train_single_paths(net, batches, epochs, lr, base, options, seed, keep=0.5, verbose=True, label="super-net",
+                       global_clipnorm=None):
     """``epochs`` epochs of single-path weight steps (see the module doc).
 
     Args:
@@ -58,12 +59,15 @@ def train_single_paths(net, batches, epochs, lr, base, options, seed, keep=0.5, 
         options: per row, the other widths a step may give it (live candidates).
         seed: seed of the width draws.
         label: the progress line's name for what is trained.
+        global_clipnorm: clip the weight gradients to this global norm (``None``: no clip), as the run's
+            training and search steps do (``--global_clipnorm``).
 
     Returns:
         per epoch, ``{"loss", "accuracy"}`` of the sampled sub-networks on their training batches.
     """
     # Loss scaling under mixed_float16, as the search's own weight step does (nce_tf/mixed_precision.py).
-    optimizer = mixed_precision.loss_scaled(keras.optimizers.SGD(lr, momentum=0.9), net.dtype_policy.name)
+    optimizer = mixed_precision.loss_scaled(keras.optimizers.SGD(lr, momentum=0.9, global_clipnorm=global_clipnorm),
+                                            net.dtype_policy.name)
     weights = net.weight_variables
     optimizer.build(weights)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
