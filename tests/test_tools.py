@@ -378,6 +378,7 @@ BAD_CASES = [
     ("train-batch_size-0", TRAIN, ["--batch_size=0"], None, "batch_size=0"),
     ("train-lr-negative", TRAIN, ["--lr=-1"], None, "lr=-1"),
     ("train-momentum-1.5", TRAIN, ["--momentum=1.5"], None, "momentum=1.5"),
+    ("train-global-clipnorm-negative", TRAIN, ["--global_clipnorm=-1"], None, "global_clipnorm=-1", IN_PROCESS),
     ("train-weight_quantizer-foo", TRAIN, ["--weight_quantizer=foo"], None, "foo"),
     ("train-positional", TRAIN, ["extra_arg"], None, "extra_arg"),
     ("train-arch-invalid-json", TRAIN, ["--arch={d}/arch.json"], _setup_invalid_json, "JSON"),
