@@ -4,6 +4,8 @@ candidates and a plain W2A2 training step; ``qat``: a W2A2 QAT step and a float 
 
 ``mixed``: a W2A2 training step and a K = 8 search step, each under float32 and a mixed policy.
 
+``tfmot``'s comparison: its seed draws the data order on one fixed task; without tfmot, a one-line error.
+
 The smallest configurations: ResNet-8, batches of 2, one or two timed steps, run eagerly (no tracing).
 """
 
@@ -153,3 +155,36 @@ def test_mixed_bench_times_each_policy_on_its_own_network(monkeypatch):
     assert all((n.num_candidates.numpy() == 8).all() for n in built[2:])  # at the K it reports
     assert out["train_ratio"] == out["train_mixed_step_s"] / out["train_float32_step_s"]
     assert out["search_ratio"] == out["search_mixed_step_s"] / out["search_float32_step_s"]
+
+
+def test_tfmot_comparison_seed_draws_the_data_order_on_one_fixed_task():
+    from nce_tf.benchmarks import qat_compare
+
+    def first_batch_and_test(seed):
+        train, test, _ = qat_compare._data(8, seed)
+        x, y = next(iter(train))
+        tx = next(iter(test))[0]
+        return x.numpy(), y.numpy(), tx.numpy()
+
+    x0, y0, t0 = first_batch_and_test(0)
+    x0b, y0b, _ = first_batch_and_test(0)
+    x1, y1, t1 = first_batch_and_test(1)
+    # one seed, one order; another seed, another order of the same test images (the task is fixed)
+    assert (x0 == x0b).all() and (y0 == y0b).all()
+    assert not (x0 == x1).all()
+    assert (t0 == t1).all()
+
+
+def test_tfmot_comparison_without_tfmot_is_a_one_line_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # A module that fails to import stands in for a missing tfmot, installed here or not.
+    (tmp_path / "tensorflow_model_optimization.py").write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "nce_tf.benchmarks.qat_compare", "--framework=tfmot", "--seed=3"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: tfmot is not installed. Allowed: pip install -e .[tfmot]"]
+    assert proc.stdout == ""

@@ -8,7 +8,8 @@ switches ``tf.keras`` to Keras 2 for the whole process, so each framework runs i
 
 Each prints one JSON object: the test accuracy after the same short schedule on the synthetic task
 (same images, same augmentation, SGD 0.1 Nesterov, cosine; each layer's initialiser seeded on its
-own from the run's seed, as nce-tf's zoo does), the median training-step time at batch 128 (after
+own from the run's ``--seed``, as nce-tf's zoo does, and the data order from it too: the synthetic
+images themselves are one fixed task for every seed), the median training-step time at batch 128 (after
 warm-up, timed after that training), and the process's peak resident memory.  ``tools/bench.py tfmot``
 runs both, one after the other, and prints the ratios.
 
@@ -21,6 +22,7 @@ average), which is part of what the accuracy comparison shows.
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import resource
@@ -31,13 +33,17 @@ import time
 import numpy as np
 
 
-def _data(batch_size, seed=0):
+# The synthetic task is the same for every run; a run's seed draws its initialisation and data order.
+TASK_SEED = 0
+
+
+def _data(batch_size, seed):
     # TensorFlow after argparse: this comparison runs as its own process
     import tensorflow as tf
 
     from nce_tf import data
 
-    source = data.get_source("synthetic", seed=seed, synthetic_train_size=2048, synthetic_test_size=512)
+    source = data.get_source("synthetic", seed=TASK_SEED, synthetic_train_size=2048, synthetic_test_size=512)
     train = data.make_pipeline(source.train, source.info, training=True, batch_size=batch_size, seed=seed)
     test = data.make_pipeline(source.test, source.info, training=False, batch_size=256)
     return train, test, tf
@@ -162,7 +168,7 @@ def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, see
 
         keras.utils.set_random_seed(seed)
         model, k = _nce_model()
-    train, test, tf = _data(batch_size)
+    train, test, tf = _data(batch_size, seed)
     epoch_steps = 2048 // batch_size
     schedule = k.optimizers.schedules.CosineDecay(0.1, train_epochs * epoch_steps)
     model.compile(k.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
@@ -180,8 +186,18 @@ def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, see
         model.train_on_batch(x, y)
         times.append(time.perf_counter() - start)
     return {"framework": framework, "step_s": statistics.median(times), "test_accuracy": float(accuracy),
-            "train_epochs": train_epochs, "batch_size": batch_size,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "train_epochs": train_epochs, "batch_size": batch_size, "seed": seed,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "versions": _versions(framework)}
+
+
+def _versions(framework):
+    from nce_tf import provenance
+
+    out = provenance.versions()
+    if framework == "tfmot":
+        out.update({dist: importlib.metadata.version(dist) for dist in ("tensorflow-model-optimization", "tf-keras")})
+    return out
 
 
 def main(argv=None):
@@ -190,6 +206,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup_steps", type=int, default=5)
     parser.add_argument("--train_epochs", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if args.framework == "tfmot":
@@ -200,7 +217,7 @@ def main(argv=None):
         except ImportError:
             print("error: tfmot is not installed. Allowed: pip install -e .[tfmot]", file=sys.stderr)
             sys.exit(2)
-    print(json.dumps(run(args.framework, args.steps, args.warmup_steps, args.train_epochs)), flush=True)
+    print(json.dumps(run(args.framework, args.steps, args.warmup_steps, args.train_epochs, seed=args.seed)), flush=True)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sys
 
 from absl import flags
 
-from nce_tf import cli
+from nce_tf import cli, provenance
 from nce_tf.choices import MIXED_PRECISION
 from nce_tf.cli import child
 from nce_tf.models import zoo
@@ -36,6 +36,8 @@ flags.DEFINE_integer("batch_size", 128, "Batch size (of each half for the search
 flags.DEFINE_integer("steps", 20, "Timed steps per measurement (medians are reported).")
 flags.DEFINE_integer("warmup_steps", 5, "Untimed steps first (tracing, oneDNN primitive creation).")
 flags.DEFINE_integer("train_epochs", 4, "tfmot: epochs of the short training both frameworks get.")
+flags.DEFINE_integer("seed", 0, "tfmot: seeds both frameworks' initialisation and data order (the synthetic task "
+                     "is fixed).")
 flags.DEFINE_string("tfmot_python", sys.executable, "tfmot: the Python that has tensorflow-model-optimization.")
 flags.DEFINE_string("mixed_policy", "mixed_bfloat16", f"mixed: the policy timed against float32: {', '.join(MIXED_PRECISION[1:])}.")
 flags.DEFINE_boolean("json", False, "Print one JSON object on stdout (progress goes to stderr).")
@@ -80,7 +82,7 @@ def _tfmot(log):
         log(f"running {framework} ({FLAGS.train_epochs} epochs of training after {FLAGS.steps} timed steps)...")
         proc = subprocess.run(
             [python, "-m", "nce_tf.benchmarks.qat_compare", f"--framework={framework}", f"--steps={FLAGS.steps}",
-             f"--warmup_steps={FLAGS.warmup_steps}", f"--train_epochs={FLAGS.train_epochs}"],
+             f"--warmup_steps={FLAGS.warmup_steps}", f"--train_epochs={FLAGS.train_epochs}", f"--seed={FLAGS.seed}"],
             capture_output=True, text=True, env=child.env())
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -88,7 +90,7 @@ def _tfmot(log):
         results[framework] = json.loads(proc.stdout.strip().splitlines()[-1])
     n, t = results["nce"], results["tfmot"]
     out = {"step_ratio": n["step_s"] / t["step_s"], "memory_ratio": n["peak_rss_mb"] / t["peak_rss_mb"],
-           "nce": n, "tfmot": t}
+           "seed": FLAGS.seed, "nce": n, "tfmot": t, "provenance": provenance.record()}
     if FLAGS.json:
         print(json.dumps(out))
     else:
