@@ -3,8 +3,10 @@ rewritten from the committed records (``nce-tf results readme``), or compared wi
 
 Each marker pair of the README is one of:
 
-- a table of :data:`nce_tf.results.tables.TABLES`: its block is the table rendered from
-  ``results/<its source>`` (``"up to date"``, ``"drifted"`` under ``--check``, ``"regenerated"``);
+- a table of :data:`GENERATED`: a record table of :data:`nce_tf.results.tables.TABLES` or an
+  analysis table of :data:`nce_tf.results.summary_tables.SUMMARY_TABLES`; its block is the table
+  rendered from ``results/<its source>`` (``"up to date"``, ``"drifted"`` under ``--check``,
+  ``"regenerated"``);
 - a name of :data:`nce_tf.results.tables.LEGACY`: made by earlier code without per-run records;
   left as it is and reported (``"legacy"``), never regenerated;
 - anything else: a one-line error (a block nobody generates must be declared legacy, not skipped).
@@ -24,7 +26,11 @@ import re
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
 from nce_tf.results.records import read_records
+from nce_tf.results.summary_tables import SUMMARY_TABLES
 from nce_tf.results.tables import LEGACY, TABLES
+
+# marker name -> every generated table, record tables and analysis tables alike
+GENERATED = {**TABLES, **SUMMARY_TABLES}
 
 MARKER = re.compile(r"<!-- ([A-Za-z0-9_.-]+):(begin|end) -->")
 
@@ -52,8 +58,10 @@ def blocks(text, path="README.md"):
 
 
 def render(name, results_dir):
-    """The generated block of table ``name`` from its records under ``results_dir``."""
-    table = TABLES[name]
+    """The generated block of table ``name`` from its source under ``results_dir``."""
+    table = GENERATED[name]
+    if name in SUMMARY_TABLES:
+        return table.render_from(results_dir)
     return table.render(read_records(os.path.join(results_dir, table.source)))
 
 
@@ -74,25 +82,25 @@ def update_readme(readme, results_dir, check=False):
     with open(readme, encoding="utf-8") as f:
         text = f.read()
     found = blocks(text, readme)
-    unknown = [name for name in found if name not in TABLES and name not in LEGACY]
+    unknown = [name for name in found if name not in GENERATED and name not in LEGACY]
     if unknown:
         raise UsageError(f"README block {unknown[0]!r} is neither a generated table nor declared legacy. "
-                         f"Received: {readme!r}. Allowed: {', '.join([*TABLES, *LEGACY])} (define the table in "
-                         "nce_tf/results/tables.py, or list it in LEGACY).")
+                         f"Received: {readme!r}. Allowed: {', '.join([*GENERATED, *LEGACY])} (define the table in "
+                         "nce_tf/results/tables.py or summary_tables.py, or list it in LEGACY).")
     report, new_text, shift = [], text, 0
     for name, (start, end) in sorted(found.items(), key=lambda item: item[1]):
         if name in LEGACY:
             report.append((name, "legacy", LEGACY[name]))
             continue
         block = render(name, results_dir)
-        source = f"results/{TABLES[name].source}"
+        source = f"results/{GENERATED[name].source}"
         if text[start:end] == block:
             report.append((name, "up to date", source))
             continue
         report.append((name, "drifted" if check else "regenerated", source))
         new_text = new_text[:start + shift] + block + new_text[end + shift:]
         shift += len(block) - (end - start)
-    report += [(name, "not in README", f"results/{table.source}") for name, table in TABLES.items() if name not in found]
+    report += [(name, "not in README", f"results/{table.source}") for name, table in GENERATED.items() if name not in found]
     if not check and new_text != text:
         atomic_write_text(readme, new_text)
     return report

@@ -1,0 +1,125 @@
+"""Analysis tables (``nce_tf.results.summary_tables``): each rendered from a constructed analysis file
+against cells worked out by hand, the footnote's commits and versions, and a missing source as a
+one-line error. The README's own blocks against the committed files: ``tests/test_results.py``."""
+
+import json
+import os
+
+import pytest
+
+from nce_tf.errors import UsageError
+from nce_tf.results.summary_tables import SUMMARY_TABLES
+
+
+def _prov(commit, dirty=False):
+    return {"commit": commit * 40, "dirty": dirty, "nce_tf": "0.1.0",
+            "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6"}}
+
+
+def _write(tmp_path, source, data):
+    path = tmp_path / source
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if source.endswith(".jsonl"):
+        path.write_text("".join(json.dumps(d) + "\n" for d in data))
+    else:
+        path.write_text(json.dumps(data))
+
+
+def _render(tmp_path, name, data):
+    table = SUMMARY_TABLES[name]
+    _write(tmp_path, table.source, data)
+    text = table.render_from(str(tmp_path))
+    rows, footnote = text.split("\n\n")
+    return [[c.strip() for c in line.strip("|").split("|")] for line in rows.splitlines()], footnote
+
+
+def test_known_answer_rows(tmp_path):
+    def seed(s, ce1, ce2, ce4, neck_half, neck_double, others):
+        probe = [{"layer": "neck", "ratio": 0.5, "delta_ce": neck_half}, {"layer": "neck", "ratio": 2.0,
+                                                                          "delta_ce": neck_double}]
+        probe += [{"layer": f"c{i}", "ratio": 0.5, "delta_ce": v} for i, v in enumerate(others)]
+        return {"seed": s, "retrained": {"1": {"ce": ce1}, "2": {"ce": ce2}, "4": {"ce": ce4}}, "probe": probe}
+
+    data = {"seeds": [seed(0, 2.0, 1.8, 1.6, 0.3, 0.0, [0.1, -0.05]), seed(1, 2.3, 2.0, 1.9, 0.5, 0.02, [0.2, 0.0])],
+            "provenance": _prov("a")}
+    rows, footnote = _render(tmp_path, "premise-known-answer", data)
+    assert rows[0][-1] == "probe, other layers (2 changes)"
+    # narrowing: (2.0 - 1.8, 2.3 - 2.0) = (0.2, 0.3); widening: (-0.2, -0.1); neck probes as given
+    assert rows[2] == ["mean of 2 seeds", "+0.250", "-0.150", "+0.400", "+0.010", "-0.050 to +0.200"]
+    assert rows[3] == ["range", "+0.200 to +0.300", "-0.200 to -0.100", "+0.300 to +0.500", "+0.000 to +0.020", ""]
+    assert "Commit aaaaaaa (nce-tf 0.1.0; Python 3.11.7" in footnote
+
+
+def test_ground_truth_rows_are_sorted_by_the_probe_and_name_every_training(tmp_path):
+    data = {"W2A2": {"seeds": [100, 101], "changes": [["a_conv", 0.5], ["b_conv", 0.5]], "one_shot": [-0.01, -0.05],
+                     "accuracy": {"original@1.0": {"100": 0.70, "101": 0.60}, "a_conv@0.5": {"100": 0.69, "101": 0.61},
+                                  "b_conv@0.5": {"100": 0.65, "101": 0.58}}}}
+    for i, commit in enumerate("bbc"):
+        run = tmp_path / "premise_ground_truth" / "w2a2" / f"run{i}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"provenance": _prov(commit, dirty=i == 2)}))
+    rows, footnote = _render(tmp_path, "premise-ground-truth", data)
+    assert rows[0][2:] == ["retrained, seed 100", "retrained, seed 101", "retrained, mean"]
+    # b: (0.65 - 0.70, 0.58 - 0.60) = (-5, -2) points, mean -3.5; a: (-1, +1), mean 0; b's probe first
+    assert rows[2] == ["`b_conv` at 0.5x (W2A2)", "-5.00", "-5.00", "-2.00", "-3.50"]
+    assert rows[3] == ["`a_conv` at 0.5x (W2A2)", "-1.00", "-1.00", "+1.00", "+0.00"]
+    assert "Commit bbbbbbb and ccccccc+dirty (" in footnote and footnote.rstrip().endswith("tracked files.")
+
+
+def _search(bits, seed, kendall, ratio, commit="d"):
+    return {"w_bits": bits, "a_bits": bits, "seed": seed, "mode": "tas", "kendall_ce": kendall,
+            "kendall_ce_mean": sum(kendall) / len(kendall), "grad_norm_ratio": ratio, "layers_expanded": seed,
+            "cost_active": {"macs": {"up": 0.25 * seed, "down": 0.0}},
+            "trajectory": [{"accuracy": 0.1 + 0.01 * seed}, {"accuracy": 0.2}], "provenance": _prov(commit)}
+
+
+def test_precision_comparison_rows_recompute_the_statistics(tmp_path):
+    # W2A2 means 0.1, 0.2, 0.3 (mean 0.2); W32A32 0.4, 0.5, 0.6 (mean 0.5): difference -0.3, each side's
+    # variance of the mean 0.01 / 3, SE sqrt(2 * 0.01 / 3) = 0.08165, Welch nu = 4, t_{0.975, 4} = 2.7764:
+    # half-width 0.2267; complete separation of 3 vs 3: exact permutation p = 2 / 20 = 0.1.
+    data = [_search(2, s, [0.1 * (s + 1), 0.1 * (s + 1)], 1.0) for s in range(3)]
+    data += [_search(32, s, [0.1 * (s + 4), 0.1 * (s + 4)], 2.0) for s in range(3)]
+    rows, _ = _render(tmp_path, "premise-sp3", data)
+    kendall = rows[2]
+    assert kendall[1:3] == ["+0.10, +0.20, +0.30", "+0.40, +0.50, +0.60"]
+    assert kendall[3:5] == ["-0.300 [-0.527, -0.073]", "0.1"]
+    # rows with a positive score, of two; the trajectory's accuracies; the MACs-up share; expansions
+    assert rows[4][1] == "2 of 2, 2 of 2, 2 of 2"
+    assert rows[5][1] == "10/20, 11/20, 12/20"
+    assert rows[6][1] == "0.00, 0.25, 0.50" and rows[7][2] == "0, 1, 2"
+    rows, _ = _render(tmp_path, "premise-fig4c", data)
+    assert rows[2][0].startswith("TAS:") and rows[2][3:5] == ["-0.300 [-0.527, -0.073]", "0.1"]
+
+
+def test_precision_rows_need_both_precisions(tmp_path):
+    with pytest.raises(UsageError, match="Expected W2A2 and W32A32"):
+        _render(tmp_path, "premise-fig4c", [_search(2, s, [0.1], 1.0) for s in range(3)])
+
+
+def test_export_rows(tmp_path):
+    card = {"w_bits": 2, "files": {"model_float.tflite": 1000, "model_int8.tflite": 250, "model_int4.tflite": 200,
+                                   "weights_2bit.npz": 80},
+            "int4": {"int4_layers": ["a", "b"], "filter_bytes": {"int8": 100, "int4": 50}}, "provenance": _prov("e")}
+    rows, _ = _render(tmp_path, "export-resnet20-w2a2", card)
+    assert rows[3] == ["`model_int8.tflite`", "250", "4.0x smaller"]
+    assert rows[4] == ["`model_int4.tflite`", "200", "5.0x smaller (its 2 2-bit filters: 50 bytes instead of 100)"]
+
+
+def test_tfmot_rows(tmp_path):
+    def run(seed, nce, tfmot):
+        return {"seed": seed, "step_ratio": 0.5, "memory_ratio": 1.0, "provenance": _prov("f"),
+                "nce": {"test_accuracy": nce, "step_s": 0.2, "peak_rss_mb": 1000.0},
+                "tfmot": {"test_accuracy": tfmot, "step_s": 0.4, "peak_rss_mb": 1000.0}}
+
+    rows, _ = _render(tmp_path, "tfmot-compare", [run(1, 0.5, 0.1), run(0, 0.4, 0.2), run(2, 0.6, 0.3)])
+    assert rows[0][1] == "nce-tf (seeds 0, 1, 2)"
+    # 40, 50, 60 against 20, 10, 30: difference +30; variances of the means 100 / 3 each, SE 8.165, nu 4:
+    # half-width 22.67; separated 3 vs 3: p = 0.1
+    assert rows[2][1:5] == ["40.0, 50.0, 60.0", "20.0, 10.0, 30.0", "+30.0 [+7.3, +52.7]", "0.1"]
+    assert rows[3][1:4] == ["200, 200, 200", "400, 400, 400", "ratio nce-tf / tfmot per run: 0.50, 0.50, 0.50"]
+
+
+def test_a_missing_source_is_a_one_line_error(tmp_path):
+    with pytest.raises(UsageError, match="does not read") as e:
+        SUMMARY_TABLES["premise-fig4c"].render_from(str(tmp_path))
+    assert "\n" not in str(e.value) and os.path.join(str(tmp_path), "fig4c", "summary.json") in str(e.value)
