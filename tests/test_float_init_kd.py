@@ -400,15 +400,23 @@ def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     runs = {r["key"]: r for r in result["runs"]}
-    assert len(runs) == 14 and all(r["cwd"] == repo for r in runs.values())  # the presets' data paths: the checkout
+    assert len(runs) == 18 and all(r["cwd"] == repo for r in runs.values())  # the presets' data paths: the checkout
     for seed in (0, 1):
-        float_run = os.path.join(out, f"w32a32_s{seed}")
-        for key, tool, flags, needs in (
-                (f"w2a2_float_init_s{seed}", "train", [f"--init_from={float_run}"], [f"w32a32_s{seed}"]),
-                (f"w2a2_float_init_kd_s{seed}", "train", [f"--init_from={float_run}", f"--teacher={float_run}"],
+        float_run, w2a2_run = os.path.join(out, f"w32a32_s{seed}"), os.path.join(out, f"w2a2_float_init_s{seed}")
+        for key, tool, preset, flags, needs in (
+                (f"w2a2_float_init_s{seed}", "train", "w2a2_float_init", [f"--init_from={float_run}"],
                  [f"w32a32_s{seed}"]),
-                (f"w2a2_s{seed}", "train", [], []), (f"nce_w2a2_s{seed}", "nce", [], [])):
-            run, preset = runs[key], key.rsplit("_s", 1)[0]
+                (f"w2a2_float_init_kd_s{seed}", "train", "w2a2_float_init_kd",
+                 [f"--init_from={float_run}", f"--teacher={float_run}"], [f"w32a32_s{seed}"]),
+                (f"w2a2_s{seed}", "train", "w2a2", [], []), (f"wrpn_w2a2_s{seed}", "nce", "wrpn_w2a2", [], []),
+                # the searched rows: a search from the trained W2A2 network of the seed, its widths trained
+                # from scratch with the W2A2 row's own preset
+                *[(f"{search}_s{seed}", "search", search, [f"--init_from={w2a2_run}"], [f"w2a2_float_init_s{seed}"])
+                  for search in ("nce_from_trained", "tas_from_trained")],
+                *[(f"w2a2_{search}_s{seed}", "train", "w2a2",
+                   [f"--arch={os.path.join(out, f'{search}_s{seed}', 'arch.json')}"], [f"{search}_s{seed}"])
+                  for search in ("nce_from_trained", "tas_from_trained")]):
+            run = runs[key]
             assert run["workdir"] == os.path.join(out, key) and run["needs"] == needs
             assert run["argv"] == ["-m", "nce_tf", tool, f"--flagfile=cifar_subset/{preset}", f"--seed={seed}",
                                    *flags, f"--workdir={run['workdir']}", "--verbose=0"]
@@ -416,5 +424,8 @@ def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of
     for dependent in ("w2a2_float_init_s0", "w2a2_float_init_kd_s0"):  # after the float run of seed 0
         assert times[dependent][0] > times["w32a32_s0"][1]
     assert result["failed"] == [["w32a32_s1", "error: this run was told to fail", os.path.join(out, "w32a32_s1.log")]]
-    assert result["skipped"] == [["w2a2_float_init_s1", "w32a32_s1"], ["w2a2_float_init_kd_s1", "w32a32_s1"]]
-    assert sorted(times) == sorted(set(runs) - {"w32a32_s1", "w2a2_float_init_s1", "w2a2_float_init_kd_s1"})
+    # what starts from the failed float run of seed 1, directly or through its W2A2 network, is skipped
+    lost = {"w2a2_float_init_s1", "w2a2_float_init_kd_s1", "nce_from_trained_s1", "tas_from_trained_s1",
+            "w2a2_nce_from_trained_s1", "w2a2_tas_from_trained_s1"}
+    assert {s[0] for s in result["skipped"]} == lost
+    assert sorted(times) == sorted(set(runs) - {"w32a32_s1"} - lost)

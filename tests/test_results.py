@@ -74,6 +74,15 @@ def test_records_of_a_training_a_pipeline_and_a_search(tmp_path, capsys):
     (floated / "config.json").write_text(json.dumps({**trained["settings"], "init_from": "runs/f", "teacher": "runs/f"}))
     assert (records_lib.record_of(str(floated))["init"], records_lib.record_of(str(floated))["kd"]) == ("float", True)
 
+    # What a training's widths came from: the search mode of the arch.json it took, else the original's.
+    assert piped["structure"] == "random" and searched.get("structure") is None
+    (floated / "config.json").write_text(json.dumps({**trained["settings"], "arch": str(tmp_path / "nce" / "arch.json")}))
+    assert records_lib.record_of(str(floated))["structure"] == "random"
+    (floated / "config.json").write_text(json.dumps({**trained["settings"], "arch": ""}))
+    assert records_lib.record_of(str(floated))["structure"] == "original"
+    (floated / "config.json").write_text(json.dumps({**trained["settings"], "arch": str(tmp_path / "gone.json")}))
+    assert records_lib.record_of(str(floated))["structure"] == "arch"
+
     # A run without provenance (made before nce-tf recorded it) is refused, by the tool as one line, and
     # nothing is written.
     old = tmp_path / "old"
@@ -164,6 +173,25 @@ def _compressed(method, seed, acc, trained=None):
     rec["settings"] = {"lr": 0.1, "method": method, "seed": seed,
                        "trained_sha256": trained or f"sha-of-float-net-{seed}"}
     return {**rec, "kind": "compress", "method": method, "budget": {"flops_ratio": 0.5}, "run": f"c/{method}{seed}"}
+
+
+def test_cifar_subset_table_rows_by_initialisation_and_widths():
+    def searched(mode, seed, acc):
+        return {**_rec(2, 2, "scratch", seed, acc, arch=f"runs/{mode}_s{seed}/arch.json"), "structure": mode}
+
+    records = [_rec(2, 2, "scratch", s, a) for s, a in ((0, 0.60), (1, 0.62))] + [
+        searched("tas", 0, 0.58), searched("tas", 1, 0.60), searched("nce", 0, 0.61), searched("nce", 1, 0.65),
+        {**_rec(2, 2, "scratch", 0, 0.59), "kind": "nce", "search": {"mode": "wrpn"}},
+        _rec(32, 32, "scratch", 0, 0.70), _rec(2, 2, "float", 0, 0.66),
+        {**_rec(2, 2, "scratch", 0, 0.1), "kind": "search"}]  # a search has no accuracy: not a row
+    text = TABLES["cifar-subset"].render(records)
+    rows = [[c.strip() for c in line.strip("|").split("|")][:5] for line in text.split("\n\n")[0].splitlines()[2:]]
+    assert rows == [["W32A32", "scratch", "original", "1 (0)", "70.00"],
+                    ["W2A2", "scratch", "original", "2 (0, 1)", "61.00 +- 1.41"],
+                    ["W2A2", "scratch", "NCE's, searched", "2 (0, 1)", "63.00 +- 2.83"],
+                    ["W2A2", "scratch", "TAS's (1X), searched", "2 (0, 1)", "59.00 +- 1.41"],
+                    ["W2A2", "scratch", "WRPN's (uniform)", "1 (0)", "59.00"],
+                    ["W2A2", "float init", "original", "1 (0)", "66.00"]]
 
 
 def test_paired_table_differences_by_seed():
@@ -271,3 +299,18 @@ def test_records_survive_a_round_trip_unchanged(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps(RECORDS[0]) + "\n{not json\n")
     with pytest.raises(UsageError, match="Line 2"):
         records_lib.read_records(str(tmp_path / "bad.jsonl"))
+
+
+def test_cifar_subset_table_command_tabulates_the_finished_runs(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "nce_tf", "cifar-subset-table", "--finished_only", f"--out={out}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: No run of the table has finished yet. Received: out={str(out)!r}"
+    out.mkdir()
+    records_lib.append_records(str(out / "records.jsonl"), RECORDS[:3])
+    proc = subprocess.run([sys.executable, "-m", "nce_tf", "cifar-subset-table", "--finished_only", f"--out={out}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    table = (out / "table.md").read_text()
+    assert table == TABLES["cifar-subset"].render(RECORDS[:3]) and table in proc.stdout
+    assert "| W2A2 | scratch | original | 3 (0, 1, 2) | 62.00 +- 2.00 |" in table

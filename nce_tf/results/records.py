@@ -25,7 +25,8 @@ Kinds, by what the work directory holds:
 A run without provenance (made before nce-tf recorded it) is refused: its record could not name
 the commit it ran. ``seeds`` holds every setting named ``seed`` or ``*_seed``; ``init`` is
 ``"float"`` for a run started from a float network (``--init_from``), else ``"scratch"``;
-``kd`` whether it distilled from a teacher. ``id`` identifies the run (its kind, settings and the
+``kd`` whether it distilled from a teacher; ``structure`` (trainings) ``"original"`` for the model's own
+widths, else the mode of the search whose ``arch.json`` it trained (``"nce"``, ``"tas"``, ...). ``id`` identifies the run (its kind, settings and the
 start of its first sitting), so collecting a run twice adds it once.
 
 Example::
@@ -92,12 +93,27 @@ def _trained(run_dir):
         "model": metrics.get("model"), "dataset": metrics.get("dataset"),
         "w_bits": metrics.get("w_bits"), "a_bits": metrics.get("a_bits"),
         "init": "float" if settings.get("init_from") else "scratch", "kd": bool(settings.get("teacher")),
-        "epochs": metrics.get("epochs"), "seeds": _seeds(settings), "widths": metrics.get("widths"),
+        "structure": _structure(settings), "epochs": metrics.get("epochs"), "seeds": _seeds(settings),
+        "widths": metrics.get("widths"),
         "costs": {k: metrics.get(k) for k in ("macs", "params", "weight_memory_bytes")},
         "accuracy": {"test": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss"),
                      "final_train": metrics.get("final_train_accuracy")},
         "settings": settings, "provenance": _provenance(metrics.get("provenance"), path, run_dir),
     }
+
+
+def _structure(settings):
+    """What a training's widths came from: ``"original"`` (the model's own), else the search mode named
+    by the ``arch.json`` it took (``"arch"`` when that file no longer reads)."""
+    path = settings.get("arch")
+    if not path:
+        return "original"
+    try:
+        with open(path, encoding="utf-8") as f:
+            search = json.load(f).get("search") or {}
+    except (OSError, ValueError, AttributeError):
+        return "arch"
+    return search.get("mode") or "arch"
 
 
 def _searched(run_dir):
@@ -165,6 +181,7 @@ def record_of(run_dir, root=None):
         searched, fields = _searched(run_dir), _trained(os.path.join(run_dir, "train"))
         fields["seeds"] = {**searched["seeds"], **fields["seeds"]}
         fields["search"] = searched["search"]
+        fields["structure"] = searched["search"]["mode"]
     sittings = fields["provenance"].get("times", {}).get("sittings") or [{}]
     ident = json.dumps([kind, fields.get("settings") or fields["search"]["settings"], sittings[0].get("started")],
                        sort_keys=True, default=str)

@@ -287,6 +287,15 @@ def _precision(key):
 _INIT = {"scratch": "scratch", "float": "float init"}
 _METHODS = ("nce", "l1_uniform", "l1_global", "scratch")
 
+_STRUCTURES = ("original", "nce", "tas", "wrpn", "random", "arch")
+_STRUCTURE_LABELS = {"original": "original", "nce": "NCE's, searched", "tas": "TAS's (1X), searched",
+                     "wrpn": "WRPN's (uniform)", "random": "random", "arch": "from an arch file"}
+
+
+def _structure(rec):
+    return rec.get("structure") or (rec.get("search") or {}).get("mode") or "original"
+
+
 # marker name -> Table; every README block between markers of these names is generated.
 TABLES = {
     "premise-trained": Table(
@@ -297,6 +306,19 @@ TABLES = {
         key=lambda r: (-r["w_bits"], -r["a_bits"], r["init"] != "scratch", r["kd"]),
         labels=(("precision", lambda k: _precision((-k[0], -k[1]))),
                 ("init", lambda k: _INIT["float" if k[2] else "scratch"] + (" + KD" if k[3] else ""))),
+    ),
+    "cifar-subset": Table(
+        name="cifar-subset", source="cifar_subset.jsonl",
+        about="ResNet-20 on the CIFAR-10 subset (`nce-tf cifar-subset-table`), per precision, initialisation and "
+              "widths; the searched widths come from a search started at the trained W2A2 network of the seed",
+        select=lambda r: r["kind"] in ("train", "nce") and r["model"] == "resnet20" and r["dataset"] == "cifar10_subset",
+        key=lambda r: (-r["w_bits"], -r["a_bits"], r["init"] != "scratch", r["kd"], _STRUCTURES.index(_structure(r))),
+        labels=(("precision", lambda k: _precision((-k[0], -k[1]))),
+                ("init", lambda k: _INIT["float" if k[2] else "scratch"] + (" + KD" if k[3] else "")),
+                ("widths", lambda k: _STRUCTURE_LABELS[_STRUCTURES[k[4]]])),
+        columns=(SEEDS, ACCURACY, MACS, PARAMS, COMMIT),
+        # a searched row's trainings take their seed's arch.json
+        vary=("arch",),
     ),
     "compress-cifar": Table(
         name="compress-cifar", source="compress_cifar.jsonl",
