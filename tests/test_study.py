@@ -142,7 +142,7 @@ def _row(method, seed, tseed, acc):
 
 
 def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method():
-    from nce_tf.study.results import comparisons, markdown
+    from nce_tf.results.study_summary import comparisons, markdown
 
     # Structure means: nce 0.6005, 0.6105, 0.6205; tas 0.5505, 0.5605, 0.5705, 0.5805 (seed 7 has no nce partner).
     rows = [_row("nce", s, t, 0.60 + 0.01 * s + 0.001 * t) for s in range(3) for t in range(2)]

@@ -123,3 +123,29 @@ def test_a_missing_source_is_a_one_line_error(tmp_path):
     with pytest.raises(UsageError, match="does not read") as e:
         SUMMARY_TABLES["premise-fig4c"].render_from(str(tmp_path))
     assert "\n" not in str(e.value) and os.path.join(str(tmp_path), "fig4c", "summary.json") in str(e.value)
+
+
+def test_study_block_recomputes_its_statistics_from_the_rows(tmp_path):
+    def row(method, structure, seed, acc, commit="g"):
+        return {"method": method, "structure": structure, "train_seed": seed, "test_accuracy": acc,
+                "macs_ratio": 1.0, "params_ratio": 1.0, "layers_expanded": 0, "provenance": _prov(commit),
+                "search_provenance": _prov("h") if method != "original" else None}
+
+    rows = [row("nce", f"nce_s{s}", t, 0.60 + 0.01 * s + 0.002 * t) for s in range(3) for t in range(2)]
+    rows += [row("original", "original", t, a) for t, a in enumerate((0.58, 0.60))]
+    data = {"study": {"methods": ["nce", "original"], "reference": "nce", "level": 0.95, "resamples": 1000},
+            "rows": rows, "widths": None,
+            # a stale summary in the file is never copied: the block is made from the rows
+            "summary": [{"method": "nce", "accuracy_mean": 0.99}], "comparisons": []}
+    text = SUMMARY_TABLES["study-r8-from-trained"].render_from(str(_written(tmp_path, data)))
+    lines = text.splitlines()
+    # nce: structure means 0.601, 0.611, 0.621 (mean 61.10, std 1.00); its six trainings 61.10 +- 0.90
+    assert lines[2].startswith("| nce | 3 | 6 | 61.10 +- 0.90 | 61.10 +- 1.00 |")
+    # nce minus the original (one structure, two trainings: SE sqrt(2e-4 / 2) = 0.01), Welch t against it
+    assert "| original | +2.10 |" in text and "Welch t against one structure" in text
+    assert "Commit ggggggg and hhhhhhh (" in text
+
+
+def _written(tmp_path, data):
+    _write(tmp_path, SUMMARY_TABLES["study-r8-from-trained"].source, data)
+    return tmp_path

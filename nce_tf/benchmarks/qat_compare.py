@@ -32,6 +32,8 @@ import time
 
 import numpy as np
 
+from nce_tf import provenance
+
 
 # The synthetic task is the same for every run; a run's seed draws its initialisation and data order.
 TASK_SEED = 0
@@ -192,8 +194,6 @@ def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, see
 
 
 def _versions(framework):
-    from nce_tf import provenance
-
     out = provenance.versions()
     if framework == "tfmot":
         out.update({dist: importlib.metadata.version(dist) for dist in ("tensorflow-model-optimization", "tf-keras")})

@@ -27,6 +27,7 @@ from typing import Callable
 from nce_tf import stats
 from nce_tf.errors import UsageError
 from nce_tf.results.tables import _dirty_note, _main_commit, _versions
+from nce_tf.results import study_summary
 
 
 def _top_level(data, results_dir):
@@ -41,18 +42,20 @@ class SummaryTable:
         name: the README marker name.
         source: the file, relative to ``results/`` (``.json``, or ``.jsonl``: a list of its lines).
         about: what the rows are, for the footnote (one sentence, no final period).
-        rows: ``data -> (headers, rows)``; each row a list of cells (strings).
+        rows: ``data -> (headers, rows)``; each row a list of cells (strings); or None with ``body``.
         provenances: ``(data, results_dir) -> [provenance entries]`` of the runs behind the table
             (default: the file's own top-level ``provenance``).
         note: a sentence added to the footnote (what a reader needs to read the table).
+        body: ``data -> markdown`` for a block of several tables (instead of ``rows``).
     """
 
     name: str
     source: str
     about: str
-    rows: Callable
+    rows: Callable = None
     provenances: Callable = _top_level
     note: str = ""
+    body: Callable = None
 
     def load(self, results_dir):
         path = os.path.join(results_dir, self.source)
@@ -68,9 +71,12 @@ class SummaryTable:
     def render_from(self, results_dir):
         """The table's markdown (header, rows, a blank line, the footnote), without markers."""
         data = self.load(results_dir)
-        headers, rows = self.rows(data)
-        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        if self.body is not None:
+            lines = [self.body(data).rstrip("\n")]
+        else:
+            headers, rows = self.rows(data)
+            lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
         recs = [{"provenance": p} for p in self.provenances(data, results_dir)]
         main, count = _main_commit(recs)
         others = sorted(set(count) - {main})
@@ -230,6 +236,20 @@ def _tfmot_rows(runs):
          f"ratio per run: {', '.join(f'{v:.2f}' for v in memory)}", "", ""]]
 
 
+def _study_body(data):
+    # the study's own tables, their statistics recomputed from its per-training rows
+    study, rows = data["study"], data["rows"]
+    methods = study["methods"]
+    summary = study_summary.summary(rows, methods)
+    comparisons = study_summary.comparisons(rows, methods, study["reference"], study["level"], study["resamples"])
+    return study_summary.markdown(summary, comparisons, data.get("widths"))
+
+
+def _study_provenances(data, results_dir):
+    out = [r["provenance"] for r in data["rows"]]
+    return out + [r["search_provenance"] for r in data["rows"] if r.get("search_provenance")]
+
+
 # marker name -> SummaryTable
 SUMMARY_TABLES = {
     "premise-known-answer": SummaryTable(
@@ -258,6 +278,12 @@ SUMMARY_TABLES = {
         name="export-resnet20-w2a2", source="export_resnet20_w2a2/model_card.json",
         about="the export's files of the W2A2 ResNet-20 `runs/premise/w2a2_s0`",
         rows=_export_rows),
+    "study-r8-from-trained": SummaryTable(
+        name="study-r8-from-trained", source="study_r8_w2a2_from_trained/study.json",
+        about="the study's trainings (`rows`), each structure's searches started from the trained W2A2 ResNet-8",
+        body=_study_body, provenances=_study_provenances,
+        note="Per method and comparison recomputed from the rows by `nce_tf.study.results` (the structure is "
+             "the unit; see the study's reading above)."),
     "tfmot-compare": SummaryTable(
         name="tfmot-compare", source="tfmot_compare/runs.jsonl",
         about="`nce-tf bench tfmot --json` per seed: each framework's W2A2 ResNet-20 trained by the same schedule "

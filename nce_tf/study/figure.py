@@ -8,12 +8,10 @@ order of search seed; a horizontal line marks the method's mean over structures.
 import statistics
 
 from nce_tf.analysis import plots
+from nce_tf.results.study_summary import by_structure
 
 
 def plot(study_rows, methods, path):
-    # import circle: results imports this module (lazily, for matplotlib)
-    from nce_tf.study.results import by_structure
-
     present = [m for m in methods if any(r["method"] == m for r in study_rows)]
     fig, ax = plots.figure(width=2.6 + 1.3 * len(present), height=4.0)
     for x, method in enumerate(present):

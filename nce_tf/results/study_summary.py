@@ -1,0 +1,136 @@
+"""A study's statistics and tables from its per-training rows (no file, no TensorFlow): per method,
+the reference against every other method, and the markdown of both with the width table.
+
+:mod:`nce_tf.study.results` writes a study's files with these; the README's study block is made
+with them from the committed ``study.json`` (:mod:`nce_tf.results.summary_tables`), so the two
+never differ. The unit of every comparison is the structure: see :mod:`nce_tf.study.results`.
+
+Example:
+
+>>> rows = [{"method": "nce", "structure": s, "test_accuracy": a} for s, a in (("a", 0.6), ("b", 0.7))]
+>>> by_structure(rows, "nce")
+{'a': [0.6], 'b': [0.7]}
+"""
+
+import statistics
+
+from nce_tf.stats import compare
+
+
+def _mean_std(values):
+    if not values:
+        return None, None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def by_structure(study_rows, method):
+    """``{structure: [accuracies]}`` of one method, in row order."""
+    out = {}
+    for r in study_rows:
+        if r["method"] == method:
+            out.setdefault(r["structure"], []).append(r["test_accuracy"])
+    return out
+
+
+def summary(study_rows, methods):
+    out = []
+    for method in methods:
+        mine = [r for r in study_rows if r["method"] == method]
+        if not mine:
+            continue
+        structs = by_structure(study_rows, method)
+        t_mean, t_std = _mean_std([r["test_accuracy"] for r in mine])
+        s_mean, s_std = _mean_std([statistics.fmean(v) for v in structs.values()])
+        ratios = lambda key: statistics.fmean(r[key] for r in mine) if mine[0][key] is not None else None  # noqa: E731
+        out.append({"method": method, "structures": len(structs), "trainings": len(mine),
+                    "accuracy_mean": t_mean, "accuracy_std": t_std,
+                    "structure_mean": s_mean, "structure_std": s_std,
+                    "macs_ratio": ratios("macs_ratio"), "params_ratio": ratios("params_ratio"),
+                    "layers_expanded": statistics.fmean(r["layers_expanded"] for r in mine)})
+    return out
+
+
+def _units(study_rows, method):
+    """``(structure means, replicates)``: a method's units, and for a one-structure method its
+    trainings (the replicates that give that structure's standard error; ``None`` otherwise)."""
+    structs = by_structure(study_rows, method)
+    means = [statistics.fmean(v) for v in structs.values()]
+    replicates = next(iter(structs.values())) if len(structs) == 1 else None
+    return means, replicates
+
+
+def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
+    """Reference minus every other method (see the module doc): a :func:`nce_tf.stats.compare`
+    dict each, with ``reference`` and ``method`` added."""
+    out = []
+    ref, ref_reps = _units(study_rows, reference)
+    if not ref:
+        return out
+    for method in methods:
+        if method == reference:
+            continue
+        other, reps = _units(study_rows, method)
+        if other:
+            out.append({"reference": reference, "method": method,
+                        **compare(ref, other, level=level, replicates_a=ref_reps, replicates_b=reps,
+                                  resamples=resamples)})
+    return out
+
+
+def _width_markdown(table):
+    methods = table["methods"]
+    lines = ["| layer (original width) | " + " | ".join(f"{m} ({v['structures']})" for m, v in methods.items()) + " |",
+             "|---|" + "---|" * len(methods)]
+    for i, (name, n) in enumerate(zip(table["layers"], table["original"])):
+        cells = [f"{v['mean_ratio'][i]:.2f}x" + (f", {v['wider'][i]} wider" if v["wider"][i] else "")
+                 for v in methods.values()]
+        lines.append(f"| {name} ({n}) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _pct(x, digits=2):
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def _test_name(c):
+    if c["test"] == "permutation":
+        return f"{'exact' if c['exact'] else 'Monte Carlo'} permutation ({c['relabelings']:,} relabelings)"
+    if c["test"] == "welch_t":
+        return "Welch t against one structure"
+    return "none: one structure, fewer than two trainings"
+
+
+def _comparison_row(c):
+    interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
+    units = " vs ".join(str(n) if r is None else f"1 ({r} trainings)" for n, r in zip(c["units"], c["replicates"]))
+    p = "-" if c["p"] is None else f"{c['p']:.3g}"
+    mdd = "-" if c["mdd"] is None else f"{100 * c['mdd']:.2f}"
+    if c["resolved"] is None:
+        verdict = "untested"
+    elif c["resolved"]:
+        verdict = "yes"
+    else:  # say so when no difference at all could have resolved with these units
+        verdict = "no" + (f" (p >= {c['p_min']:.3g} always)" if c["p_min"] >= c["alpha"] else "")
+    return (f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {p} | {_test_name(c)} | {units} | "
+            f"{mdd} | {verdict} |")
+
+
+def markdown(summ, comps, widths=None):
+    lines = ["| method | structures | trainings | accuracy (%), all trainings | accuracy (%), per structure | "
+             "MACs ratio | PARAMs ratio | layers expanded |", "|---|---|---|---|---|---|---|---|"]
+    for s in summ:
+        ratio = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        lines.append(f"| {s['method']} | {s['structures']} | {s['trainings']} | {_pct(s['accuracy_mean'])} +- "
+                     f"{_pct(s['accuracy_std'])} | {_pct(s['structure_mean'])} +- {_pct(s['structure_std'])} | "
+                     f"{ratio(s['macs_ratio'])} | {ratio(s['params_ratio'])} | {s['layers_expanded']:.1f} |")
+    if comps:
+        c0 = comps[0]
+        lines += ["", f"| {c0['reference']} minus | difference (points) | {c0['level']:.0%} Welch t interval | p | "
+                      f"test | units | MDD at {c0['power']:.0%} power (points) | resolved (p < {c0['alpha']:g}) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [_comparison_row(c) for c in comps]
+    if widths:
+        lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
+                      "(and how many structures are wider than the original there):", ""]
+        lines += _width_markdown(widths)
+    return "\n".join(lines) + "\n"
