@@ -99,10 +99,33 @@ def test_the_report_gives_t_intervals_and_the_welch_comparison():
     assert "| c (16) | 8 (0.5x) | -4.00 [-6.48, -1.52], 3 |" in text
 
 
+def test_the_probe_clips_its_weight_steps_when_asked():
+    # SGD with momentum 0.9, first step: dw = -lr g, g scaled to the clip's norm when longer.
+    from nce_tf.analysis.sensitivity import train_supernet
+    from nce_tf.data.info import DatasetInfo
+
+    rng = np.random.default_rng(4)
+    x, y = rng.integers(0, 256, size=(8, 32, 32, 3)).astype("uint8"), rng.integers(0, 10, 8).astype("int64")
+    train = tf.data.Dataset.from_tensor_slices((x, y))
+    info = DatasetInfo(name="tiny", image_shape=(32, 32, 3), num_classes=10, num_train=8, num_test=0,
+                       mean=(127.0,) * 3, std=(64.0,) * 3, kind="cifar")
+    moved = {}
+    for clip in (0.0, 1e-3):
+        net = SuperNet(build_space("resnet8"), mode="tas", tas_space="2x16", seed=0)
+        before = [w.numpy().copy() for w in net.weight_variables]
+        config = ProbeConfig(epochs=1, batch_size=8, lr=0.1, global_clipnorm=clip)
+        train_supernet(net, train, info, config, [[] for _ in net.space.default_widths()], verbose=False)
+        moved[clip] = np.sqrt(sum(np.sum((w.numpy().astype(np.float64) - b) ** 2)
+                                  for w, b in zip(net.weight_variables, before)))
+    assert moved[1e-3] == pytest.approx(0.1 * 1e-3, rel=1e-3)
+    assert moved[0.0] > 100 * moved[1e-3]  # unclipped, the same step is the gradient's own length
+
+
 @pytest.mark.parametrize("args, needle", [
     (["--probe_ratios=2.5"], "Invalid probe ratio. Received: ratio=2.5"),
     (["--probe_ratios=0.6"], "Invalid probe ratio. Received: ratio=0.6"),
     (["--probe_epochs=-1"], "Invalid epochs. Received: epochs=-1"),
+    (["--probe_global_clipnorm=-1"], "Invalid global_clipnorm. Received: global_clipnorm=-1.0"),
 ])
 def test_bad_probe_settings_are_one_line_errors_and_write_nothing(tmp_path, args, needle):
     run = tmp_path / "run"

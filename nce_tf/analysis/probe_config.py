@@ -33,6 +33,8 @@ class ProbeConfig:
         seed: seed of the super-net's new channels, its pair sampling and data order.
         pact_init: ``checkpoint`` (a quantized checkpoint's clips; a float one keeps the initial
             clip) or ``stats`` (clips from the 1X sub-net's activation statistics).
+        global_clipnorm: clip each weight step's gradients to this global norm (0: no clip), as
+            ``--global_clipnorm`` does for training and search (networks whose first steps explode).
     """
 
     ratios: tuple = (0.5, 0.75, 1.25, 1.5)
@@ -44,6 +46,7 @@ class ProbeConfig:
     rows: tuple = ()
     seed: int = 0
     pact_init: str = "checkpoint"
+    global_clipnorm: float = 0.0
 
     def validate(self):
         """One-line :class:`UsageError` for a bad field; returns ``self``."""
@@ -55,7 +58,8 @@ class ProbeConfig:
         checks = [("epochs", self.epochs >= 0, ">= 0"), ("batch_size", self.batch_size >= 1, ">= 1"),
                   ("lr", 0 < self.lr <= 10, "0 < lr <= 10"), ("bn_batches", self.bn_batches >= 1, ">= 1"),
                   ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
-                  ("pact_init", self.pact_init in ("checkpoint", "stats"), "checkpoint, stats")]
+                  ("pact_init", self.pact_init in ("checkpoint", "stats"), "checkpoint, stats"),
+                  ("global_clipnorm", self.global_clipnorm >= 0, ">= 0 (0: no clip)")]
         for field, ok, allowed in checks:
             if not ok:
                 raise UsageError(f"Invalid {field}. Received: {field}={getattr(self, field)!r}. Allowed: {allowed}.")

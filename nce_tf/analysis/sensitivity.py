@@ -119,7 +119,7 @@ def train_supernet(net, train, info, config, options, steps=None, verbose=True):
     Args:
         net: the super-net, loaded from the trained network.
         train: the training split; info: its :class:`~nce_tf.data.info.DatasetInfo`.
-        config: the :class:`ProbeConfig` (epochs, batch size, learning rate, seed).
+        config: the :class:`ProbeConfig` (epochs, batch size, learning rate, clip, seed).
         options: per row, the widths a sampled sub-network may give it besides the original (empty:
             always the original).
         steps: steps per epoch (default: one pass over the training split).
@@ -131,7 +131,8 @@ def train_supernet(net, train, info, config, options, steps=None, verbose=True):
     batches = lambda epoch: data.make_pipeline(train, info, training=True, batch_size=config.batch_size,  # noqa: E731
                                                seed=config.seed, epoch=epoch).take(steps)
     return train_single_paths(net, batches, config.epochs, config.lr, net.space.default_widths(), options,
-                              config.seed, verbose=verbose, label="probe super-net")
+                              config.seed, verbose=verbose, label="probe super-net",
+                              global_clipnorm=config.global_clipnorm or None)
 
 
 def _probe_net(trained, model, policy, info, config):

@@ -33,6 +33,8 @@ flags.DEFINE_list("probe_ratios", ["0.5", "0.75", "1.25", "1.5"],
 flags.DEFINE_integer("probe_epochs", 2, "sensitivity: epochs of super-net weight training from each network.")
 flags.DEFINE_integer("probe_batch_size", 64, "sensitivity: images per super-net weight step.")
 flags.DEFINE_float("probe_lr", 0.002, "sensitivity: SGD learning rate of the super-net's weight steps.")
+flags.DEFINE_float("probe_global_clipnorm", 0.0, "sensitivity: clip each super-net weight step's gradients to "
+                   "this global norm (0: no clip), as --global_clipnorm does for training.")
 flags.DEFINE_integer("probe_bn_batches", 8, "sensitivity: training batches (of 256) each sub-network's BN "
                      "statistics are re-estimated on.")
 flags.DEFINE_list("probe_rows", [], "sensitivity: layers (rows) to probe; empty = every searchable layer.")
@@ -55,7 +57,8 @@ def _config():
         raise UsageError(f"Invalid probe_ratios. Received: probe_ratios={','.join(FLAGS.probe_ratios)!r}. "
                          "Allowed: numbers, multiples of 1/8 in (0, 2] other than 1.") from None
     return ProbeConfig(ratios=ratios, epochs=FLAGS.probe_epochs, batch_size=FLAGS.probe_batch_size,
-                       lr=FLAGS.probe_lr, bn_batches=FLAGS.probe_bn_batches, rows=tuple(FLAGS.probe_rows),
+                       lr=FLAGS.probe_lr, global_clipnorm=FLAGS.probe_global_clipnorm,
+                       bn_batches=FLAGS.probe_bn_batches, rows=tuple(FLAGS.probe_rows),
                        seed=FLAGS.probe_seed).validate()
 
 
