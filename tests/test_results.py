@@ -314,3 +314,22 @@ def test_cifar_subset_table_command_tabulates_the_finished_runs(tmp_path):
     table = (out / "table.md").read_text()
     assert table == TABLES["cifar-subset"].render(RECORDS[:3]) and table in proc.stdout
     assert "| W2A2 | scratch | original | 3 (0, 1, 2) | 62.00 +- 2.00 |" in table
+
+
+def test_quickstart_table_times_a_pipeline_as_its_search_plus_its_training():
+    def rec(kind, bits, seed, acc, wall, search_wall=None, ratio=None):
+        r = {**_rec(bits, bits, "scratch", seed, acc), "kind": kind, "dataset": "synthetic"}
+        r["provenance"] = {**r["provenance"], "times": {**r["provenance"]["times"], "wall_seconds": wall}}
+        if kind == "nce":
+            r["search"] = {"macs_ratio": ratio, "provenance": {"times": {"wall_seconds": search_wall}}}
+        return r
+
+    records = [rec("nce", 2, 0, 0.97, 60.0, 100.0, 0.98), rec("nce", 2, 1, 0.95, 70.0, 110.0, 0.96),
+               rec("train", 2, 0, 0.96, 50.0), rec("train", 32, 0, 0.99, 40.0)]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in TABLES["quickstart"].render(records).split("\n\n")[0].splitlines()[2:]]
+    assert [r[0].split("`")[1] for r in rows] == ["nce-tf nce --flagfile=quickstart", "nce-tf train --flagfile=quickstart",
+                                                  "nce-tf train --flagfile=quickstart --w_bits=32 --a_bits=32"]
+    # the pipeline: 160 and 180 s (search + training), MACs ratio of its searches' structures
+    assert rows[0][1:5] == ["2 (0, 1)", "96.00 +- 1.41", "0.970 +- 0.014", "170 +- 14"]
+    assert rows[1][1:5] == ["1 (0)", "96.00", "1.000", "50"] and rows[2][4] == "40"

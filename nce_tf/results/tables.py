@@ -296,6 +296,18 @@ def _structure(rec):
     return rec.get("structure") or (rec.get("search") or {}).get("mode") or "original"
 
 
+def _wall_seconds(rec):
+    """A run's wall time over all its sittings; a pipeline's is its search's plus its training's."""
+    total = ((rec.get("provenance") or {}).get("times") or {}).get("wall_seconds") or 0.0
+    search = (rec.get("search") or {}).get("provenance") or {}
+    return total + ((search.get("times") or {}).get("wall_seconds") or 0.0)
+
+
+_QUICKSTART = {("nce", 2): "`nce-tf nce --flagfile=quickstart` (search, derive, W2A2 training of the derived network)",
+               ("train", 2): "`nce-tf train --flagfile=quickstart` (the original ResNet-20, W2A2)",
+               ("train", 32): "`nce-tf train --flagfile=quickstart --w_bits=32 --a_bits=32` (float)"}
+
+
 # marker name -> Table; every README block between markers of these names is generated.
 TABLES = {
     "premise-trained": Table(
@@ -306,6 +318,18 @@ TABLES = {
         key=lambda r: (-r["w_bits"], -r["a_bits"], r["init"] != "scratch", r["kd"]),
         labels=(("precision", lambda k: _precision((-k[0], -k[1]))),
                 ("init", lambda k: _INIT["float" if k[2] else "scratch"] + (" + KD" if k[3] else ""))),
+    ),
+    "quickstart": Table(
+        name="quickstart", source="quickstart.jsonl",
+        about="the quickstart preset on its synthetic task (chance 10%), each seed its own task, initialisation "
+              "and data order",
+        select=lambda r: r["kind"] in ("train", "nce") and r["model"] == "resnet20" and r["dataset"] == "synthetic",
+        key=lambda r: (r["kind"], r["w_bits"]),
+        labels=(("run", lambda k: _QUICKSTART[k]),),
+        columns=(SEEDS, ACCURACY,
+                 Column("MACs ratio", lambda recs: mean_std([(r.get("search") or {}).get("macs_ratio", 1.0)
+                                                             for r in recs], 1, 3)),
+                 Column("wall time (s)", lambda recs: mean_std([_wall_seconds(r) for r in recs], 1, 0)), COMMIT),
     ),
     "cifar-subset": Table(
         name="cifar-subset", source="cifar_subset.jsonl",
