@@ -188,3 +188,20 @@ def test_tfmot_comparison_without_tfmot_is_a_one_line_error(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: tfmot is not installed. Allowed: pip install -e .[tfmot]"]
     assert proc.stdout == ""
+
+
+def test_a_bench_names_the_code_and_libraries_it_timed(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from nce_tf import provenance
+
+    proc = subprocess.run([sys.executable, "-m", "nce_tf", "bench", "qat", "--model=resnet8", "--batch_size=2",
+                           "--steps=1", "--warmup_steps=1", "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["ratio"] == out["qat_step_s"] / out["float_step_s"]
+    here = provenance.code_state()
+    assert (out["provenance"]["commit"], out["provenance"]["dirty"]) == (here["commit"], here["dirty"])
+    assert out["provenance"]["versions"]["tensorflow"] == tf.__version__

@@ -65,6 +65,7 @@ def main(argv):
     bench = {"search": search_step, "qat": qat_step, "mixed": mixed_step}[argv[1]]
     extra = {"policy": FLAGS.mixed_policy} if argv[1] == "mixed" else {}
     result = bench.run(FLAGS.model, FLAGS.batch_size, FLAGS.steps, FLAGS.warmup_steps, log=log, **extra)
+    result["provenance"] = provenance.record()  # which code and libraries these times are of
     if FLAGS.json:
         print(json.dumps(result))
     elif argv[1] == "mixed":
