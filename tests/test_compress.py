@@ -229,6 +229,8 @@ def test_compress_api_meets_the_budget_and_equals_nce_tf_count(tmp_path):
     assert rec["widths"] == [layer.filters for layer in searched] and rec["costs"]["macs"] == counted.macs
     assert rec["accuracy"]["test"] == finetune["test_accuracy"] and rec["seeds"]["seed"] == 0
     assert set(rec["times"]) >= {"setup", "derive", "finetune"} and all(t >= 0 for t in rec["times"].values())
+    # the fine-tuning the run's settings gave (1 epoch of 2 steps), distilled at the default weight and T
+    assert rec["finetune"] == {"epochs": 1, "steps_per_epoch": 2, "kd_weight": 0.5, "kd_temperature": 4.0}
 
 
 def test_epochs_0_stops_after_derivation(tmp_path, trained_file):

@@ -19,7 +19,8 @@ Kinds, by what the work directory holds:
 - ``search``: ``nce-tf search`` alone (``arch.json``, no accuracy);
 - ``compress``: ``nce-tf compress`` (``compress.json`` + ``compress_config.json``): adds ``method``,
   ``budget`` (its ratios and absolute ceilings as given), ``accuracy`` of the compressed network
-  (``test``) beside the original's and the derived network's before fine-tuning, and ``times``
+  (``test``) beside the original's and the derived network's before fine-tuning, ``finetune`` (epochs,
+  steps per epoch, distillation weight and temperature), and ``times``
   (wall seconds per phase, every sitting summed); ``widths`` are the compressed widths.
 
 A run without provenance (made before nce-tf recorded it) is refused: its record could not name
@@ -147,6 +148,10 @@ def _compressed(run_dir):
         "costs": (report.get("costs") or {}).get("compressed"), "within_budget": report.get("within_budget"),
         "accuracy": {"test": accuracy.get("compressed"), "original": accuracy.get("original"),
                      "derived": accuracy.get("derived")},
+        # the fine-tuning every method shares: its length and its distillation from the original
+        "finetune": {"epochs": (report.get("finetune") or {}).get("epochs"),
+                     "steps_per_epoch": (report.get("finetune") or {}).get("steps_per_epoch"),
+                     "kd_weight": report.get("kd_weight"), "kd_temperature": report.get("kd_temperature")},
         "times": {phase: t.get("wall_seconds") for phase, t in phases.items()},
         "settings": settings, "provenance": provenance,
     }
