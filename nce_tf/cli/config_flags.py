@@ -61,9 +61,9 @@ HELP = {
     "lr": "Peak learning rate of SGD.",
     "momentum": "SGD momentum.",
     "nesterov": "Use Nesterov momentum.",
-    "global_clipnorm": "Clip the weight gradients to this global L2 norm before each SGD step (Keras's "
-                       "global_clipnorm; training, a search's weight steps and its --supernet_epochs); 0 = no "
-                       "clip. Under a distribution strategy Keras clips each replica's share before they are summed.",
+    "global_clipnorm": "Clip the weight gradients to this global L2 norm before each SGD step (training, a "
+                       "search's weight steps and its --supernet_epochs); 0 = no clip. The batch gradient's norm "
+                       "on any number of replicas (Keras's own clips each replica's share before the sum).",
     "weight_decay": "Coupled L2 weight decay on conv and dense kernels.",
     "steps_per_epoch": "Steps per epoch; 0 = one pass over the training set.",
     "seed": "Random seed (data order, augmentation, initialisation).",
