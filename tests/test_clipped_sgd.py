@@ -1,4 +1,4 @@
-"""``ClippedSGD`` (``nce_tf/train/clipped_sgd.py``): ``global_clipnorm`` clips the batch gradient on two
+"""``ClippedSGD`` (``nce_tf/optimizers.py``): ``global_clipnorm`` clips the batch gradient on two
 replicas as on one device, where Keras's own SGD clips each replica's share before the sum (pinned
 here: the private methods it overrides are where that order lives).
 
@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from nce_tf import distribute
-from nce_tf.train.clipped_sgd import ClippedSGD
+from nce_tf.optimizers import ClippedSGD
 from nce_tf.train.schedule import sgd
 from nce_tf.train import TrainConfig
 
@@ -87,3 +87,21 @@ def test_the_runs_sgd_is_the_clipped_one_and_serializes():
     assert isinstance(opt, ClippedSGD) and opt.global_clipnorm == 1.0 and opt.nesterov
     again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert type(again) is ClippedSGD and again.get_config() == opt.get_config()
+
+
+def test_a_model_compiled_with_it_reloads_in_a_new_process_with_the_layers(tmp_path):
+    import subprocess
+    import sys
+
+    import nce_tf.layers
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, nce_tf.layers.QuantDense(2, kernel_quantizer="sawb")(inputs))
+    model.compile(sgd(TrainConfig(workdir="x", global_clipnorm=1.0), 0.1), "mse")
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    script = ("import sys, keras, nce_tf.layers; m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
+              "print(type(m.optimizer).__name__, float(m.optimizer.global_clipnorm))")
+    proc = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["ClippedSGD", "1.0"]

@@ -176,8 +176,9 @@ def _compressed(method, seed, acc, trained=None):
 
 
 def test_cifar_subset_table_rows_by_initialisation_and_widths():
-    def searched(mode, seed, acc):
-        return {**_rec(2, 2, "scratch", seed, acc, arch=f"runs/{mode}_s{seed}/arch.json"), "structure": mode}
+    def searched(mode, seed, acc):  # a training's settings name its seed's arch.json and widths
+        rec = _rec(2, 2, "scratch", seed, acc, arch=f"runs/{mode}_s{seed}/arch.json", widths=[16 + seed, 32])
+        return {**rec, "structure": mode}
 
     records = [_rec(2, 2, "scratch", s, a) for s, a in ((0, 0.60), (1, 0.62))] + [
         searched("tas", 0, 0.58), searched("tas", 1, 0.60), searched("nce", 0, 0.61), searched("nce", 1, 0.65),
@@ -318,7 +319,8 @@ def test_cifar_subset_table_command_tabulates_the_finished_runs(tmp_path):
 
 def test_quickstart_table_times_a_pipeline_as_its_search_plus_its_training():
     def rec(kind, bits, seed, acc, wall, search_wall=None, ratio=None):
-        r = {**_rec(bits, bits, "scratch", seed, acc), "kind": kind, "dataset": "synthetic"}
+        arch = {"arch": f"runs/qs_s{seed}/arch.json", "widths": [8 + seed, 16]} if kind == "nce" else {}
+        r = {**_rec(bits, bits, "scratch", seed, acc, **arch), "kind": kind, "dataset": "synthetic"}
         r["provenance"] = {**r["provenance"], "times": {**r["provenance"]["times"], "wall_seconds": wall}}
         if kind == "nce":
             r["search"] = {"macs_ratio": ratio, "provenance": {"times": {"wall_seconds": search_wall}}}

@@ -330,6 +330,8 @@ TABLES = {
                  Column("MACs ratio", lambda recs: mean_std([(r.get("search") or {}).get("macs_ratio", 1.0)
                                                              for r in recs], 1, 3)),
                  Column("wall time (s)", lambda recs: mean_std([_wall_seconds(r) for r in recs], 1, 0)), COMMIT),
+        # a pipeline's final training takes its seed's searched architecture
+        vary=("arch", "widths"),
     ),
     "cifar-subset": Table(
         name="cifar-subset", source="cifar_subset.jsonl",
@@ -341,8 +343,8 @@ TABLES = {
                 ("init", lambda k: _INIT["float" if k[2] else "scratch"] + (" + KD" if k[3] else "")),
                 ("widths", lambda k: _STRUCTURE_LABELS[_STRUCTURES[k[4]]])),
         columns=(SEEDS, ACCURACY, MACS, PARAMS, COMMIT),
-        # a searched row's trainings take their seed's arch.json
-        vary=("arch",),
+        # a searched row's trainings take their seed's arch.json, and its widths
+        vary=("arch", "widths"),
     ),
     "compress-cifar": Table(
         name="compress-cifar", source="compress_cifar.jsonl",

@@ -12,7 +12,7 @@ This is ``keras.optimizers.schedules.CosineDecay`` with ``initial_learning_rate=
 
 import keras
 
-from nce_tf.train.clipped_sgd import ClippedSGD
+from nce_tf.optimizers import ClippedSGD
 
 
 def warmup_cosine(base_lr, total_steps, warmup_steps):
@@ -28,7 +28,7 @@ def warmup_cosine(base_lr, total_steps, warmup_steps):
 def sgd(config, learning_rate):
     """The run's SGD at ``learning_rate`` (a number or a schedule), with ``config``'s (a
     :class:`~nce_tf.train.TrainConfig`) ``momentum``, ``nesterov`` and ``global_clipnorm`` (0: no clip; the
-    batch gradient's norm on any number of replicas, :mod:`nce_tf.train.clipped_sgd`): a training's
+    batch gradient's norm on any number of replicas, :mod:`nce_tf.optimizers`): a training's
     optimizer, and a search's weight optimizer at its ``search_lr``."""
     return ClippedSGD(learning_rate, momentum=config.momentum, nesterov=config.nesterov,
                       global_clipnorm=config.global_clipnorm or None)

@@ -1,4 +1,4 @@
-"""SGD whose ``global_clipnorm`` clips the gradient the whole batch makes, on one device or many.
+"""nce-tf's optimizer: SGD whose ``global_clipnorm`` clips the gradient the whole batch makes, on one device or many.
 
 Keras 3 clips inside ``optimizer.apply``, which under a ``tf.distribute`` strategy runs on each
 replica *before* the replicas' gradients are summed: each replica's share (its part of the batch's
@@ -35,7 +35,12 @@ def _replicas():
 @keras.saving.register_keras_serializable(package="nce_tf")
 class ClippedSGD(keras.optimizers.SGD):
     """``keras.optimizers.SGD`` whose ``global_clipnorm`` clips the replicas' summed gradient (see the
-    module doc); the same arguments and behaviour otherwise."""
+    module doc); the same arguments and behaviour otherwise. Registered serializable (package
+    ``nce_tf``; importing :mod:`nce_tf.layers` registers it), so a model compiled with it reloads.
+
+    Args:
+        learning_rate, momentum, nesterov, global_clipnorm, ...: those of ``keras.optimizers.SGD``.
+    """
 
     def _clip_gradients(self, grads):
         if self.global_clipnorm and _replicas() > 1:
