@@ -308,13 +308,16 @@ def test_cifar_subset_table_command_tabulates_the_finished_runs(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: No run of the table has finished yet. Received: out={str(out)!r}"
     out.mkdir()
-    records_lib.append_records(str(out / "records.jsonl"), RECORDS[:3])
+    # the W2A2 row's three runs, and a run of an earlier recipe in the same --out (not this plan's)
+    mine = [{**rec, "run": f"w2a2_s{rec['seeds']['seed']}"} for rec in RECORDS[:3]]
+    older = {**_rec(2, 2, "scratch", 0, 0.10), "run": "nce_w2a2_s0", "kind": "nce", "search": {"mode": "nce"}}
+    records_lib.append_records(str(out / "records.jsonl"), [*mine, older])
     proc = subprocess.run([sys.executable, "-m", "nce_tf", "cifar-subset-table", "--finished_only", f"--out={out}"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     table = (out / "table.md").read_text()
-    assert table == TABLES["cifar-subset"].render(RECORDS[:3]) and table in proc.stdout
-    assert "| W2A2 | scratch | original | 3 (0, 1, 2) | 62.00 +- 2.00 |" in table
+    assert table == TABLES["cifar-subset"].render(mine) and table in proc.stdout
+    assert "| W2A2 | scratch | original | 3 (0, 1, 2) | 62.00 +- 2.00 |" in table and "NCE" not in table
 
 
 def test_quickstart_table_times_a_pipeline_as_its_search_plus_its_training():

@@ -99,6 +99,16 @@ def test_the_report_gives_t_intervals_and_the_welch_comparison():
     assert "| c (16) | 8 (0.5x) | -4.00 [-6.48, -1.52], 3 |" in text
 
 
+def test_a_probe_made_before_the_clip_existed_is_still_recognised():
+    # The committed probes' keys (made before global_clipnorm): the same settings give the same key.
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(repo, "results", "premise_probe", "probes", "w2a2_s1.json"), encoding="utf-8") as f:
+        committed = json.load(f)["key"]["config"]
+    config = ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in committed.items()})
+    assert json.loads(json.dumps(config.key())) == committed
+    assert ProbeConfig(global_clipnorm=1.0).key()["global_clipnorm"] == 1.0  # a clipped probe is another
+
+
 def test_the_probe_clips_its_weight_steps_when_asked():
     # SGD with momentum 0.9, first step: dw = -lr g, g scaled to the clip's norm when longer.
     from nce_tf.analysis.sensitivity import train_supernet

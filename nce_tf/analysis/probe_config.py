@@ -48,6 +48,14 @@ class ProbeConfig:
     pact_init: str = "checkpoint"
     global_clipnorm: float = 0.0
 
+    def key(self):
+        """The settings a finished probe is recognised by: every field, but a later field at its
+        default (``global_clipnorm`` 0) is left out, so probes made before it existed still match."""
+        out = dataclasses.asdict(self)
+        if not self.global_clipnorm:
+            del out["global_clipnorm"]
+        return out
+
     def validate(self):
         """One-line :class:`UsageError` for a bad field; returns ``self``."""
         for r in self.ratios:

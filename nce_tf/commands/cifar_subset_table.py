@@ -16,9 +16,10 @@ the runs it starts from; when a run fails, the runs that start from it are skipp
 on. The runs are a plan of the run planner (nce_tf.plans): --jobs processes at a time, a line per run
 with runs done / total and the time left, each run's output in OUT/<run>.log, its record in
 OUT/<run>.done.json and OUT/records.jsonl, one table process per OUT at a time. Writes OUT/table.md,
-the README's `cifar-subset` table (nce_tf.results.tables) made from OUT/records.jsonl; with
---update_readme, the records are added to the checkout's results/cifar_subset.jsonl and every
-generated README table is rewritten (`nce-tf results readme`). The runs start in the repository root
+the `cifar-subset` table (nce_tf.results.tables) made from the records of this plan's runs; with
+--update_readme, those records are added to the checkout's results/cifar_subset.jsonl and every
+generated README table is rewritten (`nce-tf results readme`; the cifar-subset table once README.md
+holds its markers, which replace the legacy cifar-subset-table block when the re-measurement lands). The runs start in the repository root
 of a checkout (the presets' data path is relative to it), else in the working directory. From a
 checkout, python tools/cifar_subset_table.py takes the same flags.
 """
@@ -106,8 +107,12 @@ def main(argv):
     out = os.path.abspath(FLAGS.out)
     if not 1 <= FLAGS.jobs <= (os.cpu_count() or 1):
         cli.fail(f"Invalid jobs. Received: jobs={FLAGS.jobs}. Allowed: 1..{os.cpu_count() or 1} (this machine's cores).")
+    root = provenance.checkout_root()
+    if FLAGS.update_readme and root is None:  # before any run: the records would have nowhere to go
+        cli.fail(f"--update_readme works in a checkout. Received: working directory {os.getcwd()!r}")
+    table_plan = plan(out, seeds)
     if not FLAGS.finished_only:
-        outcome = plans.run_plan(plan(out, seeds), FLAGS.jobs)  # another table process in --out: one line
+        outcome = plans.run_plan(table_plan, FLAGS.jobs)  # another table process in --out: one line
         if not outcome.ok:
             cli.fail(f"Runs failed: {outcome.message()}. Re-run the same command to retry them.")
     # the results layer reads records only (no TensorFlow): loaded once the runs are done
@@ -116,16 +121,17 @@ def main(argv):
     path = os.path.join(out, plans.RECORDS_FILE)
     if not os.path.isfile(path):
         cli.fail(f"No run of the table has finished yet. Received: out={out!r}")
-    table = tables.TABLES["cifar-subset"].render(records.read_records(path))
+    # only this plan's runs (an --out may hold runs of an earlier recipe or other seeds)
+    planned = {run.key for run in table_plan.runs}
+    mine = [rec for rec in records.read_records(path) if rec["run"] in planned]
+    if not mine:
+        cli.fail(f"No run of the table has finished yet. Received: out={out!r}, seeds={seeds}")
+    table = tables.TABLES["cifar-subset"].render(mine)
     with open(os.path.join(out, "table.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(table, flush=True)
     if FLAGS.update_readme:
-        root = provenance.checkout_root()
-        if root is None:
-            cli.fail(f"--update_readme works in a checkout. Received: {os.getcwd()!r}")
-        added, _ = records.append_records(os.path.join(root, "results", "cifar_subset.jsonl"),
-                                          records.read_records(path))
+        added, _ = records.append_records(os.path.join(root, "results", "cifar_subset.jsonl"), mine)
         report = readme.update_readme(os.path.join(root, "README.md"), os.path.join(root, "results"))
         print(f"{added} records added to results/cifar_subset.jsonl; README: "
               + ", ".join(f"{name} {status}" for name, status, _ in report), flush=True)

@@ -107,7 +107,7 @@ def main():
         name = os.path.basename(os.path.normpath(run))
         path = os.path.join(FLAGS.out, "probes", f"{name}.json")
         # As JSON reads it back (tuples become lists), so a finished probe is recognised.
-        key = json.loads(json.dumps({"run": run, "sha256": file_sha256(model_file), "config": dataclasses.asdict(config)}))
+        key = json.loads(json.dumps({"run": run, "sha256": file_sha256(model_file), "config": config.key()}))
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 done = json.load(f)
