@@ -105,3 +105,34 @@ def test_a_model_compiled_with_it_reloads_in_a_new_process_with_the_layers(tmp_p
     proc = subprocess.run([sys.executable, "-c", script, path], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["ClippedSGD", "1.0"]
+
+
+def test_two_replicas_under_loss_scaling_with_momentum_and_a_gradient_missing(mirrored):
+    # mixed_float16's wrapper unscales before the inner step; a variable without a gradient keeps its
+    # place; momentum 0.9: the first step is -lr g1, the second -lr (0.9 g1 + g2), each g the batch
+    # gradient clipped (the second taken at the moved weights).
+    def run(strategy):
+        with strategy.scope():
+            w, unused = tf.Variable(W0), tf.Variable([1.0])
+            optimizer = keras.optimizers.LossScaleOptimizer(ClippedSGD(LR, momentum=0.9, global_clipnorm=CLIP))
+            optimizer.build([w, unused])
+
+        @tf.function
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum((tf.linalg.matvec(x, w) - y) ** 2) / 4
+                scaled = optimizer.scale_loss(loss)
+            optimizer.apply([tape.gradient(scaled, w), None], [w, unused])
+
+        for _ in range(2):
+            strategy.run(step, args=_parts(strategy))
+        return w.numpy().astype(np.float64), unused.numpy()
+
+    one, one_unused = run(distribute.get_strategy("default"))
+    two, two_unused = run(mirrored)
+    g1 = _clipped(_gradient(X, Y))
+    w1 = W0 - LR * g1
+    g2 = _clipped((2 * (X @ w1 - Y) @ X / 4))
+    np.testing.assert_allclose(one, w1 - LR * (0.9 * g1 + g2), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6)
+    assert one_unused == two_unused == 1.0

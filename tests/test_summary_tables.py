@@ -149,3 +149,10 @@ def test_study_block_recomputes_its_statistics_from_the_rows(tmp_path):
 def _written(tmp_path, data):
     _write(tmp_path, SUMMARY_TABLES["study-r8-from-trained"].source, data)
     return tmp_path
+
+
+def test_a_source_without_what_its_table_reads_is_a_one_line_error(tmp_path):
+    data = {"seeds": [{"seed": 0, "retrained": {"1": {"ce": 1.0}}, "probe": []}]}  # no width 2, no provenance
+    with pytest.raises(UsageError, match="Table 'premise-known-answer' cannot be made from its source") as e:
+        _render(tmp_path, "premise-known-answer", data)
+    assert "\n" not in str(e.value) and "known_answer.json" in str(e.value)

@@ -158,6 +158,7 @@ def _nce_model():
 
 
 def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, seed=0):
+    versions = _versions(framework)  # first: a missing distribution fails before the training, not after
     if framework == "tfmot":
         # optional dependency (tf_keras, for TFMOT)
         import tf_keras
@@ -190,12 +191,12 @@ def run(framework, steps=20, warmup_steps=5, train_epochs=4, batch_size=128, see
     return {"framework": framework, "step_s": statistics.median(times), "test_accuracy": float(accuracy),
             "train_epochs": train_epochs, "batch_size": batch_size, "seed": seed,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "versions": _versions(framework)}
+            "versions": versions}
 
 
 def _versions(framework):
     out = provenance.versions()
-    if framework == "tfmot":
+    if framework == "tfmot":  # this process trains with tf-keras: its "keras" entry is only what is installed
         out.update({dist: importlib.metadata.version(dist) for dist in ("tensorflow-model-optimization", "tf-keras")})
     return out
 
