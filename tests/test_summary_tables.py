@@ -113,10 +113,11 @@ def test_tfmot_rows(tmp_path):
 
     rows, _ = _render(tmp_path, "tfmot-compare", [run(1, 0.5, 0.1), run(0, 0.4, 0.2), run(2, 0.6, 0.3)])
     assert rows[0][1] == "nce-tf (seeds 0, 1, 2)"
-    # 40, 50, 60 against 20, 10, 30: difference +30; variances of the means 100 / 3 each, SE 8.165, nu 4:
-    # half-width 22.67; separated 3 vs 3: p = 0.1
-    assert rows[2][1:5] == ["40.0, 50.0, 60.0", "20.0, 10.0, 30.0", "+30.0 [+7.3, +52.7]", "0.1"]
-    assert rows[3][1:4] == ["200, 200, 200", "400, 400, 400", "ratio nce-tf / tfmot per run: 0.50, 0.50, 0.50"]
+    # paired by seed: differences 20, 40, 30 (mean 30, sd 10, SE 5.774, t_{0.975, 2} = 4.3027: half-width
+    # 24.84); all three positive: sign-flip p = 2 / 8 = 0.25, also the smallest p three pairs allow
+    assert rows[2][1:4] == ["40.0, 50.0, 60.0", "20.0, 10.0, 30.0", "20.0, 40.0, 30.0"]
+    assert rows[2][4:6] == ["+30.00 [+5.16, +54.84]", "0.25 (0.25)"] and rows[2][7] == "not resolved"
+    assert rows[3][1:4] == ["200, 200, 200", "400, 400, 400", "ratio 0.50, 0.50, 0.50"]
 
 
 def test_a_missing_source_is_a_one_line_error(tmp_path):

@@ -252,7 +252,7 @@ class PairedTable:
             used += [r for _, a, b in trios for r in (a, b)]
             d = [self.scale * (self.value(a) - self.value(b)) for _, a, b in trios]
             cells = [label(key) for _, label in self.labels] + [other, str(len(d))]
-            cells += [", ".join(f"{v:+.2f}" for v in d)] + _paired_cells(d)
+            cells += [", ".join(f"{v:+.2f}" for v in d)] + paired_cells(d)
             lines.append("| " + " | ".join(cells) + " |")
         recs = list({id(r): r for r in used}.values())
         main, count = main_commit(recs)
@@ -265,7 +265,7 @@ class PairedTable:
         return "\n".join(lines) + "\n\n" + note + dirty_note(count) + "\n"
 
 
-def _paired_cells(d):
+def paired_cells(d):
     """Mean, t interval, sign-flip p (p_min), minimum detectable difference and verdict of differences ``d``."""
     n = len(d)
     mean = statistics.fmean(d) if d else float("nan")
