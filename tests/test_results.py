@@ -59,6 +59,12 @@ def test_records_of_a_training_a_pipeline_and_a_search(tmp_path, capsys):
 
     searched = records_lib.record_of(str(tmp_path / "search"))
     assert searched["kind"] == "search" and "accuracy" not in searched
+    # a training of a search's arch.json file (--arch) records that search's mode when it runs
+    from nce_tf.jobs import run_training
+
+    run_training(TrainConfig(workdir=str(tmp_path / "from_arch"), arch=str(tmp_path / "search" / "arch.json"),
+                             **{**tiny, "model": ""}))
+    assert records_lib.record_of(str(tmp_path / "from_arch"))["structure"] == "wrpn"
     assert searched["widths"] == json.loads((tmp_path / "search" / "arch.json").read_text())["widths"]
 
     # Appended once: the same run collected again is not added twice; the file reads back.
@@ -74,8 +80,12 @@ def test_records_of_a_training_a_pipeline_and_a_search(tmp_path, capsys):
     (floated / "config.json").write_text(json.dumps({**trained["settings"], "init_from": "runs/f", "teacher": "runs/f"}))
     assert (records_lib.record_of(str(floated))["init"], records_lib.record_of(str(floated))["kd"]) == ("float", True)
 
-    # What a training's widths came from: the search mode of the arch.json it took, else the original's.
-    assert piped["structure"] == "random" and searched.get("structure") is None
+    # What a training's widths came from: the mode of the search whose arch it trained (its metrics.json
+    # says, written when it ran), else the original's; for a run made before trainings recorded it, read
+    # off the arch.json its settings name.
+    assert piped["structure"] == trained["structure"] == metrics["structure"] == "random"
+    assert searched.get("structure") is None
+    (floated / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "structure"}))
     (floated / "config.json").write_text(json.dumps({**trained["settings"], "arch": str(tmp_path / "nce" / "arch.json")}))
     assert records_lib.record_of(str(floated))["structure"] == "random"
     (floated / "config.json").write_text(json.dumps({**trained["settings"], "arch": ""}))

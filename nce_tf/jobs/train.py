@@ -43,15 +43,28 @@ from nce_tf.train.float_init import calibrate_pact, describe_source, load_float_
 from nce_tf.train.schedule import sgd, warmup_cosine
 
 
-def _model_and_widths(config, arch):
-    """The model name and width list: of ``arch`` if given, else of ``config.arch``'s file (it must
-    match ``config.model``), else ``config.model``'s default widths."""
+def _arch_of(config, arch):
+    """``arch`` if given, else ``config.arch``'s file loaded (it must match ``config.model``), else None."""
     if arch is None and config.arch:
-        arch = arch_lib.load_arch(config.arch, expected_model=config.model or None)
+        return arch_lib.load_arch(config.arch, expected_model=config.model or None)
+    return arch
+
+
+def _model_and_widths(config, arch):
+    """The model name and width list: of the arch (:func:`_arch_of`) if there is one, else
+    ``config.model``'s default widths."""
     if arch is not None:
         return arch.model, arch.widths
     name = config.model or DEFAULT_MODEL
     return name, sources.default_widths(name)
+
+
+def _structure(arch):
+    """Where the trained widths came from: ``"original"``, or the mode of the search whose arch it is
+    (read when the training starts, so a record never depends on that file staying where it was)."""
+    if arch is None:
+        return "original"
+    return (arch.extra.get("search") or {}).get("mode") or "arch"
 
 
 def _width(layer):
@@ -137,7 +150,10 @@ class _Training(Job):
     def prepare(self, strategy):
         config = self.config
         distribute.check_global_batch(strategy, config.batch_size)
-        self.name, self.widths = ("custom", None) if self.model_fn is not None else _model_and_widths(config, self.arch)
+        # the arch trained (given in memory, or --arch's file), apart from self.arch: settings record only the former
+        self.trained_arch = _arch_of(config, self.arch) if self.model_fn is None else None
+        self.name, self.widths = (("custom", None) if self.model_fn is not None
+                                  else _model_and_widths(config, self.trained_arch))
         self.source = sources.source_for(config)
         self.info = self.source.info
         self.steps = _steps_per_epoch(config, self.info)
@@ -253,8 +269,8 @@ class _Training(Job):
         final_accuracy = (self.history["accuracy"][-1] if self.history.get("accuracy")
                           else _last_csv_value(os.path.join(run.workdir, "history.csv"), "accuracy"))
         metrics = {
-            "model": self.name, "widths": self.widths, "dataset": self.info.name,
-            "num_classes": self.info.num_classes,
+            "model": self.name, "widths": self.widths, "structure": _structure(self.trained_arch),
+            "dataset": self.info.name, "num_classes": self.info.num_classes,
             "w_bits": config.w_bits, "a_bits": config.a_bits, "weight_quantizer": config.weight_quantizer,
             "epochs": config.epochs, "steps_per_epoch": self.steps,
             "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),

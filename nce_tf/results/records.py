@@ -94,7 +94,8 @@ def _trained(run_dir):
         "model": metrics.get("model"), "dataset": metrics.get("dataset"),
         "w_bits": metrics.get("w_bits"), "a_bits": metrics.get("a_bits"),
         "init": "float" if settings.get("init_from") else "scratch", "kd": bool(settings.get("teacher")),
-        "structure": _structure(settings), "epochs": metrics.get("epochs"), "seeds": _seeds(settings),
+        "structure": metrics.get("structure") or _structure(settings), "epochs": metrics.get("epochs"),
+        "seeds": _seeds(settings),
         "widths": metrics.get("widths"),
         "costs": {k: metrics.get(k) for k in ("macs", "params", "weight_memory_bytes")},
         "accuracy": {"test": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss"),
@@ -104,8 +105,9 @@ def _trained(run_dir):
 
 
 def _structure(settings):
-    """What a training's widths came from: ``"original"`` (the model's own), else the search mode named
-    by the ``arch.json`` it took (``"arch"`` when that file no longer reads)."""
+    """What a training's widths came from, for a run whose ``metrics.json`` does not say (made before
+    trainings recorded it): ``"original"`` (the model's own), else the search mode named by the
+    ``arch.json`` it took, read now (``"arch"`` when that file no longer reads)."""
     path = settings.get("arch")
     if not path:
         return "original"
