@@ -105,6 +105,19 @@ def test_records_of_a_training_a_pipeline_and_a_search(tmp_path, capsys):
     proc = _tool("collect", str(tmp_path / "search"), f"--out={tmp_path}/new.jsonl")
     assert proc.returncode == 0 and len(records_lib.read_records(str(tmp_path / "new.jsonl"))) == 1
 
+    # A run still going (a queue's next directory): refused, or with --skip_unfinished named and left out;
+    # skipping never hides a finished run's problem (the run without provenance is still refused).
+    going = tmp_path / "going"
+    going.mkdir()
+    (going / "config.json").write_text("{}")
+    proc = _tool("collect", str(tmp_path / "nce"), str(going), f"--out={tmp_path}/more.jsonl")
+    assert proc.returncode == 2 and "Not a finished run" in proc.stderr and not os.path.exists(tmp_path / "more.jsonl")
+    proc = _tool("collect", str(tmp_path / "nce"), str(going), f"--out={tmp_path}/more.jsonl", "--skip_unfinished")
+    assert proc.returncode == 0 and f"not finished, left out: {going}" in proc.stdout
+    assert [r["kind"] for r in records_lib.read_records(str(tmp_path / "more.jsonl"))] == ["nce"]
+    proc = _tool("collect", str(old), str(going), f"--out={tmp_path}/more.jsonl", "--skip_unfinished")
+    assert proc.returncode == 2 and "no provenance" in proc.stderr
+
 
 @pytest.mark.parametrize("args, needle", [
     ((), "Allowed: collect, readme"),

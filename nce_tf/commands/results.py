@@ -8,9 +8,11 @@ Examples:
 
 `collect` appends one JSON line per finished run directory (nce-tf train, nce, search or compress: kind, model,
 bits, seeds, widths, costs, accuracy, settings, provenance) to the --out file; a run already in it is
-not added twice, and a run without provenance (made before nce-tf recorded it) is refused. `readme`
-regenerates every block of README.md between <!-- NAME:begin --> and <!-- NAME:end --> markers whose
-NAME is a table of nce_tf/results/tables.py, from its records file under results/; it reports the
+not added twice, and a run without provenance (made before nce-tf recorded it) is refused; a directory
+whose run has not finished is an error, or with --skip_unfinished a line saying it was left out (a queue
+still running). `readme` regenerates every block of README.md between <!-- NAME:begin --> and
+<!-- NAME:end --> markers whose NAME is a table of nce_tf/results/tables.py (from its records file under
+results/) or of nce_tf/results/summary_tables.py (from the analysis file it names); it reports the
 blocks declared legacy there (made without per-run records) and refuses any other. See
 nce_tf/results/. From a checkout, python tools/results.py takes the same arguments.
 """
@@ -24,6 +26,8 @@ from nce_tf import cli, provenance
 
 SUBCOMMANDS = ("collect", "readme")
 flags.DEFINE_string("out", "", "collect: the records file to append to (results/NAME.jsonl; required).")
+flags.DEFINE_boolean("skip_unfinished", False, "collect: leave out the directories whose run has not finished "
+                     "(a line each) instead of refusing them.")
 flags.DEFINE_boolean("check", False, "readme: write nothing; exit status 1 when a generated table differs from "
                      "its records.")
 flags.DEFINE_string("readme", "", "readme: the README to update (default: the checkout's README.md, else "
@@ -48,7 +52,12 @@ def main(argv):
             cli.fail("Expected one or more run directories. Received: none.")
         if not FLAGS.out:
             cli.fail("A records file is required. Received: out=''. Pass --out=results/NAME.jsonl.")
-        found = [records.record_of(d, root=_root()) for d in argv[2:]]  # every run read before anything is written
+        dirs = argv[2:]
+        if FLAGS.skip_unfinished:
+            for d in [d for d in dirs if os.path.isdir(d) and not records.is_finished(d)]:
+                print(f"nce-tf: not finished, left out: {d}", flush=True)
+            dirs = [d for d in dirs if not os.path.isdir(d) or records.is_finished(d)]
+        found = [records.record_of(d, root=_root()) for d in dirs]  # every run read before anything is written
         added, skipped = records.append_records(FLAGS.out, found)
         print(f"nce-tf: {added} records added, {skipped} already there -> {FLAGS.out}", flush=True)
         return

@@ -74,6 +74,15 @@ def kind_of(run_dir):
                      f"Received: {run_dir!r}. Allowed: work directories of nce-tf train, nce, search or compress that finished.")
 
 
+def is_finished(run_dir):
+    """Whether ``run_dir`` holds a finished run of a kind :func:`record_of` reads (see :func:`kind_of`)."""
+    try:
+        kind_of(run_dir)
+    except UsageError:
+        return False
+    return True
+
+
 def _seeds(settings):
     return {k: v for k, v in sorted(settings.items()) if k == "seed" or k.endswith("_seed")}
 
