@@ -489,3 +489,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, needle):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
     assert not workdir.exists()
+
+
+def test_seed_ties_against_the_relabelling_worked_out_by_hand():
+    from nce_tf.results.study_summary import seed_ties
+
+    # Two structures whose three trainings of one seed score alike (a shared random stream): 3 ties.
+    # Relabelling each structure's seeds: the ties are the fixed points of a random permutation of 3,
+    # 3 with probability 1/6, 1 with 3/6, 0 with 2/6: mean 1, P(>= 3) = 1/6.
+    rows = [{"structure": s, "train_seed": t, "test_accuracy": a, "widths": w}
+            for s, w in (("a", [8]), ("b", [16])) for t, a in ((0, 0.50), (1, 0.60), (2, 0.70))]
+    out = seed_ties(rows, resamples=20_000)
+    assert (out["pairs"], out["ties"]) == (3, 3)
+    assert out["expected"] == pytest.approx(1.0, abs=0.03) and out["p"] == pytest.approx(1 / 6, abs=0.01)
+    # The same widths are one network trained twice: never counted (WRPN at the original's cost).
+    same = [{**r, "widths": [8]} for r in rows]
+    assert seed_ties(same, resamples=10)["pairs"] == 0

@@ -129,6 +129,7 @@ def test_a_missing_source_is_a_one_line_error(tmp_path):
 def test_study_block_recomputes_its_statistics_from_the_rows(tmp_path):
     def row(method, structure, seed, acc, commit="g"):
         return {"method": method, "structure": structure, "train_seed": seed, "test_accuracy": acc,
+                "widths": [16] if method == "original" else [8 + int(structure[-1])],
                 "macs_ratio": 1.0, "params_ratio": 1.0, "layers_expanded": 0, "provenance": _prov(commit),
                 "search_provenance": _prov("h") if method != "original" else None}
 
@@ -145,6 +146,8 @@ def test_study_block_recomputes_its_statistics_from_the_rows(tmp_path):
     # nce minus the original (one structure, two trainings: SE sqrt(2e-4 / 2) = 0.01), Welch t against it
     assert "| original | +2.10 |" in text and "Welch t against one structure" in text
     assert "Commit ggggggg and hhhhhhh (" in text
+    # the structures share no seed stream here: nce's structures never tie (their accuracies all differ)
+    assert "one seed: 0 of 12 pairs" in text
 
 
 def _written(tmp_path, data):

@@ -14,6 +14,8 @@ Example:
 
 import statistics
 
+import numpy as np
+
 from nce_tf.stats import compare
 
 
@@ -134,3 +136,59 @@ def markdown(summ, comps, widths=None):
                       "(and how many structures are wider than the original there):", ""]
         lines += _width_markdown(widths)
     return "\n".join(lines) + "\n"
+
+
+def seed_ties(study_rows, resamples=10_000, seed=0):
+    """Do trainings with one training seed share randomness across structures? Exact ties of test
+    accuracy between two different networks trained with the same seed, against the same count with
+    each structure's seeds shuffled among its own trainings.
+
+    Two trainings of different widths tie by chance now and then (accuracy takes ~1000 values);
+    trainings that share a random stream (the zoo before its per-structure initialisation seeds:
+    same-shape kernels identical across structures) tie more often at one seed than across seeds.
+    Pairs of structures with equal widths (WRPN at the original's cost is the original) are left out:
+    one network trained twice with one seed ties by determinism, not by a shared stream.
+
+    The null: a training's seed carries nothing shared with other structures, so relabelling each
+    structure's trainings' seeds among themselves (a Monte Carlo over ``resamples`` relabellings,
+    seeded by ``seed``) gives tie counts like the observed one. ``p``: the share of relabellings with
+    at least as many same-seed ties (``(1 + hits) / (1 + resamples)``).
+
+    Returns:
+        ``{"pairs", "ties", "expected", "p", "resamples"}``: same-seed pairs of different networks, their
+        ties, the mean tie count over the relabellings, and ``p``.
+
+    Example:
+
+    >>> rows = [{"structure": s, "train_seed": t, "test_accuracy": a, "widths": [w]}
+    ...         for s, w in (("a", 1), ("b", 2)) for t, a in ((0, 0.5), (1, 0.6))]
+    >>> seed_ties(rows, resamples=100)["ties"]  # both seeds tie across the two structures
+    2
+    """
+    by_structure = {}
+    for r in study_rows:
+        by_structure.setdefault(r["structure"], []).append(r)
+    names = sorted(by_structure)
+    widths = {s: tuple(by_structure[s][0]["widths"]) for s in names}
+    accs = {s: [r["test_accuracy"] for r in by_structure[s]] for s in names}
+    seeds = {s: [r["train_seed"] for r in by_structure[s]] for s in names}
+    compared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if widths[a] != widths[b]]
+
+    def count(seed_of):
+        pairs = ties = 0
+        for a, b in compared:
+            at_b = {}
+            for t, acc in zip(seed_of[b], accs[b]):
+                at_b.setdefault(t, []).append(acc)
+            for t, acc in zip(seed_of[a], accs[a]):
+                for other in at_b.get(t, ()):
+                    pairs += 1
+                    ties += acc == other
+        return pairs, ties
+
+    pairs, ties = count(seeds)
+    rng = np.random.default_rng(seed)
+    counts = [count({s: list(rng.permutation(seeds[s])) for s in names})[1] for _ in range(resamples)]
+    hits = sum(c >= ties for c in counts)
+    return {"pairs": pairs, "ties": ties, "expected": float(np.mean(counts)) if counts else 0.0,
+            "p": (1 + hits) / (1 + resamples), "resamples": resamples}

@@ -246,7 +246,11 @@ def _study_body(data):
     methods = study["methods"]
     summary = study_summary.summary(rows, methods)
     comparisons = study_summary.comparisons(rows, methods, study["reference"], study["level"], study["resamples"])
-    return study_summary.markdown(summary, comparisons, data.get("widths"))
+    ties = study_summary.seed_ties(rows)
+    return (study_summary.markdown(summary, comparisons, data.get("widths")) + "\n"
+            f"Exact ties of test accuracy between different networks trained with one seed: {ties['ties']} of "
+            f"{ties['pairs']} pairs, {ties['expected']:.1f} expected with each structure's seeds relabelled "
+            f"(p = {ties['p']:.2g}, {ties['resamples']:,} relabellings; `nce_tf.results.study_summary.seed_ties`).\n")
 
 
 def _study_provenances(data, results_dir):
