@@ -160,3 +160,17 @@ def test_a_source_without_what_its_table_reads_is_a_one_line_error(tmp_path):
     with pytest.raises(UsageError, match="Table 'premise-known-answer' cannot be made from its source") as e:
         _render(tmp_path, "premise-known-answer", data)
     assert "\n" not in str(e.value) and "known_answer.json" in str(e.value)
+
+
+def test_search_diagnostics_rows(tmp_path):
+    def search(bits, seed):
+        return {"w_bits": bits, "a_bits": bits, "seed": seed, "macs_ratio": 0.5, "widths": [4, 32],
+                "original_widths": [16, 32], "cost_active": {"macs": {"down": 0.25, "up": 0.125}},
+                "grad_norm_ratio": 1.5, "kendall_ce_mean": 0.2, "provenance": _prov("k"),
+                "trajectory": [{"accuracy": 0.12, "subnet_1x_accuracy": 0.8},
+                               {"accuracy": 0.2, "subnet_1x_accuracy": 0.7}]}
+
+    rows, _ = _render(tmp_path, "compress-cifar-searches", [search(8, 1), search(32, 0)])
+    # higher precision first; narrowest 4 of 16; sampled accuracies' range; the 1X sub-network's first and last
+    assert rows[2] == ["W32A32", "0", "0.500", "0.250", "0.25 / 0.12", "1.50", "12-20", "80.0 -> 70.0", "+0.20"]
+    assert rows[3][:2] == ["W8A8", "1"]

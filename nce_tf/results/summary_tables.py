@@ -202,6 +202,24 @@ def _fig4c_rows(data):
                       *_comparison(q, f, kendall, 3)]]
 
 
+def _search_diagnostics_rows(data):
+    """Per search: what its alpha read and what moved it (``nce-tf search-summary --json``'s fields)."""
+    rows = []
+    for r in sorted(data, key=lambda r: (-r["w_bits"], r["seed"])):
+        sampled = [t["accuracy"] for t in r["trajectory"]]
+        narrowest = min(w / n for w, n in zip(r["widths"], r["original_widths"]))
+        macs = r["cost_active"]["macs"]
+        rows.append([f"W{r['w_bits']}A{r['a_bits']}", str(r["seed"]), f"{r['macs_ratio']:.3f}", f"{narrowest:.3f}",
+                     f"{macs['down']:.2f} / {macs['up']:.2f}", f"{r['grad_norm_ratio']:.2f}",
+                     f"{100 * min(sampled):.0f}-{100 * max(sampled):.0f}",
+                     f"{100 * r['trajectory'][0]['subnet_1x_accuracy']:.1f} -> "
+                     f"{100 * r['trajectory'][-1]['subnet_1x_accuracy']:.1f}", f"{r['kendall_ce_mean']:+.2f}"])
+    return (["precision", "seed", "MACs ratio", "narrowest layer (x original)", "MACs cost pushing down / up "
+             "(share of arch steps)", "cost / CE grad norm (median row)", "sampled sub-networks' training "
+             "accuracy, per epoch (%)", "1X sub-network on the arch half, first -> last epoch (%)",
+             "Kendall (CE), mean"], rows)
+
+
 def _runs_provenances(data, results_dir):
     return [r["provenance"] for r in data]
 
@@ -282,6 +300,11 @@ SUMMARY_TABLES = {
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",
         rows=_fig4c_rows, provenances=_runs_provenances,
         note="Statistics recomputed from the committed values by `nce_tf.stats`."),
+    "compress-cifar-searches": SummaryTable(
+        name="compress-cifar-searches", source="compress_cifar/searches_r0.5.json",
+        about="the searches of the 0.5x `nce` compressions (`nce-tf search-summary --json` of their `search/` "
+              "directories)",
+        rows=_search_diagnostics_rows, provenances=_runs_provenances),
     "export-resnet20-w2a2": SummaryTable(
         name="export-resnet20-w2a2", source="export_resnet20_w2a2/model_card.json",
         about="the export's files of the W2A2 ResNet-20 `runs/premise/w2a2_s0`",
