@@ -174,3 +174,11 @@ def test_search_diagnostics_rows(tmp_path):
     # higher precision first; narrowest 4 of 16; sampled accuracies' range; the 1X sub-network's first and last
     assert rows[2] == ["W32A32", "0", "0.500", "0.250", "0.25 / 0.12", "1.50", "12-20", "80.0 -> 70.0", "+0.20"]
     assert rows[3][:2] == ["W8A8", "1"]
+
+
+def test_parity_rows(tmp_path):
+    card = {"test_samples": 64, "keras_test_accuracy": 0.75, "tflite_test_accuracy": 0.5, "provenance": _prov("m"),
+            "parity": {"tflite_top1_agreement": 0.875, "tflite_mean_logit_diff": 0.2, "tflite_max_logit_diff": 1.0,
+                       "int8_output_step": 0.1, "saved_model_max_diff": 0.0, "keras_reload_max_diff": 0.0}}
+    rows, _ = _render(tmp_path, "export-quickstart-parity", card)
+    assert rows[2] == ["64", "75.0", "50.0", "87.5", "0.20 / 1.00 (2.0 / 10.0 steps)", "0.100", "0 / 0"]

@@ -237,6 +237,18 @@ def _export_rows(card):
         [f"`{packed}` (the {card['w_bits']}-bit layers' codes only, with their steps)", f"{files[packed]:,}", ""]]
 
 
+def _parity_rows(card):
+    """An export's agreement with its Keras model, on the model card's test images."""
+    parity, step = card["parity"], card["parity"]["int8_output_step"]
+    return (["test images", "Keras accuracy (%)", "int8 TFLite accuracy (%)", "top-1 agreement (%)",
+             "logit difference, mean / max", "int8 output step", "SavedModel / .keras reload, max difference"],
+            [[str(card["test_samples"]), f"{100 * card['keras_test_accuracy']:.1f}",
+              f"{100 * card['tflite_test_accuracy']:.1f}", f"{100 * parity['tflite_top1_agreement']:.1f}",
+              f"{parity['tflite_mean_logit_diff']:.2f} / {parity['tflite_max_logit_diff']:.2f} "
+              f"({parity['tflite_mean_logit_diff'] / step:.1f} / {parity['tflite_max_logit_diff'] / step:.1f} steps)",
+              f"{step:.3f}", f"{parity['saved_model_max_diff']:g} / {parity['keras_reload_max_diff']:g}"]])
+
+
 def _tfmot_rows(runs):
     # Paired by seed: a seed draws both frameworks' data order (their initialisations differ).
     runs = sorted(runs, key=lambda r: r["seed"])
@@ -315,6 +327,15 @@ SUMMARY_TABLES = {
         body=_study_body, provenances=_study_provenances,
         note="Per method and comparison recomputed from the rows by `nce_tf.results.study_summary` (the "
              "structure is the unit; see the study's reading above)."),
+    "export-quickstart": SummaryTable(
+        name="export-quickstart", source="export_quickstart/model_card.json",
+        about="the export's files of the quickstart's NCE run (seed 0)", rows=_export_rows),
+    "export-quickstart-parity": SummaryTable(
+        name="export-quickstart-parity", source="export_quickstart/model_card.json",
+        about="the quickstart export's agreement with its Keras model", rows=_parity_rows),
+    "export-resnet20-w2a2-parity": SummaryTable(
+        name="export-resnet20-w2a2-parity", source="export_resnet20_w2a2/model_card.json",
+        about="the ResNet-20 W2A2 export's agreement with its Keras model", rows=_parity_rows),
     "tfmot-compare": SummaryTable(
         name="tfmot-compare", source="tfmot_compare/runs.jsonl",
         about="`nce-tf bench tfmot --json` per seed: each framework's W2A2 ResNet-20 trained by the same schedule "
