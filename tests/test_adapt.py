@@ -197,6 +197,10 @@ def _int8_graph(model, calibration, images, monkeypatch, biases=None):
 def test_adapted_model_searches_derives_trains_and_exports(build, synthetic, colour_images, colour_task, tmp_path,
                                                             monkeypatch):
     x, y, _, _ = synthetic
+    # Seeded here, not by whichever test ran before in this process: the user model's initialisation and
+    # the search's draws otherwise depend on the suite's order (a pytest-xdist worker's derived
+    # mobile_net once learnt the colour task to 0.297, under the bound below; alone it passes).
+    keras.utils.set_random_seed(0)
     user = build()
     net = nce_tf.adapt(user, w_bits=2, a_bits=2, seed=0)
     # The 1X space costs what the user's model costs, read off its Keras graph.
