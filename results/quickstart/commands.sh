@@ -20,3 +20,7 @@ for s in 0 1 2; do
   done
 done
 [ -f $RUNS/nce_s0/export/model_card.json ] || nice -n 10 python -m nce_tf export --workdir=$RUNS/nce_s0 > $RUNS/export.log 2>&1
+# Then, from /work/main: the records and the export's card, and the README's generated tables.
+#   nce-tf results collect runs/quickstart_r/{nce,train,float}_s[0-2] --out=results/quickstart.jsonl
+#   mkdir -p results/export_quickstart && cp runs/quickstart_r/nce_s0/export/model_card.json results/export_quickstart/
+#   nce-tf results readme
