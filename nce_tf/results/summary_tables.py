@@ -317,6 +317,10 @@ SUMMARY_TABLES = {
         about="the searches of the 0.5x `nce` compressions (`nce-tf search-summary --json` of their `search/` "
               "directories)",
         rows=_search_diagnostics_rows, provenances=_runs_provenances),
+    "compress-cifar-searches-r0.25": SummaryTable(
+        name="compress-cifar-searches-r0.25", source="compress_cifar/searches_r0.25.json",
+        about="the searches of the 0.25x `nce` compressions finished so far (as above)",
+        rows=_search_diagnostics_rows, provenances=_runs_provenances),
     "export-resnet20-w2a2": SummaryTable(
         name="export-resnet20-w2a2", source="export_resnet20_w2a2/model_card.json",
         about="the export's files of the W2A2 ResNet-20 `runs/premise/w2a2_s0`",
