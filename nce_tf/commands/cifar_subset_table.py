@@ -19,9 +19,9 @@ OUT/<run>.done.json and OUT/records.jsonl, one table process per OUT at a time. 
 the `cifar-subset` table (nce_tf.results.tables) made from the records of this plan's runs; with
 --update_readme, those records are added to the checkout's results/cifar_subset.jsonl and every
 generated README table is rewritten (`nce-tf results readme`; the cifar-subset table once README.md
-holds its markers, which replace the legacy cifar-subset-table block when the re-measurement lands). The runs start in the repository root
-of a checkout (the presets' data path is relative to it), else in the working directory. From a
-checkout, python tools/cifar_subset_table.py takes the same flags.
+holds its markers, which replace the legacy cifar-subset-table block when the re-measurement lands).
+The runs start in the repository root of a checkout (the presets' data path is relative to it), else
+in the working directory. From a checkout, python tools/cifar_subset_table.py takes the same flags.
 """
 
 import dataclasses
@@ -106,7 +106,8 @@ def main(argv):
     seeds = [int(s) for s in FLAGS.seeds]
     out = os.path.abspath(FLAGS.out)
     if not 1 <= FLAGS.jobs <= (os.cpu_count() or 1):
-        cli.fail(f"Invalid jobs. Received: jobs={FLAGS.jobs}. Allowed: 1..{os.cpu_count() or 1} (this machine's cores).")
+        cli.fail(f"Invalid jobs. Received: jobs={FLAGS.jobs}. Allowed: 1..{os.cpu_count() or 1} "
+                 "(this machine's cores).")
     root = provenance.checkout_root()
     if FLAGS.update_readme and root is None:  # before any run: the records would have nowhere to go
         cli.fail(f"--update_readme works in a checkout. Received: working directory {os.getcwd()!r}")

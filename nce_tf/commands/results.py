@@ -53,10 +53,11 @@ def main(argv):
         if not FLAGS.out:
             cli.fail("A records file is required. Received: out=''. Pass --out=results/NAME.jsonl.")
         dirs = argv[2:]
-        if FLAGS.skip_unfinished:
-            for d in [d for d in dirs if os.path.isdir(d) and not records.is_finished(d)]:
+        if FLAGS.skip_unfinished:  # a missing directory is still refused below, by record_of
+            unfinished = {d for d in dirs if os.path.isdir(d) and not records.is_finished(d)}
+            for d in sorted(unfinished):
                 print(f"nce-tf: not finished, left out: {d}", flush=True)
-            dirs = [d for d in dirs if not os.path.isdir(d) or records.is_finished(d)]
+            dirs = [d for d in dirs if d not in unfinished]
         found = [records.record_of(d, root=_root()) for d in dirs]  # every run read before anything is written
         added, skipped = records.append_records(FLAGS.out, found)
         print(f"nce-tf: {added} records added, {skipped} already there -> {FLAGS.out}", flush=True)

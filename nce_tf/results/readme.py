@@ -100,7 +100,8 @@ def update_readme(readme, results_dir, check=False):
         report.append((name, "drifted" if check else "regenerated", source))
         new_text = new_text[:start + shift] + block + new_text[end + shift:]
         shift += len(block) - (end - start)
-    report += [(name, "not in README", f"results/{table.source}") for name, table in GENERATED.items() if name not in found]
+    report += [(name, "not in README", f"results/{table.source}")
+               for name, table in GENERATED.items() if name not in found]
     if not check and new_text != text:
         atomic_write_text(readme, new_text)
     return report

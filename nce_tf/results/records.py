@@ -26,9 +26,10 @@ Kinds, by what the work directory holds:
 A run without provenance (made before nce-tf recorded it) is refused: its record could not name
 the commit it ran. ``seeds`` holds every setting named ``seed`` or ``*_seed``; ``init`` is
 ``"float"`` for a run started from a float network (``--init_from``), else ``"scratch"``;
-``kd`` whether it distilled from a teacher; ``structure`` (trainings) ``"original"`` for the model's own
-widths, else the mode of the search whose ``arch.json`` it trained (``"nce"``, ``"tas"``, ...). ``id`` identifies the run (its kind, settings and the
-start of its first sitting), so collecting a run twice adds it once.
+``kd`` whether it distilled from a teacher; ``structure`` (trainings and pipelines) ``"original"``
+for the model's own widths, else the mode of the search whose ``arch.json`` it trained (``"nce"``,
+``"tas"``, ...). ``id`` identifies the run (its kind, settings and the start of its first sitting),
+so collecting a run twice adds it once.
 
 Example::
 
@@ -104,8 +105,7 @@ def _trained(run_dir):
         "w_bits": metrics.get("w_bits"), "a_bits": metrics.get("a_bits"),
         "init": "float" if settings.get("init_from") else "scratch", "kd": bool(settings.get("teacher")),
         "structure": metrics.get("structure") or _structure(settings), "epochs": metrics.get("epochs"),
-        "seeds": _seeds(settings),
-        "widths": metrics.get("widths"),
+        "seeds": _seeds(settings), "widths": metrics.get("widths"),
         "costs": {k: metrics.get(k) for k in ("macs", "params", "weight_memory_bytes")},
         "accuracy": {"test": metrics.get("test_accuracy"), "test_loss": metrics.get("test_loss"),
                      "final_train": metrics.get("final_train_accuracy")},

@@ -164,13 +164,17 @@ def _cells(runs, value):
     return ", ".join(value(r) for r in runs)
 
 
+def _precision_headers(q, f):
+    return ["", f"W2A2 (seeds {', '.join(str(r['seed']) for r in q)})",
+            f"W32A32 (seeds {', '.join(str(r['seed']) for r in f)})", "W2A2 - W32A32 [Welch 95%]",
+            f"p (permutation, {len(q)} vs {len(f)})", "smallest detectable"]
+
+
 def _precisions_rows(data):
     q, f = _by_precision(data)
     n = len(q[0]["kendall_ce"])
     kendall, ratio = (lambda r: r["kendall_ce_mean"]), (lambda r: r["grad_norm_ratio"])
-    headers = ["", f"W2A2 (seeds {', '.join(str(r['seed']) for r in q)})",
-               f"W32A32 (seeds {', '.join(str(r['seed']) for r in f)})", "W2A2 - W32A32 [Welch 95%]",
-               f"p (permutation, {len(q)} vs {len(f)})", "smallest detectable"]
+    headers = _precision_headers(q, f)
 
     def compared(label, value, shown, digits):
         return [label, _cells(q, shown), _cells(f, shown), *_comparison(q, f, value, digits)]
@@ -193,9 +197,7 @@ def _precisions_rows(data):
 def _fig4c_rows(data):
     q, f = _by_precision(data)
     kendall = lambda r: r["kendall_ce_mean"]  # noqa: E731
-    headers = ["", f"W2A2 (seeds {', '.join(str(r['seed']) for r in q)})",
-               f"W32A32 (seeds {', '.join(str(r['seed']) for r in f)})", "W2A2 - W32A32 [Welch 95%]",
-               f"p (permutation, {len(q)} vs {len(f)})", "smallest detectable"]
+    headers = _precision_headers(q, f)
     modes = sorted({r["mode"].upper() for r in data})
     label = f"{' / '.join(modes)}: Kendall score of the CE gradient (mean over rows)"
     return headers, [[label, _cells(q, lambda r: signed(kendall(r), 3)), _cells(f, lambda r: signed(kendall(r), 3)),
@@ -233,7 +235,8 @@ def _export_rows(card):
         ["`model_float.tflite`", f"{base:,}", "1x"],
         ["`model_int8.tflite`", f"{files['model_int8.tflite']:,}", f"{base / files['model_int8.tflite']:.1f}x smaller"],
         ["`model_int4.tflite`", f"{files['model_int4.tflite']:,}",
-         f"{base / files['model_int4.tflite']:.1f}x smaller (its {len(int4['int4_layers'])} {card['w_bits']}-bit filters: {filters['int4']:,} bytes instead of {filters['int8']:,})"],
+         f"{base / files['model_int4.tflite']:.1f}x smaller (its {len(int4['int4_layers'])} {card['w_bits']}-bit "
+         f"filters: {filters['int4']:,} bytes instead of {filters['int8']:,})"],
         [f"`{packed}` (the {card['w_bits']}-bit layers' codes only, with their steps)", f"{files[packed]:,}", ""]]
 
 

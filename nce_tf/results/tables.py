@@ -287,12 +287,14 @@ def _precision(key):
 _INIT = {"scratch": "scratch", "float": "float init"}
 _METHODS = ("nce", "l1_uniform", "l1_global", "scratch")
 
-_STRUCTURES = ("original", "nce", "tas", "wrpn", "random", "arch")
-_STRUCTURE_LABELS = {"original": "original", "nce": "NCE's, searched", "tas": "TAS's (1X), searched",
-                     "wrpn": "WRPN's (uniform)", "random": "random", "arch": "from an arch file"}
+# a training's structure (records.py) -> its label; rows in this order
+_STRUCTURES = {"original": "original", "nce": "NCE's, searched", "tas": "TAS's (1X), searched",
+               "wrpn": "WRPN's (uniform)", "random": "random", "arch": "from an arch file"}
+_STRUCTURE_ORDER = list(_STRUCTURES)
 
 
 def _structure(rec):
+    # records collected before trainings recorded their structure: a pipeline's is its search's mode
     return rec.get("structure") or (rec.get("search") or {}).get("mode") or "original"
 
 
@@ -337,11 +339,13 @@ TABLES = {
         name="cifar-subset", source="cifar_subset.jsonl",
         about="ResNet-20 on the CIFAR-10 subset (`nce-tf cifar-subset-table`), per precision, initialisation and "
               "widths; the searched widths come from a search started at the trained W2A2 network of the seed",
-        select=lambda r: r["kind"] in ("train", "nce") and r["model"] == "resnet20" and r["dataset"] == "cifar10_subset",
-        key=lambda r: (-r["w_bits"], -r["a_bits"], r["init"] != "scratch", r["kd"], _STRUCTURES.index(_structure(r))),
+        select=lambda r: (r["kind"] in ("train", "nce") and r["model"] == "resnet20"
+                          and r["dataset"] == "cifar10_subset"),
+        key=lambda r: (-r["w_bits"], -r["a_bits"], r["init"] != "scratch", r["kd"],
+                       _STRUCTURE_ORDER.index(_structure(r))),
         labels=(("precision", lambda k: _precision((-k[0], -k[1]))),
                 ("init", lambda k: _INIT["float" if k[2] else "scratch"] + (" + KD" if k[3] else "")),
-                ("widths", lambda k: _STRUCTURE_LABELS[_STRUCTURES[k[4]]])),
+                ("widths", lambda k: _STRUCTURES[_STRUCTURE_ORDER[k[4]]])),
         columns=(SEEDS, ACCURACY, MACS, PARAMS, COMMIT),
         # a searched row's trainings take their seed's arch.json, and its widths
         vary=("arch", "widths"),
