@@ -1,0 +1,67 @@
+"""Keeps a long plan's finished runs across machines: a session's machine (and its runs/) does not outlive
+the session, the repository does.
+
+    python results/archive_runs.py save RUNS STATE [WHOLE...]
+    python results/archive_runs.py restore STATE RUNS
+
+``save`` copies into STATE every finished run of the plan in RUNS (a ``<run>.done.json`` beside it): the
+record, and the run's small text files (json, jsonl, csv, md), which are what a dependent run (a
+training's ``arch.json``) and the plan's results read, with the plan's own files at the top of RUNS.
+Checkpoints are not kept: an unfinished run starts again. Each WHOLE directory (under RUNS) is kept
+with its ``model.keras`` too: a trained network that later runs start from, so they start from the
+same weights in every session (its SHA-256 is in their records). ``restore`` copies STATE back,
+never over an existing file. Numpy-free, TF-free.
+"""
+
+import os
+import shutil
+import sys
+
+TEXT = (".json", ".jsonl", ".csv", ".md")
+DONE = ".done.json"
+
+
+def _copy_tree(src, dst, keep):
+    for root, _, files in os.walk(src):
+        for name in files:
+            if keep(name):
+                target = os.path.join(dst, os.path.relpath(os.path.join(root, name), src))
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy2(os.path.join(root, name), target)
+
+
+def save(runs, state, whole=()):
+    count = 0
+    os.makedirs(state, exist_ok=True)
+    for name in sorted(os.listdir(runs)):
+        path = os.path.join(runs, name)
+        if os.path.isfile(path) and name.endswith(TEXT):
+            shutil.copy2(path, os.path.join(state, name))
+        if name.endswith(DONE):
+            run = name[: -len(DONE)]
+            _copy_tree(os.path.join(runs, run), os.path.join(state, run), lambda f: f.endswith(TEXT))
+            count += 1
+    for directory in whole:
+        _copy_tree(os.path.join(runs, directory), os.path.join(state, directory),
+                   lambda f: f.endswith(TEXT) or f == "model.keras")
+    print(f"saved {count} finished runs of {runs} and {len(whole)} whole directories to {state}")
+
+
+def restore(state, runs):
+    count = 0
+    for root, _, files in os.walk(state):
+        for name in files:
+            target = os.path.join(runs, os.path.relpath(os.path.join(root, name), state))
+            if not os.path.exists(target):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                shutil.copy2(os.path.join(root, name), target)
+                count += 1
+    print(f"restored {count} files from {state} to {runs}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4 or sys.argv[1] not in ("save", "restore"):
+        print(f"error: usage: archive_runs.py save RUNS STATE [WHOLE...] | restore STATE RUNS. "
+              f"Received: {sys.argv[1:]!r}.", file=sys.stderr)
+        sys.exit(2)
+    save(sys.argv[2], sys.argv[3], sys.argv[4:]) if sys.argv[1] == "save" else restore(sys.argv[2], sys.argv[3])
