@@ -1,0 +1,48 @@
+"""results/archive_runs.py: a plan's finished runs kept in the repository and put back."""
+
+import os
+import subprocess
+import sys
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "archive_runs.py")
+
+
+def _write(path, text="x"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _files(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs)
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+
+
+def test_save_keeps_finished_runs_text_and_whole_models_and_restore_never_overwrites(tmp_path):
+    runs, state, back = tmp_path / "runs", tmp_path / "state", tmp_path / "back"
+    _write(str(runs / "study_config.json"), "{}")
+    _write(str(runs / "a.done.json"), '{"ok": 1}')
+    _write(str(runs / "a" / "arch.json"), "{}")
+    _write(str(runs / "a" / "search_log.jsonl"))
+    _write(str(runs / "a" / "ckpt" / "ckpt-1.index"))  # a checkpoint: not kept
+    _write(str(runs / "a" / "model.keras"))  # only whole directories keep their model
+    _write(str(runs / "b" / "config.json"))  # unfinished: no b.done.json
+    _write(str(runs / "start" / "model.keras"), "weights")
+    _write(str(runs / "start" / "metrics.json"), "{}")
+    assert _run("save", str(runs), str(state), "start").returncode == 0
+    assert _files(state) == ["a.done.json", "a/arch.json", "a/search_log.jsonl", "start/metrics.json",
+                             "start/model.keras", "study_config.json"]
+    _write(str(back / "a" / "arch.json"), "mine")
+    out = _run("restore", str(state), str(back))
+    assert out.returncode == 0 and "restored 5 files" in out.stdout
+    assert (back / "a" / "arch.json").read_text() == "mine"
+    assert (back / "start" / "model.keras").read_text() == "weights"
+
+
+def test_bad_usage_is_one_line_and_status_2(tmp_path):
+    out = _run("keep", str(tmp_path), str(tmp_path))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Received: ['keep'" in out.stderr
+    assert os.listdir(tmp_path) == []
