@@ -25,7 +25,6 @@ import re
 
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
-from nce_tf.results.records import read_records
 from nce_tf.results.summary_tables import SUMMARY_TABLES
 from nce_tf.results.tables import LEGACY, TABLES
 
@@ -59,10 +58,7 @@ def blocks(text, path="README.md"):
 
 def render(name, results_dir):
     """The generated block of table ``name`` from its source under ``results_dir``."""
-    table = GENERATED[name]
-    if name in SUMMARY_TABLES:
-        return table.render_from(results_dir)
-    return table.render(read_records(os.path.join(results_dir, table.source)))
+    return GENERATED[name].render_from(results_dir)
 
 
 def update_readme(readme, results_dir, check=False):

@@ -25,11 +25,13 @@ Example (a new table: a definition here and the markers in README.md)::
 import collections
 import dataclasses
 import math
+import os
 import statistics
 from typing import Callable
 
 from nce_tf import stats
 from nce_tf.errors import UsageError
+from nce_tf.results.records import read_records
 
 # Settings that differ between the seeds of one configuration: the seeds, and the float network or
 # teacher of the same seed a float-initialised run starts from, or the trained network a compression
@@ -87,8 +89,17 @@ COMMIT = Column("commit", _commit_cell)
 STANDARD_COLUMNS = (SEEDS, ACCURACY, MACS, PARAMS, COMMIT)
 
 
+class RecordTable:
+    """What every table made of per-run records shares: its block is rendered from ``results/SOURCE``
+    (the interface of every generated table, :mod:`nce_tf.results.readme`); a subclass sets ``source``."""
+
+    def render_from(self, results_dir):
+        """The table's markdown from its records file under ``results_dir``."""
+        return self.render(read_records(os.path.join(results_dir, self.source)))
+
+
 @dataclasses.dataclass(frozen=True)
-class Table:
+class Table(RecordTable):
     """One generated README table.
 
     Attributes:
@@ -185,7 +196,7 @@ def _check_one_recipe(table, key, recs):
                              f"{k}={settings.get(k)!r} in {rec['run']!r}. Allowed: one recipe per row.")
 
 
-class PairedTable:
+class PairedTable(RecordTable):
     """A generated table of paired differences: ``method`` minus each other method, one row per
     configuration and other method, over the seeds both share.
 
