@@ -361,3 +361,22 @@ def test_quickstart_table_times_a_pipeline_as_its_search_plus_its_training():
     # the pipeline: 160 and 180 s (search + training), MACs ratio of its searches' structures
     assert rows[0][1:5] == ["2 (0, 1)", "96.00 +- 1.41", "0.970 +- 0.014", "170 +- 14"]
     assert rows[1][1:5] == ["1 (0)", "96.00", "1.000", "50"] and rows[2][4] == "40"
+
+
+def test_compress_times_table_minutes_per_phase_and_no_search_for_the_l1_rules():
+    def timed(method, seed, phases, cpu):
+        rec = _compressed(method, seed, 0.7)
+        rec["times"] = phases
+        rec["provenance"] = {**rec["provenance"], "times": {"cpu_seconds": cpu}}
+        return rec
+
+    records = [timed("nce", 0, {"setup": 6, "search": 420, "derive": 18, "finetune": 150, "export": 24}, 600),
+               timed("nce", 1, {"setup": 18, "search": 540, "derive": 18, "finetune": 210, "export": 36}, 720),
+               timed("l1_uniform", 0, {"setup": 12, "derive": 30, "finetune": 180, "export": 30}, 240)]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in TABLES["compress-cifar-times"].render(records).split("\n\n")[0].splitlines()[2:]]
+    # By hand, minutes: nce setup (0.1, 0.3) -> 0.2 +- 0.14; search (7, 9) -> 8.0 +- 1.41; derive 0.3 twice;
+    # fine-tune (2.5, 3.5) -> 3.0 +- 0.71; export (0.4, 0.6) -> 0.5 +- 0.14; CPU (10, 12) -> 11.0 +- 1.41.
+    assert rows[0][2:10] == ["nce", "2 (0, 1)", "0.2 +- 0.1", "8.0 +- 1.4", "0.3", "3.0 +- 0.7", "0.5 +- 0.1",
+                             "11.0 +- 1.4"]
+    assert rows[1][2:10] == ["l1_uniform", "1 (0)", "0.2", "-", "0.5", "3.0", "0.5", "4.0"]

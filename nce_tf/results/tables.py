@@ -296,7 +296,17 @@ def _precision(key):
 
 
 _INIT = {"scratch": "scratch", "float": "float init"}
+# the phases of a compression, in the order they run (nce_tf/compression)
+COMPRESS_PHASES = ("setup", "search", "derive", "finetune", "export")
 _METHODS = ("nce", "l1_uniform", "l1_global", "scratch")
+
+
+def _phase_minutes(recs, phase):
+    """A phase's wall minutes over a row's runs; "-" where no run of the row has the phase (a method without a
+    search)."""
+    if not any(phase in r["times"] for r in recs):
+        return "-"
+    return mean_std([r["times"].get(phase, 0) / 60 for r in recs], 1, 1)
 
 # a training's structure (records.py) -> its label; rows in this order
 _STRUCTURES = {"original": "original", "nce": "NCE's, searched", "tas": "TAS's (1X), searched",
@@ -377,6 +387,23 @@ TABLES = {
                  Column("search + fine-tune (min)", lambda recs: mean_std(
                      [(r["times"].get("search", 0) + r["times"].get("finetune", 0)) / 60 for r in recs], 1, 1)),
                  COMMIT),
+        vary=("method",),
+    ),
+    "compress-cifar-times": Table(
+        name="compress-cifar-times", source="compress_cifar.jsonl",
+        about="the compressions of the first table: wall time of each phase of `nce-tf compress` (setup: the "
+              "trained network, data and super-net loaded, the original evaluated; search: `nce` only; derive: the "
+              "compressed network built, its weights inherited, BN re-estimated, evaluated; fine-tune; export: "
+              "`.keras`, SavedModel, TFLite files and their check) and the run's CPU time, on 2 cores shared with "
+              "other jobs",
+        select=lambda r: r["kind"] == "compress" and r["model"] == "resnet20" and "cifar10_subset" in r["dataset"],
+        key=lambda r: (-r["budget"]["flops_ratio"], -r["w_bits"], _METHODS.index(r["method"])),
+        labels=(("MACs budget", lambda k: f"{-k[0]:g}x"), ("precision", lambda k: _precision((-k[1], -k[1]))),
+                ("method", lambda k: _METHODS[k[2]])),
+        columns=(SEEDS, *(Column(f"{phase} (min)", lambda recs, phase=phase: _phase_minutes(recs, phase))
+                          for phase in COMPRESS_PHASES),
+                 Column("CPU (min)", lambda recs: mean_std(
+                     [r["provenance"]["times"]["cpu_seconds"] / 60 for r in recs], 1, 1)), COMMIT),
         vary=("method",),
     ),
     "compress-cifar-paired": PairedTable(
