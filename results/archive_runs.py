@@ -4,7 +4,7 @@ the session, the repository does.
     python results/archive_runs.py save RUNS STATE [WHOLE...]
     python results/archive_runs.py restore STATE RUNS
 
-``save`` copies into STATE every finished run of the plan in RUNS (a ``<run>.done.json`` beside it): the
+``save`` copies into STATE every finished run of the plan in RUNS (a ``<run>.done.json`` beside it, at any depth): the
 record, and the run's small text files (json, jsonl, csv, md), which are what a dependent run (a
 training's ``arch.json``) and the plan's results read, with the plan's own files at the top of RUNS.
 Checkpoints are not kept: an unfinished run starts again. Each WHOLE directory (under RUNS) is kept
@@ -21,26 +21,32 @@ TEXT = (".json", ".jsonl", ".csv", ".md")
 DONE = ".done.json"
 
 
+def _target(root, relative):
+    path = os.path.join(root, relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
+
+
 def _copy_tree(src, dst, keep):
     for root, _, files in os.walk(src):
         for name in files:
             if keep(name):
-                target = os.path.join(dst, os.path.relpath(os.path.join(root, name), src))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copy2(os.path.join(root, name), target)
+                shutil.copy2(os.path.join(root, name), _target(dst, os.path.relpath(os.path.join(root, name), src)))
 
 
 def save(runs, state, whole=()):
     count = 0
     os.makedirs(state, exist_ok=True)
     for name in sorted(os.listdir(runs)):
-        path = os.path.join(runs, name)
-        if os.path.isfile(path) and name.endswith(TEXT):
-            shutil.copy2(path, os.path.join(state, name))
-        if name.endswith(DONE):
-            run = name[: -len(DONE)]
-            _copy_tree(os.path.join(runs, run), os.path.join(state, run), lambda f: f.endswith(TEXT))
-            count += 1
+        if os.path.isfile(os.path.join(runs, name)) and name.endswith(TEXT):
+            shutil.copy2(os.path.join(runs, name), os.path.join(state, name))
+    for root, _, files in os.walk(runs):  # a study nests its runs (runs/<structure>/<run>)
+        for name in sorted(files):
+            if name.endswith(DONE):
+                run = os.path.relpath(os.path.join(root, name[: -len(DONE)]), runs)
+                shutil.copy2(os.path.join(root, name), _target(state, run + DONE))
+                _copy_tree(os.path.join(runs, run), os.path.join(state, run), lambda f: f.endswith(TEXT))
+                count += 1
     for directory in whole:
         _copy_tree(os.path.join(runs, directory), os.path.join(state, directory),
                    lambda f: f.endswith(TEXT) or f == "model.keras")
@@ -51,10 +57,9 @@ def restore(state, runs):
     count = 0
     for root, _, files in os.walk(state):
         for name in files:
-            target = os.path.join(runs, os.path.relpath(os.path.join(root, name), state))
-            if not os.path.exists(target):
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                shutil.copy2(os.path.join(root, name), target)
+            relative = os.path.relpath(os.path.join(root, name), state)
+            if not os.path.exists(os.path.join(runs, relative)):
+                shutil.copy2(os.path.join(root, name), _target(runs, relative))
                 count += 1
     print(f"restored {count} files from {state} to {runs}")
 

@@ -30,14 +30,18 @@ def test_save_keeps_finished_runs_text_and_whole_models_and_restore_never_overwr
     _write(str(runs / "a" / "ckpt" / "ckpt-1.index"))  # a checkpoint: not kept
     _write(str(runs / "a" / "model.keras"))  # only whole directories keep their model
     _write(str(runs / "b" / "config.json"))  # unfinished: no b.done.json
+    _write(str(runs / "runs" / "nce_s0" / "search.done.json"))  # a study's runs are nested
+    _write(str(runs / "runs" / "nce_s0" / "search" / "arch.json"))
+    _write(str(runs / "runs" / "nce_s0" / "train_t1000" / "config.json"))  # unfinished
     _write(str(runs / "start" / "model.keras"), "weights")
     _write(str(runs / "start" / "metrics.json"), "{}")
     assert _run("save", str(runs), str(state), "start").returncode == 0
-    assert _files(state) == ["a.done.json", "a/arch.json", "a/search_log.jsonl", "start/metrics.json",
-                             "start/model.keras", "study_config.json"]
+    assert _files(state) == ["a.done.json", "a/arch.json", "a/search_log.jsonl", "runs/nce_s0/search.done.json",
+                             "runs/nce_s0/search/arch.json", "start/metrics.json", "start/model.keras",
+                             "study_config.json"]
     _write(str(back / "a" / "arch.json"), "mine")
     out = _run("restore", str(state), str(back))
-    assert out.returncode == 0 and "restored 5 files" in out.stdout
+    assert out.returncode == 0 and "restored 7 files" in out.stdout
     assert (back / "a" / "arch.json").read_text() == "mine"
     assert (back / "start" / "model.keras").read_text() == "weights"
 
