@@ -322,7 +322,11 @@ SUMMARY_TABLES = {
         rows=_search_diagnostics_rows, provenances=_runs_provenances),
     "compress-cifar-searches-r0.25": SummaryTable(
         name="compress-cifar-searches-r0.25", source="compress_cifar/searches_r0.25.json",
-        about="the searches of the 0.25x `nce` compressions finished so far (as above)",
+        about="the searches of the 0.25x W32 `nce` compressions (as above)",
+        rows=_search_diagnostics_rows, provenances=_runs_provenances),
+    "compress-cifar-searches-r0.25-w8": SummaryTable(
+        name="compress-cifar-searches-r0.25-w8", source="compress_cifar/searches_r0.25_w8.json",
+        about="the searches of the 0.25x W8A8 `nce` compressions, from their own trained networks (as above)",
         rows=_search_diagnostics_rows, provenances=_runs_provenances),
     "export-resnet20-w2a2": SummaryTable(
         name="export-resnet20-w2a2", source="export_resnet20_w2a2/model_card.json",
