@@ -380,3 +380,27 @@ def test_compress_times_table_minutes_per_phase_and_no_search_for_the_l1_rules()
     assert rows[0][2:10] == ["nce", "2 (0, 1)", "0.2 +- 0.1", "8.0 +- 1.4", "0.3", "3.0 +- 0.7", "0.5 +- 0.1",
                              "11.0 +- 1.4"]
     assert rows[1][2:10] == ["l1_uniform", "1 (0)", "0.2", "-", "0.5", "3.0", "0.5", "4.0"]
+
+
+def test_network_paired_table_one_unit_per_trained_network_over_its_configurations():
+    table = TABLES["compress-cifar-by-network"]
+
+    def rec(method, net, ratio, acc):
+        r = _compressed(method, {"A": 0, "B": 1, "C": 2}[net], acc, trained=f"sha-{net}")
+        return {**r, "budget": {"flops_ratio": ratio}, "run": f"c/{method}{net}{ratio}"}
+
+    # networks A and B compressed at 0.5x and 0.25x, C at 0.25x only; l1_uniform lacks B at 0.25x
+    acc = {("nce", "A", 0.5): 0.70, ("nce", "A", 0.25): 0.60, ("nce", "B", 0.5): 0.66, ("nce", "B", 0.25): 0.50,
+           ("nce", "C", 0.25): 0.55, ("l1_uniform", "A", 0.5): 0.72, ("l1_uniform", "A", 0.25): 0.64,
+           ("l1_uniform", "B", 0.5): 0.70, ("l1_uniform", "C", 0.25): 0.54}
+    records = [rec(m, n, r, a) for (m, n, r), a in acc.items()]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in table.render(records).split("\n\n")[0].splitlines()[2:]]
+    # By hand (pp): A: mean(-2, -4) = -3; B: only 0.5x is shared: -4; C: +1. Mean -2, sd = sqrt(7) = 2.6458,
+    # se = 1.5275, t(0.975, 2) = 4.3027 -> [-8.57, +4.57]; sign-flip on magnitudes (3, 4, 1): the 8 patterns'
+    # sums are +-8, +-6, +-2, 0, 0, and |sum| >= 6 (observed -6) in 4 of them: p = 0.5 (p_min 2 / 8).
+    assert rows == [["l1_uniform", "3", "2, 1, 1", "-3.00, -4.00, +1.00", "-2.00", "[-8.57, +4.57]", "0.5 (0.25)",
+                     rows[0][7], "not resolved"]]
+    assert abs(float(rows[0][7]) - (4.3027 + 1.0607) * 1.5275) < 0.01
+    with pytest.raises(UsageError, match="Two records of one network"):
+        table.render(records + [rec("nce", "A", 0.5, 0.1)])
