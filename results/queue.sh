@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The long measurements still to finish, in order, for a session to start in one command (a session's machine
+# and its runs/ do not outlive it; each measurement restores its finished runs from its state/ folder):
+#   1. issue 26's re-measured study (results/study_r8_w2a2_from_trained/commands.sh), 2 runs at a time;
+#   2. then issue 26's re-measured subset table (results/cifar_subset/commands.sh).
+# Both run at one frozen commit in the worktree CODE (made here if missing). Every 20 minutes the finished
+# runs are saved into the state/ folders, ready to be committed:
+#   git add results/study_r8_w2a2_from_trained/state results/cifar_subset/state && git commit -m ...
+# Usage: nohup bash results/queue.sh > /dev/null 2>&1 &
+MAIN=/work/main
+CODE=${CODE:-/work/wt_run}
+COMMIT=866426b
+cd $MAIN
+mkdir -p runs
+if [ ! -d $CODE ]; then
+  git worktree add --detach $CODE $COMMIT && ln -s $MAIN/runs $CODE/runs
+fi
+saver() {
+  while sleep 1200; do
+    bash results/study_r8_w2a2_from_trained/commands.sh --save > /dev/null 2>&1
+    [ -d runs/cifar_subset_v2 ] && bash results/cifar_subset/commands.sh --save > /dev/null 2>&1
+  done
+}
+saver &
+bash results/study_r8_w2a2_from_trained/commands.sh --jobs=2 >> runs/queue.out 2>&1
+echo "study sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
+bash results/cifar_subset/commands.sh --jobs=2 >> runs/queue.out 2>&1
+echo "subset table sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
+kill %1
