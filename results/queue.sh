@@ -22,8 +22,9 @@ saver() {
   done
 }
 saver &
+SAVER=$!
 bash results/study_r8_w2a2_from_trained/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "study sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
 bash results/cifar_subset/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "subset table sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
-kill %1
+kill $SAVER
