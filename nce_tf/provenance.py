@@ -15,8 +15,9 @@ Every run records a ``provenance`` entry beside its result (``metrics.json`` of 
   package, as :func:`checkout_root` reads it) the git commit and whether tracked
   files differ from it (``dirty``, as ``git describe --dirty``: untracked files such as run
   directories do not count). An installed package has no commit (``source: "installed"``); when
-  git is missing or fails, ``commit`` and ``dirty`` are ``None`` and ``git`` says why. Taken when
-  a sitting starts: the code a run imported is the code that ran, whatever is edited meanwhile.
+  git is missing or fails, ``commit`` and ``dirty`` are ``None`` and ``git`` says why. Taken once
+  per process, when a tool starts (or at the first run in a notebook): the code a process imported
+  is the code that ran, whatever is edited or committed meanwhile.
 - **Versions** (:func:`versions`): Python, and TensorFlow / Keras / numpy as imported by this
   process (their installed distributions' versions when not imported: this module never imports
   TensorFlow).
@@ -85,11 +86,19 @@ def _git(root, *args):
     return proc.stdout.strip()
 
 
+_LOADED = {}  # this process's own code state, taken once (code_state without package_dir)
+
+
 def code_state(package_dir=None):
     """The nce-tf version, and the git commit and dirty flag when it runs from a checkout.
 
+    For this process's own nce-tf (no ``package_dir``) the state is read once, at the first call,
+    and kept: the code a process imported does not change when the checkout moves on, so a notebook
+    or a study running many runs in one process records the code it loaded, not a later commit.
+    The tools make that first call as they start (:func:`nce_tf.cli.run`).
+
     Args:
-        package_dir: the ``nce_tf`` package directory (default: this module's).
+        package_dir: the ``nce_tf`` package directory (default: this module's, read once).
 
     Returns:
         ``{"nce_tf", "source", "commit", "dirty", "git"}``: ``source`` is ``"checkout"`` or
@@ -97,7 +106,11 @@ def code_state(package_dir=None):
         from it (``None`` both when not a checkout or git failed); ``git`` the reason for ``None``
         (``None`` when the commit was read).
     """
-    package_dir = os.path.abspath(package_dir or _package_dir())
+    if package_dir is None:
+        if not _LOADED:
+            _LOADED.update(code_state(_package_dir()))
+        return dict(_LOADED)
+    package_dir = os.path.abspath(package_dir)
     state = {"nce_tf": _version_of(package_dir, __version__), "source": "installed", "commit": None, "dirty": None,
              "git": None}
     root = checkout_root(package_dir)

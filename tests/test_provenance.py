@@ -190,3 +190,22 @@ def test_a_search_records_its_provenance_in_arch_json(tmp_path):
     assert set(arch["provenance"]["times"]["phases"]) == {"setup", "fit", "result"}
     on_disk = json.loads((tmp_path / "s" / "search" / "times.json").read_text())
     assert on_disk["sittings"][0]["started"] == arch["provenance"]["times"]["sittings"][0]["started"]
+
+
+def test_this_process_code_state_is_read_once_and_kept(monkeypatch):
+    # The code a process imported does not change when its checkout moves on: read once, then kept.
+    calls = []
+    monkeypatch.setattr(provenance, "_LOADED", {})
+    real = provenance._git
+
+    def counting(root, *args):
+        calls.append(args[0])
+        return real(root, *args)
+
+    monkeypatch.setattr(provenance, "_git", counting)
+    first = provenance.code_state()
+    reads = len(calls)
+    monkeypatch.setattr(provenance, "_git", lambda *a: "f" * 40)  # a checkout that moved on
+    assert provenance.code_state() == first and len(calls) == reads
+    first["commit"] = "changed by the caller"
+    assert provenance.code_state()["commit"] != "changed by the caller"  # a copy each time

@@ -24,7 +24,7 @@ import sys
 
 from absl import app, flags
 
-from nce_tf import onednn
+from nce_tf import onednn, provenance
 from nce_tf.cli import flagfiles
 from nce_tf.errors import UsageError
 
@@ -86,6 +86,7 @@ def run(main, argv=None):
     """
 
     def guarded(argv):
+        provenance.code_state()  # read now: the run records the code this process loaded (provenance)
         try:
             return main(argv)
         except UsageError as e:
