@@ -4,12 +4,13 @@ the session, the repository does.
     python results/archive_runs.py save RUNS STATE [WHOLE...]
     python results/archive_runs.py restore STATE RUNS
 
-``save`` copies into STATE every finished run of the plan in RUNS (a ``<run>.done.json`` beside it, at any depth): the
-record, and the run's small text files (json, jsonl, csv, md), which are what a dependent run (a
-training's ``arch.json``) and the plan's results read, with the plan's own files at the top of RUNS.
-Checkpoints are not kept: an unfinished run starts again. Each WHOLE directory (under RUNS) is kept
-with its ``model.keras`` too: a trained network that later runs start from, so they start from the
-same weights in every session (its SHA-256 is in their records). ``restore`` copies STATE back,
+``save`` copies into STATE every finished run of the plan in RUNS (a ``<run>.done.json`` beside it,
+at any depth): the record, and the run's small text files (json, jsonl, csv, md), which are what a
+dependent run (a training's ``arch.json``) and the plan's results read, with the plan's own files at
+the top of RUNS (and its figure). Checkpoints are not kept: an unfinished run starts again. Each
+WHOLE directory (under RUNS), once it holds a finished training (``metrics.json``), is kept with its
+``model.keras`` too: a trained network that later runs start from, so they start from the same
+weights in every session (its SHA-256 is in their records). ``restore`` copies STATE back,
 never over an existing file. Numpy-free, TF-free.
 """
 
@@ -18,6 +19,7 @@ import shutil
 import sys
 
 TEXT = (".json", ".jsonl", ".csv", ".md")
+TOP = TEXT + (".png",)  # the plan's own files (a study's figure too)
 DONE = ".done.json"
 
 
@@ -35,11 +37,11 @@ def _copy_tree(src, dst, keep):
 
 
 def save(runs, state, whole=()):
+    if not os.path.isdir(runs):
+        print(f"saved nothing: no {runs} yet")
+        return
     count = 0
     os.makedirs(state, exist_ok=True)
-    for name in sorted(os.listdir(runs)):
-        if os.path.isfile(os.path.join(runs, name)) and name.endswith(TEXT):
-            shutil.copy2(os.path.join(runs, name), os.path.join(state, name))
     for root, _, files in os.walk(runs):  # a study nests its runs (runs/<structure>/<run>)
         for name in sorted(files):
             if name.endswith(DONE):
@@ -47,10 +49,16 @@ def save(runs, state, whole=()):
                 shutil.copy2(os.path.join(root, name), _target(state, run + DONE))
                 _copy_tree(os.path.join(runs, run), os.path.join(state, run), lambda f: f.endswith(TEXT))
                 count += 1
-    for directory in whole:
+    # After the runs: the planner appends a run's record to records.jsonl before it writes its .done.json,
+    # so every run saved above has its record in the copy taken now.
+    for name in sorted(os.listdir(runs)):
+        if os.path.isfile(os.path.join(runs, name)) and name.endswith(TOP):
+            shutil.copy2(os.path.join(runs, name), os.path.join(state, name))
+    kept = [d for d in whole if os.path.isfile(os.path.join(runs, d, "metrics.json"))]  # finished ones only
+    for directory in kept:
         _copy_tree(os.path.join(runs, directory), os.path.join(state, directory),
                    lambda f: f.endswith(TEXT) or f == "model.keras")
-    print(f"saved {count} finished runs of {runs} and {len(whole)} whole directories to {state}")
+    print(f"saved {count} finished runs of {runs} and {len(kept)} of {len(whole)} whole directories to {state}")
 
 
 def restore(state, runs):

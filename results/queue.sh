@@ -13,7 +13,8 @@ COMMIT=866426b
 cd $MAIN
 mkdir -p runs
 if [ ! -d $CODE ]; then
-  git worktree add --detach $CODE $COMMIT && ln -s $MAIN/runs $CODE/runs
+  git worktree prune
+  git worktree add --detach $CODE $COMMIT && ln -s $MAIN/runs $CODE/runs || { echo "error: no worktree $CODE"; exit 2; }
 fi
 saver() {
   while sleep 1200; do
@@ -23,8 +24,8 @@ saver() {
 }
 saver &
 SAVER=$!
+trap 'kill $SAVER' EXIT
 bash results/study_r8_w2a2_from_trained/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "study sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
 bash results/cifar_subset/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "subset table sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
-kill $SAVER

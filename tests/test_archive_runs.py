@@ -35,7 +35,9 @@ def test_save_keeps_finished_runs_text_and_whole_models_and_restore_never_overwr
     _write(str(runs / "runs" / "nce_s0" / "train_t1000" / "config.json"))  # unfinished
     _write(str(runs / "start" / "model.keras"), "weights")
     _write(str(runs / "start" / "metrics.json"), "{}")
-    assert _run("save", str(runs), str(state), "start").returncode == 0
+    _write(str(runs / "pending" / "model.keras"))  # a whole directory still training: not kept
+    out = _run("save", str(runs), str(state), "start", "pending")
+    assert out.returncode == 0 and "saved 2 finished runs" in out.stdout and "1 of 2 whole" in out.stdout
     assert _files(state) == ["a.done.json", "a/arch.json", "a/search_log.jsonl", "runs/nce_s0/search.done.json",
                              "runs/nce_s0/search/arch.json", "start/metrics.json", "start/model.keras",
                              "study_config.json"]
@@ -44,6 +46,11 @@ def test_save_keeps_finished_runs_text_and_whole_models_and_restore_never_overwr
     assert out.returncode == 0 and "restored 7 files" in out.stdout
     assert (back / "a" / "arch.json").read_text() == "mine"
     assert (back / "start" / "model.keras").read_text() == "weights"
+
+
+def test_save_before_the_plan_has_started_saves_nothing(tmp_path):
+    out = _run("save", str(tmp_path / "not yet"), str(tmp_path / "state"))
+    assert out.returncode == 0 and "saved nothing" in out.stdout and not (tmp_path / "state").exists()
 
 
 def test_bad_usage_is_one_line_and_status_2(tmp_path):

@@ -9,6 +9,7 @@ candidates and a plain W2A2 training step; ``qat``: a W2A2 QAT step and a float 
 The smallest configurations: ResNet-8, batches of 2, one or two timed steps, run eagerly (no tracing).
 """
 
+import os
 import time
 
 import pytest
@@ -202,6 +203,6 @@ def test_a_bench_names_the_code_and_libraries_it_timed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["ratio"] == out["qat_step_s"] / out["float_step_s"]
-    here = provenance.code_state()
+    here = provenance.code_state(os.path.dirname(provenance.__file__))  # read now, as the child did
     assert (out["provenance"]["commit"], out["provenance"]["dirty"]) == (here["commit"], here["dirty"])
     assert out["provenance"]["versions"]["tensorflow"] == tf.__version__

@@ -84,7 +84,7 @@ def test_no_commit_outside_a_checkout_or_without_git(tmp_path, monkeypatch):
 def test_versions_are_the_imported_modules_and_the_commit_this_checkouts():
     assert provenance.versions() == {"python": platform.python_version(), "tensorflow": tf.__version__,
                                      "keras": keras.__version__, "numpy": np.__version__}
-    state = provenance.code_state()
+    state = provenance.code_state(os.path.dirname(provenance.__file__))  # read now, not this process's cache
     assert state["source"] == "checkout" and state["commit"] == _git(REPO, "rev-parse", "HEAD")
     assert state["dirty"] == bool(_git(REPO, "status", "--porcelain", "--untracked-files=no"))
 

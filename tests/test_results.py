@@ -404,3 +404,9 @@ def test_network_paired_table_one_unit_per_trained_network_over_its_configuratio
     assert abs(float(rows[0][7]) - (4.3027 + 1.0607) * 1.5275) < 0.01
     with pytest.raises(UsageError, match="Two records of one network"):
         table.render(records + [rec("nce", "A", 0.5, 0.1)])
+    unnamed = rec("nce", "C", 0.5, 0.5)
+    unnamed["settings"].pop("trained_sha256")
+    with pytest.raises(UsageError, match="without its trained_sha256"):
+        table.render(records + [unnamed])
+    one = table.render(records[:2] + [rec("l1_uniform", "A", 0.5, 0.72)])
+    assert "| not tested (one network) |" in one

@@ -9,7 +9,7 @@ TABLE_COMMIT=${TABLE_COMMIT:-866426b}
 #   git worktree add --detach /work/wt_run $TABLE_COMMIT && ln -s /work/main/runs /work/wt_run/runs
 #   bash results/cifar_subset/commands.sh [--jobs=N]   # restore, continue, save (re-run to continue)
 #   bash results/cifar_subset/commands.sh --save        # keep what finished (then commit state/)
-#   bash results/cifar_subset/commands.sh --finalize    # when all runs have finished: records and README
+#   bash results/cifar_subset/commands.sh --finalize    # when all runs have finished: records and README, from main
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
@@ -20,10 +20,11 @@ save() { cd $MAIN && python results/archive_runs.py save $out $HERE/state $(whol
 case "$1" in
   --save) save; exit 0;;
   --finalize)
-    cd $CODE && python -m nce_tf cifar-subset-table --out=$out --jobs=1 --update_readme
+    # from main (its results/ and README), tabulating the finished runs without starting any
+    cd $MAIN && python -m nce_tf cifar-subset-table --out=$out --finished_only --update_readme
     exit 0;;
 esac
-[ "$(git -C $CODE rev-parse --short HEAD)" = "$TABLE_COMMIT" ] || { echo "error: $CODE is not at $TABLE_COMMIT"; exit 2; }
+case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $TABLE_COMMIT*) ;; *) echo "error: $CODE is not at $TABLE_COMMIT"; exit 2;; esac
 cd $MAIN
 [ -d $HERE/state ] && python results/archive_runs.py restore $HERE/state $out
 cd $CODE

@@ -8,7 +8,7 @@
 # comparable run for run with the other cells' (other trained networks).
 # Usage: cell_r0.25_w8.sh SEED... (one lane; two lanes at a time on 2 cores). Resumable.
 CODE=${CODE:-/work/wt_run}
-cd $CODE
+cd $CODE || exit 2
 EPOCHS=${EPOCHS:-3}
 out=runs/compress_cifar
 note() { echo "$1 $(date -u +%FT%TZ)" >> $out/cell.out; }

@@ -16,8 +16,8 @@ MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
 HERE=$MAIN/results/study_r8_w2a2_from_trained
 study=runs/study_r8_w2a2_from_trained
-save() { cd $MAIN && python results/archive_runs.py save $study $HERE/state/study \
-  && python results/archive_runs.py save runs/r8 $HERE/state/r8 w32a32_s0 w2a2_s0; }
+save() { cd $MAIN && python results/archive_runs.py save $study $HERE/state/study; \
+  python results/archive_runs.py save runs/r8 $HERE/state/r8 w32a32_s0 w2a2_s0; }
 case "$1" in
   --save) save; exit 0;;
   --finalize)
@@ -27,7 +27,7 @@ case "$1" in
     python -m nce_tf results readme
     exit 0;;
 esac
-[ "$(git -C $CODE rev-parse --short HEAD)" = "$STUDY_COMMIT" ] || { echo "error: $CODE is not at $STUDY_COMMIT"; exit 2; }
+case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $STUDY_COMMIT*) ;; *) echo "error: $CODE is not at $STUDY_COMMIT"; exit 2;; esac
 cd $MAIN
 [ -d $HERE/state/r8 ] && python results/archive_runs.py restore $HERE/state/r8 runs/r8
 [ -d $HERE/state/study ] && python results/archive_runs.py restore $HERE/state/study $study
