@@ -2,10 +2,11 @@
 # The long measurements still to finish, in order, for a session to start in one command (a session's machine
 # and its runs/ do not outlive it; each measurement restores its finished runs from its state/ folder):
 #   1. issue 26's re-measured study (results/study_r8_w2a2_from_trained/commands.sh), 2 runs at a time;
-#   2. then issue 26's re-measured subset table (results/cifar_subset/commands.sh).
+#   2. then issue 25's next link, planned in results/premise_near_1x/plan.md (its commands.sh);
+#   3. then issue 26's re-measured subset table (results/cifar_subset/commands.sh).
 # Both run at one frozen commit in the worktree CODE (made here if missing). Every 20 minutes the finished
 # runs are saved into the state/ folders, ready to be committed:
-#   git add results/study_r8_w2a2_from_trained/state results/cifar_subset/state && git commit -m ...
+#   git add results/study_r8_w2a2_from_trained/state results/premise_near_1x results/cifar_subset/state && git commit
 # Usage: nohup bash results/queue.sh > /dev/null 2>&1 &
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
@@ -20,6 +21,7 @@ saver() {
   while sleep 1200; do
     bash results/study_r8_w2a2_from_trained/commands.sh --save > /dev/null 2>&1
     [ -d runs/cifar_subset_v2 ] && bash results/cifar_subset/commands.sh --save > /dev/null 2>&1
+    # the near-1X searches' records are copied by their script as each finishes
   done
 }
 saver &
@@ -27,5 +29,7 @@ SAVER=$!
 trap 'kill $SAVER' EXIT
 bash results/study_r8_w2a2_from_trained/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "study sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
+bash results/premise_near_1x/commands.sh >> runs/queue.out 2>&1
+echo "premise near-1X sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
 bash results/cifar_subset/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "subset table sitting ended $(date -u +%FT%TZ)" >> runs/queue.out

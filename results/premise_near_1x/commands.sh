@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main runs of plan.md (as amended by its pilot): per seed s = 0..7 a ResNet-8 W32A32 network and the W2A2 one
+# fine-tuned from it (seed 0: the study's, in results/study_r8_w2a2_from_trained/state/r8), then TAS 1x8 searches
+# from each with candidates 0.875n and n, 3 search epochs at tau 5. At one frozen commit (CODE, runs/ linked to
+# main's); resumable across sessions: finished networks are kept in state/ (their model.keras), finished searches'
+# records in searches/ (never checkpoints). Then, from main:
+#   nce-tf analyze kendall --group=W2A2=runs/near_main/top2_w2a2_s0,... --group=W32A32=... --out=runs/near_main/kendall
+set -e
+MAIN=/work/main
+CODE=${CODE:-/work/wt_run}
+COMMIT=866426b
+HERE=$MAIN/results/premise_near_1x
+case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $COMMIT*) ;; *) echo "error: $CODE is not at $COMMIT"; exit 2;; esac
+cd $MAIN
+python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
+[ -d $HERE/state ] && python results/archive_runs.py restore $HERE/state runs/r8
+[ -d $HERE/searches ] && python results/archive_runs.py restore $HERE/searches runs/near_main
+mkdir -p runs/near_main
+cd $CODE
+for s in 0 1 2 3 4 5 6 7; do
+  [ -f runs/r8/w32a32_s$s/metrics.json ] || nice -n 15 python -m nce_tf train --flagfile=cifar_subset/w32a32 \
+    --model=resnet8 --epochs=30 --seed=$s --workdir=runs/r8/w32a32_s$s > runs/r8_w32a32_s$s.log 2>&1
+  [ -f runs/r8/w2a2_s$s/metrics.json ] || nice -n 15 python -m nce_tf train --flagfile=cifar_subset/w2a2 \
+    --model=resnet8 --epochs=15 --lr=0.01 --pact_init=stats --init_from=runs/r8/w32a32_s$s --seed=$s \
+    --workdir=runs/r8/w2a2_s$s > runs/r8_w2a2_s$s.log 2>&1
+  [ $s = 0 ] || (cd $MAIN && python results/archive_runs.py save runs/r8 $HERE/state w32a32_s$s w2a2_s$s)  # 0: the study's
+  for b in 2 32; do
+    run=runs/near_main/top2_w${b}a${b}_s$s
+    [ -f $run/arch.json ] || nice -n 15 python -m nce_tf search --flagfile=cifar_subset/tas_from_trained --model=resnet8 \
+      --init_from=runs/r8/w${b}a${b}_s$s --w_bits=$b --a_bits=$b --seed=$s --supernet_epochs=3 \
+      --search_warmup_epochs=1 --search_epochs=3 --tau_min=5 --width_ratios=0.875,1 --workdir=$run > $run.log 2>&1
+    mkdir -p $HERE/searches/top2_w${b}a${b}_s$s
+    cp $run/arch.json $run/search_config.json $run/search_log.jsonl $run/supernet_training.json \
+      $HERE/searches/top2_w${b}a${b}_s$s/
+  done
+done
