@@ -4,7 +4,7 @@
 #   1. issue 26's re-measured study (results/study_r8_w2a2_from_trained/commands.sh), 2 runs at a time;
 #   2. then issue 25's next link, planned in results/premise_near_1x/plan.md (its commands.sh);
 #   3. then issue 26's re-measured subset table (results/cifar_subset/commands.sh).
-# Both run at one frozen commit in the worktree CODE (made here if missing). Every 20 minutes the finished
+# All run at one frozen commit in the worktree CODE (made here if missing). Every 20 minutes the finished
 # runs are saved into the state/ folders, ready to be committed:
 #   git add results/study_r8_w2a2_from_trained/state results/premise_near_1x results/cifar_subset/state && git commit
 # Usage: nohup bash results/queue.sh > /dev/null 2>&1 &
