@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The long measurements still to finish, in order, for a session to start in one command (a session's machine
-# and its runs/ do not outlive it; each measurement restores its finished runs from its state/ folder):
+# The long measurements still to finish, in order, for a session to start in one command (each measurement
+# restores its finished runs from its state/ folder, so a machine that did not keep runs/ loses nothing):
 #   1. issue 26's re-measured study (results/study_r8_w2a2_from_trained/commands.sh), 2 runs at a time;
-#   2. then issue 25's next link, planned in results/premise_near_1x/plan.md (its commands.sh);
-#   3. then issue 26's re-measured subset table (results/cifar_subset/commands.sh).
+#   2. then issue 26's re-measured subset table (results/cifar_subset/commands.sh), 2 at a time;
+#   3. then issue 25's next link, planned in results/premise_near_1x/plan.md (its commands.sh).
+# (The two acceptance measurements go before the follow-up the team planned for itself.)
 # All run at one frozen commit in the worktree CODE (made here if missing). Every 20 minutes the finished
 # runs are saved into the state/ folders, ready to be committed:
 #   git add results/study_r8_w2a2_from_trained/state results/premise_near_1x results/cifar_subset/state && git commit
 # Usage: nohup bash results/queue.sh > /dev/null 2>&1 &
+# A sitting of step 1 already under way (a queue restarted by hand) is waited for, not doubled.
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
 COMMIT=866426b
@@ -27,9 +29,10 @@ saver() {
 saver &
 SAVER=$!
 trap 'kill $SAVER' EXIT
+while pgrep -f "study_r8_w2a2_from_trained/commands.sh --jobs" > /dev/null; do sleep 60; done
 bash results/study_r8_w2a2_from_trained/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "study sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
-bash results/premise_near_1x/commands.sh >> runs/queue.out 2>&1
-echo "premise near-1X sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
 bash results/cifar_subset/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "subset table sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
+bash results/premise_near_1x/commands.sh >> runs/queue.out 2>&1
+echo "premise near-1X sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
