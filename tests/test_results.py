@@ -236,6 +236,11 @@ def test_paired_table_differences_by_seed():
         table.render(records)
     with pytest.raises(UsageError, match="Two records of seed 0"):
         table.render(records[:3] + [records[0]])
+    # ... and so does a pair whose records do not name their network at all
+    for rec in (records[0], records[3]):
+        rec["settings"].pop("trained_sha256")
+    with pytest.raises(UsageError, match=r"does not share its trained_sha256. Received: None"):
+        table.render(records)
 
 
 # --- README blocks ---------------------------------------------------------------------------------

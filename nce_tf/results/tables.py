@@ -245,7 +245,7 @@ class PairedTable(RecordTable):
                 seeds = sorted(set(ref) & set(methods[other]), key=str)
                 for seed in seeds:
                     a, b = ref[seed]["settings"].get(self.pair_on), methods[other][seed]["settings"].get(self.pair_on)
-                    if a != b:
+                    if a is None or a != b:  # two missing values share nothing either
                         raise UsageError(f"The pair of seed {seed} in table {self.name!r} does not share its "
                                          f"{self.pair_on}. Received: {a!r} in {ref[seed]['run']!r}, {b!r} in "
                                          f"{methods[other][seed]['run']!r}. Allowed: pairs from one network.")
