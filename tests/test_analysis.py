@@ -205,6 +205,7 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
                           macs_ratio=1.01, params_ratio=0.9, num_candidates=[8, 10, 8, 8, 9, 8, 8])
     k0, k1 = [8] * 7, [8, 10, 8, 8, 9, 8, 8]
     ce_wide, ce_narrow = [0.2, 0.1, 0.0, -0.3], [-0.3, 0.0, 0.1, 0.2]
+    ce_wider = [0.4, 0.1, 0.0, -0.4]  # the same order, a larger narrowest-minus-widest gap (0.8 against 0.5)
     # The instruments: 3 arch steps with the MACs pushed down in 1, then 1 step pushed down; per row the
     # cost part's norm 2 then 6 against the CE's 1 and 1: (2*3 + 6*1) / (1*3 + 1*1) = 3 (row 0: 0.5 / 1 x ...).
     log = [{"phase": "warmup", "num_candidates": k0, "probs": [[1 / 8] * 8] * 7, "elapsed_seconds": 5,
@@ -214,7 +215,7 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
             "alpha_grad_steps": 3, "cost_active": {"macs": {"down": 1 / 3, "up": 0.0}},
             "alpha_grad_norm_ce": [1.0] * 7, "alpha_grad_norm_cost": [0.5] + [2.0] * 6, "subnet_1x_accuracy": 0.6},
            {"phase": "search", "num_candidates": k1, "probs": [[0.05] * (k - 1) + [0.35] for k in k1],
-            "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "elapsed_seconds": 120,
+            "alpha_grad_ce": [ce_wider] * 6 + [ce_narrow], "elapsed_seconds": 120, "arch_accuracy": 0.55,
             "alpha_grad_steps": 1, "cost_active": {"macs": {"down": 1.0, "up": 0.0}},
             "alpha_grad_norm_ce": [1.0] * 7, "alpha_grad_norm_cost": [0.5] + [6.0] * 6, "subnet_1x_accuracy": 0.7}]
     with open(tmp_path / "search_log.jsonl", "w", encoding="utf-8") as f:
@@ -224,6 +225,11 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     assert s["expanded"] == [(names[1], 2), (names[4], 1)] and s["layers_expanded"] == 2
     assert s["kendall_ce"] == pytest.approx([1.0] * 6 + [-1.0]) and s["kendall_ce_mean"] == pytest.approx(5 / 7)
     assert s["max_p_widest"] == pytest.approx(0.35) and (s["macs_ratio"], s["seed"]) == (1.01, 3)
+    # The size measures: rows 0-5 gap 0.5 then 0.8, mean 0.65, std 0.2121, se 0.15, gap_t 4.333; row 6's
+    # gap -0.5 twice never varies (no gap_t), so the mean gap_t is row 0-5's and the mean gap (6 x 0.65 - 0.5) / 7.
+    assert s["kendall_gap"] == pytest.approx([0.65] * 6 + [-0.5]) and s["kendall_gap_t"][6] is None
+    assert s["kendall_gap_t"][:6] == pytest.approx([0.65 / 0.15] * 6)
+    assert s["kendall_gap_t_mean"] == pytest.approx(0.65 / 0.15) and s["kendall_gap_mean"] == pytest.approx(3.4 / 7)
     table = searches.markdown([s])
     assert "| W2A2 | 3 | 2: " in table and "+0.71 | 2.0 |" in table
     by_layer = searches.layer_markdown([s, {**s, "kendall_ce": [0.0] * 7, "expanded": []}]).splitlines()
@@ -232,8 +238,8 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     assert s["cost_active"] == {"macs": {"down": pytest.approx(0.5), "up": 0.0}}
     assert s["grad_norm_ratio"] == pytest.approx(3.0) and s["subnet_1x_accuracy"] == [0.5, 0.7]
     assert s["subnet_1x_statistics"] == "unrecorded"  # a log from before the read-out named its statistics
-    assert [(t["phase"], t.get("subnet_1x_accuracy")) for t in s["trajectory"]] == [
-        ("warmup", 0.5), ("search", 0.6), ("search", 0.7)]
+    assert [(t["phase"], t.get("subnet_1x_accuracy"), t.get("arch_accuracy")) for t in s["trajectory"]] == [
+        ("warmup", 0.5, None), ("search", 0.6, None), ("search", 0.7, 0.55)]
     assert "| macs 0.50 / 0.00 | 3.00 | 0.500 -> 0.700 |" in searches.drive_markdown([s])
     with pytest.raises(nce_tf.errors.UsageError, match="Not a finished search"):
         searches.summarize(str(tmp_path / "missing"))

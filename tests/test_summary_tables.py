@@ -182,3 +182,28 @@ def test_parity_rows(tmp_path):
                        "int8_output_step": 0.1, "saved_model_max_diff": 0.0, "keras_reload_max_diff": 0.0}}
     rows, _ = _render(tmp_path, "export-quickstart-parity", card)
     assert rows[2] == ["64", "75.0", "50.0", "87.5", "0.20 / 1.00 (2.0 / 10.0 steps)", "0.100", "0 / 0"]
+
+
+def test_near_1x_pairs_each_seed_and_tests_the_differences(tmp_path):
+    def search(seed, bits, gap_t, accuracies=((0.55, 0.56), (0.60, 0.58))):
+        trajectory = [{"epoch": 1, "phase": "warmup", "accuracy": 0.3}]
+        trajectory += [{"epoch": e + 2, "phase": "search", "arch_accuracy": a, "subnet_1x_accuracy": one}
+                       for e, (a, one) in enumerate(accuracies)]
+        return {"seed": seed, "w_bits": bits, "a_bits": bits, "kendall_gap_t_mean": gap_t,
+                "kendall_gap_mean": gap_t * 1e-3, "trajectory": trajectory, "provenance": _prov("c")}
+
+    data = [search(0, 2, 7.0), search(0, 32, 6.0), search(1, 2, 5.5),
+            search(1, 32, 3.5, accuracies=((0.35, 0.5), (0.6, 0.6))), search(2, 2, 4.0), search(2, 32, 1.0),
+            search(3, 2, 2.0, accuracies=((0.45, 0.80),))]  # 0.45 < 0.6 x 0.80: fails the gate's second part
+    table = SUMMARY_TABLES["premise-near-1x"]
+    _write(tmp_path, table.source, data)
+    per_seed, test, footnote = table.render_from(str(tmp_path)).split("\n\n")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in per_seed.splitlines()[2:]]
+    assert [r[:4] for r in rows] == [["0", "+7.00", "+6.00", "+1.00"], ["1", "+5.50", "+3.50", "+2.00"],
+                                     ["2", "+4.00", "+1.00", "+3.00"], ["3", "+2.00", "(not run yet)", "-"]]
+    assert rows[0][4:] == ["+7.00e-03", "+6.00e-03", "55.0-60.0", "55.0-60.0", "passes"]
+    assert rows[1][8] == "W32A32 epoch 2: 35.0% (1X 50.0%)" and rows[3][8] == "W2A2 epoch 2: 45.0% (1X 80.0%)"
+    # d = +1, +2, +3 (seed 3 has no pair): mean 2, t(0.975, 2) se = 4.3027 x 0.5774 = 2.48; all of one sign:
+    # p = p_min = 2 / 8; detectable (4.3027 + 1.0607) x 0.5774 = 3.10.
+    assert test.splitlines()[2] == "| 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | 3.10 | not resolved |"
+    assert "Commit ccccccc" in footnote

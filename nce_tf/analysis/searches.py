@@ -6,7 +6,9 @@ For each search work directory (``arch.json`` + ``search_log.jsonl``) :func:`sum
   first search epoch) and by how many candidates;
 - the derived widths' MACs and PARAMs as ratios of the original network;
 - the per-layer Kendall score of the cross-entropy's part of alpha's gradient
-  (:func:`nce_tf.analysis.kendall.layer_scores`; Fig. 4c's quantity) and its mean;
+  (:func:`nce_tf.analysis.kendall.layer_stats`; Fig. 4c's quantity) and its mean, with the size
+  measures beside it: the gap between the narrowest and widest candidates' CE gradients and that
+  gap in units of its standard error over the search epochs (``gap_t``), per layer and their means;
 - the largest probability any row's widest candidate reached (how close T was);
 - what drove alpha (:func:`drive`): per budgeted unit, the share of architecture steps its cost
   term pushed down or up; the cost part's gradient norm over the CE part's; the 1X sub-network's
@@ -40,12 +42,17 @@ def summarize(workdir):
     names = arch.extra.get("width_names") or [str(i) for i in range(len(final))]
     grown = [(names[i], int(final[i] - start[i])) for i in np.flatnonzero(final > start)]
     p_widest = [max(p[k - 1] for p, k in zip(r["probs"], r["num_candidates"])) for r in search]
-    scores = kendall.layer_scores(log, "ce")
+    stats = kendall.layer_stats(log, "ce")
+    scores = [r["score"] for r in stats]
+    gap_t = [r["gap_t"] for r in stats if r["gap_t"] is not None]
     return {
         "workdir": workdir, "model": arch.model, "w_bits": arch.extra.get("w_bits"), "a_bits": arch.extra.get("a_bits"),
         "seed": arch.extra.get("seed"), "expanded": grown, "layers_expanded": len(grown),
         "macs_ratio": arch.extra.get("macs_ratio"), "params_ratio": arch.extra.get("params_ratio"),
         "kendall_ce": scores, "kendall_ce_mean": float(np.mean(scores)) if scores else None,
+        "kendall_gap": [r["gap"] for r in stats], "kendall_gap_t": [r["gap_t"] for r in stats],
+        "kendall_gap_mean": float(np.mean([r["gap"] for r in stats])) if stats else None,
+        "kendall_gap_t_mean": float(np.mean(gap_t)) if gap_t else None,
         "max_p_widest": float(max(p_widest)) if p_widest else None,
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
         "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),
@@ -82,8 +89,10 @@ def drive(log):
         # 10bb112 and batch statistics from the next one (see jobs/search_log.subnet_accuracy).
         out["subnet_1x_statistics"] = next(r.get("subnet_1x_statistics", "unrecorded") for r in log
                                            if "subnet_1x_accuracy" in r)
-    # Per epoch: the phase, the sampled sub-networks' training accuracy and the 1X read-out.
-    out["trajectory"] = [{k: r[k] for k in ("epoch", "phase", "accuracy", "subnet_1x_accuracy") if k in r} for r in log]
+    # Per epoch: the phase, the sampled sub-networks' training accuracy, the accuracy of the forwards
+    # alpha's CE gradient was read from (arch_accuracy) and the 1X read-out.
+    keys = ("epoch", "phase", "accuracy", "arch_accuracy", "subnet_1x_accuracy")
+    out["trajectory"] = [{k: r[k] for k in keys if k in r} for r in log]
     return out
 
 

@@ -222,6 +222,52 @@ def _search_diagnostics_rows(data):
              "Kendall (CE), mean"], rows)
 
 
+def _gate(run):
+    """``None`` when every search epoch's ``arch_accuracy`` is at least 0.40 and at least 0.6 x that
+    epoch's 1X sub-network's (the pre-registered gate of results/premise_near_1x/plan.md), else the
+    first epoch that fails, as text."""
+    for t in run["trajectory"]:
+        if t.get("phase") == "search" and "arch_accuracy" in t:
+            a, one = t["arch_accuracy"], t.get("subnet_1x_accuracy", 0.0)
+            if a < 0.40 or a < 0.6 * one:
+                return f"epoch {t['epoch']}: {100 * a:.1f}% (1X {100 * one:.1f}%)"
+    return None
+
+
+def _arch_accuracy_span(run):
+    values = [100 * t["arch_accuracy"] for t in run["trajectory"]
+              if t.get("phase") == "search" and "arch_accuracy" in t]
+    return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
+
+
+def _near_1x_body(data):
+    """Per seed, the W2A2 and W32A32 searches from that seed's network pair; then the pre-registered
+    test: W2A2 minus W32A32 of the row-mean gap_t, one unit per network pair, exact sign-flip."""
+    by_seed = {}
+    for run in data:
+        by_seed.setdefault(run["seed"], {})[(run["w_bits"], run["a_bits"])] = run
+    lines = ["| seed | W2A2 gap_t (mean over rows) | W32A32 gap_t | W2A2 - W32A32 | W2A2 gap | W32A32 gap | "
+             "`arch_accuracy` W2A2 (%) | `arch_accuracy` W32A32 (%) | gate |", "|---|---|---|---|---|---|---|---|---|"]
+    d = []
+    for seed, pair in sorted(by_seed.items()):
+        q, f = pair.get((2, 2)), pair.get((32, 32))
+        cells = [str(seed)]
+        cells += [signed(r["kendall_gap_t_mean"], 2) if r else "(not run yet)" for r in (q, f)]
+        if q and f:
+            d.append(q["kendall_gap_t_mean"] - f["kendall_gap_t_mean"])
+            cells.append(signed(d[-1], 2))
+        else:
+            cells.append("-")
+        cells += [f"{r['kendall_gap_mean']:+.2e}" if r else "-" for r in (q, f)]
+        cells += [_arch_accuracy_span(r) if r else "-" for r in (q, f)]
+        fails = [f"W{r['w_bits']}A{r['a_bits']} {_gate(r)}" for r in (q, f) if r and _gate(r)]
+        cells.append("; ".join(fails) if fails else "passes")
+        lines.append("| " + " | ".join(cells) + " |")
+    test = ["| network pairs | mean W2A2 - W32A32 | 95% t interval | sign-flip p (p_min) | detectable at 80% | "
+            "verdict |", "|---|---|---|---|---|---|", "| " + " | ".join([str(len(d))] + paired_cells(d, "pair")) + " |"]
+    return "\n".join(lines) + "\n\n" + "\n".join(test) + "\n"
+
+
 def _runs_provenances(data, results_dir):
     return [r["provenance"] for r in data]
 
@@ -310,6 +356,14 @@ SUMMARY_TABLES = {
         rows=_precisions_rows, provenances=_runs_provenances,
         note="Statistics recomputed from the committed values by `nce_tf.stats`; with 3 against 3 the exact "
              "permutation test cannot go below p = 0.1."),
+    "premise-near-1x": SummaryTable(
+        name="premise-near-1x", source="premise_near_1x/summary.json",
+        about="TAS searches with candidates 0.875n and n (3 search epochs, tau 5) from each seed's trained ResNet-8 "
+              "at W2A2 and at W32A32 (`nce-tf search-summary --json` of `results/premise_near_1x/searches/`)",
+        body=_near_1x_body, provenances=_runs_provenances,
+        note="gap_t: the CE gradient's gap between the 0.875n and n candidates in units of its standard error over "
+             "the search epochs (`nce_tf.analysis.kendall`), positive when the CE wants the wider; gap: the same in "
+             "gradient units; the gate and the test were fixed before the runs (`results/premise_near_1x/plan.md`)."),
     "premise-fig4c": SummaryTable(
         name="premise-fig4c", source="fig4c/summary.json",
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",

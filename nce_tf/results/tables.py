@@ -351,6 +351,7 @@ def _paired_text(table, lines, used, how):
         note += f" Also from: {', '.join(others)}."
     return "\n".join(lines) + "\n\n" + note + dirty_note(count) + "\n"
 
+
 def paired_cells(d, unit="seed"):
     """Mean, t interval, sign-flip p (p_min), minimum detectable difference and verdict of differences ``d``
     (one per ``unit``)."""

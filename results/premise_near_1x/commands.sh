@@ -3,8 +3,9 @@
 # fine-tuned from it (seed 0: the study's, in results/study_r8_w2a2_from_trained/state/r8), then TAS 1x8 searches
 # from each with candidates 0.875n and n, 3 search epochs at tau 5. At one frozen commit (CODE, runs/ linked to
 # main's); resumable across sessions: finished networks are kept in state/ (their model.keras), finished searches'
-# records in searches/ (never checkpoints). Then, from main:
-#   nce-tf analyze kendall --group=W2A2=runs/near_main/top2_w2a2_s0,... --group=W32A32=... --out=runs/near_main/kendall
+# records in searches/ (never checkpoints). After each seed, from main (its code reads the size measures): the
+# searches' summary.json (nce-tf search-summary) and the README's premise-near-1x table (nce-tf results readme):
+#   python -m nce_tf search-summary results/premise_near_1x/searches/top2_* --json=results/premise_near_1x/summary.json
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
@@ -33,4 +34,6 @@ for s in 0 1 2 3 4 5 6 7; do
     cp $run/arch.json $run/search_config.json $run/search_log.jsonl $run/supernet_training.json \
       $HERE/searches/top2_w${b}a${b}_s$s/
   done
+  (cd $MAIN && python -m nce_tf search-summary results/premise_near_1x/searches/top2_* \
+    --json=results/premise_near_1x/summary.json > /dev/null && python -m nce_tf results readme > /dev/null)
 done
