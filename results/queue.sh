@@ -14,6 +14,7 @@ MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
 COMMIT=866426b
 cd $MAIN
+python -c "import nce_tf, tensorflow" 2>/dev/null || { echo "error: nce_tf or TensorFlow does not import; first: pip install -e \".[test]\""; exit 2; }
 mkdir -p runs
 if [ ! -d $CODE ]; then
   git worktree prune
