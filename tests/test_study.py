@@ -505,3 +505,10 @@ def test_seed_ties_against_the_relabelling_worked_out_by_hand():
     # The same widths are one network trained twice: never counted (WRPN at the original's cost).
     same = [{**r, "widths": [8]} for r in rows]
     assert seed_ties(same, resamples=10)["pairs"] == 0
+    # ... and a third network's tie with that one network is one coincidence, not one per name:
+    # c ties a (= a2) at seed 0 only.
+    twice = rows + [{**r, "structure": "a2"} for r in rows[:3]]
+    third = [{**r, "structure": "c", "widths": [24], "test_accuracy": 0.5 if r["train_seed"] == 0 else 0.9}
+             for r in rows[:3]]
+    out = seed_ties([r for r in twice if r["structure"] != "b"] + third, resamples=10)
+    assert (out["pairs"], out["ties"]) == (3, 1)

@@ -146,8 +146,9 @@ def seed_ties(study_rows, resamples=10_000, seed=0):
     Two trainings of different widths tie by chance now and then (accuracy takes ~1000 values);
     trainings that share a random stream (the zoo before its per-structure initialisation seeds:
     same-shape kernels identical across structures) tie more often at one seed than across seeds.
-    Pairs of structures with equal widths (WRPN at the original's cost is the original) are left out:
-    one network trained twice with one seed ties by determinism, not by a shared stream.
+    Structures with equal widths (WRPN at the original's cost is the original) are one network: it
+    is counted once (the first by name), since one network trained twice with one seed ties by
+    determinism, and a third network's tie with it is one coincidence, not two.
 
     The null: a training's seed carries nothing shared with other structures, so relabelling each
     structure's trainings' seeds among themselves (a Monte Carlo over ``resamples`` relabellings,
@@ -168,11 +169,13 @@ def seed_ties(study_rows, resamples=10_000, seed=0):
     by_structure = {}
     for r in study_rows:
         by_structure.setdefault(r["structure"], []).append(r)
-    names = sorted(by_structure)
-    widths = {s: tuple(by_structure[s][0]["widths"]) for s in names}
+    networks = {}  # widths -> the first structure (by name) of those widths
+    for s in sorted(by_structure):
+        networks.setdefault(tuple(by_structure[s][0]["widths"]), s)
+    names = sorted(networks.values())
     accs = {s: [r["test_accuracy"] for r in by_structure[s]] for s in names}
     seeds = {s: [r["train_seed"] for r in by_structure[s]] for s in names}
-    compared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if widths[a] != widths[b]]
+    compared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
 
     def count(seed_of):
         pairs = ties = 0
