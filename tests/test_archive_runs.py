@@ -57,3 +57,15 @@ def test_bad_usage_is_one_line_and_status_2(tmp_path):
     out = _run("keep", str(tmp_path), str(tmp_path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Received: ['keep'" in out.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_git_tracks_what_save_writes_under_results():
+    # A state folder's runs sit under directories of any name (a study's are under runs/): an ignore
+    # rule matching them would keep the records out of every commit, unseen until a fresh machine
+    # restores an empty state. Only the repository's own top-level runs/ is ignored.
+    root = os.path.dirname(os.path.dirname(SCRIPT))
+    kept = ["results/study_r8_w2a2_from_trained/state/study/runs/nce_s0/search.done.json",
+            "results/cifar_subset/state/w2a2_s0/metrics.json", "results/premise_near_1x/state/w2a2_s1/model.keras"]
+    ignored = subprocess.run(["git", "-C", root, "check-ignore", "--no-index", *kept, "runs/x/metrics.json"],
+                             capture_output=True, text=True).stdout.split()
+    assert ignored == ["runs/x/metrics.json"]
