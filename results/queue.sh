@@ -14,8 +14,13 @@ MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
 COMMIT=866426b
 cd $MAIN
-python -c "import nce_tf, tensorflow" 2>/dev/null || { echo "error: nce_tf or TensorFlow does not import; first: pip install -e \".[test]\""; exit 2; }
+# (from /tmp: in the checkout, python would find nce_tf on the working directory without its install)
+(cd /tmp && python -c "import nce_tf, tensorflow") 2>/dev/null \
+  || { echo "error: nce_tf or TensorFlow does not import; first: pip install -e \".[test]\""; exit 2; }
 mkdir -p runs
+# one queue at a time (the lock goes with its process)
+exec 9> runs/.queue.lock
+flock -n 9 || { echo "error: another results/queue.sh holds runs/.queue.lock"; exit 2; }
 if [ ! -d $CODE ]; then
   git worktree prune
   git worktree add --detach $CODE $COMMIT && ln -s $MAIN/runs $CODE/runs || { echo "error: no worktree $CODE"; exit 2; }

@@ -230,6 +230,7 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     assert s["kendall_gap"] == pytest.approx([0.65] * 6 + [-0.5]) and s["kendall_gap_t"][6] is None
     assert s["kendall_gap_t"][:6] == pytest.approx([0.65 / 0.15] * 6)
     assert s["kendall_gap_t_mean"] == pytest.approx(0.65 / 0.15) and s["kendall_gap_mean"] == pytest.approx(3.4 / 7)
+    assert s["kendall_gap_t_rows"] == 6
     table = searches.markdown([s])
     assert "| W2A2 | 3 | 2: " in table and "+0.71 | 2.0 |" in table
     by_layer = searches.layer_markdown([s, {**s, "kendall_ce": [0.0] * 7, "expanded": []}]).splitlines()

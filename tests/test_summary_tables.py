@@ -185,25 +185,35 @@ def test_parity_rows(tmp_path):
 
 
 def test_near_1x_pairs_each_seed_and_tests_the_differences(tmp_path):
-    def search(seed, bits, gap_t, accuracies=((0.55, 0.56), (0.60, 0.58))):
+    def search(seed, bits, gap_t, accuracies=((0.55, 0.56), (0.60, 0.58)), rows=7):
         trajectory = [{"epoch": 1, "phase": "warmup", "accuracy": 0.3}]
         trajectory += [{"epoch": e + 2, "phase": "search", "arch_accuracy": a, "subnet_1x_accuracy": one}
                        for e, (a, one) in enumerate(accuracies)]
-        return {"seed": seed, "w_bits": bits, "a_bits": bits, "kendall_gap_t_mean": gap_t,
-                "kendall_gap_mean": gap_t * 1e-3, "trajectory": trajectory, "provenance": _prov("c")}
+        return {"workdir": f"s/{bits}_{seed}", "seed": seed, "w_bits": bits, "a_bits": bits,
+                "kendall_gap_t_mean": gap_t, "kendall_gap_t": [gap_t] * 7, "kendall_gap_t_rows": rows,
+                "kendall_gap_mean": None if gap_t is None else gap_t * 1e-3, "trajectory": trajectory,
+                "provenance": _prov("c")}
 
-    data = [search(0, 2, 7.0), search(0, 32, 6.0), search(1, 2, 5.5),
-            search(1, 32, 3.5, accuracies=((0.35, 0.5), (0.6, 0.6))), search(2, 2, 4.0), search(2, 32, 1.0),
-            search(3, 2, 2.0, accuracies=((0.45, 0.80),))]  # 0.45 < 0.6 x 0.80: fails the gate's second part
+    data = [search(0, 2, 7.0), search(0, 32, 6.0, accuracies=((0.50, 0.56), (0.58, 0.58))), search(1, 2, 5.5),
+            search(1, 32, 3.5, accuracies=((0.35, 0.5), (0.6, 0.6)), rows=6), search(2, 2, 4.0),
+            search(2, 32, 1.0), search(3, 2, 2.0, accuracies=((0.45, 0.80),)),  # 0.45 < 0.6 x 0.80: fails
+            search(4, 2, None, accuracies=((0.5, 0.5),)), search(4, 32, 1.0, accuracies=())]
     table = SUMMARY_TABLES["premise-near-1x"]
     _write(tmp_path, table.source, data)
     per_seed, test, footnote = table.render_from(str(tmp_path)).split("\n\n")
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in per_seed.splitlines()[2:]]
-    assert [r[:4] for r in rows] == [["0", "+7.00", "+6.00", "+1.00"], ["1", "+5.50", "+3.50", "+2.00"],
-                                     ["2", "+4.00", "+1.00", "+3.00"], ["3", "+2.00", "(not run yet)", "-"]]
-    assert rows[0][4:] == ["+7.00e-03", "+6.00e-03", "55.0-60.0", "55.0-60.0", "passes"]
-    assert rows[1][8] == "W32A32 epoch 2: 35.0% (1X 50.0%)" and rows[3][8] == "W2A2 epoch 2: 45.0% (1X 80.0%)"
-    # d = +1, +2, +3 (seed 3 has no pair): mean 2, t(0.975, 2) se = 4.3027 x 0.5774 = 2.48; all of one sign:
-    # p = p_min = 2 / 8; detectable (4.3027 + 1.0607) x 0.5774 = 3.10.
-    assert test.splitlines()[2] == "| 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | 3.10 | not resolved |"
+    assert [r[:4] for r in rows] == [["0", "+7.00", "+6.00", "+1.00"], ["1", "+5.50", "+3.50 (6 of 7 rows)", "+2.00"],
+                                     ["2", "+4.00", "+1.00", "+3.00"], ["3", "+2.00", "(not run yet)", "-"],
+                                     ["4", "-", "+1.00", "-"]]
+    # arch_accuracy: W2A2 55 and 60 (mean 57.5), W32A32 50 and 58 (mean 54): +3.5 points
+    assert rows[0][4:] == ["+7.00e-03", "+6.00e-03", "55.0-60.0", "50.0-58.0", "+3.5", "passes"]
+    assert rows[1][9] == "W32A32 epoch 2: 35.0% (1X 50.0%)" and rows[3][9] == "W2A2 epoch 2: 45.0% (1X 80.0%)"
+    assert rows[4][4] == "-" and rows[4][9] == "W32A32 not checkable (a search epoch without arch_accuracy or the 1X accuracy)"
+    # d = +1, +2, +3 (seeds 3 and 4 have no difference): mean 2, t(0.975, 2) se = 4.3027 x 0.5774 = 2.48;
+    # all of one sign: p = p_min = 2 / 8, so nothing could resolve with 3 pairs and no detectable difference is claimed.
+    assert test.splitlines()[2] == "| 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | none at n = 3 | not resolved |"
     assert "Commit ccccccc" in footnote
+    # two searches of one seed and precision (e.g. the pilot's globbed in too) are refused, not overwritten
+    _write(tmp_path, table.source, data + [search(0, 2, 1.0)])
+    with pytest.raises(UsageError, match="Two W2A2 searches of seed 0"):
+        table.render_from(str(tmp_path))

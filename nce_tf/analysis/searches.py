@@ -44,6 +44,7 @@ def summarize(workdir):
     p_widest = [max(p[k - 1] for p, k in zip(r["probs"], r["num_candidates"])) for r in search]
     stats = kendall.layer_stats(log, "ce")
     scores = [r["score"] for r in stats]
+    gap = [r["gap"] for r in stats if r["epochs"]]  # rows with no epoch to read are left out of both means
     gap_t = [r["gap_t"] for r in stats if r["gap_t"] is not None]
     return {
         "workdir": workdir, "model": arch.model, "w_bits": arch.extra.get("w_bits"), "a_bits": arch.extra.get("a_bits"),
@@ -51,8 +52,8 @@ def summarize(workdir):
         "macs_ratio": arch.extra.get("macs_ratio"), "params_ratio": arch.extra.get("params_ratio"),
         "kendall_ce": scores, "kendall_ce_mean": float(np.mean(scores)) if scores else None,
         "kendall_gap": [r["gap"] for r in stats], "kendall_gap_t": [r["gap_t"] for r in stats],
-        "kendall_gap_mean": float(np.mean([r["gap"] for r in stats])) if stats else None,
-        "kendall_gap_t_mean": float(np.mean(gap_t)) if gap_t else None,
+        "kendall_gap_mean": float(np.mean(gap)) if gap else None,
+        "kendall_gap_t_mean": float(np.mean(gap_t)) if gap_t else None, "kendall_gap_t_rows": len(gap_t),
         "max_p_widest": float(max(p_widest)) if p_widest else None,
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
         "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),

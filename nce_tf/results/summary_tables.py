@@ -222,22 +222,53 @@ def _search_diagnostics_rows(data):
              "Kendall (CE), mean"], rows)
 
 
+def _search_epochs(run):
+    return [t for t in run["trajectory"] if t.get("phase") == "search"]
+
+
 def _gate(run):
-    """``None`` when every search epoch's ``arch_accuracy`` is at least 0.40 and at least 0.6 x that
-    epoch's 1X sub-network's (the pre-registered gate of results/premise_near_1x/plan.md), else the
-    first epoch that fails, as text."""
-    for t in run["trajectory"]:
-        if t.get("phase") == "search" and "arch_accuracy" in t:
-            a, one = t["arch_accuracy"], t.get("subnet_1x_accuracy", 0.0)
-            if a < 0.40 or a < 0.6 * one:
-                return f"epoch {t['epoch']}: {100 * a:.1f}% (1X {100 * one:.1f}%)"
-    return None
+    """``"passes"`` when every search epoch's ``arch_accuracy`` is at least 0.40 and at least 0.6 x
+    that epoch's 1X sub-network's (the pre-registered gate of results/premise_near_1x/plan.md); else
+    the first epoch that fails, or why the gate cannot be checked."""
+    epochs = _search_epochs(run)
+    if not epochs or any("arch_accuracy" not in t or "subnet_1x_accuracy" not in t for t in epochs):
+        return "not checkable (a search epoch without arch_accuracy or the 1X accuracy)"
+    for t in epochs:
+        a, one = t["arch_accuracy"], t["subnet_1x_accuracy"]
+        if a < 0.40 or a < 0.6 * one:
+            return f"epoch {t['epoch']}: {100 * a:.1f}% (1X {100 * one:.1f}%)"
+    return "passes"
 
 
-def _arch_accuracy_span(run):
-    values = [100 * t["arch_accuracy"] for t in run["trajectory"]
-              if t.get("phase") == "search" and "arch_accuracy" in t]
-    return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
+def _arch_accuracies(run):
+    return [100 * t["arch_accuracy"] for t in _search_epochs(run) if "arch_accuracy" in t]
+
+
+def _near_1x_cells(q, f, rows):
+    """A seed's cells from its W2A2 and W32A32 search summaries (either may be None: not run yet);
+    returns ``(cells, d)`` with ``d`` the W2A2 - W32A32 gap_t difference, or None."""
+    def gap_t(r):
+        if r is None:
+            return "(not run yet)"
+        if r["kendall_gap_t_mean"] is None:
+            return "-"
+        k = r.get("kendall_gap_t_rows", rows)
+        return signed(r["kendall_gap_t_mean"], 2) + (f" ({k} of {rows} rows)" if k < rows else "")
+
+    def gap(r):
+        return "-" if r is None or r["kendall_gap_mean"] is None else f"{r['kendall_gap_mean']:+.2e}"
+
+    def span(r):
+        values = _arch_accuracies(r) if r else []
+        return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
+
+    d = (q["kendall_gap_t_mean"] - f["kendall_gap_t_mean"]
+         if q and f and q["kendall_gap_t_mean"] is not None and f["kendall_gap_t_mean"] is not None else None)
+    acc = [statistics.fmean(_arch_accuracies(r)) if r and _arch_accuracies(r) else None for r in (q, f)]
+    acc_d = "-" if None in acc else signed(acc[0] - acc[1], 1)
+    gates = [f"W{r['w_bits']}A{r['a_bits']} {_gate(r)}" for r in (q, f) if r and _gate(r) != "passes"]
+    return [gap_t(q), gap_t(f), "-" if d is None else signed(d, 2), gap(q), gap(f), span(q), span(f), acc_d,
+            "; ".join(gates) or ("passes" if q and f else "-")], d
 
 
 def _near_1x_body(data):
@@ -245,24 +276,25 @@ def _near_1x_body(data):
     test: W2A2 minus W32A32 of the row-mean gap_t, one unit per network pair, exact sign-flip."""
     by_seed = {}
     for run in data:
-        by_seed.setdefault(run["seed"], {})[(run["w_bits"], run["a_bits"])] = run
+        key = (run["w_bits"], run["a_bits"])
+        if run["seed"] is None or key not in ((2, 2), (32, 32)):
+            raise UsageError(f"A near-1X search needs a seed and W2A2 or W32A32. Received: {run['workdir']!r} "
+                             f"(seed {run['seed']!r}, W{key[0]}A{key[1]}).")
+        if key in by_seed.setdefault(run["seed"], {}):
+            raise UsageError(f"Two W{key[0]}A{key[1]} searches of seed {run['seed']}. Received: "
+                             f"{by_seed[run['seed']][key]['workdir']!r} and {run['workdir']!r}. Allowed: one per seed "
+                             "and precision.")
+        by_seed[run["seed"]][key] = run
+    rows = max(len(r.get("kendall_gap_t") or ()) for r in data)
     lines = ["| seed | W2A2 gap_t (mean over rows) | W32A32 gap_t | W2A2 - W32A32 | W2A2 gap | W32A32 gap | "
-             "`arch_accuracy` W2A2 (%) | `arch_accuracy` W32A32 (%) | gate |", "|---|---|---|---|---|---|---|---|---|"]
+             "`arch_accuracy` W2A2 (%) | `arch_accuracy` W32A32 (%) | `arch_accuracy` W2A2 - W32A32 (points) | gate |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     d = []
     for seed, pair in sorted(by_seed.items()):
-        q, f = pair.get((2, 2)), pair.get((32, 32))
-        cells = [str(seed)]
-        cells += [signed(r["kendall_gap_t_mean"], 2) if r else "(not run yet)" for r in (q, f)]
-        if q and f:
-            d.append(q["kendall_gap_t_mean"] - f["kendall_gap_t_mean"])
-            cells.append(signed(d[-1], 2))
-        else:
-            cells.append("-")
-        cells += [f"{r['kendall_gap_mean']:+.2e}" if r else "-" for r in (q, f)]
-        cells += [_arch_accuracy_span(r) if r else "-" for r in (q, f)]
-        fails = [f"W{r['w_bits']}A{r['a_bits']} {_gate(r)}" for r in (q, f) if r and _gate(r)]
-        cells.append("; ".join(fails) if fails else "passes")
-        lines.append("| " + " | ".join(cells) + " |")
+        cells, diff = _near_1x_cells(pair.get((2, 2)), pair.get((32, 32)), rows)
+        if diff is not None:
+            d.append(diff)
+        lines.append("| " + " | ".join([str(seed), *cells]) + " |")
     test = ["| network pairs | mean W2A2 - W32A32 | 95% t interval | sign-flip p (p_min) | detectable at 80% | "
             "verdict |", "|---|---|---|---|---|---|", "| " + " | ".join([str(len(d))] + paired_cells(d, "pair")) + " |"]
     return "\n".join(lines) + "\n\n" + "\n".join(test) + "\n"
@@ -363,7 +395,9 @@ SUMMARY_TABLES = {
         body=_near_1x_body, provenances=_runs_provenances,
         note="gap_t: the CE gradient's gap between the 0.875n and n candidates in units of its standard error over "
              "the search epochs (`nce_tf.analysis.kendall`), positive when the CE wants the wider; gap: the same in "
-             "gradient units; the gate and the test were fixed before the runs (`results/premise_near_1x/plan.md`)."),
+             "gradient units; `arch_accuracy`: the accuracy of the forwards alpha's CE gradient was read from, per search "
+             "epoch (range; the difference of the means); the gate and the test were fixed before the runs "
+             "(`results/premise_near_1x/plan.md`)."),
     "premise-fig4c": SummaryTable(
         name="premise-fig4c", source="fig4c/summary.json",
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",

@@ -354,7 +354,9 @@ def _paired_text(table, lines, used, how):
 
 def paired_cells(d, unit="seed"):
     """Mean, t interval, sign-flip p (p_min), minimum detectable difference and verdict of differences ``d``
-    (one per ``unit``)."""
+    (one per ``unit``). The detectable difference is the paired t test's at 80% power; with 5 units or
+    fewer the exact sign-flip test (the verdict's) cannot go under 0.05 at any effect size, so it reads
+    "none at n = N" there."""
     n = len(d)
     mean = statistics.fmean(d) if d else float("nan")
     if n < 2:
@@ -362,10 +364,13 @@ def paired_cells(d, unit="seed"):
     se = statistics.stdev(d) / math.sqrt(n)
     half = float(stats.t_quantile(0.975, n - 1)) * se
     test = stats.sign_flip_test(d)
-    mdd = stats.min_detectable_difference(se, n - 1) if se > 0 else 0.0
     verdict = "resolved" if test["p"] < 0.05 else "not resolved"
+    if test["p_min"] >= 0.05:  # the t test's detectable difference would claim a power the sign-flip test has not
+        detectable = f"none at n = {n}"
+    else:
+        detectable = f"{stats.min_detectable_difference(se, n - 1) if se > 0 else 0.0:.2f}"
     return [f"{mean:+.2f}", f"[{mean - half:+.2f}, {mean + half:+.2f}]", f"{test['p']:.3g} ({test['p_min']:.3g})",
-            f"{mdd:.2f}", verdict]
+            detectable, verdict]
 
 
 def _precision(key):
