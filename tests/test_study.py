@@ -512,3 +512,8 @@ def test_seed_ties_against_the_relabelling_worked_out_by_hand():
              for r in rows[:3]]
     out = seed_ties([r for r in twice if r["structure"] != "b"] + third, resamples=10)
     assert (out["pairs"], out["ties"]) == (3, 1)
+    # a seed trained under one of the two names only still counts (c ties it at seed 3)
+    extra = [{"structure": "a2", "train_seed": 3, "test_accuracy": 0.8, "widths": [8]},
+             {"structure": "c", "train_seed": 3, "test_accuracy": 0.8, "widths": [24]}]
+    out = seed_ties([r for r in twice if r["structure"] != "b"] + third + extra, resamples=10)
+    assert (out["pairs"], out["ties"]) == (4, 2)

@@ -147,8 +147,9 @@ def seed_ties(study_rows, resamples=10_000, seed=0):
     trainings that share a random stream (the zoo before its per-structure initialisation seeds:
     same-shape kernels identical across structures) tie more often at one seed than across seeds.
     Structures with equal widths (WRPN at the original's cost is the original) are one network: it
-    is counted once (the first by name), since one network trained twice with one seed ties by
-    determinism, and a third network's tie with it is one coincidence, not two.
+    is counted once (under the first name, with the trainings of all its names, one per seed), since
+    one network trained twice with one seed ties by determinism, and a third network's tie with it is
+    one coincidence, not two.
 
     The null: a training's seed carries nothing shared with other structures, so relabelling each
     structure's trainings' seeds among themselves (a Monte Carlo over ``resamples`` relabellings,
@@ -169,12 +170,16 @@ def seed_ties(study_rows, resamples=10_000, seed=0):
     by_structure = {}
     for r in study_rows:
         by_structure.setdefault(r["structure"], []).append(r)
-    networks = {}  # widths -> the first structure (by name) of those widths
+    networks = {}  # widths -> {training seed: accuracy}, named by the first structure (by name) of those widths
+    names = {}
     for s in sorted(by_structure):
-        networks.setdefault(tuple(by_structure[s][0]["widths"]), s)
-    names = sorted(networks.values())
-    accs = {s: [r["test_accuracy"] for r in by_structure[s]] for s in names}
-    seeds = {s: [r["train_seed"] for r in by_structure[s]] for s in names}
+        key = tuple(by_structure[s][0]["widths"])
+        names.setdefault(key, s)
+        for r in by_structure[s]:  # a seed trained under both names is one training (determinism)
+            networks.setdefault(key, {}).setdefault(r["train_seed"], r["test_accuracy"])
+    accs = {names[k]: list(v.values()) for k, v in networks.items()}
+    seeds = {names[k]: list(v) for k, v in networks.items()}
+    names = sorted(accs)
     compared = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
 
     def count(seed_of):
