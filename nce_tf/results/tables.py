@@ -277,7 +277,9 @@ class NetworkPairedTable(RecordTable):
     configurations in which both methods compressed it, of reference minus the other method; the
     units' differences are then tested as :class:`PairedTable` tests seeds (t interval, exact sign-flip
     p, detectable difference).  What it asks: is the reference better on average over these
-    configurations, network by network.
+    configurations, network by network.  Every network weighs the same, whether its mean covers one
+    configuration or several (a mean of more is less noisy; the sign-flip test does not care, the t
+    interval treats the units' spreads as equal).
 
     Attributes:
         name, source, about, select, method, reference, value, pair_on, scale, unit: as :class:`PairedTable`.
