@@ -218,6 +218,25 @@ def test_cifar_subset_table_rows_by_initialisation_and_widths():
                     ["W2A2", "float init", "original", "1 (0)", "66.00"]]
 
 
+def test_cifar_subset_paired_table_takes_the_w2a2_trainings_from_scratch_by_widths():
+    def searched(mode, seed, acc):
+        rec = _rec(2, 2, "scratch", seed, acc, arch=f"runs/{mode}_s{seed}/arch.json", widths=[16 + seed, 32])
+        return {**rec, "structure": mode, "run": f"r/{mode}{seed}"}
+
+    records = [_rec(2, 2, "scratch", s, a) for s, a in ((0, 0.60), (1, 0.62), (2, 0.64))]
+    records += [searched("nce", s, a) for s, a in ((0, 0.61), (1, 0.65), (2, 0.66))]
+    records += [searched("tas", s, a) for s, a in ((0, 0.58), (1, 0.60), (2, 0.67))]
+    records += [{**_rec(2, 2, "scratch", 0, 0.59), "kind": "nce", "search": {"mode": "wrpn"}, "run": "r/wrpn0"},
+                _rec(32, 32, "scratch", 0, 0.70), _rec(2, 2, "float", 0, 0.66)]  # other rows: not paired here
+    rows = TABLES["cifar-subset-paired"].render(records).split("\n\n")[0].splitlines()[2:]
+    # nce - original: +1, +3, +2 pp (mean 2, se 0.5774, t 4.3027 -> +-2.48); nce - tas: +3, +5, -1 (mean 2.33,
+    # sd 3.055, se 1.764 -> +-7.59; |sum| >= 7 in the patterns (+-3, +-5, +-1) of sums +-9, +-7: 4 of 8, p = 0.5)
+    assert rows == [
+        "| original | 3 | +1.00, +3.00, +2.00 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | none at n = 3 | not resolved |",
+        "| tas | 3 | +3.00, +5.00, -1.00 | +2.33 | [-5.26, +9.92] | 0.5 (0.25) | none at n = 3 | not resolved |",
+        "| wrpn | 1 | +2.00 | +2.00 | - | - | - | not tested (one seed) |"]
+
+
 def test_paired_table_differences_by_seed():
     table = TABLES["compress-cifar-paired"]
     records = [_compressed("nce", s, a) for s, a in ((0, 0.70), (1, 0.72), (2, 0.74))]

@@ -455,6 +455,16 @@ TABLES = {
         # a searched row's trainings take their seed's arch.json, and its widths
         vary=("arch", "widths"),
     ),
+    "cifar-subset-paired": PairedTable(
+        name="cifar-subset-paired", source="cifar_subset.jsonl",
+        about="the W2A2 trainings from scratch of the table above, by the widths they train",
+        select=lambda r: (r["kind"] in ("train", "nce") and r["model"] == "resnet20" and r["dataset"] == "cifar10_subset"
+                          and (r["w_bits"], r["a_bits"]) == (2, 2) and r["init"] == "scratch" and not r["kd"]),
+        key=lambda r: (), labels=(), method=_structure, reference="nce", value=lambda r: r["accuracy"]["test"],
+        # one seed: one data order for every row's training, and NCE's and TAS's searches start from that
+        # seed's trained W2A2 network
+        pair_on="seed",
+    ),
     "compress-cifar": Table(
         name="compress-cifar", source="compress_cifar.jsonl",
         about="ResNet-20 trained in float on the CIFAR-10 subset, compressed by each method to a MACs budget "
