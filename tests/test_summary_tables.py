@@ -174,6 +174,12 @@ def test_search_diagnostics_rows(tmp_path):
     # higher precision first; narrowest 4 of 16; sampled accuracies' range; the 1X sub-network's first and last
     assert rows[2] == ["W32A32", "0", "0.500", "0.250", "0.25 / 0.12", "1.50", "12-20", "80.0 -> 70.0", "+0.20"]
     assert rows[3][:2] == ["W8A8", "1"]
+    # a study's: TAS's searches before NCE's, by seed, with the layers each expanded
+    study = [{**search(2, 1), "mode": "nce", "layers_expanded": 3}, {**search(2, 0), "mode": "nce", "layers_expanded": 7},
+             {**search(2, 0), "mode": "tas", "layers_expanded": 0}]
+    rows, _ = _render(tmp_path, "study-r8-from-trained-searches", study)
+    assert [r[:3] for r in rows[2:]] == [["tas", "0", "0"], ["nce", "0", "7"], ["nce", "1", "3"]]
+    assert rows[2][3:] == ["0.500", "0.250", "0.25 / 0.12", "1.50", "12-20", "80.0 -> 70.0", "+0.20"]
 
 
 def test_parity_rows(tmp_path):

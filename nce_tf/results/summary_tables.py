@@ -204,22 +204,35 @@ def _fig4c_rows(data):
                       *_comparison(q, f, kendall, 3)]]
 
 
+_DIAGNOSTIC_HEADERS = ["MACs ratio", "narrowest layer (x original)", "MACs cost pushing down / up (share of arch "
+                       "steps)", "cost / CE grad norm (median row)", "sampled sub-networks' training accuracy, per "
+                       "epoch (%)", "1X sub-network on the arch half, first -> last epoch (%)", "Kendall (CE), mean"]
+
+
+def _diagnostic_cells(r):
+    """A search's :data:`_DIAGNOSTIC_HEADERS` cells, from its ``nce-tf search-summary --json`` entry."""
+    sampled = [t["accuracy"] for t in r["trajectory"]]
+    narrowest = min(w / n for w, n in zip(r["widths"], r["original_widths"]))
+    macs = r["cost_active"]["macs"]
+    return [f"{r['macs_ratio']:.3f}", f"{narrowest:.3f}", f"{macs['down']:.2f} / {macs['up']:.2f}",
+            f"{r['grad_norm_ratio']:.2f}", f"{100 * min(sampled):.0f}-{100 * max(sampled):.0f}",
+            f"{100 * r['trajectory'][0]['subnet_1x_accuracy']:.1f} -> "
+            f"{100 * r['trajectory'][-1]['subnet_1x_accuracy']:.1f}", f"{r['kendall_ce_mean']:+.2f}"]
+
+
 def _search_diagnostics_rows(data):
     """Per search: what its alpha read and what moved it (``nce-tf search-summary --json``'s fields)."""
-    rows = []
-    for r in sorted(data, key=lambda r: (-r["w_bits"], r["seed"])):
-        sampled = [t["accuracy"] for t in r["trajectory"]]
-        narrowest = min(w / n for w, n in zip(r["widths"], r["original_widths"]))
-        macs = r["cost_active"]["macs"]
-        rows.append([f"W{r['w_bits']}A{r['a_bits']}", str(r["seed"]), f"{r['macs_ratio']:.3f}", f"{narrowest:.3f}",
-                     f"{macs['down']:.2f} / {macs['up']:.2f}", f"{r['grad_norm_ratio']:.2f}",
-                     f"{100 * min(sampled):.0f}-{100 * max(sampled):.0f}",
-                     f"{100 * r['trajectory'][0]['subnet_1x_accuracy']:.1f} -> "
-                     f"{100 * r['trajectory'][-1]['subnet_1x_accuracy']:.1f}", f"{r['kendall_ce_mean']:+.2f}"])
-    return (["precision", "seed", "MACs ratio", "narrowest layer (x original)", "MACs cost pushing down / up "
-             "(share of arch steps)", "cost / CE grad norm (median row)", "sampled sub-networks' training "
-             "accuracy, per epoch (%)", "1X sub-network on the arch half, first -> last epoch (%)",
-             "Kendall (CE), mean"], rows)
+    rows = [[f"W{r['w_bits']}A{r['a_bits']}", str(r["seed"]), *_diagnostic_cells(r)]
+            for r in sorted(data, key=lambda r: (-r["w_bits"], r["seed"]))]
+    return ["precision", "seed", *_DIAGNOSTIC_HEADERS], rows
+
+
+def _study_search_rows(data):
+    """A study's searches, TAS's then NCE's by seed: the layers each expanded, then :func:`_diagnostic_cells`."""
+    order = {"tas": 0, "nce": 1}
+    rows = [[r["mode"], str(r["seed"]), str(r["layers_expanded"]), *_diagnostic_cells(r)]
+            for r in sorted(data, key=lambda r: (order.get(r["mode"], 2), r["mode"], r["seed"]))]
+    return ["method", "search seed", "layers expanded", *_DIAGNOSTIC_HEADERS], rows
 
 
 def _search_epochs(run):
@@ -403,6 +416,11 @@ SUMMARY_TABLES = {
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",
         rows=_fig4c_rows, provenances=_runs_provenances,
         note="Statistics recomputed from the committed values by `nce_tf.stats`."),
+    "study-r8-from-trained-searches": SummaryTable(
+        name="study-r8-from-trained-searches", source="study_r8_w2a2_from_trained/searches.json",
+        about="the study's TAS and NCE searches (`nce-tf search-summary --json` of their `search/` directories "
+              "in `state/`)",
+        rows=_study_search_rows, provenances=_runs_provenances),
     "compress-cifar-searches": SummaryTable(
         name="compress-cifar-searches", source="compress_cifar/searches_r0.5.json",
         about="the searches of the 0.5x `nce` compressions (`nce-tf search-summary --json` of their `search/` "

@@ -11,6 +11,8 @@ STUDY_COMMIT=866426b
 #   bash results/study_r8_w2a2_from_trained/commands.sh [--jobs=N]   # restore, continue, save (re-run to continue)
 #   bash results/study_r8_w2a2_from_trained/commands.sh --save        # keep what finished (then commit state/)
 #   bash results/study_r8_w2a2_from_trained/commands.sh --finalize    # when all 77 runs have finished
+# (before --finalize, put the study-r8-from-trained and study-r8-from-trained-searches markers in the README's
+# study section and mark the legacy study-r8 block as the earlier study; how the study will be read: plan.md)
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
@@ -24,6 +26,10 @@ case "$1" in
     cd $MAIN
     cp $study/study.json $study/study.csv $study/summary.md $study/study.png $HERE/
     python -m nce_tf results collect runs/r8/w32a32_s0 runs/r8/w2a2_s0 --out=$HERE/trained.jsonl
+    # the searches' diagnostics (what drove alpha), from their committed records
+    (cd $MAIN && python -m nce_tf search-summary results/study_r8_w2a2_from_trained/state/study/runs/tas_s*/search \
+      results/study_r8_w2a2_from_trained/state/study/runs/nce_s*/search \
+      --json=results/study_r8_w2a2_from_trained/searches.json > /dev/null)
     python -m nce_tf results readme
     exit 0;;
 esac
