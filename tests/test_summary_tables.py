@@ -148,6 +148,12 @@ def test_study_block_recomputes_its_statistics_from_the_rows(tmp_path):
     assert "Commit ggggggg and hhhhhhh (" in text
     # the structures share no seed stream here: nce's structures never tie (their accuracies all differ)
     assert "one seed: 0 of 12 pairs" in text
+    # WRPN at the original's widths is the original: listed, but compared once (as the original)
+    data["study"]["methods"] = ["nce", "wrpn", "original"]  # the study's order: WRPN listed first
+    data["rows"] = rows + [{**r, "method": "wrpn", "structure": "wrpn"} for r in rows if r["method"] == "original"]
+    text = SUMMARY_TABLES["study-r8-from-trained"].render_from(str(_written(tmp_path, data)))
+    assert "| wrpn | 1 | 2 |" in text and "| original | +2.10 |" in text and "| wrpn | +2.10 |" not in text
+    assert "wrpn trains the same network as original (equal widths): one network, compared once, as original." in text
 
 
 def _written(tmp_path, data):

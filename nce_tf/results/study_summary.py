@@ -79,6 +79,20 @@ def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
     return out
 
 
+def same_networks(study_rows, methods):
+    """``{method: method it repeats}`` for each method whose trainings all train the one network another
+    method's all train (WRPN at the original's cost is the original): one network, one comparison. The
+    original keeps its name; otherwise the method listed first does."""
+    widths = {m: {tuple(r["widths"]) for r in study_rows if r["method"] == m} for m in methods}
+    order = sorted(methods, key=lambda m: m != "original")  # stable: "original" first, the rest as listed
+    out = {}
+    for i, m in enumerate(order):
+        first = next((e for e in order[:i] if e not in out and len(widths[e]) == 1 and widths[e] == widths[m]), None)
+        if first is not None:
+            out[m] = first
+    return out
+
+
 def _width_markdown(table):
     methods = table["methods"]
     lines = ["| layer (original width) | " + " | ".join(f"{m} ({v['structures']})" for m, v in methods.items()) + " |",
