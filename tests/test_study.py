@@ -517,3 +517,18 @@ def test_seed_ties_against_the_relabelling_worked_out_by_hand():
              {"structure": "c", "train_seed": 3, "test_accuracy": 0.8, "widths": [24]}]
     out = seed_ties([r for r in twice if r["structure"] != "b"] + third + extra, resamples=10)
     assert (out["pairs"], out["ties"]) == (4, 2)
+
+
+def test_same_networks_merges_only_fixed_methods_with_one_network():
+    from nce_tf.results.study_summary import same_networks
+
+    def rows(method, widths):
+        return [{"method": method, "widths": w} for w in widths]
+
+    original = [[16, 32]]
+    data = rows("original", original) + rows("wrpn", original) + rows("nce", original) + rows("tas", original)
+    # WRPN at the original's widths is the original (listed first or not); a search that returned the
+    # original's widths stays a method of its own, as does the reference
+    assert same_networks(data, ["random", "tas", "nce", "wrpn", "original"]) == {"wrpn": "original"}
+    assert same_networks(rows("original", original) + rows("wrpn", [[24, 48]]), ["wrpn", "original"]) == {}
+    assert same_networks(rows("wrpn", original), ["wrpn", "original"]) == {}  # the original not trained yet

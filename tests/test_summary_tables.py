@@ -172,7 +172,7 @@ def test_search_diagnostics_rows(tmp_path):
     def search(bits, seed):
         return {"w_bits": bits, "a_bits": bits, "seed": seed, "macs_ratio": 0.5, "widths": [4, 32],
                 "original_widths": [16, 32], "cost_active": {"macs": {"down": 0.25, "up": 0.125}},
-                "grad_norm_ratio": 1.5, "kendall_ce_mean": 0.2, "provenance": _prov("k"),
+                "grad_norm_ratio": 1.5, "kendall_ce_mean": 0.2, "provenance": _prov("k"), "subnet_1x_accuracy": [0.8, 0.7],
                 "trajectory": [{"accuracy": 0.12, "subnet_1x_accuracy": 0.8},
                                {"accuracy": 0.2, "subnet_1x_accuracy": 0.7}]}
 
@@ -184,8 +184,13 @@ def test_search_diagnostics_rows(tmp_path):
     study = [{**search(2, 1), "mode": "nce", "layers_expanded": 3}, {**search(2, 0), "mode": "nce", "layers_expanded": 7},
              {**search(2, 0), "mode": "tas", "layers_expanded": 0}]
     rows, _ = _render(tmp_path, "study-r8-from-trained-searches", study)
-    assert [r[:3] for r in rows[2:]] == [["tas", "0", "0"], ["nce", "0", "7"], ["nce", "1", "3"]]
+    assert [r[:3] for r in rows[2:]] == [["tas", "0", "-"], ["nce", "0", "7"], ["nce", "1", "3"]]
     assert rows[2][3:] == ["0.500", "0.250", "0.25 / 0.12", "1.50", "12-20", "80.0 -> 70.0", "+0.20"]
+    # a log from before the instruments: what it did not record reads "-", the table still renders
+    old = {k: v for k, v in search(2, 2).items() if k not in ("cost_active", "grad_norm_ratio", "subnet_1x_accuracy")}
+    rows, _ = _render(tmp_path, "study-r8-from-trained-searches", [{**old, "mode": "nce", "layers_expanded": 1,
+                                                                     "kendall_ce_mean": None}])
+    assert rows[2] == ["nce", "2", "1", "0.500", "0.250", "-", "-", "12-20", "-", "-"]
 
 
 def test_parity_rows(tmp_path):

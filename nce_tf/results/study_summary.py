@@ -2,8 +2,10 @@
 the reference against every other method, and the markdown of both with the width table.
 
 :mod:`nce_tf.study.results` writes a study's files with these; the README's study block is made
-with them from the committed ``study.json`` (:mod:`nce_tf.results.summary_tables`), so the two
-never differ. The unit of every comparison is the structure: see :mod:`nce_tf.study.results`.
+with them from the committed ``study.json`` (:mod:`nce_tf.results.summary_tables`), so their
+statistics never differ. The block compares two fixed methods that train one network once
+(:func:`same_networks`), where a study's own ``summary.md`` (and one written by earlier code) lists
+both. The unit of every comparison is the structure: see :mod:`nce_tf.study.results`.
 
 Example:
 
@@ -79,15 +81,16 @@ def comparisons(study_rows, methods, reference, level=0.95, resamples=10_000):
     return out
 
 
-def same_networks(study_rows, methods):
-    """``{method: method it repeats}`` for each method whose trainings all train the one network another
-    method's all train (WRPN at the original's cost is the original): one network, one comparison. The
-    original keeps its name; otherwise the method listed first does."""
-    widths = {m: {tuple(r["widths"]) for r in study_rows if r["method"] == m} for m in methods}
-    order = sorted(methods, key=lambda m: m != "original")  # stable: "original" first, the rest as listed
+def same_networks(study_rows, methods, fixed=("original", "wrpn")):
+    """``{method: method it repeats}`` among the ``fixed`` methods (one network each, whatever the seed):
+    one whose trainings train the network another's train (WRPN at the original's cost is the original)
+    is one network, compared once. The original keeps its name; otherwise the one listed first does.
+    Searched methods are never merged, even when a search happens to return a fixed method's widths."""
+    fixed = [m for m in sorted(methods, key=lambda m: m != "original") if m in fixed]  # "original" first
+    widths = {m: {tuple(r["widths"]) for r in study_rows if r["method"] == m} for m in fixed}
     out = {}
-    for i, m in enumerate(order):
-        first = next((e for e in order[:i] if e not in out and len(widths[e]) == 1 and widths[e] == widths[m]), None)
+    for i, m in enumerate(fixed):
+        first = next((e for e in fixed[:i] if e not in out and len(widths[e]) == 1 and widths[e] == widths[m]), None)
         if first is not None:
             out[m] = first
     return out

@@ -210,14 +210,17 @@ _DIAGNOSTIC_HEADERS = ["MACs ratio", "narrowest layer (x original)", "MACs cost 
 
 
 def _diagnostic_cells(r):
-    """A search's :data:`_DIAGNOSTIC_HEADERS` cells, from its ``nce-tf search-summary --json`` entry."""
-    sampled = [t["accuracy"] for t in r["trajectory"]]
+    """A search's :data:`_DIAGNOSTIC_HEADERS` cells, from its ``nce-tf search-summary --json`` entry;
+    "-" for what its log did not record (logs from before an instrument existed)."""
+    sampled = [t["accuracy"] for t in r["trajectory"] if "accuracy" in t]
     narrowest = min(w / n for w, n in zip(r["widths"], r["original_widths"]))
-    macs = r["cost_active"]["macs"]
-    return [f"{r['macs_ratio']:.3f}", f"{narrowest:.3f}", f"{macs['down']:.2f} / {macs['up']:.2f}",
-            f"{r['grad_norm_ratio']:.2f}", f"{100 * min(sampled):.0f}-{100 * max(sampled):.0f}",
-            f"{100 * r['trajectory'][0]['subnet_1x_accuracy']:.1f} -> "
-            f"{100 * r['trajectory'][-1]['subnet_1x_accuracy']:.1f}", f"{r['kendall_ce_mean']:+.2f}"]
+    macs = (r.get("cost_active") or {}).get("macs")
+    one_x = r.get("subnet_1x_accuracy")
+    return [f"{r['macs_ratio']:.3f}", f"{narrowest:.3f}", f"{macs['down']:.2f} / {macs['up']:.2f}" if macs else "-",
+            f"{r['grad_norm_ratio']:.2f}" if r.get("grad_norm_ratio") is not None else "-",
+            f"{100 * min(sampled):.0f}-{100 * max(sampled):.0f}" if sampled else "-",
+            f"{100 * one_x[0]:.1f} -> {100 * one_x[-1]:.1f}" if one_x else "-",
+            signed(r["kendall_ce_mean"], 2) if r.get("kendall_ce_mean") is not None else "-"]
 
 
 def _search_diagnostics_rows(data):
@@ -228,9 +231,10 @@ def _search_diagnostics_rows(data):
 
 
 def _study_search_rows(data):
-    """A study's searches, TAS's then NCE's by seed: the layers each expanded, then :func:`_diagnostic_cells`."""
+    """A study's searches, TAS's then NCE's by seed: the layers each NCE search expanded (TAS's space does
+    not expand: "-"), then :func:`_diagnostic_cells`."""
     order = {"tas": 0, "nce": 1}
-    rows = [[r["mode"], str(r["seed"]), str(r["layers_expanded"]), *_diagnostic_cells(r)]
+    rows = [[r["mode"], str(r["seed"]), "-" if r["mode"] == "tas" else str(r["layers_expanded"]), *_diagnostic_cells(r)]
             for r in sorted(data, key=lambda r: (order.get(r["mode"], 2), r["mode"], r["seed"]))]
     return ["method", "search seed", "layers expanded", *_DIAGNOSTIC_HEADERS], rows
 

@@ -461,8 +461,9 @@ TABLES = {
         select=lambda r: (r["kind"] in ("train", "nce") and r["model"] == "resnet20" and r["dataset"] == "cifar10_subset"
                           and (r["w_bits"], r["a_bits"]) == (2, 2) and r["init"] == "scratch" and not r["kd"]),
         key=lambda r: (), labels=(), method=_structure, reference="nce", value=lambda r: r["accuracy"]["test"],
-        # one seed: one data order for every row's training, and NCE's and TAS's searches start from that
-        # seed's trained W2A2 network
+        # What a pair shares is its seed itself: one data order for every row's training, and NCE's and
+        # TAS's searches start from that seed's trained W2A2 network. The check on "seed" restates the
+        # pairing (it cannot fail); the footnote names what the seed carries.
         pair_on="seed",
     ),
     "compress-cifar": Table(

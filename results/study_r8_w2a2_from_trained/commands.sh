@@ -26,7 +26,9 @@ case "$1" in
     cd $MAIN
     cp $study/study.json $study/study.csv $study/summary.md $study/study.png $HERE/
     python -m nce_tf results collect runs/r8/w32a32_s0 runs/r8/w2a2_s0 --out=$HERE/trained.jsonl
-    # the searches' diagnostics (what drove alpha), from their committed records
+    # the searches' diagnostics (what drove alpha), from their committed records: all 16 or none
+    n=$(ls -d $HERE/state/study/runs/tas_s*/search $HERE/state/study/runs/nce_s*/search 2>/dev/null | wc -l)
+    [ "$n" = 16 ] || { echo "error: $n of the 16 TAS and NCE searches in state/ (run --save first)"; exit 2; }
     (cd $MAIN && python -m nce_tf search-summary results/study_r8_w2a2_from_trained/state/study/runs/tas_s*/search \
       results/study_r8_w2a2_from_trained/state/study/runs/nce_s*/search \
       --json=results/study_r8_w2a2_from_trained/searches.json > /dev/null)
