@@ -281,9 +281,10 @@ def _near_1x_cells(q, f, rows):
 
     d = (q["kendall_gap_t_mean"] - f["kendall_gap_t_mean"]
          if q and f and q["kendall_gap_t_mean"] is not None and f["kendall_gap_t_mean"] is not None else None)
-    acc = [statistics.fmean(_arch_accuracies(r)) if r and _arch_accuracies(r) else None for r in (q, f)]
-    acc_d = "-" if None in acc else signed(acc[0] - acc[1], 1)
-    gates = [f"W{r['w_bits']}A{r['a_bits']} {_gate(r)}" for r in (q, f) if r and _gate(r) != "passes"]
+    accuracies = [_arch_accuracies(r) if r else [] for r in (q, f)]
+    acc_d = signed(statistics.fmean(accuracies[0]) - statistics.fmean(accuracies[1]), 1) if all(accuracies) else "-"
+    gates = [(r, _gate(r)) for r in (q, f) if r]
+    gates = [f"W{r['w_bits']}A{r['a_bits']} {g}" for r, g in gates if g != "passes"]
     return [gap_t(q), gap_t(f), "-" if d is None else signed(d, 2), gap(q), gap(f), span(q), span(f), acc_d,
             "; ".join(gates) or ("passes" if q and f else "-")], d
 
