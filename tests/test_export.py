@@ -17,8 +17,7 @@ from nce_tf.export.grid import integer_grid
 from nce_tf.export.int4 import pack_int4, read_model, to_int4, unpack_int4
 from nce_tf.export.packed import pack_codes, quantized_layers, read_packed, unpack_codes
 
-# One worker builds the module's `exported` fixture (~20 s) under pytest-xdist (setup.cfg: --dist=loadgroup).
-pytestmark = [pytest.mark.xdist_group("export"), pytest.mark.heavy]
+pytestmark = pytest.mark.heavy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

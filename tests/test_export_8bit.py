@@ -7,13 +7,20 @@ Two ways a compressed W8A8 MobileNetV2 (``results/compress_mobilenetv2``) lost i
 - a conv whose kernel decayed to 1e-8 keeps a BN bias of 0.7: at the converter's int32 bias step
   ``s_in * s_w`` that bias needs 1e10, past int32; the file saturated it at -2^31 and the
   accumulator wrapped (a PACT output of 0 came out at alpha).
+
+And a dead branch (a squeeze-excite reduce conv whose ReLU never fired, in CI): the conv reading it
+was calibrated to 0, its int8 step floored at 1e-8 / 255 gave a requantization multiplier of 8e5,
+and LiteRT's XNNPACK delegate aborted the test process instead of refusing the file (a dead tensor
+now gets a unit range; XNNPACK is not handed a multiplier it refuses).
 """
 
 import keras
 import numpy as np
+import pytest
 
 import nce_tf
 from nce_tf.export import tflite_graph
+from nce_tf.export.delegation import delegated, interpreter, xnnpack_refusal
 from nce_tf.export.exporter import run_tflite
 from nce_tf.export.grid import integer_grid
 from nce_tf.layers import QuantActivation, QuantConv2D
@@ -68,3 +75,41 @@ def test_a_dead_kernel_keeps_its_bias_in_the_int8_file():
     flat, _ = nce_tf.export.convert(pact, X)
     lite, _ = run_tflite(flat, X, "builtin")
     assert np.abs(lite - keras_out).max() <= 1.5 / 255  # alpha 1, 8 bits: one PACT step is 1 / 255
+
+
+def _dead_branch():
+    """conv (bias -100: never positive) -> PACT (2 bits: 0 everywhere) -> conv (bias 0: 0 everywhere)
+    -> ReLU -> pooling -> dense (bias 0.5): the logits are the dense bias for every image."""
+    i = keras.Input((6, 6, 3))
+    x = L.Conv2D(4, 1, bias_initializer=keras.initializers.Constant(-100.0), name="c0")(i)
+    x = QuantActivation(nce_tf.quant.PACT(bits=2), name="dead")(x)
+    x = L.ReLU(name="r1")(L.Conv2D(4, 1, name="c1")(x))
+    out = L.Dense(3, bias_initializer=keras.initializers.Constant(0.5), name="logits")(L.GlobalAveragePooling2D()(x))
+    return keras.Model(i, out)
+
+
+def test_a_dead_branch_exports_within_the_multipliers_xnnpack_takes():
+    """Every conv's requantization multiplier under 256, and XNNPACK runs the file to Keras's logits."""
+    model = _dead_branch()
+    keras_out = model.predict(X, verbose=0)
+    assert np.allclose(keras_out, 0.5)
+    flat, _ = nce_tf.export.convert(model, X)
+    assert xnnpack_refusal(flat) is None
+    assert any(delegated(interpreter(flat, "xnnpack")).values())
+    lite, _ = run_tflite(flat, X, "xnnpack")
+    assert np.abs(lite - keras_out).max() <= 0.5 / 255  # one int8 step of the logits' range [0, 0.5]
+
+
+def test_xnnpack_is_not_handed_a_multiplier_it_refuses(monkeypatch):
+    """The dead branch's old 1e-8 range: ``"xnnpack"`` refuses the file in one line before LiteRT sees
+    it, ``"auto"`` leaves it to the builtin kernels.  (Those ran it to logits of 0.06 for 0.5: the
+    dense layer's int32 bias step ``s_in s_w`` was 1e-8 / 255 of a weight, so the old range broke the
+    file's arithmetic as well.)"""
+    monkeypatch.setattr(tflite_graph, "DEAD_RANGE", 1e-8)
+    model = _dead_branch()
+    flat, _ = nce_tf.export.convert(model, X)
+    refusal = xnnpack_refusal(flat)
+    assert refusal is not None and "(CONV_2D) requantizes by" in refusal
+    with pytest.raises(RuntimeError, match=r"XNNPACK refuses this file: op \d+ \(CONV_2D\)"):
+        interpreter(flat, "xnnpack")
+    assert not any(delegated(interpreter(flat, "auto")).values())

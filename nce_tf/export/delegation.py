@@ -33,6 +33,10 @@ def interpreter(flatbuffer, kernels="auto"):
     resolver = {"xnnpack": None, "auto": None, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
                 "reference": OpResolverType.BUILTIN_REF}[kernels]
     try:
+        if kernels in ("xnnpack", "auto"):
+            refused = xnnpack_refusal(flatbuffer)
+            if refused:
+                raise RuntimeError(f"XNNPACK refuses this file: {refused}")
         it = Interpreter(model_content=flatbuffer, **({"experimental_op_resolver_type": resolver} if resolver else {}))
         it.allocate_tensors()
     except RuntimeError:
@@ -40,6 +44,38 @@ def interpreter(flatbuffer, kernels="auto"):
             raise
         return interpreter(flatbuffer, "builtin")
     return it
+
+
+# XNNPACK's quantized conv and fully-connected operators accept a requantization multiplier
+# s_in * s_w / s_out under 256; past it the delegate fails to prepare, and on some files LiteRT 2.3.0
+# aborted the process (a double free) instead of raising. So the multipliers are read first.
+XNNPACK_MULTIPLIER_LIMIT = 256.0
+_REQUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+
+
+def xnnpack_refusal(flatbuffer):
+    """Why XNNPACK would refuse ``flatbuffer`` (its first conv or fully-connected op whose requantization
+    multiplier is :data:`XNNPACK_MULTIPLIER_LIMIT` or more), or ``None``; read off an undelegated interpreter."""
+    # LiteRT only when a TFLite file is run
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=flatbuffer,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    scales = {d["index"]: d["quantization_parameters"]["scales"] for d in it.get_tensor_details()}
+    for op in it._get_ops_details():  # noqa: SLF001  the only op listing LiteRT's Python API has
+        if op["op_name"] not in _REQUANTIZED_OPS:
+            continue
+        data, weights = (int(t) for t in op["inputs"][:2])
+        if op["op_name"] == "TRANSPOSE_CONV":  # inputs: output shape, filter, data
+            weights, data = data, int(op["inputs"][2])
+        s_in, s_w, s_out = scales.get(data, ()), scales.get(weights, ()), scales.get(int(op["outputs"][0]), ())
+        if not (len(s_in) and len(s_w) and len(s_out)):
+            continue  # a float op: nothing requantized
+        worst = float(np.max(s_in[0] * np.asarray(s_w) / s_out[0]))
+        if worst >= XNNPACK_MULTIPLIER_LIMIT:
+            return (f"op {op['index']} ({op['op_name']}) requantizes by {worst:.3g}, "
+                    f"XNNPACK takes under {XNNPACK_MULTIPLIER_LIMIT:g}")
+    return None
 
 
 def delegated(it, details=None):

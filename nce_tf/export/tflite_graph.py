@@ -70,6 +70,7 @@ def kernel_tag(layer):
 
 REACH_LIMIT = 2.0**28  # steps; TFLite's int32 rescale wraps near 2^30 (module doc): a 4x margin for held-out data
 BIAS_LIMIT = 2.0**30  # int32 bias steps: half of int32, the other half for the accumulator's sum (Plan.bias_fit)
+DEAD_RANGE = 1.0  # the int8 range of a tensor calibrated to 0 everywhere (_fq): any range holds 0 exactly
 
 
 def calibrate(model, images, batch_size=32):
@@ -86,10 +87,21 @@ def calibrate(model, images, batch_size=32):
     return ranges
 
 
-def _fq(x, lo, hi):
+def int8_range(lo, hi):
+    """The int8 range a tensor calibrated to ``[lo, hi]`` is requantized over: widened to hold 0 (the
+    zero point), and :data:`DEAD_RANGE` wide for a tensor calibrated to 0 everywhere."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     if hi - lo < 1e-8:
-        hi = lo + 1e-8
+        # A dead tensor (a conv reading a ReLU that never fired). 0 is exact at any step, and a step
+        # of 1e-8 / 255 made its producer's requantization multiplier s_in s_w / s_out about 1e6: past
+        # the 256 XNNPACK accepts, and LiteRT 2.3.0's XNNPACK delegate then aborted the process (a
+        # double free) instead of refusing the file.
+        hi = lo + DEAD_RANGE
+    return lo, hi
+
+
+def _fq(x, lo, hi):
+    lo, hi = int8_range(lo, hi)
     return tf.quantization.fake_quant_with_min_max_vars(x, min=lo, max=hi, num_bits=8)
 
 
@@ -132,6 +144,11 @@ class Plan:
     def requant(self, y, layer):
         """``y`` rounded to the int8 range calibrated for ``layer``'s output (the float graph: ``y``)."""
         return _fq(y, *self.ranges[layer.name]) if self.int8 else y
+
+    def step(self, layer):
+        """The int8 step ``layer``'s output is requantized to (:meth:`requant`)."""
+        lo, hi = int8_range(*self.ranges[layer.name])
+        return (hi - lo) / 255.0
 
     def input(self, images):
         """The model input as the graph reads it: int8 over its calibrated range (the float graph: as is)."""
@@ -189,8 +206,8 @@ class Plan:
             return bound
         lo, hi = self._input_range(source)
         if max(abs(lo), abs(hi)) < 1e-8:
-            # A dead input (calibrated to 0: a PACT site that never fired): its int8 step is the 1e-8
-            # floor of _fq, no kernel range makes the bias fit that grid, and a raised one failed
+            # A dead input (calibrated to 0: a PACT site that never fired) has no calibrated step to
+            # fit the bias to (_fq gives it DEAD_RANGE); a bound raised against a tiny step failed
             # TFLite's FULLY_CONNECTED check (bias scale against input x filter scale). Left as it was.
             return bound
         s_in = max(abs(lo), abs(hi)) / 255.0

@@ -79,7 +79,7 @@ class Act(Op):
         input calibrated too far beyond it (the int8 file would wrap)."""
         if getattr(layer, "alpha", None) is None:
             if plan.int8:  # the float graph has no ranges
-                plan.check_reach(layer, max(plan.ranges[layer.name][1], 1e-8) / 255.0)
+                plan.check_reach(layer, plan.step(layer))
             def relu(values):
                 values[layer.output] = plan.requant(tf.nn.relu(values[layer.input]), layer)
             return relu
