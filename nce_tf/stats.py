@@ -30,6 +30,8 @@ gives, for two groups of units ``a`` and ``b``:
   ``power`` (the normal-approximation power formula with t quantiles; the exact answer needs
   the noncentral t and is a little larger at very small ``nu``).  A difference below it that
   is "not resolved" says the design was too small to tell, not that the methods are equal.
+- :func:`holm`: Holm's step-down adjustment of several comparisons' p-values (the family-wise
+  error at ``alpha`` whatever their dependence).
 - :func:`compare`: all of the above for one comparison, including one side with a single
   structure (the original network, WRPN's widening).  A single structure is a fixed network,
   not a draw from a method, so the permutation test (which asks whether it is exchangeable
@@ -363,6 +365,30 @@ def min_detectable_difference(se, nu, alpha=0.05, power=0.8):
     2.8
     """
     return float((t_quantile(1 - alpha / 2, nu) + t_quantile(power, nu)) * se)
+
+
+def holm(pvalues, alpha=0.05):
+    """Holm's step-down adjustment of ``pvalues`` (``None`` entries: untested, left out of the family).
+
+    Sorted ascending, the i-th smallest of the ``m`` tested (i from 0) is adjusted to
+    ``max over j <= i of min(1, (m - j) p_(j))``; a comparison is resolved when its adjusted p is
+    below ``alpha``, which stops at the first sorted p above ``alpha / (m - i)`` (Holm 1979).
+
+    Returns:
+        A list in the input order: ``{"p_adjusted", "resolved"}`` per entry (``None`` for an untested one).
+
+    Example:
+
+    >>> [round(h["p_adjusted"], 3) for h in holm([0.01, 0.04, 0.03])]  # 3 x 0.01, then 2 x 0.03, 1 x 0.04
+    [0.03, 0.06, 0.06]
+    """
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    out = [None] * len(pvalues)
+    m, running = len(tested), 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * float(p)))
+        out[i] = {"p_adjusted": running, "resolved": running < alpha}
+    return out
 
 
 def compare(a, b, *, level=0.95, power=0.8, replicates_a=None, replicates_b=None,

@@ -20,7 +20,8 @@ import pytest
 
 import nce_tf
 from nce_tf.export import tflite_graph
-from nce_tf.export.delegation import delegated, interpreter, xnnpack_refusal
+from nce_tf.export import delegation
+from nce_tf.export.delegation import delegated, interpreter, xnnpack_suspect
 from nce_tf.export.exporter import run_tflite
 from nce_tf.export.grid import integer_grid
 from nce_tf.layers import QuantActivation, QuantConv2D
@@ -94,22 +95,35 @@ def test_a_dead_branch_exports_within_the_multipliers_xnnpack_takes():
     keras_out = model.predict(X, verbose=0)
     assert np.allclose(keras_out, 0.5)
     flat, _ = nce_tf.export.convert(model, X)
-    assert xnnpack_refusal(flat) is None
+    assert xnnpack_suspect(flat) is None
     assert any(delegated(interpreter(flat, "xnnpack")).values())
     lite, _ = run_tflite(flat, X, "xnnpack")
     assert np.abs(lite - keras_out).max() <= 0.5 / 255  # one int8 step of the logits' range [0, 0.5]
 
 
 def test_xnnpack_is_not_handed_a_multiplier_it_refuses(monkeypatch):
-    """The dead branch's old 1e-8 range: ``"xnnpack"`` refuses the file in one line before LiteRT sees
-    it, ``"auto"`` leaves it to the builtin kernels.  (Those ran it to logits of 0.06 for 0.5: the
-    dense layer's int32 bias step ``s_in s_w`` was 1e-8 / 255 of a weight, so the old range broke the
-    file's arithmetic as well.)"""
+    """The dead branch's old 1e-8 range: a multiplier of 2.7e4.  XNNPACK, tried in a child process,
+    fails to prepare it: ``"xnnpack"`` says so in one line, ``"auto"`` leaves the file to the builtin
+    kernels.  (Those ran it to logits of 0.06 for 0.5: the dense layer's int32 bias step ``s_in s_w``
+    was 1e-8 / 255 of a weight, so the old range broke the file's arithmetic as well.)"""
     monkeypatch.setattr(tflite_graph, "DEAD_RANGE", 1e-8)
-    model = _dead_branch()
-    flat, _ = nce_tf.export.convert(model, X)
-    refusal = xnnpack_refusal(flat)
-    assert refusal is not None and "(CONV_2D) requantizes by" in refusal
-    with pytest.raises(RuntimeError, match=r"XNNPACK refuses this file: op \d+ \(CONV_2D\)"):
+    flat, _ = nce_tf.export.convert(_dead_branch(), X)
+    suspect = xnnpack_suspect(flat)
+    assert suspect is not None and "(CONV_2D) requantizes by" in suspect
+    with pytest.raises(RuntimeError, match=r"XNNPACK refuses this file \(op \d+ \(CONV_2D\).*failed to prepare"):
         interpreter(flat, "xnnpack")
     assert not any(delegated(interpreter(flat, "auto")).values())
+
+
+def test_a_delegate_that_aborts_its_process_is_kept_out_of_this_one(monkeypatch):
+    """LiteRT 2.3.0's XNNPACK aborted on one suspect file (a double free): the child's abort stands for
+    it here.  ``"auto"`` survives it on the builtin kernels, ``"xnnpack"`` names the signal; a suspect
+    file that XNNPACK does prepare in the child keeps XNNPACK."""
+    flat, _ = nce_tf.export.convert(_dead_branch(), X)
+    monkeypatch.setattr(delegation, "XNNPACK_MULTIPLIER_LIMIT", 1e-9)  # every conv a suspect
+    assert xnnpack_suspect(flat) is not None
+    assert any(delegated(interpreter(flat, "auto")).values())  # the child prepared it: XNNPACK kept
+    monkeypatch.setattr(delegation, "_CHILD", "import os; os.abort()")
+    assert not any(delegated(interpreter(flat, "auto")).values())
+    with pytest.raises(RuntimeError, match="ended a child process with signal 6"):
+        interpreter(flat, "xnnpack")

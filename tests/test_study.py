@@ -173,6 +173,24 @@ def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method(
     table = markdown([], list(by.values()))
     assert "| tas | +4.50 |" in table and "exact permutation (35 relabelings) | 3 vs 4 |" in table
     assert "| 3 vs 1 (3 trainings) |" in table
+    # Holm over the two tested: tas's p = 1/35 is the smaller (the original's is above 0.05), 2/35 = 0.0571
+    assert "| Holm over the 2 tested: adjusted p, resolved |" in table
+    assert "exact permutation (35 relabelings) | 3 vs 4 | " in table and "| yes | 0.0571, no |" in table
+
+
+@pytest.mark.parametrize("pvalues, adjusted, resolved", [
+    # sorted 0.01, 0.03, 0.04 times 3, 2, 1: 0.03, 0.06, 0.04 -> running max 0.03, 0.06, 0.06
+    ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06], [True, False, False]),
+    # an untested entry is out of the family (m = 3): 0.015, 0.04, 0.3
+    ([0.005, None, 0.02, 0.3], [0.015, None, 0.04, 0.3], [True, None, True, False]),
+    # step-down stops at the first: 0.02 x 3 = 0.06 fails, so the others (0.02 x 2 = 0.04) do not pass
+    ([0.02, 0.02, 0.02], [0.06, 0.06, 0.06], [False, False, False]),
+    ([0.6, 0.7], [1.0, 1.0], [False, False]),  # capped at 1
+])
+def test_holm_against_hand_adjustments(pvalues, adjusted, resolved):
+    out = stats.holm(pvalues)
+    assert [None if h is None else h["p_adjusted"] for h in out] == pytest.approx(adjusted)
+    assert [None if h is None else h["resolved"] for h in out] == resolved
 
 
 # --- the statistics on spread-out data, against enumerations written out here ------------------------

@@ -7,7 +7,17 @@ its op list (``_get_ops_details``: the model's ops, then the ``DELEGATE`` nodes)
 belongs to a delegate node when it is reached walking back from the node's outputs through
 producers without crossing the node's inputs. That is how the model card says which int4
 filters XNNPACK runs and which fall back, from the run rather than from documentation.
+
+XNNPACK is first tried in a child process on a file with a conv or fully-connected requantization
+multiplier it may refuse (:func:`xnnpack_suspect`): on one such file (a conv writing a tensor that
+was calibrated to 0) LiteRT 2.3.0's delegate aborted the process with a double free instead of
+raising, which took a pytest worker down with it.
 """
+
+import os
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 
@@ -34,9 +44,10 @@ def interpreter(flatbuffer, kernels="auto"):
                 "reference": OpResolverType.BUILTIN_REF}[kernels]
     try:
         if kernels in ("xnnpack", "auto"):
-            refused = xnnpack_refusal(flatbuffer)
-            if refused:
-                raise RuntimeError(f"XNNPACK refuses this file: {refused}")
+            suspect = xnnpack_suspect(flatbuffer)
+            failure = suspect and xnnpack_failure_in_child(flatbuffer)
+            if failure:
+                raise RuntimeError(f"XNNPACK refuses this file ({suspect}): {failure}")
         it = Interpreter(model_content=flatbuffer, **({"experimental_op_resolver_type": resolver} if resolver else {}))
         it.allocate_tensors()
     except RuntimeError:
@@ -46,15 +57,30 @@ def interpreter(flatbuffer, kernels="auto"):
     return it
 
 
-# XNNPACK's quantized conv and fully-connected operators accept a requantization multiplier
-# s_in * s_w / s_out under 256; past it the delegate fails to prepare, and on some files LiteRT 2.3.0
-# aborted the process (a double free) instead of raising. So the multipliers are read first.
+# XNNPACK's quantized conv and fully-connected operators take a requantization multiplier
+# s_in * s_w / s_out under 256 (measured: a conv, a depthwise conv and a dense layer at 2.4e3 each
+# failed XNNPACK's preparation); a file with one past it is tried in a child process first.
 XNNPACK_MULTIPLIER_LIMIT = 256.0
 _REQUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+_CHILD = "import sys; from ai_edge_litert.interpreter import Interpreter; Interpreter(model_path=sys.argv[1]).allocate_tensors()"
 
 
-def xnnpack_refusal(flatbuffer):
-    """Why XNNPACK would refuse ``flatbuffer`` (its first conv or fully-connected op whose requantization
+def xnnpack_failure_in_child(flatbuffer):
+    """``None`` when XNNPACK prepares ``flatbuffer`` in a child process, else how it failed (one line)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(flatbuffer)
+        proc = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, timeout=600)
+    if proc.returncode == 0:
+        return None
+    if proc.returncode < 0:
+        return f"LiteRT's XNNPACK delegate ended a child process with signal {-proc.returncode} while preparing it"
+    return "it failed to prepare: " + one_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "")
+
+
+def xnnpack_suspect(flatbuffer):
+    """Why XNNPACK may refuse ``flatbuffer`` (its first conv or fully-connected op whose requantization
     multiplier is :data:`XNNPACK_MULTIPLIER_LIMIT` or more), or ``None``; read off an undelegated interpreter."""
     # LiteRT only when a TFLite file is run
     from ai_edge_litert.interpreter import Interpreter, OpResolverType

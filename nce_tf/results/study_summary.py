@@ -18,7 +18,7 @@ import statistics
 
 import numpy as np
 
-from nce_tf.stats import compare
+from nce_tf.stats import compare, holm
 
 
 def _mean_std(values):
@@ -119,7 +119,7 @@ def _test_name(c):
     return "none: one structure, fewer than two trainings"
 
 
-def _comparison_row(c):
+def _comparison_row(c, adjusted=None):
     interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
     units = " vs ".join(str(n) if r is None else f"1 ({r} trainings)" for n, r in zip(c["units"], c["replicates"]))
     p = "-" if c["p"] is None else f"{c['p']:.3g}"
@@ -130,8 +130,10 @@ def _comparison_row(c):
         verdict = "yes"
     else:  # say so when no difference at all could have resolved with these units
         verdict = "no" + (f" (p >= {c['p_min']:.3g} always)" if c["p_min"] >= c["alpha"] else "")
+    holm_cell = "" if adjusted is False else " - |" if adjusted is None else \
+        f" {adjusted['p_adjusted']:.3g}, {'yes' if adjusted['resolved'] else 'no'} |"
     return (f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {p} | {_test_name(c)} | {units} | "
-            f"{mdd} | {verdict} |")
+            f"{mdd} | {verdict} |" + holm_cell)
 
 
 def markdown(summ, comps, widths=None):
@@ -144,10 +146,14 @@ def markdown(summ, comps, widths=None):
                      f"{ratio(s['macs_ratio'])} | {ratio(s['params_ratio'])} | {s['layers_expanded']:.1f} |")
     if comps:
         c0 = comps[0]
+        tested = sum(c["p"] is not None for c in comps)
+        # Holm over the tested comparisons when there are several (a study's planned family)
+        adjusted = holm([c["p"] for c in comps], c0["alpha"]) if tested > 1 else [False] * len(comps)
         lines += ["", f"| {c0['reference']} minus | difference (points) | {c0['level']:.0%} Welch t interval | p | "
-                      f"test | units | MDD at {c0['power']:.0%} power (points) | resolved (p < {c0['alpha']:g}) |",
-                  "|---|---|---|---|---|---|---|---|"]
-        lines += [_comparison_row(c) for c in comps]
+                      f"test | units | MDD at {c0['power']:.0%} power (points) | resolved (p < {c0['alpha']:g}) |"
+                      + (f" Holm over the {tested} tested: adjusted p, resolved |" if tested > 1 else ""),
+                  "|---|---|---|---|---|---|---|---|" + ("---|" if tested > 1 else "")]
+        lines += [_comparison_row(c, a) for c, a in zip(comps, adjusted)]
     if widths:
         lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
                       "(and how many structures are wider than the original there):", ""]
