@@ -119,7 +119,7 @@ def _test_name(c):
     return "none: one structure, fewer than two trainings"
 
 
-def _comparison_row(c, adjusted=None):
+def _comparison_row(c):
     interval = "-" if c["low"] is None else f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]"
     units = " vs ".join(str(n) if r is None else f"1 ({r} trainings)" for n, r in zip(c["units"], c["replicates"]))
     p = "-" if c["p"] is None else f"{c['p']:.3g}"
@@ -130,10 +130,12 @@ def _comparison_row(c, adjusted=None):
         verdict = "yes"
     else:  # say so when no difference at all could have resolved with these units
         verdict = "no" + (f" (p >= {c['p_min']:.3g} always)" if c["p_min"] >= c["alpha"] else "")
-    holm_cell = "" if adjusted is False else " - |" if adjusted is None else \
-        f" {adjusted['p_adjusted']:.3g}, {'yes' if adjusted['resolved'] else 'no'} |"
     return (f"| {c['method']} | {100 * c['difference']:+.2f} | {interval} | {p} | {_test_name(c)} | {units} | "
-            f"{mdd} | {verdict} |" + holm_cell)
+            f"{mdd} | {verdict} |")
+
+
+def _holm_cell(adjusted):
+    return " - |" if adjusted is None else f" {adjusted['p_adjusted']:.3g}, {'yes' if adjusted['resolved'] else 'no'} |"
 
 
 def markdown(summ, comps, widths=None):
@@ -147,13 +149,13 @@ def markdown(summ, comps, widths=None):
     if comps:
         c0 = comps[0]
         tested = sum(c["p"] is not None for c in comps)
-        # Holm over the tested comparisons when there are several (a study's planned family)
-        adjusted = holm([c["p"] for c in comps], c0["alpha"]) if tested > 1 else [False] * len(comps)
-        lines += ["", f"| {c0['reference']} minus | difference (points) | {c0['level']:.0%} Welch t interval | p | "
-                      f"test | units | MDD at {c0['power']:.0%} power (points) | resolved (p < {c0['alpha']:g}) |"
-                      + (f" Holm over the {tested} tested: adjusted p, resolved |" if tested > 1 else ""),
-                  "|---|---|---|---|---|---|---|---|" + ("---|" if tested > 1 else "")]
-        lines += [_comparison_row(c, a) for c, a in zip(comps, adjusted)]
+        header = (f"| {c0['reference']} minus | difference (points) | {c0['level']:.0%} Welch t interval | p | "
+                  f"test | units | MDD at {c0['power']:.0%} power (points) | resolved (p < {c0['alpha']:g}) |")
+        rule, rows = "|---|---|---|---|---|---|---|---|", [_comparison_row(c) for c in comps]
+        if tested > 1:  # Holm over the tested comparisons (a study's planned family)
+            header, rule = header + f" Holm over the {tested} tested: adjusted p, resolved |", rule + "---|"
+            rows = [r + _holm_cell(a) for r, a in zip(rows, holm([c["p"] for c in comps], c0["alpha"]))]
+        lines += ["", header, rule, *rows]
     if widths:
         lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
                       "(and how many structures are wider than the original there):", ""]
