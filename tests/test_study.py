@@ -18,6 +18,7 @@ import pytest
 
 from nce_tf import stats
 from nce_tf.errors import UsageError
+from nce_tf.results.study_summary import comparisons, markdown, same_networks, seed_ties
 from nce_tf.study import StudyConfig, plan, run_study
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,8 +143,6 @@ def _row(method, seed, tseed, acc):
 
 
 def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method():
-    from nce_tf.results.study_summary import comparisons, markdown
-
     # Structure means: nce 0.6005, 0.6105, 0.6205; tas 0.5505, 0.5605, 0.5705, 0.5805 (seed 7 has no nce partner).
     rows = [_row("nce", s, t, 0.60 + 0.01 * s + 0.001 * t) for s in range(3) for t in range(2)]
     rows += [_row("tas", s, t, 0.55 + 0.01 * i + 0.001 * t) for i, s in enumerate((0, 1, 2, 7)) for t in range(2)]
@@ -176,6 +175,19 @@ def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method(
     # Holm over the two tested: tas's p = 1/35 is the smaller (the original's is above 0.05), 2/35 = 0.0571
     assert "| Holm over the 2 tested: adjusted p, resolved |" in table
     assert "exact permutation (35 relabelings) | 3 vs 4 | " in table and "| yes | 0.0571, no |" in table
+
+
+def test_width_table_columns_follow_the_method_table():
+    # study.json is written with sorted keys: its width table lists the methods alphabetically
+    widths = {"layers": ["stem"], "original": [16], "methods": {
+        m: {"structures": n, "mean_ratio": [r], "wider": [k]}
+        for m, n, r, k in [("nce", 2, 1.5, 2), ("original", 1, 1.0, 0), ("random", 3, 0.75, 1)]}}
+    summ = [{"method": m, "structures": 1, "trainings": 1, "accuracy_mean": 0.5, "accuracy_std": 0.0,
+             "structure_mean": 0.5, "structure_std": 0.0, "macs_ratio": 1.0, "params_ratio": 1.0,
+             "layers_expanded": 0.0} for m in ("random", "nce", "original")]
+    table = markdown(summ, [], widths)
+    assert "| layer (original width) | random (3) | nce (2) | original (1) |" in table
+    assert "| stem (16) | 0.75x, 1 wider | 1.50x, 2 wider | 1.00x |" in table
 
 
 @pytest.mark.parametrize("pvalues, adjusted, resolved", [
@@ -510,8 +522,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, extra, needle):
 
 
 def test_seed_ties_against_the_relabelling_worked_out_by_hand():
-    from nce_tf.results.study_summary import seed_ties
-
     # Two structures whose three trainings of one seed score alike (a shared random stream): 3 ties.
     # Relabelling each structure's seeds: the ties are the fixed points of a random permutation of 3,
     # 3 with probability 1/6, 1 with 3/6, 0 with 2/6: mean 1, P(>= 3) = 1/6.
@@ -538,8 +548,6 @@ def test_seed_ties_against_the_relabelling_worked_out_by_hand():
 
 
 def test_same_networks_merges_only_fixed_methods_with_one_network():
-    from nce_tf.results.study_summary import same_networks
-
     def rows(method, widths):
         return [{"method": method, "widths": w} for w in widths]
 

@@ -96,8 +96,10 @@ def same_networks(study_rows, methods, fixed=("original", "wrpn")):
     return out
 
 
-def _width_markdown(table):
-    methods = table["methods"]
+def _width_markdown(table, order=()):
+    # columns in the method table's order (a study.json written with sorted keys lists them alphabetically)
+    methods = {m: table["methods"][m] for m in [*order, *sorted(table["methods"])]
+               if m in table["methods"]}
     lines = ["| layer (original width) | " + " | ".join(f"{m} ({v['structures']})" for m, v in methods.items()) + " |",
              "|---|" + "---|" * len(methods)]
     for i, (name, n) in enumerate(zip(table["layers"], table["original"])):
@@ -159,7 +161,7 @@ def markdown(summ, comps, widths=None):
     if widths:
         lines += ["", "Mean width per layer over each method's structures, as a multiple of the original "
                       "(and how many structures are wider than the original there):", ""]
-        lines += _width_markdown(widths)
+        lines += _width_markdown(widths, [s["method"] for s in summ])
     return "\n".join(lines) + "\n"
 
 
