@@ -34,7 +34,7 @@ setup(
         "ai-edge-litert",  # runs and validates the exported TFLite model
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "ai-edge-litert"],
+        "test": ["pytest>=9", "pytest-xdist>=3", "ai-edge-litert"],
         # The side-by-side baseline only: tfmot works with Keras 2 (tf_keras) models, in its own process.
         "tfmot": ["tensorflow-model-optimization>=0.8", "tf-keras"],
     },

@@ -382,6 +382,9 @@ def holm(pvalues, alpha=0.05):
     >>> [round(h["p_adjusted"], 3) for h in holm([0.01, 0.04, 0.03])]  # 3 x 0.01, then 2 x 0.03, 1 x 0.04
     [0.03, 0.06, 0.06]
     """
+    bad = [p for p in pvalues if p is not None and not 0.0 <= p <= 1.0]  # also NaN, which would missort
+    if bad:
+        raise ValueError(f"p-values must be in [0, 1] (or None: untested). Received: {bad[0]!r}")
     tested = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
     out = [None] * len(pvalues)
     m, running = len(tested), 0.0

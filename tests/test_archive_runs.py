@@ -1,5 +1,6 @@
 """results/archive_runs.py: a plan's finished runs kept in the repository and put back."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -46,6 +47,49 @@ def test_save_keeps_finished_runs_text_and_whole_models_and_restore_never_overwr
     assert out.returncode == 0 and "restored 7 files" in out.stdout
     assert (back / "a" / "arch.json").read_text() == "mine"
     assert (back / "start" / "model.keras").read_text() == "weights"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("archive_runs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_runs_done_record_is_copied_after_its_files_and_every_copy_is_whole(tmp_path, monkeypatch):
+    """A crash between two copies must not leave a run marked finished (its .done.json) without its
+    files, either way; each file goes to a temporary name first, and a leftover one is never restored."""
+    archive = _module()
+    runs, state, back = tmp_path / "runs", tmp_path / "state", tmp_path / "back"
+    for run in ("a", "runs/nce_s0/search"):
+        _write(str(runs / (run + ".done.json")), "{}")
+        _write(str(runs / run / "arch.json"), "{}")
+        _write(str(runs / run / "metrics.json"), "{}")
+    copies, copy = [], archive._copy
+
+    def record(src, dst):
+        assert not os.path.exists(dst + archive.PART)
+        copy(src, dst)
+        copies.append(os.path.relpath(dst, tmp_path))
+
+    monkeypatch.setattr(archive, "_copy", record)
+    for step in (lambda: archive.save(str(runs), str(state)), lambda: archive.restore(str(state), str(back))):
+        copies.clear()
+        step()
+        for run in ("a", "runs/nce_s0/search"):
+            root = copies[0].split(os.sep)[0]
+            done = copies.index(os.path.join(root, run + ".done.json"))
+            assert all(copies.index(os.path.join(root, run, f)) < done for f in ("arch.json", "metrics.json"))
+    _write(str(state / "a" / "history.csv.part"), "cut short")
+    archive.restore(str(state), str(tmp_path / "again"))
+    assert not (tmp_path / "again" / "a" / "history.csv.part").exists()
+    assert not any(f.endswith(".part") for f in _files(state) if "history" not in f)
+
+
+def test_restore_from_no_state_is_one_line_and_status_2(tmp_path):
+    out = _run("restore", str(tmp_path / "no state"), str(tmp_path / "runs"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Received: " in out.stderr
+    assert out.stderr.startswith("error: no saved state") and os.listdir(tmp_path) == []
 
 
 def test_save_before_the_plan_has_started_saves_nothing(tmp_path):

@@ -17,6 +17,7 @@ now gets a unit range; XNNPACK is not handed a multiplier it refuses).
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import nce_tf
 from nce_tf.export import tflite_graph
@@ -127,3 +128,40 @@ def test_a_delegate_that_aborts_its_process_is_kept_out_of_this_one(monkeypatch)
     assert not any(delegated(interpreter(flat, "auto")).values())
     with pytest.raises(RuntimeError, match="ended a child process with signal 6"):
         interpreter(flat, "xnnpack")
+
+
+def _transpose_conv_int8():
+    """A TFLite converter's int8 file of one TRANSPOSE_CONV (inputs: output shape, filter, data)."""
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(size=(3, 3, 4, 2)).astype("float32"))
+
+    @tf.function(input_signature=[tf.TensorSpec((1, 4, 4, 2), tf.float32)])
+    def up(x):
+        return tf.nn.conv2d_transpose(x, w, output_shape=(1, 8, 8, 4), strides=2, padding="SAME")
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([up.get_concrete_function()], up)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.normal(size=(1, 4, 4, 2)).astype("float32")] for _ in range(4))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+def test_a_transpose_conv_multiplier_is_read_from_its_filter_and_data(monkeypatch):
+    """TRANSPOSE_CONV lists its output shape first: the check reads the filter (input 1) and the data
+    (input 2), not the shape tensor, whose missing scales once made it skip the op as a float one."""
+    flat = _transpose_conv_int8()
+    assert xnnpack_suspect(flat) is None
+    monkeypatch.setattr(delegation, "XNNPACK_MULTIPLIER_LIMIT", 1e-9)  # every requantizing op a suspect
+    assert "(TRANSPOSE_CONV) requantizes by" in xnnpack_suspect(flat)
+
+
+def test_a_child_that_hangs_counts_as_a_refusal(monkeypatch):
+    """A delegate that never finishes preparing the file in the child: ``"xnnpack"`` says so in one line,
+    ``"auto"`` runs the builtin kernels (no exception escapes, nothing waits past the timeout)."""
+    flat, _ = nce_tf.export.convert(_dead_branch(), X)
+    monkeypatch.setattr(delegation, "XNNPACK_MULTIPLIER_LIMIT", 1e-9)
+    monkeypatch.setattr(delegation, "_CHILD", "import time; time.sleep(60)")
+    monkeypatch.setattr(delegation, "CHILD_TIMEOUT", 1.0)
+    with pytest.raises(RuntimeError, match=r"did not finish in 1 s"):
+        interpreter(flat, "xnnpack")
+    assert not any(delegated(interpreter(flat, "auto")).values())

@@ -205,7 +205,9 @@ def test_this_process_code_state_is_read_once_and_kept(monkeypatch):
     monkeypatch.setattr(provenance, "_git", counting)
     first = provenance.code_state()
     reads = len(calls)
+    assert reads > 0 and first["source"] == "checkout"  # the suite runs from a checkout: git was read
+    assert provenance.code_state() == first and len(calls) == reads  # not read again
     monkeypatch.setattr(provenance, "_git", lambda *a: "f" * 40)  # a checkout that moved on
-    assert provenance.code_state() == first and len(calls) == reads
+    assert provenance.code_state() == first
     first["commit"] = "changed by the caller"
     assert provenance.code_state()["commit"] != "changed by the caller"  # a copy each time

@@ -20,6 +20,7 @@ from nce_tf import stats
 from nce_tf.errors import UsageError
 from nce_tf.results.study_summary import comparisons, markdown, same_networks, seed_ties
 from nce_tf.study import StudyConfig, plan, run_study
+from nce_tf.study import results as study_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "study.py")
@@ -177,6 +178,27 @@ def test_comparisons_use_structure_means_unpaired_and_one_unit_per_fixed_method(
     assert "exact permutation (35 relabelings) | 3 vs 4 | " in table and "| yes | 0.0571, no |" in table
 
 
+def test_summary_md_compares_one_network_once_as_the_readme_block_does(tmp_path, monkeypatch):
+    """WRPN at the original's cost trains the original's network: a study's summary.md compares it once
+    (as the original) and says so, so Holm's family is the same as the README block's (two, not three)."""
+    widths = {"original": [16, 32], "wrpn": [16, 32]}
+    rows = [dict(_row(m, s, t, a), widths=widths.get(m) or [8 + s, 40], macs_ratio=1.0, params_ratio=1.0,
+                 layers_expanded=0, expanded=[], macs=1, params=1, train_seconds=1.0, search_seconds=None)
+            for m, s, accs in [("nce", 0, (0.61, 0.62)), ("nce", 1, (0.60, 0.61)), ("nce", 2, (0.63, 0.64)),
+                               ("tas", 0, (0.55, 0.56)), ("tas", 1, (0.57, 0.56)), ("tas", 2, (0.54, 0.55)),
+                               ("original", None, (0.50, 0.52)), ("wrpn", None, (0.50, 0.52))]
+            for t, a in zip((1000, 1001), accs)]
+    monkeypatch.setattr(study_results, "rows", lambda runs: rows)
+    monkeypatch.setattr(study_results, "width_table", lambda runs, methods: None)
+    study = StudyConfig(workdir=str(tmp_path), methods=("tas", "nce", "wrpn", "original"), reference="nce")
+    out = study_results.write(str(tmp_path), study, [], figure=False)
+    assert [c["method"] for c in out["comparisons"]] == ["tas", "original"]
+    with open(tmp_path / "summary.md") as f:
+        text = f.read()
+    assert "| Holm over the 2 tested: adjusted p, resolved |" in text and "| wrpn | +" not in text
+    assert "wrpn trains the same network as original (equal widths): one network, compared once, as original." in text
+
+
 def test_width_table_columns_follow_the_method_table():
     # study.json is written with sorted keys: its width table lists the methods alphabetically
     widths = {"layers": ["stem"], "original": [16], "methods": {
@@ -203,6 +225,13 @@ def test_holm_against_hand_adjustments(pvalues, adjusted, resolved):
     out = stats.holm(pvalues)
     assert [None if h is None else h["p_adjusted"] for h in out] == pytest.approx(adjusted)
     assert [None if h is None else h["resolved"] for h in out] == resolved
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5])
+def test_holm_refuses_a_p_value_outside_0_1(bad):
+    # a NaN sorts anywhere: it would silently reorder the step-down for the valid ones
+    with pytest.raises(ValueError, match=r"p-values must be in \[0, 1\].*Received: "):
+        stats.holm([0.01, bad])
 
 
 # --- the statistics on spread-out data, against enumerations written out here ------------------------

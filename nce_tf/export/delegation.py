@@ -62,6 +62,7 @@ def interpreter(flatbuffer, kernels="auto"):
 # failed XNNPACK's preparation); a file with one past it is tried in a child process first.
 XNNPACK_MULTIPLIER_LIMIT = 256.0
 _REQUANTIZED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+CHILD_TIMEOUT = 120.0  # seconds; preparing a file takes well under one (a hung delegate counts as a refusal)
 _CHILD = "import sys; from ai_edge_litert.interpreter import Interpreter; Interpreter(model_path=sys.argv[1]).allocate_tensors()"
 
 
@@ -71,7 +72,13 @@ def xnnpack_failure_in_child(flatbuffer):
         path = os.path.join(tmp, "model.tflite")
         with open(path, "wb") as f:
             f.write(flatbuffer)
-        proc = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, timeout=600)
+        try:
+            proc = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True,
+                                  timeout=CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return f"a child process preparing it did not finish in {CHILD_TIMEOUT:g} s"
+        except OSError as e:  # no process to try it in: not known to be safe
+            return f"no child process could try it ({one_line(str(e))})"
     if proc.returncode == 0:
         return None
     if proc.returncode < 0:
@@ -93,7 +100,7 @@ def xnnpack_suspect(flatbuffer):
             continue
         data, weights = (int(t) for t in op["inputs"][:2])
         if op["op_name"] == "TRANSPOSE_CONV":  # inputs: output shape, filter, data
-            weights, data = data, int(op["inputs"][2])
+            data = int(op["inputs"][2])
         s_in, s_w, s_out = scales.get(data, ()), scales.get(weights, ()), scales.get(int(op["outputs"][0]), ())
         if not (len(s_in) and len(s_w) and len(s_out)):
             continue  # a float op: nothing requantized

@@ -3,9 +3,8 @@ the reference against every other method, and the markdown of both with the widt
 
 :mod:`nce_tf.study.results` writes a study's files with these; the README's study block is made
 with them from the committed ``study.json`` (:mod:`nce_tf.results.summary_tables`), so their
-statistics never differ. The block compares two fixed methods that train one network once
-(:func:`same_networks`), where a study's own ``summary.md`` (and one written by earlier code) lists
-both. The unit of every comparison is the structure: see :mod:`nce_tf.study.results`.
+statistics never differ. Two fixed methods that train one network are compared once
+(:func:`distinct_comparisons`; a ``summary.md`` written by earlier code lists both). The unit of every comparison is the structure: see :mod:`nce_tf.study.results`.
 
 Example:
 
@@ -94,6 +93,16 @@ def same_networks(study_rows, methods, fixed=("original", "wrpn")):
         if first is not None:
             out[m] = first
     return out
+
+
+def distinct_comparisons(comps, study_rows, methods):
+    """``comps`` without a fixed method that trains the network another one trains (:func:`same_networks`),
+    and a note naming each one dropped (empty when none is): the one family a study's ``summary.md`` and
+    the README's block compare, so Holm's adjustment (over the tested comparisons) is the same in both."""
+    same = same_networks(study_rows, methods)
+    note = "".join(f"{m} trains the same network as {e} (equal widths): one network, compared once, as {e}.\n"
+                   for m, e in same.items())
+    return [c for c in comps if c["method"] not in same], note
 
 
 def _width_markdown(table, order=()):

@@ -375,10 +375,7 @@ def _study_body(data):
     methods = study["methods"]
     summary = study_summary.summary(rows, methods)
     comparisons = study_summary.comparisons(rows, methods, study["reference"], study["level"], study["resamples"])
-    same = study_summary.same_networks(rows, methods)
-    comparisons = [c for c in comparisons if c["method"] not in same]
-    note = "".join(f"{m} trains the same network as {e} (equal widths): one network, compared once, as {e}.\n"
-                   for m, e in same.items())
+    comparisons, note = study_summary.distinct_comparisons(comparisons, rows, methods)
     ties = study_summary.seed_ties(rows)
     return (study_summary.markdown(summary, comparisons, data.get("widths")) + "\n" + note +
             f"Exact ties of test accuracy between different networks trained with one seed: {ties['ties']} of "

@@ -7,7 +7,8 @@ Files written in the study's work directory (rewritten after every finished run)
   widths, MACs, PARAMs and their ratios to the original network, expanded layers, test
   accuracy, wall time of the training and of its structure's search, the provenance of both:
   :mod:`nce_tf.provenance`), ``summary`` (per method),
-  ``comparisons`` (reference minus each method: interval, test, p-value, MDD), ``widths`` (per
+  ``comparisons`` (reference minus each method, a fixed method that trains another's network
+  compared once: interval, test, p-value, MDD), ``widths`` (per
   method and layer, the mean width as a multiple of the original's) and the study's settings;
 - ``study.csv``: the rows, one per line (widths and expanded layers joined by spaces);
 - ``summary.md``: the three tables as markdown;
@@ -55,7 +56,7 @@ import statistics
 from nce_tf import arch as arch_lib
 from nce_tf.io_utils import atomic_write_json, atomic_write_text
 from nce_tf.plans.plan import read_done
-from nce_tf.results.study_summary import comparisons, markdown, summary
+from nce_tf.results.study_summary import comparisons, distinct_comparisons, markdown, summary
 
 CSV_FIELDS = ("method", "structure", "search_seed", "train_seed", "test_accuracy", "macs", "params",
               "macs_ratio", "params_ratio", "layers_expanded", "expanded", "widths", "train_seconds",
@@ -171,7 +172,8 @@ def write(workdir, study, runs, figure=True):
     """Writes ``study.json``, ``study.csv``, ``summary.md`` (and ``study.png``); returns the json dict."""
     study_rows = rows(runs)
     summ = summary(study_rows, study.methods)
-    comps = comparisons(study_rows, study.methods, study.reference, study.level, study.resamples)
+    comps, note = distinct_comparisons(comparisons(study_rows, study.methods, study.reference, study.level,
+                                                   study.resamples), study_rows, study.methods)
     done = finished(runs)
     widths = width_table(runs, study.methods)
     out = {"study": study.to_dict(), "runs_planned": len(runs), "runs_finished": len(done),
@@ -185,7 +187,8 @@ def write(workdir, study, runs, figure=True):
         writer.writerow([" ".join(str(x) for x in r[k]) if isinstance(r[k], list) else ("" if r[k] is None else r[k])
                          for k in CSV_FIELDS])
     atomic_write_text(os.path.join(workdir, "study.csv"), buf.getvalue())
-    atomic_write_text(os.path.join(workdir, "summary.md"), markdown(summ, comps, widths))
+    atomic_write_text(os.path.join(workdir, "summary.md"),
+                      markdown(summ, comps, widths) + (f"\n{note}" if note else ""))
     if figure and study_rows:
         # matplotlib only when a figure is drawn
         from nce_tf.study.figure import plot
