@@ -165,3 +165,27 @@ def test_a_child_that_hangs_counts_as_a_refusal(monkeypatch):
     with pytest.raises(RuntimeError, match=r"did not finish in 1 s"):
         interpreter(flat, "xnnpack")
     assert not any(delegated(interpreter(flat, "auto")).values())
+
+
+def test_a_one_layer_model_is_calibrated_over_every_image():
+    """A one-output probe returns its tensor, not a list of one: calibration once walked its batch
+    axis and took the first image's range for the layer."""
+    model = keras.Sequential([keras.Input((6, 6, 3)), L.Conv2D(4, 1, name="c")])
+    out = model.predict(X, verbose=0)
+    assert tflite_graph.calibrate(model, X)["c"] == pytest.approx((float(out.min()), float(out.max())))
+
+
+def test_a_bias_equal_on_every_channel_keeps_each_channels_scale():
+    """Bias 0.5 on 4 channels whose weight scales differ 1:2:4:8: TF 2.21's converter quantized that
+    constant with channel 0's scale for all four (channels 1-3 off by 0.3 to 3.6); the exported file
+    stays within an output step or two of Keras on every channel."""
+    model = keras.Sequential([keras.Input((6, 6, 3)), L.Conv2D(4, 1, name="c"), L.ReLU(name="r")])
+    kernel = np.random.default_rng(1).normal(size=(1, 1, 3, 4)).astype("float32") * np.float32([1, 2, 4, 8])
+    model.get_layer("c").set_weights([kernel, np.full(4, 0.5, "float32")])
+    keras_out = model.predict(X, verbose=0)
+    graph_out = np.asarray(tflite_graph.build_graph(model, tflite_graph.calibrate(model, X))(X))
+    flat, _ = nce_tf.export.convert(model, X)
+    lite, _ = run_tflite(flat, X, "builtin")
+    step = float(keras_out.max()) / 255
+    assert np.abs(lite - graph_out).max() <= 1.01 * step  # the file computes its int8 graph
+    assert np.abs((lite - keras_out).mean(axis=(0, 1, 2))).max() <= 0.5 * step  # no channel shifted
