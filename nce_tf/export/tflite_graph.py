@@ -133,15 +133,20 @@ class Plan:
         return self._consumers.get(id(tensor), [])
 
     def only(self, tensor):
-        """The first layer reading ``tensor`` (each zoo tensor has one consumer), else ``None``."""
-        return (self.consumers(tensor) or [None])[0]
+        """The one layer reading ``tensor``, else ``None`` (none, or several: a layer folded into its
+        producer, or left to requantize it, must be its only reader)."""
+        consumers = self.consumers(tensor)
+        return consumers[0] if len(consumers) == 1 else None
 
     def producer(self, tensor):
         return self._producer.get(id(tensor))
 
     def activated(self, layer):
-        """Whether a ReLU site (PACT or ReLU) reads ``layer``'s output: it requantizes for both."""
-        return getattr(keras_op(self.only(layer.output)), "kind", None) == "act"
+        """Whether a ReLU site (PACT or ReLU) reads ``layer``'s output: it requantizes for both.  Any of
+        its readers: PACT's clip must read the float output (a requantized one gives its MINIMUM two
+        scales, which the converter refuses), so a conv that another layer reads too stays float
+        for that reader (the converter quantizes it there: a few float ops, the same values)."""
+        return any(getattr(keras_op(c), "kind", None) == "act" for c in self.consumers(layer.output))
 
     def requant(self, y, layer):
         """``y`` rounded to the int8 range calibrated for ``layer``'s output (the float graph: ``y``)."""
@@ -264,7 +269,12 @@ class Plan:
             tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
 
     @staticmethod
-    def refuse(layer):
+    def refuse(layer, setting=None, allowed=None):
+        """A one-line refusal: of the layer type, or of one ``setting`` (``"name=value"``) the int8 graph
+        would not compute as Keras does, with what is ``allowed``."""
+        if setting is not None:
+            raise UsageError(f"Export cannot convert layer {layer.name!r} of type {type(layer).__name__}. "
+                             f"Received: {setting}. Allowed: {allowed}.")
         raise UsageError(f"Export cannot convert layer {layer.name!r} of type {type(layer).__name__}. "
                          "Allowed: conv, depthwise conv, BN, ReLU / PACT, add, concatenate, pooling, "
                          "flatten, dropout and dense layers.")
@@ -278,9 +288,10 @@ def _folded(conv, bn, kernel, step, depthwise):
         span = np.maximum(127.0 * step, np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1))))
     bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
     if bn is not None:
-        c = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+        gamma = bn.gamma.numpy() if bn.scale else 1.0  # scale=False / center=False: no gamma / beta
+        c = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
         kernel = kernel * c
-        bias = (bias - bn.moving_mean.numpy()) * c + bn.beta.numpy()
+        bias = (bias - bn.moving_mean.numpy()) * c + (bn.beta.numpy() if bn.center else 0.0)
     else:
         c = np.ones(kernel.shape[-1], "float32")
     if step is not None:  # the int8 grid: the same step (exact) where the integers fit int8, else max-abs

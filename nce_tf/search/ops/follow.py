@@ -77,6 +77,9 @@ class Act(Op):
         step for the layers reading them).  A float ReLU is requantized the ordinary way.  Either
         way the conv before it is requantized straight to this step: ``plan.check_reach`` refuses an
         input calibrated too far beyond it (the int8 file would wrap)."""
+        if getattr(layer, "negative_slope", 0) or getattr(layer, "threshold", 0):
+            plan.refuse(layer, f"negative_slope={layer.negative_slope}, threshold={layer.threshold}",
+                        "a plain ReLU (negative_slope=0, threshold=0; max_value any)")
         if getattr(layer, "alpha", None) is None:
             if plan.int8:  # the float graph has no ranges
                 plan.check_reach(layer, plan.step(layer))
@@ -166,10 +169,19 @@ class AvgPool(Op):
     def call(self, node, layer, inputs, run):
         return tf.nn.avg_pool2d(inputs[0], node.pool or 2, node.stride, node.padding or "VALID")
 
+    @staticmethod
+    def fused(layer, plan):
+        """Whether the pool is fused into the 1x1 convs reading it (``Conv.export_step``): a square
+        pool of stride its size, unpadded, read only by such convs (at least one)."""
+        p = tuple(layer.pool_size)
+        readers = plan.consumers(layer.output)
+        return (bool(readers) and len(set(p)) == 1 and tuple(layer.strides) == p and layer.padding == "valid"
+                and all(getattr(keras_op(c), "kind", None) == "conv" and tuple(c.kernel_size) == (1, 1)
+                        and tuple(c.strides) == (1, 1) and tuple(c.dilation_rate) == (1, 1) for c in readers))
+
     def export_step(self, layer, plan):
-        """Fused into the 1x1 convs reading it, when only such convs do (``Conv.export_step``)."""
-        if all(getattr(keras_op(c), "kind", None) == "conv" and c.kernel_size == (1, 1) and c.strides == (1, 1)
-               for c in plan.consumers(layer.output)):
+        """Fused into the 1x1 convs reading it, when only such convs do (:meth:`fused`)."""
+        if self.fused(layer, plan):
             return None
 
         def step(values):

@@ -129,6 +129,9 @@ class Concat(Op):
         return lay.concat(ins)
 
     def export_step(self, layer, plan):
+        if layer.axis not in (-1, len(layer.output.shape) - 1):
+            plan.refuse(layer, f"axis={layer.axis}", "the channel axis (-1)")
+
         def step(values):
             values[layer.output] = plan.requant(tf.concat([values[t] for t in layer.input], axis=-1), layer)
         return step

@@ -43,9 +43,31 @@ def _kernel_cost(layer, count, kind, macs_per_position):
 
 
 def _bn_reading(layer, plan):
-    """The BatchNormalization right after ``layer`` (folded into it in the export), else ``None``."""
+    """The BatchNormalization right after ``layer`` (folded into it in the export): ``layer``'s only
+    reader, after no activation of its own; else ``None``."""
     bn = plan.only(layer.output)
+    if keras_args.activation_name(layer.activation):
+        return None
     return bn if isinstance(keras_op(bn), BatchNorm) else None
+
+
+# A conv's or dense layer's own activation the int8 graph computes: a ReLU is the clamp of the
+# output's calibrated range [0, max] (Keras's outputs are >= 0, so the range's floor is 0).
+_EXPORT_ACTIVATIONS = ("", "relu", "relu6")
+
+
+def _export_checks(layer, plan):
+    """Refuses, in one line, a setting of a conv or dense layer the int8 graph would not compute."""
+    act = keras_args.activation_name(layer.activation)
+    if act not in _EXPORT_ACTIVATIONS:
+        plan.refuse(layer, f"activation={act!r}", "None, 'relu' or 'relu6' (export a model that ends in "
+                    "its logits: a softmax or other activation after the last layer is not part of the file)")
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        plan.refuse(layer, f"data_format={layer.data_format!r}", "'channels_last'")
+    if getattr(layer, "groups", 1) != 1:
+        plan.refuse(layer, f"groups={layer.groups}", "1")
+    if getattr(layer, "depth_multiplier", 1) != 1:
+        plan.refuse(layer, f"depth_multiplier={layer.depth_multiplier}", "1")
 
 
 def _dense_rows(lo, hi, total, spatial):
@@ -141,19 +163,22 @@ class Conv(Op):
         and feeds the pool's other consumer a float copy: a float conv in the model)."""
         if type(layer) not in self.keras_types:  # a user's Conv2D subclass may compute something else
             plan.refuse(layer)
+        _export_checks(layer, plan)
         bn = _bn_reading(layer, plan)
         kernel, bias, bound = plan.folded(layer, bn)
-        out, source, stride, padding = bn or layer, layer.input, layer.strides[0], layer.padding.upper()
+        out, source, padding = bn or layer, layer.input, layer.padding.upper()
+        stride, dilation = list(layer.strides), list(layer.dilation_rate)
         pool = plan.producer(layer.input)
-        if getattr(keras_op(pool), "kind", None) == "avgpool" and layer.kernel_size == (1, 1) and stride == 1:
+        if getattr(keras_op(pool), "kind", None) == "avgpool" and keras_op(pool).fused(pool, plan):
             p = pool.pool_size[0]
             kernel, bound = np.tile(kernel / p**2, (p, p, 1, 1)), bound / p**2
-            source, stride, padding = pool.input, p, "VALID"
+            source, stride, padding = pool.input, [p, p], "VALID"
         bound = plan.bias_fit(bound, bias, source)
 
         def step(values):
             w = plan.weights(kernel, bound, layer)
-            values[out.output] = plan.settle(tf.nn.conv2d(values[source], w, stride, padding) + bias, out)
+            y = tf.nn.conv2d(values[source], w, stride, padding, dilations=dilation) + bias
+            values[out.output] = plan.settle(y, out)
         return step
 
     def keras_layout(self, ref, ins, lay):
@@ -221,14 +246,16 @@ class DepthwiseConv(Op):
         return "depthwise"
 
     def export_step(self, layer, plan):
+        _export_checks(layer, plan)
         bn = _bn_reading(layer, plan)
         kernel, bias, bound = plan.folded(layer, bn, depthwise=True)
         bound = plan.bias_fit(bound, bias, layer.input)
-        out, stride, padding = bn or layer, layer.strides[0], layer.padding.upper()
+        out, (sh, sw), padding = bn or layer, layer.strides, layer.padding.upper()
 
         def step(values):
             w = tf.transpose(plan.weights(kernel, bound, layer), (0, 1, 3, 2))  # back to [k, k, C, 1]
-            y = tf.nn.depthwise_conv2d(values[layer.input], w, [1, stride, stride, 1], padding) + bias
+            y = tf.nn.depthwise_conv2d(values[layer.input], w, [1, sh, sw, 1], padding,
+                                       dilations=list(layer.dilation_rate)) + bias
             values[out.output] = plan.settle(y, out)
         return step
 
@@ -275,8 +302,10 @@ class BatchNorm(Op):
 
     def export_step(self, layer, plan):
         """Nothing of its own: the conv before it folds it in."""
-        if not isinstance(keras_op(plan.producer(layer.input)), (Conv, DepthwiseConv)):
-            raise UsageError(f"Export folds BatchNormalization into the conv before it. Received: {layer.name!r}.")
+        conv = plan.producer(layer.input)
+        if not isinstance(keras_op(conv), (Conv, DepthwiseConv)) or _bn_reading(conv, plan) is not layer:
+            raise UsageError(f"Export folds a BatchNormalization into the conv before it, which must have no "
+                             f"activation of its own and no other reader. Received: {layer.name!r}.")
         return None
 
 
@@ -358,6 +387,7 @@ class FullyConnected(Op):
         return lay.own(ref)
 
     def export_step(self, layer, plan):
+        _export_checks(layer, plan)
         kernel, step_ = plan.kernel(layer)
         bound = float(np.abs(kernel).max())  # max-abs; a grid's own step where its integers fit int8 (exact)
         if step_ is not None:
