@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 
+import nce_tf
 from nce_tf import models
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
@@ -74,6 +75,46 @@ def test_the_1x_subnet_of_the_loaded_supernet_is_the_trained_network(policy):
         np.testing.assert_allclose(net.forward(x, net.subnet_sample(wide))[0].numpy(), one_x(), atol=1e-4, rtol=0)
     # Reordering is a permutation, not the identity: some row's channels moved.
     assert any(order != sorted(order) for order in report["orders"].values())
+
+
+def _user_model_without_gamma_or_beta():
+    """A user's net whose BNs hold no gamma (scale=False, folded into a conv) or no beta
+    (center=False, after a depthwise conv), their statistics away from 0 and 1."""
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    i = keras.Input((8, 8, 3))
+    x = L.ReLU()(L.BatchNormalization(scale=False, name="bn0")(L.Conv2D(8, 3, padding="same", use_bias=False)(i)))
+    x = L.ReLU()(L.BatchNormalization(center=False, name="bn1")(L.DepthwiseConv2D(3, padding="same")(x)))
+    x = L.ReLU()(L.BatchNormalization(name="bn2")(L.Conv2D(8, 1, use_bias=False)(x)))
+    model = keras.Model(i, L.Dense(4, name="logits")(L.GlobalAveragePooling2D()(x)))
+    rng = np.random.default_rng(0)
+    for name in ("bn0", "bn1", "bn2"):
+        bn = model.get_layer(name)
+        bn.moving_mean.assign(rng.normal(0, 0.3, bn.moving_mean.shape))
+        bn.moving_variance.assign(rng.uniform(0.5, 2.0, bn.moving_variance.shape))
+        for v in (bn.gamma, bn.beta):
+            if v is not None:
+                v.assign(rng.normal(1.0 if v is bn.gamma else 0.0, 0.3, v.shape))
+    return model
+
+
+def test_a_bn_without_gamma_or_beta_loads_derives_and_exports_as_the_users_network():
+    """gamma 1 where the user's BN has none, beta 0 where it has none: the loaded super-net's 1X
+    sub-network, the network derived from it and its int8 export compute the user's network (once
+    an AttributeError in each)."""
+    user = _user_model_without_gamma_or_beta()
+    x = np.random.default_rng(1).normal(size=(8, 8, 8, 3)).astype("float32")
+    expected = user(x, training=False).numpy()
+    net = nce_tf.adapt(user, w_bits=32, a_bits=32)
+    load_trained_weights(net, user)
+    widths = net.space.default_widths()
+    one_x = net.forward(x, net.subnet_sample(widths))[0].numpy()
+    np.testing.assert_allclose(one_x, expected, atol=1e-4, rtol=0)
+    derived = nce_tf.derive_model(net, widths, inherit=True)
+    np.testing.assert_allclose(derived(x, training=False).numpy(), expected, atol=1e-4, rtol=0)
+    flat, _ = nce_tf.export.convert(derived, x)
+    lite, _ = nce_tf.export.run_tflite(flat, x, "builtin")
+    assert np.abs(lite - expected).max() <= 0.1 * np.abs(expected).max()  # int8 rounding, not a lost BN
 
 
 def _set_filter_l1(layer, l1):

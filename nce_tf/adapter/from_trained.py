@@ -59,6 +59,7 @@ import numpy as np
 from nce_tf.adapter.graph import read_graph
 from nce_tf.errors import UsageError
 from nce_tf.search.ops import Forward, keras_op
+from nce_tf.search.ops.keras_read import bn_vector
 from nce_tf.calibration import mse_clip
 
 _BN_FIELDS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -251,7 +252,7 @@ def _load_node(net, i, node, layer, theirs, ckpt, orders, received):
                                  f"Received: {received}. Allowed: {_ALLOWED}.")
             rows = np.arange(layer.num_candidates)
             for field in _BN_FIELDS:  # every candidate's BN: rule 2 of the module doc
-                value = np.broadcast_to(getattr(bn, field).numpy(), (rows.size, out.size))
+                value = np.broadcast_to(bn_vector(bn, field), (rows.size, out.size))
                 _put(getattr(layer, field), value, np.ix_(rows, mine_out), np.ix_(rows, out), received, name)
             for field in ("gamma", "beta"):  # rule 3: channels beyond the checkpoint output 0
                 variable = getattr(layer, field)
@@ -265,8 +266,7 @@ def _load_node(net, i, node, layer, theirs, ckpt, orders, received):
             _put(layer.bias, theirs.bias.numpy(), np.ix_(mine_in), np.ix_(theirs_in), received, name)
     elif node.op == "bn":
         for field in _BN_FIELDS:
-            _put(getattr(layer, field), getattr(theirs, field).numpy(), np.ix_(mine_in), np.ix_(theirs_in),
-                 received, name)
+            _put(getattr(layer, field), bn_vector(theirs, field), np.ix_(mine_in), np.ix_(theirs_in), received, name)
     else:
         raise UsageError(f"Starting a search from a trained network does not support op {node.op!r} "
                          f"(layer {name!r}) yet. Received: {received}.")

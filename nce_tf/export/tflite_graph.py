@@ -57,6 +57,7 @@ import tensorflow as tf
 from nce_tf.errors import UsageError
 from nce_tf.export.grid import integer_grid
 from nce_tf.search.ops import keras_op
+from nce_tf.search.ops.keras_read import bn_vector
 
 
 def kernel_tag(layer):
@@ -288,10 +289,9 @@ def _folded(conv, bn, kernel, step, depthwise):
         span = np.maximum(127.0 * step, np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1))))
     bias = conv.bias.numpy() if conv.use_bias else np.zeros(kernel.shape[-1], "float32")
     if bn is not None:
-        gamma = bn.gamma.numpy() if bn.scale else 1.0  # scale=False / center=False: no gamma / beta
-        c = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+        c = bn_vector(bn, "gamma") / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
         kernel = kernel * c
-        bias = (bias - bn.moving_mean.numpy()) * c + (bn.beta.numpy() if bn.center else 0.0)
+        bias = (bias - bn.moving_mean.numpy()) * c + bn_vector(bn, "beta")
     else:
         c = np.ones(kernel.shape[-1], "float32")
     if step is not None:  # the int8 grid: the same step (exact) where the integers fit int8, else max-abs

@@ -7,6 +7,7 @@ channels-last undilated, ungrouped convs (``check_conv``).
 """
 
 import keras
+import numpy as np
 
 from nce_tf.errors import UsageError
 from nce_tf.search.ops.base import KERAS_OPS, keras_op
@@ -53,6 +54,22 @@ def check_conv(ref):
     if getattr(layer, "depth_multiplier", 1) != 1:
         fail(ref, f"depth_multiplier must be 1, received depth_multiplier={layer.depth_multiplier}")
     return square(ref, layer.kernel_size, "kernel_size"), square(ref, layer.strides, "strides")
+
+
+def bn_vector(layer, field):
+    """A BatchNormalization's ``gamma``, ``beta``, ``moving_mean`` or ``moving_variance`` as numpy; a
+    layer built with ``scale=False`` (``center=False``) computes with gamma 1 (beta 0), which it
+    does not hold as a weight."""
+    variable = getattr(layer, field)
+    if variable is None:
+        return np.full(layer.moving_mean.shape, 1.0 if field == "gamma" else 0.0, "float32")
+    return variable.numpy()
+
+
+def full_bn(layer):
+    """A copy of the user's BatchNormalization ``layer`` that holds gamma and beta (a search trains
+    both, whatever the user's ``scale`` / ``center``)."""
+    return keras.layers.BatchNormalization.from_config({**layer.get_config(), "scale": True, "center": True})
 
 
 def applies_softmax(layer):

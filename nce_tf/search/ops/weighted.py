@@ -149,6 +149,12 @@ class Conv(Op):
         if bn_ref is not None:
             b.node_of[bn_ref.name] = node
 
+    def derive_folded(self, node, ref, x, ctx):
+        """The BatchNormalization folded into the conv, holding gamma and beta (the super-net's)."""
+        if isinstance(keras_op(ref.layer, exact=True), BatchNorm):
+            return keras_read.full_bn(ref.layer)(x)
+        return super().derive_folded(node, ref, x, ctx)
+
     def keras_cost(self, layer, count):
         kh, kw = layer.kernel_size
         _kernel_cost(layer, count, "conv", kh * kw * (layer.input.shape[-1] // layer.groups) * layer.output.shape[-1])
@@ -284,6 +290,9 @@ class BatchNorm(Op):
         target = ctx.model.get_layer(node.layer)
         for name in ("gamma", "beta", "moving_mean", "moving_variance"):
             getattr(target, name).assign(getattr(sn, name).numpy()[ctx.cols])
+
+    def derive(self, node, ref, x, ctx):
+        return keras_read.full_bn(ref.layer)(x)  # the super-net's gamma and beta, whatever the user's BN held
 
     def from_keras(self, ref, b):
         if ref.name in b.node_of:
