@@ -353,6 +353,15 @@ class Mystery(L.Layer):
         return x * 2.0
 
 
+# settings of a conv the search does not widen (shape-only: a channels-first conv is built, never run)
+CONV_SETTINGS = {
+    "grouped": lambda x: L.Conv2D(8, 3, groups=2, name="grouped")(x),
+    "depth multiplier": lambda x: L.DepthwiseConv2D(3, depth_multiplier=2, name="dm")(x),
+    "channels first": lambda x: L.Conv2D(8, 3, data_format="channels_first", name="cf")(x),
+    "dilated": lambda x: L.Conv2D(8, 3, dilation_rate=2, name="dilated")(x),
+}
+
+
 def _unsupported(case):
     i = keras.Input((8, 8, 3))
     x = L.Conv2D(8, 3, padding="same", name="conv")(i)
@@ -365,6 +374,8 @@ def _unsupported(case):
         x = shared(shared(x))
     elif case == "dense_on_maps":
         return keras.Model(i, L.Dense(10, name="head")(x))
+    elif case in CONV_SETTINGS:
+        x = CONV_SETTINGS[case](x)
     return keras.Model(i, L.Dense(10, name="head")(L.GlobalAveragePooling2D()(x)))
 
 
@@ -380,6 +391,10 @@ def test_an_input_of_unknown_size_is_refused():
     ("reshape", "layer 'regroup' (Reshape): its target shape depends on the channel count"),
     ("shared", "Layer 'twice' is used at 2 places"),
     ("dense_on_maps", "layer 'head' (Dense): a Dense layer must read a flat vector"),
+    ("grouped", "layer 'grouped' (Conv2D): received groups=2, allowed: 1"),
+    ("depth multiplier", "layer 'dm' (DepthwiseConv2D): received depth_multiplier=2, allowed: 1"),
+    ("channels first", "layer 'cf' (Conv2D): received data_format='channels_first', allowed: 'channels_last'"),
+    ("dilated", "layer 'dilated' (Conv2D): dilated convolutions are not supported, received dilation_rate=(2, 2)"),
 ])
 def test_what_cannot_be_adapted_is_a_one_line_error_naming_the_layer(case, needle):
     with pytest.raises(UsageError) as info:

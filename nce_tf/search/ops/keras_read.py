@@ -42,17 +42,28 @@ def square(ref, value, what):
     return int(value[0])
 
 
+# Conv settings neither the search nor the export computes: (attribute, the one value read, allowed).
+# (A dilation is exported but not searched: ``check_conv`` adds it.)
+CONV_SETTINGS = (("data_format", "channels_last", "'channels_last'"), ("groups", 1, "1"),
+                 ("depth_multiplier", 1, "1"))
+
+
+def unread_conv_settings(layer):
+    """``(setting, allowed)`` for each of ``CONV_SETTINGS`` that ``layer`` sets otherwise, ``setting``
+    as ``"name=value"`` (the search's and the export's refusals word their own line around it)."""
+    for name, read, allowed in CONV_SETTINGS:
+        value = getattr(layer, name, read)
+        if value != read:
+            yield f"{name}={value!r}", allowed
+
+
 def check_conv(ref):
     """``(kernel, stride)`` of a conv the search can widen, else a one-line refusal."""
     layer = ref.layer
-    if getattr(layer, "data_format", "channels_last") != "channels_last":
-        fail(ref, "only channels_last is supported")
+    for setting, allowed in unread_conv_settings(layer):
+        fail(ref, f"received {setting}, allowed: {allowed}")
     if tuple(getattr(layer, "dilation_rate", (1, 1))) not in ((1, 1), (1,)):
         fail(ref, f"dilated convolutions are not supported, received dilation_rate={layer.dilation_rate}")
-    if getattr(layer, "groups", 1) != 1:
-        fail(ref, f"grouped convolutions are not supported, received groups={layer.groups}")
-    if getattr(layer, "depth_multiplier", 1) != 1:
-        fail(ref, f"depth_multiplier must be 1, received depth_multiplier={layer.depth_multiplier}")
     return square(ref, layer.kernel_size, "kernel_size"), square(ref, layer.strides, "strides")
 
 

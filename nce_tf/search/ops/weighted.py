@@ -62,12 +62,8 @@ def _export_checks(layer, plan):
     if act not in _EXPORT_ACTIVATIONS:
         plan.refuse(layer, f"activation={act!r}", "None, 'relu' or 'relu6' (export a model that ends in "
                     "its logits: a softmax or other activation after the last layer is not part of the file)")
-    if getattr(layer, "data_format", "channels_last") != "channels_last":
-        plan.refuse(layer, f"data_format={layer.data_format!r}", "'channels_last'")
-    if getattr(layer, "groups", 1) != 1:
-        plan.refuse(layer, f"groups={layer.groups}", "1")
-    if getattr(layer, "depth_multiplier", 1) != 1:
-        plan.refuse(layer, f"depth_multiplier={layer.depth_multiplier}", "1")
+    for setting, allowed in keras_read.unread_conv_settings(layer):
+        plan.refuse(layer, setting, allowed)
 
 
 def _dense_rows(lo, hi, total, spatial):
