@@ -414,6 +414,11 @@ def test_compress_times_table_minutes_per_phase_and_no_search_for_the_l1_rules()
     assert rows[0][2:10] == ["nce", "2 (0, 1)", "0.2 +- 0.1", "8.0 +- 1.4", "0.3", "3.0 +- 0.7", "0.5 +- 0.1",
                              "11.0 +- 1.4"]
     assert rows[1][2:10] == ["l1_uniform", "1 (0)", "0.2", "-", "0.5", "3.0", "0.5", "4.0"]
+    # a run that did not time a phase is left out of that phase's cell, which says so (not counted as 0 min)
+    records[1]["times"].pop("export")
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in TABLES["compress-cifar-times"].render(records).split("\n\n")[0].splitlines()[2:]]
+    assert rows[0][8] == "0.4 (1 of 2 runs)"
 
 
 def test_network_paired_table_one_unit_per_trained_network_over_its_configurations():

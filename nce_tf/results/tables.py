@@ -386,11 +386,13 @@ _METHODS = ("nce", "l1_uniform", "l1_global", "scratch")
 
 
 def _phase_minutes(recs, phase):
-    """A phase's wall minutes over a row's runs; "-" where no run of the row has the phase (a method without a
-    search)."""
-    if not any(phase in r["times"] for r in recs):
+    """A phase's wall minutes over the row's runs that timed it; "-" where none did (a method without a
+    search), and how many did where only some did (a missing time is not a zero)."""
+    timed = [r["times"][phase] / 60 for r in recs if phase in r["times"]]
+    if not timed:
         return "-"
-    return mean_std([r["times"].get(phase, 0) / 60 for r in recs], 1, 1)
+    cell = mean_std(timed, 1, 1)
+    return cell if len(timed) == len(recs) else f"{cell} ({len(timed)} of {len(recs)} runs)"
 
 # a training's structure (records.py) -> its label; rows in this order
 _STRUCTURES = {"original": "original", "nce": "NCE's, searched", "tas": "TAS's (1X), searched",
