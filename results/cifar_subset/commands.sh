@@ -9,9 +9,9 @@ TABLE_COMMIT=${TABLE_COMMIT:-866426b}
 #   git worktree add --detach /work/wt_run $TABLE_COMMIT && ln -s /work/main/runs /work/wt_run/runs
 #   bash results/cifar_subset/commands.sh [--jobs=N]   # restore, continue, save (re-run to continue)
 #   bash results/cifar_subset/commands.sh --save        # keep what finished (then commit state/)
-#   bash results/cifar_subset/commands.sh --finalize    # when all runs have finished: records and README, from main
-# (before --finalize, put the cifar-subset and cifar-subset-paired markers in README.md in place of the legacy
-# cifar-subset-table block and drop it from LEGACY; how the tables will be read: plan.md)
+#   bash results/cifar_subset/commands.sh --finalize    # the finished runs' records and README tables, from main
+# (the README's cifar-subset and cifar-subset-paired tables fill in as runs finish; when all 27 have, drop the
+# legacy cifar-subset-table block and its LEGACY entry; how the tables will be read: plan.md)
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
