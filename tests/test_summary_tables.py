@@ -234,3 +234,21 @@ def test_near_1x_pairs_each_seed_and_tests_the_differences(tmp_path):
     _write(tmp_path, table.source, data + [search(0, 2, 1.0)])
     with pytest.raises(UsageError, match="Two W2A2 searches of seed 0"):
         table.render_from(str(tmp_path))
+
+
+def test_searched_widths_per_layer_by_method_and_seed(tmp_path):
+    def search(mode, seed, widths):
+        return {"workdir": f"state/{mode}_s{seed}", "mode": mode, "seed": seed, "widths": widths,
+                "layers": ["stem_conv", "s1_b0_a_conv"], "original_widths": [16, 32], "provenance": _prov("w")}
+
+    data = [search("nce", 1, [24, 8]), search("tas", 0, [16, 28]), search("nce", 0, [20, 40])]
+    rows, footnote = _render(tmp_path, "cifar-subset-widths", data)
+    # TAS before NCE, each method's searches in seed order, one column a method
+    assert rows[0] == ["layer", "original", "tas, seeds 0", "nce, seeds 0, 1"]
+    assert rows[2:] == [["stem_conv", "16", "16", "20, 24"], ["s1_b0_a_conv", "32", "28", "40, 8"]]
+    assert "wwwwwww" in footnote  # the searches' commit
+    # searches of another network are refused in one line, naming both
+    other = {**search("tas", 2, [16, 28]), "original_widths": [16, 64]}
+    with pytest.raises(UsageError, match="different networks .*state/tas_s2.*state/nce_s1") as e:
+        _render(tmp_path, "cifar-subset-widths", [*data, other])
+    assert "\n" not in str(e.value)

@@ -239,6 +239,22 @@ def _study_search_rows(data):
     return ["method", "search seed", "layers expanded", *_DIAGNOSTIC_HEADERS], rows
 
 
+def _searched_widths_rows(data):
+    """Per layer: its original width, then each method's derived widths (TAS's, then NCE's), one per search
+    seed, in seed order; every search must be of one network (same layers, same original widths)."""
+    first = data[0]
+    for r in data:
+        if r["layers"] != first["layers"] or r["original_widths"] != first["original_widths"]:
+            raise ValueError(f"the searches are of different networks ({r['workdir']!r} against {first['workdir']!r})")
+    order = {"tas": 0, "nce": 1}
+    modes = sorted({r["mode"] for r in data}, key=lambda m: (order.get(m, 2), m))
+    runs = {m: sorted((r for r in data if r["mode"] == m), key=lambda r: r["seed"]) for m in modes}
+    headers = ["layer", "original", *(f"{m}, seeds {', '.join(str(r['seed']) for r in runs[m])}" for m in modes)]
+    rows = [[layer, str(first["original_widths"][i]), *(", ".join(str(r["widths"][i]) for r in runs[m]) for m in modes)]
+            for i, layer in enumerate(first["layers"])]
+    return headers, rows
+
+
 def _search_epochs(run):
     return [t for t in run["trajectory"] if t.get("phase") == "search"]
 
@@ -427,6 +443,15 @@ SUMMARY_TABLES = {
         about="the study's TAS and NCE searches (`nce-tf search-summary --json` of their `search/` directories "
               "in `state/`)",
         rows=_study_search_rows, provenances=_runs_provenances),
+    "cifar-subset-searches": SummaryTable(
+        name="cifar-subset-searches", source="cifar_subset/searches.json",
+        about="the subset table's TAS and NCE searches, each from the trained W2A2 (float-init) ResNet-20 of its "
+              "seed (`nce-tf search-summary --json` of their directories in `results/cifar_subset/state/`)",
+        rows=_study_search_rows, provenances=_runs_provenances),
+    "cifar-subset-widths": SummaryTable(
+        name="cifar-subset-widths", source="cifar_subset/searches.json",
+        about="the widths those searches derived, per layer, against the original's",
+        rows=_searched_widths_rows, provenances=_runs_provenances),
     "compress-cifar-searches": SummaryTable(
         name="compress-cifar-searches", source="compress_cifar/searches_r0.5.json",
         about="the searches of the 0.5x `nce` compressions (`nce-tf search-summary --json` of their `search/` "

@@ -22,8 +22,13 @@ save() { cd $MAIN && python results/archive_runs.py save $out $HERE/state $(whol
 case "$1" in
   --save) save; exit 0;;
   --finalize)
-    # from main (its results/ and README), tabulating the finished runs without starting any
-    cd $MAIN && python -m nce_tf cifar-subset-table --out=$out --finished_only --update_readme
+    # from main (its results/ and README), tabulating the finished runs without starting any; the finished
+    # searches' summary (searches.json) for the cifar-subset-searches and cifar-subset-widths tables (their
+    # README markers go in once it exists)
+    cd $MAIN
+    searches=$(cd $MAIN && ls -d results/cifar_subset/state/{nce,tas}_from_trained_s[0-9] 2>/dev/null || true)
+    [ -z "$searches" ] || python -m nce_tf search-summary $searches --json=$HERE/searches.json > /dev/null
+    python -m nce_tf cifar-subset-table --out=$out --finished_only --update_readme
     exit 0;;
 esac
 case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $TABLE_COMMIT*) ;; *) echo "error: $CODE is not at $TABLE_COMMIT"; exit 2;; esac
