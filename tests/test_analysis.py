@@ -196,6 +196,33 @@ def test_tradeoff_rows_and_figure(tmp_path, figure_data):
         ([150.0, 270.0], pytest.approx([85.0, 90.0])), ([272.0], pytest.approx([88.0]))]
 
 
+@pytest.mark.parametrize("grid", ["recorded", "warm-up", "from the original widths", "none"])
+def test_search_summary_counts_what_the_first_search_epoch_expanded(tmp_path, grid):
+    """The log's first search record is written after that epoch's expansions (row 1 there): the rows'
+    initial counts come from arch.json's grid, else an older log's warm-up record, else the candidates
+    up to the original width; without any of them, from that first record, which misses row 1."""
+    import nce_tf
+    from nce_tf.analysis import searches
+
+    widths = nce_tf.models.default_widths("resnet8")
+    width_grid = {"recorded": {"width_ratios": "nce", "initial_candidates": [8] * 7},
+                  "warm-up": None,
+                  "from the original widths": {"width_ratios": "nce",
+                                               "candidates": [[j * n // 8 for j in range(1, 17)] for n in widths]},
+                  "none": None}[grid]
+    extra = {"width_grid": width_grid} if width_grid else {}
+    nce_tf.arch.save_arch(str(tmp_path / "arch.json"), "resnet8", widths, w_bits=2, a_bits=2, seed=0,
+                          original_widths=widths, num_candidates=[8, 9, 8, 8, 9, 8, 8], **extra)
+    log = [{"phase": phase, "num_candidates": k, "probs": [[1 / kk] * kk for kk in k]}
+           for phase, k in [("warmup", [8] * 7), ("search", [8, 9, 8, 8, 8, 8, 8]), ("search", [8, 9, 8, 8, 9, 8, 8])]
+           if phase == "search" or grid == "warm-up"]
+    with open(tmp_path / "search_log.jsonl", "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in log)
+    names = nce_tf.models.width_names("resnet8")
+    expected = [(names[4], 1)] if grid == "none" else [(names[1], 1), (names[4], 1)]
+    assert searches.summarize(str(tmp_path))["expanded"] == expected
+
+
 def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     import nce_tf
     from nce_tf.analysis import searches

@@ -20,7 +20,8 @@ from nce_tf.search import SearchConfig, candidate_widths, search_table
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.cwi import cwi_bins, cwi_matrix, cwi_matrix_np
 from nce_tf.search.derive import fit_to_budget
-from nce_tf.search.expansion import expand, rows_to_expand
+from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
+from nce_tf.search.expansion import check_threshold, expand, rows_to_expand
 from nce_tf.search.layers import SearchConv2D, SearchDense, add_leading
 from nce_tf.search.supernet import SuperNet
 from nce_tf.search.units import Budget, Macs, Params
@@ -324,6 +325,60 @@ def test_lane_candidates_are_distinct_and_every_expansion_adds_channels():
     assert net.num_candidates.numpy().tolist() == [{16: 4, 32: 8, 64: 16}[c] for c in n]
 
 
+def test_a_row_with_one_live_candidate_samples_it_twice():
+    """On 16-channel lanes a 16-channel row starts with one candidate (16; 32 is its next, not live):
+    its pair is that candidate twice, mixed (1/2, 1/2) as a fixed sub-network's (the second pick was
+    the masked 32, so the layer computed 32 channels no candidate had)."""
+    net = SuperNet(build_space("resnet8", lane=16), policy=W2A2, seed=0)
+    k = net.num_candidates.numpy()
+    assert k.tolist() == [1, 1, 1, 2, 2, 4, 4]
+    for _ in range(5):
+        widths, index, mix = (t.numpy() for t in net.sample())
+        for r in range(3):
+            assert widths[r].tolist() == [16, 16] and index[r].tolist() == [0, 0]
+            assert mix[r] == pytest.approx([0.5, 0.5])
+        for r in range(3, 7):  # two distinct live candidates, as before
+            assert index[r, 0] != index[r, 1] and (index[r] < k[r]).all()
+
+
+def test_a_threshold_at_a_growing_rows_uniform_probability_is_refused():
+    names = ["stem", "s1"]
+    check_threshold(names, [8, 8], 16, 0.13)  # the paper's grid: above 1/8
+    with pytest.raises(UsageError, match=r"row 's1' starts with 2 candidate\(s\), so its widest starts at "
+                                         r"probability 0\.5 .* Received: threshold=0\.3\. Allowed: above 0\.5") as e:
+        check_threshold(names, [8, 2], [16, 4], 0.3)
+    assert "\n" not in str(e.value)
+    check_threshold(names, [8, 2], [16, 2], 0.3)  # a row at its cap never expands
+    check_threshold(names, [8, 2], [16, 4], 0.51)
+
+
+def _expansion_fit(epochs, every_steps, steps=4):
+    """A float ResNet-8 super-net fitted ``epochs`` epochs of ``steps`` steps with a threshold every row
+    passes at every check (T just above 1/8, on alpha that favours each row's widest candidate)."""
+    net = SuperNet(build_space("resnet8"), policy=QuantPolicy(), seed=0)
+    net.configure_optimizers(keras.optimizers.SGD(0.0), keras.optimizers.Adam(0.0))
+    net.set_arch_updates(True)
+    alpha = np.zeros((7, 16), "float32")
+    alpha[:, 7:] = 5.0  # the widest of 8, and any candidate an expansion adds (copied), dominate
+    net.alpha.assign(alpha)
+    x = tf.random.stateless_uniform((32, 32, 32, 3), seed=(0, 1))
+    y = tf.range(32) % 10
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).repeat()
+    expansion = ChannelExpansion(threshold=0.13, every_steps=every_steps)
+    net.fit(tf.data.Dataset.zip((ds, ds)), epochs=epochs, steps_per_epoch=steps, verbose=0,
+            callbacks=[TauSchedule(epochs), expansion])
+    return net, expansion
+
+
+def test_nothing_expands_after_the_last_step_nor_twice_at_one_step():
+    """Every row passes T at every check: with per-step checks on every 2nd of 4 steps, 2 epochs expand
+    at steps 2, 4 (the first epoch's end: once, not twice) and 6, never at step 8, the fit's last (by
+    its per-step check or its epoch-end check: a candidate added then would never be searched)."""
+    net, expansion = _expansion_fit(epochs=2, every_steps=2)
+    assert [e for e, _ in expansion.expanded] == [0, 0, 1]
+    assert net.num_candidates.numpy().tolist() == [11] * 7
+
+
 # ---------------------------------------------------------------------- expansion
 
 
@@ -564,8 +619,9 @@ def test_search_expands_layers_and_records_candidate_counts(tmp_path, monkeypatc
     assert not record["budget_repaired"] and w == record["argmax_widths"]
     assert (w[4], w[5], w[6]) == (n[4] // 8, n[5], 7 * n[6] // 8)
     assert all(w[row] in [j * n[row] // 8 for j in range(8, _FINAL_K[row] + 1)] for row in (1, 2, 3))
-    # The grid the record names holds each row's 16 candidates j n / 8.
+    # The grid the record names holds each row's 16 candidates j n / 8, 8 of them live at the start.
     assert record["width_grid"]["candidates"] == [[j * c // 8 for j in range(1, 17)] for c in n]
+    assert record["width_grid"]["initial_candidates"] == [8] * 7
 
 
 @pytest.mark.parametrize("mode", ["random", "wrpn"])

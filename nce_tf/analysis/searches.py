@@ -2,8 +2,9 @@
 
 For each search work directory (``arch.json`` + ``search_log.jsonl``) :func:`summarize` reads
 
-- the rows that expanded (``num_candidates`` above the row's initial count, from the log's
-  first search epoch) and by how many candidates;
+- the rows that expanded (``num_candidates`` above the row's initial count: ``arch.json``'s
+  ``width_grid``, else the log's warm-up; until this was fixed it was read off the log's first
+  search epoch, after that epoch's expansions, which missed them) and by how many candidates;
 - the derived widths' MACs and PARAMs as ratios of the original network;
 - the per-layer Kendall score of the cross-entropy's part of alpha's gradient
   (:func:`nce_tf.analysis.kendall.layer_stats`; Fig. 4c's quantity) and its mean, with the size
@@ -26,6 +27,26 @@ import numpy as np
 from nce_tf import arch as arch_lib
 from nce_tf.analysis import kendall
 from nce_tf.errors import UsageError
+from nce_tf.search.methods import method_for
+
+
+def _initial_candidates(arch, log):
+    """Each row's live candidates before the search expanded any: recorded in ``arch.json``'s ``width_grid``
+    since nce-tf 866426b; before, the last warm-up epoch's record (nothing expands in a warm-up); without
+    one, for an expanding method on the default grid, the candidates up to the row's original width;
+    else the first search epoch's record (after that epoch's expansions: what grew then is missed)."""
+    grid = arch.extra.get("width_grid") or {}
+    if "initial_candidates" in grid:
+        return np.asarray(grid["initial_candidates"])
+    warmup = [r for r in log if r.get("phase") == "warmup"]
+    if warmup:
+        return np.asarray(warmup[-1]["num_candidates"])
+    original = arch.extra.get("original_widths")
+    mode = (arch.extra.get("search") or {}).get("mode", "nce")
+    if grid.get("candidates") and original and grid.get("width_ratios", "nce") == "nce" and method_for(mode).expands:
+        return np.asarray([sum(c <= n for c in row) for row, n in zip(grid["candidates"], original)])
+    search = [r for r in log if r.get("phase") == "search"]
+    return np.asarray(search[0]["num_candidates"] if search else arch.extra.get("num_candidates", []))
 
 
 def summarize(workdir):
@@ -37,7 +58,7 @@ def summarize(workdir):
     arch = arch_lib.load_arch(arch_path)
     log = kendall.read_log(log_path)
     search = [r for r in log if r.get("phase") == "search"]
-    start = np.asarray(search[0]["num_candidates"] if search else arch.extra.get("num_candidates", []))
+    start = _initial_candidates(arch, log)
     final = np.asarray(arch.extra.get("num_candidates", start))
     names = arch.extra.get("width_names") or [str(i) for i in range(len(final))]
     grown = [(names[i], int(final[i] - start[i])) for i in np.flatnonzero(final > start)]

@@ -47,6 +47,7 @@ from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.jobs.search_log import SearchLog, one_x_widths
 from nce_tf.jobs.train import PACT_STATS_BATCHES
 from nce_tf.search.callbacks import ChannelExpansion, TauSchedule
+from nce_tf.search.expansion import check_threshold
 from nce_tf.search.callbacks import tau_at  # noqa: F401  (also this module's public name)
 from nce_tf.search.candidates import capped, search_table
 from nce_tf.search.derive import arch_record, derive_widths, fit_to_budget
@@ -147,8 +148,10 @@ class _Search(Job):
         space = self.space = build_space(self.model, lane=scfg.lane, num_classes=self.info.num_classes,
                                          input_shape=self.info.image_shape)
         self.budget = Budget.from_config(space, scfg, self.policy)
-        self.table, _, self.k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios)
+        self.table, self.k_init, self.k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios)
         check_budget(space, self.table, self.k_caps, self.budget)
+        if self.method.expands:
+            check_threshold([row.name for row in space.rows], self.k_init, self.k_caps, scfg.threshold)
         if self.trains:
             self.ds_w, self.ds_a, n_w = split_halves(source, scfg.split_seed)
             self.steps = check_search_batches(strategy, scfg, n_w)
@@ -281,7 +284,8 @@ class _Search(Job):
             found = {}
             widths = self.method.widths(space, budget, seed=self.config.seed, table=self.table, k_caps=self.k_caps)
         grid = {"width_ratios": scfg.width_ratios, "lane": scfg.lane,
-                "candidates": [[int(w) for w in row[:cap]] for row, cap in zip(self.table, self.k_caps)]}
+                "candidates": [[int(w) for w in row[:cap]] for row, cap in zip(self.table, self.k_caps)],
+                "initial_candidates": [int(k) for k in self.k_init]}
         path = os.path.join(run.workdir, "arch.json")
         record = arch_record(space, widths, policy=self.policy, budget=budget, settings=scfg.to_dict(), **found,
                              dataset=self.info.name, seed=self.config.seed, width_grid=grid)

@@ -81,7 +81,7 @@ class SearchLog(keras.callbacks.Callback):
             **{f"target_{e.name}": e.target for e in net.budget.entries},
             "argmax_widths": [int(w) for w in net.argmax_widths().numpy()],
             "num_candidates": k.tolist(), "expanded_rows": self.expansion.rows_expanded_in(epoch),
-            "layers_expanded": int((k > 8).sum()) if method_for(net.mode).expands else 0,
+            "layers_expanded": int((k > net.k_init).sum()) if method_for(net.mode).expands else 0,
             "probs": [[round(float(p), 5) for p in row[:kk]] for row, kk in zip(probs, k)],
             **net.take_arch_diagnostics(),
             **({"subnet_1x_accuracy": subnet_accuracy(net, self.probe), "subnet_1x_statistics": "batch"}

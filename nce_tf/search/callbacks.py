@@ -29,7 +29,7 @@ import math
 
 import keras
 
-from nce_tf.search.expansion import expand
+from nce_tf.search.expansion import check_threshold, expand
 from nce_tf.search.methods import method_for
 
 
@@ -74,6 +74,13 @@ class ChannelExpansion(keras.callbacks.Callback):
     the new weight slices: a fit resumed at an epoch (``initial_epoch``) expands at the same
     steps, with the same fresh weights, as an uninterrupted one.
 
+    Nothing expands after the fit's last step (the last epoch's end, or a per-step check on its last
+    batch): a candidate added then would never be searched, yet its copied logit ties the old widest
+    candidate's, so the derivation's budget repair could move a row onto weights no step trained
+    (until nce-tf 866426b it did: 3 of the study's 8 NCE searches).  A step's check runs once (a
+    per-step check on an epoch's last batch is that epoch's check).  The fit refuses a threshold at or
+    below a growing row's uniform probability (:func:`~nce_tf.search.expansion.check_threshold`).
+
     Args:
         threshold: T; a layer expands when its largest candidate's probability exceeds it.
         every_steps: also check every N steps (0 = per epoch only).
@@ -94,16 +101,30 @@ class ChannelExpansion(keras.callbacks.Callback):
         self.threshold, self.every_steps, self.seed = float(threshold), int(every_steps), int(seed)
         self.expanded = []
         self._epoch = self._seen = self._step = 0
+        self._checked_step = None
 
     def rows_expanded_in(self, epoch):
         """The rows expanded during ``epoch``, sorted, each once."""
         return sorted({row for e, rows in self.expanded if e == epoch for row in rows})
 
     def _check(self):
+        if self._checked_step == self._step:
+            return
+        self._checked_step = self._step
         if method_for(self.model.mode).expands and self.model.arch_updates:
             rows = expand(self.model, self.threshold, seed=self.seed, step=self._step)
             if rows:
                 self.expanded.append((self._epoch, rows))
+
+    def _last_epoch(self, epoch):
+        epochs = (self.params or {}).get("epochs")
+        return epochs is not None and epoch + 1 >= epochs
+
+    def on_train_begin(self, logs=None):
+        net = self.model
+        if method_for(net.mode).expands:
+            check_threshold([row.name for row in net.space.rows], net.num_candidates.numpy(), net.k_caps,
+                            self.threshold)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -112,8 +133,10 @@ class ChannelExpansion(keras.callbacks.Callback):
         self._seen += 1
         steps = (self.params or {}).get("steps")
         self._step = self._epoch * steps + batch + 1 if steps else self._seen
-        if self.every_steps and (batch + 1) % self.every_steps == 0:
+        final = self._last_epoch(self._epoch) and steps is not None and batch + 1 == steps
+        if self.every_steps and (batch + 1) % self.every_steps == 0 and not final:
             self._check()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check()  # numbered by the epoch's last step
+        if not self._last_epoch(epoch):
+            self._check()  # numbered by the epoch's last step

@@ -68,6 +68,38 @@ Example:
 import numpy as np
 
 from nce_tf import mixed_precision
+from nce_tf.errors import UsageError
+
+
+def check_threshold(row_names, num_candidates, k_max, threshold):
+    """Refuses a threshold at or below the uniform probability ``1 / K`` of a row that can still grow.
+
+    A row starting with ``K`` candidates gives its widest ``1 / K`` before any search step; at or
+    above T it expands at the first check whatever the search prefers, and again at the next. The
+    paper sets T above the uniform probability (its 8 candidates: ``1/8``); a coarse grid (``--lane``,
+    ``--width_ratios``) starts some rows with fewer.
+
+    Args:
+        row_names: the rows' names (for the error).
+        num_candidates: each row's live candidates now.
+        k_max: the cap of every row, or one cap per row (a row at its cap never expands).
+        threshold: T.
+
+    Raises:
+        UsageError: one line naming the row with the fewest candidates and the threshold allowed.
+    """
+    k = np.asarray(num_candidates)
+    caps = np.broadcast_to(np.asarray(k_max), k.shape)
+    growing = [r for r in range(len(k)) if k[r] < caps[r]]
+    if not growing:
+        return
+    fewest = min(growing, key=lambda r: k[r])
+    if threshold <= 1.0 / k[fewest]:
+        raise UsageError(
+            f"Invalid threshold for this grid: row {row_names[fewest]!r} starts with {int(k[fewest])} candidate(s), "
+            f"so its widest starts at probability {1.0 / k[fewest]:.3g} and would expand at the first check whatever "
+            f"the search prefers. Received: threshold={threshold}. Allowed: above {1.0 / k[fewest]:.3g}, or a grid "
+            f"with more candidates per row (--lane, --width_ratios).")
 
 
 def rows_to_expand(probs, num_candidates, threshold, k_max):

@@ -113,6 +113,7 @@ class SuperNet(keras.Model):
         # Per row: its distinct candidates (padded), how many start live, how many can be live
         # (a pinned row: 1 and 1).
         table, k_init, self.k_caps = search_table(space, mode, tas_space, width_ratios)
+        self.k_init = np.asarray(k_init, dtype=np.int64)  # each row's live candidates before any expansion
         self.k_max = int(self.k_caps.max())
         self.table_np = table
         self.table = tf.constant(table)
@@ -289,7 +290,8 @@ class SuperNet(keras.Model):
         return tf.gather(self.table, idx, batch_dims=1)
 
     def sample(self):
-        """One Gumbel pair sample: ``(widths [L, 2] int32, index [L, 2] int32, mix [L, 2])``."""
+        """One Gumbel pair sample: ``(widths [L, 2] int32, index [L, 2] int32, mix [L, 2])``; a row with
+        one live candidate gets it twice, mixed ``(1/2, 1/2)``."""
         shape = tf.shape(self.alpha)
         mask = self.live_mask()
         tiny = 1e-20
@@ -299,6 +301,10 @@ class SuperNet(keras.Model):
         logits = tf.where(mask, logits, _MASKED)
         keys = tf.where(mask, tf.nn.log_softmax(tf.stop_gradient(logits), axis=-1) + g2, _MASKED)
         index = tf.math.top_k(keys, k=2).indices
+        # A row with one live candidate (a coarse --lane or --width_ratios grid) pairs it with itself,
+        # as subnet_sample does: top_k's second pick would be a masked entry, a width not yet live.
+        single = (self.num_candidates < 2)[:, None]
+        index = tf.where(single, tf.repeat(index[:, :1], 2, axis=1), index)
         mix = tf.nn.softmax(tf.gather(logits, index, batch_dims=1), axis=-1)
         return tf.gather(self.table, index, batch_dims=1), index, mix
 
