@@ -169,3 +169,19 @@ def test_a_real_training_gets_its_results_record(tmp_path):
     assert run_plan(Plan(str(tmp_path), (run,), name="test"), verbose=False).ok
     assert len(records.read_records(str(tmp_path / "records.jsonl"))) == 1
     assert open(run.log_path).read().count("== nce-tf test: ") == 1
+
+
+def test_time_left_is_a_floor_naming_the_runs_no_finished_run_can_time():
+    from nce_tf.plans import progress
+
+    def run(kind, group=""):
+        return Run(f"{kind}_{group}", "w", ("-c", "pass"), kind=kind, group=group)
+
+    done = [{"kind": "train", "group": "a", "wall_seconds": 600.0}, {"kind": "train", "group": "b", "wall_seconds": 1200.0}]
+    # by hand: a train of group a 600 s, of group c the kind's mean 900 s, a running a 600 - 100 s; 2 at a time
+    pending, running = [run("train", "a"), run("train", "c")], {"x": (run("train", "a"), 1000.0)}
+    assert progress.time_left(pending, running, done, 2, now=1100.0) == f"about {progress.human(2000 / 2)} left"
+    # two searches no finished run can time: the rest is a floor, and says how many it leaves out
+    text = progress.time_left([*pending, run("search"), run("search")], running, done, 2, now=1100.0)
+    assert text == "over 16 min 40 s left (2 runs of a kind not timed yet)"
+    assert progress.time_left([run("search")], {}, done, 2) == "time left unknown yet"

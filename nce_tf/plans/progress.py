@@ -3,7 +3,8 @@
 The time left is the sum of each unfinished run's expected wall time (a running one's less the
 time it has run), divided by the runs at a time.  A run's expected time is the mean of the
 finished runs of its kind and group (a study's ``nce`` searches), else of its kind; before a run
-of that kind finished it is unknown, and so is the total.
+of that kind finished it is unknown, and the time left is a floor ("over ...") that names how many
+runs it leaves out, or unknown when it would leave out every one.
 
 Example:
 
@@ -36,18 +37,25 @@ def estimate(kind, group, done):
 
 
 def time_left(pending, running, done, jobs, now=None):
-    """``"about 4 min 05 s left"`` or ``"time left unknown yet"``.
+    """``"about 4 min 05 s left"``, ``"over 4 min 05 s left (3 runs not timed yet)"`` or ``"time left
+    unknown yet"``.
 
     Args:
         pending: runs not started; running: ``{key: (run, start time)}``; done: finished records.
     """
     now = time.time() if now is None else now
-    left = 0.0
-    for run, elapsed in [(r, 0.0) for r in pending] + [(r, now - t0) for r, t0 in running.values()]:
+    left, untimed = 0.0, 0
+    unfinished = [(r, 0.0) for r in pending] + [(r, now - t0) for r, t0 in running.values()]
+    for run, elapsed in unfinished:
         expected = estimate(run.kind, run.group, done)
         if expected is None:
-            return "time left unknown yet"
-        left += max(0.0, expected - elapsed)
+            untimed += 1
+        else:
+            left += max(0.0, expected - elapsed)
+    if untimed and untimed == len(unfinished):
+        return "time left unknown yet"
+    if untimed:
+        return f"over {human(left / jobs)} left ({untimed} run{'s' * (untimed > 1)} of a kind not timed yet)"
     return f"about {human(left / jobs)} left"
 
 
