@@ -659,6 +659,27 @@ def test_fit_to_budget_moves_the_least_certain_row():
     assert fit_to_budget(space, table, probs, inside, budget) == inside  # already fits: unchanged
 
 
+def test_fit_to_budget_takes_a_never_live_width_only_when_the_live_ones_cannot_fit():
+    """Every row near-certain (0.99999) of its 6n/8, at 0.60x MACs under a band of [1.00, 1.11]x: the
+    all-1X widths fit (1.00x), yet one never-live width (~69 nats) lost less per unit of violation than
+    the ~13.5-nat moves among live ones and was taken ([12, 30, ...] before). Live moves come first;
+    with a band that live widths cannot reach (2X MACs) the never-live ones are still used."""
+    space = build_space("resnet8")
+    table = space.candidates
+    probs = np.zeros((7, 16))
+    probs[:, :8] = 1e-5 / 7
+    probs[:, 5] = 0.99999
+    argmax = [int(table[r, 5]) for r in range(7)]
+    budget = Budget.from_config(space, SearchConfig(tolerance=0.05, flops_ratio=1.05, params_ratio=2.0))
+    assert budget.fits(budget.costs(space, space.default_widths())) and not budget.fits(budget.costs(space, argmax))
+    fitted = fit_to_budget(space, table, probs, argmax, budget)
+    assert budget.fits(budget.costs(space, fitted))
+    assert all(w <= n for w, n in zip(fitted, space.default_widths()))  # live candidates only (up to 1X)
+    far = Budget.from_config(space, SearchConfig(tolerance=0.05, flops_ratio=2.0, params_ratio=0))
+    fitted = fit_to_budget(space, table, probs, argmax, far)
+    assert far.fits(far.costs(space, fitted)) and any(w > n for w, n in zip(fitted, space.default_widths()))
+
+
 def test_fit_to_budget_leaves_the_confident_rows_in_place():
     # Every row sure of 1X (0.92) but row 5, torn between 2X (0.5) and 1X (0.42) and at 2X: 1.28x MACs.
     # The cheapest repair takes row 5 back to 1X (log 0.5/0.42 = 0.17 nats); moving any other row off

@@ -34,8 +34,22 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
     between 2X and 1X would pay for the improbable widths between them, and a confident row
     would be moved instead (and then walked down for free through its improbable widths).
     Stops at ``v = 0``; returns the widths unchanged when they already fit.
+
+    The moves are first among the candidates the search made live (probability above 0); only when
+    no repair among them reaches the band may a row take a candidate it never offered (a budget
+    above 1X whose layers did not expand far enough), each such candidate costing ~69 nats.  (With
+    both at once, one 69-nat move could beat several smaller ones among confident rows: a review
+    found a repair taking a never-live width where the all-1X widths fitted.)
     """
-    repair, widths = _Repair(space, table, probs, budget), list(widths)
+    probs = np.asarray(probs, "float64")
+    try:
+        return _repair(_Repair(space, table, probs, budget, probs > 0), widths, budget, max_moves)
+    except UsageError:
+        return _repair(_Repair(space, table, probs, budget, np.ones_like(probs, bool)), widths, budget, max_moves)
+
+
+def _repair(repair, widths, budget, max_moves):
+    widths = list(widths)
     for _ in range(max_moves):
         v = repair.violation(widths)
         if v == 0:
@@ -60,14 +74,11 @@ def fit_to_budget(space, table, probs, widths, budget, max_moves=1000):
 class _Repair:
     """The moves :func:`fit_to_budget` chooses from, and what each costs in log-probability."""
 
-    def __init__(self, space, table, probs, budget):
+    def __init__(self, space, table, probs, budget, allowed):
         self.space, self.table, self.budget = space, table, budget
-        probs = np.asarray(probs, "float64")
-        # Every candidate of the table may be used; those the search never made live (probability 0:
-        # a budget above 1X whose layers did not expand far enough) cost ~69 nats each, so they are
-        # taken only where the live candidates cannot reach the band.
+        # A candidate the search never made live (probability 0) costs ~69 nats where it is allowed.
         self.logp = np.log(np.maximum(probs, 1e-30))
-        self.live = np.ones_like(probs, bool)
+        self.live = np.asarray(allowed, bool)
 
     def violation(self, w):
         return self.budget.violation(self.budget.costs(self.space, w, constrained=True))

@@ -29,7 +29,16 @@ channels through if it is weightless, else it cannot be matched.
    its L1 norm divided by that layer's mean filter L1 norm (each layer votes with equal weight);
    ties go to the lower index.  (``rule="first"`` keeps the first filters instead.)
 3. A group wider than the checkpoint keeps all its filters, in order, followed by fresh ones
-   (the network's own initialisation, as built).
+   (the network's own initialisation, as built), which start silent: every BN on those channels
+   starts at gamma = beta = 0, so they output 0 and the consumers' fresh columns, random, read
+   zeros yet pass the gradient that trains them.  A 1x1 projection the checkpoint lacks (a block
+   whose widths now differ where the checkpoint's shortcut was the identity) starts as that
+   identity: its kernel maps each input channel to the output channel holding the same checkpoint
+   channel, its BN is the identity in inference (gamma 1, beta 0, mean 0, variance ``1 - eps``).
+   So a network wider than the checkpoint first computes, in inference and with its quantizers
+   off, what the checkpoint computes.  (Random fresh channels at gamma 1 and a random projection
+   took a trained ResNet-8 from 65% to 15-29% test accuracy before any training; the super-net's
+   loading does the same, :mod:`nce_tf.adapter.from_trained`.)
 4. BN vectors, biases and depthwise kernels follow their channels; a consumer's kernel takes the
    input columns of the channels kept (after a ``Flatten``, at every position), and its columns
    of fresh channels stay fresh.
@@ -384,7 +393,40 @@ def load_float_weights(model, source, *, rule="l1", received=None):
             continue
         whole = _copy_layer(target, src, name, chosen, selection, received)
         report["loaded" if whole else "partial"].append(name)
+    _start_silent(target, src, chosen, selection, received)
     return report
+
+
+def _start_silent(target, src, chosen, selection, received):
+    """Fresh channels output 0 and missing projections start as the identity (module doc, rule 3)."""
+    identity = set()
+    for name in target.weighted(("producer",)):
+        if name not in src.kinds and target.optional(name) and target.inputs[name].spatial == 1:
+            layer = target.layers[name]
+            ins = np.concatenate([chosen(key, width) for key, width in target.inputs[name].segments])
+            outs = selection[target._find(name)]
+            kernel = (ins[:, None] >= 0) & (ins[:, None] == outs[None, :])
+            layer.kernel.assign(kernel.astype(np.float32)[None, None])
+            if getattr(layer, "bias", None) is not None:
+                layer.bias.assign(np.zeros(layer.bias.shape, np.float32))
+            identity.add(name)
+    for name in target.weighted(("bn",)):
+        layer = target.layers[name]
+        if name not in src.kinds:
+            segments = target.inputs[name].segments
+            if len(segments) == 1 and segments[0][0] in identity:  # the identity projection's BN
+                n = int(layer.moving_mean.shape[0])
+                values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0,
+                          "moving_variance": max(1.0 - float(layer.epsilon), 0.0)}
+                for field, value in values.items():
+                    if getattr(layer, field, None) is not None:
+                        getattr(layer, field).assign(np.full(n, value, np.float32))
+            continue
+        fresh = _columns(target, src, name, chosen, received) < 0
+        for field in ("gamma", "beta"):
+            variable = getattr(layer, field, None)
+            if fresh.any() and variable is not None:
+                variable.assign(np.where(fresh, 0.0, variable.numpy()).astype(np.float32))
 
 
 def _copy_layer(target, src, name, chosen, selection, received):
