@@ -41,7 +41,10 @@ class PACT(Quantizer):
     Args:
         bits: 2..8.
         alpha_init: initial clip value (> 0).
-        alpha_l2: coefficient of the L2 penalty on ``alpha`` (>= 0).
+        alpha_l2: ``lambda`` of PACT's penalty ``lambda * alpha^2`` (Choi et al., 2018), >= 0; its
+            gradient is ``2 lambda alpha``, twice that of a PyTorch ``weight_decay=lambda`` on alpha
+            (the kernels' decay here follows PyTorch's convention: ``L2(weight_decay / 2)``).  The
+            NCE paper's "regularization coefficient of PACT is 0.001" does not say which is meant.
     """
 
     def __init__(self, bits=2, alpha_init=4.0, alpha_l2=1e-3):
