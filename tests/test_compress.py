@@ -115,6 +115,13 @@ def test_bn_reestimation_sets_the_batch_statistics_and_scratch_is_fresh():
     np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([s.mean(0) for s in stats], 0), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([s.var(0) for s in stats], 0), rtol=1e-3)
     assert bn.momentum == original.get_layer("stem_bn").momentum  # restored
+    # the projection at the add (stem's 8 channels into b's 6) stays the identity on the leading 6
+    # channels through the re-estimation, in training mode too (its BN frozen)
+    stem = keras.Model(model.input, model.get_layer("stem_relu").output)
+    proj = keras.Model(model.input, model.get_layer("add_proj0_bn").output)
+    for training in (False, True):
+        kept = np.asarray(stem(batches[0], training=training))[..., :6]
+        np.testing.assert_allclose(proj(batches[0], training=training), kept, atol=2e-5 * float(np.abs(kept).max()))
     fresh = scratch_model(original, [8, 4, 6, 6], QuantPolicy())
     assert [w.shape for w in fresh.weights] == [w.shape for w in model.weights]
     assert not np.allclose(fresh.get_layer("a").kernel.numpy(), model.get_layer("a").kernel.numpy())

@@ -8,8 +8,9 @@
    largest-L1 filters and its consumers the matching input columns.  Where a residual add's identity
    input gets a projection (its width differs from the add's main branch), the 1x1 projection starts
    as the super-net's add does: output channel ``k`` is input channel ``k`` (both in the shared
-   order), its BN the identity, so the network computes exactly the trained one with the dropped
-   channels' contributions removed (tested in float).  Rows wider than the trained network (a search
+   order), its BN the identity and frozen (so steps 3 and the fine-tuning keep it the identity), so
+   the network computes exactly the trained one with the dropped channels' contributions removed
+   (tested in float).  Rows wider than the trained network (a search
    may widen a layer) keep fresh filters that output 0 (gamma = beta = 0: rule 3 of
    :mod:`~nce_tf.adapter.from_trained`).
 2. **PACT clips** (``pact_init="stats"``, quantized activations): set from activation statistics
@@ -70,7 +71,13 @@ def scratch_model(trained, widths, policy, weight_decay=None):
 
 def init_projections(model, space):
     """Each projection the derived network inserted at a residual add starts as the super-net's add:
-    channel ``k`` to channel ``k`` (1x1 kernel of ones on the diagonal), BN the identity."""
+    channel ``k`` to channel ``k`` (1x1 kernel of ones on the diagonal), BN the identity, frozen.
+
+    Frozen (``trainable = False``: Keras runs such a BN in inference mode, ``training=True`` or not),
+    so the identity holds through the BN re-estimation and the fine-tuning; a trainable one is
+    re-estimated to the shortcut's own statistics and, with gamma 1 and beta 0, standardised the
+    residual stream (a review measured a shortcut of mean 0.40 and std 0.59 turned into mean 0, std 1).
+    The 1x1 kernel still trains; the BN's constant scale folds into it on export."""
     refs = {r.name: r for r in space.source["refs"]}
     for node in space.nodes:
         if not isinstance(node.kind, Add):
@@ -89,6 +96,7 @@ def init_projections(model, space):
             bn.beta.assign(np.zeros(c_out, "float32"))
             bn.moving_mean.assign(np.zeros(c_out, "float32"))
             bn.moving_variance.assign(np.full(c_out, 1.0 - bn.epsilon, "float32"))  # sqrt(var + eps) = 1
+            bn.trainable = False
 
 
 def calibrate_clips(model, images, seed=0):
