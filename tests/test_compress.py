@@ -399,3 +399,21 @@ def test_compress_api_refusal_leaves_nothing(tmp_path):
     assert not workdir.exists()
     with pytest.raises(UsageError, match="Unknown budget field"):
         nce_tf.compress(residual_cnn(), (x, y), (x, y), budget={"macs": 1000}, workdir=str(workdir))
+
+
+def test_a_float_relu6_stays_relu6_in_the_super_net_and_the_derived_network():
+    """At 32 bits a user's ReLU6 (folded into a conv, a ``ReLU(6)`` layer, an ``Activation("relu6")``)
+    was rebuilt as an unbounded ReLU, so a float compression changed the network it started from."""
+    L = keras.layers
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((16, 16, 3))
+    x = L.Conv2D(8, 3, padding="same", activation="relu6", name="c1")(inputs)
+    x = L.ReLU(6.0, name="r6")(L.BatchNormalization(name="bn")(L.Conv2D(8, 3, padding="same", name="c2")(x)))
+    x = L.Activation("relu6", name="a6")(L.Conv2D(8, 3, padding="same", name="c3")(x))
+    user = keras.Model(inputs, L.Dense(3, name="fc")(L.GlobalAveragePooling2D()(x)))
+    policy = QuantPolicy()
+    derived = inherited_model(user, nce_tf.adapt(user, policy=policy).space.default_widths(), policy)
+    assert sorted((layer.name, layer.max_value) for layer in derived.layers if isinstance(layer, L.ReLU)) == [
+        ("a6", 6.0), ("c1_act", 6.0), ("r6", 6.0)]
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32") * 5  # past the cap
+    np.testing.assert_allclose(derived(x, training=False), user(x, training=False), atol=1e-5)

@@ -27,7 +27,7 @@ one-line ``UsageError`` naming the layer.
 from nce_tf.errors import UsageError
 from nce_tf.search.candidates import MAX_CANDIDATES, candidate_widths
 from nce_tf.search.ops import INPUT, OPS, Add, Classifier, Concat, Conv, Gate, Input
-from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name
+from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name, relu_args
 from nce_tf.search.ops.keras_read import reader_of
 from nce_tf.search.space import Node, Row, SearchSpace
 
@@ -81,7 +81,7 @@ class _Builder:
         if not name:
             return x
         if name in RELU_ACTIVATIONS:
-            return self.add(name=f"{ref.name}_act", op="act", src=(x,), layer=ref.name)
+            return self.add(name=f"{ref.name}_act", op="act", src=(x,), layer=ref.name, args=relu_args(name))
         return self.add(name=f"{ref.name}_{name}", op="fn", src=(x,), fn=name, layer=ref.name)
 
 

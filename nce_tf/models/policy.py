@@ -78,8 +78,9 @@ class QuantPolicy:
 
         return quant.get_weight_quantizer(self.weight_quantizer, self.weight_bits(role))
 
-    def activation(self, name):
-        """A fresh activation layer: PACT at ``a_bits``, or ReLU at 32 bits."""
+    def activation(self, name, max_value=None):
+        """A fresh activation layer: PACT at ``a_bits``, or ReLU at 32 bits (capped at ``max_value``:
+        a user's ReLU6 stays ReLU6 in float; PACT learns its own clip)."""
         # quantizers and layers load Keras: a policy is a TF-free settings object until it builds one
         import keras
 
@@ -89,7 +90,7 @@ class QuantPolicy:
             self.activation_quantizer, self.a_bits, **self._pact_kwargs()
         )
         if q is None:
-            return keras.layers.ReLU(name=name)
+            return keras.layers.ReLU(max_value=max_value, name=name)
         return layers.QuantActivation(q, name=name)
 
     def to_dict(self):

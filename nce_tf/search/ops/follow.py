@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from nce_tf import quant
 from nce_tf.layers import QuantActivation
-from nce_tf.search.ops import keras_read
+from nce_tf.search.ops import keras_args, keras_read
 from nce_tf.search.ops.base import Op, keras_op, register
 from nce_tf.search.ops.keras_args import RELU_ACTIVATIONS, activation_name
 
@@ -46,13 +46,13 @@ class Act(Op):
         return True  # PACT's levels (at a_bits < 32; a float ReLU is counted as float: nce_tf.search.units)
 
     def make_layer(self, node, net, src_max, src_spatial):
-        return net.policy.activation(node.name)
+        return net.policy.activation(node.name, **node.args)
 
     def call(self, node, layer, inputs, run):
         return layer(inputs[0], training=run.training)
 
     def derive(self, node, ref, x, ctx):
-        return ctx.policy.activation(ref.name)(x)
+        return ctx.policy.activation(ref.name, **node.args)(x)
 
     def inherit(self, node, sn, ctx):
         target = ctx.model.get_layer(node.name)
@@ -62,7 +62,8 @@ class Act(Op):
     def from_keras(self, ref, b):
         if getattr(ref.layer, "negative_slope", 0) or getattr(ref.layer, "threshold", 0):
             keras_read.fail(ref, "a leaky or thresholded ReLU cannot become PACT")
-        super().from_keras(ref, b)
+        b.node_of[ref.name] = b.add(name=ref.name, op=self.kind, src=b.src(ref), layer=ref.name,
+                                    args=keras_args.relu_args(layer=ref.layer))
 
     def keras_bits(self, layer, count):
         q = getattr(layer, "quantizer", None)  # PACT's levels; a float ReLU is counted as float
@@ -125,8 +126,9 @@ class Fn(Op):
     def from_keras(self, ref, b):
         """An ``Activation`` layer: a ReLU site (``act``) for ReLU and ReLU6, else kept as it is."""
         name = activation_name(ref.layer.activation)
-        fn = {} if name in RELU_ACTIVATIONS else {"fn": name}
-        b.node_of[ref.name] = b.add(name=ref.name, op="fn" if fn else "act", src=b.src(ref), layer=ref.name, **fn)
+        fn = {"args": keras_args.relu_args(name)} if name in RELU_ACTIVATIONS else {"fn": name}
+        b.node_of[ref.name] = b.add(name=ref.name, op="act" if name in RELU_ACTIVATIONS else "fn", src=b.src(ref),
+                                    layer=ref.name, **fn)
 
 
 @register

@@ -36,10 +36,17 @@ def regularizer(weight_decay, config):
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
 
 
+def relu_args(name=None, layer=None):
+    """A ReLU site's node ``args``: the float cap a ReLU6 (``name="relu6"``, or a ``ReLU`` layer's
+    ``max_value``) keeps where activations are not quantized."""
+    cap = 6.0 if name == "relu6" else getattr(layer, "max_value", None)
+    return {"max_value": float(cap)} if cap is not None else {}
+
+
 def folded_activation(y, ref, policy):
     name = activation_name(ref.layer.activation)
     if not name:
         return y
     if name in RELU_ACTIVATIONS:
-        return policy.activation(f"{ref.name}_act")(y)
+        return policy.activation(f"{ref.name}_act", **relu_args(name))(y)
     return keras.layers.Activation(name, name=f"{ref.name}_{name}")(y)
