@@ -318,7 +318,16 @@ def test_derived_model_trains_with_the_trainer(tmp_path):
 def test_inherited_weights_give_the_supernet_forward_at_the_argmax():
     net = nce_tf.adapt(mobile_net(), w_bits=32, a_bits=32, seed=1)
     x = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("float32")
-    _search(net, x, np.arange(8) % 10, epochs=1)  # moves BN statistics and weights off their init
+    _search(net, x, np.arange(8) % 10, epochs=1)
+    # (8 images make no batch of 32: the step above moves nothing.) Every candidate's BN its own values,
+    # so a layer that takes another candidate's BN shows in the outputs.
+    rng = np.random.default_rng(7)
+    for layer in net.layers:
+        if getattr(layer, "gamma", None) is not None and len(layer.gamma.shape) == 2:
+            for name, lo, hi in (("gamma", 0.5, 1.5), ("beta", -0.3, 0.3), ("moving_mean", -0.3, 0.3),
+                                 ("moving_variance", 0.5, 2.0)):
+                variable = getattr(layer, name)
+                variable.assign(rng.uniform(lo, hi, variable.shape).astype("float32"))
     # An argmax away from 1X, with the add's two rows at one width: the derived net then needs no
     # projection (a fresh one would have no counterpart in the super-net, which adds into the
     # leading channels instead).
@@ -335,6 +344,13 @@ def test_inherited_weights_give_the_supernet_forward_at_the_argmax():
     sample = (pair(widths), pair(idx), tf.constant(np.full((len(idx), 2), 0.5, "float32")))
     expected, _ = net.forward(tf.constant(x), sample, training=False)
     derived = nce_tf.derive_model(net, inherit=True)
+    np.testing.assert_allclose(derived(x, training=False).numpy(), expected.numpy(), atol=1e-4, rtol=1e-4)
+    # The same widths given by hand with alpha's argmax elsewhere (as after a budget repair): each layer
+    # takes the BN of the candidate of its width, not the argmax's (it took the argmax's)
+    shifted = np.full(net.alpha.shape, -5.0, "float32")
+    shifted[:, 0] = 5.0
+    net.alpha.assign(shifted)
+    derived = nce_tf.derive_model(net, [int(w) for w in widths], inherit=True)
     np.testing.assert_allclose(derived(x, training=False).numpy(), expected.numpy(), atol=1e-4, rtol=1e-4)
 
 

@@ -55,10 +55,22 @@ def build_derived(space, widths, policy, weight_decay=None, name=None):
     return keras.Model(inputs, ctx.tensors[refs[-1].name], name=name or f"{space.keras_name}_derived")
 
 
+def _candidate_index(net, widths):
+    """Per row, the candidate whose width ``widths[r]`` is (its BN is the layer's): the first live one,
+    else the first in the row's table, else (a width the table lacks) the argmax."""
+    table, k = net.table_np, net.num_candidates.numpy()
+    argmax = np.argmax(net.masked_alpha().numpy(), axis=-1)
+    index = []
+    for r, w in enumerate(widths[:len(table)]):
+        live, anywhere = np.flatnonzero(table[r, :k[r]] == w), np.flatnonzero(table[r] == w)
+        index.append(int(live[0]) if live.size else int(anywhere[0]) if anywhere.size else int(argmax[r]))
+    return np.asarray(index)
+
+
 def inherit_weights(model, net, widths):
     """Copies the super-net's weights into a derived ``model`` (see the module doc)."""
     space = net.space
-    index = np.argmax(net.masked_alpha().numpy(), axis=-1)
+    index = _candidate_index(net, widths)
     width_rows = space.width_rows()
 
     def columns(node_index):
