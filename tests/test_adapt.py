@@ -475,3 +475,22 @@ def test_exact_cost_of_any_width_list_is_the_derived_models_count(build):
         # The super-net runs at these widths too (every node's width rule holds in the forward).
         assert net(np.zeros((2, 8, 8, 3) if build not in (mobile_net, concat_net) else (2, 16, 16, 3),
                             "float32")).shape == (2, 10)
+
+
+def test_a_conv_without_bn_or_bias_has_no_bias_in_the_super_net():
+    """The super-net gave such a conv a bias (trained, then dropped by the derived layer, which has none):
+    the derived network then computed other than the super-net at its widths."""
+    i = keras.Input((8, 8, 3))
+    x = L.ReLU(name="r")(L.Conv2D(8, 3, padding="same", use_bias=False, name="plain")(i))
+    x = L.ReLU(name="r2")(L.Conv2D(8, 3, padding="same", use_bias=True, name="biased")(x))
+    net = nce_tf.adapt(keras.Model(i, L.Dense(4, name="fc")(L.GlobalAveragePooling2D()(x))), w_bits=32, a_bits=32,
+                       search_first=True)
+    layers = {node.name: net.layer_of_node(k) for k, node in enumerate(net.space.nodes)}
+    assert layers["plain"].bias is None and layers["biased"].bias is not None
+    layers["biased"].bias.assign(np.linspace(-1, 1, layers["biased"].bias.shape[0]).astype("float32"))
+    widths = net.space.default_widths()
+    derived = nce_tf.derive_model(net, widths, inherit=True)
+    assert not derived.get_layer("plain").use_bias and derived.get_layer("biased").use_bias
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    expected, _ = net.forward(tf.constant(x), net.subnet_sample(widths), training=False)
+    np.testing.assert_allclose(derived(x, training=False).numpy(), expected.numpy(), atol=1e-5)

@@ -188,6 +188,8 @@ class SearchConv2D(keras.layers.Layer):
         padding: ``"SAME"`` or ``"VALID"``.
         use_bn: ``False`` for a conv with no BatchNormalization after it (adapted models): the
             candidates then share a bias instead of their BNs, ``out = (y + b) @ sum_j h_j M_j``.
+        use_bias: without BN, whether that bias exists (the user's conv's ``use_bias``; a bias the
+            derived layer lacks would train in the super-net and be dropped at derivation).
         seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
         sawb_scope: ``"pair"`` (one quantizer scale over the pair's ``C*`` slice) or ``"candidate"``
             (each candidate's own slice and scale; module doc, "Quantizer scope").
@@ -195,9 +197,10 @@ class SearchConv2D(keras.layers.Layer):
 
     def __init__(self, max_in, max_out, base_width, kernel_size=3, strides=1, kernel_quantizer=None,
                  weight_decay=0.0, momentum=0.9, epsilon=1e-5, num_candidates=MAX_CANDIDATES,
-                 padding="SAME", use_bn=True, seed=None, sawb_scope="pair", **kwargs):
+                 padding="SAME", use_bn=True, seed=None, sawb_scope="pair", use_bias=True, **kwargs):
         super().__init__(**kwargs)
         self.padding, self.use_bn = str(padding).upper(), bool(use_bn)
+        self.use_bias = bool(use_bias) and not self.use_bn
         self.seed = seed
         self.sawb_scope = check_sawb_scope(sawb_scope)
         self.max_in, self.max_out, self.base_width = int(max_in), int(max_out), int(base_width)
@@ -220,7 +223,7 @@ class SearchConv2D(keras.layers.Layer):
             self.moving_mean = _float32_weight(self, "moving_mean", (j, c), "zeros", trainable=False)
             self.moving_variance = _float32_weight(self, "moving_variance", (j, c), "ones", trainable=False)
         else:
-            self.bias = self.add_weight(name="bias", shape=(c,), initializer="zeros")
+            self.bias = self.add_weight(name="bias", shape=(c,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
             self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
 
@@ -251,7 +254,9 @@ class SearchConv2D(keras.layers.Layer):
         w, wq = self.live_kernel(tf.shape(x)[-1], c_star)
         if not self.use_bn:
             y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
-            return merge_candidates(y + tf.cast(self.bias[:c_star], y.dtype), widths, mix)
+            if self.bias is not None:
+                y = y + tf.cast(self.bias[:c_star], y.dtype)
+            return merge_candidates(y, widths, mix)
         # Zero filters up to a multiple of CHANNEL_ALIGN (module doc, "Channel alignment").
         extra = -c_star % CHANNEL_ALIGN
         y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
@@ -290,6 +295,8 @@ class SearchConv2D(keras.layers.Layer):
         if not self.use_bn:
             y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
             a = h[:, None] * m
+            if self.bias is None:
+                return _channel_matmul(y, a, tf.zeros([tf.shape(a)[1]], a.dtype))
             bias = tf.cast(tf.concat([self.bias[:c_a], self.bias[:c_b]], 0), a.dtype)
             return _channel_matmul(y, a, tf.linalg.matvec(a, bias, transpose_a=True))
         extra = -both % CHANNEL_ALIGN  # module doc, "Channel alignment"
@@ -364,6 +371,7 @@ class SearchConv2D(keras.layers.Layer):
             "kernel_quantizer": quant.serialize(self.kernel_quantizer), "weight_decay": self.weight_decay,
             "momentum": self.momentum, "epsilon": self.epsilon, "num_candidates": self.num_candidates,
             "padding": self.padding, "use_bn": self.use_bn, "seed": self.seed, "sawb_scope": self.sawb_scope,
+            "use_bias": self.use_bias or self.use_bn,
         }
 
 

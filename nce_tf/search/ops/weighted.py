@@ -94,7 +94,7 @@ class Conv(Op):
         return SearchConv2D(
             src_max, int(net.table_np[node.row].max()), net.space.rows[node.row].n, node.kernel, node.stride,
             kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
-            padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon,
+            padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon, use_bias=node.use_bias,
             seed=net.init_seed(node), sawb_scope=net.sawb_scope, name=node.name)
 
     def call(self, node, layer, inputs, run):
