@@ -417,3 +417,18 @@ def test_a_float_relu6_stays_relu6_in_the_super_net_and_the_derived_network():
         ("a6", 6.0), ("c1_act", 6.0), ("r6", 6.0)]
     x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32") * 5  # past the cap
     np.testing.assert_allclose(derived(x, training=False), user(x, training=False), atol=1e-5)
+
+
+def test_the_inheriting_super_net_is_on_the_searchs_width_grid(trained_file):
+    """The super-net a compressed network inherits from has the search's candidates: at --lane=8 it was
+    built on the lane-1 grid, whose 2X ends at 2n where the lane-8 grid rounds up past it, so a search's
+    widths could exceed what the super-net held and the compression crashed after the whole search."""
+    from nce_tf.compression import pipeline
+    from nce_tf.search import search_table
+
+    tcfg, scfg, ccfg = compress_configs([f"--trained={trained_file}", "--method=nce", "--flops_ratio=0.9",
+                                         "--lane=8", *SMALL, "--workdir=/tmp/unused"])
+    setup = pipeline._setup(tcfg, scfg, ccfg)
+    table, _, _ = search_table(setup.net.space, scfg.mode, scfg.tas_space, scfg.width_ratios)
+    assert all(int(w) % 8 == 0 for w in np.unique(setup.net.table_np))
+    np.testing.assert_array_equal(setup.net.table_np, table)

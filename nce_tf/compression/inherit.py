@@ -40,9 +40,10 @@ from nce_tf.search.ops import Add
 from nce_tf.train.float_init import calibrate_pact
 
 
-def supernet_of(trained, policy):
-    """The super-net of ``trained``'s adapted space under ``policy``, holding its weights (L1 order)."""
-    net = adapt(trained, policy=policy)
+def supernet_of(trained, policy, lane=1, width_ratios="nce"):
+    """The super-net of ``trained``'s adapted space under ``policy``, holding its weights (L1 order), on the
+    search's width grid (``lane``, ``width_ratios``: the widths a search derives must be its candidates)."""
+    net = adapt(trained, policy=policy, lane=lane, width_ratios=width_ratios)
     load_trained_weights(net, trained, received=f"trained={trained.name!r}")
     return net
 

@@ -82,7 +82,8 @@ def _setup(tcfg, scfg, ccfg):
                          f"outputs, {info.name} has {tuple(info.image_shape)} images and {info.num_classes} classes. "
                          f"Received: {received}, dataset={tcfg.dataset!r}.")
     policy = tcfg.policy()
-    net = supernet_of(trained, policy)  # a model that does not adapt fails here, in one line
+    # on the search's grid: a lane-8 search derives widths up to 2X rounded up, past a lane-1 table's 2n
+    net = supernet_of(trained, policy, lane=scfg.lane, width_ratios=scfg.width_ratios)  # one line if it cannot adapt
     space = net.space
     budget = ceiling_budget(space, policy, scfg)
     kind = ccfg.scratch_widths if ccfg.method == "scratch" else ccfg.method
