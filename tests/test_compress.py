@@ -389,6 +389,28 @@ def test_tool_exit_status_2(tmp_path, trained_file):
     assert not workdir.exists()
 
 
+def test_the_same_compress_call_again_returns_its_run_and_other_inputs_are_refused(tmp_path):
+    """Calling the library again with the same model and data keeps the saved inputs (their SHA-256 is the
+    run's), so it returns the finished run; it rewrote them (a new SHA-256) and the run refused to go on."""
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 64)
+    original, workdir = residual_cnn(), tmp_path / "c"
+    call = dict(budget={"flops_ratio": 0.5}, method="l1_uniform", workdir=str(workdir), epochs=0, bn_batches=1,
+                batch_size=32, export=False, verbose=False)
+    first = nce_tf.compress(original, (x, y), (x, y), **call)
+    stamps = {p.name: p.stat().st_mtime_ns for p in workdir.iterdir() if p.is_file()}
+    again = nce_tf.compress(original, (x, y), (x, y), **call)
+    assert {p.name: p.stat().st_mtime_ns for p in workdir.iterdir() if p.is_file()} == stamps
+    xs = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(again(xs), first(xs), atol=1e-6)
+    with pytest.raises(UsageError, match="holds another compression's data.npz") as e:
+        nce_tf.compress(original, (x[::-1], y), (x, y), **call)
+    assert "\n" not in str(e.value)
+    with pytest.raises(UsageError, match="holds another compression's original.keras"):
+        nce_tf.compress(residual_cnn(seed=1), (x, y), (x, y), **call)
+    assert {p.name: p.stat().st_mtime_ns for p in workdir.iterdir() if p.is_file()} == stamps
+
+
 def test_compress_api_refusal_leaves_nothing(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), np.arange(16) % 10

@@ -38,8 +38,9 @@ def compress(model, train, validation=None, *, budget, w_bits=32, a_bits=32, met
     """Compresses a trained Keras model to ``budget``; returns the compressed ``keras.Model``.
 
     Args:
-        model: the trained ``keras.Model`` (functional or Sequential, logits or softmax out), or the
-            path of a ``.keras`` file or of a finished run's work directory.
+        model: the trained ``keras.Model`` (functional or Sequential, logits out: at the default
+            ``kd_weight=0.5`` it is its own teacher, and a softmax output is refused), or the path of a
+            ``.keras`` file or of a finished run's work directory.
         train: ``(x_train, y_train)``: uint8 images ``(N, H, W, 3)`` and integer labels, normalised by the
             pipeline as nce-tf trains (CIFAR statistics for 32 x 32 images, ImageNet's otherwise: see
             :mod:`nce_tf.data.npz`); or a dataset name as ``--dataset`` takes it (``"synthetic"``,
@@ -104,27 +105,69 @@ def _settings(budget, settings, **given):
 
 def _save_inputs(model, train, validation, workdir, values):
     """Sets ``values``'s ``dataset`` and ``trained``; the inputs given in memory are saved into ``workdir``
-    (``data.npz``, ``original.keras``). Returns the paths written (removed again if the run refuses them)."""
-    written = []
-    if isinstance(train, str):
-        if validation is not None:
-            raise UsageError("A dataset name brings its own test split. Received: validation=... with train="
-                             f"{train!r}. Allowed: validation=None.")
-        values["dataset"] = train
-    else:
-        os.makedirs(workdir, exist_ok=True)
+    (``data.npz``, ``original.keras``). Returns the paths written (removed again if the run refuses them).
+
+    A file already there with the same arrays (the same model's weights) is kept, not rewritten: its
+    SHA-256 is in the run's settings, so the same call continues a killed run or returns a finished
+    one. Other inputs in a workdir that holds some are refused in one line before anything is written
+    (``overwrite=True`` replaces them)."""
+    if isinstance(train, str) and validation is not None:
+        raise UsageError("A dataset name brings its own test split. Received: validation=... with train="
+                         f"{train!r}. Allowed: validation=None.")
+    data_path, model_path = os.path.join(workdir, "data.npz"), os.path.join(workdir, "original.keras")
+    arrays = None
+    if not isinstance(train, str):
         (x, y), (xv, yv) = train, validation
-        written.append(os.path.join(workdir, "data.npz"))
-        np.savez(written[-1], x_train=np.asarray(x), y_train=np.asarray(y), x_test=np.asarray(xv),
-                 y_test=np.asarray(yv))
-        values["dataset"] = f"npz:{written[-1]}"
-    if not isinstance(model, str):
+        arrays = {"x_train": np.asarray(x), "y_train": np.asarray(y), "x_test": np.asarray(xv), "y_test": np.asarray(yv)}
+    todo = []  # the inputs to write, each checked first
+    for path, given, same in ((data_path, arrays, _same_arrays), (model_path, None if isinstance(model, str) else model,
+                                                                 _same_model)):
+        if given is None:
+            continue
+        if os.path.exists(path) and same(path, given):
+            continue
+        if os.path.exists(path) and not values.get("overwrite"):
+            raise UsageError(f"The work directory holds another compression's {os.path.basename(path)}. Received: "
+                             f"workdir={workdir!r}. Allowed: the same model and data (to continue or read that "
+                             "run), overwrite=True, or another workdir.")
+        todo.append((path, given))
+    written = []
+    for path, given in todo:
         os.makedirs(workdir, exist_ok=True)
-        written.append(os.path.join(workdir, "original.keras"))
-        model.save(written[-1])
-        model = written[-1]
-    values["trained"] = model
+        if path == data_path:
+            np.savez(path, **given)
+        else:
+            given.save(path)
+        written.append(path)
+    if arrays is not None:
+        values["dataset"] = f"npz:{data_path}"
+    else:
+        values["dataset"] = train
+    values["trained"] = model if isinstance(model, str) else model_path
     return written
+
+
+def _same_arrays(path, arrays):
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return set(saved.files) == set(arrays) and all(np.array_equal(saved[k], v) for k, v in arrays.items())
+    except (OSError, ValueError):
+        return False
+
+
+def _same_model(path, model):
+    """Whether the ``.keras`` file at ``path`` holds ``model``: its layers (names and classes) and weights."""
+    from nce_tf.sources.user import load_keras_file  # TensorFlow: only when a model is compared
+
+    try:
+        saved = load_keras_file(path, f"workdir file {path!r}")
+    except UsageError:
+        return False
+    mine, theirs = model.weights, saved.weights
+    return ([(type(l).__name__, l.name) for l in model.layers] == [(type(l).__name__, l.name) for l in saved.layers]
+            and len(mine) == len(theirs)
+            and all(tuple(a.shape) == tuple(b.shape) and np.array_equal(np.asarray(a), np.asarray(b))
+                    for a, b in zip(mine, theirs)))
 
 
 __all__ = ["BUDGET_FIELDS", "compress"]

@@ -300,7 +300,9 @@ class BatchNorm(Op):
                                     layer=ref.name)
 
     def keras_cost(self, layer, count):
-        count.bn(sum(math.prod(w.shape) for w in layer.trainable_weights))
+        # gamma and beta where the layer has them, trainable or frozen (a frozen identity BN of an
+        # inserted projection is still a BN the space counts; scale=False / center=False drop them)
+        count.bn(sum(math.prod(w.shape) for w in (layer.gamma, layer.beta) if w is not None))
 
     def float_kind(self, layer):
         return "bn"
