@@ -359,6 +359,8 @@ def test_frozen_layers_keep_their_width():
     row = [r.name for r in net.space.rows].index("b1_expand")
     assert net.space.rows[row].frozen and net.num_candidates.numpy()[row] == 1
     assert set(net.table_np[row]) == {48}
+    with pytest.raises(UsageError, match=r"without a searchable width .* Received: frozen=\['b1_expand_bn'\]"):
+        nce_tf.adapt(mobile_net(), frozen=["b1_expand_bn"])
     with pytest.raises(UsageError, match=r"frozen=\['nope'\]"):
         nce_tf.adapt(mobile_net(), frozen=["nope"])
 

@@ -194,6 +194,11 @@ def build_adapted_space(refs, *, num_classes, input_shape, name, frozen=(), sear
     for i, node in enumerate(b.nodes):
         if i in row_index:
             node.row = row_index[i]
+    widths_of = {b.nodes[i].layer for i in row_index}
+    not_rows = sorted(set(b.frozen) - widths_of)
+    if not_rows:  # a BN, an activation, the classifier: nothing of theirs to pin (it was ignored)
+        raise UsageError(f"frozen names a layer without a searchable width of its own. Received: frozen={not_rows}. "
+                         f"Allowed: the searchable conv and dense layers: {', '.join(sorted(widths_of))}.")
     # Width rows of the nodes without a row of their own: their main input's (an add's is its
     # main branch, ordered first above).
     for node in b.nodes:
