@@ -336,11 +336,11 @@ def _best_clip_on_a_grid(values):
     return float(grid[int(np.argmin(errors))]), float(min(errors))
 
 
-def _assert_least_error_clip(model, layer, batches, clip):
+def _assert_least_error_clip(model, layer, batches, clip, training=False):
     """``clip`` is within 2% of the grid's least-error clip over the positive outputs of ``model``'s
-    ``layer`` on ``batches``, and its error within 0.5% of the least."""
+    ``layer`` on ``batches`` (BN by batch statistics with ``training``), and its error within 0.5% of the least."""
     tap = keras.Model(model.input, model.get_layer(layer).output)
-    values = np.concatenate([np.asarray(tap(x, training=False)).ravel() for x, _ in batches])
+    values = np.concatenate([np.asarray(tap(x, training=training)).ravel() for x, _ in batches])
     values = values[values > 0]
     grid_clip, least = _best_clip_on_a_grid(values)
     assert clip == pytest.approx(grid_clip, rel=0.02), layer
@@ -453,3 +453,31 @@ def test_the_cifar_subset_table_starts_the_float_init_rows_from_the_float_run_of
             "w2a2_nce_from_trained_s1", "w2a2_tas_from_trained_s1"}
     assert {s[0] for s in result["skipped"]} == lost
     assert sorted(times) == sorted(set(runs) - {"w32a32_s1"} - lost)
+
+
+@pytest.mark.heavy
+def test_pact_clips_of_a_narrower_network_are_read_with_batch_statistics(tmp_path, colour_task):
+    """A stem narrowed from 8 to 4 channels: the body conv sums 4 of the 8 channels its loaded BN moving
+    statistics describe, so its site is calibrated on batch statistics (it read the stale moving ones)."""
+    def narrower(input_shape=(32, 32, 3), num_classes=10, policy=None, weight_decay=0.0):
+        from nce_tf.models.blocks import Builder
+
+        bld = Builder(policy or models.QuantPolicy(), weight_decay)
+        inputs = keras.Input(input_shape)
+        x = bld.conv_bn(inputs, 4, 3, 2, "stem", role="first")
+        return keras.Model(inputs, bld.classifier(bld.conv_bn(x, 16, 3, 2, "body"), num_classes))
+
+    _float_net_file(str(tmp_path / "float.keras"), 3)
+    config = TrainConfig(workdir=str(tmp_path / "narrow"), dataset=f"npz:{colour_task.path}", w_bits=2, a_bits=2,
+                         epochs=1, warmup_epochs=0, batch_size=32, steps_per_epoch=2, verbose=0,
+                         init_from=str(tmp_path / "float.keras"), pact_init="stats")
+    metrics = run_training(config, model_fn=narrower)
+    assert metrics["init_from"]["partial"] == metrics["init_from"]["fresh"] == []  # narrower: loads whole
+    clips = metrics["pact_init"]["initial_clips"]
+    source = data.get_source(f"npz:{colour_task.path}", seed=config.seed)
+    batches = data.make_pipeline(source.train, source.info, training=True, batch_size=32, seed=config.seed,
+                                 epoch=0).take(PACT_STATS_BATCHES)
+    student = narrower(policy=models.QuantPolicy(w_bits=2, a_bits=2))
+    load_float_weights(student, str(tmp_path / "float.keras"))
+    student.get_layer("stem_act").alpha.assign(clips["stem_act"])
+    _assert_least_error_clip(student, "body_bn", batches, clips["body_act"], training=True)

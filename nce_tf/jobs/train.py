@@ -122,6 +122,12 @@ OUTPUTS = ("config.json", "cost.txt", "backup", "checkpoints", "tensorboard", "h
            "metrics.json", "times.json")
 
 
+
+def _kernel_shapes(model):
+    """``{layer name: kernel shape}`` of the layers with a kernel (a narrower layer loads whole, yet differs)."""
+    return {layer.name: tuple(layer.kernel.shape) for layer in model.layers if getattr(layer, "kernel", None) is not None}
+
+
 class TrainingResult(dict):
     """The metrics of a training run (what ``metrics.json`` holds), and the trained network's cost.
 
@@ -201,14 +207,20 @@ class _Training(Job):
     def _initialise(self, model):
         """Float weights (``init_from``), then PACT clips from statistics (``pact_init=stats``)."""
         config = self.config
+        other_widths = False
         if self.init_from:
             received = f"init_from={config.init_from!r}"
-            report = load_float_weights(model, load_keras_file(self.init_from["file"], received), received=received)
+            source = load_keras_file(self.init_from["file"], received)
+            report = load_float_weights(model, source, received=received)
             self.init_from.update(partial=report["partial"], fresh=report["fresh"])
+            other_widths = bool(report["partial"] or report["fresh"]) or _kernel_shapes(source) != _kernel_shapes(model)
         if config.pact_init == "stats":
             batches = data.make_pipeline(self.source.train, self.info, training=True, batch_size=config.batch_size,
                                          seed=config.seed, epoch=0).take(PACT_STATS_BATCHES)
-            self.pact_clips = calibrate_pact(model, batches, seed=config.seed)
+            # At other widths than the checkpoint's, a narrower layer's consumers sum fewer channels than
+            # their loaded BN moving statistics describe: read the sites with batch statistics instead
+            # (as a compression does; calibrate_pact's doc).
+            self.pact_clips = calibrate_pact(model, batches, seed=config.seed, training=other_widths)
 
     def settings(self):
         # An in-memory Arch is recorded as `--arch=ITS_FILE` records it, so the same command resumes the run.
