@@ -164,7 +164,10 @@ def _same_model(path, model):
     except UsageError:
         return False
     mine, theirs = model.weights, saved.weights
-    return ([(type(l).__name__, l.name) for l in model.layers] == [(type(l).__name__, l.name) for l in saved.layers]
+    def layers(m):
+        return [(type(layer).__name__, layer.name) for layer in m.layers]
+
+    return (layers(model) == layers(saved)
             and len(mine) == len(theirs)
             and all(tuple(a.shape) == tuple(b.shape) and np.array_equal(np.asarray(a), np.asarray(b))
                     for a, b in zip(mine, theirs)))

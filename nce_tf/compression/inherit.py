@@ -37,7 +37,7 @@ import numpy as np
 from nce_tf.adapter import adapt, derive_model
 from nce_tf.adapter.from_trained import load_trained_weights
 from nce_tf.search.ops import Add
-from nce_tf.train.float_init import calibrate_pact
+from nce_tf.train.float_init import calibrate_pact, identity_bn
 
 
 def supernet_of(trained, policy, lane=1, width_ratios="nce"):
@@ -93,10 +93,7 @@ def init_projections(model, space):
             kernel[0, 0, np.arange(min(c_in, c_out)), np.arange(min(c_in, c_out))] = 1.0
             conv.kernel.assign(kernel)
             bn = model.get_layer(f"{node.layer}_proj{k}_bn")
-            bn.gamma.assign(np.ones(c_out, "float32"))
-            bn.beta.assign(np.zeros(c_out, "float32"))
-            bn.moving_mean.assign(np.zeros(c_out, "float32"))
-            bn.moving_variance.assign(np.full(c_out, 1.0 - bn.epsilon, "float32"))  # sqrt(var + eps) = 1
+            identity_bn(bn)
             bn.trainable = False
 
 

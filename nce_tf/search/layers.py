@@ -200,7 +200,7 @@ class SearchConv2D(keras.layers.Layer):
                  padding="SAME", use_bn=True, seed=None, sawb_scope="pair", use_bias=True, **kwargs):
         super().__init__(**kwargs)
         self.padding, self.use_bn = str(padding).upper(), bool(use_bn)
-        self.use_bias = bool(use_bias) and not self.use_bn
+        self.use_bias = bool(use_bias)
         self.seed = seed
         self.sawb_scope = check_sawb_scope(sawb_scope)
         self.max_in, self.max_out, self.base_width = int(max_in), int(max_out), int(base_width)
@@ -217,7 +217,7 @@ class SearchConv2D(keras.layers.Layer):
         k, j, c = self.kernel_size, self.num_candidates, self.max_out
         self.kernel = _float32_weight(self, "kernel", (k, k, self.max_in, c),
                                       keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
-        if self.use_bn:
+        if self.use_bn:  # the candidates' BN betas are the bias: no bias variable, whatever use_bias
             self.gamma = _float32_weight(self, "gamma", (j, c), "ones")
             self.beta = _float32_weight(self, "beta", (j, c), "zeros")
             self.moving_mean = _float32_weight(self, "moving_mean", (j, c), "zeros", trainable=False)
@@ -371,7 +371,7 @@ class SearchConv2D(keras.layers.Layer):
             "kernel_quantizer": quant.serialize(self.kernel_quantizer), "weight_decay": self.weight_decay,
             "momentum": self.momentum, "epsilon": self.epsilon, "num_candidates": self.num_candidates,
             "padding": self.padding, "use_bn": self.use_bn, "seed": self.seed, "sawb_scope": self.sawb_scope,
-            "use_bias": self.use_bias or self.use_bn,
+            "use_bias": self.use_bias,
         }
 
 

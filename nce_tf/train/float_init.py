@@ -393,12 +393,22 @@ def load_float_weights(model, source, *, rule="l1", received=None):
             continue
         whole = _copy_layer(target, src, name, chosen, selection, received)
         report["loaded" if whole else "partial"].append(name)
-    _start_silent(target, src, chosen, selection, received)
+    _identity_projections(target, src, chosen, selection)
     return report
 
 
-def _start_silent(target, src, chosen, selection, received):
-    """Fresh channels output 0 and missing projections start as the identity (module doc, rule 3)."""
+def identity_bn(layer):
+    """Sets a BatchNormalization to the identity in inference: gamma 1, beta 0, mean 0, variance ``1 - eps``
+    (``sqrt(var + eps) = 1``); a layer without gamma or beta (``scale`` / ``center=False``) has them implied."""
+    n = int(layer.moving_mean.shape[0])
+    values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0, "moving_variance": max(1.0 - float(layer.epsilon), 0.0)}
+    for field, value in values.items():
+        if getattr(layer, field, None) is not None:
+            getattr(layer, field).assign(np.full(n, value, np.float32))
+
+
+def _identity_projections(target, src, chosen, selection):
+    """Each 1x1 projection the checkpoint lacks starts as the identity shortcut it replaces (module doc, rule 3)."""
     identity = set()
     for name in target.weighted(("producer",)):
         if name not in src.kinds and target.optional(name) and target.inputs[name].spatial == 1:
@@ -411,22 +421,9 @@ def _start_silent(target, src, chosen, selection, received):
                 layer.bias.assign(np.zeros(layer.bias.shape, np.float32))
             identity.add(name)
     for name in target.weighted(("bn",)):
-        layer = target.layers[name]
-        if name not in src.kinds:
-            segments = target.inputs[name].segments
-            if len(segments) == 1 and segments[0][0] in identity:  # the identity projection's BN
-                n = int(layer.moving_mean.shape[0])
-                values = {"gamma": 1.0, "beta": 0.0, "moving_mean": 0.0,
-                          "moving_variance": max(1.0 - float(layer.epsilon), 0.0)}
-                for field, value in values.items():
-                    if getattr(layer, field, None) is not None:
-                        getattr(layer, field).assign(np.full(n, value, np.float32))
-            continue
-        fresh = _columns(target, src, name, chosen, received) < 0
-        for field in ("gamma", "beta"):
-            variable = getattr(layer, field, None)
-            if fresh.any() and variable is not None:
-                variable.assign(np.where(fresh, 0.0, variable.numpy()).astype(np.float32))
+        segments = target.inputs[name].segments
+        if name not in src.kinds and len(segments) == 1 and segments[0][0] in identity:  # the projection's BN
+            identity_bn(target.layers[name])
 
 
 def _copy_layer(target, src, name, chosen, selection, received):
@@ -457,6 +454,11 @@ def _copy_layer(target, src, name, chosen, selection, received):
         except ValueError as e:
             raise UsageError(f"The float checkpoint is of another model: {_describe(src, name)}'s "
                              f"{variable.name} does not fit ({e}). Received: {received}.") from None
+    if target.kinds[name] == "bn" and (out < 0).any():  # fresh channels start silent (module doc, rule 3)
+        for field in ("gamma", "beta"):
+            variable = getattr(layer, field, None)
+            if variable is not None:
+                variable.assign(np.where(out < 0, 0.0, variable.numpy()).astype(np.float32))
     return whole
 
 
