@@ -322,6 +322,33 @@ def _depthwise_net():
     return keras.Model(i, L.Dense(10)(x))
 
 
+def test_a_per_channel_depthwise_grid_keeps_each_filters_own_step_in_the_int8_file():
+    # Filters of spreads 1 to 512 on a 4-bit per-channel grid, each BN-normalised to unit scale: an
+    # int8 range shared by the filters (or read off the largest step) would round the narrow ones
+    # to a level or two, several output steps off; on each filter's own step the file computes Keras's.
+    from nce_tf.export.tflite_graph import convert
+    from nce_tf.layers import QuantDepthwiseConv2D
+    from nce_tf.quant import Uniform
+
+    i = keras.Input((6, 6, 4))
+    dw = QuantDepthwiseConv2D(3, padding="same", use_bias=False, kernel_quantizer=Uniform(bits=4), name="dw")
+    bn = keras.layers.BatchNormalization(name="bn")
+    model = keras.Model(i, bn(dw(i)))
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(32, 6, 6, 4)).astype("float32")
+    dw.kernel.assign((rng.normal(size=(3, 3, 4, 1)) * [[[[1.0], [8.0], [64.0], [512.0]]]]).astype("float32"))
+    y = dw(images).numpy()
+    bn.moving_mean.assign(y.mean(axis=(0, 1, 2)))
+    bn.moving_variance.assign(y.var(axis=(0, 1, 2)))
+    assert integer_grid(dw).step.shape == (4, 1)
+
+    flat, _ = convert(model, images)
+    want = model(images).numpy()
+    got = run_tflite(flat, images, "builtin")[0]
+    step = (want.max() - min(want.min(), 0)) / 255
+    assert np.abs(got - want).max() <= 2 * step, np.abs(got - want).max(axis=(0, 1, 2)) / step
+
+
 def test_int4_covers_depthwise_and_dense_and_keeps_what_int4_cannot_hold():
     from nce_tf.export.delegation import filter_ops_by_runner, interpreter, runners
     from nce_tf.export.tflite_graph import convert, kernel_tag

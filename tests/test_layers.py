@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras.src.testing import TestCase as KerasTestCase
 
 from nce_tf import quant
+from nce_tf.export.grid import integer_grid
 from nce_tf.layers import QuantActivation, QuantConv2D, QuantDense, QuantDepthwiseConv2D
 from nce_tf.models import QuantPolicy, build_model
 from nce_tf.search.layers import SearchBatchNorm, SearchConv2D, SearchDense, SearchDepthwiseConv2D
@@ -29,16 +30,18 @@ LAYERS = {
     "pact": lambda: QuantActivation(quant.PACT(bits=2, alpha_init=1.5)),
     "depthwise_sawb": lambda: QuantDepthwiseConv2D(3, padding="same", kernel_quantizer=quant.SAWB(2)),
     "depthwise_float": lambda: QuantDepthwiseConv2D(3, strides=2, use_bias=False),
+    "depthwise_uniform": lambda: QuantDepthwiseConv2D(3, padding="same", depth_multiplier=2, kernel_quantizer="uniform"),
 }
 INPUT = {"conv": (2, 8, 8, 3), "dense": (2, 7), "pact": (2, 8, 8, 3), "depthwise": (2, 8, 8, 3)}
 OUTPUT = {
     "conv_sawb": (2, 8, 8, 6), "conv_dorefa": (2, 3, 3, 6), "conv_uniform": (2, 8, 8, 6),
     "conv_float": (2, 8, 8, 6), "dense_sawb": (2, 5), "dense_uniform": (2, 5), "pact": (2, 8, 8, 3),
-    "depthwise_sawb": (2, 8, 8, 3), "depthwise_float": (2, 3, 3, 3),
+    "depthwise_sawb": (2, 8, 8, 3), "depthwise_float": (2, 3, 3, 3), "depthwise_uniform": (2, 8, 8, 6),
 }
 TRAINABLE = {
     "conv_sawb": 2, "conv_dorefa": 2, "conv_uniform": 1, "conv_float": 2,
     "dense_sawb": 2, "dense_uniform": 2, "pact": 1, "depthwise_sawb": 2, "depthwise_float": 1,
+    "depthwise_uniform": 2,
 }
 
 
@@ -94,6 +97,37 @@ def test_quantized_kernel_is_what_the_layer_uses():
     assert len(np.unique(qk)) == 4
     expected = tf.nn.conv2d(x, qk, strides=1, padding="SAME").numpy()
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _per_filter_uniform(w, bits):
+    """numpy: each output channel's filter (a depthwise kernel's last two axes) on its own max-abs grid."""
+    top = 2 ** (bits - 1) - 1
+    s = np.maximum(np.abs(w).max(axis=(0, 1), keepdims=True), 1e-8) / top
+    return s * np.clip(np.round(w / s), -top, top)
+
+
+def test_a_per_channel_quantizer_scales_each_depthwise_filter_on_its_own():
+    # [3, 3, C=4, M=2]: 8 filters of spreads 1..128, so one scale for the tensor (or per M) would
+    # put the narrow filters at zero.
+    layer = QuantDepthwiseConv2D(3, depth_multiplier=2, use_bias=False, kernel_quantizer=quant.Uniform(3))
+    layer.build((None, 6, 6, 4))
+    w = np.random.default_rng(0).normal(size=(3, 3, 4, 2)) * (2.0 ** np.arange(8)).reshape(1, 1, 4, 2)
+    layer.kernel.assign(w.astype("float32"))
+    np.testing.assert_allclose(layer.quantized_kernel().numpy(), _per_filter_uniform(w, 3), rtol=1e-6)
+    assert all(len(np.unique(layer.quantized_kernel().numpy()[..., c, m])) > 2 for c in range(4) for m in range(2))
+    grid = integer_grid(layer)  # the export's grid: one step per filter, [C, M]
+    assert grid.step.shape == (4, 2)
+    np.testing.assert_allclose(grid.values(), layer.quantized_kernel().numpy(), rtol=1e-6)
+
+
+def test_the_search_depthwise_conv_scales_each_live_filter_on_its_own():
+    layer = SearchDepthwiseConv2D(6, kernel_size=3, kernel_quantizer=quant.Uniform(2), seed=0)
+    x = np.random.default_rng(1).normal(size=(2, 5, 5, 4)).astype("float32")
+    layer(x)
+    w = np.random.default_rng(0).normal(size=(3, 3, 6, 1)) * (4.0 ** np.arange(6)).reshape(1, 1, 6, 1)
+    layer.kernel.assign(w.astype("float32"))
+    want = tf.nn.depthwise_conv2d(x, _per_filter_uniform(w[:, :, :4], 2).astype("float32"), [1, 1, 1, 1], "SAME")
+    np.testing.assert_allclose(layer(x).numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_w2a2_network_activation_sites_take_at_most_4_values():

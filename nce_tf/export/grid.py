@@ -20,11 +20,13 @@ import dataclasses
 import numpy as np
 
 from nce_tf.errors import UsageError
+from nce_tf.quant.base import channels_last
 
 
 @dataclasses.dataclass
 class IntegerGrid:
-    """``values = ints * step`` (``step`` broadcasts over the last axis when per channel)."""
+    """``values = ints * step`` (``step`` broadcasts over the output axes when per channel: a conv's
+    or dense layer's last, a depthwise conv's last two, ``[C, M]``)."""
 
     ints: np.ndarray
     step: np.ndarray
@@ -47,10 +49,13 @@ def integer_grid(layer):
     step and kind from the quantizer: ``Quantizer.grid_step``)."""
     q = layer.kernel_quantizer
     wq = layer.quantized_kernel().numpy()
-    grid = q.grid_step(layer.kernel)
+    channel_axes = getattr(layer, "channel_axes", 1)
+    grid = q.grid_step(channels_last(layer.kernel, channel_axes))
     if grid is None:
         raise UsageError(f"No integer grid for this weight quantizer. Received: {q!r} in layer {layer.name!r}.")
     step, kind = grid
+    if np.ndim(step):  # per channel: over the kernel's output axes (a depthwise conv's [C, M])
+        step = np.reshape(step, wq.shape[wq.ndim - channel_axes:])
     ints = np.round(wq / step).astype("int32")
     # A zero-free level is computed as -a + k 2a / (2^b - 1) in float32: near zero it is off by a few
     # ulps of a, not of itself (1.5e-5 relative at 8 bits), so the bound is on the largest level.

@@ -21,6 +21,10 @@ from nce_tf import quant
 class KernelQuantized:
     """Mixin: ``class QuantX(KernelQuantized, keras.layers.X)``."""
 
+    # How many trailing kernel axes hold the output channels (a depthwise conv's ``C x M``): a
+    # per-channel quantizer scales each of them (nce_tf.quant.base.channels_last).
+    channel_axes = 1
+
     def __init__(self, *args, kernel_quantizer=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.kernel_quantizer = quant.get(kernel_quantizer)
@@ -35,13 +39,15 @@ class KernelQuantized:
     def build(self, input_shape):
         super().build(input_shape)
         self._quantizer_weights = (
-            self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {}
+            self.kernel_quantizer.build(quant.base.channels_last(self.kernel, self.channel_axes).shape, self)
+            if self.kernel_quantizer else {}
         )
 
     def quantize_kernel(self, kernel):
         """``kernel`` fake-quantized (unchanged when the layer is float), in the layer's compute dtype."""
         if self.kernel_quantizer is not None:
-            kernel = self.kernel_quantizer(kernel, self._quantizer_weights)
+            kernel = quant.base.quantize_channels_last(self.kernel_quantizer, kernel, self._quantizer_weights,
+                                                       self.channel_axes)
         return keras.ops.cast(kernel, self.compute_dtype)
 
     def quantized_kernel(self):

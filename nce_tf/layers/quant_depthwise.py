@@ -27,8 +27,11 @@ class QuantDepthwiseConv2D(KernelQuantized, keras.layers.DepthwiseConv2D):
     Args:
         *args, **kwargs: as for ``keras.layers.DepthwiseConv2D``.
         kernel_quantizer: a weight quantizer, its name (2 bits), its serialized config, or
-            ``None`` for a float kernel.
+            ``None`` for a float kernel.  A per-channel quantizer scales each of the ``C x M``
+            filters on its own (the kernel ``[kh, kw, C, M]`` seen as ``[kh, kw, C * M]``).
     """
+
+    channel_axes = 2
 
     def call(self, inputs):
         # DepthwiseConv2D has no convolution_op hook: the same computation on the quantized kernel.

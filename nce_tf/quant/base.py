@@ -55,6 +55,30 @@ def computes_in_float32(call):
     return in_float32
 
 
+def channels_last(kernel, channel_axes=1):
+    """``kernel`` with its output channels on one last axis, where a per-channel quantizer puts its
+    scales: a conv's ``[kh, kw, I, O]`` and a dense ``[I, O]`` as they are (``channel_axes=1``); a
+    depthwise ``[kh, kw, C, M]`` (``channel_axes=2``) as ``[kh, kw, C * M]``, one filter per
+    output channel, the axis TFLite's per-channel depthwise quantization scales (a per-channel
+    scale over its last axis alone would be one scale for the tensor at ``M = 1``).
+
+    >>> import numpy as np, nce_tf
+    >>> tuple(nce_tf.quant.base.channels_last(np.zeros((3, 3, 8, 1), "float32"), channel_axes=2).shape)
+    (3, 3, 8)
+    """
+    kernel = tf.convert_to_tensor(kernel)
+    if channel_axes == 1:
+        return kernel
+    lead = kernel.shape.rank - channel_axes
+    return tf.reshape(kernel, tf.concat([tf.shape(kernel)[:lead], [-1]], 0))
+
+
+def quantize_channels_last(quantizer, kernel, weights=None, channel_axes=1):
+    """``quantizer`` applied to ``kernel`` viewed :func:`channels_last`, in ``kernel``'s shape."""
+    kernel = tf.convert_to_tensor(kernel)
+    return tf.reshape(quantizer(channels_last(kernel, channel_axes), weights), tf.shape(kernel))
+
+
 class Quantizer(abc.ABC):
     """Base class: a fake quantizer with optional state owned by a layer.
 

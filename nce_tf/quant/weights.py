@@ -122,8 +122,9 @@ class Uniform(Quantizer):
 
     Args:
         bits: 2..8.
-        per_channel: one scale per output channel (the last axis of a Keras kernel)
-            instead of one per tensor.
+        per_channel: one scale per output channel (the last axis of a Keras kernel; the layers
+            give it a depthwise kernel's ``C x M`` filters on that axis:
+            :func:`nce_tf.quant.base.channels_last`) instead of one per tensor.
     """
 
     def __init__(self, bits=2, per_channel=True):

@@ -481,7 +481,7 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
                                       keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.max_in,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
-            self.kernel_quantizer.build(self.kernel.shape, self) if self.kernel_quantizer else {})
+            self.kernel_quantizer.build((k, k, self.max_in), self) if self.kernel_quantizer else {})
 
     def _live(self, c_in):
         k = self.kernel_size
@@ -493,7 +493,10 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
 
     def call(self, x):
         c = tf.shape(x)[-1]
-        y = tf.nn.depthwise_conv2d(x, _quantized(self, self._live(c)), [1, self.strides, self.strides, 1],
+        w = self._live(c)
+        if self.kernel_quantizer:  # per channel over its C filters, as QuantDepthwiseConv2D
+            w = quant.base.quantize_channels_last(self.kernel_quantizer, w, self._quantizer_weights, channel_axes=2)
+        y = tf.nn.depthwise_conv2d(x, tf.cast(w, self.compute_dtype), [1, self.strides, self.strides, 1],
                                    self.padding)
         if self.use_bias:
             y = y + tf.cast(self.bias[:c], y.dtype)
