@@ -349,6 +349,30 @@ def test_a_per_channel_depthwise_grid_keeps_each_filters_own_step_in_the_int8_fi
     assert np.abs(got - want).max() <= 2 * step, np.abs(got - want).max(axis=(0, 1, 2)) / step
 
 
+def test_a_per_channel_dense_grid_is_the_int8_files_filter():
+    # Units whose 4-bit steps span 1 to 512: the file's filter, dequantized, is the Keras layer's
+    # quantized kernel (a per-tensor int8 range on the largest step holds the narrow units at 0).
+    from nce_tf.export.delegation import interpreter
+    from nce_tf.export.tflite_graph import convert, kernel_tag
+    from nce_tf.layers import QuantDense
+    from nce_tf.quant import Uniform
+
+    i = keras.Input((16,))
+    fc = QuantDense(4, kernel_quantizer=Uniform(bits=4), name="fc")
+    model = keras.Model(i, fc(i))
+    rng = np.random.default_rng(0)
+    fc.kernel.assign((rng.normal(size=(16, 4)) * [1.0, 8.0, 64.0, 512.0]).astype("float32"))
+    flat, _ = convert(model, rng.normal(size=(32, 16)).astype("float32"))
+    it = interpreter(flat, "builtin")
+    (f,) = [d for d in it.get_tensor_details() if kernel_tag(fc) in d["name"].split(";")]
+    q = f["quantization_parameters"]
+    axis = q["quantized_dimension"]
+    assert f["shape"][axis] == 4 and len(q["scales"]) == 4  # one scale per unit
+    filt = it.get_tensor(f["index"]) * np.expand_dims(q["scales"], tuple(d for d in range(f["shape"].size) if d != axis))
+    got = np.moveaxis(filt, axis, -1).reshape(-1, 4)  # [units, ..., inputs] -> [inputs, units]
+    np.testing.assert_allclose(got, fc.quantized_kernel().numpy(), rtol=1e-6, atol=0)
+
+
 def test_int4_covers_depthwise_and_dense_and_keeps_what_int4_cannot_hold():
     from nce_tf.export.delegation import filter_ops_by_runner, interpreter, runners
     from nce_tf.export.tflite_graph import convert, kernel_tag

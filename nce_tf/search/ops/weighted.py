@@ -396,15 +396,27 @@ class FullyConnected(Op):
     def export_step(self, layer, plan):
         _export_checks(layer, plan)
         kernel, step_ = plan.kernel(layer)
-        bound = float(np.abs(kernel).max())  # max-abs; a grid's own step where its integers fit int8 (exact)
+        # max-abs; a grid's own step where its integers fit int8 (exact): per output channel when the
+        # grid is (a per-tensor int8 range would round a small-step channel onto the largest step)
+        per_channel = bool(np.ndim(step_))
+        bound = np.abs(kernel).max(axis=0) if per_channel else float(np.abs(kernel).max())
         if step_ is not None:
-            bound = max(bound, float(np.max(step_)) * 127.0)
+            bound = np.maximum(bound, np.asarray(step_, "float32") * 127.0) if per_channel \
+                else max(bound, float(step_) * 127.0)
         bias = layer.bias.numpy() if layer.use_bias else np.zeros(kernel.shape[-1], "float32")
         bound = plan.bias_fit(bound, bias, layer.input)
 
         def step(values):
-            w = plan.weights(kernel, max(bound, 1e-12), layer, per_channel=False)
-            values[layer.output] = plan.settle(tf.matmul(values[layer.input], w) + bias, layer)
+            x = values[layer.input]
+            if not per_channel:
+                w = plan.weights(kernel, np.maximum(bound, 1e-12), layer, per_channel=False)
+                values[layer.output] = plan.settle(tf.matmul(x, w) + bias, layer)
+                return
+            # TF 2.21's converter refuses a per-channel FULLY_CONNECTED ("'tfl.transpose' op has
+            # mismatched quantized axes"): the same product as a 1x1 CONV_2D, quantized per output channel
+            w = plan.weights(kernel[None, None], np.maximum(bound, 1e-12), layer)
+            y = tf.nn.conv2d(tf.reshape(x, [-1, 1, 1, kernel.shape[0]]), w, 1, "VALID") + bias
+            values[layer.output] = plan.settle(tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], 0)), layer)
         return step
 
     def inherit(self, node, sn, ctx):
