@@ -354,6 +354,34 @@ def test_inherited_weights_give_the_supernet_forward_at_the_argmax():
     np.testing.assert_allclose(derived(x, training=False).numpy(), expected.numpy(), atol=1e-4, rtol=1e-4)
 
 
+def test_the_derived_layers_keep_the_users_keras_arguments():
+    # Every argument the derived conv, depthwise conv and dense take from the user's layer
+    # (keras_args.*_KEYS) set away from its default; the kernel regularizer is the user's unless the
+    # run sets a weight decay.
+    R, C = keras.regularizers, keras.constraints
+    common = dict(use_bias=True, bias_initializer="ones", bias_regularizer=R.L1(1e-4), bias_constraint=C.NonNeg(),
+                  activity_regularizer=R.L2(1e-5))
+    i = keras.Input((8, 8, 3))
+    x = L.Conv2D(8, 3, strides=2, padding="valid", kernel_initializer="he_uniform", kernel_regularizer=R.L2(1e-3),
+                 kernel_constraint=C.MaxNorm(2.0), name="conv", **common)(i)
+    x = L.DepthwiseConv2D(3, padding="same", depthwise_initializer="he_uniform",
+                          depthwise_constraint=C.MaxNorm(3.0), name="dw", **common)(L.ReLU()(x))
+    x = L.Dense(6, kernel_initializer="he_uniform", kernel_regularizer=R.L2(1e-3), kernel_constraint=C.MaxNorm(2.0),
+                name="fc", **common)(L.GlobalAveragePooling2D()(L.ReLU()(x)))
+    user = keras.Model(i, L.Dense(10, name="logits")(L.ReLU()(x)))
+    derived = nce_tf.derive_model(nce_tf.adapt(user, seed=0))
+    for name in ("conv", "dw", "fc"):
+        want, got = user.get_layer(name).get_config(), derived.get_layer(name).get_config()
+        for key in set(want) - {"name", "filters", "units", "activation", "dtype", "trainable"}:
+            assert got[key] == want[key], (name, key)
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    user(x), derived(x)
+    # kernel (not the depthwise conv's: unset), bias and activity regularizers all apply
+    assert [len(m.get_layer(n).losses) for m in (user, derived) for n in ("conv", "dw", "fc")] == [3, 2, 3] * 2
+    reg = nce_tf.derive_model(nce_tf.adapt(user, seed=0), weight_decay=1e-4).get_layer("conv").kernel_regularizer
+    assert reg.get_config() == {"l2": 5e-5}  # coupled L2 of 1e-4 / 2
+
+
 def test_frozen_layers_keep_their_width():
     net = nce_tf.adapt(mobile_net(), frozen=["b1_expand"])
     row = [r.name for r in net.space.rows].index("b1_expand")

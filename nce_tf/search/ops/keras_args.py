@@ -12,11 +12,14 @@ import keras
 RELU_ACTIVATIONS = ("relu", "relu6")
 
 CONV_KEYS = ("kernel_size", "strides", "padding", "use_bias", "kernel_initializer", "bias_initializer",
-             "kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
+             "kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint")
 DEPTHWISE_KEYS = ("kernel_size", "strides", "padding", "use_bias", "depthwise_initializer", "bias_initializer",
-                  "depthwise_constraint", "bias_constraint", "bias_regularizer")
+                  "depthwise_constraint", "bias_constraint", "bias_regularizer", "activity_regularizer")
 DENSE_KEYS = ("use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
-              "kernel_constraint", "bias_constraint")
+              "activity_regularizer", "kernel_constraint", "bias_constraint")
+# Not carried over: ``trainable`` (the derived network is trained afresh at its widths, frozen rows
+# included: a frozen row keeps its width, not its weights' training state) and a layer's own ``dtype``
+# (the run's --mixed_precision policy decides every layer's)
 
 
 def activation_name(fn):
