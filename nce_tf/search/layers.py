@@ -152,10 +152,12 @@ def quantize_candidates(layer, live, widths):
     return tf.cast(both, layer.compute_dtype)
 
 
-def _quantized(layer, w):
-    """The float32 kernel slice ``w`` fake-quantized (as is for a float layer), in the layer's compute dtype."""
-    wq = layer.kernel_quantizer(w, layer._quantizer_weights) if layer.kernel_quantizer else w
-    return tf.cast(wq, layer.compute_dtype)
+def _quantized(layer, w, channel_axes=1):
+    """The float32 kernel slice ``w`` fake-quantized (as is for a float layer), in the layer's compute
+    dtype; ``channel_axes``: :func:`nce_tf.quant.base.channels_last`'s (2 for a depthwise kernel)."""
+    if layer.kernel_quantizer:
+        w = quant.base.quantize_channels_last(layer.kernel_quantizer, w, layer._quantizer_weights, channel_axes)
+    return tf.cast(w, layer.compute_dtype)
 
 
 def _float32_weight(layer, name, shape, initializer, trainable=True):
@@ -493,11 +495,9 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
 
     def call(self, x):
         c = tf.shape(x)[-1]
-        w = self._live(c)
-        if self.kernel_quantizer:  # per channel over its C filters, as QuantDepthwiseConv2D
-            w = quant.base.quantize_channels_last(self.kernel_quantizer, w, self._quantizer_weights, channel_axes=2)
-        y = tf.nn.depthwise_conv2d(x, tf.cast(w, self.compute_dtype), [1, self.strides, self.strides, 1],
-                                   self.padding)
+        # per channel over its C filters, as QuantDepthwiseConv2D
+        y = tf.nn.depthwise_conv2d(x, _quantized(self, self._live(c), channel_axes=2),
+                                   [1, self.strides, self.strides, 1], self.padding)
         if self.use_bias:
             y = y + tf.cast(self.bias[:c], y.dtype)
         return y
