@@ -277,9 +277,9 @@ def test_paired_cells_detectable_difference_only_where_the_sign_flip_test_can_re
 README = """\
 # Title
 
-<!-- study-r8:begin -->
+<!-- old-table:begin -->
 written by hand long ago
-<!-- study-r8:end -->
+<!-- old-table:end -->
 
 Text between.
 
@@ -297,13 +297,14 @@ def _results(tmp_path):
     return str(results)
 
 
-def test_readme_blocks_regenerate_and_drift_is_caught(tmp_path):
+def test_readme_blocks_regenerate_and_drift_is_caught(tmp_path, monkeypatch):
+    monkeypatch.setitem(LEGACY, "old-table", "written by hand long ago")
     results = _results(tmp_path)
     path = tmp_path / "README.md"
     path.write_text(README)
     report = readme_lib.update_readme(str(path), results, check=True)
     # (the tables defined but absent from this README come after its blocks, as "not in README")
-    assert [(n, s) for n, s, _ in report][:2] == [("study-r8", "legacy"), ("premise-trained", "drifted")]
+    assert [(n, s) for n, s, _ in report][:2] == [("old-table", "legacy"), ("premise-trained", "drifted")]
     assert {s for _, s, _ in report[2:]} <= {"not in README"}
     assert path.read_text() == README  # --check writes nothing
 
@@ -315,6 +316,8 @@ def test_readme_blocks_regenerate_and_drift_is_caught(tmp_path):
     # One cell edited by hand: drifted, by the library and by the tool (exit 1, nothing written).
     path.write_text(path.read_text().replace("62.00 +- 2.00", "62.10 +- 2.00"))
     assert [s for _, s, _ in readme_lib.update_readme(str(path), results, check=True)][1] == "drifted"
+    # (the tool's own process declares no "old-table": its README without that block)
+    path.write_text(path.read_text().replace("<!-- old-table:begin -->\nwritten by hand long ago\n<!-- old-table:end -->\n", ""))
     edited = path.read_text()
     proc = _tool("readme", "--check", f"--readme={path}", f"--results={results}")
     assert proc.returncode == 1 and "premise-trained" in proc.stderr and path.read_text() == edited
@@ -324,8 +327,8 @@ def test_readme_blocks_regenerate_and_drift_is_caught(tmp_path):
 
 @pytest.mark.parametrize("text, needle", [
     ("<!-- mystery:begin -->\nx\n<!-- mystery:end -->\n", "'mystery' is neither a generated table nor declared legacy"),
-    ("<!-- study-r8:begin -->\nx\n", "study-r8:begin without its end"),
-    ("<!-- study-r8:end -->\n", "study-r8:end without its begin"),
+    ("<!-- premise-trained:begin -->\nx\n", "premise-trained:begin without its end"),
+    ("<!-- premise-trained:end -->\n", "premise-trained:end without its begin"),
 ])
 def test_readme_blocks_that_nobody_generates_are_refused(tmp_path, text, needle):
     path = tmp_path / "README.md"
@@ -336,7 +339,7 @@ def test_readme_blocks_that_nobody_generates_are_refused(tmp_path, text, needle)
 
 def test_the_readme_matches_the_committed_records():
     # The README's blocks made by earlier code without per-run records: reported, never regenerated.
-    assert set(LEGACY) == {"study-r8", "cifar-subset-table", "small-budget-searches", "small-budget-layers"}
+    assert set(LEGACY) == {"cifar-subset-table"}
     path = os.path.join(REPO, "README.md")
     with open(path, encoding="utf-8") as f:
         in_readme = readme_lib.blocks(f.read())

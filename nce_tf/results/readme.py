@@ -17,7 +17,7 @@ not pair up (a begin without its end, twice the same name) are a one-line error.
 Example::
 
     report = update_readme("README.md", "results", check=True)
-    [(name, status) for name, status, _ in report]   # [("study-r8", "legacy"), ...]
+    [(name, status) for name, status, _ in report]   # [("premise-trained", "up to date"), ...]
 """
 
 import os

@@ -525,9 +525,5 @@ TABLES = {
 
 # marker name -> why it is not generated: README blocks made by earlier code, without per-run records.
 LEGACY = {
-    "study-r8": "copied from results/study_r8_w2a2/summary.md, a study whose runs recorded no provenance",
     "cifar-subset-table": "written by nce-tf cifar-subset-table from runs of two commits without per-run records",
-    "small-budget-searches": "read off searches (runs/small) whose logs were not kept, with the Kendall instrument "
-                             "of that time",
-    "small-budget-layers": "read off the same searches as small-budget-searches",
 }
