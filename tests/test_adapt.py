@@ -357,27 +357,29 @@ def test_inherited_weights_give_the_supernet_forward_at_the_argmax():
 def test_the_derived_layers_keep_the_users_keras_arguments():
     # Every argument the derived conv, depthwise conv and dense take from the user's layer
     # (keras_args.*_KEYS) set away from its default; the kernel regularizer is the user's unless the
-    # run sets a weight decay.
+    # run sets a weight decay; an activity regularizer stays on the tensor Keras applies it to: the
+    # layer's output, or its activation's where it has one (then a layer of its own after it).
     R, C = keras.regularizers, keras.constraints
     common = dict(use_bias=True, bias_initializer="ones", bias_regularizer=R.L1(1e-4), bias_constraint=C.NonNeg(),
                   activity_regularizer=R.L2(1e-5))
     i = keras.Input((8, 8, 3))
     x = L.Conv2D(8, 3, strides=2, padding="valid", kernel_initializer="he_uniform", kernel_regularizer=R.L2(1e-3),
-                 kernel_constraint=C.MaxNorm(2.0), name="conv", **common)(i)
+                 kernel_constraint=C.MaxNorm(2.0), activation="relu", name="conv", **common)(i)
     x = L.DepthwiseConv2D(3, padding="same", depthwise_initializer="he_uniform",
-                          depthwise_constraint=C.MaxNorm(3.0), name="dw", **common)(L.ReLU()(x))
+                          depthwise_constraint=C.MaxNorm(3.0), name="dw", **common)(x)
     x = L.Dense(6, kernel_initializer="he_uniform", kernel_regularizer=R.L2(1e-3), kernel_constraint=C.MaxNorm(2.0),
-                name="fc", **common)(L.GlobalAveragePooling2D()(L.ReLU()(x)))
-    user = keras.Model(i, L.Dense(10, name="logits")(L.ReLU()(x)))
+                activation="tanh", name="fc", **common)(L.GlobalAveragePooling2D()(L.ReLU()(x)))
+    user = keras.Model(i, L.Dense(10, activation="softmax", activity_regularizer=R.L1(1e-3), name="logits")(x))
     derived = nce_tf.derive_model(nce_tf.adapt(user, seed=0))
     for name in ("conv", "dw", "fc"):
         want, got = user.get_layer(name).get_config(), derived.get_layer(name).get_config()
-        for key in set(want) - {"name", "filters", "units", "activation", "dtype", "trainable"}:
+        for key in set(want) - {"name", "filters", "units", "activation", "dtype", "trainable", "activity_regularizer"}:
             assert got[key] == want[key], (name, key)
-    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
-    user(x), derived(x)
-    # kernel (not the depthwise conv's: unset), bias and activity regularizers all apply
-    assert [len(m.get_layer(n).losses) for m in (user, derived) for n in ("conv", "dw", "fc")] == [3, 2, 3] * 2
+    on = {name: R.serialize(derived.get_layer(name).activity_regularizer)
+          if derived.get_layer(name).activity_regularizer else None
+          for name in ("conv", "conv_act", "dw", "fc", "fc_tanh", "logits")}
+    assert on == {"conv": None, "conv_act": R.serialize(R.L2(1e-5)), "dw": R.serialize(R.L2(1e-5)), "fc": None,
+                  "fc_tanh": R.serialize(R.L2(1e-5)), "logits": None}  # the logits: the softmax is dropped
     reg = nce_tf.derive_model(nce_tf.adapt(user, seed=0), weight_decay=1e-4).get_layer("conv").kernel_regularizer
     assert reg.get_config() == {"l2": 5e-5}  # coupled L2 of 1e-4 / 2
 

@@ -357,12 +357,17 @@ def test_a_per_channel_dense_grid_is_the_int8_files_filter():
     from nce_tf.layers import QuantDense
     from nce_tf.quant import Uniform
 
-    i = keras.Input((16,))
-    fc = QuantDense(4, kernel_quantizer=Uniform(bits=4), name="fc")
+    i = keras.Input((3, 16))  # a dense layer on a rank-3 input: the 1x1 conv reshapes and back
+    fc = QuantDense(4, kernel_quantizer=Uniform(bits=4), bias_initializer=keras.initializers.Constant(0.5), name="fc")
     model = keras.Model(i, fc(i))
     rng = np.random.default_rng(0)
     fc.kernel.assign((rng.normal(size=(16, 4)) * [1.0, 8.0, 64.0, 512.0]).astype("float32"))
-    flat, _ = convert(model, rng.normal(size=(32, 16)).astype("float32"))
+    images = rng.normal(size=(32, 3, 16)).astype("float32")
+    flat, _ = convert(model, images)
+    # the outputs: Keras's within two output steps (a bias of 0.5 on every unit is a splat constant, which
+    # the converter would scale by the first unit's weight step: 4 to 256 off on the others)
+    want, got = model(images).numpy(), run_tflite(flat, images, "builtin")[0]
+    assert np.abs(got - want).max() <= 2 * (want.max() - min(want.min(), 0)) / 255
     it = interpreter(flat, "builtin")
     (f,) = [d for d in it.get_tensor_details() if kernel_tag(fc) in d["name"].split(";")]
     q = f["quantization_parameters"]

@@ -8,7 +8,9 @@ Format (a plain ``.npz``, read with ``allow_pickle=False``; nothing in it can ru
 - ``codes_<index>``: uint8, the layer's codes in C order (``kernel.flatten()``), packed
   ``8 / bits`` per byte, little-endian within a byte (code ``i`` of a 2-bit layer sits in bits
   ``2 (i mod 4)`` and up of byte ``i // 4``);
-- ``step_<index>``: float32, the grid step: a scalar, or one per output channel (last axis).
+- ``step_<index>``: float32, the grid step: a scalar, or one per output channel, shaped as the
+  kernel's output axes (a conv's or dense layer's last, ``[O]``; a depthwise conv's last two,
+  ``[C, M]``), so that ``ints * step`` broadcasts.
 
 A code ``c`` stands for the integer ``2c - (2^b - 1)`` on a zero-free grid (SAWB, DoReFa; at 2
 bits ``{-3, -1, 1, 3}``) or ``c - (2^(b-1) - 1)`` on a narrow grid (``uniform``); the weight is

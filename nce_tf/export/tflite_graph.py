@@ -270,6 +270,11 @@ class Plan:
             tf.constant(kernel), min=-bound, max=bound, num_bits=8, narrow_range=True, name=kernel_tag(layer))
 
     @staticmethod
+    def conv_bias(bias):
+        """A conv's bias (per-channel weight scales) as the converter must see it (:func:`_not_splat`)."""
+        return _not_splat(np.asarray(bias, "float32"))
+
+    @staticmethod
     def refuse(layer, setting=None, allowed=None):
         """A one-line refusal: of the layer type, or of one ``setting`` (``"name=value"``) the int8 graph
         would not compute as Keras does, with what is ``allowed``."""

@@ -78,9 +78,10 @@ class QuantPolicy:
 
         return quant.get_weight_quantizer(self.weight_quantizer, self.weight_bits(role))
 
-    def activation(self, name, max_value=None):
+    def activation(self, name, max_value=None, **layer_kwargs):
         """A fresh activation layer: PACT at ``a_bits``, or ReLU at 32 bits (capped at ``max_value``:
-        a user's ReLU6 stays ReLU6 in float; PACT learns its own clip)."""
+        a user's ReLU6 stays ReLU6 in float; PACT learns its own clip); ``layer_kwargs`` (a Keras
+        layer's base arguments, e.g. ``activity_regularizer``) go to the layer."""
         # quantizers and layers load Keras: a policy is a TF-free settings object until it builds one
         import keras
 
@@ -90,8 +91,8 @@ class QuantPolicy:
             self.activation_quantizer, self.a_bits, **self._pact_kwargs()
         )
         if q is None:
-            return keras.layers.ReLU(max_value=max_value, name=name)
-        return layers.QuantActivation(q, name=name)
+            return keras.layers.ReLU(max_value=max_value, name=name, **layer_kwargs)
+        return layers.QuantActivation(q, name=name, **layer_kwargs)
 
     def to_dict(self):
         return dataclasses.asdict(self)

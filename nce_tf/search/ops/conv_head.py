@@ -69,6 +69,7 @@ class ConvClassifier(Classifier):
         config = ref.layer.get_config()
         return QuantConv2D(ctx.space.num_classes,
                            **{**keras_args.pick(config, keras_args.CONV_KEYS),
+                              **keras_args.own_activity(config, ref.layer),
                               "kernel_regularizer": keras_args.regularizer(ctx.weight_decay, config)},
                            kernel_quantizer=ctx.policy.kernel_quantizer("last"), name=ref.name)(x)
 

@@ -112,6 +112,7 @@ class Conv(Op):
         config = ref.layer.get_config()
         y = QuantConv2D(ctx.widths[node.row],
                         **{**keras_args.pick(config, keras_args.CONV_KEYS),
+                           **keras_args.own_activity(config, ref.layer),
                            "kernel_regularizer": keras_args.regularizer(ctx.weight_decay, config)},
                         kernel_quantizer=ctx.policy.kernel_quantizer(node.role), name=ref.name)(x)
         return keras_args.folded_activation(y, ref, ctx.policy)
@@ -228,6 +229,7 @@ class DepthwiseConv(Op):
         config = ref.layer.get_config()
         reg = keras_args.regularizer(ctx.weight_decay, {"kernel_regularizer": config.get("depthwise_regularizer")})
         y = QuantDepthwiseConv2D(**keras_args.pick(config, keras_args.DEPTHWISE_KEYS), depthwise_regularizer=reg,
+                                 **keras_args.own_activity(config, ref.layer),
                                  kernel_quantizer=ctx.policy.kernel_quantizer(node.role), name=ref.name)(x)
         return keras_args.folded_activation(y, ref, ctx.policy)
 
@@ -359,6 +361,7 @@ class FullyConnected(Op):
     def _dense(ref, x, ctx, units, role):
         config = ref.layer.get_config()
         return QuantDense(units, **{**keras_args.pick(config, keras_args.DENSE_KEYS),
+                                    **keras_args.own_activity(config, ref.layer),
                                     "kernel_regularizer": keras_args.regularizer(ctx.weight_decay, config)},
                           kernel_quantizer=ctx.policy.kernel_quantizer(role), name=ref.name)(x)
 
@@ -413,9 +416,10 @@ class FullyConnected(Op):
                 values[layer.output] = plan.settle(tf.matmul(x, w) + bias, layer)
                 return
             # TF 2.21's converter refuses a per-channel FULLY_CONNECTED ("'tfl.transpose' op has
-            # mismatched quantized axes"): the same product as a 1x1 CONV_2D, quantized per output channel
+            # mismatched quantized axes"): the same product as a 1x1 CONV_2D, quantized per output
+            # channel (its bias, as a conv's, not a splat: Plan.conv_bias)
             w = plan.weights(kernel[None, None], np.maximum(bound, 1e-12), layer)
-            y = tf.nn.conv2d(tf.reshape(x, [-1, 1, 1, kernel.shape[0]]), w, 1, "VALID") + bias
+            y = tf.nn.conv2d(tf.reshape(x, [-1, 1, 1, kernel.shape[0]]), w, 1, "VALID") + plan.conv_bias(bias)
             values[layer.output] = plan.settle(tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], 0)), layer)
         return step
 
