@@ -338,8 +338,8 @@ def test_readme_blocks_that_nobody_generates_are_refused(tmp_path, text, needle)
 
 
 def test_the_readme_matches_the_committed_records():
-    # The README's blocks made by earlier code without per-run records: reported, never regenerated.
-    assert set(LEGACY) == {"cifar-subset-table"}
+    # No README block made by earlier code without per-run records is left (LEGACY could declare one).
+    assert LEGACY == {}
     path = os.path.join(REPO, "README.md")
     with open(path, encoding="utf-8") as f:
         in_readme = readme_lib.blocks(f.read())

@@ -18,8 +18,7 @@ with runs done / total and the time left, each run's output in OUT/<run>.log, it
 OUT/<run>.done.json and OUT/records.jsonl, one table process per OUT at a time. Writes OUT/table.md,
 the `cifar-subset` table (nce_tf.results.tables) made from the records of this plan's runs; with
 --update_readme, those records are added to the checkout's results/cifar_subset.jsonl and every
-generated README table is rewritten (`nce-tf results readme`; the cifar-subset table once README.md
-holds its markers, which replace the legacy cifar-subset-table block when the re-measurement lands).
+generated README table is rewritten (`nce-tf results readme`).
 The runs start in the repository root of a checkout (the presets' data path is relative to it), else
 in the working directory. From a checkout, python tools/cifar_subset_table.py takes the same flags.
 """

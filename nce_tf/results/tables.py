@@ -524,6 +524,4 @@ TABLES = {
 }
 
 # marker name -> why it is not generated: README blocks made by earlier code, without per-run records.
-LEGACY = {
-    "cifar-subset-table": "written by nce-tf cifar-subset-table from runs of two commits without per-run records",
-}
+LEGACY = {}

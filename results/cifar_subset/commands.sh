@@ -10,8 +10,8 @@ TABLE_COMMIT=${TABLE_COMMIT:-866426b}
 #   bash results/cifar_subset/commands.sh [--jobs=N]   # restore, continue, save (re-run to continue)
 #   bash results/cifar_subset/commands.sh --save        # keep what finished (then commit state/)
 #   bash results/cifar_subset/commands.sh --finalize    # the finished runs' records and README tables, from main
-# (the README's cifar-subset and cifar-subset-paired tables fill in as runs finish; when all 27 have, drop the
-# legacy cifar-subset-table block and its LEGACY entry; how the tables will be read: plan.md)
+# (the README's cifar-subset tables fill in as runs finish; all 27 finished 2026-12-07; how the tables are read:
+# plan.md)
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
