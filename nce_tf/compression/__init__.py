@@ -118,10 +118,11 @@ def _save_inputs(model, train, validation, workdir, values):
     arrays = None
     if not isinstance(train, str):
         (x, y), (xv, yv) = train, validation
-        arrays = {"x_train": np.asarray(x), "y_train": np.asarray(y), "x_test": np.asarray(xv), "y_test": np.asarray(yv)}
+        arrays = {"x_train": np.asarray(x), "y_train": np.asarray(y),
+                  "x_test": np.asarray(xv), "y_test": np.asarray(yv)}
+    in_memory_model = None if isinstance(model, str) else model
     todo = []  # the inputs to write, each checked first
-    for path, given, same in ((data_path, arrays, _same_arrays), (model_path, None if isinstance(model, str) else model,
-                                                                 _same_model)):
+    for path, given, same in ((data_path, arrays, _same_arrays), (model_path, in_memory_model, _same_model)):
         if given is None:
             continue
         if os.path.exists(path) and same(path, given):
@@ -139,11 +140,8 @@ def _save_inputs(model, train, validation, workdir, values):
         else:
             given.save(path)
         written.append(path)
-    if arrays is not None:
-        values["dataset"] = f"npz:{data_path}"
-    else:
-        values["dataset"] = train
-    values["trained"] = model if isinstance(model, str) else model_path
+    values["dataset"] = train if arrays is None else f"npz:{data_path}"
+    values["trained"] = model if in_memory_model is None else model_path
     return written
 
 

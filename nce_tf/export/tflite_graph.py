@@ -289,7 +289,8 @@ class Plan:
 def _folded(conv, bn, kernel, step, depthwise):
     if depthwise:  # [k, k, C, 1] as [k, k, 1, C]; a per-channel step [C, 1] as [C] (multiplier 1 only)
         kernel = np.transpose(kernel, (0, 1, 3, 2))
-        step = None if step is None else np.reshape(step, -1) if np.ndim(step) else step
+        if np.ndim(step):
+            step = np.reshape(step, -1)
     if step is not None:  # the grid's reach per channel: 127 steps, or its largest level when that is further
         step = np.broadcast_to(step, kernel.shape[-1:])
         span = np.maximum(127.0 * step, np.abs(kernel).max(axis=tuple(range(kernel.ndim - 1))))

@@ -122,10 +122,10 @@ OUTPUTS = ("config.json", "cost.txt", "backup", "checkpoints", "tensorboard", "h
            "metrics.json", "times.json")
 
 
-
 def _kernel_shapes(model):
     """``{layer name: kernel shape}`` of the layers with a kernel (a narrower layer loads whole, yet differs)."""
-    return {layer.name: tuple(layer.kernel.shape) for layer in model.layers if getattr(layer, "kernel", None) is not None}
+    return {layer.name: tuple(layer.kernel.shape) for layer in model.layers
+            if getattr(layer, "kernel", None) is not None}
 
 
 class TrainingResult(dict):

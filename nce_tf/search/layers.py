@@ -483,7 +483,8 @@ class SearchDepthwiseConv2D(keras.layers.Layer):
                                       keras.initializers.RandomNormal(stddev=self.init_stddev, seed=self.seed))
         self.bias = self.add_weight(name="bias", shape=(self.max_in,), initializer="zeros") if self.use_bias else None
         self._quantizer_weights = (
-            self.kernel_quantizer.build((k, k, self.max_in), self) if self.kernel_quantizer else {})
+            self.kernel_quantizer.build(quant.base.channels_last(self.kernel, 2).shape, self)
+            if self.kernel_quantizer else {})
 
     def _live(self, c_in):
         k = self.kernel_size

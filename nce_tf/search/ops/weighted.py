@@ -420,7 +420,8 @@ class FullyConnected(Op):
             # channel (its bias, as a conv's, not a splat: Plan.conv_bias)
             w = plan.weights(kernel[None, None], np.maximum(bound, 1e-12), layer)
             y = tf.nn.conv2d(tf.reshape(x, [-1, 1, 1, kernel.shape[0]]), w, 1, "VALID") + plan.conv_bias(bias)
-            values[layer.output] = plan.settle(tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], 0)), layer)
+            y = tf.reshape(y, tf.concat([tf.shape(x)[:-1], [kernel.shape[1]]], 0))
+            values[layer.output] = plan.settle(y, layer)
         return step
 
     def inherit(self, node, sn, ctx):
