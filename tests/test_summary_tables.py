@@ -228,7 +228,13 @@ def test_near_1x_pairs_each_seed_and_tests_the_differences(tmp_path):
     assert rows[4][4] == "-" and rows[4][9] == "W32A32 not checkable (a search epoch without arch_accuracy or the 1X accuracy)"
     # d = +1, +2, +3 (seeds 3 and 4 have no difference): mean 2, t(0.975, 2) se = 4.3027 x 0.5774 = 2.48;
     # all of one sign: p = p_min = 2 / 8, so nothing could resolve with 3 pairs and no detectable difference is claimed.
-    assert test.splitlines()[2] == "| 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | none at n = 3 | not resolved |"
+    lines = test.splitlines()
+    assert lines[2] == "| gap_t (the planned test) | 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | none at n = 3 | not resolved |"
+    # the raw gap: the test's gap_t x 1e-3, so its differences are 1e-3, 2e-3, 3e-3
+    assert lines[3] == ("| gap (secondary) | 3 | +2.00e-03 | [-4.84e-04, +4.48e-03] | 0.25 (0.25) | none at n = 3 | "
+                        "not resolved |")
+    # arch_accuracy differences: +3.5 (seed 0), seed 1 W2A2 57.5 - W32A32 (35 + 60) / 2 = 47.5: +10.0; seed 2: 0
+    assert lines[4].startswith("| `arch_accuracy`, points (context) | 3 | +4.5 | ")
     assert "Commit ccccccc" in footnote
     # two searches of one seed and precision (e.g. the pilot's globbed in too) are refused, not overwritten
     _write(tmp_path, table.source, data + [search(0, 2, 1.0)])

@@ -354,15 +354,15 @@ def _paired_text(table, lines, used, how):
     return "\n".join(lines) + "\n\n" + note + dirty_note(count) + "\n"
 
 
-def paired_cells(d, unit="seed"):
+def paired_cells(d, unit="seed", spec=".2f"):
     """Mean, t interval, sign-flip p (p_min), minimum detectable difference and verdict of differences ``d``
-    (one per ``unit``). The detectable difference is the paired t test's at 80% power; with 5 units or
-    fewer the exact sign-flip test (the verdict's) cannot go under 0.05 at any effect size, so it reads
-    "none at n = N" there."""
+    (one per ``unit``; numbers formatted by ``spec``, e.g. ``".2e"`` for gradients). The detectable difference
+    is the paired t test's at 80% power; with 5 units or fewer the exact sign-flip test (the verdict's) cannot
+    go under 0.05 at any effect size, so it reads "none at n = N" there."""
     n = len(d)
     mean = statistics.fmean(d) if d else float("nan")
     if n < 2:
-        return [f"{mean:+.2f}" if d else "-", "-", "-", "-", f"not tested (one {unit})" if d else "no pairs"]
+        return [f"{mean:+{spec}}" if d else "-", "-", "-", "-", f"not tested (one {unit})" if d else "no pairs"]
     se = statistics.stdev(d) / math.sqrt(n)
     half = float(stats.t_quantile(0.975, n - 1)) * se
     test = stats.sign_flip_test(d)
@@ -370,9 +370,9 @@ def paired_cells(d, unit="seed"):
     if test["p_min"] >= 0.05:  # the t test's detectable difference would claim a power the sign-flip test has not
         detectable = f"none at n = {n}"
     else:
-        detectable = f"{stats.min_detectable_difference(se, n - 1) if se > 0 else 0.0:.2f}"
-    return [f"{mean:+.2f}", f"[{mean - half:+.2f}, {mean + half:+.2f}]", f"{test['p']:.3g} ({test['p_min']:.3g})",
-            detectable, verdict]
+        detectable = f"{stats.min_detectable_difference(se, n - 1) if se > 0 else 0.0:{spec}}"
+    return [f"{mean:+{spec}}", f"[{mean - half:+{spec}}, {mean + half:+{spec}}]",
+            f"{test['p']:.3g} ({test['p_min']:.3g})", detectable, verdict]
 
 
 def _precision(key):
