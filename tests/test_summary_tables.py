@@ -242,6 +242,25 @@ def test_near_1x_pairs_each_seed_and_tests_the_differences(tmp_path):
         table.render_from(str(tmp_path))
 
 
+def test_near_1x_rows_test_each_row_over_the_complete_pairs(tmp_path):
+    def search(seed, bits, gap_t, gap):
+        return {"workdir": f"s/{bits}_{seed}", "seed": seed, "w_bits": bits, "a_bits": bits, "layers": ["a", "b"],
+                "kendall_gap_t": gap_t, "kendall_gap": gap, "provenance": _prov("r")}
+
+    # row a: gap_t differences +1, +2, +3, +4 (all W2A2 higher: p = 2 / 16); row b: +1, -1, +1, -1 (p = 1);
+    # gap of row b missing in one W32A32 search (e.g. never live): that pair drops out of that cell only
+    data = []
+    for seed, (da, db) in enumerate([(1, 1), (2, -1), (3, 1), (4, -1)]):
+        data += [search(seed, 2, [10.0 + da, 5.0 + db], [0.02, 0.01]),
+                 search(seed, 32, [10.0, 5.0], [0.01, None if seed == 3 else 0.03])]
+    data.append(search(9, 2, [1.0, 1.0], [0.0, 0.0]))  # no W32A32 partner: not a pair
+    rows, footnote = _render(tmp_path, "premise-near-1x-rows", data)
+    assert rows[2] == ["a", "4 of 4", "+2.50", "0.125", "0.25", "4 of 4", "+1.00e-02", "0.125", "0.25"]
+    # gap of row b: -0.02 in each of 3 pairs: p = 2 / 8; Holm over the two rows: 2 x 0.125 for a, then 0.25 for b
+    assert rows[3] == ["b", "2 of 4", "+0.00", "1", "1", "0 of 3", "-2.00e-02", "0.25", "0.25"]
+    assert "Exploratory" in footnote and "rrrrrrr" in footnote
+
+
 def test_searched_widths_per_layer_by_method_and_seed(tmp_path):
     def search(mode, seed, widths):
         return {"workdir": f"state/{mode}_s{seed}", "mode": mode, "seed": seed, "widths": widths,
