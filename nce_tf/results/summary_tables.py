@@ -487,9 +487,10 @@ SUMMARY_TABLES = {
              "the search epochs (`nce_tf.analysis.kendall`), positive when the CE wants the wider; gap: the same in "
              "gradient units; `arch_accuracy`: the accuracy of the forwards alpha's CE gradient was read from, per search "
              "epoch (range; the difference of the means); the gate and the gap_t test were fixed before the runs "
-             "(`results/premise_near_1x/plan.md`); the gap and `arch_accuracy` rows were added after seeing seeds 0 "
-             "and 1, because gap_t's standard error over 3 search epochs is mostly the gradient's decay as alpha "
-             "converges, not epoch-to-epoch noise."),
+             "(`results/premise_near_1x/plan.md`, which reports the `arch_accuracy` difference beside it); the tests "
+             "of the gap and of `arch_accuracy` were added after seeing seeds 0 and 1, because gap_t's standard "
+             "error over 3 search epochs is mostly the gradient's decay as alpha converges, not epoch-to-epoch "
+             "noise."),
     "premise-near-1x-rows": SummaryTable(
         name="premise-near-1x-rows", source="premise_near_1x/summary.json",
         about="the near-1X searches above, row by row: W2A2 minus W32A32 of each row's gap_t and gap over the "
