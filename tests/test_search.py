@@ -449,6 +449,22 @@ def test_expansion_never_exceeds_2x():
     assert (net.argmax_widths().numpy() == 2 * n).all()
 
 
+@pytest.mark.parametrize("ratio, grown", [(1.25, 2), (1.0, 0), (1.3, 2)])
+def test_max_width_ratio_caps_the_growth(ratio, grown):
+    net = SuperNet(build_space("resnet8"), policy=W2A2, seed=0, max_width_ratio=ratio)
+    for _ in range(4):
+        k = net.num_candidates.numpy()
+        alpha = np.zeros((7, 16), "float32")
+        alpha[np.arange(7), k - 1] = 10.0  # the largest live candidate always dominates
+        net.alpha.assign(alpha)
+        expand(net, threshold=0.3)
+    # rows of 16, 32 and 64 channels: steps of n/8, so 1.25 allows two (1.3 no third: 1.375n > 1.3n)
+    assert (net.num_candidates.numpy() == 8 + grown).all()
+    assert expand(net, threshold=0.3) == []
+    n = np.array([r.n for r in net.space.rows])
+    assert (net.argmax_widths().numpy() == n + grown * n // 8).all()
+
+
 def test_identity_chain_keeps_columns_already_in_use():
     """A consumer fed by an identity chain re-initialises only columns beyond every feeder's live width."""
     net = _net_for_expansion()

@@ -252,19 +252,22 @@ def test_ablation_settings_are_recorded_only_when_set():
     resume); a set value is recorded, and the search job builds its super-net with it."""
     tcfg = TrainConfig(workdir="unused", model="resnet8", w_bits=2, a_bits=2, synthetic_train_size=64,
                        synthetic_test_size=16, seed=0, verbose=0)
-    assert not {"expansion_init", "sawb_scope"} & set(search_settings(tcfg, SearchConfig()))
-    scfg = SearchConfig(expansion_init="warm", sawb_scope="candidate", search_batch_size=8)
+    assert not {"expansion_init", "sawb_scope", "max_width_ratio"} & set(search_settings(tcfg, SearchConfig()))
+    scfg = SearchConfig(expansion_init="warm", sawb_scope="candidate", max_width_ratio=1.5, search_batch_size=8)
     recorded = search_settings(tcfg, scfg)
-    assert (recorded["expansion_init"], recorded["sawb_scope"]) == ("warm", "candidate")
+    assert (recorded["expansion_init"], recorded["sawb_scope"], recorded["max_width_ratio"]) == ("warm", "candidate", 1.5)
     job = _Search(tcfg, scfg, verbose=False)
     job.prepare(tf.distribute.get_strategy())
     job.build()
     searched = [lay for lay in job.net.conv_layers if lay.kernel_quantizer is not None]
     assert job.net.expansion_init == "warm" and searched and {lay.sawb_scope for lay in searched} == {"candidate"}
+    # 1.5n: 4 expansion steps of n/8 beyond the 8 candidates up to n
+    assert (job.net.k_caps == 12).all() and (job.k_caps == 12).all()
 
 
 @pytest.mark.parametrize("flag, value, allowed", [("expansion_init", "hot", "fresh, warm"),
-                                                  ("sawb_scope", "layer", "pair, candidate")])
+                                                  ("sawb_scope", "layer", "pair, candidate"),
+                                                  ("max_width_ratio", 2.5, "a number in [1, 2]")])
 def test_a_bad_ablation_value_is_a_one_line_error(tmp_path, flag, value, allowed):
     text = f"Invalid {flag}. Received: {flag}={value!r}. Allowed: {allowed}."
     with pytest.raises(UsageError) as err:

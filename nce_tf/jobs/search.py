@@ -148,7 +148,8 @@ class _Search(Job):
         space = self.space = build_space(self.model, lane=scfg.lane, num_classes=self.info.num_classes,
                                          input_shape=self.info.image_shape)
         self.budget = Budget.from_config(space, scfg, self.policy)
-        self.table, self.k_init, self.k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios)
+        self.table, self.k_init, self.k_caps = search_table(space, scfg.mode, scfg.tas_space, scfg.width_ratios,
+                                                            scfg.max_width_ratio)
         check_budget(space, self.table, self.k_caps, self.budget)
         if self.method.expands:
             check_threshold([row.name for row in space.rows], self.k_init, self.k_caps, scfg.threshold)
@@ -170,7 +171,8 @@ class _Search(Job):
         tcfg, scfg = self.config, self.scfg
         net = self.net = SuperNet(self.space, self.policy, mode=scfg.mode, tas_space=scfg.tas_space,
                                   budget=self.budget, weight_decay=tcfg.weight_decay, seed=tcfg.seed,
-                                  width_ratios=scfg.width_ratios, expansion_init=scfg.expansion_init, sawb_scope=scfg.sawb_scope)
+                                  width_ratios=scfg.width_ratios, expansion_init=scfg.expansion_init,
+                                  sawb_scope=scfg.sawb_scope, max_width_ratio=scfg.max_width_ratio)
         net.configure_optimizers(
             sgd(tcfg, warmup_cosine(scfg.search_lr, scfg.total_epochs * self.steps, 0)),
             keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),

@@ -84,7 +84,7 @@ def candidate_widths(n, lane=1, ratios="nce"):
     return _padded(row_grid(n, lane, ratios)[0])
 
 
-def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
+def search_table(space, mode="nce", tas_space="1x8", ratios="nce", max_ratio=2.0):
     """The candidate table of a search: ``(table [L, 16], initial K per row, K cap per row)``.
 
     The table is the method's (:mod:`nce_tf.search.methods`: ``candidates``):
@@ -101,7 +101,20 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
         mode: a registered search method (``nce``, ``tas``, ``random``, ``wrpn``, ...).
         tas_space: ``1x8`` | ``2x8`` | ``2x16``.
         ratios: the width grid (see the module doc).
+        max_ratio: the widest a row may grow by expansion, as a multiple of its width (2: the paper's
+            2X; 1: no expansion); the table keeps every entry, the cap stops the growth.
+
+    Example:
+
+    >>> from types import SimpleNamespace
+    >>> space = SimpleNamespace(rows=[SimpleNamespace(n=16, frozen=False)], lane=1)  # one row of 16 channels
+    >>> table, k_init, k_cap = search_table(space, ratios="0.875,1", max_ratio=1.25)
+    >>> table[0, :5].tolist(), int(k_init[0]), int(k_cap[0])  # 14 and 16 live; 18 and 20 by expansion, not 22
+    ([14, 16, 18, 20, 22], 2, 4)
     """
+    if not 1.0 <= max_ratio <= 2.0:
+        raise UsageError(f"Invalid max_width_ratio. Received: max_width_ratio={max_ratio!r}. Allowed: a number in "
+                         "[1, 2].")
     fixed = method_for(mode).candidates == "tas"
     if fixed and tas_space not in ("1x8", "2x8", "2x16"):
         raise UsageError(f"Unknown TAS space. Received: tas_space={tas_space!r}. Allowed: 1x8, 2x8, 2x16.")
@@ -116,6 +129,7 @@ def search_table(space, mode="nce", tas_space="1x8", ratios="nce"):
             k1 = k0
         else:
             widths, k0, k1 = row_grid(row.n, lane, ratios)
+            k1 = k0 + sum(1 for c in widths[k0:k1] if c <= max_ratio * row.n + 1e-9)
             if fixed:
                 k0 = k1 = k0 if tas_space == "1x8" else k1
                 widths = widths[:k1]

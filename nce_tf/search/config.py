@@ -43,6 +43,8 @@ HELP = {
                       "every channel, as the design notes reconstruct the paper) or warm (an ablation: its first C_K "
                       "channels take the previous widest candidate's BN and optimizer state, its new channels leave "
                       "the layer at exactly zero, so it first computes what that candidate did).",
+    "max_width_ratio": "The widest a layer may grow by expansion, as a multiple of its width (2: the paper's 2X; "
+                       "1.125: one expansion step of n/8). Allowed: [1, 2].",
     "lane": "Round candidate widths up to a multiple of this many channels (MAC-array lanes; 1 = off).",
     "flops_ratio": "FLOPs (MACs) target as a fraction of the ORIGINAL 1X network (0 = no FLOPs constraint).",
     "params_ratio": "PARAMs upper bound as a fraction of the original network (0 = no PARAMs constraint); "
@@ -115,6 +117,7 @@ class SearchConfig:
     threshold: float = 0.3
     expand_every_steps: int = 0
     expansion_init: str = "fresh"
+    max_width_ratio: float = 2.0
     lane: int = 1
     flops_ratio: float = 1.0
     params_ratio: float = 1.0
@@ -170,6 +173,7 @@ class SearchConfig:
         need(0.125 < self.threshold < 1, "threshold", "1/8 < threshold < 1 (above the uniform probability)")
         need(self.expand_every_steps >= 0, "expand_every_steps", ">= 0")
         need(self.expansion_init in EXPANSION_INITS, "expansion_init", ", ".join(EXPANSION_INITS))
+        need(1 <= self.max_width_ratio <= 2, "max_width_ratio", "a number in [1, 2]")
         need(self.sawb_scope in SAWB_SCOPES, "sawb_scope", ", ".join(SAWB_SCOPES))
         need(1 <= self.lane <= 256, "lane", "an integer in [1, 256]")
         for unit in UNITS.values():  # every budget unit checks its own fields
@@ -222,4 +226,4 @@ _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
 _LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(SearchConfig)
                  if f.name in ("memory_bytes", "memory_ratio", "bops", "bops_ratio", "memory_tolerance",
                                "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits", "expansion_init",
-                               "sawb_scope", "arch_balance", "supernet_epochs", "supernet_lr")}
+                               "sawb_scope", "arch_balance", "supernet_epochs", "supernet_lr", "max_width_ratio")}

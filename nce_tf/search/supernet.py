@@ -97,11 +97,12 @@ class SuperNet(keras.Model):
             (:func:`nce_tf.search.expansion.expand`).
         sawb_scope: ``"pair"`` or ``"candidate"``: what the searchable layers' weight quantizer sees
             (:mod:`nce_tf.search.layers`, "Quantizer scope").
+        max_width_ratio: the widest a row may grow by expansion, as a multiple of its width (2: 2X).
     """
 
     def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
                  weight_decay=0.0, seed=0, alpha_stddev=0.01, width_ratios="nce", expansion_init="fresh",
-                 sawb_scope="pair", name=None):
+                 sawb_scope="pair", max_width_ratio=2.0, name=None):
         super().__init__(name=name or f"{space.keras_name}_supernet")
         self.space, self.policy = space, policy or QuantPolicy()
         self.mode, self.tas_space = mode, tas_space
@@ -112,7 +113,7 @@ class SuperNet(keras.Model):
         self.expansion_init, self.sawb_scope = expansion_init, check_sawb_scope(sawb_scope)
         # Per row: its distinct candidates (padded), how many start live, how many can be live
         # (a pinned row: 1 and 1).
-        table, k_init, self.k_caps = search_table(space, mode, tas_space, width_ratios)
+        table, k_init, self.k_caps = search_table(space, mode, tas_space, width_ratios, max_width_ratio)
         self.k_init = np.asarray(k_init, dtype=np.int64)  # each row's live candidates before any expansion
         self.k_max = int(self.k_caps.max())
         self.table_np = table
