@@ -229,7 +229,8 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
 
     widths = nce_tf.models.default_widths("resnet8")
     nce_tf.arch.save_arch(str(tmp_path / "arch.json"), "resnet8", widths, w_bits=2, a_bits=2, seed=3,
-                          macs_ratio=1.01, params_ratio=0.9, num_candidates=[8, 10, 8, 8, 9, 8, 8])
+                          macs_ratio=1.01, params_ratio=0.9, num_candidates=[8, 10, 8, 8, 9, 8, 8],
+                          final_probs=[[0.5, 0.5]] * 7)
     k0, k1 = [8] * 7, [8, 10, 8, 8, 9, 8, 8]
     ce_wide, ce_narrow = [0.2, 0.1, 0.0, -0.3], [-0.3, 0.0, 0.1, 0.2]
     ce_wider = [0.4, 0.1, 0.0, -0.4]  # the same order, a larger narrowest-minus-widest gap (0.8 against 0.5)
@@ -237,11 +238,12 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     # cost part's norm 2 then 6 against the CE's 1 and 1: (2*3 + 6*1) / (1*3 + 1*1) = 3 (row 0: 0.5 / 1 x ...).
     log = [{"phase": "warmup", "num_candidates": k0, "probs": [[1 / 8] * 8] * 7, "elapsed_seconds": 5,
             "subnet_1x_accuracy": 0.5},
-           {"phase": "search", "num_candidates": k0, "probs": [[0.1] * 7 + [0.3]] * 7,
+           {"epoch": 2, "expanded_rows": [], "phase": "search", "num_candidates": k0, "probs": [[0.1] * 7 + [0.3]] * 7,
             "alpha_grad_ce": [ce_wide] * 6 + [ce_narrow], "alpha_grad_cost": [[0, -1, -2, -3]] * 7,
             "alpha_grad_steps": 3, "cost_active": {"macs": {"down": 1 / 3, "up": 0.0}},
             "alpha_grad_norm_ce": [1.0] * 7, "alpha_grad_norm_cost": [0.5] + [2.0] * 6, "subnet_1x_accuracy": 0.6},
-           {"phase": "search", "num_candidates": k1, "probs": [[0.05] * (k - 1) + [0.35] for k in k1],
+           {"epoch": 3, "expanded_rows": [4, 1], "phase": "search", "num_candidates": k1,
+            "probs": [[0.05] * (k - 1) + [0.35] for k in k1],
             "alpha_grad_ce": [ce_wider] * 6 + [ce_narrow], "elapsed_seconds": 120, "arch_accuracy": 0.55,
             "alpha_grad_steps": 1, "cost_active": {"macs": {"down": 1.0, "up": 0.0}},
             "alpha_grad_norm_ce": [1.0] * 7, "alpha_grad_norm_cost": [0.5] + [6.0] * 6, "subnet_1x_accuracy": 0.7}]
@@ -258,6 +260,8 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     assert s["kendall_gap_t"][:6] == pytest.approx([0.65 / 0.15] * 6)
     assert s["kendall_gap_t_mean"] == pytest.approx(0.65 / 0.15) and s["kendall_gap_mean"] == pytest.approx(3.4 / 7)
     assert s["kendall_gap_t_rows"] == 6
+    # the epoch whose check first grew each row, and arch.json's final probabilities as they are
+    assert s["expanded_at"] == [None, 3, None, None, 3, None, None] and s["final_probs"] == [[0.5, 0.5]] * 7
     table = searches.markdown([s])
     assert "| W2A2 | 3 | 2: " in table and "+0.71 | 2.0 |" in table
     by_layer = searches.layer_markdown([s, {**s, "kendall_ce": [0.0] * 7, "expanded": []}]).splitlines()

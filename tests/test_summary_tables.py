@@ -261,6 +261,41 @@ def test_near_1x_rows_test_each_row_over_the_complete_pairs(tmp_path):
     assert "Exploratory" in footnote and "rrrrrrr" in footnote
 
 
+def test_beyond_1x_tests_the_log_ratio_of_the_expanded_candidate_over_n(tmp_path):
+    import math
+
+    def search(seed, bits, ratios, expanded_at=(2, 2, 2), accuracies=(0.5, 0.55, 0.6)):
+        # rows with three live candidates (0.875n, n, 1.125n): p(1.125n) / p(n) = the given ratio
+        trajectory = [{"epoch": 1, "phase": "warmup"}]
+        trajectory += [{"epoch": e + 2, "phase": "search", "arch_accuracy": a} for e, a in enumerate(accuracies)]
+        return {"workdir": f"b/{bits}_{seed}", "seed": seed, "w_bits": bits, "a_bits": bits,
+                "final_probs": [[0.0, 1 / (1 + r), r / (1 + r)] for r in ratios], "expanded_at": list(expanded_at),
+                "trajectory": trajectory, "provenance": _prov("b")}
+
+    e = math.e
+    data = [search(0, 2, [e ** 2, e ** 2, e ** 2]), search(0, 32, [e, e, e]),        # R 2 and 1: +1
+            search(1, 2, [e ** 3, e, 1.0], expanded_at=(2, 2, 3)),                    # row 2 late: not counted
+            search(1, 32, [e, e, e ** 5]),                                              # rows 0, 1: R 2 and 1: +1
+            search(2, 2, [e ** 4] * 3), search(2, 32, [e] * 3, accuracies=(0.35, 0.5, 0.5)),  # +3, gate fails
+            search(3, 2, [e] * 3, expanded_at=(2, None, None))]                          # no partner yet
+    table = SUMMARY_TABLES["premise-beyond-1x"]
+    _write(tmp_path, table.source, data)
+    per_seed, test, footnote = table.render_from(str(tmp_path)).split("\n\n")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in per_seed.splitlines()[2:]]
+    assert rows[0][:5] == ["0", "3", "+2.00", "+1.00", "+1.00"] and rows[0][5:] == ["50.0-60.0", "50.0-60.0", "passes"]
+    assert rows[1][:5] == ["1", "2", "+2.00", "+1.00", "+1.00"]
+    assert rows[2][:5] == ["2", "3", "+4.00", "+1.00", "+3.00"]
+    assert rows[2][7] == "W32A32: 3 of 3 rows at the first check, arch_accuracy 35.0%"
+    assert rows[3][:5] == ["3", "-", "+1.00", "(not run yet)", "-"]
+    assert rows[3][7] == "W2A2: 1 of 3 rows at the first check"
+    # the per-precision means over the complete pairs: W2A2 (2 + 2 + 4) / 3, W32A32 1
+    assert rows[4][:4] == ["mean", "", "+2.67", "+1.00"]
+    # d = +1, +1, +3: mean 5/3, se = 1.1547 / sqrt(3) = 0.6667, t(0.975, 2) = 4.3027: [-1.20, +4.54]; p = 2 / 8
+    assert test.splitlines()[2] == ("| R (the planned test) | 3 | +1.67 | [-1.20, +4.54] | 0.25 (0.25) | none at n = 3 | "
+                                    "not resolved |")
+    assert "bbbbbbb" in footnote and "plan.md" in footnote
+
+
 def test_searched_widths_per_layer_by_method_and_seed(tmp_path):
     def search(mode, seed, widths):
         return {"workdir": f"state/{mode}_s{seed}", "mode": mode, "seed": seed, "widths": widths,

@@ -10,7 +10,8 @@ For each search work directory (``arch.json`` + ``search_log.jsonl``) :func:`sum
   (:func:`nce_tf.analysis.kendall.layer_stats`; Fig. 4c's quantity) and its mean, with the size
   measures beside it: the gap between the narrowest and widest candidates' CE gradients and that
   gap in units of its standard error over the search epochs (``gap_t``), per layer and their means;
-- the largest probability any row's widest candidate reached (how close T was);
+- the largest probability any row's widest candidate reached (how close T was), the final
+  probabilities of each row's live candidates and, per row, the epoch whose check first expanded it;
 - what drove alpha (:func:`drive`): per budgeted unit, the share of architecture steps its cost
   term pushed down or up; the cost part's gradient norm over the CE part's; the 1X sub-network's
   accuracy on the architecture half at the first and the last epoch.
@@ -76,11 +77,22 @@ def summarize(workdir):
         "kendall_gap_mean": float(np.mean(gap)) if gap else None,
         "kendall_gap_t_mean": float(np.mean(gap_t)) if gap_t else None, "kendall_gap_t_rows": len(gap_t),
         "max_p_widest": float(max(p_widest)) if p_widest else None,
+        "final_probs": arch.extra.get("final_probs"), "expanded_at": _expanded_at(log, len(final)),
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
         "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),
         "mode": (arch.extra.get("search") or {}).get("mode"), "supernet_training": arch.extra.get("supernet_training"),
         "provenance": arch.extra.get("provenance"), **drive(log),
     }
+
+
+def _expanded_at(log, rows):
+    """Per row, the epoch (``search_log.jsonl``'s) whose expansion check first grew it; None if none did."""
+    out = [None] * rows
+    for record in log:
+        for row in record.get("expanded_rows", ()):
+            if out[row] is None:
+                out[row] = record["epoch"]
+    return out
 
 
 def drive(log):

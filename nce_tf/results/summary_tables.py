@@ -20,6 +20,7 @@ Example (a new table: a definition here and the markers in README.md)::
 import dataclasses
 import glob
 import json
+import math
 import os
 import statistics
 from typing import Callable
@@ -318,7 +319,8 @@ def _near_1x_pairs(data):
     for run in data:
         key = (run["w_bits"], run["a_bits"])
         if run["seed"] is None or key not in ((2, 2), (32, 32)):
-            raise UsageError(f"A near-1X search needs a seed and W2A2 or W32A32. Received: {run['workdir']!r} "
+            raise UsageError(f"A search of a W2A2 / W32A32 pair needs a seed and one of the two precisions. "
+                             f"Received: {run['workdir']!r} "
                              f"(seed {run['seed']!r}, W{key[0]}A{key[1]}).")
         if key in by_seed.setdefault(run["seed"], {}):
             raise UsageError(f"Two W{key[0]}A{key[1]} searches of seed {run['seed']}. Received: "
@@ -387,6 +389,65 @@ def _near_1x_row_rows(data):
     headers = ["row", "gap_t: pairs W2A2 higher", "mean W2A2 - W32A32", "sign-flip p", "Holm p (rows)",
                "gap: pairs W2A2 higher", "mean W2A2 - W32A32", "sign-flip p", "Holm p (rows)"]
     return headers, rows
+
+
+def _first_search_epoch(run):
+    return next((t["epoch"] for t in _search_epochs(run)), None)
+
+
+def _beyond_rows(q, f):
+    """The rows both searches of a pair expanded at their first expansion check (after the first search epoch)."""
+    first = [_first_search_epoch(r) for r in (q, f)]
+    return [i for i in range(len(q["expanded_at"]))
+            if q["expanded_at"][i] == first[0] and f["expanded_at"][i] == first[1] and first[0] is not None]
+
+
+def _log_ratio(run, rows):
+    """Mean over ``rows`` of log(p(widest) / p(next widest)) at the end of the search (``final_probs``)."""
+    return statistics.fmean(math.log(run["final_probs"][i][-1] / run["final_probs"][i][-2]) for i in rows)
+
+
+def _beyond_1x_body(data):
+    """Per seed, the NCE searches one expansion step past n from that seed's network pair: each one's R (the
+    mean over the rows both expanded at the first check of log p(1.125n) / p(n) at the end), the rows counted,
+    the gate; then the pre-registered test of W2A2 - W32A32, exact sign-flip over the pairs."""
+    lines = ["| search seed | rows counted | W2A2 R | W32A32 R | W2A2 - W32A32 | `arch_accuracy` W2A2 (%) | "
+             "`arch_accuracy` W32A32 (%) | gate |", "|---|---|---|---|---|---|---|---|"]
+    d, per_precision = [], {(2, 2): [], (32, 32): []}
+    for seed, pair in sorted(_near_1x_pairs(data).items()):
+        q, f = pair.get((2, 2)), pair.get((32, 32))
+        spans = [f"{min(a):.1f}-{max(a):.1f}" if (a := _arch_accuracies(r) if r else []) else "-" for r in (q, f)]
+        gates = []
+        for r in (q, f):
+            if r is None:
+                continue
+            first = _first_search_epoch(r)
+            grown = sum(e == first for e in r["expanded_at"]) if first is not None else 0
+            low = [a for a in _arch_accuracies(r) if a < 40.0]
+            if 7 * grown < 5 * len(r["expanded_at"]) or low or not _arch_accuracies(r):  # the plan's 5 of 7 rows
+                gates.append(f"W{r['w_bits']}A{r['a_bits']}: {grown} of {len(r['expanded_at'])} rows at the first "
+                             f"check" + (f", arch_accuracy {min(low):.1f}%" if low else ""))
+        if q and f:
+            rows = _beyond_rows(q, f)
+            values = [_log_ratio(r, rows) for r in (q, f)] if rows else [None, None]
+        else:
+            rows, values = [], [_log_ratio(r, _beyond_rows(r, r)) if r else None for r in (q, f)]
+        for key, v in zip(((2, 2), (32, 32)), values):
+            if v is not None and q and f:
+                per_precision[key].append(v)
+        diff = values[0] - values[1] if None not in values and q and f else None
+        if diff is not None:
+            d.append(diff)
+        cells = [str(len(rows)) if q and f else "-",
+                 *["(not run yet)" if r is None else ("-" if v is None else signed(v, 2)) for r, v in zip((q, f), values)],
+                 "-" if diff is None else signed(diff, 2), *spans, "; ".join(gates) or ("passes" if q and f else "-")]
+        lines.append("| " + " | ".join([str(seed), *cells]) + " |")
+    means = [signed(statistics.fmean(v), 2) if v else "-" for v in per_precision.values()]
+    lines.append(f"| mean | | {means[0]} | {means[1]} | | | | |")
+    test = ["| statistic | network pairs | mean W2A2 - W32A32 | 95% t interval | sign-flip p (p_min) | "
+            "detectable at 80% | verdict |", "|---|---|---|---|---|---|---|",
+            "| " + " | ".join(["R (the planned test)", str(len(d))] + paired_cells(d, "pair")) + " |"]
+    return "\n".join(lines) + "\n\n" + "\n".join(test) + "\n"
 
 
 def _runs_provenances(data, results_dir):
@@ -499,6 +560,18 @@ SUMMARY_TABLES = {
         note="Exploratory, added after the planned test was fixed: with 8 pairs the smallest exact sign-flip p "
              "(2 / 256) is above 0.05 / 7, so no row can resolve after Holm's adjustment over the 7 rows; the "
              "table says where the row means come from, not which layer quantization makes hungry."),
+    "premise-beyond-1x": SummaryTable(
+        name="premise-beyond-1x", source="premise_beyond_1x/summary.json",
+        about="NCE searches from each near-1X network pair with candidates 0.875n and n, one expansion step to "
+              "1.125n allowed (warm start, threshold 0.6, cost terms off; 1 warm-up and 4 search epochs at tau 5, "
+              "search seed s + 100)",
+        body=_beyond_1x_body, provenances=_runs_provenances,
+        note="Search seed s + 100 searched network pair s. R: the mean over the rows both searches of the pair expanded at the first check of log(p(1.125n) / "
+             "p(n)) at the end of the search (`final_probs`; 0 at the expansion, which copies alpha), positive "
+             "when the search came to prefer the extra n/8; the R rows' mean per precision is descriptive; "
+             "`arch_accuracy`: the accuracy of the forwards alpha's CE gradient was read from, per search epoch; "
+             "the gate (at least 5 of 7 rows expanded at the first check, `arch_accuracy` at least 40%) and the "
+             "test were fixed before the runs (`results/premise_beyond_1x/plan.md`)."),
     "premise-fig4c": SummaryTable(
         name="premise-fig4c", source="fig4c/summary.json",
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",
