@@ -1,0 +1,93 @@
+"""Does the search's CE gradient prefer the widest candidate in an exact tie? (post hoc, README "One step past n")
+
+From a trained network, the beyond-1X search's super-net (its settings, before any search step): every row is
+expanded once, warm, so 1.125n first computes exactly what n does (in float), and alpha is set to a tie over
+the three live candidates. An unbiased estimate of the CE gradient then gives 1.125n and n the same
+gradient in expectation; the pair merge (channel-wise interpolation of the narrower partner) need not. Per row,
+the mean over arch-half batches of the gaps g(n) - g(1.125n) (the new tie: positive = the CE wants the
+wider) and g(0.875n) - g(n) (two real widths, for scale), with their standard errors over batches; and the
+row mean's sign-flip test over the batches (disjoint images; Monte Carlo past 2^20 patterns). Run from
+the repository's root, after results/premise_beyond_1x/commands.sh has restored the networks into runs/r8:
+
+    python results/premise_beyond_1x/tie_probe.py --bits=32 --seed=0 --batches=40
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from nce_tf import provenance, stats
+from nce_tf.cli import config_flags, flagfiles
+from nce_tf.data.pipeline import make_pipeline
+from nce_tf.jobs.search import _Search  # the search job as the CLI builds it (settings, init_from, split)
+from nce_tf.search.expansion import expand
+from absl import flags
+
+
+def configs(bits, seed):
+    args = ["--flagfile=cifar_subset/nce_from_trained", "--model=resnet8", f"--init_from=runs/r8/w{bits}a{bits}_s{seed}",
+            f"--w_bits={bits}", f"--a_bits={bits}", f"--seed={seed + 100}", "--width_ratios=0.875,1",
+            "--threshold=0.6", "--max_width_ratio=1.125", "--expansion_init=warm", "--lambda_flops=0",
+            "--lambda_params=0", "--noenforce_budget", "--tau_min=5", "--workdir=/tmp/tie_probe_unused"]
+    values = flags.FlagValues()
+    config_flags.define_flags(values)
+    values(flagfiles.expand(["tool", *args]))
+    return config_flags.config_from_flags(values).validate(), config_flags.search_config_from_flags(values).validate()
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bits", type=int, choices=(2, 32), required=True)
+    parser.add_argument("--seed", type=int, choices=range(8), required=True)
+    parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--json", default="")
+    a = parser.parse_args(argv)
+    code = provenance.record()  # the code this process loaded, before anything is written
+    tcfg, scfg = configs(a.bits, a.seed)
+    job = _Search(tcfg, scfg, verbose=False)
+    job.prepare(tf.distribute.get_strategy())
+    job.build()
+    net = job.net
+    k = net.num_candidates.numpy()
+    alpha = np.zeros(net.alpha.shape, "float32")
+    alpha[np.arange(len(k)), k - 1] = 10.0  # every row's widest dominates: one expansion each
+    net.alpha.assign(alpha)
+    grown = expand(net, threshold=scfg.threshold, seed=tcfg.seed)
+    assert len(grown) == len(k), grown
+    net.alpha.assign(np.zeros(net.alpha.shape, "float32"))  # a tie over the three live candidates
+    batches = make_pipeline(job.ds_a, job.info, training=True, batch_size=64, seed=tcfg.seed)
+    # the function identity the tie rests on: the sub-networks at n and at 1.125n, one batch, inference BN
+    x0, _ = next(iter(batches))
+    widths = [net.table_np[r, k[r] - 1] for r in range(len(k))]
+    wider = [net.table_np[r, k[r]] for r in range(len(k))]
+    same = float(tf.reduce_max(tf.abs(net.forward(x0, net.subnet_sample(widths))[0]
+                                      - net.forward(x0, net.subnet_sample(wider))[0])))
+    grads = []
+    for i, (x, y) in enumerate(batches):
+        if i == a.batches:
+            break
+        with tf.GradientTape() as tape:
+            logits, _ = net.forward(x, net.sample(), training=True)
+            ce = net.ce(y, logits)
+        grads.append(tape.gradient(ce, net.alpha).numpy()[:, :3])
+    g = np.stack(grads)  # [batches, rows, 3]: 0.875n, n, 1.125n
+    new, old = g[:, :, 1] - g[:, :, 2], g[:, :, 0] - g[:, :, 1]
+    se = lambda v: v.std(0, ddof=1) / np.sqrt(len(v))  # noqa: E731
+    out = {"bits": a.bits, "seed": a.seed, "batches": len(g), "max_logit_diff_n_vs_1.125n": same,
+           "gap_new_mean": new.mean(0).tolist(), "gap_new_se": se(new).tolist(),
+           "gap_old_mean": old.mean(0).tolist(), "gap_old_se": se(old).tolist(),
+           # the row mean per batch: batches are the units (disjoint images of the arch half); sign-flip test of 0
+           "gap_new_row_mean": float(new.mean()), "gap_new_row_mean_p": stats.sign_flip_test(new.mean(1))["p"],
+           "gap_old_row_mean": float(old.mean()), "provenance": code}
+    print(json.dumps(out))
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
