@@ -9,7 +9,11 @@ wider) and g(0.875n) - g(n) (two real widths, for scale), with their standard er
 row mean's sign-flip test over the batches (disjoint images; Monte Carlo past 2^20 patterns). Run from
 the repository's root, after results/premise_beyond_1x/commands.sh has restored the networks into runs/r8:
 
-    python results/premise_beyond_1x/tie_probe.py --bits=32 --seed=0 --batches=40
+    python results/premise_beyond_1x/tie_probe.py --bits=32 --seed=0 --batches=40 --json=results/premise_beyond_1x/tie_probe/w32a32_s0.json
+
+and, over the committed per-network records (the network is the unit; exact sign-flip over the 8):
+
+    python results/premise_beyond_1x/tie_probe.py --summary
 """
 
 import argparse
@@ -39,7 +43,26 @@ def configs(bits, seed):
     return config_flags.config_from_flags(values).validate(), config_flags.search_config_from_flags(values).validate()
 
 
+def summary():
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
+    for bits in (32, 2):
+        recs = [json.load(open(os.path.join(here, f"w{bits}a{bits}_s{s}.json"), encoding="utf-8")) for s in range(8)]
+        tie = [r["gap_new_row_mean"] for r in recs]
+        real = [r["gap_old_row_mean"] for r in recs]
+        ratio = [t / g for t, g in zip(tie, real)]
+        commits = sorted({(r["provenance"]["commit"] or "")[:7] + ("-dirty" if r["provenance"]["dirty"] else "")
+                          for r in recs})
+        print(f"W{bits}A{bits}: tie gap g(n) - g(1.125n), row mean per network: {', '.join(f'{t:+.4f}' for t in tie)}"
+              f" (mean {np.mean(tie):+.4f}; exact sign-flip over 8 networks p = {stats.sign_flip_test(tie)['p']:.3g});"
+              f" real gap g(0.875n) - g(n): mean {np.mean(real):+.4f}; tie / real per network "
+              f"{min(ratio):.2f}-{max(ratio):.2f}; largest |logit| difference n vs 1.125n "
+              f"{max(r['max_logit_diff_n_vs_1.125n'] for r in recs):.2g}; within-network p "
+              f"{max(r['gap_new_row_mean_p'] for r in recs):.2g} at most; commits {', '.join(commits)}")
+
+
 def main(argv):
+    if argv == ["--summary"]:
+        return summary()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bits", type=int, choices=(2, 32), required=True)
     parser.add_argument("--seed", type=int, choices=range(8), required=True)
