@@ -14,6 +14,9 @@ the repository's root, after results/premise_beyond_1x/commands.sh has restored 
 and, over the committed per-network records (the network is the unit; exact sign-flip over the 8):
 
     python results/premise_beyond_1x/tie_probe.py --summary
+
+``--merge=pad`` is the control: the narrower partner zero-padded instead of interpolated (records
+``..._pad.json``), under which the float tie must give the two candidates the same gradient.
 """
 
 import argparse
@@ -32,6 +35,15 @@ from nce_tf.search.expansion import expand
 from absl import flags
 
 
+def pad_matrix(c, c_star):
+    """The merge without interpolation: the narrower partner's channels kept where they are, zeros beyond
+    (``cwi_matrix``'s shape and padding). A diagnostic, not a search option: with it, a wider candidate
+    whose extra channels are zero is exactly the narrower one in the mixture."""
+    c = tf.convert_to_tensor(c)[..., None, None]
+    i, o = tf.range(c_star)[:, None], tf.range(c_star)[None, :]
+    return tf.where(tf.logical_and(tf.equal(i, o), i < c), 1.0, 0.0)
+
+
 def configs(bits, seed):
     args = ["--flagfile=cifar_subset/nce_from_trained", "--model=resnet8", f"--init_from=runs/r8/w{bits}a{bits}_s{seed}",
             f"--w_bits={bits}", f"--a_bits={bits}", f"--seed={seed + 100}", "--width_ratios=0.875,1",
@@ -45,8 +57,12 @@ def configs(bits, seed):
 
 def summary():
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
-    for bits in (32, 2):
-        recs = [json.load(open(os.path.join(here, f"w{bits}a{bits}_s{s}.json"), encoding="utf-8")) for s in range(8)]
+    for merge, bits in (("", 32), ("", 2), ("_pad", 32), ("_pad", 2)):
+        names = [os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json") for s in range(8)]
+        if not all(os.path.exists(n) for n in names):
+            continue
+        recs = [json.load(open(n, encoding="utf-8")) for n in names]
+        print(f"merge {recs[0].get('merge', 'cwi')}:", end=" ")
         tie = [r["gap_new_row_mean"] for r in recs]
         real = [r["gap_old_row_mean"] for r in recs]
         ratio = [t / g for t, g in zip(tie, real)]
@@ -68,7 +84,14 @@ def main(argv):
     parser.add_argument("--seed", type=int, choices=range(8), required=True)
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--json", default="")
+    parser.add_argument("--merge", choices=("cwi", "pad"), default="cwi",
+                        help="cwi: the search's merge; pad: the narrower partner zero-padded (the control)")
     a = parser.parse_args(argv)
+    if a.merge == "pad":
+        # The searchable layers build their merge from nce_tf.search.layers.cwi_matrix (its only user);
+        # the probe runs eagerly, so replacing that name swaps the merge for this process only.
+        import nce_tf.search.layers
+        nce_tf.search.layers.cwi_matrix = pad_matrix
     code = provenance.record()  # the code this process loaded, before anything is written
     tcfg, scfg = configs(a.bits, a.seed)
     job = _Search(tcfg, scfg, verbose=False)
@@ -100,7 +123,7 @@ def main(argv):
     g = np.stack(grads)  # [batches, rows, 3]: 0.875n, n, 1.125n
     new, old = g[:, :, 1] - g[:, :, 2], g[:, :, 0] - g[:, :, 1]
     se = lambda v: v.std(0, ddof=1) / np.sqrt(len(v))  # noqa: E731
-    out = {"bits": a.bits, "seed": a.seed, "batches": len(g), "max_logit_diff_n_vs_1.125n": same,
+    out = {"bits": a.bits, "seed": a.seed, "merge": a.merge, "batches": len(g), "max_logit_diff_n_vs_1.125n": same,
            "gap_new_mean": new.mean(0).tolist(), "gap_new_se": se(new).tolist(),
            "gap_old_mean": old.mean(0).tolist(), "gap_old_se": se(old).tolist(),
            # the row mean per batch: batches are the units (disjoint images of the arch half); sign-flip test of 0
