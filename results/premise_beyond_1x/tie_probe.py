@@ -11,6 +11,8 @@ the repository's root, after results/premise_beyond_1x/commands.sh has restored 
 
     python results/premise_beyond_1x/tie_probe.py --bits=32 --seed=0 --batches=40 --json=results/premise_beyond_1x/tie_probe/w32a32_s0.json
 
+(the architecture half has 39 batches of 64, so 40 takes them all)
+
 and, over the committed per-network records (the network is the unit; exact sign-flip over the 8):
 
     python results/premise_beyond_1x/tie_probe.py --summary
@@ -57,6 +59,7 @@ def configs(bits, seed):
 
 def summary():
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
+    cwi_real = {}
     for merge, bits in (("", 32), ("", 2), ("_pad", 32), ("_pad", 2)):
         names = [os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json") for s in range(8)]
         if not all(os.path.exists(n) for n in names):
@@ -66,6 +69,12 @@ def summary():
         tie = [r["gap_new_row_mean"] for r in recs]
         real = [r["gap_old_row_mean"] for r in recs]
         ratio = [t / g for t, g in zip(tie, real)]
+        if not merge:
+            cwi_real[bits] = real
+        else:  # the share of the interpolating merge's real-width gap that padding removes
+            share = [1 - p / c for p, c in zip(real, cwi_real[bits])]
+            print(f"W{bits}A{bits}: padding removes {1 - np.mean(real) / np.mean(cwi_real[bits]):.2f} of the real-width "
+                  f"gap (per network {min(share):.2f} to {max(share):.2f})")
         commits = sorted({(r["provenance"]["commit"] or "")[:7] + ("-dirty" if r["provenance"]["dirty"] else "")
                           for r in recs})
         print(f"W{bits}A{bits}: tie gap g(n) - g(1.125n), row mean per network: {', '.join(f'{t:+.4f}' for t in tie)}"
@@ -73,7 +82,8 @@ def summary():
               f" real gap g(0.875n) - g(n): mean {np.mean(real):+.4f}; tie / real per network "
               f"{min(ratio):.2f}-{max(ratio):.2f}; largest |logit| difference n vs 1.125n "
               f"{max(r['max_logit_diff_n_vs_1.125n'] for r in recs):.2g}; within-network p "
-              f"{max(r['gap_new_row_mean_p'] for r in recs):.2g} at most; commits {', '.join(commits)}")
+              f"{min(r['gap_new_row_mean_p'] for r in recs):.2g} to {max(r['gap_new_row_mean_p'] for r in recs):.2g}; "
+              f"real gap per network {min(real):+.4f} to {max(real):+.4f}; commits {', '.join(commits)}")
 
 
 def main(argv):
