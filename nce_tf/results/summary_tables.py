@@ -278,6 +278,12 @@ def _arch_accuracies(run):
     return [100 * t["arch_accuracy"] for t in _search_epochs(run) if "arch_accuracy" in t]
 
 
+def _accuracy_span(run):
+    """A search's ``arch_accuracy`` range over its search epochs (%), "-" without one (or no search)."""
+    values = _arch_accuracies(run) if run else []
+    return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
+
+
 def _near_1x_cells(q, f, rows):
     """A seed's cells from its W2A2 and W32A32 search summaries (either may be None: not run yet);
     returns ``(cells, d)`` with ``d`` the W2A2 - W32A32 differences by statistic (None where either is
@@ -293,10 +299,6 @@ def _near_1x_cells(q, f, rows):
     def gap(r):
         return "-" if r is None or r["kendall_gap_mean"] is None else f"{r['kendall_gap_mean']:+.2e}"
 
-    def span(r):
-        values = _arch_accuracies(r) if r else []
-        return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
-
     def difference(key):
         both = q and f and q[key] is not None and f[key] is not None
         return q[key] - f[key] if both else None
@@ -308,7 +310,8 @@ def _near_1x_cells(q, f, rows):
     gates = [(r, _gate(r)) for r in (q, f) if r]
     gates = [f"W{r['w_bits']}A{r['a_bits']} {g}" for r, g in gates if g != "passes"]
     return [gap_t(q), gap_t(f), "-" if d["kendall_gap_t_mean"] is None else signed(d["kendall_gap_t_mean"], 2),
-            gap(q), gap(f), span(q), span(f), "-" if d["arch_accuracy"] is None else signed(d["arch_accuracy"], 1),
+            gap(q), gap(f), _accuracy_span(q), _accuracy_span(f),
+            "-" if d["arch_accuracy"] is None else signed(d["arch_accuracy"], 1),
             "; ".join(gates) or ("passes" if q and f else "-")], d
 
 
@@ -407,42 +410,47 @@ def _log_ratio(run, rows):
     return statistics.fmean(math.log(run["final_probs"][i][-1] / run["final_probs"][i][-2]) for i in rows)
 
 
+def _beyond_gate(run):
+    """``None`` when a beyond-1X search passes its plan's gate (at least 5 of 7 rows expanded at the first
+    check, every search epoch's ``arch_accuracy`` at least 40%); else why not."""
+    first = _first_search_epoch(run)
+    grown = sum(e == first for e in run["expanded_at"]) if first is not None else 0
+    accuracies = _arch_accuracies(run)
+    low = [a for a in accuracies if a < 40.0]
+    if 7 * grown >= 5 * len(run["expanded_at"]) and accuracies and not low:
+        return None
+    return (f"W{run['w_bits']}A{run['a_bits']}: {grown} of {len(run['expanded_at'])} rows at the first check"
+            + (f", arch_accuracy {min(low):.1f}%" if low else ""))
+
+
 def _beyond_1x_body(data):
     """Per seed, the NCE searches one expansion step past n from that seed's network pair: each one's R (the
     mean over the rows both expanded at the first check of log p(1.125n) / p(n) at the end), the rows counted,
     the gate; then the pre-registered test of W2A2 - W32A32, exact sign-flip over the pairs."""
     lines = ["| search seed | rows counted | W2A2 R | W32A32 R | W2A2 - W32A32 | `arch_accuracy` W2A2 (%) | "
              "`arch_accuracy` W32A32 (%) | gate |", "|---|---|---|---|---|---|---|---|"]
-    d, per_precision = [], {(2, 2): [], (32, 32): []}
+    d, per_precision = [], ([], [])
     for seed, pair in sorted(_near_1x_pairs(data).items()):
         q, f = pair.get((2, 2)), pair.get((32, 32))
-        spans = [f"{min(a):.1f}-{max(a):.1f}" if (a := _arch_accuracies(r) if r else []) else "-" for r in (q, f)]
-        gates = []
-        for r in (q, f):
-            if r is None:
-                continue
-            first = _first_search_epoch(r)
-            grown = sum(e == first for e in r["expanded_at"]) if first is not None else 0
-            low = [a for a in _arch_accuracies(r) if a < 40.0]
-            if 7 * grown < 5 * len(r["expanded_at"]) or low or not _arch_accuracies(r):  # the plan's 5 of 7 rows
-                gates.append(f"W{r['w_bits']}A{r['a_bits']}: {grown} of {len(r['expanded_at'])} rows at the first "
-                             f"check" + (f", arch_accuracy {min(low):.1f}%" if low else ""))
-        if q and f:
+        complete = q is not None and f is not None
+        if complete:
             rows = _beyond_rows(q, f)
-            values = [_log_ratio(r, rows) for r in (q, f)] if rows else [None, None]
-        else:
+            values = [_log_ratio(r, rows) if rows else None for r in (q, f)]
+        else:  # a search whose partner has not run yet: its own first-check rows
             rows, values = [], [_log_ratio(r, _beyond_rows(r, r)) if r else None for r in (q, f)]
-        for key, v in zip(((2, 2), (32, 32)), values):
-            if v is not None and q and f:
-                per_precision[key].append(v)
-        diff = values[0] - values[1] if None not in values and q and f else None
+        diff = values[0] - values[1] if complete and None not in values else None
         if diff is not None:
             d.append(diff)
-        cells = [str(len(rows)) if q and f else "-",
-                 *["(not run yet)" if r is None else ("-" if v is None else signed(v, 2)) for r, v in zip((q, f), values)],
-                 "-" if diff is None else signed(diff, 2), *spans, "; ".join(gates) or ("passes" if q and f else "-")]
+            for kept, v in zip(per_precision, values):
+                kept.append(v)
+        gates = [g for g in (_beyond_gate(r) for r in (q, f) if r) if g]
+        cells = [str(len(rows)) if complete else "-",
+                 *["(not run yet)" if r is None else ("-" if v is None else signed(v, 2))
+                   for r, v in zip((q, f), values)],
+                 "-" if diff is None else signed(diff, 2), _accuracy_span(q), _accuracy_span(f),
+                 "; ".join(gates) or ("passes" if complete else "-")]
         lines.append("| " + " | ".join([str(seed), *cells]) + " |")
-    means = [signed(statistics.fmean(v), 2) if v else "-" for v in per_precision.values()]
+    means = [signed(statistics.fmean(v), 2) if v else "-" for v in per_precision]
     lines.append(f"| mean | | {means[0]} | {means[1]} | | | | |")
     test = ["| statistic | network pairs | mean W2A2 - W32A32 | 95% t interval | sign-flip p (p_min) | "
             "detectable at 80% | verdict |", "|---|---|---|---|---|---|---|",
@@ -566,9 +574,10 @@ SUMMARY_TABLES = {
               "1.125n allowed (warm start, threshold 0.6, cost terms off; 1 warm-up and 4 search epochs at tau 5, "
               "search seed s + 100)",
         body=_beyond_1x_body, provenances=_runs_provenances,
-        note="Search seed s + 100 searched network pair s. R: the mean over the rows both searches of the pair expanded at the first check of log(p(1.125n) / "
-             "p(n)) at the end of the search (`final_probs`; 0 at the expansion, which copies alpha), positive "
-             "when the search came to prefer the extra n/8; the R rows' mean per precision is descriptive; "
+        note="Search seed s + 100 searched network pair s. R: the mean over the rows both searches of the pair "
+             "expanded at the first check of log(p(1.125n) / p(n)) at the end of the search (`final_probs`; 0 at "
+             "the expansion, which copies alpha), positive when the search came to prefer the extra n/8; the R "
+             "rows' mean per precision is descriptive; "
              "`arch_accuracy`: the accuracy of the forwards alpha's CE gradient was read from, per search epoch; "
              "the gate (at least 5 of 7 rows expanded at the first check, `arch_accuracy` at least 40%) and the "
              "test were fixed before the runs (`results/premise_beyond_1x/plan.md`)."),
