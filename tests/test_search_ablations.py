@@ -1,5 +1,6 @@
-"""Tests of the search's two ablation switches: ``expansion_init`` (how an expansion starts its new
-candidate) and ``sawb_scope`` (what a searchable layer's weight quantizer sees)."""
+"""Tests of the search's ablation switches: ``expansion_init`` (how an expansion starts its new
+candidate) and ``sawb_scope`` (what a searchable layer's weight quantizer sees); their settings and
+bad values with ``max_width_ratio`` and ``pair_merge`` (whose forward ``test_pair_merge.py`` tests)."""
 
 import os
 import subprocess
@@ -138,8 +139,10 @@ def test_warm_expansion_of_every_row_of_an_adapted_model(build):
 # ------------------------------------------------------------------------ sawb_scope
 
 
-def _candidate_conv(rng, use_bn=True):
-    layer = SearchConv2D(5, 12, 6, kernel_size=3, kernel_quantizer="sawb", use_bn=use_bn, sawb_scope="candidate")
+def candidate_conv(rng, use_bn=True, **kwargs):
+    """A 5 -> 12 searchable conv (SAWB, candidate scope unless ``kwargs`` say otherwise), random BN or bias."""
+    kwargs = {"kernel_quantizer": "sawb", "sawb_scope": "candidate", **kwargs}
+    layer = SearchConv2D(5, 12, 6, kernel_size=3, use_bn=use_bn, **kwargs)
     layer.build()
     # Filters of unequal sizes, as trained ones are: the first ones small, so a narrow slice's SAWB
     # clip is well below a wide one's.
@@ -158,7 +161,7 @@ def test_candidate_scope_quantizes_each_candidates_own_slice_with_its_own_sawb_s
     """Widths 4 and 9 from a 5-channel input: the kernel the layer convolves with is SAWB of
     ``W[..., :4]`` beside SAWB of ``W[..., :9]``, each at its own clip; the narrow one's clip is not
     the pair's (so the pair scope quantizes it differently)."""
-    layer = _candidate_conv(np.random.default_rng(0))
+    layer = candidate_conv(np.random.default_rng(0))
     w = layer.kernel.numpy()[:, :, :5, :]
     got = layer.candidate_kernel(tf.constant(5), tf.constant([4, 9])).numpy()
     (narrow, a_narrow), (wide, a_wide) = sawb_np(w[..., :4]), sawb_np(w[..., :9])
@@ -197,7 +200,7 @@ def test_candidate_scope_conv_equals_a_per_candidate_reference(widths, index, us
     (gradients), convolves it apart and normalises it with its own statistics; in training each
     candidate's running statistics move towards its own conv output (a pair (j, j) once)."""
     rng = np.random.default_rng(3)
-    layer = _candidate_conv(rng, use_bn)
+    layer = candidate_conv(rng, use_bn)
     x = tf.constant(rng.normal(size=(6, 7, 7, 5)).astype("float32"))
     mix = tf.constant([0.35, 0.65])
     g = tf.constant(rng.normal(size=(6, 7, 7, max(widths))).astype("float32"))
@@ -252,22 +255,26 @@ def test_ablation_settings_are_recorded_only_when_set():
     resume); a set value is recorded, and the search job builds its super-net with it."""
     tcfg = TrainConfig(workdir="unused", model="resnet8", w_bits=2, a_bits=2, synthetic_train_size=64,
                        synthetic_test_size=16, seed=0, verbose=0)
-    assert not {"expansion_init", "sawb_scope", "max_width_ratio"} & set(search_settings(tcfg, SearchConfig()))
-    scfg = SearchConfig(expansion_init="warm", sawb_scope="candidate", max_width_ratio=1.5, search_batch_size=8)
+    fields = ("expansion_init", "sawb_scope", "max_width_ratio", "pair_merge")
+    assert not set(fields) & set(search_settings(tcfg, SearchConfig()))
+    scfg = SearchConfig(expansion_init="warm", sawb_scope="candidate", max_width_ratio=1.5, pair_merge="pad",
+                        search_batch_size=8)
     recorded = search_settings(tcfg, scfg)
-    assert (recorded["expansion_init"], recorded["sawb_scope"], recorded["max_width_ratio"]) == ("warm", "candidate", 1.5)
+    assert tuple(recorded[k] for k in fields) == ("warm", "candidate", 1.5, "pad")
     job = _Search(tcfg, scfg, verbose=False)
     job.prepare(tf.distribute.get_strategy())
     job.build()
     searched = [lay for lay in job.net.conv_layers if lay.kernel_quantizer is not None]
     assert job.net.expansion_init == "warm" and searched and {lay.sawb_scope for lay in searched} == {"candidate"}
+    assert {lay.pair_merge for lay in searched} == {"pad"}
     # 1.5n: 4 expansion steps of n/8 beyond the 8 candidates up to n
     assert (job.net.k_caps == 12).all() and (job.k_caps == 12).all()
 
 
 @pytest.mark.parametrize("flag, value, allowed", [("expansion_init", "hot", "fresh, warm"),
                                                   ("sawb_scope", "layer", "pair, candidate"),
-                                                  ("max_width_ratio", 2.5, "a number in [1, 2]")])
+                                                  ("max_width_ratio", 2.5, "a number in [1, 2]"),
+                                                  ("pair_merge", "mean", "cwi, pad")])
 def test_a_bad_ablation_value_is_a_one_line_error(tmp_path, flag, value, allowed):
     text = f"Invalid {flag}. Received: {flag}={value!r}. Allowed: {allowed}."
     with pytest.raises(UsageError) as err:

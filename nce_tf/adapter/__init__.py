@@ -52,7 +52,7 @@ from nce_tf.search.units import Budget
 def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=False, lane=1, mode="nce",
           tas_space="1x8", flops_ratio=1.0, params_ratio=1.0, tolerance=0.05, lambda_flops=2.0,
           lambda_params=2.0, weight_decay=5e-4, seed=0, tolerance_above=0.06, width_ratios="nce",
-          expansion_init="fresh", sawb_scope="pair", max_width_ratio=2.0):
+          expansion_init="fresh", sawb_scope="pair", max_width_ratio=2.0, pair_merge="cwi"):
     """A searchable super-network of ``model`` (a :class:`~nce_tf.search.SuperNet`).
 
     Args:
@@ -73,6 +73,7 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
         expansion_init, sawb_scope: the search's ablation switches (``fresh`` / ``warm``, ``pair`` /
             ``candidate``; :class:`~nce_tf.search.SuperNet`).
         max_width_ratio: the widest a layer may grow by expansion, as a multiple of its width (2: 2X).
+        pair_merge: ``"cwi"`` (TAS) or ``"pad"``: the searchable layers' pair merge (:mod:`nce_tf.search.merge`).
 
     Returns:
         A ``SuperNet``; call ``configure_optimizers`` and ``fit`` it as in the README.
@@ -90,7 +91,7 @@ def adapt(model, *, w_bits=2, a_bits=2, policy=None, frozen=(), search_first=Fal
                                                     tolerance_above=tolerance_above))
     return SuperNet(space, policy, mode=mode, tas_space=tas_space, budget=budget, weight_decay=weight_decay,
                     seed=seed, width_ratios=width_ratios, expansion_init=expansion_init, sawb_scope=sawb_scope,
-                    max_width_ratio=max_width_ratio)
+                    max_width_ratio=max_width_ratio, pair_merge=pair_merge)
 
 
 def derive_model(net, widths=None, *, inherit=False, policy=None, weight_decay=None, name=None):

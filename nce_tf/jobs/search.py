@@ -172,7 +172,8 @@ class _Search(Job):
         net = self.net = SuperNet(self.space, self.policy, mode=scfg.mode, tas_space=scfg.tas_space,
                                   budget=self.budget, weight_decay=tcfg.weight_decay, seed=tcfg.seed,
                                   width_ratios=scfg.width_ratios, expansion_init=scfg.expansion_init,
-                                  sawb_scope=scfg.sawb_scope, max_width_ratio=scfg.max_width_ratio)
+                                  sawb_scope=scfg.sawb_scope, max_width_ratio=scfg.max_width_ratio,
+                                  pair_merge=scfg.pair_merge)
         net.configure_optimizers(
             sgd(tcfg, warmup_cosine(scfg.search_lr, scfg.total_epochs * self.steps, 0)),
             keras.optimizers.Adam(scfg.arch_lr, beta_1=scfg.arch_beta1, beta_2=scfg.arch_beta2),

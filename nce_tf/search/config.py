@@ -30,6 +30,7 @@ from nce_tf.search.units import UNITS
 TAS_SPACES = ("1x8", "2x8", "2x16")
 EXPANSION_INITS = ("fresh", "warm")
 SAWB_SCOPES = ("pair", "candidate")
+PAIR_MERGES = ("cwi", "pad")
 ARCH_BALANCES = ("shared", "split")
 
 HELP = {
@@ -60,6 +61,9 @@ HELP = {
                   "the wider candidate's slice, shared by the pair: TAS's single conv) or candidate (an ablation: each "
                   "candidate quantizes its own slice W[..., :C_j], as its derived network does; one conv over both "
                   "quantized slices, up to 2x that layer's conv work).",
+    "pair_merge": "How a searchable layer aligns its pair of candidates to the wider one's channels before mixing "
+                  "them: cwi (TAS: the narrower candidate's channels interpolated over all of them) or pad (an "
+                  "ablation: its channels kept where they are, zeros beyond, as its derived network computes).",
     "arch_steps": "Architecture (alpha) steps per weight step, each on its own architecture batch "
                   "(1 = TAS; more give alpha more Adam steps in a short search).",
     "lambda_flops": "Coefficient of the FLOPs constraint loss (paper: 2 CIFAR, 1.5 ImageNet).",
@@ -125,6 +129,7 @@ class SearchConfig:
     tolerance_above: float = 0.06
     width_ratios: str = "nce"
     sawb_scope: str = "pair"
+    pair_merge: str = "cwi"
     arch_steps: int = 1
     lambda_flops: float = 2.0
     lambda_params: float = 2.0
@@ -175,6 +180,7 @@ class SearchConfig:
         need(self.expansion_init in EXPANSION_INITS, "expansion_init", ", ".join(EXPANSION_INITS))
         need(1 <= self.max_width_ratio <= 2, "max_width_ratio", "a number in [1, 2]")
         need(self.sawb_scope in SAWB_SCOPES, "sawb_scope", ", ".join(SAWB_SCOPES))
+        need(self.pair_merge in PAIR_MERGES, "pair_merge", ", ".join(PAIR_MERGES))
         need(1 <= self.lane <= 256, "lane", "an integer in [1, 256]")
         for unit in UNITS.values():  # every budget unit checks its own fields
             unit.check_config(self, need)
@@ -215,7 +221,7 @@ class SearchConfig:
 
     def to_dict(self):
         """The settings as a dict; the fields added later (hardware budgets, the ablations
-        ``expansion_init``, ``sawb_scope`` and ``arch_balance``) only when they differ from their defaults
+        ``expansion_init``, ``sawb_scope``, ``pair_merge`` and ``arch_balance``) only when they differ from their defaults
         (a search started before they existed records, and resumes with, the same settings)."""
         return {k: v for k, v in dataclasses.asdict(self).items()
                 if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
@@ -226,4 +232,5 @@ _SUFFIX = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
 _LATER_FIELDS = {f.name: f.default for f in dataclasses.fields(SearchConfig)
                  if f.name in ("memory_bytes", "memory_ratio", "bops", "bops_ratio", "memory_tolerance",
                                "bops_tolerance", "lambda_memory", "lambda_bops", "float_bits", "expansion_init",
-                               "sawb_scope", "arch_balance", "supernet_epochs", "supernet_lr", "max_width_ratio")}
+                               "sawb_scope", "arch_balance", "supernet_epochs", "supernet_lr", "max_width_ratio",
+                               "pair_merge")}

@@ -22,7 +22,8 @@ one ``[C*, C*]`` matrix and a bias applied to a normalised ``y``::
                s_j = gamma_j / sqrt(var_j + eps)  (each candidate's running statistics)
     out = y_hat @ A + c
 
-where ``M_j`` is the CWI matrix padded with zero rows beyond ``C_j`` (:mod:`nce_tf.search.cwi`).
+where ``M_j`` is the CWI matrix padded with zero rows beyond ``C_j`` (:mod:`nce_tf.search.cwi`), or with
+``pair_merge="pad"`` the identity on the first ``C_j`` channels (:mod:`nce_tf.search.merge`).
 This is exactly TAS's two-BN forward, at the cost of one fused normalisation and one
 channel matmul (``tf_facts.md``, "Supernet speed": the straightforward port spends half its time
 in two BNs).  The running statistics of candidates ``a`` and ``b`` (their first ``C_j``
@@ -84,7 +85,7 @@ from nce_tf import quant
 from nce_tf.errors import UsageError
 from nce_tf.search.candidates import MAX_CANDIDATES
 from nce_tf.search.config import SAWB_SCOPES
-from nce_tf.search.cwi import cwi_matrix
+from nce_tf.search.merge import check_pair_merge, merge_matrix
 
 CHANNEL_ALIGN = 4
 
@@ -131,9 +132,9 @@ def _channel_matmul(y, a, bias):
     return tf.reshape(out, tf.concat([shape[:-1], tf.shape(a)[-1:]], 0))
 
 
-def merge_candidates(y, widths, mix):
-    """``sum_j h_j CWI_{C_j -> C*}(y[..., :C_j])`` for a pair of candidates sharing ``y``."""
-    m = cwi_matrix(widths, tf.shape(y)[-1])
+def merge_candidates(y, widths, mix, pair_merge="cwi"):
+    """``sum_j h_j MERGE_{C_j -> C*}(y[..., :C_j])`` for a pair of candidates sharing ``y``."""
+    m = merge_matrix(pair_merge, widths, tf.shape(y)[-1])
     merge = tf.einsum("j,jcd->cd", tf.cast(mix, tf.float32), m)
     return tf.einsum("...c,cd->...d", y, tf.cast(merge, y.dtype))
 
@@ -165,10 +166,10 @@ def _float32_weight(layer, name, shape, initializer, trainable=True):
     return layer.add_weight(name=name, shape=shape, initializer=initializer, trainable=trainable, autocast=False)
 
 
-def stacked_cwi(widths, c_star):
-    """``[M_a[:C_a]; M_b[:C_b]]`` (``[C_a + C_b, C*]``): the CWI rows of each candidate's own block of
+def stacked_merge(widths, c_star, pair_merge="cwi"):
+    """``[M_a[:C_a]; M_b[:C_b]]`` (``[C_a + C_b, C*]``): the merge rows of each candidate's own block of
     a candidate-scope output, with ``tf.repeat(mix, widths)`` the mixing weight of each of its rows."""
-    m = cwi_matrix(widths, c_star)
+    m = merge_matrix(pair_merge, widths, c_star)
     return tf.concat([m[0, :widths[0]], m[1, :widths[1]]], 0)
 
 
@@ -195,16 +196,20 @@ class SearchConv2D(keras.layers.Layer):
         seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
         sawb_scope: ``"pair"`` (one quantizer scale over the pair's ``C*`` slice) or ``"candidate"``
             (each candidate's own slice and scale; module doc, "Quantizer scope").
+        pair_merge: ``"cwi"`` (TAS's channel-wise interpolation of the narrower candidate) or ``"pad"``
+            (its channels in place, zeros beyond): the ``M_j`` of the merge (:mod:`nce_tf.search.merge`).
     """
 
     def __init__(self, max_in, max_out, base_width, kernel_size=3, strides=1, kernel_quantizer=None,
                  weight_decay=0.0, momentum=0.9, epsilon=1e-5, num_candidates=MAX_CANDIDATES,
-                 padding="SAME", use_bn=True, seed=None, sawb_scope="pair", use_bias=True, **kwargs):
+                 padding="SAME", use_bn=True, seed=None, sawb_scope="pair", use_bias=True, pair_merge="cwi",
+                 **kwargs):
         super().__init__(**kwargs)
         self.padding, self.use_bn = str(padding).upper(), bool(use_bn)
         self.use_bias = bool(use_bias)
         self.seed = seed
         self.sawb_scope = check_sawb_scope(sawb_scope)
+        self.pair_merge = check_pair_merge(pair_merge)
         self.max_in, self.max_out, self.base_width = int(max_in), int(max_out), int(base_width)
         self.kernel_size, self.strides = int(kernel_size), int(strides)
         self.kernel_quantizer = quant.get(kernel_quantizer)
@@ -258,7 +263,7 @@ class SearchConv2D(keras.layers.Layer):
             y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
             if self.bias is not None:
                 y = y + tf.cast(self.bias[:c_star], y.dtype)
-            return merge_candidates(y, widths, mix)
+            return merge_candidates(y, widths, mix, self.pair_merge)
         # Zero filters up to a multiple of CHANNEL_ALIGN (module doc, "Channel alignment").
         extra = -c_star % CHANNEL_ALIGN
         y = tf.nn.conv2d(x, tf.pad(wq, [[0, 0], [0, 0], [0, 0], [0, extra]]), self.strides, padding=self.padding)
@@ -273,7 +278,7 @@ class SearchConv2D(keras.layers.Layer):
             var = tf.gather(self.moving_variance, index)[:, :c_star]
             scale = gamma * tf.math.rsqrt(var + self.epsilon)
             shift = beta - mean * scale
-        m = cwi_matrix(widths, c_star)  # [2, C*, C*], zero rows beyond each C_j
+        m = merge_matrix(self.pair_merge, widths, c_star)  # [2, C*, C*], zero rows beyond each C_j
         # Elementwise products and sums, not einsums: at [2, C*, C*] a oneDNN einsum's fixed cost
         # is most of its time.
         a = tf.reduce_sum((mix[:, None] * scale)[:, :, None] * m, axis=0)
@@ -292,7 +297,7 @@ class SearchConv2D(keras.layers.Layer):
         c_a, c_b = widths[0], widths[1]
         c_star, both = tf.reduce_max(widths), c_a + c_b
         wq = self.candidate_kernel(tf.shape(x)[-1], widths)
-        m = stacked_cwi(widths, c_star)  # [C_a + C_b, C*]
+        m = stacked_merge(widths, c_star, self.pair_merge)  # [C_a + C_b, C*]
         h = tf.repeat(mix, widths)  # each row's mixing weight
         if not self.use_bn:
             y = tf.nn.conv2d(x, wq, self.strides, padding=self.padding)
@@ -373,7 +378,7 @@ class SearchConv2D(keras.layers.Layer):
             "kernel_quantizer": quant.serialize(self.kernel_quantizer), "weight_decay": self.weight_decay,
             "momentum": self.momentum, "epsilon": self.epsilon, "num_candidates": self.num_candidates,
             "padding": self.padding, "use_bn": self.use_bn, "seed": self.seed, "sawb_scope": self.sawb_scope,
-            "use_bias": self.use_bias,
+            "use_bias": self.use_bias, "pair_merge": self.pair_merge,
         }
 
 
@@ -395,14 +400,16 @@ class SearchDense(keras.layers.Layer):
         seed: integer seed of the kernel's initialisation (``None``: Keras's global seed).
         sawb_scope: a searchable layer's quantizer scope, as :class:`SearchConv2D`'s: ``"candidate"``
             runs one matmul over ``[Q(W[:c_in, :C_a]) | Q(W[:c_in, :C_b])]``.
+        pair_merge: a searchable layer's pair merge, as :class:`SearchConv2D`'s.
     """
 
     def __init__(self, max_in, units, kernel_quantizer=None, weight_decay=0.0, base_width=0, use_bias=True,
-                 seed=None, sawb_scope="pair", **kwargs):
+                 seed=None, sawb_scope="pair", pair_merge="cwi", **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # as keras.layers.Dense: a mask passes through
         self.seed = seed
         self.sawb_scope = check_sawb_scope(sawb_scope)
+        self.pair_merge = check_pair_merge(pair_merge)
         self.max_in, self.units = int(max_in), int(units)
         self.kernel_quantizer = quant.get(kernel_quantizer)
         self.weight_decay = float(weight_decay)
@@ -433,19 +440,20 @@ class SearchDense(keras.layers.Layer):
             y = tf.matmul(x, quantize_candidates(self, lambda c: self._live(c_in, c), widths))
             if self.use_bias:
                 y = y + tf.cast(tf.concat([self.bias[:c_a], self.bias[:c_b]], 0), y.dtype)
-            merge = tf.repeat(tf.cast(mix, tf.float32), widths)[:, None] * stacked_cwi(widths, tf.reduce_max(widths))
+            merge = (tf.repeat(tf.cast(mix, tf.float32), widths)[:, None]
+                     * stacked_merge(widths, tf.reduce_max(widths), self.pair_merge))
             return tf.matmul(y, tf.cast(merge, y.dtype))
         c_out = self.units if widths is None else tf.reduce_max(widths)
         y = tf.matmul(x, _quantized(self, self._live(tf.shape(x)[-1], c_out)))
         if self.use_bias:
             y = y + tf.cast(self.bias[:c_out], y.dtype)
-        return y if widths is None else merge_candidates(y, widths, mix)
+        return y if widths is None else merge_candidates(y, widths, mix, self.pair_merge)
 
     def get_config(self):
         return {**super().get_config(), "max_in": self.max_in, "units": self.units,
                 "kernel_quantizer": quant.serialize(self.kernel_quantizer),
                 "weight_decay": self.weight_decay, "base_width": self.base_width, "use_bias": self.use_bias,
-                "seed": self.seed, "sawb_scope": self.sawb_scope}
+                "seed": self.seed, "sawb_scope": self.sawb_scope, "pair_merge": self.pair_merge}
 
 
 @keras.saving.register_keras_serializable(package="nce_tf")

@@ -72,6 +72,7 @@ from nce_tf.search.candidates import MAX_CANDIDATES, search_table
 from nce_tf.search.config import ARCH_BALANCES, EXPANSION_INITS, SearchConfig
 from nce_tf.search.cost_model import CostModel, constraint_loss
 from nce_tf.search.layers import check_sawb_scope
+from nce_tf.search.merge import check_pair_merge
 from nce_tf.search.ops import Forward
 from nce_tf.search.units import UNITS, Budget
 
@@ -97,12 +98,14 @@ class SuperNet(keras.Model):
             (:func:`nce_tf.search.expansion.expand`).
         sawb_scope: ``"pair"`` or ``"candidate"``: what the searchable layers' weight quantizer sees
             (:mod:`nce_tf.search.layers`, "Quantizer scope").
+        pair_merge: ``"cwi"`` (TAS) or ``"pad"``: how the searchable layers align a pair's narrower
+            candidate to the wider one's channels (:mod:`nce_tf.search.merge`).
         max_width_ratio: the widest a row may grow by expansion, as a multiple of its width (2: 2X).
     """
 
     def __init__(self, space, policy=None, *, mode="nce", tas_space="1x8", budget=None,
                  weight_decay=0.0, seed=0, alpha_stddev=0.01, width_ratios="nce", expansion_init="fresh",
-                 sawb_scope="pair", max_width_ratio=2.0, name=None):
+                 sawb_scope="pair", max_width_ratio=2.0, pair_merge="cwi", name=None):
         super().__init__(name=name or f"{space.keras_name}_supernet")
         self.space, self.policy = space, policy or QuantPolicy()
         self.mode, self.tas_space = mode, tas_space
@@ -111,6 +114,7 @@ class SuperNet(keras.Model):
             raise UsageError(f"Invalid expansion_init. Received: expansion_init={expansion_init!r}. "
                              f"Allowed: {', '.join(EXPANSION_INITS)}.")
         self.expansion_init, self.sawb_scope = expansion_init, check_sawb_scope(sawb_scope)
+        self.pair_merge = check_pair_merge(pair_merge)
         # Per row: its distinct candidates (padded), how many start live, how many can be live
         # (a pinned row: 1 and 1).
         table, k_init, self.k_caps = search_table(space, mode, tas_space, width_ratios, max_width_ratio)

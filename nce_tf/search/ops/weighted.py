@@ -95,7 +95,8 @@ class Conv(Op):
             src_max, int(net.table_np[node.row].max()), net.space.rows[node.row].n, node.kernel, node.stride,
             kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
             padding=node.padding or "SAME", use_bn=node.use_bn, epsilon=node.epsilon, use_bias=node.use_bias,
-            seed=net.init_seed(node), sawb_scope=net.sawb_scope, name=node.name)
+            seed=net.init_seed(node), sawb_scope=net.sawb_scope, pair_merge=net.pair_merge,
+            name=node.name)
 
     def call(self, node, layer, inputs, run):
         widths, index, mix = run.sample
@@ -341,7 +342,8 @@ class FullyConnected(Op):
         return SearchDense(src_max * src_spatial, int(net.table_np[node.row].max()),
                            kernel_quantizer=net.policy.kernel_quantizer(node.role), weight_decay=net.weight_decay,
                            base_width=net.space.rows[node.row].n, use_bias=node.use_bias,
-                           seed=net.init_seed(node), sawb_scope=net.sawb_scope, name=node.name)
+                           seed=net.init_seed(node), sawb_scope=net.sawb_scope, pair_merge=net.pair_merge,
+            name=node.name)
 
     def call(self, node, layer, inputs, run):
         widths, index, mix = run.sample
