@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The runs of plan.md: per seed s, from each network of the near-1X pair s (W2A2 and W32A32), a top2-pad search
+# (the near-1X searches' settings, --pair_merge=pad) and a b1x-pad search (the beyond-1X searches' settings,
+# --pair_merge=pad, --threshold=0.13); and the check run (seed 0, W2A2, interpolating, --threshold=0.13). At one
+# frozen commit (CODE, runs/ linked to main's); resumable across sessions: finished searches' records are copied
+# into searches/ (never checkpoints) and restored from there. The tables: `python -m nce_tf results readme`.
+# Usage: bash results/premise_pad_merge/commands.sh [--jobs=N] [--seeds=0,1,...] [--arms=b1x,top2,check]
+#   (the pilot: --seeds=0)
+set -e
+MAIN=/work/main
+CODE=${CODE:-/work/wt_pad}
+COMMIT=76adf3d
+HERE=$MAIN/results/premise_pad_merge
+JOBS=1
+SEEDS="0 1 2 3 4 5 6 7"
+ARMS="b1x top2 check"
+for arg in "$@"; do
+  case $arg in
+    --jobs=[1-8]) JOBS=${arg#--jobs=} ;;
+    --seeds=*) SEEDS=$(echo "${arg#--seeds=}" | tr ',' ' ') ;;
+    --arms=*) ARMS=$(echo "${arg#--arms=}" | tr ',' ' ') ;;
+    *) echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..., --arms=b1x,top2,check"; exit 2 ;;
+  esac
+done
+for s in $SEEDS; do
+  case $s in [0-7]) ;; *) echo "error: invalid seed $s; allowed: 0..7 (the near-1X network pairs)"; exit 2 ;; esac
+done
+for a in $ARMS; do
+  case $a in b1x|top2|check) ;; *) echo "error: invalid arm $a; allowed: b1x, top2, check"; exit 2 ;; esac
+done
+if [ ! -d $CODE ]; then
+  (cd $MAIN && git worktree prune && git worktree add --detach $CODE $COMMIT && ln -s $MAIN/runs $CODE/runs) \
+    || { echo "error: no worktree $CODE"; exit 2; }
+fi
+case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $COMMIT*) ;; *) echo "error: $CODE is not at $COMMIT"; exit 2;; esac
+cd $MAIN
+mkdir -p runs/pad
+python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
+python results/archive_runs.py restore results/premise_near_1x/state runs/r8
+[ -d $HERE/searches ] && python results/archive_runs.py restore $HERE/searches runs/pad
+cd $CODE
+
+# one_search ARM SEED BITS: one search into runs/pad/<arm>_w<b>a<b>_s<s>, its records into searches/.
+one_search() {
+  local arm=$1 s=$2 b=$3 name run args
+  name=${arm}_w${b}a${b}_s$s
+  [ $arm = check ] && name=check_b1x_cwi_t013_w${b}a${b}_s$s
+  run=runs/pad/$name
+  case $arm in
+    top2) args="--flagfile=cifar_subset/tas_from_trained --seed=$s --search_epochs=3 --pair_merge=pad" ;;
+    b1x) args="--flagfile=cifar_subset/nce_from_trained --seed=$((s + 100)) --search_epochs=4 --threshold=0.13
+               --max_width_ratio=1.125 --expansion_init=warm --lambda_flops=0 --lambda_params=0 --noenforce_budget
+               --pair_merge=pad" ;;
+    check) args="--flagfile=cifar_subset/nce_from_trained --seed=$((s + 100)) --search_epochs=4 --threshold=0.13
+                 --max_width_ratio=1.125 --expansion_init=warm --lambda_flops=0 --lambda_params=0 --noenforce_budget" ;;
+  esac
+  # shellcheck disable=SC2086  # args is a list of flags
+  [ -f $run/arch.json ] || nice -n 15 python -m nce_tf search $args --model=resnet8 --init_from=runs/r8/w${b}a${b}_s$s \
+    --w_bits=$b --a_bits=$b --supernet_epochs=3 --search_warmup_epochs=1 --tau_min=5 --width_ratios=0.875,1 \
+    --workdir=$run > $run.log 2>&1
+  mkdir -p $HERE/searches/$name
+  cp $run/arch.json $run/search_config.json $run/search_log.jsonl $run/supernet_training.json $HERE/searches/$name/
+}
+
+# One search is one job; --jobs=2 runs two at once, each claimed under a lock (runs/pad/.ARM_S_B.lock).
+worker() {
+  local a s b fd
+  for s in $SEEDS; do
+    for a in $ARMS; do
+      for b in 2 32; do
+        [ $a = check ] && { [ $s = 0 ] && [ $b = 2 ] || continue; }
+        exec {fd}> runs/pad/.${a}_${s}_$b.lock
+        if flock -n $fd; then one_search $a $s $b; fi
+        exec {fd}>&-
+      done
+    done
+  done
+}
+pids=()
+for j in $(seq $JOBS); do worker & pids+=($!); sleep 5; done
+status=0
+for p in "${pids[@]}"; do wait $p || status=1; done
+exit $status
