@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The runs of plan.md: per seed s, from each network of the near-1X pair s (W2A2 and W32A32), a top2-pad search
 # (the near-1X searches' settings, --pair_merge=pad) and a b1x-pad search (the beyond-1X searches' settings,
-# --pair_merge=pad, --threshold=0.13); and the check run (seed 0, W2A2, interpolating, --threshold=0.13). At one
+# --pair_merge=pad, --threshold=0.51); and the check run (seed 0, W2A2, interpolating, --threshold=0.51). At one
 # frozen commit (CODE, runs/ linked to main's); resumable across sessions: finished searches' records are copied
 # into searches/ (never checkpoints) and restored from there. The tables: `python -m nce_tf results readme`.
 # Usage: bash results/premise_pad_merge/commands.sh [--jobs=N] [--seeds=0,1,...] [--arms=b1x,top2,check]
@@ -44,14 +44,14 @@ cd $CODE
 one_search() {
   local arm=$1 s=$2 b=$3 name run args
   name=${arm}_w${b}a${b}_s$s
-  [ $arm = check ] && name=check_b1x_cwi_t013_w${b}a${b}_s$s
+  [ $arm = check ] && name=check_b1x_cwi_t051_w${b}a${b}_s$s
   run=runs/pad/$name
   case $arm in
     top2) args="--flagfile=cifar_subset/tas_from_trained --seed=$s --search_epochs=3 --pair_merge=pad" ;;
-    b1x) args="--flagfile=cifar_subset/nce_from_trained --seed=$((s + 100)) --search_epochs=4 --threshold=0.13
+    b1x) args="--flagfile=cifar_subset/nce_from_trained --seed=$((s + 100)) --search_epochs=4 --threshold=0.51
                --max_width_ratio=1.125 --expansion_init=warm --lambda_flops=0 --lambda_params=0 --noenforce_budget
                --pair_merge=pad" ;;
-    check) args="--flagfile=cifar_subset/nce_from_trained --seed=$((s + 100)) --search_epochs=4 --threshold=0.13
+    check) args="--flagfile=cifar_subset/nce_from_trained --seed=$((s + 100)) --search_epochs=4 --threshold=0.51
                  --max_width_ratio=1.125 --expansion_init=warm --lambda_flops=0 --lambda_params=0 --noenforce_budget" ;;
   esac
   # shellcheck disable=SC2086  # args is a list of flags
