@@ -220,7 +220,9 @@ def test_search_summary_counts_what_the_first_search_epoch_expanded(tmp_path, gr
         f.writelines(json.dumps(r) + "\n" for r in log)
     names = nce_tf.models.width_names("resnet8")
     expected = [(names[4], 1)] if grid == "none" else [(names[1], 1), (names[4], 1)]
-    assert searches.summarize(str(tmp_path))["expanded"] == expected
+    summary = searches.summarize(str(tmp_path))
+    assert summary["expanded"] == expected
+    assert summary["pair_merge"] == "cwi"  # a search that recorded no merge interpolated (the only one then)
 
 
 def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
@@ -230,7 +232,7 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     widths = nce_tf.models.default_widths("resnet8")
     nce_tf.arch.save_arch(str(tmp_path / "arch.json"), "resnet8", widths, w_bits=2, a_bits=2, seed=3,
                           macs_ratio=1.01, params_ratio=0.9, num_candidates=[8, 10, 8, 8, 9, 8, 8],
-                          final_probs=[[0.5, 0.5]] * 7)
+                          final_probs=[[0.5, 0.5]] * 7, search={"mode": "nce", "pair_merge": "pad"})
     k0, k1 = [8] * 7, [8, 10, 8, 8, 9, 8, 8]
     ce_wide, ce_narrow = [0.2, 0.1, 0.0, -0.3], [-0.3, 0.0, 0.1, 0.2]
     ce_wider = [0.4, 0.1, 0.0, -0.4]  # the same order, a larger narrowest-minus-widest gap (0.8 against 0.5)
@@ -254,6 +256,7 @@ def test_search_summary_reads_expansion_ratios_and_ce_scores(tmp_path):
     assert s["expanded"] == [(names[1], 2), (names[4], 1)] and s["layers_expanded"] == 2
     assert s["kendall_ce"] == pytest.approx([1.0] * 6 + [-1.0]) and s["kendall_ce_mean"] == pytest.approx(5 / 7)
     assert s["max_p_widest"] == pytest.approx(0.35) and (s["macs_ratio"], s["seed"]) == (1.01, 3)
+    assert (s["mode"], s["pair_merge"]) == ("nce", "pad")
     # The size measures: rows 0-5 gap 0.5 then 0.8, mean 0.65, std 0.2121, se 0.15, gap_t 4.333; row 6's
     # gap -0.5 twice never varies (no gap_t), so the mean gap_t is row 0-5's and the mean gap (6 x 0.65 - 0.5) / 7.
     assert s["kendall_gap"] == pytest.approx([0.65] * 6 + [-0.5]) and s["kendall_gap_t"][6] is None

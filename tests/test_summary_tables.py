@@ -312,3 +312,51 @@ def test_searched_widths_per_layer_by_method_and_seed(tmp_path):
     with pytest.raises(UsageError, match="different networks .*state/tas_s2.*state/nce_s1") as e:
         _render(tmp_path, "cifar-subset-widths", [*data, other])
     assert "\n" not in str(e.value)
+
+
+def test_pad_merge_tests_precision_and_merge_in_their_own_families(tmp_path):
+    import math
+
+    e = math.e
+
+    def search(arm, merge, seed, bits, gap_t=None, gap=None, ratio=None, accuracies=(0.5, 0.55, 0.6), name=None):
+        trajectory = [{"epoch": 1, "phase": "warmup"}]
+        trajectory += [{"epoch": k + 2, "phase": "search", "arch_accuracy": a} for k, a in enumerate(accuracies)]
+        run = {"workdir": f"x/{name or arm}_{merge}_{bits}_{seed}", "mode": "tas" if arm == "top2" else "nce",
+               "pair_merge": merge, "seed": seed, "w_bits": bits, "a_bits": bits, "trajectory": trajectory,
+               "kendall_gap_t_mean": gap_t, "kendall_gap_mean": gap, "provenance": _prov("p"),
+               "expanded_at": [2, 2, 2], "final_probs": [[0.0, 1 / (1 + ratio), ratio / (1 + ratio)]] * 3 if ratio else None}
+        if merge == "cwi" and arm == "top2":  # the near-1X searches' records name no merge
+            del run["pair_merge"]
+        return run
+
+    data = []
+    for seed in range(3):
+        data += [search("top2", "pad", seed, 2, gap_t=3.0 + seed, gap=(3.0 + seed) * 1e-3),
+                 search("top2", "pad", seed, 32, gap_t=2.0, gap=2e-3,
+                        accuracies=(0.35, 0.5, 0.5) if seed == 2 else (0.5, 0.55, 0.6)),
+                 search("top2", "cwi", seed, 2, gap_t=9.0, gap=1e-2), search("top2", "cwi", seed, 32, gap_t=9.0, gap=2e-2),
+                 search("b1x", "pad", seed, 2, ratio=e ** 2), search("b1x", "pad", seed, 32, ratio=e),
+                 search("b1x", "cwi", seed, 2, ratio=e ** 3), search("b1x", "cwi", seed, 32, ratio=e ** 3)]
+    check = search("b1x", "cwi", 0, 2, ratio=e ** 3, name="check_b1x")
+    check["final_probs"] = [[0.0, p[1] - 0.01, p[2] + 0.01] for p in check["final_probs"]]
+    table = SUMMARY_TABLES["premise-pad-merge"]
+    _write(tmp_path, table.source, data + [check])
+    precision, merge, tests, check_line, footnote = table.render_from(str(tmp_path)).split("\n\n")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in precision.splitlines()[2:]]
+    assert rows[0] == ["0", "+3.00", "+2.00", "+1.00", "3", "+2.00", "+1.00", "+1.00",
+                       "50.0-60.0; 50.0-60.0; 50.0-60.0; 50.0-60.0", "passes"]
+    assert rows[2][3] == "+3.00" and rows[2][9] == "W32A32: arch_accuracy 35.0%"
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in merge.splitlines()[2:]]
+    assert rows[1] == ["1", "+1.00e-02", "+4.00e-03", "+2.00e-02", "+2.00e-03", "+3.00", "+2.00 (3)", "+3.00",
+                       "+1.00 (3)"]
+    lines = tests.splitlines()
+    # P1: d = 1, 2, 3 (p = p_min = 2 / 8); P2: d = 1, 1, 1 (no spread); Holm over the two: 2 x 0.25 = 0.5 each
+    assert lines[2] == "| P1 top2-pad gap_t, W2A2 - W32A32 | 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | 0.5 | none at n = 3 | not resolved |"
+    assert lines[3].startswith("| P2 b1x-pad R, W2A2 - W32A32 | 3 | +1.00 | [+1.00, +1.00] | 0.25 (0.25) | 0.5 |")
+    # S1: R 3 - 2 = 1; S2: 3 - 1 = 2; S3: 1e-2 - (3, 4, 5)e-3 = 7, 6, 5 e-3; S4: 2e-2 - 2e-3 = 1.8e-2; Holm over 4: 1
+    assert [line.split(" | ")[2] for line in lines[4:]] == ["+1.00", "+2.00", "+6.00e-03", "+1.80e-02"]
+    assert all(line.split(" | ")[5] == "1" for line in lines[4:])
+    assert check_line == ("Check run (seed 0, W2A2, interpolating, threshold 0.51, against the committed run at 0.6): "
+                          "rows expanded at the first check 3 and 3 of 3; largest difference of a final probability 0.01.")
+    assert "ppppppp" in footnote and "plan.md" in footnote

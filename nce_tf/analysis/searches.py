@@ -81,6 +81,8 @@ def summarize(workdir):
         "elapsed_seconds": log[-1].get("elapsed_seconds") if log else None,
         "widths": arch.widths, "original_widths": arch.extra.get("original_widths"), "layers": list(names),
         "mode": (arch.extra.get("search") or {}).get("mode"), "supernet_training": arch.extra.get("supernet_training"),
+        # recorded only when set (SearchConfig.to_dict): a search without it merged by interpolation
+        "pair_merge": (arch.extra.get("search") or {}).get("pair_merge", "cwi"),
         "provenance": arch.extra.get("provenance"), **drive(log),
     }
 

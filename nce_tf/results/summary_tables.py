@@ -458,6 +458,127 @@ def _beyond_1x_body(data):
     return "\n".join(lines) + "\n\n" + "\n".join(test) + "\n"
 
 
+def _merge_groups(data):
+    """``{(arm, merge): {seed: {(w_bits, a_bits): search}}}`` of the pair-merge comparison's searches: arm
+    ``top2`` (a TAS search: candidates 0.875n and n), ``b1x`` (an NCE one, one expansion step) or ``check``
+    (a work directory named ``check_*``); merge the search's ``pair_merge``."""
+    groups = {}
+    for run in data:
+        name = os.path.basename(os.path.normpath(run["workdir"]))
+        arm = "check" if name.startswith("check_") else ("top2" if run["mode"] == "tas" else "b1x")
+        groups.setdefault((arm, run.get("pair_merge", "cwi")), []).append(run)
+    return {key: _near_1x_pairs(runs) for key, runs in groups.items()}
+
+
+def _paired(a, b, value):
+    """``value(a, b)`` of two searches (either may be None: not run yet), None where it is undefined."""
+    return None if a is None or b is None else value(a, b)
+
+
+def _gap_t(a, b):
+    return _paired(a, b, lambda x, y: None if None in (x["kendall_gap_t_mean"], y["kendall_gap_t_mean"])
+                   else x["kendall_gap_t_mean"] - y["kendall_gap_t_mean"])
+
+
+def _gap(a, b):
+    return _paired(a, b, lambda x, y: None if None in (x["kendall_gap_mean"], y["kendall_gap_mean"])
+                   else x["kendall_gap_mean"] - y["kendall_gap_mean"])
+
+
+def _r_pair(a, b):
+    """``(rows, R(a), R(b))`` over the rows both searches expanded at their first check; None without them."""
+    rows = _paired(a, b, _beyond_rows)
+    return (len(rows), _log_ratio(a, rows), _log_ratio(b, rows)) if rows else None
+
+
+def _r_difference(a, b):
+    r = _r_pair(a, b)
+    return None if r is None else r[1] - r[2]
+
+
+def _cell(value, spec):
+    return "-" if value is None else f"{value:+{spec}}"
+
+
+def _merge_gate(run, rows_check):
+    """The plan's gate for one search: every search epoch's ``arch_accuracy`` at least 40% and, for a b1x
+    search (``rows_check``), at least 5 of 7 rows expanded at the first check; None when it passes."""
+    if rows_check:
+        return _beyond_gate(run)
+    low = [a for a in _arch_accuracies(run) if a < 40.0]
+    return f"W{run['w_bits']}A{run['a_bits']}: arch_accuracy {min(low):.1f}%" if low or not _arch_accuracies(run) \
+        else None
+
+
+def _family_rows(tests):
+    """Test-table rows of one family ``[(label, differences, spec)]``: paired_cells with Holm's adjustment
+    over the family's tested p-values, the verdict the adjusted one's."""
+    cells = [paired_cells(d, "pair", spec) for _, d, spec in tests]
+    p = [stats.sign_flip_test(d)["p"] if len(d) > 1 else None for _, d, _ in tests]
+    adjusted = stats.holm(p)
+    rows = []
+    for (label, d, _), c, h in zip(tests, cells, adjusted):
+        verdict = c[4] if h is None else ("resolved" if h["resolved"] else "not resolved")
+        rows.append("| " + " | ".join([label, str(len(d)), *c[:3], "-" if h is None else f"{h['p_adjusted']:.3g}",
+                                       c[3], verdict]) + " |")
+    return rows
+
+
+def _pad_merge_body(data):
+    """The plan of results/premise_pad_merge: per seed, the zero-padded merge's searches at both precisions
+    (top2: gap_t; b1x: R), then both merges' values; the two families of tests; the check run."""
+    groups = _merge_groups(data)
+    get = lambda arm, merge, seed, bits: groups.get((arm, merge), {}).get(seed, {}).get((bits, bits))  # noqa: E731
+    seeds = sorted({seed for (arm, _), pairs in groups.items() if arm != "check" for seed in pairs})
+    precision = ["| seed | top2-pad gap_t W2A2 | W32A32 | W2A2 - W32A32 | b1x-pad rows | R W2A2 | R W32A32 | "
+                 "W2A2 - W32A32 | `arch_accuracy` (%) top2 W2A2; W32A32; b1x W2A2; W32A32 | gate |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
+    merge = ["| seed | W2A2 gap cwi | pad | W32A32 gap cwi | pad | W2A2 R cwi | pad (rows) | W32A32 R cwi | "
+             "pad (rows) |", "|---|---|---|---|---|---|---|---|---|"]
+    d = {k: [] for k in ("p1", "p2", "r2", "r32", "g2", "g32")}
+    for seed in seeds:
+        tq, tf, bq, bf = (get(arm, "pad", seed, b) for arm in ("top2", "b1x") for b in (2, 32))
+        r = _r_pair(bq, bf)
+        found = {"p1": _gap_t(tq, tf), "p2": None if r is None else r[1] - r[2]}
+        gates = [g for g in (_merge_gate(x, arm == "b1x") for arm, x in
+                             (("top2", tq), ("top2", tf), ("b1x", bq), ("b1x", bf)) if x) if g]
+        precision.append("| " + " | ".join([
+            str(seed), *[_cell(x and x["kendall_gap_t_mean"], ".2f") for x in (tq, tf)], _cell(found["p1"], ".2f"),
+            "-" if r is None else str(r[0]), *["-" if r is None else signed(v, 2) for v in r[1:]],
+            _cell(found["p2"], ".2f"), "; ".join(_accuracy_span(x) for x in (tq, tf, bq, bf)),
+            "; ".join(gates) or ("passes" if None not in (tq, tf, bq, bf) else "-")]) + " |")
+        cells = [str(seed)]
+        for bits, gk, rk in ((2, "g2", "r2"), (32, "g32", "r32")):
+            cwi, pad = get("top2", "cwi", seed, bits), get("top2", "pad", seed, bits)
+            found[gk] = _gap(cwi, pad)
+            cells += [_cell(x and x["kendall_gap_mean"], ".2e") for x in (cwi, pad)]
+        for bits, rk in ((2, "r2"), (32, "r32")):
+            rr = _r_pair(get("b1x", "cwi", seed, bits), get("b1x", "pad", seed, bits))
+            found[rk] = None if rr is None else rr[1] - rr[2]
+            cells += ["-", "-"] if rr is None else [signed(rr[1], 2), f"{signed(rr[2], 2)} ({rr[0]})"]
+        merge.append("| " + " | ".join(cells) + " |")
+        for key, value in found.items():
+            if value is not None:
+                d[key].append(value)
+    head = ["| statistic | network pairs | mean | 95% t interval | sign-flip p (p_min) | Holm p (family) | "
+            "detectable at 80% | verdict (Holm) |", "|---|---|---|---|---|---|---|---|"]
+    primary = _family_rows([("P1 top2-pad gap_t, W2A2 - W32A32", d["p1"], ".2f"),
+                            ("P2 b1x-pad R, W2A2 - W32A32", d["p2"], ".2f")])
+    secondary = _family_rows([("S1 b1x R, cwi - pad, W2A2", d["r2"], ".2f"),
+                              ("S2 b1x R, cwi - pad, W32A32", d["r32"], ".2f"),
+                              ("S3 top2 gap, cwi - pad, W2A2", d["g2"], ".2e"),
+                              ("S4 top2 gap, cwi - pad, W32A32", d["g32"], ".2e")])
+    text = "\n".join(precision) + "\n\n" + "\n".join(merge) + "\n\n" + "\n".join(head + primary + secondary) + "\n"
+    check, committed = get("check", "cwi", 0, 2), get("b1x", "cwi", 0, 2)
+    if check and committed:
+        diff = max(abs(a - b) for pa, pb in zip(check["final_probs"], committed["final_probs"]) for a, b in zip(pa, pb))
+        first = [sum(e == _first_search_epoch(x) for e in x["expanded_at"]) for x in (check, committed)]
+        text += (f"\nCheck run (seed 0, W2A2, interpolating, threshold 0.51, against the committed run at 0.6): rows "
+                 f"expanded at the first check {first[0]} and {first[1]} of {len(check['expanded_at'])}; largest "
+                 f"difference of a final probability {diff:.2g}.\n")
+    return text
+
+
 def _runs_provenances(data, results_dir):
     return [r["provenance"] for r in data]
 
@@ -581,6 +702,16 @@ SUMMARY_TABLES = {
              "`arch_accuracy`: the accuracy of the forwards alpha's CE gradient was read from, per search epoch; "
              "the gate (at least 5 of 7 rows expanded at the first check, `arch_accuracy` at least 40%) and the "
              "test were fixed before the runs (`results/premise_beyond_1x/plan.md`)."),
+    "premise-pad-merge": SummaryTable(
+        name="premise-pad-merge", source="premise_pad_merge/summary.json",
+        about="the near-1X (top2) and beyond-1X (b1x) searches from the same 8 network pairs with the narrower "
+              "candidate zero-padded (`--pair_merge=pad`; b1x at threshold 0.51), beside the interpolating "
+              "searches of `results/premise_near_1x/` and `results/premise_beyond_1x/`",
+        body=_pad_merge_body, provenances=_runs_provenances,
+        note="gap_t, gap: as in the near-1X table; R: as in the beyond-1X table, over the rows both searches "
+             "compared expanded at the first check (a precision pair for P2, a merge pair for S1 and S2); cwi - "
+             "pad pairs a network's two searches, which share every random stream; the gate, the tests and their "
+             "families (Holm within each) were fixed before the runs (`results/premise_pad_merge/plan.md`)."),
     "premise-fig4c": SummaryTable(
         name="premise-fig4c", source="fig4c/summary.json",
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",
