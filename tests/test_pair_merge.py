@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import nce_tf
 from nce_tf.errors import UsageError
 from nce_tf.models import QuantPolicy
 from nce_tf.search import SearchConfig
@@ -14,6 +15,7 @@ from nce_tf.search.layers import SearchConv2D, SearchDense
 from nce_tf.search.merge import MERGE_MATRICES, check_pair_merge, pad_matrix
 from nce_tf.search.supernet import SuperNet
 from nce_tf.sources import build_space
+from test_adapt import mobile_net
 from test_search_ablations import candidate_conv, sawb_np
 
 
@@ -128,6 +130,18 @@ def test_supernet_builds_its_searchable_layers_with_the_merge_and_serializes_it(
     assert again.pair_merge == "pad"
     old = {k: v for k, v in searched[1].get_config().items() if k != "pair_merge"}  # a config from before
     assert SearchConv2D.from_config(old).pair_merge == "cwi"
+
+
+def test_adapt_builds_every_searchable_layer_with_the_merge():
+    """An adapted model with a hidden dense row: its searchable convs and the hidden dense layer merge by
+    padding (the dense layer's own config too); the classifier has no pair."""
+    net = nce_tf.adapt(mobile_net(), w_bits=2, a_bits=2, pair_merge="pad")
+    every = [*net.conv_layers, *net.act_layers, *net.other_layers, net.dense]
+    searched = [lay for lay in every if isinstance(lay, (SearchConv2D, SearchDense)) and lay.base_width]
+    kinds = {type(lay).__name__ for lay in searched}
+    assert kinds == {"SearchConv2D", "SearchDense"} and {lay.pair_merge for lay in searched} == {"pad"}
+    dense = next(lay for lay in searched if isinstance(lay, SearchDense))
+    assert SearchDense.from_config(dense.get_config()).pair_merge == "pad"
 
 
 def test_a_bad_pair_merge_is_a_one_line_error():

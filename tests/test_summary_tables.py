@@ -336,9 +336,11 @@ def test_pad_merge_tests_precision_and_merge_in_their_own_families(tmp_path):
                  search("top2", "pad", seed, 32, gap_t=2.0, gap=2e-3,
                         accuracies=(0.35, 0.5, 0.5) if seed == 2 else (0.5, 0.55, 0.6)),
                  search("top2", "cwi", seed, 2, gap_t=9.0, gap=1e-2), search("top2", "cwi", seed, 32, gap_t=9.0, gap=2e-2),
-                 search("b1x", "pad", seed, 2, ratio=e ** 2), search("b1x", "pad", seed, 32, ratio=e),
-                 search("b1x", "cwi", seed, 2, ratio=e ** 3), search("b1x", "cwi", seed, 32, ratio=e ** 3)]
-    check = search("b1x", "cwi", 0, 2, ratio=e ** 3, name="check_b1x")
+                 # b1x searched network pair s with search seed s + 100
+                 search("b1x", "pad", seed + 100, 2, ratio=e ** 2), search("b1x", "pad", seed + 100, 32, ratio=e),
+                 search("b1x", "cwi", seed + 100, 2, ratio=e ** 3), search("b1x", "cwi", seed + 100, 32, ratio=e ** 3)]
+    data += [search("top2", "pad", 3, 2, gap_t=1.0, gap=1e-3)]  # pair 3: one search so far
+    check = search("b1x", "cwi", 100, 2, ratio=e ** 3, name="check_b1x")
     check["final_probs"] = [[0.0, p[1] - 0.01, p[2] + 0.01] for p in check["final_probs"]]
     table = SUMMARY_TABLES["premise-pad-merge"]
     _write(tmp_path, table.source, data + [check])
@@ -347,9 +349,14 @@ def test_pad_merge_tests_precision_and_merge_in_their_own_families(tmp_path):
     assert rows[0] == ["0", "+3.00", "+2.00", "+1.00", "3", "+2.00", "+1.00", "+1.00",
                        "50.0-60.0; 50.0-60.0; 50.0-60.0; 50.0-60.0", "passes"]
     assert rows[2][3] == "+3.00" and rows[2][9] == "W32A32: arch_accuracy 35.0%"
+    assert rows[3] == ["3", "+1.00", "-", "-", "-", "-", "-", "-", "50.0-60.0; -; -; -", "-"]
+    assert len(rows) == 4  # one line per network pair, whatever seed searched it
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in merge.splitlines()[2:]]
     assert rows[1] == ["1", "+1.00e-02", "+4.00e-03", "+2.00e-02", "+2.00e-03", "+3.00", "+2.00 (3)", "+3.00",
                        "+1.00 (3)"]
+    assert rows[3] == ["3", "-", "+1.00e-03", "-", "-", "-", "-", "-", "-"]
+    # over the pairs with both merges: W2A2 gap pad (3 + 4 + 5) / 3 e-3 (pair 3 has no cwi search)
+    assert rows[4] == ["mean", "+1.00e-02", "+4.00e-03", "+2.00e-02", "+2.00e-03", "+3.00", "+2.00", "+3.00", "+1.00"]
     lines = tests.splitlines()
     # P1: d = 1, 2, 3 (p = p_min = 2 / 8); P2: d = 1, 1, 1 (no spread); Holm over the two: 2 x 0.25 = 0.5 each
     assert lines[2] == "| P1 top2-pad gap_t, W2A2 - W32A32 | 3 | +2.00 | [-0.48, +4.48] | 0.25 (0.25) | 0.5 | none at n = 3 | not resolved |"

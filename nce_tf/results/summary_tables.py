@@ -459,13 +459,15 @@ def _beyond_1x_body(data):
 
 
 def _merge_groups(data):
-    """``{(arm, merge): {seed: {(w_bits, a_bits): search}}}`` of the pair-merge comparison's searches: arm
+    """``{(arm, merge): {pair: {(w_bits, a_bits): search}}}`` of the pair-merge comparison's searches: arm
     ``top2`` (a TAS search: candidates 0.875n and n), ``b1x`` (an NCE one, one expansion step) or ``check``
-    (a work directory named ``check_*``); merge the search's ``pair_merge``."""
+    (a work directory named ``check_*``); merge the search's ``pair_merge``; pair the network pair searched,
+    the search seed modulo 100 (top2 searched pair s with seed s, b1x and check with s + 100)."""
     groups = {}
     for run in data:
         name = os.path.basename(os.path.normpath(run["workdir"]))
         arm = "check" if name.startswith("check_") else ("top2" if run["mode"] == "tas" else "b1x")
+        run = {**run, "seed": None if run["seed"] is None else run["seed"] % 100}
         groups.setdefault((arm, run.get("pair_merge", "cwi")), []).append(run)
     return {key: _near_1x_pairs(runs) for key, runs in groups.items()}
 
@@ -505,21 +507,23 @@ def _merge_gate(run, rows_check):
     search (``rows_check``), at least 5 of 7 rows expanded at the first check; None when it passes."""
     if rows_check:
         return _beyond_gate(run)
-    low = [a for a in _arch_accuracies(run) if a < 40.0]
-    return f"W{run['w_bits']}A{run['a_bits']}: arch_accuracy {min(low):.1f}%" if low or not _arch_accuracies(run) \
-        else None
+    accuracies = _arch_accuracies(run)
+    if not accuracies:
+        return f"W{run['w_bits']}A{run['a_bits']}: no arch_accuracy"
+    return f"W{run['w_bits']}A{run['a_bits']}: arch_accuracy {min(accuracies):.1f}%" if min(accuracies) < 40 else None
 
 
 def _family_rows(tests):
     """Test-table rows of one family ``[(label, differences, spec)]``: paired_cells with Holm's adjustment
-    over the family's tested p-values, the verdict the adjusted one's."""
+    over the family, the verdict the adjusted p's. A statistic with fewer than two pairs counts in the family
+    at p = 1 (the family stays the planned size)."""
     cells = [paired_cells(d, "pair", spec) for _, d, spec in tests]
-    p = [stats.sign_flip_test(d)["p"] if len(d) > 1 else None for _, d, _ in tests]
+    p = [stats.sign_flip_test(d)["p"] if len(d) > 1 else 1.0 for _, d, _ in tests]
     adjusted = stats.holm(p)
     rows = []
     for (label, d, _), c, h in zip(tests, cells, adjusted):
-        verdict = c[4] if h is None else ("resolved" if h["resolved"] else "not resolved")
-        rows.append("| " + " | ".join([label, str(len(d)), *c[:3], "-" if h is None else f"{h['p_adjusted']:.3g}",
+        verdict = ("resolved" if h["resolved"] else "not resolved") if len(d) > 1 else c[4]
+        rows.append("| " + " | ".join([label, str(len(d)), *c[:3], f"{h['p_adjusted']:.3g}" if len(d) > 1 else "-",
                                        c[3], verdict]) + " |")
     return rows
 
@@ -536,6 +540,7 @@ def _pad_merge_body(data):
     merge = ["| seed | W2A2 gap cwi | pad | W32A32 gap cwi | pad | W2A2 R cwi | pad (rows) | W32A32 R cwi | "
              "pad (rows) |", "|---|---|---|---|---|---|---|---|---|"]
     d = {k: [] for k in ("p1", "p2", "r2", "r32", "g2", "g32")}
+    means = {k: ([], []) for k in ("g2", "g32", "r2", "r32")}  # (cwi, pad) over the pairs with both
     for seed in seeds:
         tq, tf, bq, bf = (get(arm, "pad", seed, b) for arm in ("top2", "b1x") for b in (2, 32))
         r = _r_pair(bq, bf)
@@ -544,22 +549,30 @@ def _pad_merge_body(data):
                              (("top2", tq), ("top2", tf), ("b1x", bq), ("b1x", bf)) if x) if g]
         precision.append("| " + " | ".join([
             str(seed), *[_cell(x and x["kendall_gap_t_mean"], ".2f") for x in (tq, tf)], _cell(found["p1"], ".2f"),
-            "-" if r is None else str(r[0]), *["-" if r is None else signed(v, 2) for v in r[1:]],
+            "-" if r is None else str(r[0]), *(["-", "-"] if r is None else [signed(v, 2) for v in r[1:]]),
             _cell(found["p2"], ".2f"), "; ".join(_accuracy_span(x) for x in (tq, tf, bq, bf)),
             "; ".join(gates) or ("passes" if None not in (tq, tf, bq, bf) else "-")]) + " |")
         cells = [str(seed)]
-        for bits, gk, rk in ((2, "g2", "r2"), (32, "g32", "r32")):
+        for bits, key in ((2, "g2"), (32, "g32")):
             cwi, pad = get("top2", "cwi", seed, bits), get("top2", "pad", seed, bits)
-            found[gk] = _gap(cwi, pad)
+            found[key] = _gap(cwi, pad)
             cells += [_cell(x and x["kendall_gap_mean"], ".2e") for x in (cwi, pad)]
-        for bits, rk in ((2, "r2"), (32, "r32")):
+            for x, kept in zip((cwi, pad), means[key]):
+                if found[key] is not None:
+                    kept.append(x["kendall_gap_mean"])
+        for bits, key in ((2, "r2"), (32, "r32")):
             rr = _r_pair(get("b1x", "cwi", seed, bits), get("b1x", "pad", seed, bits))
-            found[rk] = None if rr is None else rr[1] - rr[2]
+            found[key] = None if rr is None else rr[1] - rr[2]
             cells += ["-", "-"] if rr is None else [signed(rr[1], 2), f"{signed(rr[2], 2)} ({rr[0]})"]
+            for v, kept in zip(rr[1:] if rr else (), means[key]):
+                kept.append(v)
         merge.append("| " + " | ".join(cells) + " |")
         for key, value in found.items():
             if value is not None:
                 d[key].append(value)
+    spec = {"g2": ".2e", "g32": ".2e", "r2": ".2f", "r32": ".2f"}
+    merge.append("| mean | " + " | ".join(_cell(statistics.fmean(v) if v else None, spec[k])
+                                         for k in ("g2", "g32", "r2", "r32") for v in means[k]) + " |")
     head = ["| statistic | network pairs | mean | 95% t interval | sign-flip p (p_min) | Holm p (family) | "
             "detectable at 80% | verdict (Holm) |", "|---|---|---|---|---|---|---|---|"]
     primary = _family_rows([("P1 top2-pad gap_t, W2A2 - W32A32", d["p1"], ".2f"),
