@@ -4,11 +4,13 @@
 #   1. issue 26's re-measured study (results/study_r8_w2a2_from_trained/commands.sh), 2 runs at a time;
 #   2. then issue 26's re-measured subset table (results/cifar_subset/commands.sh), 2 at a time;
 #   3. then issue 25's next link, planned in results/premise_near_1x/plan.md (its commands.sh), two seeds at a time;
-#   4. then the link after it, results/premise_beyond_1x/plan.md (its commands.sh, own worktree), two searches at a time.
+#   4. then the link after it, results/premise_beyond_1x/plan.md (its commands.sh, own worktree), two searches at a time;
+#   5. then both again with the zero-padded pair merge, results/premise_pad_merge/plan.md (own worktree), two at a time.
 # (The two acceptance measurements go before the follow-up the team planned for itself.)
 # All run at one frozen commit in the worktree CODE (made here if missing). Every 20 minutes the finished
 # runs are saved into the state/ folders, ready to be committed:
-#   git add results/study_r8_w2a2_from_trained/state results/premise_near_1x results/premise_beyond_1x results/cifar_subset/state && git commit
+#   git add results/study_r8_w2a2_from_trained/state results/premise_near_1x results/premise_beyond_1x \
+#     results/premise_pad_merge results/cifar_subset/state && git commit
 # Usage: nohup bash results/queue.sh > /dev/null 2>&1 &
 # A sitting of step 1 already under way (a queue restarted by hand) is waited for, not doubled.
 MAIN=/work/main
@@ -45,3 +47,5 @@ bash results/premise_near_1x/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "premise near-1X sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
 bash results/premise_beyond_1x/commands.sh --jobs=2 >> runs/queue.out 2>&1
 echo "premise beyond-1X sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
+bash results/premise_pad_merge/commands.sh --jobs=2 >> runs/queue.out 2>&1
+echo "premise pad-merge sitting ended $(date -u +%FT%TZ)" >> runs/queue.out
