@@ -367,3 +367,32 @@ def test_pad_merge_tests_precision_and_merge_in_their_own_families(tmp_path):
     assert check_line == ("Check run (seed 0, W2A2, interpolating, threshold 0.51, against the committed run at 0.6): "
                           "rows expanded at the first check 3 and 3 of 3; largest difference of a final probability 0.01.")
     assert "ppppppp" in footnote and "plan.md" in footnote
+
+
+def test_merge_expansion_counts_steps_per_network_and_tests_cwi_against_pad(tmp_path):
+    def search(seed, merge, expanded, macs=1.0, accuracies=(0.3, 0.35)):
+        trajectory = [{"epoch": 1, "phase": "warmup"}]
+        trajectory += [{"epoch": k + 2, "phase": "search", "arch_accuracy": a} for k, a in enumerate(accuracies)]
+        return {"workdir": f"m/{merge}_{seed}", "seed": seed, "pair_merge": merge, "expanded": expanded,
+                "layers_expanded": len(expanded), "macs_ratio": macs, "trajectory": trajectory, "provenance": _prov("m")}
+
+    data = [search(200, "cwi", [["a", 3], ["b", 2]], macs=1.5), search(200, "pad", [["a", 1]]),   # 5 - 1 = +4
+            search(201, "cwi", [["a", 2]]), search(201, "pad", [], accuracies=(0.2, 0.3)),          # 2 - 0 = +2
+            search(202, "cwi", [["c", 1]]), search(202, "pad", [["a", 1], ["b", 1]]),               # 1 - 2 = -1
+            search(203, "cwi", [])]                                                                 # no pad yet
+    table = SUMMARY_TABLES["nce-expansion-merge"]
+    _write(tmp_path, table.source, data)
+    per_network, test, footnote = table.render_from(str(tmp_path)).split("\n\n")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in per_network.splitlines()[2:]]
+    assert rows[0] == ["0", "5", "1", "+4", "2", "1", "1.50", "1.00", "30.0-35.0", "30.0-35.0", "passes"]
+    assert rows[1][:4] == ["1", "2", "0", "+2"] and rows[1][10] == "pad: 20.0%"
+    assert rows[3][:4] == ["3", "0", "(not run yet)", "-"] and rows[3][10] == "-"
+    assert rows[4][:3] == ["mean", "2.67", "1.00"]
+    # d = 4, 2, -1: mean 5/3, sd 2.5166, se 1.45297, t(0.975, 2) 4.30265: half width 6.2516, [-4.58, +7.92];
+    # sign-flip: |sum| >= 5 for 4 of the 8 patterns (sums 7, 5, -5, -7) -> p = 0.5
+    assert test.splitlines()[2] == ("| expansion steps (the planned test) | 3 | +1.67 | [-4.58, +7.92] | 0.5 (0.25) | "
+                                    "none at n = 3 | not resolved |")
+    assert "mmmmmmm" in footnote and "plan.md" in footnote
+    _write(tmp_path, table.source, data + [search(3, "cwi", [])])
+    with pytest.raises(UsageError, match="Two cwi searches of network 3"):
+        table.render_from(str(tmp_path))

@@ -592,6 +592,52 @@ def _pad_merge_body(data):
     return text
 
 
+def _expansion_steps(run):
+    """The expansion steps a search took, summed over its rows (each adds one candidate)."""
+    return sum(steps for _, steps in run["expanded"])
+
+
+def _merge_expansion_body(data):
+    """The plan of results/nce_expansion_merge: per network, its two NCE searches (interpolating and zero-padded
+    merge): expansion steps, rows expanded, derived MACs ratio, ``arch_accuracy``, the gate; then the test of
+    E(cwi) - E(pad), exact sign-flip over the networks."""
+    by_seed = {}
+    for run in data:
+        if run["seed"] is None:
+            raise UsageError(f"A search of the merge comparison needs its seed. Received: {run['workdir']!r}.")
+        merge = run.get("pair_merge", "cwi")
+        seen = by_seed.setdefault(run["seed"] % 100, {})
+        if merge in seen:
+            raise UsageError(f"Two {merge} searches of network {run['seed'] % 100}. Received: {seen[merge]['workdir']!r} "
+                             f"and {run['workdir']!r}. Allowed: one per network and merge.")
+        seen[merge] = run
+    lines = ["| network | expansion steps cwi | pad | cwi - pad | rows expanded cwi | pad | derived MACs ratio cwi | "
+             "pad | `arch_accuracy` cwi (%) | pad (%) | gate |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    d, totals = [], ([], [])
+    for seed, pair in sorted(by_seed.items()):
+        cwi, pad = pair.get("cwi"), pair.get("pad")
+        steps = [None if r is None else _expansion_steps(r) for r in (cwi, pad)]
+        if None not in steps:
+            d.append(steps[0] - steps[1])
+            for kept, v in zip(totals, steps):
+                kept.append(v)
+        low = [f"{m}: {min(_arch_accuracies(r)):.1f}%" for m, r in (("cwi", cwi), ("pad", pad))
+               if r and (not _arch_accuracies(r) or min(_arch_accuracies(r)) < 25.0)]
+        lines.append("| " + " | ".join([
+            str(seed), *["(not run yet)" if v is None else str(v) for v in steps],
+            "-" if None in steps else f"{steps[0] - steps[1]:+d}",
+            *["-" if r is None else str(r["layers_expanded"]) for r in (cwi, pad)],
+            *["-" if r is None or r["macs_ratio"] is None else f"{r['macs_ratio']:.2f}" for r in (cwi, pad)],
+            _accuracy_span(cwi), _accuracy_span(pad),
+            "; ".join(low) or ("passes" if cwi and pad else "-")]) + " |")
+    means = [f"{statistics.fmean(v):.2f}" if v else "-" for v in totals]
+    lines.append(f"| mean | {means[0]} | {means[1]} | | | | | | | | |")
+    test = ["| statistic | networks | mean cwi - pad | 95% t interval | sign-flip p (p_min) | detectable at 80% | "
+            "verdict |", "|---|---|---|---|---|---|---|",
+            "| " + " | ".join(["expansion steps (the planned test)", str(len(d))] + paired_cells(d, "network")) + " |"]
+    return "\n".join(lines) + "\n\n" + "\n".join(test) + "\n"
+
+
 def _runs_provenances(data, results_dir):
     return [r["provenance"] for r in data]
 
@@ -725,6 +771,16 @@ SUMMARY_TABLES = {
              "compared expanded at the first check (a precision pair for P2, a merge pair for S1 and S2); cwi - "
              "pad pairs a network's two searches, which share every random stream; the gate, the tests and their "
              "families (Holm within each) were fixed before the runs (`results/premise_pad_merge/plan.md`)."),
+    "nce-expansion-merge": SummaryTable(
+        name="nce-expansion-merge", source="nce_expansion_merge/summary.json",
+        about="NCE searches from each of the 8 W2A2 ResNet-8 networks on the paper's grid (n/8 .. n, expansion to "
+              "2X, threshold 0.3; warm start, cost terms off; 1 warm-up and 4 search epochs at tau 5, search seed "
+              "s + 200), once with the interpolating merge and once zero-padded (`--pair_merge`)",
+        body=_merge_expansion_body, provenances=_runs_provenances,
+        note="Expansion steps: candidates added (n/8 each), summed over the 7 rows; the two searches of a network "
+             "share every random stream; `arch_accuracy`: the accuracy of the forwards alpha's CE gradient was read "
+             "from, per search epoch; the gate (at least 25% in every search epoch) and the test were fixed before "
+             "the runs (`results/nce_expansion_merge/plan.md`)."),
     "premise-fig4c": SummaryTable(
         name="premise-fig4c", source="fig4c/summary.json",
         about="TAS 1x8 searches with and without quantization, the same recipe, seeds and starting networks",
