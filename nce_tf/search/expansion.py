@@ -34,7 +34,9 @@ weights and a fresh BN, naming the BN copy and a function-preserving start as op
 - consumers' new input columns are drawn as fresh: they read zeros, so they change nothing, and
   being random they pass a gradient back to the new gamma (``dL/dgamma_c = sum g_c x_hat_c``,
   as zero-gamma ResNet blocks start; PACT's gradient at 0 is 1, and in a search pair the
-  narrower partner's CWI fills the new channels anyway; with ``pair_merge="pad"`` it leaves them at zero).
+  narrower partner's CWI fills the new channels anyway; with ``pair_merge="pad"`` it leaves them at zero,
+  so behind a ReLU (gradient 0 at 0) the new channels get no gradient and never switch on: measured,
+  README "The same measurements with a merge that does not favour the wider").
 
 So right after the expansion the new candidate's sub-network computes exactly what the old
 widest one's did (``forward(x, net.subnet_sample(widths))``, float weights).  Zero consumer
