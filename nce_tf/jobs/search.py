@@ -30,6 +30,7 @@ Example (library use, on your own data)::
                         SearchConfig(search_warmup_epochs=20, search_epochs=200))
 """
 
+import dataclasses
 import json
 import os
 
@@ -42,7 +43,7 @@ from nce_tf import data, distribute, seeds, sources
 from nce_tf.adapter.from_trained import load_trained_weights, pact_clips_from_stats
 from nce_tf.errors import UsageError
 from nce_tf.io_utils import atomic_write_text
-from nce_tf.jobs.checkpoint import check_settings
+from nce_tf.jobs.checkpoint import RunState, check_settings
 from nce_tf.jobs.lifecycle import Job, run_job
 from nce_tf.jobs.search_log import SearchLog, one_x_widths
 from nce_tf.jobs.train import PACT_STATS_BATCHES
@@ -55,10 +56,12 @@ from nce_tf.search.methods import method_for
 from nce_tf.search.single_path import train_single_paths
 from nce_tf.search.supernet import SuperNet
 from nce_tf.search.tensorboard import SearchTensorBoard
+from nce_tf.search.config import SearchConfig
 from nce_tf.search.units import Budget
 from nce_tf.sources import build_space
 from nce_tf.sources.user import load_keras_file
-from nce_tf.train.config import DEFAULT_MODEL, FINAL_TRAINING_FIELDS, SEARCH_START_FIELDS, model_fingerprint
+from nce_tf.train.config import (DEFAULT_MODEL, FINAL_TRAINING_FIELDS, SEARCH_START_FIELDS, TrainConfig,
+                                 model_fingerprint)
 from nce_tf.train.float_init import describe_source
 from nce_tf.train.schedule import sgd, warmup_cosine
 
@@ -316,6 +319,40 @@ def check_search_batches(strategy, scfg, n_w):
                          f"half holds. Received: search_batch_size={batch}, arch_steps={scfg.arch_steps}, "
                          f"half examples={n_w}. Allowed: search_batch_size * arch_steps <= {n_w}.")
     return steps
+
+
+def restore_search(workdir):
+    """The search of a work directory as its last checkpoint left it: the job, built from the settings the
+    search recorded (``search_config.json``), with its super-net (``job.net``: weights, alpha, live
+    candidates, BN statistics), optimizers and sampler restored. For reading a search's state after it ran
+    (its trained super-net, what an expansion added); the job's data halves are ready (``job.ds_w``,
+    ``job.ds_a``).
+
+    Args:
+        workdir: a search work directory with a checkpoint (``search/checkpoints``).
+
+    Returns:
+        ``(train_config, search_config, job)``.
+
+    Raises:
+        UsageError: no recorded settings, or no checkpoint, under ``workdir``.
+    """
+    path = os.path.join(workdir, "search_config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            settings = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"Not a search work directory ({type(e).__name__}). Received: workdir={workdir!r}") from None
+    names = {f.name for f in dataclasses.fields(SearchConfig)}
+    scfg = SearchConfig(**{k: v for k, v in settings.items() if k in names})
+    tcfg = TrainConfig.from_settings(settings, workdir=workdir, verbose=0)
+    job = _Search(tcfg, scfg, verbose=False)
+    job.prepare(tf.distribute.get_strategy())
+    state = RunState(os.path.join(workdir, job.state_directory), **job.build())
+    if state.latest is None:
+        raise UsageError(f"No search checkpoint. Received: workdir={workdir!r} (nothing under {job.state_directory})")
+    state.restore()
+    return tcfg, scfg, job
 
 
 def run_search(train_config, search_config, verbose=True, strategy=None):

@@ -18,7 +18,13 @@ and, over the committed per-network records (the network is the unit; exact sign
     python results/premise_beyond_1x/tie_probe.py --summary
 
 ``--merge=pad`` is the control: the narrower partner zero-padded instead of interpolated (records
-``..._pad.json``), under which the float tie must give the two candidates the same gradient.
+``..._pad.json``), under which the float tie must give the two candidates the same gradient. (Its records,
+at b4a656a, swapped the layers' merge function in this process; since 76adf3d the layers' own
+``pair_merge`` is set, the same matrix.)
+
+``--from_search=WORKDIR`` probes the super-net a finished search left instead (its recorded settings, its last
+checkpoint; e.g. one trained from scratch under the merge, results/merge_from_scratch/plan.md), and
+``--summary=DIR`` summarises a directory of records named ``w32a32_s<seed>[_pad].json``.
 """
 
 import argparse
@@ -33,17 +39,9 @@ from nce_tf import provenance, stats
 from nce_tf.cli import config_flags, flagfiles
 from nce_tf.data.pipeline import make_pipeline
 from nce_tf.jobs.search import _Search  # the search job as the CLI builds it (settings, init_from, split)
+from nce_tf.jobs.search import restore_search
 from nce_tf.search.expansion import expand
 from absl import flags
-
-
-def pad_matrix(c, c_star):
-    """The merge without interpolation: the narrower partner's channels kept where they are, zeros beyond
-    (``cwi_matrix``'s shape and padding). A diagnostic, not a search option: with it, a wider candidate
-    whose extra channels are zero is exactly the narrower one in the mixture."""
-    c = tf.convert_to_tensor(c)[..., None, None]
-    i, o = tf.range(c_star)[:, None], tf.range(c_star)[None, :]
-    return tf.where(tf.logical_and(tf.equal(i, o), i < c), 1.0, 0.0)
 
 
 def configs(bits, seed):
@@ -57,8 +55,8 @@ def configs(bits, seed):
     return config_flags.config_from_flags(values).validate(), config_flags.search_config_from_flags(values).validate()
 
 
-def summary():
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
+def summary(here=None):
+    here = here or os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
     cwi_real = {}
     for merge, bits in (("", 32), ("", 2), ("_pad", 32), ("_pad", 2)):
         names = [os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json") for s in range(8)]
@@ -89,25 +87,33 @@ def summary():
 def main(argv):
     if argv == ["--summary"]:
         return summary()
+    if len(argv) == 1 and argv[0].startswith("--summary="):
+        return summary(argv[0].split("=", 1)[1])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bits", type=int, choices=(2, 32), required=True)
-    parser.add_argument("--seed", type=int, choices=range(8), required=True)
+    parser.add_argument("--bits", type=int, choices=(2, 32))
+    parser.add_argument("--seed", type=int, choices=range(8))
+    parser.add_argument("--from_search", default="", help="a finished search's work directory (instead of --bits "
+                        "and --seed: the beyond-1X super-net from a trained network)")
     parser.add_argument("--batches", type=int, default=40)
     parser.add_argument("--json", default="")
     parser.add_argument("--merge", choices=("cwi", "pad"), default="cwi",
                         help="cwi: the search's merge; pad: the narrower partner zero-padded (the control)")
     a = parser.parse_args(argv)
-    if a.merge == "pad":
-        # The searchable layers build their merge from nce_tf.search.layers.cwi_matrix (its only user);
-        # the probe runs eagerly, so replacing that name swaps the merge for this process only.
-        import nce_tf.search.layers
-        nce_tf.search.layers.cwi_matrix = pad_matrix
+    if not a.from_search and (a.bits is None or a.seed is None):
+        parser.error("--bits and --seed are required without --from_search")
     code = provenance.record()  # the code this process loaded, before anything is written
-    tcfg, scfg = configs(a.bits, a.seed)
-    job = _Search(tcfg, scfg, verbose=False)
-    job.prepare(tf.distribute.get_strategy())
-    job.build()
+    if a.from_search:
+        tcfg, scfg, job = restore_search(a.from_search)
+        a.bits, a.seed = tcfg.w_bits, tcfg.seed
+    else:
+        tcfg, scfg = configs(a.bits, a.seed)
+        job = _Search(tcfg, scfg, verbose=False)
+        job.prepare(tf.distribute.get_strategy())
+        job.build()
     net = job.net
+    for layer in net.conv_layers:  # the probe runs eagerly: a layer reads its merge at each call
+        if hasattr(layer, "pair_merge"):
+            layer.pair_merge = a.merge
     k = net.num_candidates.numpy()
     alpha = np.zeros(net.alpha.shape, "float32")
     alpha[np.arange(len(k)), k - 1] = 10.0  # every row's widest dominates: one expansion each
@@ -133,7 +139,7 @@ def main(argv):
     g = np.stack(grads)  # [batches, rows, 3]: 0.875n, n, 1.125n
     new, old = g[:, :, 1] - g[:, :, 2], g[:, :, 0] - g[:, :, 1]
     se = lambda v: v.std(0, ddof=1) / np.sqrt(len(v))  # noqa: E731
-    out = {"bits": a.bits, "seed": a.seed, "merge": a.merge, "batches": len(g), "max_logit_diff_n_vs_1.125n": same,
+    out = {"bits": a.bits, "seed": a.seed, "merge": a.merge, "from_search": a.from_search or None, "batches": len(g), "max_logit_diff_n_vs_1.125n": same,
            "gap_new_mean": new.mean(0).tolist(), "gap_new_se": se(new).tolist(),
            "gap_old_mean": old.mean(0).tolist(), "gap_old_se": se(old).tolist(),
            # the row mean per batch: batches are the units (disjoint images of the arch half); sign-flip test of 0

@@ -20,27 +20,15 @@ import statistics
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from nce_tf import provenance
-from nce_tf.jobs.checkpoint import RunState
-from nce_tf.jobs.search import _Search  # the search job as the CLI builds it (its settings, its checkpoint layout)
-from nce_tf.search import SearchConfig
-from nce_tf.train import TrainConfig
+from nce_tf.jobs.search import restore_search
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def read(workdir):
-    with open(os.path.join(workdir, "search_config.json"), encoding="utf-8") as f:
-        settings = json.load(f)
-    scfg = SearchConfig(**{k: v for k, v in settings.items() if k in SearchConfig.__dataclass_fields__})
-    tcfg = TrainConfig.from_settings(settings, workdir=workdir, verbose=0)
-    job = _Search(tcfg, scfg, verbose=False)
-    job.prepare(tf.distribute.get_strategy())
-    state = RunState(os.path.join(workdir, job.state_directory), **job.build())
-    if state.restore() == (0, 0):
-        raise SystemExit(f"error: no checkpoint under {workdir!r}")
+    tcfg, scfg, job = restore_search(workdir)
     net = job.net
     k = net.num_candidates.numpy()
     rows = []
