@@ -8,7 +8,7 @@
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_scratch}
-COMMIT=${COMMIT:?set COMMIT to the frozen commit named in plan.md}
+COMMIT=5455eb3
 HERE=$MAIN/results/merge_from_scratch
 JOBS=1
 SEEDS="0 1 2 3 4 5 6 7"
