@@ -29,20 +29,20 @@ if [ ! -d $CODE ]; then
     || { echo "error: no worktree $CODE"; exit 2; }
 fi
 case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $COMMIT*) ;; *) echo "error: $CODE is not at $COMMIT"; exit 2;; esac
-mkdir -p $MAIN/runs/scratch $HERE/tie_probe
+mkdir -p $MAIN/runs/scratch $HERE/tie_probe_e$WARMUP
 cd $CODE
 
 one_seed() {
-  local s=$1 run=runs/scratch/scratch_w32a32_s$1 merge
+  local s=$1 run=runs/scratch/scratch_w32a32_e${WARMUP}_s$1 merge
   [ -f $run/arch.json ] || nice -n 15 python -m nce_tf search --flagfile=cifar_subset/nce_from_trained \
     --model=resnet8 --w_bits=32 --a_bits=32 --seed=$((s + 300)) --width_ratios=0.875,1 --max_width_ratio=1.125 \
     --threshold=0.99 --expansion_init=warm --lambda_flops=0 --lambda_params=0 --noenforce_budget \
     --supernet_epochs=0 --search_warmup_epochs=$WARMUP --search_epochs=1 --tau_min=5 --search_lr=0.1 \
     --workdir=$run > $run.log 2>&1
-  mkdir -p $HERE/searches/scratch_w32a32_s$s
-  cp $run/arch.json $run/search_config.json $run/search_log.jsonl $HERE/searches/scratch_w32a32_s$s/
+  mkdir -p $HERE/searches/scratch_w32a32_e${WARMUP}_s$s
+  cp $run/arch.json $run/search_config.json $run/search_log.jsonl $HERE/searches/scratch_w32a32_e${WARMUP}_s$s/
   for merge in cwi pad; do
-    local out=$HERE/tie_probe/w32a32_s$s$([ $merge = pad ] && echo _pad)
+    local out=$HERE/tie_probe_e$WARMUP/w32a32_s$s$([ $merge = pad ] && echo _pad)
     [ -f $out.json ] || nice -n 15 python results/premise_beyond_1x/tie_probe.py --from_search=$run --merge=$merge \
       --batches=40 --json=$out.json > $out.log 2>&1
     rm -f $out.log
@@ -52,7 +52,7 @@ one_seed() {
 worker() {
   local s fd
   for s in $SEEDS; do
-    exec {fd}> runs/scratch/.seed_$s.lock
+    exec {fd}> runs/scratch/.seed_${WARMUP}_$s.lock
     if flock -n $fd; then one_seed $s; fi
     exec {fd}>&-
   done
