@@ -57,7 +57,7 @@ def configs(bits, seed):
 
 def summary(here=None):
     here = here or os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
-    cwi_real = {}
+    cwi_real, cwi_tie = {}, {}
     for merge, bits in (("", 32), ("", 2), ("_pad", 32), ("_pad", 2)):
         names = [os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json") for s in range(8)]
         if not all(os.path.exists(n) for n in names):
@@ -68,8 +68,11 @@ def summary(here=None):
         real = [r["gap_old_row_mean"] for r in recs]
         ratio = [t / g for t, g in zip(tie, real)]
         if not merge:
-            cwi_real[bits] = real
+            cwi_real[bits], cwi_tie[bits] = real, tie
         else:  # the share of the interpolating merge's real-width gap that padding removes
+            d = [c - p for c, p in zip(cwi_tie[bits], tie)]
+            print(f"W{bits}A{bits}: tie gap cwi - pad per network mean {np.mean(d):+.4f} (exact sign-flip over the "
+                  f"networks p = {stats.sign_flip_test(d)['p']:.3g})")
             share = [1 - p / c for p, c in zip(real, cwi_real[bits])]
             print(f"W{bits}A{bits}: padding removes {1 - np.mean(real) / np.mean(cwi_real[bits]):.2f} of the real-width "
                   f"gap (per network {min(share):.2f} to {max(share):.2f})")
