@@ -59,27 +59,31 @@ def summary(here=None):
     here = here or os.path.join(os.path.dirname(os.path.abspath(__file__)), "tie_probe")
     cwi_real, cwi_tie = {}, {}
     for merge, bits in (("", 32), ("", 2), ("_pad", 32), ("_pad", 2)):
-        names = [os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json") for s in range(8)]
-        if not all(os.path.exists(n) for n in names):
+        # the networks probed with both merges if any was (a pilot may hold fewer than 8)
+        seeds = [s for s in range(8) if os.path.exists(os.path.join(here, f"w{bits}a{bits}_s{s}.json"))
+                 and (not merge or os.path.exists(os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json")))]
+        if not seeds:
             continue
+        names = [os.path.join(here, f"w{bits}a{bits}_s{s}{merge}.json") for s in seeds]
         recs = [json.load(open(n, encoding="utf-8")) for n in names]
         print(f"merge {recs[0].get('merge', 'cwi')}:", end=" ")
         tie = [r["gap_new_row_mean"] for r in recs]
         real = [r["gap_old_row_mean"] for r in recs]
         ratio = [t / g for t, g in zip(tie, real)]
         if not merge:
-            cwi_real[bits], cwi_tie[bits] = real, tie
+            cwi_real[bits], cwi_tie[bits] = dict(zip(seeds, real)), dict(zip(seeds, tie))
         else:  # the share of the interpolating merge's real-width gap that padding removes
-            d = [c - p for c, p in zip(cwi_tie[bits], tie)]
+            d = [cwi_tie[bits][s] - p for s, p in zip(seeds, tie)]
             print(f"W{bits}A{bits}: tie gap cwi - pad per network mean {np.mean(d):+.4f} (exact sign-flip over the "
                   f"networks p = {stats.sign_flip_test(d)['p']:.3g})")
-            share = [1 - p / c for p, c in zip(real, cwi_real[bits])]
-            print(f"W{bits}A{bits}: padding removes {1 - np.mean(real) / np.mean(cwi_real[bits]):.2f} of the real-width "
+            share = [1 - p / cwi_real[bits][s] for s, p in zip(seeds, real)]
+            kept = np.mean([cwi_real[bits][s] for s in seeds])
+            print(f"W{bits}A{bits}: padding removes {1 - np.mean(real) / kept:.2f} of the real-width "
                   f"gap (per network {min(share):.2f} to {max(share):.2f})")
         commits = sorted({(r["provenance"]["commit"] or "")[:7] + ("-dirty" if r["provenance"]["dirty"] else "")
                           for r in recs})
         print(f"W{bits}A{bits}: tie gap g(n) - g(1.125n), row mean per network: {', '.join(f'{t:+.4f}' for t in tie)}"
-              f" (mean {np.mean(tie):+.4f}; exact sign-flip over 8 networks p = {stats.sign_flip_test(tie)['p']:.3g});"
+              f" (mean {np.mean(tie):+.4f}; exact sign-flip over {len(tie)} networks p = {stats.sign_flip_test(tie)['p']:.3g});"
               f" real gap g(0.875n) - g(n): mean {np.mean(real):+.4f}; tie / real per network "
               f"{min(ratio):.2f}-{max(ratio):.2f}; largest |logit| difference n vs 1.125n "
               f"{max(r['max_logit_diff_n_vs_1.125n'] for r in recs):.2g}; within-network p "
