@@ -11,28 +11,20 @@ MAIN=/work/main
 CODE=${CODE:-/work/wt_pad}
 COMMIT=76adf3d
 HERE=$MAIN/results/premise_pad_merge
-JOBS=1
-SEEDS="0 1 2 3 4 5 6 7"
 ARMS="b1x top2 check"
+source $MAIN/results/run_lib.sh
 for arg in "$@"; do
+  common_option "$arg" && continue
   case $arg in
-    --jobs=[1-8]) JOBS=${arg#--jobs=} ;;
-    --seeds=*) SEEDS=$(echo "${arg#--seeds=}" | tr ',' ' ') ;;
     --arms=*) ARMS=$(echo "${arg#--arms=}" | tr ',' ' ') ;;
     *) echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..., --arms=b1x,top2,check"; exit 2 ;;
   esac
 done
-for s in $SEEDS; do
-  case $s in [0-7]) ;; *) echo "error: invalid seed $s; allowed: 0..7 (the near-1X network pairs)"; exit 2 ;; esac
-done
+check_seeds
 for a in $ARMS; do
   case $a in b1x|top2|check) ;; *) echo "error: invalid arm $a; allowed: b1x, top2, check"; exit 2 ;; esac
 done
-if [ ! -d $CODE ]; then
-  (cd $MAIN && git worktree prune && git worktree add --detach $CODE $COMMIT && ln -s $MAIN/runs $CODE/runs) \
-    || { echo "error: no worktree $CODE"; exit 2; }
-fi
-case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $COMMIT*) ;; *) echo "error: $CODE is not at $COMMIT"; exit 2;; esac
+frozen_worktree
 cd $MAIN
 mkdir -p runs/pad
 python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
@@ -40,9 +32,23 @@ python results/archive_runs.py restore results/premise_near_1x/state runs/r8
 [ -d $HERE/searches ] && python results/archive_runs.py restore $HERE/searches runs/pad
 cd $CODE
 
-# one_search ARM SEED BITS: one search into runs/pad/<arm>_w<b>a<b>_s<s>, its records into searches/.
-one_search() {
-  local arm=$1 s=$2 b=$3 name run args
+# Jobs ARM_SEED_BITS in order: per seed, each arm at W2A2 then W32A32 (the check run at seed 0, W2A2 only).
+job_list() {
+  local s a b
+  for s in $SEEDS; do
+    for a in $ARMS; do
+      for b in 2 32; do
+        [ $a = check ] && { [ $s = 0 ] && [ $b = 2 ] || continue; }
+        echo ${a}_${s}_$b
+      done
+    done
+  done
+}
+
+# run_job ARM_SEED_BITS: one search into runs/pad/<arm>_w<b>a<b>_s<s>, its records into searches/.
+run_job() {
+  local arm s b name run args
+  IFS=_ read -r arm s b <<< "$1"
   name=${arm}_w${b}a${b}_s$s
   [ $arm = check ] && name=check_b1x_cwi_t051_w${b}a${b}_s$s
   run=runs/pad/$name
@@ -62,22 +68,4 @@ one_search() {
   cp $run/arch.json $run/search_config.json $run/search_log.jsonl $run/supernet_training.json $HERE/searches/$name/
 }
 
-# One search is one job; --jobs=2 runs two at once, each claimed under a lock (runs/pad/.ARM_S_B.lock).
-worker() {
-  local a s b fd
-  for s in $SEEDS; do
-    for a in $ARMS; do
-      for b in 2 32; do
-        [ $a = check ] && { [ $s = 0 ] && [ $b = 2 ] || continue; }
-        exec {fd}> runs/pad/.${a}_${s}_$b.lock
-        if flock -n $fd; then one_search $a $s $b; fi
-        exec {fd}>&-
-      done
-    done
-  done
-}
-pids=()
-for j in $(seq $JOBS); do worker & pids+=($!); sleep 5; done
-status=0
-for p in "${pids[@]}"; do wait $p || status=1; done
-exit $status
+run_workers runs/pad

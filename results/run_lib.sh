@@ -1,0 +1,51 @@
+# Shared by the measurements' commands.sh (sourced, not run): their common options, the frozen worktree they
+# run in, and the workers that take their jobs two (or N) at a time, each job claimed under a lock so that no
+# job runs twice at once. A script sets MAIN, CODE and COMMIT, sources this file, reads its arguments with
+# common_option (its own ones beside), defines job_list (prints the job names in order) and run_job NAME,
+# then calls run_workers LOCK_DIR.
+
+JOBS=1
+SEEDS="0 1 2 3 4 5 6 7"
+
+# common_option ARG: sets JOBS (--jobs=N, 1..8) or SEEDS (--seeds=S,S,...); status 1 for any other argument.
+common_option() {
+  case $1 in
+    --jobs=[1-8]) JOBS=${1#--jobs=} ;;
+    --seeds=*) SEEDS=$(echo "${1#--seeds=}" | tr ',' ' ') ;;
+    *) return 1 ;;
+  esac
+}
+
+# check_seeds: every seed one of the 8 network pairs, or exit 2.
+check_seeds() {
+  local s
+  for s in $SEEDS; do
+    case $s in [0-7]) ;; *) echo "error: invalid seed $s; allowed: 0..7 (the network pairs)"; exit 2 ;; esac
+  done
+}
+
+# frozen_worktree: CODE checked out at COMMIT (made if missing, its runs/ linked to MAIN's), or exit 2.
+frozen_worktree() {
+  if [ ! -d "$CODE" ]; then
+    (cd "$MAIN" && git worktree prune && git worktree add --detach "$CODE" "$COMMIT" && ln -s "$MAIN/runs" "$CODE/runs") \
+      || { echo "error: no worktree $CODE"; exit 2; }
+  fi
+  case "$(git -C "$CODE" rev-parse HEAD 2>/dev/null)" in "$COMMIT"*) ;; *) echo "error: $CODE is not at $COMMIT"; exit 2 ;; esac
+}
+
+_worker() {
+  local name fd
+  for name in $(job_list); do
+    exec {fd}> "$1/.$name.lock"
+    if flock -n $fd; then run_job "$name"; fi  # a job another worker holds is finished there
+    exec {fd}>&-
+  done
+}
+
+# run_workers LOCK_DIR: JOBS workers over job_list; status 1 if any worker failed.
+run_workers() {
+  local pids=() p j status=0
+  for j in $(seq "$JOBS"); do _worker "$1" & pids+=($!); sleep 5; done
+  for p in "${pids[@]}"; do wait "$p" || status=1; done
+  return $status
+}
