@@ -284,6 +284,20 @@ def _accuracy_span(run):
     return f"{min(values):.1f}-{max(values):.1f}" if values else "-"
 
 
+def _difference(a, b, key):
+    """``a[key] - b[key]`` of two search summaries; None where either is missing (not run yet) or lacks it."""
+    return None if a is None or b is None or a[key] is None or b[key] is None else a[key] - b[key]
+
+
+def _low_accuracy(run, floor):
+    """None when every search epoch's ``arch_accuracy`` is at least ``floor`` (%); else the lowest one
+    (``"21.0%"``), or ``"none logged"``."""
+    values = _arch_accuracies(run)
+    if not values:
+        return "none logged"
+    return f"{min(values):.1f}%" if min(values) < floor else None
+
+
 def _near_1x_cells(q, f, rows):
     """A seed's cells from its W2A2 and W32A32 search summaries (either may be None: not run yet);
     returns ``(cells, d)`` with ``d`` the W2A2 - W32A32 differences by statistic (None where either is
@@ -299,11 +313,7 @@ def _near_1x_cells(q, f, rows):
     def gap(r):
         return "-" if r is None or r["kendall_gap_mean"] is None else f"{r['kendall_gap_mean']:+.2e}"
 
-    def difference(key):
-        both = q and f and q[key] is not None and f[key] is not None
-        return q[key] - f[key] if both else None
-
-    d = {key: difference(key) for key in ("kendall_gap_t_mean", "kendall_gap_mean")}
+    d = {key: _difference(q, f, key) for key in ("kendall_gap_t_mean", "kendall_gap_mean")}
     accuracies = [_arch_accuracies(r) if r else [] for r in (q, f)]
     d["arch_accuracy"] = (statistics.fmean(accuracies[0]) - statistics.fmean(accuracies[1])
                           if all(accuracies) else None)
@@ -434,17 +444,17 @@ def _beyond_1x_body(data):
         q, f = pair.get((2, 2)), pair.get((32, 32))
         complete = q is not None and f is not None
         if complete:
-            rows = _beyond_rows(q, f)
-            values = [_log_ratio(r, rows) if rows else None for r in (q, f)]
+            r = _r_pair(q, f)
+            counted, values = (r[0], list(r[1:])) if r else (0, [None, None])
         else:  # a search whose partner has not run yet: its own first-check rows
-            rows, values = [], [_log_ratio(r, _beyond_rows(r, r)) if r else None for r in (q, f)]
+            counted, values = 0, [_log_ratio(r, _beyond_rows(r, r)) if r else None for r in (q, f)]
         diff = values[0] - values[1] if complete and None not in values else None
         if diff is not None:
             d.append(diff)
             for kept, v in zip(per_precision, values):
                 kept.append(v)
         gates = [g for g in (_beyond_gate(r) for r in (q, f) if r) if g]
-        cells = [str(len(rows)) if complete else "-",
+        cells = [str(counted) if complete else "-",
                  *["(not run yet)" if r is None else ("-" if v is None else signed(v, 2))
                    for r, v in zip((q, f), values)],
                  "-" if diff is None else signed(diff, 2), _accuracy_span(q), _accuracy_span(f),
@@ -472,30 +482,11 @@ def _merge_groups(data):
     return {key: _near_1x_pairs(runs) for key, runs in groups.items()}
 
 
-def _paired(a, b, value):
-    """``value(a, b)`` of two searches (either may be None: not run yet), None where it is undefined."""
-    return None if a is None or b is None else value(a, b)
-
-
-def _gap_t(a, b):
-    return _paired(a, b, lambda x, y: None if None in (x["kendall_gap_t_mean"], y["kendall_gap_t_mean"])
-                   else x["kendall_gap_t_mean"] - y["kendall_gap_t_mean"])
-
-
-def _gap(a, b):
-    return _paired(a, b, lambda x, y: None if None in (x["kendall_gap_mean"], y["kendall_gap_mean"])
-                   else x["kendall_gap_mean"] - y["kendall_gap_mean"])
-
-
 def _r_pair(a, b):
-    """``(rows, R(a), R(b))`` over the rows both searches expanded at their first check; None without them."""
-    rows = _paired(a, b, _beyond_rows)
+    """``(rows, R(a), R(b))`` over the rows both searches expanded at their first check; None where either
+    search is missing (not run yet) or no row qualifies."""
+    rows = [] if a is None or b is None else _beyond_rows(a, b)
     return (len(rows), _log_ratio(a, rows), _log_ratio(b, rows)) if rows else None
-
-
-def _r_difference(a, b):
-    r = _r_pair(a, b)
-    return None if r is None else r[1] - r[2]
 
 
 def _cell(value, spec):
@@ -507,10 +498,8 @@ def _merge_gate(run, rows_check):
     search (``rows_check``), at least 5 of 7 rows expanded at the first check; None when it passes."""
     if rows_check:
         return _beyond_gate(run)
-    accuracies = _arch_accuracies(run)
-    if not accuracies:
-        return f"W{run['w_bits']}A{run['a_bits']}: no arch_accuracy"
-    return f"W{run['w_bits']}A{run['a_bits']}: arch_accuracy {min(accuracies):.1f}%" if min(accuracies) < 40 else None
+    low = _low_accuracy(run, 40.0)
+    return low and f"W{run['w_bits']}A{run['a_bits']}: arch_accuracy {low}"
 
 
 def _family_rows(tests):
@@ -544,7 +533,7 @@ def _pad_merge_body(data):
     for seed in seeds:
         tq, tf, bq, bf = (get(arm, "pad", seed, b) for arm in ("top2", "b1x") for b in (2, 32))
         r = _r_pair(bq, bf)
-        found = {"p1": _gap_t(tq, tf), "p2": None if r is None else r[1] - r[2]}
+        found = {"p1": _difference(tq, tf, "kendall_gap_t_mean"), "p2": None if r is None else r[1] - r[2]}
         gates = [g for g in (_merge_gate(x, arm == "b1x") for arm, x in
                              (("top2", tq), ("top2", tf), ("b1x", bq), ("b1x", bf)) if x) if g]
         precision.append("| " + " | ".join([
@@ -555,10 +544,10 @@ def _pad_merge_body(data):
         cells = [str(seed)]
         for bits, key in ((2, "g2"), (32, "g32")):
             cwi, pad = get("top2", "cwi", seed, bits), get("top2", "pad", seed, bits)
-            found[key] = _gap(cwi, pad)
+            found[key] = _difference(cwi, pad, "kendall_gap_mean")
             cells += [_cell(x and x["kendall_gap_mean"], ".2e") for x in (cwi, pad)]
-            for x, kept in zip((cwi, pad), means[key]):
-                if found[key] is not None:
+            if found[key] is not None:
+                for x, kept in zip((cwi, pad), means[key]):
                     kept.append(x["kendall_gap_mean"])
         for bits, key in ((2, "r2"), (32, "r32")):
             rr = _r_pair(get("b1x", "cwi", seed, bits), get("b1x", "pad", seed, bits))
@@ -621,8 +610,8 @@ def _merge_expansion_body(data):
             d.append(steps[0] - steps[1])
             for kept, v in zip(totals, steps):
                 kept.append(v)
-        low = [f"{m}: {min(_arch_accuracies(r)):.1f}%" for m, r in (("cwi", cwi), ("pad", pad))
-               if r and (not _arch_accuracies(r) or min(_arch_accuracies(r)) < 25.0)]
+        low = [f"{m}: {g}" for m, g in (("cwi", cwi and _low_accuracy(cwi, 25.0)),
+                                         ("pad", pad and _low_accuracy(pad, 25.0))) if g]
         lines.append("| " + " | ".join([
             str(seed), *["(not run yet)" if v is None else str(v) for v in steps],
             "-" if None in steps else f"{steps[0] - steps[1]:+d}",
