@@ -30,7 +30,6 @@ Example (library use, on your own data)::
                         SearchConfig(search_warmup_epochs=20, search_epochs=200))
 """
 
-import dataclasses
 import json
 import os
 
@@ -343,8 +342,7 @@ def restore_search(workdir):
             settings = json.load(f)
     except (OSError, ValueError) as e:
         raise UsageError(f"Not a search work directory ({type(e).__name__}). Received: workdir={workdir!r}") from None
-    names = {f.name for f in dataclasses.fields(SearchConfig)}
-    scfg = SearchConfig(**{k: v for k, v in settings.items() if k in names})
+    scfg = SearchConfig.from_settings(settings)
     tcfg = TrainConfig.from_settings(settings, workdir=workdir, verbose=0)
     job = _Search(tcfg, scfg, verbose=False)
     job.prepare(tf.distribute.get_strategy())

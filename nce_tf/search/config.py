@@ -219,6 +219,17 @@ class SearchConfig:
             raise UsageError(f"Invalid {field}. Received: {field}={text!r}. Allowed: {allowed}, or empty for none.")
         return value
 
+    @classmethod
+    def from_settings(cls, settings):
+        """The search config a work directory's ``search_config.json`` records; keys that are not fields
+        (the training's, the model's fingerprint) are ignored, missing fields take their defaults.
+
+        >>> SearchConfig.from_settings({"mode": "tas", "seed": 3, "pair_merge": "pad"}).pair_merge
+        'pad'
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names})
+
     def to_dict(self):
         """The settings as a dict; the fields added later (hardware budgets, the ablations
         ``expansion_init``, ``sawb_scope``, ``pair_merge`` and ``arch_balance``) only when they differ from their defaults
