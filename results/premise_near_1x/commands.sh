@@ -6,22 +6,21 @@
 # records in searches/ (never checkpoints). After each seed, from main (its code reads the size measures): the
 # searches' summary.json (nce-tf search-summary) and the README's premise-near-1x table (nce-tf results readme):
 #   python -m nce_tf search-summary results/premise_near_1x/searches/top2_* --json=results/premise_near_1x/summary.json
-# Usage: bash results/premise_near_1x/commands.sh [--jobs=N]
-# With --jobs=2 two workers take the seeds in order, each seed claimed under a lock (runs/near_main/.seed_S.lock),
-# so a seed is never run twice at once; a seed's runs are sequential (its searches start from its networks).
+# Usage: bash results/premise_near_1x/commands.sh [--jobs=N] [--seeds=0,1,...]
+# With --jobs=2 two workers take the seeds in order, each seed claimed under a lock (runs/near_main/.S.lock;
+# results/run_lib.sh), so a seed is never run twice at once; a seed's runs are sequential (its searches start
+# from its networks).
 set -e
 MAIN=/work/main
 CODE=${CODE:-/work/wt_run}
 COMMIT=866426b
 HERE=$MAIN/results/premise_near_1x
-JOBS=1
+source $MAIN/results/run_lib.sh
 for arg in "$@"; do
-  case $arg in
-    --jobs=[1-8]) JOBS=${arg#--jobs=} ;;
-    *) echo "error: unknown argument $arg; allowed: --jobs=N with N in 1..8"; exit 2 ;;
-  esac
+  common_option "$arg" || { echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..."; exit 2; }
 done
-case "$(git -C $CODE rev-parse HEAD 2>/dev/null)" in $COMMIT*) ;; *) echo "error: $CODE is not at $COMMIT"; exit 2;; esac
+check_seeds
+frozen_worktree
 cd $MAIN
 python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
 [ -d $HERE/state ] && python results/archive_runs.py restore $HERE/state runs/r8
@@ -29,7 +28,12 @@ python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/
 mkdir -p runs/near_main
 cd $CODE
 
-one_seed() {
+job_list() {
+  echo $SEEDS | tr ' ' '\n'
+}
+
+# run_job SEED: the seed's two networks if missing, then its two searches.
+run_job() {
   local s=$1 b run
   [ -f runs/r8/w32a32_s$s/metrics.json ] || nice -n 15 python -m nce_tf train --flagfile=cifar_subset/w32a32 \
     --model=resnet8 --epochs=30 --seed=$s --workdir=runs/r8/w32a32_s$s > runs/r8_w32a32_s$s.log 2>&1
@@ -51,18 +55,4 @@ one_seed() {
     || echo "warning: results/premise_near_1x/summary.json or the README not updated after seed $s; the runs go on" >&2
 }
 
-worker() {
-  local s fd
-  for s in 0 1 2 3 4 5 6 7; do
-    exec {fd}> runs/near_main/.seed_$s.lock
-    # a seed held by the other worker is skipped: it is finished there
-    if flock -n $fd; then one_seed $s; fi
-    exec {fd}>&-
-  done
-}
-
-pids=()
-for j in $(seq $JOBS); do worker & pids+=($!); sleep 5; done
-status=0
-for p in "${pids[@]}"; do wait $p || status=1; done
-exit $status
+run_workers runs/near_main
