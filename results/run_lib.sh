@@ -16,6 +16,22 @@ common_option() {
   esac
 }
 
+# only_common_options ARGS...: every argument a common option (exit 2 on any other), the seeds checked.
+only_common_options() {
+  local arg
+  for arg in "$@"; do
+    common_option "$arg" || { echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..."; exit 2; }
+  done
+  check_seeds
+}
+
+# restore_r8_networks: the 8 ResNet-8 network pairs (seed 0 the study's) back into MAIN/runs/r8 from the
+# state/ folders that keep them (archive_runs.py: never over an existing file).
+restore_r8_networks() {
+  (cd "$MAIN" && python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8 \
+    && python results/archive_runs.py restore results/premise_near_1x/state runs/r8)
+}
+
 # check_seeds: every seed one of the 8 network pairs, or exit 2.
 check_seeds() {
   local s

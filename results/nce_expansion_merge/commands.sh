@@ -10,15 +10,11 @@ CODE=${CODE:-/work/wt_pad}
 COMMIT=76adf3d
 HERE=$MAIN/results/nce_expansion_merge
 source $MAIN/results/run_lib.sh
-for arg in "$@"; do
-  common_option "$arg" || { echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..."; exit 2; }
-done
-check_seeds
+only_common_options "$@"
 frozen_worktree
 cd $MAIN
 mkdir -p runs/nce8
-python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
-python results/archive_runs.py restore results/premise_near_1x/state runs/r8
+restore_r8_networks
 [ -d $HERE/searches ] && python results/archive_runs.py restore $HERE/searches runs/nce8
 cd $CODE
 

@@ -11,15 +11,11 @@ CODE=${CODE:-/work/wt_b1x}
 COMMIT=da2d510
 HERE=$MAIN/results/premise_beyond_1x
 source $MAIN/results/run_lib.sh
-for arg in "$@"; do
-  common_option "$arg" || { echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..."; exit 2; }
-done
-check_seeds
+only_common_options "$@"
 frozen_worktree
 cd $MAIN
 mkdir -p runs/beyond
-python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
-python results/archive_runs.py restore results/premise_near_1x/state runs/r8
+restore_r8_networks
 [ -d $HERE/searches ] && python results/archive_runs.py restore $HERE/searches runs/beyond
 cd $CODE
 

@@ -16,10 +16,7 @@ CODE=${CODE:-/work/wt_run}
 COMMIT=866426b
 HERE=$MAIN/results/premise_near_1x
 source $MAIN/results/run_lib.sh
-for arg in "$@"; do
-  common_option "$arg" || { echo "error: unknown argument $arg; allowed: --jobs=N (1..8), --seeds=S,S,..."; exit 2; }
-done
-check_seeds
+only_common_options "$@"
 frozen_worktree
 cd $MAIN
 python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8

@@ -27,8 +27,7 @@ done
 frozen_worktree
 cd $MAIN
 mkdir -p runs/pad
-python results/archive_runs.py restore results/study_r8_w2a2_from_trained/state/r8 runs/r8
-python results/archive_runs.py restore results/premise_near_1x/state runs/r8
+restore_r8_networks
 [ -d $HERE/searches ] && python results/archive_runs.py restore $HERE/searches runs/pad
 cd $CODE
 
