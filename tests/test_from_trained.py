@@ -16,6 +16,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import nce_tf
 from nce_tf import models
@@ -153,7 +154,31 @@ def test_rows_tied_by_an_add_share_one_l1_order_worked_out_by_hand():
     load_trained_weights(net, trained)
     sn_gamma = net.get_layer("s1_b0_a_conv").gamma.numpy()
     np.testing.assert_array_equal(sn_gamma[:, :16], np.tile(np.arange(15, -1, -1), (16, 1)))
-    np.testing.assert_array_equal(sn_gamma[:, 16:], 0.0)  # the 2X room outputs 0 until it trains
+    np.testing.assert_array_equal(sn_gamma[:, 16:], 1.0)  # the 2X room: a fresh BN, live channels...
+    consumer = net.get_layer("s1_b0_b_conv").kernel.numpy()
+    np.testing.assert_array_equal(consumer[:, :, 16:, :], 0.0)  # ...that no consumer reads until it trains
+    assert np.abs(consumer[:, :, :16, 16:]).min() > 0  # the consumer's own new filters stay random
+
+
+def test_channels_beyond_the_checkpoint_train_in_a_float_network():
+    # A float ReLU network: the 2X room's channels must take a gradient, through the consumers' columns,
+    # from the first step. (With BN gamma = beta = 0 there they output exactly 0 into a ReLU, whose gradient
+    # at 0 is 0: every gradient below was exactly 0.)
+    trained = _trained_like(None, seed=2)
+    net = SuperNet(build_space("resnet8"), mode="tas", tas_space="2x16", seed=5)
+    load_trained_weights(net, trained)
+    x, y = _images(16, seed=3), np.arange(16) % 10
+    wide = net.subnet_sample([2 * w for w in net.space.default_widths()])
+    a, b, fc = (net.get_layer(n) for n in ("s1_b0_a_conv", "s1_b0_b_conv", "classifier"))
+    with tf.GradientTape() as tape:
+        logits = net.forward(x, wide, training=True)[0]
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+    g_b, g_fc = tape.gradient(loss, [b.kernel, fc.kernel])
+    # s1_b0_b reads s1_b0_a's channels 16..31 (beyond the checkpoint's 16) through zero columns: their
+    # gradient is the new channels' activations times the upstream gradient, nonzero where they are live.
+    assert np.abs(g_b.numpy()[:, :, 16:32, :16]).max() > 1e-6
+    assert np.abs(g_fc.numpy()[64:128]).max() > 1e-6  # the classifier's rows of the last stage's new channels
+    assert a.kernel.shape[-1] >= 32 and fc.kernel.shape[0] >= 128
 
 
 def test_pact_clips_from_the_supernet_equal_float_initialisations_calibration():

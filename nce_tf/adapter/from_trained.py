@@ -22,13 +22,16 @@ into a searched conv is the checkpoint's BN that reads that conv.
    statistics): a narrower candidate starts from the statistics the trained network had on those
    channels (``nce-tf analyze sensitivity`` re-estimates them for a fixed sub-network).
 3. **Channels beyond the checkpoint's width** (the 2X room of expansion, or a row wider than the
-   checkpoint) keep the super-net's own random filters, and their consumers' input columns too,
-   but every candidate's BN starts them at gamma = beta = 0: they output exactly 0, so a sub-net
-   wider than the checkpoint first computes the checkpoint's function, and the consumers' random
-   columns carry the gradient that trains them.  (Random new channels at gamma 1 add a unit-variance
-   noise feature per channel to every wider sub-net: measured on a trained ResNet-20, the stem alone
-   at 1.5x lost 4.7 points of test accuracy before any training, and pair-sampled training from
-   such a super-net fell to 15% training accuracy in its first epoch.)
+   checkpoint) keep the super-net's own random filters and a fresh BN (gamma 1, beta 0), and every
+   consumer's input columns that read them start at **zero**: a sub-net wider than the checkpoint
+   first computes the checkpoint's function, and the new channels are live, so their consumers'
+   columns take a gradient from the first step and the filters follow.  (Two other starts fail:
+   random new channels with random consumer columns add a unit-variance noise feature per channel
+   to every wider sub-net, measured on a trained ResNet-20: the stem alone at 1.5x lost 4.7 points
+   of test accuracy before any training; new channels at BN gamma = beta = 0 output exactly 0 into
+   a ReLU, whose gradient at 0 is 0 in TensorFlow, so in a float network they never train at all:
+   the probe's widening estimates of float networks were a flat zero until this rule.  A PACT
+   activation's fake-quant passes the gradient at 0, so quantized networks trained them.)
 4. **PACT clips** are copied where the checkpoint has them (a quantized network); a float
    checkpoint leaves the super-net's initial clip, or ``pact_init="stats"`` sets them
    (:func:`pact_clips_from_stats`).
@@ -254,10 +257,12 @@ def _load_node(net, i, node, layer, theirs, ckpt, orders, received):
             for field in _BN_FIELDS:  # every candidate's BN: rule 2 of the module doc
                 value = np.broadcast_to(bn_vector(bn, field), (rows.size, out.size))
                 _put(getattr(layer, field), value, np.ix_(rows, mine_out), np.ix_(rows, out), received, name)
-            for field in ("gamma", "beta"):  # rule 3: channels beyond the checkpoint output 0
+            for field, fresh in (("gamma", 1.0), ("beta", 0.0)):  # rule 3: channels beyond the checkpoint live
                 variable = getattr(layer, field)
                 variable.assign(np.concatenate([variable.numpy()[:, :out.size],
-                                                np.zeros((rows.size, variable.shape[1] - out.size), "float32")], 1))
+                                                np.full((rows.size, variable.shape[1] - out.size), fresh, "float32")],
+                                               1))
+        _zero_new_inputs(layer.kernel, mine_in)
     elif node.op == "dwconv":
         lead = [np.arange(s) for s in theirs.kernel.shape[:2]]
         _put(layer.kernel, theirs.kernel.numpy(), np.ix_(*lead, mine_in, [0]), np.ix_(*lead, theirs_in, [0]),
@@ -270,6 +275,15 @@ def _load_node(net, i, node, layer, theirs, ckpt, orders, received):
     else:
         raise UsageError(f"Starting a search from a trained network does not support op {node.op!r} "
                          f"(layer {name!r}) yet. Received: {received}.")
+
+
+def _zero_new_inputs(kernel, mine_in):
+    """Rule 3: the kernel's input columns that read no checkpoint channel (the room beyond it) set to 0."""
+    value = np.array(kernel.numpy())
+    new = np.ones(value.shape[-2], bool)
+    new[mine_in] = False
+    value[..., new, :] = 0.0
+    kernel.assign(value)
 
 
 def pact_clips_from_stats(net, images, widths=None, *, sample=1 << 14, seed=0):
