@@ -160,12 +160,15 @@ def test_rows_tied_by_an_add_share_one_l1_order_worked_out_by_hand():
     assert np.abs(consumer[:, :, :16, 16:]).min() > 0  # the consumer's own new filters stay random
 
 
-def test_channels_beyond_the_checkpoint_train_in_a_float_network():
-    # A float ReLU network: the 2X room's channels must take a gradient, through the consumers' columns,
-    # from the first step. (With BN gamma = beta = 0 there they output exactly 0 into a ReLU, whose gradient
-    # at 0 is 0: every gradient below was exactly 0.)
-    trained = _trained_like(None, seed=2)
-    net = SuperNet(build_space("resnet8"), mode="tas", tas_space="2x16", seed=5)
+@pytest.mark.parametrize("policy", [None, W2A2], ids=["float", "w2a2"])
+def test_channels_beyond_the_checkpoint_train_from_the_first_step(policy):
+    # The 2X room's channels must take a gradient from the first step. Float (ReLU): they are live and their
+    # consumers' columns start at 0, so those columns take the gradient. W2A2: they output exactly 0 (BN gamma
+    # = beta = 0) and PACT passes the gradient at 0 to their gamma. (Gamma = beta = 0 behind a ReLU, whose
+    # gradient at 0 is 0, left every float gradient below exactly 0.)
+    trained = _trained_like(policy, seed=2)
+    net = SuperNet(build_space("resnet8"), policy=policy or models.QuantPolicy(), mode="tas", tas_space="2x16",
+                   seed=5)
     load_trained_weights(net, trained)
     x, y = _images(16, seed=3), np.arange(16) % 10
     wide = net.subnet_sample([2 * w for w in net.space.default_widths()])
@@ -173,12 +176,16 @@ def test_channels_beyond_the_checkpoint_train_in_a_float_network():
     with tf.GradientTape() as tape:
         logits = net.forward(x, wide, training=True)[0]
         loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
-    g_b, g_fc = tape.gradient(loss, [b.kernel, fc.kernel])
-    # s1_b0_b reads s1_b0_a's channels 16..31 (beyond the checkpoint's 16) through zero columns: their
-    # gradient is the new channels' activations times the upstream gradient, nonzero where they are live.
-    assert np.abs(g_b.numpy()[:, :, 16:32, :16]).max() > 1e-6
-    assert np.abs(g_fc.numpy()[64:128]).max() > 1e-6  # the classifier's rows of the last stage's new channels
-    assert a.kernel.shape[-1] >= 32 and fc.kernel.shape[0] >= 128
+    g_gamma, g_b, g_fc = tape.gradient(loss, [a.gamma, b.kernel, fc.kernel])
+    if policy is None:
+        # s1_b0_b reads s1_b0_a's channels 16..31 (beyond the checkpoint's 16) through zero columns: their
+        # gradient is the new channels' activations times the upstream gradient.
+        np.testing.assert_array_equal(b.kernel.numpy()[:, :, 16:32, :], 0.0)
+        assert np.abs(g_b.numpy()[:, :, 16:32, :16]).max() > 1e-6
+        assert np.abs(g_fc.numpy()[64:128]).max() > 1e-6  # the classifier's rows of the last stage's new channels
+    else:
+        np.testing.assert_array_equal(a.gamma.numpy()[:, 16:], 0.0)
+        assert np.abs(tf.convert_to_tensor(g_gamma).numpy()[:, 16:32]).max() > 1e-6
 
 
 def test_pact_clips_from_the_supernet_equal_float_initialisations_calibration():

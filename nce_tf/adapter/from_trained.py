@@ -22,16 +22,22 @@ into a searched conv is the checkpoint's BN that reads that conv.
    statistics): a narrower candidate starts from the statistics the trained network had on those
    channels (``nce-tf analyze sensitivity`` re-estimates them for a fixed sub-network).
 3. **Channels beyond the checkpoint's width** (the 2X room of expansion, or a row wider than the
-   checkpoint) keep the super-net's own random filters and a fresh BN (gamma 1, beta 0), and every
-   consumer's input columns that read them start at **zero**: a sub-net wider than the checkpoint
-   first computes the checkpoint's function, and the new channels are live, so their consumers'
-   columns take a gradient from the first step and the filters follow.  (Two other starts fail:
-   random new channels with random consumer columns add a unit-variance noise feature per channel
-   to every wider sub-net, measured on a trained ResNet-20: the stem alone at 1.5x lost 4.7 points
-   of test accuracy before any training; new channels at BN gamma = beta = 0 output exactly 0 into
-   a ReLU, whose gradient at 0 is 0 in TensorFlow, so in a float network they never train at all:
-   the probe's widening estimates of float networks were a flat zero until this rule.  A PACT
-   activation's fake-quant passes the gradient at 0, so quantized networks trained them.)
+   checkpoint) keep the super-net's own random filters and start so that a sub-net wider than the
+   checkpoint first computes the checkpoint's function *and* the new channels train:
+
+   - quantized activations (PACT): every candidate's BN starts them at gamma = beta = 0, so they
+     output exactly 0, and the consumers' random input columns pass a gradient back to the new
+     gamma (PACT's fake-quant passes the gradient at 0);
+   - float activations (ReLU): a fresh BN (gamma 1, beta 0) and every consumer's input columns
+     that read them at **zero** instead.  Gamma = 0 would feed exactly 0 into a ReLU, whose
+     gradient at 0 is 0 in TensorFlow: the channels would never train (the probe's widening of
+     float networks read a flat zero under that rule).  Exact where the consumers' weights are
+     float or their grid holds 0; a zero-free weight grid (2-bit SAWB) reads a zero column at
+     its smallest level, so there the start is close, not exact.
+
+   (Random new channels with random consumer columns add a unit-variance noise feature per
+   channel to every wider sub-net: measured on a trained ResNet-20, the stem alone at 1.5x lost
+   4.7 points of test accuracy before any training.)
 4. **PACT clips** are copied where the checkpoint has them (a quantized network); a float
    checkpoint leaves the super-net's initial clip, or ``pact_init="stats"`` sets them
    (:func:`pact_clips_from_stats`).
@@ -234,6 +240,7 @@ def _check_no_extra_layers(net, ckpt):
 
 def _load_node(net, i, node, layer, theirs, ckpt, orders, received):
     name = node.layer or node.name
+    silent_new = net.policy.a_bits < 32
     mine_in, theirs_in, their_width = _input_map(net, node.src[0], orders)
     if node.op in ("conv", "fc", "dense"):
         kernel = theirs.kernel.numpy()
@@ -257,12 +264,13 @@ def _load_node(net, i, node, layer, theirs, ckpt, orders, received):
             for field in _BN_FIELDS:  # every candidate's BN: rule 2 of the module doc
                 value = np.broadcast_to(bn_vector(bn, field), (rows.size, out.size))
                 _put(getattr(layer, field), value, np.ix_(rows, mine_out), np.ix_(rows, out), received, name)
-            for field, fresh in (("gamma", 1.0), ("beta", 0.0)):  # rule 3: channels beyond the checkpoint live
-                variable = getattr(layer, field)
-                variable.assign(np.concatenate([variable.numpy()[:, :out.size],
-                                                np.full((rows.size, variable.shape[1] - out.size), fresh, "float32")],
-                                               1))
-        _zero_new_inputs(layer.kernel, mine_in)
+            if silent_new:  # rule 3: channels beyond the checkpoint output 0 (PACT trains them)
+                for field in ("gamma", "beta"):
+                    variable = getattr(layer, field)
+                    variable.assign(np.concatenate([variable.numpy()[:, :out.size],
+                                                    np.zeros((rows.size, variable.shape[1] - out.size), "float32")], 1))
+        if not silent_new:  # rule 3 behind a ReLU: live channels that no consumer reads yet
+            _zero_new_inputs(layer.kernel, mine_in)
     elif node.op == "dwconv":
         lead = [np.arange(s) for s in theirs.kernel.shape[:2]]
         _put(layer.kernel, theirs.kernel.numpy(), np.ix_(*lead, mine_in, [0]), np.ix_(*lead, theirs_in, [0]),
