@@ -30,18 +30,14 @@ def _fits(budget, space, widths):
     return budget.fits(budget.costs(space, widths, constrained=True), upper_only=True)
 
 
-def random_widths(space, budget, seed=0, max_draws=200_000, table=None, k_caps=None):
+def random_widths(space, budget, table, k_caps, seed=0, max_draws=200_000):
     """Random per-row widths from a candidate table whose exact cost meets the budget's limits.
 
     ``table`` / ``k_caps``: the search's candidates and how many of each row may be drawn
-    (default: the space's NCE grid, every distinct width up to 2X).
+    (:func:`nce_tf.search.candidates.search_table`; the ``random`` method draws from the NCE grid,
+    every distinct width up to 2X).
     """
     rng = np.random.default_rng(seed)
-    if table is None:
-        # import circle: candidates -> methods -> baselines
-        from nce_tf.search.candidates import search_table
-
-        table, _, k_caps = search_table(space, "nce")
     caps = np.asarray(k_caps)
     rows = np.arange(len(table))
     for _ in range(max_draws):

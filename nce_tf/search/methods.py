@@ -95,7 +95,7 @@ class Random(SearchMethod):
     name, help, trains = "random", "random widths under the budget", False
 
     def widths(self, space, budget, *, seed, table, k_caps):
-        return baselines.random_widths(space, budget, seed=seed, table=table, k_caps=k_caps)
+        return baselines.random_widths(space, budget, table, k_caps, seed=seed)
 
 
 @register_method
