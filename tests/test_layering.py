@@ -248,3 +248,13 @@ def test_the_import_check_sees_an_unexplained_import():
               "    import keras\n\n    import numpy as np\n\ndef c():\n    import csv  # optional\n"
               "    x = 1\n    import io\n")
     assert _unexplained_imports(source) == [(4, "import json"), (15, "import io")]
+
+
+def test_at_most_three_functions_over_sixty_lines():
+    # Issue 27's bound on long functions in the package (a long function is usually several jobs in one).
+    long = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60:
+                long.append(f"{module}.{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert len(long) <= 3, long
