@@ -13,7 +13,8 @@ a grid over every layer, so the probe trains one super-net instead:
    and ``(1 + i/8) n`` up to 2X), loaded from the trained network
    (:mod:`nce_tf.adapter.from_trained`: the 1X sub-net *is* the trained network, channels ordered by
    L1 importance, so a narrower candidate keeps the filters that matter most; channels beyond 1X
-   start at BN gamma = beta = 0, so a wider sub-net first computes the trained network's function),
+   start so that a wider sub-net first computes the trained network's function and they still train:
+   its rule 3),
    at the trained network's precision;
 2. its weights trained ``epochs`` epochs at a small learning rate on **single-path** sub-networks:
    each step, every layer at 1X with probability 1/2, else at one of its probed widths (no pair
@@ -28,9 +29,11 @@ a grid over every layer, so the probe trains one super-net instead:
    sub-net wrong, ``n01`` the reverse (the difference of accuracies is ``(n01 - n10) / N``).
 
 What it can and cannot see: a narrowed layer keeps its most important filters and is measured
-after a short recovery; a widened layer's new channels start silent and train only a little in a
-short, gentle fine-tuning, so the estimate of widening is a lower bound, which is why the
-estimate is validated against retraining (:mod:`nce_tf.analysis.ground_truth`).
+after a short recovery; a widened layer's new channels start without effect and train only a
+little in a short, gentle fine-tuning, so the estimate of widening is a lower bound (on the
+known-answer network, :mod:`nce_tf.analysis.known_answer`: the right layer first, a quarter of
+retraining's gain), which is why the estimate is validated against retraining
+(:mod:`nce_tf.analysis.ground_truth`).
 
 Residual adds of unequal widths are zero-padded in the super-net (the narrower adds into the
 leading channels) where a derived network inserts a projection, so a one-layer change of a tied
