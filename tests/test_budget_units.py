@@ -269,3 +269,18 @@ def test_a_unit_registered_in_a_test_is_counted_budgeted_logged_and_recorded(ker
     arch = arch_record(space, space.default_widths(), policy=W2A2, budget=budget, settings={})
     assert arch["kernel_weights_ratio"] == 1.0 and not arch["within_budget"]
     assert arch["budget"]["kernel_weights_limits"] == [0.0, arch["budget"]["target_kernel_weights"]]
+
+
+def test_macs_and_params_give_the_old_hard_wired_budgets_figures():
+    # The figures of the Budget hard-wired in supernet.py before issue 27 (c463293), printed by that code for
+    # ResNet-20 at --flops_ratio=0.5 --params_ratio=0.6, the default tolerances: the units must keep them.
+    space = build_space("resnet20")
+    budget = Budget.from_config(space, SearchConfig(flops_ratio=0.5, params_ratio=0.6))
+    assert [list(b) for b in budget.bands()] == [["macs", 20406592.0, 18365932.8, 22855383.04],
+                                                 ["params", 163484.4, 0.0, 163484.4]]
+    mixed = [20, 12, 12, 20, 12, 12, 20, 24, 24, 40, 24, 24, 40, 48, 48, 80, 48, 48, 80]
+    for widths, (macs, params, violation) in ((space.default_widths(), (40813184, 272474, 1.5466666666666669)),
+                                             (mixed, (34075424, 225022, 0.9262370121289669))):
+        costs = budget.costs(space, widths)
+        assert (costs["macs"], costs["params"]) == (macs, params)
+        assert budget.violation(costs) == pytest.approx(violation, rel=1e-12) and not budget.fits(costs)
