@@ -396,3 +396,37 @@ def test_merge_expansion_counts_steps_per_network_and_tests_cwi_against_pad(tmp_
     _write(tmp_path, table.source, data + [search(3, "cwi", [])])
     with pytest.raises(UsageError, match="Two cwi searches of network 3"):
         table.render_from(str(tmp_path))
+
+
+def test_probe_pooled_rows_in_points_by_width(tmp_path):
+    def row(ratio, w2, w32, diff):
+        group = lambda m: {"n": 3, "mean": m, "low": m - 0.01, "high": m + 0.01}  # noqa: E731
+        return {"ratio": ratio, "groups": {"W2A2": group(w2), "W32A32": group(w32)},
+                "comparison": {"difference": diff, "low": diff - 0.02, "high": diff + 0.02, "p": 0.3, "p_min": 0.1,
+                               "mdd": 0.0257}}
+
+    data = {"labels": ["W2A2", "W32A32"], "probes": [{"provenance": _prov("p")}],
+            "summary": {"overall": [row(1.5, 0.001, -0.002, 0.003), row(0.5, -0.0224, -0.0127, -0.0097)]}}
+    rows, footnote = _render(tmp_path, "premise-probe-live-pooled", data)
+    assert rows[0][:3] == ["width", "W2A2: mean over layers [95%], networks", "W32A32: mean over layers [95%], networks"]
+    # widths in order, fractions as points
+    assert rows[2] == ["0.5x", "-2.24 [-3.24, -1.24], 3", "-1.27 [-2.27, -0.27], 3", "-0.97 [-2.97, +1.03]",
+                       "0.3 (0.1)", "2.57"]
+    assert rows[3][0] == "1.5x" and rows[3][3] == "+0.30 [-1.70, +2.30]"
+    assert "ppppppp" in footnote
+
+
+def test_probe_agreement_rows_adjust_the_searches_p_by_holm(tmp_path):
+    def search(bits, seed, tau, p):
+        return {"w_bits": bits, "a_bits": bits, "seed": seed, "layers_expanded": 3, "macs_ratio": 1.0,
+                "cost_active": {"macs": {"down": 0.03, "up": 0.05}}, "grad_norm_ratio": 0.2,
+                "subnet_1x_accuracy": [0.6, 0.5], "provenance": _prov("s"),
+                "probe_agreement": {"ratio": 0.5, "width_ratio": [1.25, 0.5, 1.0],
+                                    "own": {"tau": tau, "p": p}}}
+
+    data = [search(32, 0, 0.5, 0.01), search(2, 1, 0.4, 0.04), search(2, 0, 0.6, 0.03)]
+    rows, _ = _render(tmp_path, "nce-from-trained-precisions", data)
+    assert [r[:2] for r in rows[2:]] == [["W2A2", "0"], ["W2A2", "1"], ["W32A32", "0"]]
+    # Holm over three: 0.01 -> 3 x 0.01; 0.03 -> max(0.03, 2 x 0.03); 0.04 -> max(0.06, 1 x 0.04)
+    assert [r[5:7] for r in rows[2:]] == [["+0.60", "0.03 (0.06)"], ["+0.40", "0.04 (0.06)"], ["+0.50", "0.01 (0.03)"]]
+    assert rows[2][4] == "1 / 1" and rows[2][9] == "60.0 -> 50.0"

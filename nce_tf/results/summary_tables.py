@@ -240,6 +240,54 @@ def _study_search_rows(data):
     return ["method", "search seed", "layers expanded", *_DIAGNOSTIC_HEADERS], rows
 
 
+def _probe_agreement_rows(data):
+    """Per search, W2A2 then W32A32 by seed: the layers it expanded, its derived widths against the probe
+    (``nce-tf search-summary --probe``: Kendall's tau of width ratio and the probe's CE change, permutation
+    p, Holm over the searches), and what drove its alpha."""
+    runs = sorted(data, key=lambda r: (r["w_bits"], r["seed"]))
+    own = [(r.get("probe_agreement") or {}).get("own") or {} for r in runs]
+    adjusted = stats.holm([o.get("p") for o in own])
+    rows = []
+    for r, o, h in zip(runs, own, adjusted):
+        ratio = r["probe_agreement"]["width_ratio"]
+        macs = (r.get("cost_active") or {}).get("macs")
+        one_x = r.get("subnet_1x_accuracy")
+        rows.append([f"W{r['w_bits']}A{r['a_bits']}", str(r["seed"]), str(r["layers_expanded"]), f"{r['macs_ratio']:.3f}",
+                     f"{sum(w > 1 for w in ratio)} / {sum(w < 1 for w in ratio)}",
+                     f"{o['tau']:+.2f}" if o.get("tau") is not None else "-",
+                     f"{o['p']:.3g} ({h['p_adjusted']:.3g})" if h else "-",
+                     f"{macs['down']:.2f} / {macs['up']:.2f}" if macs else "-",
+                     f"{r['grad_norm_ratio']:.2f}" if r.get("grad_norm_ratio") is not None else "-",
+                     f"{100 * one_x[0]:.1f} -> {100 * one_x[-1]:.1f}" if one_x else "-"])
+    ratio = runs[0]["probe_agreement"]["ratio"]
+    headers = ["precision", "seed", "layers expanded", "MACs ratio", "layers wider / narrower than 1X",
+               f"tau (width ratio, probe CE change at {ratio:g}x)", "p (Holm over the searches)",
+               "MACs cost pushing down / up (share of arch steps)", "cost / CE grad norm (median row)",
+               "1X sub-network on the arch half, first -> last epoch (%)"]
+    return headers, rows
+
+
+def _probe_pooled_rows(data):
+    """Per probed width: each precision's mean over the layers of the one-layer change of test accuracy
+    (points; ``nce-tf analyze sensitivity``'s ``summary.overall``), its t interval over the networks, and
+    the lower-bit minus the higher-bit precision: Welch interval, exact permutation p (its floor), and the
+    difference the design could detect at 80% power."""
+    labels = data["labels"]
+    rows = []
+    for r in sorted(data["summary"]["overall"], key=lambda r: r["ratio"]):
+        cells = [f"{r['ratio']:g}x"]
+        for label in labels:
+            g = r["groups"][label]
+            cells.append(f"{100 * g['mean']:+.2f} [{100 * g['low']:+.2f}, {100 * g['high']:+.2f}], {g['n']}")
+        c = r["comparison"]
+        cells += [f"{100 * c['difference']:+.2f} [{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]",
+                  f"{c['p']:.2g} ({c['p_min']:.2g})", f"{100 * c['mdd']:.2f}"]
+        rows.append(cells)
+    headers = ["width", *(f"{label}: mean over layers [95%], networks" for label in labels),
+               f"{labels[0]} - {labels[1]} [95%]", "permutation p (floor)", "detectable at 80%"]
+    return headers, rows
+
+
 def _searched_widths_rows(data):
     """Per layer: its original width, then each method's derived widths (TAS's, then NCE's), one per search
     seed, in seed order; every search must be of one network (same layers, same original widths)."""
@@ -631,6 +679,10 @@ def _runs_provenances(data, results_dir):
     return [r["provenance"] for r in data]
 
 
+def _probe_provenances(data, results_dir):
+    return [p["provenance"] for p in data["probes"]]
+
+
 def _export_rows(card):
     files, int4 = card["files"], card["int4"]
     base = files["model_float.tflite"]
@@ -785,6 +837,29 @@ SUMMARY_TABLES = {
         about="the subset table's TAS and NCE searches, each from the trained W2A2 (float-init) ResNet-20 of its "
               "seed (`nce-tf search-summary --json` of their directories in `results/cifar_subset/state/`)",
         rows=_study_search_rows, provenances=_runs_provenances),
+    "premise-probe-pooled": SummaryTable(
+        name="premise-probe-pooled", source="premise_probe/sensitivity.json",
+        about="the one-shot probe of the six trained ResNet-20s (W2A2 and W32A32, seeds 0-2), each layer alone "
+              "at each width, the change of test accuracy (points) averaged over the 19 layers",
+        rows=_probe_pooled_rows, provenances=_probe_provenances,
+        note="Measured before 1e862a4: a W32A32 network's new channels never trained (README, the known answer), so "
+             "its widening rows say nothing; per layer: `results/premise_probe/sensitivity.md`."),
+    "premise-probe-live-pooled": SummaryTable(
+        name="premise-probe-live-pooled", source="premise_probe_live/sensitivity.json",
+        about="the probe again with new channels that train, on the subset table's W2A2 float-init and W32A32 "
+              "networks (the NCE searches' start networks), as the table above",
+        rows=_probe_pooled_rows, provenances=_probe_provenances,
+        note="Planned before the probes (`results/premise_probe_live/plan.md`); per layer: "
+             "`results/premise_probe_live/sensitivity.md`."),
+    "nce-from-trained-precisions": SummaryTable(
+        name="nce-from-trained-precisions", source="nce_from_trained_w32a32/summary.json",
+        about="NCE searches with the from-trained recipe at both precisions, each from its seed's trained network "
+              "of its own precision (W2A2: the subset table's searches; W32A32: `results/nce_from_trained_w32a32/`), "
+              "against the earlier probe (`results/premise_probe/`) at 0.5x",
+        rows=_probe_agreement_rows, provenances=_runs_provenances,
+        note="tau > 0: the search kept or widened the layers whose narrowing hurt that precision's probed networks "
+             "most; the test and its family were fixed before the W32A32 runs (`results/nce_from_trained_w32a32/"
+             "plan.md`), after the W2A2 values were seen."),
     "cifar-subset-widths": SummaryTable(
         name="cifar-subset-widths", source="cifar_subset/searches.json",
         about="the widths those searches derived, per layer, against the original's",

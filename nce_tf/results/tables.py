@@ -179,7 +179,8 @@ def versions_note(recs):
         seen["nce-tf"].add(prov.get("nce_tf"))
         for lib, name in (("python", "Python"), ("tensorflow", "TensorFlow"), ("keras", "Keras"), ("numpy", "numpy")):
             seen[name].add((prov.get("versions") or {}).get(lib))
-    parts = [f"{name} {' / '.join(sorted(str(v) for v in values))}" for name, values in seen.items()]
+    shown = {name: sorted("unrecorded" if v is None else str(v) for v in values) for name, values in seen.items()}
+    parts = [f"{name} {' / '.join(values)}" for name, values in shown.items()]
     return f" ({parts[0]}; {', '.join(parts[1:])})"
 
 
