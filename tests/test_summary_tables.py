@@ -430,3 +430,17 @@ def test_probe_agreement_rows_adjust_the_searches_p_by_holm(tmp_path):
     # Holm over three: 0.01 -> 3 x 0.01; 0.03 -> max(0.03, 2 x 0.03); 0.04 -> max(0.06, 1 x 0.04)
     assert [r[5:7] for r in rows[2:]] == [["+0.60", "0.03 (0.06)"], ["+0.40", "0.04 (0.06)"], ["+0.50", "0.01 (0.03)"]]
     assert rows[2][4] == "1 / 1" and rows[2][9] == "60.0 -> 50.0"
+
+
+def test_bench_compare_rows_give_each_sides_mean_and_the_after_runs_commit(tmp_path):
+    def ratio(before, after, diff):
+        return {"before": before, "after": after, "difference": diff, "low": diff - 0.03, "high": diff + 0.03,
+                "p": 0.4, "p_min": 0.0286, "mdd": 0.045, "resolved": False}
+
+    _write(tmp_path, "bench_s16/after.jsonl", [{"ratio_k8": 1.0, "provenance": _prov("b")}] * 4)
+    data = {"ratio_k8": ratio([1.0, 1.1, 1.05, 0.95], [1.02, 1.04, 1.0, 1.06], 0.005),
+            "ratio_k16": ratio([0.9, 1.0, 0.95, 0.95], [0.98, 0.96, 0.94, 0.92], -0.0)}
+    rows, footnote = _render(tmp_path, "bench-search-s16", data)
+    assert rows[2] == ["`ratio_k8`", "1.025 (4)", "1.030 (4)", "+0.005 [-0.025, +0.035]", "0.4 (0.029)", "0.045", "no"]
+    assert rows[3][1:3] == ["0.950 (4)", "0.950 (4)"]
+    assert "bbbbbbb" in footnote

@@ -288,6 +288,28 @@ def _probe_pooled_rows(data):
     return headers, rows
 
 
+def _bench_compare_rows(data):
+    """Per bench ratio: the mean of each side's runs, after minus before (Welch 95%), the exact permutation p
+    over the runs (its floor) and the difference the sitting could detect at 80% power
+    (``results/bench_s6/compare.py``'s ``compare.json``)."""
+    rows = []
+    for key in ("ratio_k8", "ratio_k16"):
+        c = data[key]
+        rows.append([f"`{key}`", f"{statistics.mean(c['before']):.3f} ({len(c['before'])})",
+                     f"{statistics.mean(c['after']):.3f} ({len(c['after'])})",
+                     f"{c['difference']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]", f"{c['p']:.2g} ({c['p_min']:.2g})",
+                     f"{c['mdd']:.3f}", "yes" if c["resolved"] else "no"])
+    return ["ratio", "before: mean (runs)", "after: mean (runs)", "after - before [95%]", "permutation p (floor)",
+            "detectable at 80%", "resolved"], rows
+
+
+def _bench_provenances(data, results_dir):
+    """The provenance entries of the sitting's "after" runs (``after.jsonl`` beside ``compare.json``; the
+    "before" commit predates the entry)."""
+    with open(os.path.join(results_dir, "bench_s16", "after.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line)["provenance"] for line in f if line.strip()]
+
+
 def _searched_widths_rows(data):
     """Per layer: its original width, then each method's derived widths (TAS's, then NCE's), one per search
     seed, in seed order; every search must be of one network (same layers, same original widths)."""
@@ -837,6 +859,13 @@ SUMMARY_TABLES = {
         about="the subset table's TAS and NCE searches, each from the trained W2A2 (float-init) ResNet-20 of its "
               "seed (`nce-tf search-summary --json` of their directories in `results/cifar_subset/state/`)",
         rows=_study_search_rows, provenances=_runs_provenances),
+    "bench-search-s16": SummaryTable(
+        name="bench-search-s16", source="bench_s16/compare.json",
+        about="`nce-tf bench search --json` in one idle sitting, BAAB order twice: before = c463293 (before issues "
+              "25 and 27), after = the commit below; each run its own process (`results/bench_s16/pairs.sh`)",
+        rows=_bench_compare_rows, provenances=_bench_provenances,
+        note="The runs of c463293 predate the bench's provenance entry (their commit is the worktree's, "
+             "`results/bench_s16/sitting.log`)."),
     "premise-probe-pooled": SummaryTable(
         name="premise-probe-pooled", source="premise_probe/sensitivity.json",
         about="the one-shot probe of the six trained ResNet-20s (W2A2 and W32A32, seeds 0-2), each layer alone "
