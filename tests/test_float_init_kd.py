@@ -128,6 +128,30 @@ def _with_filter_norms(shape, norms, rng):
     return (rng.choice([-1.0, 1.0], size=shape) * np.asarray(norms, float) / per).astype("float32")
 
 
+def test_a_wider_float_network_starts_from_the_float_function_with_fresh_channels_that_train():
+    # Without PACT sites (ReLU, gradient 0 at 0) fresh channels keep their BN as built and their consumers'
+    # columns start at 0: the same logits, and the columns take a gradient at once. (With gamma = beta = 0
+    # there, as in a quantized target, every gradient below was exactly 0.)
+    keras.utils.set_random_seed(5)
+    float_net = models.build_model("resnet8")
+    _randomise_bn(float_net, 5)
+    keras.utils.set_random_seed(6)
+    wider = models.build_model("resnet8", [16, 20, 16, 40, 32, 80, 64])
+    _randomise_bn(wider, 6)
+    load_float_weights(wider, float_net)
+    x = np.random.default_rng(1).normal(size=(8, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(wider(x, training=False).numpy(), float_net(x, training=False).numpy(),
+                               atol=2e-5, rtol=0)
+    consumer = wider.get_layer("s1_b0_b_conv")  # reads s1_b0_a's 20 channels, 4 of them fresh
+    np.testing.assert_array_equal(consumer.kernel.numpy()[:, :, 16:, :], 0.0)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(np.arange(8) % 10, wider(x, training=True),
+                                                                           from_logits=True))
+    grads = tape.gradient(loss, wider.trainable_variables)
+    grad = next(g for v, g in zip(wider.trainable_variables, grads) if v.path == consumer.kernel.path).numpy()
+    assert np.abs(grad[:, :, 16:, :]).max() > 1e-6
+
+
 def test_the_channel_rule_by_hand():
     rng = np.random.default_rng(0)
     source = _tied_net(4, 3, quantized=False)

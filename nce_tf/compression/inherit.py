@@ -11,8 +11,9 @@
    order), its BN the identity and frozen (so steps 3 and the fine-tuning keep it the identity), so
    the network computes exactly the trained one with the dropped channels' contributions removed
    (tested in float).  Rows wider than the trained network (a search
-   may widen a layer) keep fresh filters that output 0 (gamma = beta = 0: rule 3 of
-   :mod:`~nce_tf.adapter.from_trained`).
+   may widen a layer) keep fresh filters that start without effect yet train (rule 3 of
+   :mod:`~nce_tf.adapter.from_trained`: BN gamma = beta = 0 behind PACT, zero consumer columns
+   behind a ReLU).
 2. **PACT clips** (``pact_init="stats"``, quantized activations): set from activation statistics
    (:func:`nce_tf.train.float_init.calibrate_pact`) with BN normalising by batch statistics, as
    the re-estimation of step 3 will make its moving statistics: the inherited moving statistics

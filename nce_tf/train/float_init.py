@@ -29,9 +29,13 @@ channels through if it is weightless, else it cannot be matched.
    its L1 norm divided by that layer's mean filter L1 norm (each layer votes with equal weight);
    ties go to the lower index.  (``rule="first"`` keeps the first filters instead.)
 3. A group wider than the checkpoint keeps all its filters, in order, followed by fresh ones
-   (the network's own initialisation, as built), which start silent: every BN on those channels
-   starts at gamma = beta = 0, so they output 0 and the consumers' fresh columns, random, read
-   zeros yet pass the gradient that trains them.  A 1x1 projection the checkpoint lacks (a block
+   (the network's own initialisation, as built), which start without effect yet train.  In a
+   quantized network (PACT activations) every BN on those channels starts at gamma = beta = 0, so
+   they output 0 and the consumers' fresh columns, random, read zeros yet pass the gradient that
+   trains them (PACT's fake-quant passes the gradient at 0).  Behind a ReLU, whose gradient at 0 is
+   0 in TensorFlow, that start would never train, so in a network without PACT sites the fresh
+   channels keep their BN as built and every consumer's columns reading them start at 0 instead
+   (the same rule as :mod:`nce_tf.adapter.from_trained`).  A 1x1 projection the checkpoint lacks (a block
    whose widths now differ where the checkpoint's shortcut was the identity) starts as that
    identity: its kernel maps each input channel to the output channel holding the same checkpoint
    channel, its BN is the identity in inference (gamma 1, beta 0, mean 0, variance ``1 - eps``).
@@ -387,11 +391,13 @@ def load_float_weights(model, source, *, rule="l1", received=None):
     for name in target.weighted(("act",)):  # a PACT clip of a quantized checkpoint
         if src.kinds.get(name) == "act":
             target.layers[name].alpha.assign(src.layers[name].alpha.numpy())
+    # Rule 3's start by activation: no PACT site means ReLU-like activations (module doc).
+    live = not target.weighted(("act",))
     for name in target.weighted():
         if name not in src.kinds:
             report["fresh"].append(name)
             continue
-        whole = _copy_layer(target, src, name, chosen, selection, received)
+        whole = _copy_layer(target, src, name, chosen, selection, received, live)
         report["loaded" if whole else "partial"].append(name)
     _identity_projections(target, src, chosen, selection)
     return report
@@ -426,9 +432,11 @@ def _identity_projections(target, src, chosen, selection):
             identity_bn(target.layers[name])
 
 
-def _copy_layer(target, src, name, chosen, selection, received):
+def _copy_layer(target, src, name, chosen, selection, received, live):
     """Copies layer ``name``'s weights from ``src`` into ``target`` on the chosen channels (output
-    channels, and a producer's input columns); True if every variable was copied whole."""
+    channels, and a producer's input columns); True if every variable was copied whole.  Fresh channels
+    (rule 3 of the module doc): ``live``, a producer's columns reading them start at 0; else their BN
+    starts at gamma = beta = 0."""
     layer, s_layer = target.layers[name], src.layers[name]
     if target.kinds[name] == "producer":
         out = selection[target._find(name)]
@@ -454,7 +462,11 @@ def _copy_layer(target, src, name, chosen, selection, received):
         except ValueError as e:
             raise UsageError(f"The float checkpoint is of another model: {_describe(src, name)}'s "
                              f"{variable.name} does not fit ({e}). Received: {received}.") from None
-    if target.kinds[name] == "bn" and (out < 0).any():  # fresh channels start silent (module doc, rule 3)
+    if live and cols is not None and (cols < 0).any():  # live fresh channels that no consumer reads yet (rule 3)
+        kernel = layer.kernel.numpy()
+        kernel[..., cols < 0, :] = 0.0
+        layer.kernel.assign(kernel)
+    if not live and target.kinds[name] == "bn" and (out < 0).any():  # fresh channels start silent (rule 3)
         for field in ("gamma", "beta"):
             variable = getattr(layer, field, None)
             if variable is not None:
