@@ -889,6 +889,19 @@ SUMMARY_TABLES = {
         note="tau > 0: the search kept or widened the layers whose narrowing hurt that precision's probed networks "
              "most; the test and its family were fixed before the W32A32 runs (`results/nce_from_trained_w32a32/"
              "plan.md`), after the W2A2 values were seen."),
+    "nce-from-trained-precisions-live": SummaryTable(
+        name="nce-from-trained-precisions-live", source="nce_from_trained_w32a32/summary_live.json",
+        about="the same searches against the probe of their own start networks with new channels that train "
+              "(`results/premise_probe_live/`), at 0.5x",
+        rows=_probe_agreement_rows, provenances=_runs_provenances,
+        note="tau > 0: the search kept or widened the layers whose halving hurt most; primary test of "
+             "`results/premise_probe_live/plan.md`, fixed before the probes."),
+    "nce-from-trained-precisions-live-1.5": SummaryTable(
+        name="nce-from-trained-precisions-live-1.5", source="nce_from_trained_w32a32/summary_live_1.5.json",
+        about="the same against that probe at 1.5x",
+        rows=_probe_agreement_rows, provenances=_runs_provenances,
+        note="tau < 0 would mean the search widened the layers whose widening helped most (a negative CE change); "
+             "secondary test of `results/premise_probe_live/plan.md`."),
     "cifar-subset-widths": SummaryTable(
         name="cifar-subset-widths", source="cifar_subset/searches.json",
         about="the widths those searches derived, per layer, against the original's",
