@@ -880,6 +880,13 @@ SUMMARY_TABLES = {
         rows=_probe_pooled_rows, provenances=_probe_provenances,
         note="Planned before the probes (`results/premise_probe_live/plan.md`); per layer: "
              "`results/premise_probe_live/sensitivity.md`."),
+    "premise-probe-widen-pooled": SummaryTable(
+        name="premise-probe-widen-pooled", source="premise_probe_widen/sensitivity.json",
+        about="the live probe's networks again, widening only, at the known answer's fine-tuning strength (3 "
+              "epochs at lr 0.05), as the tables above",
+        rows=_probe_pooled_rows, provenances=_probe_provenances,
+        note="Exploratory, planned before the probes (`results/premise_probe_widen/plan.md`); per layer: "
+             "`results/premise_probe_widen/sensitivity.md`."),
     "nce-from-trained-precisions": SummaryTable(
         name="nce-from-trained-precisions", source="nce_from_trained_w32a32/summary.json",
         about="NCE searches with the from-trained recipe at both precisions, each from its seed's trained network "
