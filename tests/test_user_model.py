@@ -110,10 +110,10 @@ def test_a_saved_model_searches_trains_counts_and_exports(tmp_path, colour_task)
     error = np.abs(lite - reference)
     assert parity["tflite_top1_agreement"] == np.mean(lite.argmax(1) == reference.argmax(1))
     # The Keras logits here and in the export's process differ by float rounding alone (up to 1e-6 measured
-    # between a direct call and predict; CI once saw the card's mean 1.4e-6 off this one, 6e-5 relative), a
-    # thousandth of the int8 output step (0.04-0.06): a wrong card would be off by steps.
+    # between a direct call and predict; CI saw the card's mean 1.4e-6 off this one once and 1.1e-5 once, on an
+    # AVX512 machine), under a thousandth of the int8 output step (0.04-0.06): a wrong card would be off by steps.
     assert (parity["tflite_max_logit_diff"], parity["tflite_mean_logit_diff"]) == pytest.approx(
-        (error.max(), error.mean()), abs=1e-5)
+        (error.max(), error.mean()), abs=step / 1000)
     assert card["tflite_test_accuracy"] == np.mean(lite.argmax(1) == labels)
     assert card["keras_test_accuracy"] == np.mean(reference.argmax(1) == labels)
     # Rounding the output alone errs by at most step / 2; the float stem and classifier go to int8 the
