@@ -65,3 +65,20 @@ run_workers() {
   for p in "${pids[@]}"; do wait "$p" || status=1; done
   return $status
 }
+
+# probe_subset_networks OUT [FLAGS...]: `nce-tf analyze sensitivity` (FLAGS added) of the subset table's W32A32 and
+# W2A2 float-init networks, seeds 0-2 (restored from its state/), into runs/OUT, in CODE; each finished probe is
+# kept in HERE/probes (and a rerun starts from those), the comparison in HERE.
+probe_subset_networks() {
+  local out=runs/$1 nets=runs/cifar_subset_v2
+  shift
+  (cd "$MAIN" && python results/archive_runs.py restore results/cifar_subset/state runs/cifar_subset_v2 \
+    && mkdir -p $out/probes && { [ ! -d "$HERE/probes" ] || cp -n "$HERE"/probes/*.json $out/probes/ 2>/dev/null || true; })
+  cd "$CODE"
+  nice -n 15 python -m nce_tf analyze sensitivity --out=$out "$@" \
+    --runs=$nets/w32a32_s0,$nets/w32a32_s1,$nets/w32a32_s2,$nets/w2a2_float_init_s0,$nets/w2a2_float_init_s1,$nets/w2a2_float_init_s2
+  mkdir -p "$HERE/probes"
+  cp $out/probes/*.json "$HERE/probes/"
+  cp $out/sensitivity.json $out/sensitivity.md "$HERE/"
+  [ ! -f $out/sensitivity.png ] || cp $out/sensitivity.png "$HERE/"
+}

@@ -11,15 +11,4 @@ HERE=$MAIN/results/premise_probe_live
 source $MAIN/results/run_lib.sh
 only_common_options "$@"
 frozen_worktree
-cd $MAIN
-python results/archive_runs.py restore results/cifar_subset/state runs/cifar_subset_v2
-mkdir -p runs/probe_live/probes
-[ -d $HERE/probes ] && cp -n $HERE/probes/*.json runs/probe_live/probes/ 2>/dev/null || true
-cd $CODE
-nets=runs/cifar_subset_v2
-nice -n 15 python -m nce_tf analyze sensitivity --out=runs/probe_live \
-  --runs=$nets/w32a32_s0,$nets/w32a32_s1,$nets/w32a32_s2,$nets/w2a2_float_init_s0,$nets/w2a2_float_init_s1,$nets/w2a2_float_init_s2
-mkdir -p $HERE/probes
-cp runs/probe_live/probes/*.json $HERE/probes/
-cp runs/probe_live/sensitivity.json runs/probe_live/sensitivity.md $HERE/
-[ ! -f runs/probe_live/sensitivity.png ] || cp runs/probe_live/sensitivity.png $HERE/
+probe_subset_networks probe_live
